@@ -1,0 +1,1 @@
+"""meterflow: usage events in, exact invoices out."""

@@ -1,0 +1,19 @@
+"""Opaque, prefixed ids (`cus_…`, `inv_…`): the prefix tells a reader what an id names."""
+
+import secrets
+from enum import StrEnum
+
+
+class IdKind(StrEnum):
+    CUSTOMER = "cus"
+    METRIC = "met"
+    PLAN = "plan"
+    PRICE = "price"
+    SUBSCRIPTION = "sub"
+    INVOICE = "inv"
+    LINE_ITEM = "li"
+    API_KEY = "key"
+
+
+def new_id(kind: IdKind) -> str:
+    return f"{kind}_{secrets.token_urlsafe(12).replace('-', 'x').replace('_', 'y')}"

@@ -1,0 +1,176 @@
+"""Rollups: how events fold into hourly windows, and how windows merge into a period quantity.
+
+One `Rollup` per (metric, customer, hour). `observe` folds one event in, `merge` combines windows, and
+`quantity` turns the merged rollup into the billed figure of billing.md §2. Everything is exact
+Decimal; an event a numeric metric cannot read is counted as `unbillable`, never silently skipped.
+`unique` keeps the distinct values themselves (by JSON text) per window, so the period figure is the
+size of their union, not a sum of per-window counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+from meterflow.domain.events import Event, numeric_property, property_text
+from meterflow.domain.periods import Period
+
+AVERAGE_QUANTUM = Decimal("0.000001")
+HOURS_PER_DAY = 24
+_DAY = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Aggregation(StrEnum):
+    COUNT = "count"
+    SUM = "sum"
+    MAX = "max"
+    MINIMUM = "minimum"
+    AVERAGE = "average"
+    UNIQUE = "unique"
+
+    @property
+    def reads_property(self) -> bool:
+        return self is not Aggregation.COUNT
+
+    @property
+    def is_numeric(self) -> bool:
+        return self in {Aggregation.SUM, Aggregation.MAX, Aggregation.MINIMUM, Aggregation.AVERAGE}
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    """What the processor needs of a metric: which events it reads and how it folds them."""
+
+    metric_id: str
+    event_name: str
+    aggregation: Aggregation
+    aggregation_property: str | None
+
+
+@dataclass(frozen=True)
+class Rollup:
+    events: int = 0
+    valued: int = 0
+    total: Decimal = Decimal(0)
+    maximum: Decimal | None = None
+    minimum: Decimal | None = None
+    unbillable: int = 0
+
+    def merge(self, other: Rollup) -> Rollup:
+        return Rollup(
+            events=self.events + other.events,
+            valued=self.valued + other.valued,
+            total=self.total + other.total,
+            maximum=_pick(max, self.maximum, other.maximum),
+            minimum=_pick(min, self.minimum, other.minimum),
+            unbillable=self.unbillable + other.unbillable,
+        )
+
+
+def _pick(choose: type[max] | type[min], a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return choose(a, b)  # type: ignore[no-any-return, operator]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One event as one metric sees it."""
+
+    value: Decimal | None = None
+    distinct: str | None = None
+    unbillable: bool = False
+
+
+def observe_event(rule: MetricRule, event: Event) -> Observation:
+    if rule.aggregation is Aggregation.COUNT:
+        return Observation()
+    assert rule.aggregation_property is not None
+    if rule.aggregation is Aggregation.UNIQUE:
+        text = property_text(event, rule.aggregation_property)
+        return Observation(distinct=text, unbillable=text is None)
+    value = numeric_property(event, rule.aggregation_property)
+    return Observation(value=value, unbillable=value is None)
+
+
+def fold(rollup: Rollup, observation: Observation) -> Rollup:
+    if observation.unbillable:
+        return replace(rollup, unbillable=rollup.unbillable + 1)
+    value = observation.value
+    if value is None:
+        return replace(rollup, events=rollup.events + 1)
+    return Rollup(
+        events=rollup.events + 1,
+        valued=rollup.valued + 1,
+        total=rollup.total + value,
+        maximum=value if rollup.maximum is None else max(rollup.maximum, value),
+        minimum=value if rollup.minimum is None else min(rollup.minimum, value),
+        unbillable=rollup.unbillable,
+    )
+
+
+def merge_all(rollups: Iterable[Rollup]) -> Rollup:
+    merged = Rollup()
+    for rollup in rollups:
+        merged = merged.merge(rollup)
+    return merged
+
+
+def quantity(aggregation: Aggregation, rollup: Rollup, distinct_values: int = 0) -> Decimal:
+    """The billed quantity of billing.md §2 (0 when nothing was observed)."""
+    match aggregation:
+        case Aggregation.COUNT:
+            return Decimal(rollup.events)
+        case Aggregation.SUM:
+            return rollup.total
+        case Aggregation.MAX:
+            return rollup.maximum if rollup.maximum is not None else Decimal(0)
+        case Aggregation.MINIMUM:
+            return rollup.minimum if rollup.minimum is not None else Decimal(0)
+        case Aggregation.AVERAGE:
+            if rollup.valued == 0:
+                return Decimal(0)
+            return (rollup.total / rollup.valued).quantize(AVERAGE_QUANTUM, rounding=ROUND_HALF_UP)
+        case Aggregation.UNIQUE:
+            return Decimal(distinct_values)
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """An hourly rollup window, addressed as (UTC day number since the epoch, hour of that day)."""
+
+    day: int
+    hour: int
+
+    @staticmethod
+    def of(at: datetime) -> Window:
+        at = at.astimezone(UTC)
+        return Window((at - _EPOCH).days, at.hour)
+
+    @property
+    def start(self) -> datetime:
+        return _EPOCH + _DAY * self.day + timedelta(hours=self.hour)
+
+
+@dataclass(frozen=True)
+class DaySlice:
+    """The hours [first_hour, last_hour] of one UTC day that a period covers."""
+
+    day: int
+    first_hour: int
+    last_hour: int
+
+    def covers(self, hour: int) -> bool:
+        return self.first_hour <= hour <= self.last_hour
+
+
+def day_slices(period: Period) -> Iterator[DaySlice]:
+    """The hourly windows of an hour-aligned period, grouped by day (how rollups are stored)."""
+    first, last = Window.of(period.start), Window.of(period.end - timedelta(hours=1))
+    for day in range(first.day, last.day + 1):
+        yield DaySlice(day, first.hour if day == first.day else 0,
+                       last.hour if day == last.day else HOURS_PER_DAY - 1)

@@ -1,0 +1,78 @@
+"""The one typed settings object. Every knob is an `MF_*` environment variable with a documented default.
+
+A service left unset (`MF_KAFKA_BOOTSTRAP`, `MF_REDIS_URL`, `MF_DATABASE_URL`) means "the embedded one":
+`meterflow run` starts it on the `MF_EMBEDDED_*_PORT` port and every process derives the same address.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from meterflow.domain.modes import Mode
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MF_", frozen=True)
+
+    kafka_bootstrap: str | None = Field(None, description="host:port of a Kafka broker; unset = embedded")
+    redis_url: str | None = Field(None, description="redis:// URL; unset = embedded")
+    database_url: str | None = Field(None, description="postgresql:// URL; unset = embedded")
+
+    embedded_kafka_port: int = 9092
+    embedded_redis_port: int = 6379
+    embedded_postgres_port: int = 5432
+    data_dir: Path = Field(Path(".data"), description="where embedded servers keep their data")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    processor_web_port: int = 8081
+    closer_web_port: int = 8082
+
+    events_topic_test: str = "meterflow.events.test"
+    events_topic_live: str = "meterflow.events.live"
+    dlq_topic: str = "meterflow.events.dlq"
+    topic_partitions: int = 4
+
+    dedupe_window_s: int = Field(7 * 86_400, description="W: max event age accepted, and key memory")
+    clock_skew_s: int = Field(300, description="extra key memory beyond W, and future tolerance")
+    rollup_retention_s: int = Field(400 * 86_400, description="how long hourly rollups are kept")
+
+    kafka_session_timeout_s: float = Field(10.0, description="consumer-group session timeout")
+    kafka_heartbeat_interval_s: float = 3.0
+    processor_batch_max: int = 2_000
+    processor_batch_within_s: float = 0.05
+    processor_commit_interval_s: float = 1.0
+    processor_id: str = "meterflow-processor"
+
+    close_grace_s: int = Field(3_600, description="how long after period end the closer waits")
+    close_interval_s: float = Field(30.0, description="how often the closer looks for due periods")
+
+    log_level: str = "INFO"
+
+    @property
+    def kafka_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.embedded_kafka_port}"
+
+    @property
+    def redis_dsn(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+
+    @property
+    def database_dsn(self) -> str:
+        return self.database_url or f"postgresql://postgres@127.0.0.1:{self.embedded_postgres_port}/meterflow"
+
+    def events_topic(self, mode: Mode) -> str:
+        return self.events_topic_live if mode is Mode.LIVE else self.events_topic_test
+
+    def mode_of_topic(self, topic: str) -> Mode | None:
+        return {self.events_topic_test: Mode.TEST, self.events_topic_live: Mode.LIVE}.get(topic)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the environment once per process (never at import time)."""
+    return Settings()
