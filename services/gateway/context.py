@@ -1,0 +1,67 @@
+"""The gateway's clients, built once in the app's lifespan and handed to routes (never at import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from aiokafka import AIOKafkaProducer
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+
+from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.invoice_repository import InvoiceRepository
+from meterflow.adapters.postgres import Pool
+from meterflow.adapters.usage_store import UsageStore
+from meterflow.domain.api_keys import claimed_mode, hash_api_key
+from meterflow.domain.events import AcceptancePolicy
+from meterflow.domain.modes import Mode
+from meterflow.gateway.errors import ApiError, ErrorType
+from meterflow.settings import Settings
+
+
+@dataclass
+class GatewayContext:
+    settings: Settings
+    pool: Pool
+    redis: Redis
+    producer: AIOKafkaProducer
+    catalog: CatalogRepository = field(init=False)
+    invoices: InvoiceRepository = field(init=False)
+    usage: UsageStore = field(init=False)
+    policy: AcceptancePolicy = field(init=False)
+    known_keys: dict[str, Mode] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.catalog = CatalogRepository(self.pool)
+        self.invoices = InvoiceRepository(self.pool)
+        self.usage = UsageStore(self.redis, dedupe_window=timedelta(seconds=s.dedupe_window_s),
+                                clock_skew=timedelta(seconds=s.clock_skew_s),
+                                retention=timedelta(seconds=s.rollup_retention_s))
+        self.policy = AcceptancePolicy(timedelta(seconds=s.dedupe_window_s), timedelta(seconds=s.clock_skew_s))
+
+
+def context(request: Request) -> GatewayContext:
+    ctx: GatewayContext = request.app.state.context
+    return ctx
+
+
+def _unauthenticated(message: str) -> ApiError:
+    return ApiError(401, ErrorType.AUTHENTICATION, message)
+
+
+async def authenticated_mode(request: Request, ctx: GatewayContext = Depends(context)) -> Mode:
+    """The mode of the request's API key; every object it reads or writes must belong to that mode."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise _unauthenticated("Missing API key: send 'Authorization: Bearer mk_test_…'")
+    key = key.strip()
+    if key in ctx.known_keys:  # keys are never deleted in v1, so a positive answer can be remembered
+        return ctx.known_keys[key]
+    mode = await ctx.catalog.mode_of_key(hash_api_key(key)) if claimed_mode(key) else None
+    if mode is None:
+        raise _unauthenticated("Invalid API key")
+    ctx.known_keys[key] = mode
+    return mode

@@ -1,0 +1,70 @@
+"""Ingest: validate each event, drop what is already known, publish the rest, answer per event.
+
+`accepted` means acknowledged by all in-sync replicas (acks=all) before we answer. The gateway's
+duplicate answer is an early courtesy; the processor is the final judge (docs/exactly-once.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from meterflow.domain.events import Event, EventRejected, event_to_json, parse_event
+from meterflow.domain.modes import Mode
+from meterflow.gateway.context import GatewayContext
+
+MAX_EVENTS_PER_BATCH = 1_000
+MAX_BODY_BYTES = 1 << 20
+
+
+@dataclass
+class IngestResult:
+    ingested: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, index: int, raw: object, error: str) -> None:
+        key = raw.get("idempotency_key") if isinstance(raw, dict) else None
+        self.rejected.append({"index": index, "idempotency_key": key if isinstance(key, str) else None,
+                              "error": error})
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ingested": self.ingested, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+async def ingest_batch(ctx: GatewayContext, mode: Mode, raw_events: list[Any], received_at: datetime) -> IngestResult:
+    result = IngestResult()
+    valid: list[tuple[int, Any, Event]] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            valid.append((index, raw, parse_event(raw, received_at, ctx.policy)))
+        except EventRejected as exc:
+            result.reject(index, raw, f"events[{index}].{exc.param}: {exc.message}" if exc.param
+                          else f"events[{index}]: {exc.message}")
+    known_customers = await ctx.catalog.existing_customer_ids(mode, {e.customer_id for _, _, e in valid})
+    fresh: dict[str, Event] = {}
+    for index, raw, event in valid:
+        if event.customer_id not in known_customers:
+            result.reject(index, raw, f"events[{index}].customer_id: no customer {event.customer_id!r} "
+                          f"in {mode} mode")
+        elif event.idempotency_key in fresh:
+            result.duplicates.append(event.idempotency_key)
+        else:
+            fresh[event.idempotency_key] = event
+    already_counted = await ctx.usage.known_keys(mode, list(fresh))
+    to_publish = [e for key, e in fresh.items() if key not in already_counted]
+    result.duplicates += [key for key in fresh if key in already_counted]
+    await publish(ctx, mode, to_publish, received_at)
+    result.ingested = [e.idempotency_key for e in to_publish]
+    return result
+
+
+async def publish(ctx: GatewayContext, mode: Mode, events: list[Event], received_at: datetime) -> None:
+    """Send all, then wait for every acknowledgement: one broker round trip per batch, not per event."""
+    topic = ctx.settings.events_topic(mode)
+    timestamp_ms = int(received_at.timestamp() * 1000)
+    sends = [await ctx.producer.send(topic, event_to_json(e), key=e.customer_id.encode(), timestamp_ms=timestamp_ms)
+             for e in events]
+    await asyncio.gather(*sends)

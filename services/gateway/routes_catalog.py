@@ -1,0 +1,178 @@
+"""Customers, metrics, plans and subscriptions: validate, build the domain object, store it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from meterflow.adapters.postgres import UniqueViolation
+from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus
+from meterflow.domain.ids import IdKind, new_id
+from meterflow.domain.modes import Mode
+from meterflow.domain.money import is_known_currency
+from meterflow.domain.periods import align_to_hour, period_at
+from meterflow.domain.pricing import PriceError, parse_price
+from meterflow.gateway.context import GatewayContext, authenticated_mode, context
+from meterflow.gateway.errors import conflict, invalid, not_found
+from meterflow.gateway.schemas import (
+    CustomerIn,
+    MetricIn,
+    PlanIn,
+    SubscriptionIn,
+    customer_json,
+    metric_json,
+    page_json,
+    plan_json,
+    subscription_json,
+)
+
+router = APIRouter(prefix="/v1")
+Limit = Query(10, ge=1, le=100)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@router.post("/customers", status_code=201)
+async def create_customer(body: CustomerIn, mode: Mode = Depends(authenticated_mode),
+                          ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    customer = Customer(new_id(IdKind.CUSTOMER), mode, body.external_id, body.name, body.email, body.metadata,
+                        _now())
+    try:
+        await ctx.catalog.add_customer(customer)
+    except UniqueViolation as exc:
+        raise conflict(str(exc), "external_id") from None
+    return customer_json(customer)
+
+
+@router.get("/customers")
+async def list_customers(limit: int = Limit, starting_after: str | None = None,
+                         mode: Mode = Depends(authenticated_mode),
+                         ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    items, more = await ctx.catalog.customers(mode, limit, starting_after)
+    return page_json([customer_json(c) for c in items], more)
+
+
+@router.get("/customers/{customer_id}")
+async def get_customer(customer_id: str, mode: Mode = Depends(authenticated_mode),
+                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    customer = await ctx.catalog.customer(mode, customer_id)
+    if customer is None:
+        raise not_found("customer", customer_id)
+    return customer_json(customer)
+
+
+@router.post("/metrics", status_code=201)
+async def create_metric(body: MetricIn, mode: Mode = Depends(authenticated_mode),
+                        ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    if body.aggregation.reads_property and not body.aggregation_property:
+        raise invalid(f"aggregation_property is required for aggregation {body.aggregation.value!r}",
+                      "aggregation_property")
+    prop = body.aggregation_property if body.aggregation.reads_property else None
+    metric = Metric(new_id(IdKind.METRIC), mode, body.name, body.event_name, body.aggregation, prop,
+                    body.description, _now())
+    await ctx.catalog.add_metric(metric)
+    return metric_json(metric)
+
+
+@router.get("/metrics")
+async def list_metrics(limit: int = Limit, starting_after: str | None = None,
+                       mode: Mode = Depends(authenticated_mode),
+                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    items, more = await ctx.catalog.metrics(mode, limit, starting_after)
+    return page_json([metric_json(m) for m in items], more)
+
+
+@router.get("/metrics/{metric_id}")
+async def get_metric(metric_id: str, mode: Mode = Depends(authenticated_mode),
+                     ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    metric = await ctx.catalog.metric(mode, metric_id)
+    if metric is None:
+        raise not_found("metric", metric_id)
+    return metric_json(metric)
+
+
+async def _plan_prices(body: PlanIn, mode: Mode, ctx: GatewayContext) -> tuple[PlanPrice, ...]:
+    metric_ids = [p.get("metric_id") for p in body.prices]
+    known = await ctx.catalog.metrics_by_id(mode, [m for m in metric_ids if isinstance(m, str)])
+    prices = []
+    for index, raw in enumerate(body.prices):
+        if raw.get("metric_id") not in known:
+            raise invalid(f"prices[{index}].metric_id: no metric {raw.get('metric_id')!r} in {mode} mode",
+                          f"prices[{index}].metric_id")
+        try:
+            parse_price(raw)
+        except PriceError as exc:
+            param = f"prices[{index}].{exc.param}" if exc.param else f"prices[{index}]"
+            raise invalid(f"{param}: {exc.message}", param) from None
+        definition = {k: v for k, v in raw.items() if k not in {"id", "metric_id"}}
+        prices.append(PlanPrice(new_id(IdKind.PRICE), raw["metric_id"], definition))
+    return tuple(prices)
+
+
+@router.post("/plans", status_code=201)
+async def create_plan(body: PlanIn, mode: Mode = Depends(authenticated_mode),
+                      ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    currency = body.currency.upper()
+    if not is_known_currency(currency):
+        raise invalid(f"currency: {body.currency!r} is not an ISO 4217 currency code", "currency")
+    plan = Plan(new_id(IdKind.PLAN), mode, body.name, body.description, currency, body.plan_type,
+                body.billing_period, await _plan_prices(body, mode, ctx), _now())
+    await ctx.catalog.add_plan(plan)
+    return plan_json(plan)
+
+
+@router.get("/plans")
+async def list_plans(limit: int = Limit, starting_after: str | None = None,
+                     mode: Mode = Depends(authenticated_mode),
+                     ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    items, more = await ctx.catalog.plans(mode, limit, starting_after)
+    return page_json([plan_json(p) for p in items], more)
+
+
+@router.get("/plans/{plan_id}")
+async def get_plan(plan_id: str, mode: Mode = Depends(authenticated_mode),
+                   ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    plan = await ctx.catalog.plan(mode, plan_id)
+    if plan is None:
+        raise not_found("plan", plan_id)
+    return plan_json(plan)
+
+
+@router.post("/subscriptions", status_code=201)
+async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authenticated_mode),
+                              ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    if await ctx.catalog.customer(mode, body.customer_id) is None:
+        raise not_found("customer", body.customer_id, "customer_id")
+    plan = await ctx.catalog.plan(mode, body.plan_id)
+    if plan is None:
+        raise not_found("plan", body.plan_id, "plan_id")
+    now = _now()
+    # Periods start on whole UTC hours, the rollup resolution (see domain/periods.py and the README).
+    anchor = align_to_hour(body.start_date or now)
+    subscription = Subscription(new_id(IdKind.SUBSCRIPTION), mode, body.customer_id, plan.id,
+                                SubscriptionStatus.ACTIVE, anchor, period_at(anchor, plan.billing_period, 0),
+                                False, None, now, plan.billing_period)
+    await ctx.catalog.add_subscription(subscription)
+    return subscription_json(subscription)
+
+
+@router.get("/subscriptions/{subscription_id}")
+async def get_subscription(subscription_id: str, mode: Mode = Depends(authenticated_mode),
+                           ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    subscription = await ctx.catalog.subscription(mode, subscription_id)
+    if subscription is None:
+        raise not_found("subscription", subscription_id)
+    return subscription_json(subscription)
+
+
+@router.post("/subscriptions/{subscription_id}/cancel")
+async def cancel_subscription(subscription_id: str, mode: Mode = Depends(authenticated_mode),
+                              ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    if await ctx.catalog.subscription(mode, subscription_id) is None:
+        raise not_found("subscription", subscription_id)
+    await ctx.catalog.cancel_subscription(mode, subscription_id, _now())
+    return await get_subscription(subscription_id, mode, ctx)

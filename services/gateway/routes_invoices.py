@@ -1,0 +1,95 @@
+"""Invoices: drafts computed from rollups (the same computation period close uses), finalize, void."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from meterflow.adapters.invoice_repository import InvoiceLocked
+from meterflow.billing import compute_invoices
+from meterflow.domain.catalog import Subscription
+from meterflow.domain.invoices import Invoice, InvoiceStatus
+from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period
+from meterflow.gateway.context import GatewayContext, authenticated_mode, context
+from meterflow.gateway.errors import conflict, not_found
+from meterflow.gateway.schemas import GenerateInvoiceIn, invoice_json, page_json
+
+router = APIRouter(prefix="/v1/invoices")
+
+
+async def _save_draft(ctx: GatewayContext, subscription: Subscription, period: Period) -> Invoice:
+    [draft] = await compute_invoices(ctx.catalog, ctx.usage, [(subscription, period)], datetime.now(UTC),
+                                     InvoiceStatus.DRAFT)
+    try:
+        return await ctx.invoices.save_draft(draft)
+    except InvoiceLocked as exc:
+        raise conflict(f"The invoice {exc.invoice.id} for this period is {exc.invoice.status.value}; "
+                       "void it first to invoice the period again") from None
+
+
+@router.post("/generate", status_code=201)
+async def generate(body: GenerateInvoiceIn, mode: Mode = Depends(authenticated_mode),
+                   ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    subscription = await ctx.catalog.subscription(mode, body.subscription_id)
+    if subscription is None:
+        raise not_found("subscription", body.subscription_id, "subscription_id")
+    period = subscription.period_at(max(datetime.now(UTC), subscription.anchor))
+    return invoice_json(await _save_draft(ctx, subscription, period))
+
+
+@router.get("")
+async def list_invoices(customer_id: str | None = None, limit: int = Query(10, ge=1, le=100),
+                        starting_after: str | None = None, mode: Mode = Depends(authenticated_mode),
+                        ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    items, more = await ctx.invoices.invoices(mode, customer_id, limit, starting_after)
+    return page_json([invoice_json(i) for i in items], more)
+
+
+async def _invoice(ctx: GatewayContext, mode: Mode, invoice_id: str) -> Invoice:
+    invoice = await ctx.invoices.invoice(mode, invoice_id)
+    if invoice is None:
+        raise not_found("invoice", invoice_id)
+    return invoice
+
+
+@router.get("/{invoice_id}")
+async def get_invoice(invoice_id: str, mode: Mode = Depends(authenticated_mode),
+                      ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    return invoice_json(await _invoice(ctx, mode, invoice_id))
+
+
+async def _set_status(ctx: GatewayContext, mode: Mode, invoice_id: str, status: InvoiceStatus) -> dict[str, Any]:
+    try:
+        invoice = await ctx.invoices.set_status(mode, invoice_id, status, datetime.now(UTC))
+    except InvoiceLocked as exc:
+        raise conflict(f"Invoice {invoice_id} is {exc.invoice.status.value} and cannot become "
+                       f"{status.value}") from None
+    if invoice is None:
+        raise not_found("invoice", invoice_id)
+    return invoice_json(invoice)
+
+
+@router.post("/{invoice_id}/finalize")
+async def finalize(invoice_id: str, mode: Mode = Depends(authenticated_mode),
+                   ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    return await _set_status(ctx, mode, invoice_id, InvoiceStatus.FINALIZED)
+
+
+@router.post("/{invoice_id}/void")
+async def void(invoice_id: str, mode: Mode = Depends(authenticated_mode),
+               ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    return await _set_status(ctx, mode, invoice_id, InvoiceStatus.VOID)
+
+
+@router.post("/{invoice_id}/regenerate")
+async def regenerate(invoice_id: str, mode: Mode = Depends(authenticated_mode),
+                     ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    invoice = await _invoice(ctx, mode, invoice_id)
+    if invoice.status is not InvoiceStatus.DRAFT:
+        raise conflict(f"Invoice {invoice_id} is {invoice.status.value}; only drafts are regenerated")
+    subscription = await ctx.catalog.subscription(mode, invoice.subscription_id)
+    assert subscription is not None
+    return invoice_json(await _save_draft(ctx, subscription, invoice.period))

@@ -1,0 +1,105 @@
+"""Request bodies and the JSON shape of every resource (api.md): money and quantities as strings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from meterflow.domain.catalog import Customer, Metric, Plan, Subscription
+from meterflow.domain.events import format_timestamp
+from meterflow.domain.invoices import Invoice
+from meterflow.domain.periods import BillingInterval
+from meterflow.domain.rollups import Aggregation
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class CustomerIn(_Body):
+    external_id: str = Field(min_length=1, max_length=255)
+    name: str = Field(min_length=1, max_length=255)
+    email: str | None = Field(None, max_length=320)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class MetricIn(_Body):
+    name: str = Field(min_length=1, max_length=255)
+    event_name: str = Field(min_length=1, max_length=128)
+    aggregation: Aggregation
+    aggregation_property: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = None
+
+
+class PlanIn(_Body):
+    name: str = Field(min_length=1, max_length=255)
+    description: str | None = None
+    currency: str = Field(min_length=3, max_length=3)
+    plan_type: str = "collection"
+    billing_period: BillingInterval = BillingInterval.MONTHLY
+    prices: list[dict[str, Any]] = Field(min_length=1)
+
+
+class SubscriptionIn(_Body):
+    customer_id: str
+    plan_id: str
+    start_date: AwareDatetime | None = None
+
+
+class GenerateInvoiceIn(_Body):
+    subscription_id: str
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    """Plain notation, never exponent (`1E+3`), exactly the digits the value carries."""
+    return None if value is None else format(value, "f")
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+def customer_json(c: Customer) -> dict[str, Any]:
+    return {"id": c.id, "object": "customer", "external_id": c.external_id, "name": c.name, "email": c.email,
+            "metadata": c.metadata, "created_at": _ts(c.created_at)}
+
+
+def metric_json(m: Metric) -> dict[str, Any]:
+    return {"id": m.id, "object": "metric", "name": m.name, "event_name": m.event_name,
+            "aggregation": m.aggregation.value, "aggregation_property": m.aggregation_property,
+            "description": m.description, "created_at": _ts(m.created_at)}
+
+
+def plan_json(p: Plan) -> dict[str, Any]:
+    return {"id": p.id, "object": "plan", "name": p.name, "description": p.description, "currency": p.currency,
+            "plan_type": p.plan_type, "billing_period": p.billing_period.value,
+            "prices": [{**price.definition, "id": price.id, "metric_id": price.metric_id} for price in p.prices],
+            "created_at": _ts(p.created_at)}
+
+
+def subscription_json(s: Subscription) -> dict[str, Any]:
+    return {"id": s.id, "object": "subscription", "customer_id": s.customer_id, "plan_id": s.plan_id,
+            "status": s.status, "start_date": _ts(s.anchor),
+            "current_period_start": _ts(s.current_period.start), "current_period_end": _ts(s.current_period.end),
+            "cancel_at_period_end": s.cancel_at_period_end, "canceled_at": _ts(s.canceled_at),
+            "created_at": _ts(s.created_at)}
+
+
+def invoice_json(i: Invoice) -> dict[str, Any]:
+    return {
+        "id": i.id, "object": "invoice", "customer_id": i.customer_id, "subscription_id": i.subscription_id,
+        "status": i.status.value, "currency": i.currency, "period_start": _ts(i.period.start),
+        "period_end": _ts(i.period.end),
+        "line_items": [{"metric_id": li.metric_id, "price_id": li.price_id, "description": li.description,
+                        "quantity": decimal_text(li.quantity), "unit_price": decimal_text(li.unit_price),
+                        "amount": decimal_text(li.amount)} for li in i.lines],
+        "subtotal": decimal_text(i.subtotal), "total": decimal_text(i.total), "created_at": _ts(i.created_at),
+        "finalized_at": _ts(i.finalized_at),
+    }
+
+
+def page_json(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    return {"object": "list", "data": items, "has_more": has_more}

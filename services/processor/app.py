@@ -1,0 +1,93 @@
+"""The Faust shell around the pipeline: consume both events topics in batches, retry until durable.
+
+Faust acks the events of a `take_events` batch only after the loop body returns, so offsets are
+committed strictly after `BatchProcessor.process` made the batch's effect durable. A failing batch is
+retried (never skipped): counting it again is harmless, skipping it would lose money.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+from redis.asyncio import Redis
+
+from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.kafka import ensure_topics, start_producer
+from meterflow.adapters.postgres import create_pool
+from meterflow.adapters.usage_store import UsageStore
+from meterflow.domain.events import AcceptancePolicy
+from meterflow.processor.pipeline import BatchProcessor, Record
+from meterflow.settings import Settings
+
+log = logging.getLogger(__name__)
+RETRY_BACKOFF_MAX_S = 5.0
+
+
+async def build_processor(settings: Settings) -> BatchProcessor:
+    pool = await create_pool(settings.database_dsn, max_size=4)
+    redis = Redis.from_url(settings.redis_dsn, decode_responses=True)
+    window = timedelta(seconds=settings.dedupe_window_s)
+    skew = timedelta(seconds=settings.clock_skew_s)
+    usage = UsageStore(redis, dedupe_window=window, clock_skew=skew,
+                       retention=timedelta(seconds=settings.rollup_retention_s))
+    return BatchProcessor(settings, CatalogRepository(pool), usage, await start_producer(settings),
+                          AcceptancePolicy(window, skew))
+
+
+def _record(event: Any) -> Record:
+    message = event.message
+    return Record(message.topic, message.partition, message.offset, int(message.timestamp * 1000),
+                  message.key, message.value)
+
+
+async def process_until_durable(processor: BatchProcessor, records: list[Record]) -> None:
+    delay = 0.1
+    while True:
+        try:
+            await processor.process(records, datetime.now(UTC))
+            return
+        except Exception:
+            log.exception("batch of %d records failed; retrying in %.1fs", len(records), delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_BACKOFF_MAX_S)
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.processor_id,
+        broker=f"kafka://{settings.kafka_servers}",
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=settings.kafka_heartbeat_interval_s,
+        broker_commit_interval=settings.processor_commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_host="127.0.0.1",
+        web_port=settings.processor_web_port,
+    )
+    events_topic = app.topic(settings.events_topic_test, settings.events_topic_live,
+                             key_serializer="raw", value_serializer="raw")
+
+    @app.agent(events_topic)
+    async def count_usage(stream: faust.StreamT[Any]) -> None:
+        await ensure_topics(settings)
+        processor = await build_processor(settings)
+        async for batch in stream.take_events(settings.processor_batch_max,
+                                              within=settings.processor_batch_within_s):
+            await process_until_durable(processor, [_record(e) for e in batch])
+
+    @app.page("/healthz")
+    async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return web.json({"status": "ok"})
+
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    app = create_app(settings)
+    faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()

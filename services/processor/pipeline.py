@@ -1,0 +1,136 @@
+"""The processor's steps for one batch of records: decode → validate → resolve metrics → count → dead-letter.
+
+Nothing here acks or commits: Faust acks the batch only after `process` returns, so an offset is never
+committed before the batch's effect (Redis transaction) and its dead letters (acknowledged by the
+broker) are durable. A crash anywhere in between means the batch is read again, and counting it again
+changes nothing (docs/exactly-once.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.usage_store import BatchOutcome, Contribution, CountableEvent, UsageStore
+from meterflow.domain.events import AcceptancePolicy, Event, EventRejected, decode_json, parse_event
+from meterflow.domain.modes import Mode
+from meterflow.domain.rollups import MetricRule, observe_event
+from meterflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record, as the pipeline needs it (decoupled from Faust's event type)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+
+    @property
+    def received_at(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: Record
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decoded:
+    record: Record
+    mode: Mode
+    event: Event
+
+
+@dataclass
+class BatchReport:
+    outcome: BatchOutcome = field(default_factory=BatchOutcome)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+def decode(record: Record, settings: Settings, policy: AcceptancePolicy) -> Decoded | DeadLetter:
+    """Never raises: a poison message becomes a dead letter and the stream goes on."""
+    mode = settings.mode_of_topic(record.topic)
+    if mode is None:
+        return DeadLetter(record, f"topic {record.topic!r} is not an events topic")
+    try:
+        raw = decode_json(record.value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return DeadLetter(record, f"not JSON: {exc}")
+    try:
+        return Decoded(record, mode, parse_event(raw, record.received_at, policy))
+    except EventRejected as exc:
+        return DeadLetter(record, f"{exc.param}: {exc.message}" if exc.param else exc.message)
+
+
+def contributions(event: Event, rules: Sequence[MetricRule]) -> tuple[Contribution, ...]:
+    return tuple(Contribution(rule.metric_id, observe_event(rule, event)) for rule in rules
+                 if rule.event_name == event.event_name)
+
+
+class BatchProcessor:
+    def __init__(self, settings: Settings, catalog: CatalogRepository, usage: UsageStore,
+                 dlq_producer: AIOKafkaProducer, policy: AcceptancePolicy) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._usage = usage
+        self._dlq = dlq_producer
+        self._policy = policy
+
+    async def process(self, records: Sequence[Record], now: datetime) -> BatchReport:
+        report = BatchReport()
+        decoded: list[Decoded] = []
+        for record in records:
+            item = decode(record, self._settings, self._policy)
+            (report.dead_letters if isinstance(item, DeadLetter) else decoded).append(item)  # type: ignore[arg-type]
+        countable = await self._resolve(decoded, report)
+        report.outcome = await self._usage.apply(countable, now)
+        await self._dead_letter(report.dead_letters)
+        return report
+
+    async def _resolve(self, decoded: list[Decoded], report: BatchReport) -> list[CountableEvent]:
+        """Unknown customers are dead letters; events no metric reads are still marked as seen."""
+        by_mode: dict[Mode, list[Decoded]] = defaultdict(list)
+        for item in decoded:
+            by_mode[item.mode].append(item)
+        countable: list[CountableEvent] = []
+        for mode, items in by_mode.items():
+            customers = await self._catalog.existing_customer_ids(mode, {i.event.customer_id for i in items})
+            # Read per batch, not cached: a metric created a moment before its first event must count it.
+            rules = await self._catalog.metric_rules(mode, {i.event.event_name for i in items})
+            for item in items:
+                event = item.event
+                if event.customer_id not in customers:
+                    report.dead_letters.append(DeadLetter(item.record, f"customer_id: no customer "
+                                                          f"{event.customer_id!r} in {mode} mode"))
+                    continue
+                countable.append(CountableEvent(mode, event.idempotency_key, event.customer_id, event.timestamp,
+                                                contributions(event, rules)))
+        return countable
+
+    async def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        """Original bytes plus where they came from and why, acknowledged before the batch is acked."""
+        sends = [await self._dlq.send(
+            self._settings.dlq_topic, letter.record.value, key=letter.record.key,
+            headers=[("source_topic", letter.record.topic.encode()),
+                     ("source_partition", str(letter.record.partition).encode()),
+                     ("source_offset", str(letter.record.offset).encode()),
+                     ("reason", letter.reason.encode())]) for letter in letters]
+        await asyncio.gather(*sends)
+        for letter in letters:
+            log.warning("dead-lettered %s[%d]@%d: %s", letter.record.topic, letter.record.partition,
+                        letter.record.offset, letter.reason)

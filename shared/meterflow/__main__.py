@@ -1,0 +1,3 @@
+from meterflow.cli import app
+
+app(prog_name="meterflow")

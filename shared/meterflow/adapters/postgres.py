@@ -1,0 +1,48 @@
+"""Postgres connection pool and the paging query every list endpoint shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from meterflow.domain.events import decode_json, encode_json
+from meterflow.domain.modes import Mode
+
+Pool = asyncpg.Pool
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    # JSON columns keep numbers exact, like events do (no float on the way in or out).
+    for json_type in ("json", "jsonb"):
+        await connection.set_type_codec(json_type, schema="pg_catalog",
+                                        encoder=lambda v: encode_json(v).decode(), decoder=decode_json)
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    assert pool is not None
+    return pool
+
+
+class UniqueViolation(Exception):
+    """A row that must be unique already exists (mapped to 409 by the API)."""
+
+
+async def fetch_page(pool: Pool, table: str, mode: Mode, limit: int, starting_after: str | None,
+                     where: str = "", args: tuple[Any, ...] = ()) -> tuple[list[asyncpg.Record], bool]:
+    """Newest first, Stripe-style: `starting_after` is the last id of the previous page.
+
+    `table` and `where` come from our own code, never from a request; values are always bound.
+    """
+    conditions = ["mode = $1", *([where] if where else [])]
+    params: list[Any] = [mode.value, *args]
+    if starting_after is not None:
+        params.append(starting_after)
+        n = len(params)
+        conditions.append(f"(created_at, id) < (SELECT created_at, id FROM {table} WHERE id = ${n})")
+    params.append(limit + 1)
+    sql = (f"SELECT * FROM {table} WHERE {' AND '.join(conditions)} "
+           f"ORDER BY created_at DESC, id DESC LIMIT ${len(params)}")
+    rows = await pool.fetch(sql, *params)
+    return rows[:limit], len(rows) > limit

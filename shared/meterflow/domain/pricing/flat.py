@@ -1,0 +1,28 @@
+"""`flat` (alias `flat_unit`): every unit at one price, amount = q * unit_price."""
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import field_validator
+
+from meterflow.domain.pricing.base import PriceAmount, PriceBase
+
+
+class FlatPrice(PriceBase):
+    # Both names select this model; the alias is rewritten so stored prices and code see only "flat".
+    model: Literal["flat", "flat_unit"]
+    unit_price: PriceAmount
+
+    @field_validator("model")
+    @classmethod
+    def _canonical_name(cls, _name: str) -> Literal["flat"]:
+        return "flat"
+
+    def amount(self, quantity: Decimal) -> Decimal:
+        return quantity * self.unit_price
+
+    def line_unit_price(self, quantity: Decimal) -> Decimal:
+        return self.unit_price
+
+    def describe(self) -> str:
+        return f"{self.unit_price} per unit"
