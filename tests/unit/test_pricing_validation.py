@@ -34,6 +34,12 @@ ASCENDING = tiers(("10", "1"), ("20", "0.5"), (None, "0.25"))
         pytest.param({"model": "flat", "unit_price": 0.1 + 0.2}, "unit_price", id="float noise"),
         pytest.param({"model": "flat", "unit_price": "1", "tiers": []}, "tiers", id="field of another model"),
         pytest.param({"model": "tiered", "tiers": []}, "tiers", id="empty tiers"),
+        pytest.param({"model": "flat", "unit_price": "1E+999999999"}, "unit_price", id="absurdly large"),
+        pytest.param(
+            {"model": "tiered", "tiers": [{"up_to": None, "unit_price": "1", "fee": "1"}]},
+            "tiers[0].fee",
+            id="unknown tier field",
+        ),
         pytest.param({"model": "tiered"}, "tiers", id="missing tiers"),
         pytest.param(
             {"model": "tiered", "tiers": tiers(("10", "1"), ("10", "1"), (None, "1"))},

@@ -13,6 +13,10 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, mod
 
 PRICE_PLACES = 6
 _FLOAT_SAFE_DIGITS = 15  # every decimal of up to 15 significant digits survives a trip through a double
+# Bounds on any parsed number, far beyond real prices and tier sizes, so that a hostile "1E+999999999"
+# is refused instead of being expanded into a billion digits.
+_MAX_PLACES = 18
+_TOO_LARGE = Decimal("1E+18")
 _CALLER_KEYS = frozenset({"id", "metric_id"})  # belong to the plan, not to the pricing rule
 
 
@@ -53,6 +57,10 @@ def _to_decimal(value: object) -> Decimal:
         raise ValueError(f'must be a decimal number such as "2.50", not {value!r}') from None
     if not number.is_finite():
         raise ValueError("must be a finite decimal number")
+    if number.copy_abs() >= _TOO_LARGE:
+        raise ValueError(f"must be less than {_TOO_LARGE}")
+    if -int(number.as_tuple().exponent) > _MAX_PLACES:
+        raise ValueError(f"has more than {_MAX_PLACES} decimal places")
     return number
 
 
@@ -88,10 +96,14 @@ PositiveQuantity = Annotated[_Decimal, AfterValidator(_positive)]
 NonNegativeQuantity = Annotated[_Decimal, AfterValidator(_non_negative)]
 
 
-class PriceBase(BaseModel):
-    """Frozen, and strict about unknown keys: a misspelt optional field must not silently mean its default."""
+# Frozen, and strict about unknown keys: a misspelt optional field must not silently mean its default.
+STRICT_FROZEN = ConfigDict(frozen=True, extra="forbid")
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+class PriceBase(BaseModel):
+    """A price definition; the plan's own keys (id, metric_id) may travel with it and are dropped."""
+
+    model_config = STRICT_FROZEN
 
     @model_validator(mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from meterflow.domain.pricing.flat import FlatPrice
 from meterflow.domain.pricing.overage import OveragePrice
 from meterflow.domain.pricing.package import PackagePrice
 from meterflow.domain.pricing.tiered import TieredPrice
+from meterflow.domain.pricing.tiers import Tier
 from meterflow.domain.pricing.volume import VolumePrice
 from meterflow.domain.pricing.weighted_tiered import WeightedTieredPrice
 
@@ -54,14 +55,16 @@ def _refusal(error: ErrorDetails) -> PriceError:
     if isinstance(cause, PriceError):  # raised by a model validator, already named from the price object
         return cause
     model_name, *path = error["loc"]  # a union error's location starts with the model name
-    return PriceError(_param(path), _message(error, str(model_name), cause))
+    return PriceError(_param(path), _message(error, str(model_name), path, cause))
 
 
-def _message(error: ErrorDetails, model_name: str, cause: object) -> str:
+def _message(error: ErrorDetails, model_name: str, path: list[int | str], cause: object) -> str:
     if error["type"] == "extra_forbidden":
-        fields = ", ".join(_MODEL_BY_NAME[model_name].model_fields)
-        return f"is not a field of a {model_name} price; its fields are: {fields}"
-    if cause is not None:
+        owner, fields = (model_name + " price", _MODEL_BY_NAME[model_name].model_fields)
+        if len(path) > 1:  # the only nested objects are tiers
+            owner, fields = ("tier", Tier.model_fields)
+        return f"is not a field of a {owner}; its fields are: {', '.join(fields)}"
+    if cause is not None:  # our own validators' ValueError: its text already says what is allowed
         return str(cause)
     return _MESSAGES.get(error["type"], error["msg"])
 

@@ -9,20 +9,17 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Self
 
-from pydantic import model_validator
+from pydantic import BaseModel, model_validator
 
 from meterflow.domain.money import unit_price_of
-from meterflow.domain.pricing.base import (
-    PositiveQuantity,
-    PriceAmount,
-    PriceBase,
-    PriceError,
-)
+from meterflow.domain.pricing.base import STRICT_FROZEN, PositiveQuantity, PriceAmount, PriceBase, PriceError
 
 _ZERO = Decimal(0)
 
 
-class Tier(PriceBase):
+class Tier(BaseModel):
+    model_config = STRICT_FROZEN
+
     up_to: PositiveQuantity | None  # required: a missing up_to is an error, not "no upper bound"
     unit_price: PriceAmount
     flat_fee: PriceAmount = _ZERO

@@ -1,0 +1,64 @@
+"""Building a customer → metric → plan → subscription setup through the public API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.support import eventually, unique
+
+
+@dataclass(frozen=True)
+class Setup:
+    customer_id: str
+    metric_id: str
+    plan_id: str
+    subscription_id: str
+    event_name: str
+
+
+async def created(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def billing_setup(api: httpx.AsyncClient, *, aggregation: str = "count", prop: str | None = None,
+                        price: dict[str, Any] | None = None, currency: str = "NGN") -> Setup:
+    event_name = unique("api_call")
+    customer = await created(await api.post("/v1/customers", json={
+        "external_id": unique("ext"), "name": "Acme", "email": "billing@acme.test"}))
+    metric = await created(await api.post("/v1/metrics", json={
+        "name": "API calls", "event_name": event_name, "aggregation": aggregation,
+        **({"aggregation_property": prop} if prop else {})}))
+    plan = await created(await api.post("/v1/plans", json={
+        "name": "Pay as you go", "currency": currency, "plan_type": "collection", "billing_period": "monthly",
+        "prices": [{"metric_id": metric["id"], **(price or {"model": "flat_unit", "unit_price": "2.000000"})}]}))
+    subscription = await created(await api.post("/v1/subscriptions", json={
+        "customer_id": customer["id"], "plan_id": plan["id"]}))
+    return Setup(customer["id"], metric["id"], plan["id"], subscription["id"], event_name)
+
+
+def event(setup: Setup, key: str | None = None, **fields: Any) -> dict[str, Any]:
+    return {"event_name": setup.event_name, "customer_id": setup.customer_id,
+            "idempotency_key": key or unique("req"), **fields}
+
+
+async def ingest(api: httpx.AsyncClient, events: list[dict[str, Any]]) -> dict[str, Any]:
+    response = await api.post("/v1/ingest", json={"events": events})
+    assert response.status_code == 202, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def usage(api: httpx.AsyncClient, setup: Setup) -> dict[str, Any]:
+    response = await api.get("/v1/usage", params={"customer_id": setup.customer_id, "metric_id": setup.metric_id})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def usage_reaches(api: httpx.AsyncClient, setup: Setup, value: str, timeout_s: float = 30) -> dict[str, Any]:
+    return await eventually(lambda: usage(api, setup), lambda u: u["value"] == value, timeout_s)

@@ -1,0 +1,71 @@
+"""Bad input gets a clear error naming the event and the field, and nothing valid is lost with it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import httpx
+
+from tests.e2e.scenario import billing_setup, event, ingest, usage, usage_reaches
+
+
+async def test_more_than_1000_events_accepts_nothing(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    response = await api.post("/v1/ingest", json={"events": [event(setup) for _ in range(1001)]})
+    assert response.status_code in (400, 413)
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert response.json()["error"]["param"] == "events"
+    await ingest(api, [event(setup)])  # a marker behind it on the same partition
+    await usage_reaches(api, setup, "1")
+    assert (await usage(api, setup))["event_count"] == 1
+
+
+async def test_malformed_json_is_400_with_the_error_object(api: httpx.AsyncClient) -> None:
+    response = await api.post("/v1/ingest", content=b'{"events": [ {"event_name": ', headers={
+        "content-type": "application/json"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "JSON" in error["message"]
+    assert "Traceback" not in response.text
+    not_object = await api.post("/v1/customers", content=b"[1, 2]")
+    assert not_object.status_code == 400
+    assert not_object.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_each_bad_event_is_rejected_by_index_and_the_valid_ones_are_accepted(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    now = datetime.now(UTC)
+    good = [event(setup), event(setup)]
+    missing_key = event(setup)
+    del missing_key["idempotency_key"]
+    batch = [
+        good[0],
+        missing_key,
+        event(setup, timestamp=(now + timedelta(minutes=6)).isoformat()),
+        event(setup, timestamp=(now - timedelta(days=8)).isoformat()),
+        {**event(setup), "customer_id": "cus_does_not_exist"},
+        {**event(setup), "event_name": ""},
+        good[1],
+    ]
+    answer = await ingest(api, batch)
+
+    assert answer["ingested"] == [e["idempotency_key"] for e in good]
+    rejected = {r["index"]: r for r in answer["rejected"]}
+    assert sorted(rejected) == [1, 2, 3, 4, 5]
+    assert "idempotency_key" in rejected[1]["error"]
+    assert "future" in rejected[2]["error"]
+    assert "dedupe window" in rejected[3]["error"]
+    assert "cus_does_not_exist" in rejected[4]["error"]
+    assert "event_name" in rejected[5]["error"]
+    assert rejected[4]["idempotency_key"] == batch[4]["idempotency_key"]
+    assert all(r["error"].startswith(f"events[{i}]") for i, r in rejected.items())
+    await usage_reaches(api, setup, "2")
+
+
+async def test_an_explicit_timestamp_with_offset_is_accepted(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    at = datetime.now(UTC).astimezone(timezone(timedelta(hours=1)))
+    answer = await ingest(api, [event(setup, timestamp=at.isoformat())])
+    assert len(answer["ingested"]) == 1
+    await usage_reaches(api, setup, "1")
