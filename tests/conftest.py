@@ -16,15 +16,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis.asyncio import Redis
-
 from meterflow.adapters.kafka import ensure_topics
 from meterflow.adapters.postgres import Pool, create_pool
+from meterflow.adapters.redis_client import connect_redis
 from meterflow.domain.modes import Mode
 from meterflow.embedded import build_stack, free_port, running
 from meterflow.keys import create_api_key
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
+from redis.asyncio import Redis
+
 from tests.support import ServiceProcess, TestEnvironment, stack_settings
 
 
@@ -98,7 +99,7 @@ async def pool(settings: Settings) -> AsyncIterator[Pool]:
 
 @pytest.fixture
 async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_dsn, decode_responses=True)
+    client = connect_redis(settings.redis_dsn)
     yield client
     await client.aclose()
 

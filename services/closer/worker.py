@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from redis.asyncio import Redis
-
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.period_close_repository import PeriodCloseRepository
 from meterflow.adapters.postgres import create_pool
+from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.closing import PeriodCloser
 from meterflow.settings import Settings
@@ -23,7 +22,7 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def period_closer(settings: Settings) -> AsyncIterator[PeriodCloser]:
     pool = await create_pool(settings.database_dsn, max_size=4)
-    redis = Redis.from_url(settings.redis_dsn, decode_responses=True)
+    redis = connect_redis(settings.redis_dsn)
     usage = UsageStore(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
                        clock_skew=timedelta(seconds=settings.clock_skew_s),
                        retention=timedelta(seconds=settings.rollup_retention_s))

@@ -9,10 +9,9 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
-
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.postgres import create_pool
+from meterflow.adapters.redis_client import connect_redis
 from meterflow.gateway import routes_catalog, routes_invoices, routes_usage
 from meterflow.gateway.context import GatewayContext, context
 from meterflow.gateway.errors import install_error_handlers
@@ -25,7 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ensure_topics(settings)
         pool = await create_pool(settings.database_dsn, max_size=20)
-        redis = Redis.from_url(settings.redis_dsn, decode_responses=True)
+        redis = connect_redis(settings.redis_dsn)
         producer = await start_producer(settings)
         app.state.context = GatewayContext(settings, pool, redis, producer)
         try:

@@ -7,8 +7,6 @@ from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
-from redis.asyncio import Redis
-
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
@@ -18,6 +16,7 @@ from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
 from meterflow.gateway.errors import ApiError, ErrorType
 from meterflow.settings import Settings
+from redis.asyncio import Redis
 
 
 @dataclass

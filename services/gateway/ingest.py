@@ -7,6 +7,7 @@ duplicate answer is an early courtesy; the processor is the final judge (docs/ex
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,9 +15,12 @@ from typing import Any
 from meterflow.domain.events import Event, EventRejected, event_to_json, parse_event
 from meterflow.domain.modes import Mode
 from meterflow.gateway.context import GatewayContext
+from redis.exceptions import RedisError
 
 MAX_EVENTS_PER_BATCH = 1_000
 MAX_BODY_BYTES = 1 << 20
+DUPLICATE_CHECK_TIMEOUT_S = 1.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,12 +57,21 @@ async def ingest_batch(ctx: GatewayContext, mode: Mode, raw_events: list[Any], r
             result.duplicates.append(event.idempotency_key)
         else:
             fresh[event.idempotency_key] = event
-    already_counted = await ctx.usage.known_keys(mode, list(fresh))
+    already_counted = await _already_counted(ctx, mode, list(fresh))
     to_publish = [e for key, e in fresh.items() if key not in already_counted]
     result.duplicates += [key for key in fresh if key in already_counted]
     await publish(ctx, mode, to_publish, received_at)
     result.ingested = [e.idempotency_key for e in to_publish]
     return result
+
+
+async def _already_counted(ctx: GatewayContext, mode: Mode, keys: list[str]) -> set[str]:
+    """Best effort: with Redis away, publish everything and let the processor judge duplicates."""
+    try:
+        return await asyncio.wait_for(ctx.usage.known_keys(mode, keys), DUPLICATE_CHECK_TIMEOUT_S)
+    except (RedisError, TimeoutError):
+        log.warning("duplicate pre-check skipped: Redis unavailable")
+        return set()
 
 
 async def publish(ctx: GatewayContext, mode: Mode, events: list[Event], received_at: datetime) -> None:

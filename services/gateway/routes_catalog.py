@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-
 from meterflow.adapters.postgres import UniqueViolation
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus
 from meterflow.domain.ids import IdKind, new_id

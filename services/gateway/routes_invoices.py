@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-
 from meterflow.adapters.invoice_repository import InvoiceLocked
 from meterflow.billing import compute_invoices
 from meterflow.domain.catalog import Subscription

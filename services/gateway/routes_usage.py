@@ -8,8 +8,6 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
-
 from meterflow.billing import billed_quantity, metric_usage
 from meterflow.domain.events import decode_json, format_timestamp
 from meterflow.domain.modes import Mode
@@ -18,6 +16,7 @@ from meterflow.gateway.context import GatewayContext, authenticated_mode, contex
 from meterflow.gateway.errors import invalid, not_found, unavailable
 from meterflow.gateway.ingest import MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, ingest_batch
 from meterflow.gateway.schemas import decimal_text
+from pydantic import AwareDatetime
 
 router = APIRouter(prefix="/v1")
 

@@ -13,11 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
-from redis.asyncio import Redis
-
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.postgres import create_pool
+from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.processor.pipeline import BatchProcessor, Record
@@ -29,7 +28,7 @@ RETRY_BACKOFF_MAX_S = 5.0
 
 async def build_processor(settings: Settings) -> BatchProcessor:
     pool = await create_pool(settings.database_dsn, max_size=4)
-    redis = Redis.from_url(settings.redis_dsn, decode_responses=True)
+    redis = connect_redis(settings.redis_dsn)
     window = timedelta(seconds=settings.dedupe_window_s)
     skew = timedelta(seconds=settings.clock_skew_s)
     usage = UsageStore(redis, dedupe_window=window, clock_skew=skew,

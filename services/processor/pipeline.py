@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
-
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.usage_store import BatchOutcome, Contribution, CountableEvent, UsageStore
 from meterflow.domain.events import AcceptancePolicy, Event, EventRejected, decode_json, parse_event

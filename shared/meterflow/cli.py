@@ -73,7 +73,7 @@ class ModeOption(StrEnum):
 @keys.command("create")
 def create_key(mode: ModeOption = typer.Option(..., "--mode", help="test or live")) -> None:
     """Create an API key and print it alone on stdout."""
-    from meterflow.keys import create_api_key
     from meterflow.domain.modes import Mode
+    from meterflow.keys import create_api_key
 
     print(asyncio.run(create_api_key(get_settings(), Mode(mode.value))))

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-
 from meterflow.domain.events import (
     AcceptancePolicy,
     EventRejected,

@@ -1,0 +1,149 @@
+"""Fault tests run their own processes on their own topics and consumer group, so killing them never
+disturbs the session's services, and every figure they check is theirs alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.kafka import ensure_topics
+from meterflow.adapters.postgres import Pool
+from meterflow.adapters.usage_store import UsageQuery, UsageStore
+from meterflow.domain.catalog import Customer, Metric
+from meterflow.domain.events import encode_json
+from meterflow.domain.ids import IdKind, new_id
+from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period, align_to_hour
+from meterflow.domain.rollups import Aggregation
+from meterflow.embedded import free_port
+from meterflow.settings import Settings
+from redis.asyncio import Redis
+
+from tests.support import eventually, unique
+
+
+@pytest.fixture
+async def isolated(settings: Settings) -> Settings:
+    """The session's servers, with topics, group and ports of this test only."""
+    tag = unique("f")[:14]
+    isolated = settings.model_copy(update={
+        "events_topic_test": f"{tag}.events.test", "events_topic_live": f"{tag}.events.live",
+        "dlq_topic": f"{tag}.events.dlq", "processor_id": f"{tag}-processor", "api_port": free_port(),
+        "processor_web_port": free_port(), "topic_partitions": 4})
+    await ensure_topics(isolated)
+    return isolated
+
+
+@dataclass(frozen=True)
+class Books:
+    """Customers and a count and a sum metric on one event name, created straight in Postgres."""
+
+    mode: Mode
+    event_name: str
+    customers: list[str]
+    count_metric: str
+    sum_metric: str
+
+
+async def open_books(pool: Pool, mode: Mode = Mode.TEST, customers: int = 8) -> Books:
+    catalog, now = CatalogRepository(pool), datetime.now(UTC)
+    event_name = unique("call")
+    ids = []
+    for _ in range(customers):
+        customer = Customer(new_id(IdKind.CUSTOMER), mode, unique("ext"), "c", None, {}, now)
+        await catalog.add_customer(customer)
+        ids.append(customer.id)
+    metrics = {}
+    for aggregation, prop in ((Aggregation.COUNT, None), (Aggregation.SUM, "units")):
+        metric = Metric(new_id(IdKind.METRIC), mode, aggregation.value, event_name, aggregation, prop, None, now)
+        await catalog.add_metric(metric)
+        metrics[aggregation] = metric.id
+    return Books(mode, event_name, ids, metrics[Aggregation.COUNT], metrics[Aggregation.SUM])
+
+
+@dataclass(frozen=True)
+class Expected:
+    events: int
+    units: Decimal
+
+
+def workload(books: Books, originals: int) -> tuple[list[dict[str, object]], Expected]:
+    """`originals` distinct events, and after every ninth a duplicate of an earlier one (same key and
+    customer, so same partition and later offset; every other one with another body): 10% duplicates.
+    The first event of a key is the one that counts."""
+    def original(i: int) -> dict[str, object]:
+        return {"event_name": books.event_name, "customer_id": books.customers[i % len(books.customers)],
+                "idempotency_key": f"{books.count_metric}-{i}", "properties": {"units": f"{i % 7}.25"}}
+
+    events: list[dict[str, object]] = []
+    for i in range(originals):
+        events.append(original(i))
+        if i % 9 == 8:
+            earlier = original(max(0, i - (i * 31) % 500))
+            events.append(earlier if i % 2 else {**earlier, "properties": {"units": "1000"}})
+    return events, Expected(originals, sum((Decimal(f"{i % 7}.25") for i in range(originals)), Decimal(0)))
+
+
+async def produce(settings: Settings, mode: Mode, events: list[dict[str, object]]) -> None:
+    """A direct Kafka producer, as a high-volume customer would write (acks=all, batched)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        topic = settings.events_topic(mode)
+        sends = [await producer.send(topic, encode_json(e), key=str(e["customer_id"]).encode()) for e in events]
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture
+async def usage_store(redis: Redis) -> AsyncIterator[UsageStore]:
+    yield UsageStore(redis, dedupe_window=timedelta(days=7), clock_skew=timedelta(minutes=5),
+                     retention=timedelta(days=1))
+
+
+def around_now() -> Period:
+    start = align_to_hour(datetime.now(UTC)) - timedelta(hours=2)
+    return Period(start, start + timedelta(hours=5))
+
+
+async def counted(store: UsageStore, books: Books, mode: Mode | None = None) -> tuple[int, Decimal]:
+    mode = mode or books.mode
+    figures = await store.usage([UsageQuery(mode, metric, customer, around_now())
+                                 for metric in (books.count_metric, books.sum_metric)
+                                 for customer in books.customers])
+    half = len(books.customers)
+    return sum(f.rollup.events for f in figures[:half]), sum((f.rollup.total for f in figures[half:]), Decimal(0))
+
+
+async def drained(settings: Settings) -> bool:
+    """Has the processor group committed every offset of both events topics?"""
+    # Asked through a consumer of the group that never subscribes (so it never joins or rebalances);
+    # the admin client's group-offsets call is not understood by the embedded broker.
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers, group_id=settings.processor_id,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for topic in (settings.events_topic_test, settings.events_topic_live)
+                      for p in range(settings.topic_partitions)]
+        ends = await consumer.end_offsets(partitions)
+        for tp, end in ends.items():
+            if end and (await consumer.committed(tp) or 0) < end:
+                return False
+        return True
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_exact(store: UsageStore, books: Books, expected: Expected, settings: Settings,
+                         timeout_s: float = 180, mode: Mode | None = None) -> None:
+    """Wait until every offset is committed, then the figures must be exact: not one event short
+    (lost) and not one over (counted twice)."""
+    await eventually(lambda: drained(settings), bool, timeout_s, interval_s=0.5)
+    assert await counted(store, books, mode) == (expected.events, expected.units)

@@ -1,0 +1,33 @@
+"""kill -9 of the processor mid-stream: after a restart every event counts exactly once."""
+
+from __future__ import annotations
+
+from meterflow.adapters.postgres import Pool
+from meterflow.adapters.usage_store import UsageStore
+from meterflow.settings import Settings
+
+from tests.faults.conftest import counted, open_books, produce, wait_for_exact, workload
+from tests.support import ServiceProcess, eventually
+
+EVENTS = 50_000
+
+
+async def test_kill_9_mid_stream_then_restart_counts_exactly(isolated: Settings, pool: Pool,
+                                                              usage_store: UsageStore) -> None:
+    books = await open_books(pool)
+    events, expected = workload(books, originals=EVENTS * 9 // 10)
+    assert len(events) == EVENTS
+    await produce(isolated, books.mode, events)
+
+    processor = ServiceProcess("processor", isolated)
+    processor.start()
+    try:
+        await eventually(lambda: counted(usage_store, books), lambda c: c[0] >= expected.events // 3, 120)
+        processor.kill()
+        partial = await counted(usage_store, books)
+        assert 0 < partial[0] < expected.events, "the kill must land mid-stream"
+        processor.start()
+        await wait_for_exact(usage_store, books, expected, isolated)
+    finally:
+        processor.stop()
+    assert "Traceback" not in processor.log()
