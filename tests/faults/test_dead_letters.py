@@ -1,0 +1,71 @@
+"""Bad events written straight to Kafka go to the DLQ with their reason; the stream never stops."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from meterflow.adapters.postgres import Pool
+from meterflow.adapters.usage_store import UsageStore
+from meterflow.domain.events import encode_json
+from meterflow.domain.modes import Mode
+from meterflow.settings import Settings
+from tests.faults.conftest import Expected, counted, open_books, wait_for_exact
+from tests.support import ServiceProcess, eventually
+
+
+async def read_dead_letters(settings: Settings, n: int) -> list[dict[str, object]]:
+    consumer = AIOKafkaConsumer(settings.dlq_topic, bootstrap_servers=settings.kafka_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    letters: list[dict[str, object]] = []
+    try:
+        async with asyncio.timeout(60):
+            while len(letters) < n:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    letters += [{"value": r.value, **{k: v.decode() for k, v in r.headers}} for r in records]
+    finally:
+        await consumer.stop()
+    return letters
+
+
+async def test_poison_messages_are_dead_lettered_and_good_ones_still_count(
+        isolated: Settings, pool: Pool, usage_store: UsageStore) -> None:
+    books = await open_books(pool, customers=1)
+    customer = books.customers[0]
+
+    def good(key: str) -> bytes:
+        return encode_json({"event_name": books.event_name, "customer_id": customer, "idempotency_key": key,
+                            "properties": {"units": "2.5"}})
+
+    bad = {
+        b"\xff\x00 not json": "not JSON",
+        b'{"event_name": "x", "customer_id": "' + customer.encode() + b'"}': "idempotency_key",
+        encode_json({"event_name": "", "customer_id": customer, "idempotency_key": "k"}): "event_name",
+        encode_json({"event_name": "x", "customer_id": "cus_nobody", "idempotency_key": "k2"}): "cus_nobody",
+        b'[1, 2, 3]': "JSON object",
+    }
+    producer = AIOKafkaProducer(bootstrap_servers=isolated.kafka_servers, acks="all")
+    await producer.start()
+    try:
+        topic = isolated.events_topic(Mode.TEST)
+        await producer.send_and_wait(topic, good(f"{customer}-before"), key=customer.encode())
+        for value in bad:
+            await producer.send_and_wait(topic, value, key=customer.encode())
+        await producer.send_and_wait(topic, good(f"{customer}-after"), key=customer.encode())
+    finally:
+        await producer.stop()
+
+    with ServiceProcess.running("processor", isolated):
+        await eventually(lambda: counted(usage_store, books), lambda c: c[0] >= 2, 60)
+        letters = await read_dead_letters(isolated, len(bad))
+        await wait_for_exact(usage_store, books, Expected(2, Decimal("5.0")), isolated)
+
+    assert len(letters) == len(bad)
+    for letter in letters:
+        assert letter["source_topic"] == topic
+        assert int(str(letter["source_partition"])) >= 0 and int(str(letter["source_offset"])) >= 0
+        expected_reason = bad[letter["value"]]  # type: ignore[index]
+        assert expected_reason in str(letter["reason"]), letter
