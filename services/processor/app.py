@@ -15,6 +15,7 @@ from typing import Any
 import faust
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.kafka import ensure_topics, start_producer
+from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
@@ -33,8 +34,8 @@ async def build_processor(settings: Settings) -> BatchProcessor:
     skew = timedelta(seconds=settings.clock_skew_s)
     usage = UsageStore(redis, dedupe_window=window, clock_skew=skew,
                        retention=timedelta(seconds=settings.rollup_retention_s))
-    return BatchProcessor(settings, CatalogRepository(pool), usage, await start_producer(settings),
-                          AcceptancePolicy(window, skew))
+    return BatchProcessor(settings, CatalogRepository(pool), LateEventRepository(pool), usage,
+                          await start_producer(settings), AcceptancePolicy(window, skew))
 
 
 def _record(event: Any) -> Record:

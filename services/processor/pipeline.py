@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.late_event_repository import FinalizedPeriod, LateEvent, LateEventRepository
 from meterflow.adapters.usage_store import BatchOutcome, Contribution, CountableEvent, UsageStore
 from meterflow.domain.events import AcceptancePolicy, Event, EventRejected, decode_json, parse_event
 from meterflow.domain.modes import Mode
@@ -59,6 +60,7 @@ class Decoded:
 class BatchReport:
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    late: list[LateEvent] = field(default_factory=list)
 
 
 def decode(record: Record, settings: Settings, policy: AcceptancePolicy) -> Decoded | DeadLetter:
@@ -81,11 +83,20 @@ def contributions(event: Event, rules: Sequence[MetricRule]) -> tuple[Contributi
                  if rule.event_name == event.event_name)
 
 
+def find_late(events: Sequence[CountableEvent], periods: Sequence[FinalizedPeriod]) -> list[LateEvent]:
+    by_customer: dict[str, list[FinalizedPeriod]] = defaultdict(list)
+    for period in periods:
+        by_customer[period.customer_id].append(period)
+    return [LateEvent(e.mode, e.idempotency_key, e.customer_id, e.event_name, e.timestamp, p.invoice_id)
+            for e in events for p in by_customer.get(e.customer_id, ()) if p.start <= e.timestamp < p.end]
+
+
 class BatchProcessor:
-    def __init__(self, settings: Settings, catalog: CatalogRepository, usage: UsageStore,
-                 dlq_producer: AIOKafkaProducer, policy: AcceptancePolicy) -> None:
+    def __init__(self, settings: Settings, catalog: CatalogRepository, late_events: LateEventRepository,
+                 usage: UsageStore, dlq_producer: AIOKafkaProducer, policy: AcceptancePolicy) -> None:
         self._settings = settings
         self._catalog = catalog
+        self._late_events = late_events
         self._usage = usage
         self._dlq = dlq_producer
         self._policy = policy
@@ -97,6 +108,7 @@ class BatchProcessor:
             item = decode(record, self._settings, self._policy)
             (report.dead_letters if isinstance(item, DeadLetter) else decoded).append(item)  # type: ignore[arg-type]
         countable = await self._resolve(decoded, report)
+        report.late = await self._record_late(countable)
         report.outcome = await self._usage.apply(countable, now)
         await self._dead_letter(report.dead_letters)
         return report
@@ -117,9 +129,27 @@ class BatchProcessor:
                     report.dead_letters.append(DeadLetter(item.record, f"customer_id: no customer "
                                                           f"{event.customer_id!r} in {mode} mode"))
                     continue
-                countable.append(CountableEvent(mode, event.idempotency_key, event.customer_id, event.timestamp,
-                                                contributions(event, rules)))
+                countable.append(CountableEvent(mode, event.idempotency_key, event.customer_id, event.event_name,
+                                                event.timestamp, contributions(event, rules)))
         return countable
+
+    async def _record_late(self, countable: list[CountableEvent]) -> list[LateEvent]:
+        """Report events that land in an already finalized period (they count in usage, never on that
+        invoice). Recorded before the batch's Redis transaction, idempotently, so a crash in between
+        cannot lose a report; only events not seen before are candidates, so a duplicate is never late."""
+        late: list[LateEvent] = []
+        by_mode: dict[Mode, list[CountableEvent]] = defaultdict(list)
+        for event in countable:
+            by_mode[event.mode].append(event)
+        for mode, events in by_mode.items():
+            periods = await self._late_events.finalized_periods(
+                mode, [e.customer_id for e in events], min(e.timestamp for e in events))
+            candidates = find_late(events, periods)
+            if candidates:
+                seen = await self._usage.known_keys(mode, [c.idempotency_key for c in candidates])
+                late += [c for c in candidates if c.idempotency_key not in seen]
+        await self._late_events.record(late)
+        return late
 
     async def _dead_letter(self, letters: list[DeadLetter]) -> None:
         """Original bytes plus where they came from and why, acknowledged before the batch is acked."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import typer
 
+from meterflow.domain.modes import Mode
 from meterflow.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -68,6 +70,60 @@ def migrate() -> None:
 class ModeOption(StrEnum):
     test = "test"
     live = "live"
+
+
+def _timestamp(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+@app.command("close-periods")
+def close_periods(
+    as_of: str | None = typer.Option(None, "--as-of", help="close every period with end + grace <= this "
+                                     "RFC 3339 time (default: now); earlier = backfill"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print what would be invoiced; write nothing"),
+    subscription: str | None = typer.Option(None, "--subscription", help="only this subscription"),
+) -> None:
+    """Close due billing periods: one finalized invoice per subscription and period, exactly once."""
+    from meterflow.ops import close_periods as run_close
+
+    cutoff = _timestamp(as_of)
+    if cutoff > datetime.now(UTC):
+        raise _fail("--as-of is in the future: a period is closed only after it has ended (plus grace)")
+    try:
+        code = asyncio.run(run_close(get_settings(), cutoff, dry_run, subscription))
+    except Exception as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    raise typer.Exit(code)
+
+
+@app.command("late-events")
+def late_events(since: str | None = typer.Option(None, "--since", help="detected at or after (RFC 3339)"),
+                limit: int = typer.Option(100, "--limit")) -> None:
+    """List events that arrived for periods already finalized (kept in usage, not on that invoice)."""
+    from meterflow.ops import list_late_events
+
+    asyncio.run(list_late_events(get_settings(), _timestamp(since) if since else None, limit))
+
+
+@app.command()
+def reinvoice(invoice_id: str = typer.Argument(..., help="a void invoice whose period should be billed again"),
+              mode: ModeOption = typer.Option(..., "--mode")) -> None:
+    """Bill a voided invoice's period again with current usage (a new finalized invoice)."""
+    from meterflow.ops import reinvoice as run_reinvoice
+
+    try:
+        code = asyncio.run(run_reinvoice(get_settings(), invoice_id, Mode(mode.value)))
+    except Exception as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    raise typer.Exit(code)
 
 
 @keys.command("create")

@@ -16,6 +16,7 @@ from meterflow.adapters.usage_store import UsageStore
 from meterflow.billing import compute_invoices
 from meterflow.domain.catalog import Subscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
+from meterflow.domain.periods import Period
 
 CHUNK_SIZE = 500
 DRY_RUN_LIMIT = 100_000
@@ -60,3 +61,10 @@ class PeriodCloser:
             if dry_run:
                 summary.previews = invoices
                 return summary
+
+    async def reinvoice(self, subscription: Subscription, period: Period, now: datetime) -> Invoice | None:
+        """Invoice a period again after its invoice was voided; None if a live invoice already covers it."""
+        [invoice] = await compute_invoices(self.catalog, self.usage, [(subscription, period)], now,
+                                           InvoiceStatus.FINALIZED)
+        result = await self.repository.write_finalized([invoice])
+        return invoice if result.invoices_written else None

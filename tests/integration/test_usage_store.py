@@ -28,7 +28,7 @@ def store(redis: Redis) -> UsageStore:
 def events(metric: str, customer: str, n: int, mode: Mode = Mode.TEST, value: str = "1.5",
            keys: list[str] | None = None) -> list[CountableEvent]:
     keys = keys or [unique("k") for _ in range(n)]
-    return [CountableEvent(mode, key, customer, NOW + timedelta(minutes=i % 120), (
+    return [CountableEvent(mode, key, customer, "tokens", NOW + timedelta(minutes=i % 120), (
         Contribution(metric, Observation(value=Decimal(value))),)) for i, key in enumerate(keys)]
 
 

@@ -56,6 +56,13 @@ class PeriodCloseRepository:
                 await transaction.commit()
         return result, invoices
 
+    async def write_finalized(self, invoices: list[Invoice]) -> ChunkResult:
+        """Write finalized invoices outside a close (re-invoicing a voided period)."""
+        result = ChunkResult()
+        async with self._pool.acquire() as connection, connection.transaction():
+            await self._write(connection, invoices, result)
+        return result
+
     async def _lock_due(self, connection: asyncpg.Connection, ended_by: datetime, limit: int,
                         subscription_id: str | None) -> list[Subscription]:
         rows = await connection.fetch(

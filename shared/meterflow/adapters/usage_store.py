@@ -64,6 +64,7 @@ class CountableEvent:
     mode: Mode
     idempotency_key: str
     customer_id: str
+    event_name: str
     timestamp: datetime
     contributions: tuple[Contribution, ...]
 

@@ -1,0 +1,57 @@
+"""SQL for late events: finding which counted events fall in finalized periods, and listing them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from meterflow.adapters.postgres import Pool
+from meterflow.domain.modes import Mode
+
+
+@dataclass(frozen=True)
+class LateEvent:
+    mode: Mode
+    idempotency_key: str
+    customer_id: str
+    event_name: str
+    event_timestamp: datetime
+    invoice_id: str
+    detected_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FinalizedPeriod:
+    customer_id: str
+    invoice_id: str
+    start: datetime
+    end: datetime
+
+
+class LateEventRepository:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def finalized_periods(self, mode: Mode, customer_ids: Sequence[str],
+                                since: datetime) -> list[FinalizedPeriod]:
+        rows = await self._pool.fetch(
+            "SELECT customer_id, id, period_start, period_end FROM invoices WHERE status = 'finalized' "
+            "AND mode = $1 AND customer_id = ANY($2::text[]) AND period_end > $3",
+            mode.value, list(set(customer_ids)), since)
+        return [FinalizedPeriod(r["customer_id"], r["id"], r["period_start"], r["period_end"]) for r in rows]
+
+    async def record(self, events: Sequence[LateEvent]) -> None:
+        """Idempotent: a replayed batch records nothing new."""
+        await self._pool.executemany(
+            "INSERT INTO late_events (mode, idempotency_key, customer_id, event_name, event_timestamp, invoice_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            [(e.mode.value, e.idempotency_key, e.customer_id, e.event_name, e.event_timestamp, e.invoice_id)
+             for e in events])
+
+    async def listing(self, since: datetime | None, limit: int) -> list[LateEvent]:
+        rows = await self._pool.fetch(
+            "SELECT * FROM late_events WHERE ($1::timestamptz IS NULL OR detected_at >= $1) "
+            "ORDER BY detected_at DESC LIMIT $2", since, limit)
+        return [LateEvent(Mode(r["mode"]), r["idempotency_key"], r["customer_id"], r["event_name"],
+                          r["event_timestamp"], r["invoice_id"], r["detected_at"]) for r in rows]

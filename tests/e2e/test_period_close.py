@@ -1,0 +1,160 @@
+"""Period close through the ops CLI and the closer, against real Postgres, Redis and the processor.
+
+Subscriptions start in the past (daily periods), so their periods are due now without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from meterflow.adapters.postgres import Pool
+from meterflow.settings import Settings
+from tests.e2e.scenario import created, ingest, usage_reaches
+from tests.support import service_env, unique
+
+TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def meterflow(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "meterflow", *args], env=service_env(settings),
+                          capture_output=True, text=True, timeout=300)
+
+
+async def daily_setup(api: httpx.AsyncClient, days_ago: int = 3) -> dict[str, Any]:
+    event_name = unique("call")
+    customer = await created(await api.post("/v1/customers", json={"external_id": unique("c"), "name": "n"}))
+    metric = await created(await api.post("/v1/metrics", json={"name": "calls", "event_name": event_name,
+                                                                 "aggregation": "count"}))
+    plan = await created(await api.post("/v1/plans", json={
+        "name": "daily", "currency": "USD", "billing_period": "daily",
+        "prices": [{"metric_id": metric["id"], "model": "flat", "unit_price": "0.50"}]}))
+    subscription = await created(await api.post("/v1/subscriptions", json={
+        "customer_id": customer["id"], "plan_id": plan["id"],
+        "start_date": (TODAY - timedelta(days=days_ago)).isoformat()}))
+    return {"customer": customer["id"], "metric": metric["id"], "subscription": subscription["id"],
+            "event_name": event_name}
+
+
+def calls(setup: dict[str, Any], day: int, n: int) -> list[dict[str, Any]]:
+    at = TODAY - timedelta(days=day) + timedelta(hours=6)
+    return [{"event_name": setup["event_name"], "customer_id": setup["customer"], "idempotency_key": unique("k"),
+             "timestamp": at.isoformat()} for _ in range(n)]
+
+
+async def invoices_of(api: httpx.AsyncClient, customer: str) -> list[dict[str, Any]]:
+    body = (await api.get("/v1/invoices", params={"customer_id": customer, "limit": 100})).json()
+    return sorted(body["data"], key=lambda i: (i["period_start"], i["created_at"]))
+
+
+async def test_close_bills_each_past_period_once_and_is_idempotent(api: httpx.AsyncClient, settings: Settings) -> None:
+    setup = await daily_setup(api)
+    await ingest(api, calls(setup, 3, 2) + calls(setup, 2, 4) + calls(setup, 1, 1))
+    await usage_reaches_total(api, setup, 7)
+
+    dry = meterflow(settings, "close-periods", "--dry-run", "--subscription", setup["subscription"])
+    assert dry.returncode == 0, dry.stderr
+    assert "would invoice" in dry.stdout and "1.00 USD" in dry.stdout
+    assert await invoices_of(api, setup["customer"]) == []
+
+    first = meterflow(settings, "close-periods", "--subscription", setup["subscription"])
+    assert first.returncode == 0, first.stderr
+    invoices = await invoices_of(api, setup["customer"])
+    assert [(i["status"], i["total"]) for i in invoices] == [("finalized", "1.00"), ("finalized", "2.00"),
+                                                             ("finalized", "0.50")]
+    assert [i["period_start"] for i in invoices] == [
+        (TODAY - timedelta(days=d)).isoformat().replace("+00:00", "Z") for d in (3, 2, 1)]
+    subscription = (await api.get(f"/v1/subscriptions/{setup['subscription']}")).json()
+    assert subscription["current_period_start"] == TODAY.isoformat().replace("+00:00", "Z")
+
+    again = meterflow(settings, "close-periods", "--subscription", setup["subscription"])
+    assert again.returncode == 0
+    assert "closed 0 periods" in again.stdout
+    assert await invoices_of(api, setup["customer"]) == invoices
+
+
+async def usage_reaches_total(api: httpx.AsyncClient, setup: dict[str, Any], n: int) -> None:
+    from tests.support import eventually
+
+    async def probe() -> str:
+        params = {"customer_id": setup["customer"], "metric_id": setup["metric"],
+                  "from": (TODAY - timedelta(days=7)).isoformat(), "to": (TODAY + timedelta(days=1)).isoformat()}
+        return str((await api.get("/v1/usage", params=params)).json()["value"])
+
+    await eventually(probe, lambda v: v == str(n))
+
+
+async def test_a_future_as_of_is_refused(settings: Settings) -> None:
+    result = meterflow(settings, "close-periods", "--as-of", (datetime.now(UTC) + timedelta(days=1)).isoformat())
+    assert result.returncode != 0
+    assert "future" in result.stderr
+
+
+async def test_late_event_is_kept_reported_and_leaves_the_invoice_alone(api: httpx.AsyncClient,
+                                                                       settings: Settings) -> None:
+    setup = await daily_setup(api, days_ago=2)
+    await ingest(api, calls(setup, 2, 2))
+    await usage_reaches_total(api, setup, 2)
+    assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
+    before = await invoices_of(api, setup["customer"])
+
+    late = calls(setup, 2, 1)
+    await ingest(api, late)
+    await usage_reaches_total(api, setup, 3)  # kept: usage counts it
+    assert await invoices_of(api, setup["customer"]) == before  # finalized invoices never change
+    listing = meterflow(settings, "late-events", "--limit", "1000")
+    assert late[0]["idempotency_key"] in listing.stdout
+    assert before[0]["id"] in listing.stdout
+
+
+async def test_cancelled_subscription_gets_its_last_invoice_and_stops(api: httpx.AsyncClient,
+                                                                      settings: Settings) -> None:
+    setup = await daily_setup(api, days_ago=1)
+    cancelled = (await api.post(f"/v1/subscriptions/{setup['subscription']}/cancel")).json()
+    assert cancelled["cancel_at_period_end"] is True
+    assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
+    assert len(await invoices_of(api, setup["customer"])) == 1
+    assert (await api.get(f"/v1/subscriptions/{setup['subscription']}")).json()["status"] == "canceled"
+
+
+async def test_voided_period_can_be_invoiced_again(api: httpx.AsyncClient, settings: Settings) -> None:
+    setup = await daily_setup(api, days_ago=1)
+    await ingest(api, calls(setup, 1, 3))
+    await usage_reaches_total(api, setup, 3)
+    assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
+    [closed] = await invoices_of(api, setup["customer"])
+    refused = meterflow(settings, "reinvoice", closed["id"], "--mode", "test")
+    assert refused.returncode != 0 and "only a void invoice" in refused.stderr
+
+    assert (await api.post(f"/v1/invoices/{closed['id']}/void")).json()["status"] == "void"
+    again = meterflow(settings, "reinvoice", closed["id"], "--mode", "test")
+    assert again.returncode == 0, again.stderr
+    new_id = again.stdout.strip()
+    invoices = {i["id"]: i for i in await invoices_of(api, setup["customer"])}
+    assert invoices[new_id]["status"] == "finalized"
+    assert invoices[new_id]["total"] == "1.50"
+    assert invoices[new_id]["period_start"] == closed["period_start"]
+    assert meterflow(settings, "reinvoice", closed["id"], "--mode", "test").returncode != 0
+
+
+async def test_the_database_guards_one_live_invoice_per_period_and_frozen_totals(
+        api: httpx.AsyncClient, settings: Settings, pool: Pool) -> None:
+    setup = await daily_setup(api, days_ago=1)
+    assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
+    [invoice] = await invoices_of(api, setup["customer"])
+    with pytest.raises(asyncpg.RaiseError, match="finalized"):
+        await pool.execute("UPDATE invoices SET total = total + 1 WHERE id = $1", invoice["id"])
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await pool.execute(
+            "INSERT INTO invoices (id, mode, customer_id, subscription_id, status, currency, period_start, "
+            "period_end, subtotal, total) SELECT 'inv_twin', mode, customer_id, subscription_id, 'draft', currency, "
+            "period_start, period_end, 0, 0 FROM invoices WHERE id = $1", invoice["id"])
+    assert Decimal(invoice["total"]) == 0
