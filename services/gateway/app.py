@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
@@ -16,6 +14,7 @@ from meterflow.gateway import routes_catalog, routes_invoices, routes_usage
 from meterflow.gateway.context import GatewayContext, context
 from meterflow.gateway.errors import install_error_handlers
 from meterflow.gateway.json_bodies import JsonBodies
+from meterflow.observability import metrics_payload, readiness
 from meterflow.settings import Settings
 
 
@@ -46,23 +45,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz(ctx: GatewayContext = Depends(context)) -> JSONResponse:
-        checks = await _dependency_checks(ctx)
-        ready = all(v == "ok" for v in checks.values())
+        ready, checks = await readiness({
+            "postgres": lambda: ctx.pool.fetchval("SELECT 1"), "redis": ctx.redis.ping,
+            "kafka": ctx.producer.client.fetch_all_metadata})
         return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
                             status_code=200 if ready else 503)
 
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body, content_type = metrics_payload()
+        return Response(body, media_type=content_type)
+
     return app
-
-
-async def _dependency_checks(ctx: GatewayContext) -> dict[str, Any]:
-    async def check(probe: Any) -> str:
-        try:
-            await asyncio.wait_for(probe(), timeout=2)
-            return "ok"
-        except Exception as exc:
-            return f"error: {type(exc).__name__}"
-
-    postgres, redis, kafka = await asyncio.gather(
-        check(lambda: ctx.pool.fetchval("SELECT 1")), check(ctx.redis.ping),
-        check(lambda: ctx.producer.client.fetch_all_metadata()))
-    return {"postgres": postgres, "redis": redis, "kafka": kafka}

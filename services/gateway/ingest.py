@@ -15,6 +15,7 @@ from typing import Any
 from meterflow.domain.events import Event, EventRejected, event_to_json, parse_event
 from meterflow.domain.modes import Mode
 from meterflow.gateway.context import GatewayContext
+from meterflow.observability import DUPLICATES_DROPPED, EVENTS_ACCEPTED, EVENTS_REJECTED
 from redis.exceptions import RedisError
 
 MAX_EVENTS_PER_BATCH = 1_000
@@ -45,12 +46,14 @@ async def ingest_batch(ctx: GatewayContext, mode: Mode, raw_events: list[Any], r
         try:
             valid.append((index, raw, parse_event(raw, received_at, ctx.policy)))
         except EventRejected as exc:
+            EVENTS_REJECTED.labels(exc.param.split(".")[0] or "event").inc()
             result.reject(index, raw, f"events[{index}].{exc.param}: {exc.message}" if exc.param
                           else f"events[{index}]: {exc.message}")
     known_customers = await ctx.catalog.existing_customer_ids(mode, {e.customer_id for _, _, e in valid})
     fresh: dict[str, Event] = {}
     for index, raw, event in valid:
         if event.customer_id not in known_customers:
+            EVENTS_REJECTED.labels("customer_id").inc()
             result.reject(index, raw, f"events[{index}].customer_id: no customer {event.customer_id!r} "
                           f"in {mode} mode")
         elif event.idempotency_key in fresh:
@@ -62,6 +65,8 @@ async def ingest_batch(ctx: GatewayContext, mode: Mode, raw_events: list[Any], r
     result.duplicates += [key for key in fresh if key in already_counted]
     await publish(ctx, mode, to_publish, received_at)
     result.ingested = [e.idempotency_key for e in to_publish]
+    EVENTS_ACCEPTED.labels(mode.value).inc(len(to_publish))
+    DUPLICATES_DROPPED.labels("gateway").inc(len(result.duplicates))
     return result
 
 

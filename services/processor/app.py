@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
+from faust.types import TP
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.late_event_repository import LateEventRepository
@@ -20,7 +21,18 @@ from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.events import AcceptancePolicy
-from meterflow.processor.pipeline import BatchProcessor, Record
+from meterflow.observability import (
+    CONSUMER_LAG,
+    DEAD_LETTERS,
+    DUPLICATES_DROPPED,
+    EVENTS_COUNTED,
+    LATE_EVENTS,
+    PROCESSING_LATENCY,
+    UNBILLABLE_EVENTS,
+    metrics_payload,
+    readiness,
+)
+from meterflow.processor.pipeline import BatchProcessor, BatchReport, Record
 from meterflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,11 +56,38 @@ def _record(event: Any) -> Record:
                   message.key, message.value)
 
 
+def observe(report: BatchReport, records: list[Record], done_at: datetime) -> None:
+    """Metrics of a batch whose effect is durable."""
+    for event in report.outcome.counted:
+        EVENTS_COUNTED.labels(event.mode.value).inc()
+        for contribution in event.contributions:
+            if contribution.observation.unbillable:
+                UNBILLABLE_EVENTS.labels(contribution.metric_id).inc()
+    DUPLICATES_DROPPED.labels("processor").inc(len(report.outcome.duplicates))
+    for letter in report.dead_letters:
+        DEAD_LETTERS.labels(letter.category).inc()
+    for late in report.late:
+        LATE_EVENTS.labels(late.mode.value).inc()
+    for record in records:
+        PROCESSING_LATENCY.observe(max(0.0, (done_at - record.received_at).total_seconds()))
+
+
+def observe_lag(app: faust.App, records: list[Record]) -> None:
+    last: dict[tuple[str, int], int] = {}
+    for record in records:
+        last[(record.topic, record.partition)] = max(record.offset, last.get((record.topic, record.partition), -1))
+    for (topic, partition), offset in last.items():
+        highwater = app.consumer.highwater(TP(topic, partition))
+        if highwater is not None:
+            CONSUMER_LAG.labels(topic, str(partition)).set(max(0, highwater - offset - 1))
+
+
 async def process_until_durable(processor: BatchProcessor, records: list[Record]) -> None:
     delay = 0.1
     while True:
         try:
-            await processor.process(records, datetime.now(UTC))
+            report = await processor.process(records, datetime.now(UTC))
+            observe(report, records, datetime.now(UTC))
             return
         except Exception:
             log.exception("batch of %d records failed; retrying in %.1fs", len(records), delay)
@@ -73,17 +112,35 @@ def create_app(settings: Settings) -> faust.App:
     events_topic = app.topic(settings.events_topic_test, settings.events_topic_live,
                              key_serializer="raw", value_serializer="raw")
 
+    runtime: dict[str, BatchProcessor] = {}
+
     @app.agent(events_topic)
     async def count_usage(stream: faust.StreamT[Any]) -> None:
         await ensure_topics(settings)
-        processor = await build_processor(settings)
+        processor = runtime["processor"] = await build_processor(settings)
         async for batch in stream.take_events(settings.processor_batch_max,
                                               within=settings.processor_batch_within_s):
-            await process_until_durable(processor, [_record(e) for e in batch])
+            records = [_record(e) for e in batch]
+            await process_until_durable(processor, records)
+            observe_lag(app, records)
 
     @app.page("/healthz")
     async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        processor = runtime.get("processor")
+        if processor is None:
+            return web.json({"status": "starting"}, status=503)
+        ready, checks = await readiness(processor.dependency_probes())
+        return web.json({"status": "ready" if ready else "unavailable", "checks": checks},
+                        status=200 if ready else 503)
+
+    @app.page("/metrics")
+    async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        body, content_type = metrics_payload()
+        return web.bytes(body, headers={"Content-Type": content_type})
 
     return app
 

@@ -22,6 +22,7 @@ from meterflow.adapters.usage_store import BatchOutcome, Contribution, Countable
 from meterflow.domain.events import AcceptancePolicy, Event, EventRejected, decode_json, parse_event
 from meterflow.domain.modes import Mode
 from meterflow.domain.rollups import MetricRule, observe_event
+from meterflow.observability import Probe
 from meterflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Record:
 class DeadLetter:
     record: Record
     reason: str
+    category: str  # a closed set, for the metric label: not_json, invalid_event, unknown_customer, unknown_topic
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,15 @@ def decode(record: Record, settings: Settings, policy: AcceptancePolicy) -> Deco
     """Never raises: a poison message becomes a dead letter and the stream goes on."""
     mode = settings.mode_of_topic(record.topic)
     if mode is None:
-        return DeadLetter(record, f"topic {record.topic!r} is not an events topic")
+        return DeadLetter(record, f"topic {record.topic!r} is not an events topic", "unknown_topic")
     try:
         raw = decode_json(record.value)
     except (ValueError, UnicodeDecodeError) as exc:
-        return DeadLetter(record, f"not JSON: {exc}")
+        return DeadLetter(record, f"not JSON: {exc}", "not_json")
     try:
         return Decoded(record, mode, parse_event(raw, record.received_at, policy))
     except EventRejected as exc:
-        return DeadLetter(record, f"{exc.param}: {exc.message}" if exc.param else exc.message)
+        return DeadLetter(record, f"{exc.param}: {exc.message}" if exc.param else exc.message, "invalid_event")
 
 
 def contributions(event: Event, rules: Sequence[MetricRule]) -> tuple[Contribution, ...]:
@@ -100,6 +102,10 @@ class BatchProcessor:
         self._usage = usage
         self._dlq = dlq_producer
         self._policy = policy
+
+    def dependency_probes(self) -> dict[str, Probe]:
+        return {"postgres": self._catalog.ping, "redis": self._usage.ping,
+                "kafka": self._dlq.client.fetch_all_metadata}
 
     async def process(self, records: Sequence[Record], now: datetime) -> BatchReport:
         report = BatchReport()
@@ -127,7 +133,7 @@ class BatchProcessor:
                 event = item.event
                 if event.customer_id not in customers:
                     report.dead_letters.append(DeadLetter(item.record, f"customer_id: no customer "
-                                                          f"{event.customer_id!r} in {mode} mode"))
+                                                          f"{event.customer_id!r} in {mode} mode", "unknown_customer"))
                     continue
                 countable.append(CountableEvent(mode, event.idempotency_key, event.customer_id, event.event_name,
                                                 event.timestamp, contributions(event, rules)))

@@ -19,7 +19,8 @@ UNITS = "units"  # the numeric property every `sum` metric here reads
 
 
 async def draft_invoice(api: httpx.AsyncClient, setup: Setup) -> dict[str, Any]:
-    return await created(await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id}))
+    response = await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id})
+    return await created(response)
 
 
 def figures(line: dict[str, Any]) -> tuple[str, str | None, str]:
@@ -45,7 +46,7 @@ async def test_flat_rounds_half_up_to_whole_yen(api: httpx.AsyncClient) -> None:
 
     invoice = await draft_invoice(api, setup)
     [line] = invoice["line_items"]
-    assert figures(line) == ("3", "1.500000", "5")  # 3 × 1.5 = 4.5 → 5 JPY (half-even would say 4)
+    assert figures(line) == ("3", "1.500000", "5")  # 3 * 1.5 = 4.5 → 5 JPY (half-even would say 4)
     assert invoice["total"] == "5"
 
 
@@ -58,7 +59,7 @@ async def test_tiered_prices_each_unit_in_its_tier_plus_each_entered_tiers_flat_
     ]}
     invoice = await bill_units(api, price, "USD", ["2500.5", "3500.5"], "6001.0")
 
-    # 1000 × 0.01 + (4000 × 0.008 + 5) + (1001 × 0.005 + 10) = 10 + 37 + 15.005 = 62.005 → 62.01;
+    # 1000 * 0.01 + (4000 * 0.008 + 5) + (1001 * 0.005 + 10) = 10 + 37 + 15.005 = 62.005 → 62.01;
     # shown unit price = 62.005 ÷ 6001 = 0.0103316… → 0.010332.
     [line] = invoice["line_items"]
     assert figures(line) == ("6001.0", "0.010332", "62.01")
@@ -73,7 +74,7 @@ async def test_volume_prices_all_units_at_the_tier_that_holds_the_quantity(api: 
     ]}
     invoice = await bill_units(api, price, "KWD", ["100.2", "50.4"], "150.6")
 
-    # 150.6 is in the second tier: 150.6 × 0.0425 + 1.5 = 7.9005 → 7.901 KWD (3 places);
+    # 150.6 is in the second tier: 150.6 * 0.0425 + 1.5 = 7.9005 → 7.901 KWD (3 places);
     # shown unit price = 7.9005 ÷ 150.6 = 0.0524601… → 0.052460.
     [line] = invoice["line_items"]
     assert figures(line) == ("150.6", "0.052460", "7.901")
@@ -84,17 +85,18 @@ async def test_package_charges_a_started_package_in_full(api: httpx.AsyncClient)
     price = {"model": "package", "package_size": "100", "package_price": "5.00"}
     invoice = await bill_units(api, price, "USD", ["120", "130.5"], "250.5")
 
-    # ceil(250.5 ÷ 100) = 3 packages × 5.00 = 15.00; shown unit price = 5.00 ÷ 100 = 0.050000.
+    # ceil(250.5 ÷ 100) = 3 packages * 5.00 = 15.00; shown unit price = 5.00 ÷ 100 = 0.050000.
     [line] = invoice["line_items"]
     assert figures(line) == ("250.5", "0.050000", "15.00")
     assert invoice["total"] == "15.00"
 
 
-async def test_overage_adds_the_base_fee_to_the_units_beyond_the_included_ones(api: httpx.AsyncClient) -> None:
+async def test_overage_adds_the_base_fee_to_the_units_beyond_the_included_ones(
+        api: httpx.AsyncClient) -> None:
     price = {"model": "overage", "included_units": "1000", "unit_price": "0.25", "base_fee": "500"}
     invoice = await bill_units(api, price, "NGN", ["1000", "234.5"], "1234.5")
 
-    # 500 + (1234.5 − 1000) × 0.25 = 558.625 → 558.63; the line shows the price per unit beyond.
+    # 500 + (1234.5 - 1000) * 0.25 = 558.625 → 558.63; the line shows the price per unit beyond.
     [line] = invoice["line_items"]
     assert figures(line) == ("1234.5", "0.25", "558.63")
     assert invoice["total"] == "558.63"
@@ -110,7 +112,7 @@ async def test_weighted_tiered_bills_one_line_at_the_blended_unit_price(api: htt
     await ingest(api, [event(setup) for _ in range(3)])
     await usage_reaches(api, setup, "3")
 
-    # billing.md §3: graduated 1 + 2 + 2.5 = 5.5; b = 5.5 ÷ 3 → 1.833333; 3 × b = 5.499999 → 5.50.
+    # billing.md §3: graduated 1 + 2 + 2.5 = 5.5; b = 5.5 ÷ 3 → 1.833333; 3 * b = 5.499999 → 5.50.
     invoice = await draft_invoice(api, setup)
     [line] = invoice["line_items"]
     assert figures(line) == ("3", "1.833333", "5.50")
@@ -131,8 +133,8 @@ async def test_monigo_tiers_objects_for_package_and_overage_are_accepted_and_bil
 
     invoice = await draft_invoice(api, plan.setups[0])
     package, overage = invoice["line_items"]
-    assert figures(package) == ("250.5", "0.050000", "10.00")  # floor(250.5 ÷ 100) = 2 packages × 5.00
-    assert figures(overage) == ("250.5", "0.035", "21.77")  # 20 + 50.5 × 0.035 = 21.7675 → 21.77
+    assert figures(package) == ("250.5", "0.050000", "10.00")  # floor(250.5 ÷ 100) = 2 packages * 5.00
+    assert figures(overage) == ("250.5", "0.035", "21.77")  # 20 + 50.5 * 0.035 = 21.7675 → 21.77
     assert invoice["total"] == "31.77"
 
 
@@ -156,9 +158,9 @@ async def test_a_plan_with_several_prices_bills_one_line_each_and_sums_the_round
     lines = invoice["line_items"]
     assert [line["price_id"] for line in lines] == plan.price_ids
     assert [line["metric_id"] for line in lines] == [s.metric_id for s in plan.setups]
-    assert figures(lines[0]) == ("3", "0.015", "0.05")  # 3 × 0.015 = 0.045 → 0.05
-    assert figures(lines[1]) == ("4.50", "0.727778", "3.28")  # 2 × 1.00 + 2.5 × 0.51 = 3.275 → 3.28
-    assert figures(lines[2]) == ("150", "0.1", "15.00")  # 10 + 50 × 0.1
+    assert figures(lines[0]) == ("3", "0.015", "0.05")  # 3 * 0.015 = 0.045 → 0.05
+    assert figures(lines[1]) == ("4.50", "0.727778", "3.28")  # 2 * 1.00 + 2.5 * 0.51 = 3.275 → 3.28
+    assert figures(lines[2]) == ("150", "0.1", "15.00")  # 10 + 50 * 0.1
     # Σ rounded lines = 18.33; rounding the exact sum 18.32 once would lose the two half cents.
     assert invoice["subtotal"] == "18.33"
     assert invoice["total"] == "18.33"
@@ -186,12 +188,14 @@ async def billing_plan(api: httpx.AsyncClient, currency: str, prices: list[tuple
             "name": f"metric {index}", "event_name": event_name, "aggregation": aggregation,
             **({} if aggregation == "count" else {"aggregation_property": UNITS})})))
     plan = await created(await api.post("/v1/plans", json={
-        "name": "Several prices", "currency": currency, "plan_type": "collection", "billing_period": "monthly",
+        "name": "Several prices", "currency": currency, "plan_type": "collection",
+        "billing_period": "monthly",
         "prices": [{"metric_id": m["id"], **price} for m, (_, price) in zip(metrics, prices, strict=True)]}))
     assert [p["metric_id"] for p in plan["prices"]] == [m["id"] for m in metrics]
     subscription = await created(await api.post("/v1/subscriptions", json={
         "customer_id": customer["id"], "plan_id": plan["id"]}))
-    setups = [Setup(customer["id"], m["id"], plan["id"], subscription["id"], m["event_name"]) for m in metrics]
+    setups = [Setup(customer["id"], m["id"], plan["id"], subscription["id"], m["event_name"])
+              for m in metrics]
     return PlanSetup(setups, [p["id"] for p in plan["prices"]])
 
 

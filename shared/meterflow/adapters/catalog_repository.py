@@ -41,6 +41,9 @@ class CatalogRepository:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
+    async def ping(self) -> object:
+        return await self._pool.fetchval("SELECT 1")
+
     async def add_api_key(self, key_id: str, mode: Mode, key_hash: str) -> None:
         await self._pool.execute("INSERT INTO api_keys (id, mode, key_hash) VALUES ($1, $2, $3)",
                                  key_id, mode.value, key_hash)

