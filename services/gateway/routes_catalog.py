@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -94,12 +95,24 @@ async def get_metric(metric_id: str, mode: Mode = Depends(authenticated_mode),
     return metric_json(metric)
 
 
+def _decimal_strings(value: Any) -> Any:
+    """Store prices as api.md shows money: decimal strings, whatever number form the client sent."""
+    if isinstance(value, dict):
+        return {k: _decimal_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decimal_strings(v) for v in value]
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return format(Decimal(str(value)), "f")
+    return value
+
+
 async def _plan_prices(body: PlanIn, mode: Mode, ctx: GatewayContext) -> tuple[PlanPrice, ...]:
     metric_ids = [p.get("metric_id") for p in body.prices]
     known = await ctx.catalog.metrics_by_id(mode, [m for m in metric_ids if isinstance(m, str)])
     prices = []
     for index, raw in enumerate(body.prices):
-        if raw.get("metric_id") not in known:
+        metric_id = raw.get("metric_id")
+        if not isinstance(metric_id, str) or metric_id not in known:
             raise invalid(f"prices[{index}].metric_id: no metric {raw.get('metric_id')!r} in {mode} mode",
                           f"prices[{index}].metric_id")
         try:
@@ -107,7 +120,7 @@ async def _plan_prices(body: PlanIn, mode: Mode, ctx: GatewayContext) -> tuple[P
         except PriceError as exc:
             param = f"prices[{index}].{exc.param}" if exc.param else f"prices[{index}]"
             raise invalid(f"{param}: {exc.message}", param) from None
-        definition = {k: v for k, v in raw.items() if k not in {"id", "metric_id"}}
+        definition = _decimal_strings({k: v for k, v in raw.items() if k not in {"id", "metric_id"}})
         prices.append(PlanPrice(new_id(IdKind.PRICE), raw["metric_id"], definition))
     return tuple(prices)
 

@@ -1,12 +1,13 @@
 """Every price model end to end: plan over HTTP → usage through Kafka → draft invoice with exact strings.
 
-Quantities cross tier boundaries and land amounts exactly half a minor unit away from two roundings, so
-a banker's rounding (or a float) anywhere between the rollup and the invoice changes a figure below.
+Quantities cross tier boundaries and put amounts exactly halfway between two minor units, so a banker's
+rounding (or a float) anywhere between the rollup and the invoice changes a figure below.
 Each expected number is worked out in a comment; docs/pricing.md explains the same arithmetic.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -37,6 +38,39 @@ async def bill_units(api: httpx.AsyncClient, price: dict[str, Any], currency: st
     assert invoice["currency"] == currency
     assert invoice["subtotal"] == invoice["total"]
     return invoice
+
+
+@dataclass(frozen=True)
+class PlanSetup:
+    """One customer subscribed to one plan whose prices each read their own metric (a Setup per price)."""
+
+    setups: list[Setup]
+    price_ids: list[str]
+
+
+async def billing_plan(api: httpx.AsyncClient, currency: str, prices: list[tuple[str, dict[str, Any]]],
+                       *, same_event: bool) -> PlanSetup:
+    """A metric per (aggregation, price) pair. The first two metrics read the same event name; the rest
+    read it too with `same_event`, otherwise each reads an event name of its own."""
+    customer = await created(await api.post("/v1/customers", json={
+        "external_id": unique("ext"), "name": "Acme", "email": "billing@acme.test"}))
+    shared_event = unique("api_call")
+    metrics = []
+    for index, (aggregation, _) in enumerate(prices):
+        event_name = shared_event if same_event or index < 2 else unique("storage")
+        metrics.append(await created(await api.post("/v1/metrics", json={
+            "name": f"metric {index}", "event_name": event_name, "aggregation": aggregation,
+            **({} if aggregation == "count" else {"aggregation_property": UNITS})})))
+    plan = await created(await api.post("/v1/plans", json={
+        "name": "Several prices", "currency": currency, "plan_type": "collection",
+        "billing_period": "monthly",
+        "prices": [{"metric_id": m["id"], **price} for m, (_, price) in zip(metrics, prices, strict=True)]}))
+    assert [p["metric_id"] for p in plan["prices"]] == [m["id"] for m in metrics]
+    subscription = await created(await api.post("/v1/subscriptions", json={
+        "customer_id": customer["id"], "plan_id": plan["id"]}))
+    setups = [Setup(customer["id"], m["id"], plan["id"], subscription["id"], m["event_name"])
+              for m in metrics]
+    return PlanSetup(setups, [p["id"] for p in plan["prices"]])
 
 
 async def test_flat_rounds_half_up_to_whole_yen(api: httpx.AsyncClient) -> None:
@@ -98,7 +132,7 @@ async def test_overage_adds_the_base_fee_to_the_units_beyond_the_included_ones(
 
     # 500 + (1234.5 - 1000) * 0.25 = 558.625 → 558.63; the line shows the price per unit beyond.
     [line] = invoice["line_items"]
-    assert figures(line) == ("1234.5", "0.25", "558.63")
+    assert figures(line) == ("1234.5", "0.250000", "558.63")
     assert invoice["total"] == "558.63"
 
 
@@ -134,7 +168,7 @@ async def test_monigo_tiers_objects_for_package_and_overage_are_accepted_and_bil
     invoice = await draft_invoice(api, plan.setups[0])
     package, overage = invoice["line_items"]
     assert figures(package) == ("250.5", "0.050000", "10.00")  # floor(250.5 ÷ 100) = 2 packages * 5.00
-    assert figures(overage) == ("250.5", "0.035", "21.77")  # 20 + 50.5 * 0.035 = 21.7675 → 21.77
+    assert figures(overage) == ("250.5", "0.035000", "21.77")  # 20 + 50.5 * 0.035 = 21.7675 → 21.77
     assert invoice["total"] == "31.77"
 
 
@@ -158,45 +192,12 @@ async def test_a_plan_with_several_prices_bills_one_line_each_and_sums_the_round
     lines = invoice["line_items"]
     assert [line["price_id"] for line in lines] == plan.price_ids
     assert [line["metric_id"] for line in lines] == [s.metric_id for s in plan.setups]
-    assert figures(lines[0]) == ("3", "0.015", "0.05")  # 3 * 0.015 = 0.045 → 0.05
+    assert figures(lines[0]) == ("3", "0.015000", "0.05")  # 3 * 0.015 = 0.045 → 0.05
     assert figures(lines[1]) == ("4.50", "0.727778", "3.28")  # 2 * 1.00 + 2.5 * 0.51 = 3.275 → 3.28
-    assert figures(lines[2]) == ("150", "0.1", "15.00")  # 10 + 50 * 0.1
+    assert figures(lines[2]) == ("150", "0.100000", "15.00")  # 10 + 50 * 0.1
     # Σ rounded lines = 18.33; rounding the exact sum 18.32 once would lose the two half cents.
     assert invoice["subtotal"] == "18.33"
     assert invoice["total"] == "18.33"
-
-
-class PlanSetup:
-    """One customer subscribed to one plan whose prices each read their own metric (a Setup per price)."""
-
-    def __init__(self, setups: list[Setup], price_ids: list[str]) -> None:
-        self.setups = setups
-        self.price_ids = price_ids
-
-
-async def billing_plan(api: httpx.AsyncClient, currency: str, prices: list[tuple[str, dict[str, Any]]],
-                       *, same_event: bool) -> PlanSetup:
-    """Metrics for (aggregation, price) pairs: the first two always share an event name; with
-    `same_event` every one does, otherwise the third onwards each get their own."""
-    customer = await created(await api.post("/v1/customers", json={
-        "external_id": unique("ext"), "name": "Acme", "email": "billing@acme.test"}))
-    shared_event = unique("api_call")
-    metrics = []
-    for index, (aggregation, _) in enumerate(prices):
-        event_name = shared_event if same_event or index < 2 else unique("storage")
-        metrics.append(await created(await api.post("/v1/metrics", json={
-            "name": f"metric {index}", "event_name": event_name, "aggregation": aggregation,
-            **({} if aggregation == "count" else {"aggregation_property": UNITS})})))
-    plan = await created(await api.post("/v1/plans", json={
-        "name": "Several prices", "currency": currency, "plan_type": "collection",
-        "billing_period": "monthly",
-        "prices": [{"metric_id": m["id"], **price} for m, (_, price) in zip(metrics, prices, strict=True)]}))
-    assert [p["metric_id"] for p in plan["prices"]] == [m["id"] for m in metrics]
-    subscription = await created(await api.post("/v1/subscriptions", json={
-        "customer_id": customer["id"], "plan_id": plan["id"]}))
-    setups = [Setup(customer["id"], m["id"], plan["id"], subscription["id"], m["event_name"])
-              for m in metrics]
-    return PlanSetup(setups, [p["id"] for p in plan["prices"]])
 
 
 def _tiers(*up_tos: str | None) -> list[dict[str, Any]]:
@@ -278,7 +279,7 @@ async def test_monigo_package_tiers_object_is_accepted_and_returned_as_sent(
 
 
 async def test_monigo_overage_tiers_object_is_accepted_and_returned_as_sent(api: httpx.AsyncClient) -> None:
-    settings = {"base_price": "20", "included_units": "200", "overage_price": "0.035"}
-    setup = await billing_setup(api, price={"model": "overage", "tiers": settings}, currency="USD")
+    tiers = {"base_price": "20", "included_units": "200", "overage_price": "0.035"}
+    setup = await billing_setup(api, price={"model": "overage", "tiers": tiers}, currency="USD")
     [price] = (await api.get(f"/v1/plans/{setup.plan_id}")).json()["prices"]
-    assert (price["model"], price["tiers"], price["metric_id"]) == ("overage", settings, setup.metric_id)
+    assert (price["model"], price["tiers"], price["metric_id"]) == ("overage", tiers, setup.metric_id)

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
+from meterflow.domain.money import quantize_unit_price
 from meterflow.domain.pricing.base import PriceAmount, PriceBase
 
 
@@ -22,7 +23,7 @@ class FlatPrice(PriceBase):
         return quantity * self.unit_price
 
     def line_unit_price(self, quantity: Decimal) -> Decimal:
-        return self.unit_price
+        return quantize_unit_price(self.unit_price)
 
     def describe(self) -> str:
         return f"{self.unit_price} per unit"

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import model_validator
 
+from meterflow.domain.money import quantize_unit_price
 from meterflow.domain.pricing.base import NonNegativeQuantity, PriceAmount, PriceBase, lift_tiers_object
 
 _MONIGO_SETTINGS = {
@@ -32,7 +33,7 @@ class OveragePrice(PriceBase):
         return self.base_fee + max(Decimal(0), quantity - self.included_units) * self.unit_price
 
     def line_unit_price(self, quantity: Decimal) -> Decimal:
-        return self.unit_price
+        return quantize_unit_price(self.unit_price)
 
     def describe(self) -> str:
         base = f"base fee {self.base_fee}, " if self.base_fee else ""

@@ -7,7 +7,7 @@
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import StrictBool, model_validator
 
 from meterflow.domain.money import unit_price_of
 from meterflow.domain.pricing.base import PositiveQuantity, PriceAmount, PriceBase, lift_tiers_object
@@ -19,7 +19,7 @@ class PackagePrice(PriceBase):
     model: Literal["package"]
     package_size: PositiveQuantity
     package_price: PriceAmount
-    round_up_partial_block: bool = True
+    round_up_partial_block: StrictBool = True
 
     @model_validator(mode="before")
     @classmethod

@@ -7,12 +7,14 @@ customer who used nothing is not billed a usage fee unless the plan says so.
 from decimal import Decimal
 from typing import Literal
 
+from pydantic import StrictBool
+
 from meterflow.domain.pricing.tiers import TieredPriceBase, effective_unit_price, tier_containing
 
 
 class VolumePrice(TieredPriceBase):
     model: Literal["volume"]
-    flat_fee_when_zero: bool = False
+    flat_fee_when_zero: StrictBool = False
 
     def amount(self, quantity: Decimal) -> Decimal:
         tier = tier_containing(self.tiers, quantity)

@@ -1,0 +1,85 @@
+"""Figure 2: events per second a running `meterflow gateway` acknowledges (acks=all at the broker).
+
+Several httpx clients in a load process post batches of 1,000 events with unique idempotency keys
+as fast as the gateway answers; the figure is acknowledged (`ingested`) events over the wall time of
+the timed phase. Bodies are encoded before timing, so the client's JSON work is not in the figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from meterflow.adapters.postgres import create_pool
+from meterflow.domain.modes import Mode
+from meterflow.keys import create_api_key
+from meterflow.settings import Settings
+
+from bench import services
+from bench.loadgen import in_load_process
+from bench.stack import isolated
+from bench.workload import add_customers, encoded, event, unique_key
+
+BATCH = 1_000
+WARMUP_BATCHES_PER_CLIENT = 2
+
+
+@dataclass(frozen=True)
+class IngestRates:
+    events_per_s: float
+    events: int
+    seconds: float
+    clients: int
+
+
+def bodies(customers: list[str], batches: int) -> list[bytes]:
+    return [encoded({"events": [event(customers[(b * BATCH + i) % len(customers)], unique_key(), i)
+                                for i in range(BATCH)]}) for b in range(batches)]
+
+
+async def _client(base_url: str, api_key: str, queue: list[bytes], deadline: float) -> int:
+    """Post bodies until none is left or the deadline passes; the number of events acknowledged."""
+    acknowledged = 0
+    async with httpx.AsyncClient(base_url=base_url, timeout=60,
+                                 headers={"Authorization": f"Bearer {api_key}",
+                                          "Content-Type": "application/json"}) as client:
+        while queue and time.perf_counter() < deadline:
+            response = await client.post("/v1/ingest", content=queue.pop())
+            response.raise_for_status()
+            result = response.json()
+            if result["rejected"] or result["duplicates"]:
+                raise RuntimeError(f"gateway refused part of a batch: {result['rejected'][:3]}")
+            acknowledged += len(result["ingested"])
+    return acknowledged
+
+
+async def _post_all(base_url: str, api_key: str, queue: list[bytes], clients: int, seconds: float) -> int:
+    deadline = time.perf_counter() + seconds
+    return sum(await asyncio.gather(*(_client(base_url, api_key, queue, deadline) for _ in range(clients))))
+
+
+def load(base_url: str, api_key: str, customers: list[str], clients: int, batches: int,
+         max_seconds: float) -> IngestRates:
+    """In the load process: warm the gateway up (connections, caches), then time the rest."""
+    warmup = bodies(customers, clients * WARMUP_BATCHES_PER_CLIENT)
+    timed = bodies(customers, batches)
+    asyncio.run(_post_all(base_url, api_key, warmup, clients, max_seconds))
+    started = time.perf_counter()
+    events = asyncio.run(_post_all(base_url, api_key, timed, clients, max_seconds))
+    seconds = time.perf_counter() - started
+    return IngestRates(events / seconds, events, seconds, clients)
+
+
+async def measure(settings: Settings, clients: int, batches: int, max_seconds: float) -> IngestRates:
+    own = await isolated(settings, "ingest")
+    api_key = await create_api_key(own, Mode.TEST)
+    pool = await create_pool(own.database_dsn)
+    try:
+        customers = await add_customers(pool, 100)
+    finally:
+        await pool.close()
+    async with services.gateway(own) as base_url:
+        return await in_load_process(load, base_url, api_key, customers, clients, batches, max_seconds)

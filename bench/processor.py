@@ -1,0 +1,145 @@
+"""Figure 3: events per second `meterflow processor` takes from a pre-loaded topic through dedupe and
+hourly rollups to committed offsets.
+
+A load process pre-loads the measurement's own topics (10% duplicates, as tests/faults' workload),
+then the processor starts on its own consumer group. The clock runs from the first count visible in
+Redis (so worker start-up and the group join are not in it) to the moment the group has committed
+every offset; the records counted before the first look are taken off the numerator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from meterflow.adapters.postgres import create_pool
+from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.usage_store import UsageQuery, UsageStore
+from meterflow.domain.periods import Period, align_to_hour
+from meterflow.settings import Settings
+
+from bench import services
+from bench.loadgen import in_load_process
+from bench.raw_kafka import produce
+from bench.stack import isolated
+from bench.workload import Books, encoded, event, expected_units, open_books
+
+CUSTOMERS = 100
+
+
+@dataclass(frozen=True)
+class ProcessorRates:
+    events_per_s: float        # records (duplicates included) to committed offsets
+    counted_per_s: float       # records to the last count visible in Redis (before the final commit)
+    records: int
+    seconds: float
+    exact: bool
+
+
+def workload(books: Books, originals: int) -> list[tuple[bytes, bytes]]:
+    """`originals` distinct events and, after every ninth, a replay of an earlier one (same key and
+    customer, so same partition, later offset; every other replay with another body): 10% duplicates."""
+    now = datetime.now(UTC)
+
+    def original(i: int) -> dict[str, object]:
+        return event(books.customers[i % len(books.customers)], f"{books.count_metric}-{i}", i, now)
+
+    records = []
+    for i in range(originals):
+        records.append(original(i))
+        if i % 9 == 8:
+            earlier = original(max(0, i - (i * 31) % 500))
+            records.append(earlier if i % 2 else {**earlier, "properties": {"units": "1000"}})
+    return [(str(r["customer_id"]).encode(), encoded(r)) for r in records]
+
+
+def preload(settings: Settings, books: Books, originals: int) -> int:
+    """In the load process: write the whole workload to the events topic; the number of records."""
+    records = workload(books, originals)
+    asyncio.run(produce(settings, settings.events_topic(books.mode), records))
+    return len(records)
+
+
+def _usage_store(settings: Settings) -> UsageStore:
+    return UsageStore(connect_redis(settings.redis_dsn), dedupe_window=timedelta(days=7),
+                      clock_skew=timedelta(minutes=5), retention=timedelta(days=1))
+
+
+async def counted(store: UsageStore, books: Books) -> tuple[int, Decimal]:
+    start = align_to_hour(datetime.now(UTC)) - timedelta(hours=2)
+    period = Period(start, start + timedelta(hours=5))
+    figures = await store.usage([UsageQuery(books.mode, metric, customer, period)
+                                 for metric in (books.count_metric, books.sum_metric)
+                                 for customer in books.customers])
+    half = len(books.customers)
+    return sum(f.rollup.events for f in figures[:half]), sum((f.rollup.total for f in figures[half:]), Decimal(0))
+
+
+async def _poll_until(probe: object, accept: object, timeout_s: float, interval_s: float) -> tuple[float, object]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await probe()  # type: ignore[operator]
+        at = time.perf_counter()
+        if accept(value):  # type: ignore[operator]
+            return at, value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout_s}s; last value: {value!r}")
+        await asyncio.sleep(interval_s)
+
+
+class CommitWatcher:
+    """Has the group committed every offset? Asked through a consumer of the group that never
+    subscribes, so it never joins or rebalances it (the admin call is not understood by Tansu)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers,
+                                          group_id=settings.processor_id, enable_auto_commit=False)
+        self._ends: dict[TopicPartition, int] = {}
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        s = self._settings
+        self._ends = await self._consumer.end_offsets(
+            [TopicPartition(t, p) for t in (s.events_topic_test, s.events_topic_live)
+             for p in range(s.topic_partitions)])
+
+    async def drained(self) -> bool:
+        for tp, end in self._ends.items():
+            if end and (await self._consumer.committed(tp) or 0) < end:
+                return False
+        return True
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+
+async def measure(settings: Settings, originals: int, timeout_s: float = 240) -> ProcessorRates:
+    own = await isolated(settings, "processor")
+    pool = await create_pool(own.database_dsn)
+    try:
+        books = await open_books(pool, CUSTOMERS)
+    finally:
+        await pool.close()
+    records = await in_load_process(preload, own, books, originals)
+    store, watcher = _usage_store(own), CommitWatcher(own)
+    await watcher.start()
+    try:
+        async with services.processor(own):
+            first_at, (first, _) = await _poll_until(lambda: counted(store, books), lambda c: c[0] > 0,
+                                                     timeout_s, 0.01)
+            counted_at, totals = await _poll_until(lambda: counted(store, books),
+                                                   lambda c: c[0] >= originals, timeout_s, 0.02)
+            drained_at, _ = await _poll_until(watcher.drained, bool, timeout_s, 0.05)
+            totals = await counted(store, books)
+    finally:
+        await watcher.stop()
+        await store._redis.aclose()  # noqa: SLF001 - the bench built this client itself
+    already = round(first * records / originals)  # records behind the first count seen
+    return ProcessorRates((records - already) / (drained_at - first_at),
+                          (records - already) / (counted_at - first_at), records, drained_at - first_at,
+                          totals == (originals, expected_units(originals)))
