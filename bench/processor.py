@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from meterflow.adapters.postgres import create_pool
@@ -21,6 +23,7 @@ from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageQuery, UsageStore
 from meterflow.domain.periods import Period, align_to_hour
 from meterflow.settings import Settings
+from redis.asyncio import Redis
 
 from bench import services
 from bench.loadgen import in_load_process
@@ -29,6 +32,7 @@ from bench.stack import isolated
 from bench.workload import Books, encoded, event, expected_units, open_books
 
 CUSTOMERS = 100
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,10 @@ def preload(settings: Settings, books: Books, originals: int) -> int:
     return len(records)
 
 
-def _usage_store(settings: Settings) -> UsageStore:
-    return UsageStore(connect_redis(settings.redis_dsn), dedupe_window=timedelta(days=7),
-                      clock_skew=timedelta(minutes=5), retention=timedelta(days=1))
+def usage_store(redis: Redis) -> UsageStore:
+    """Only `usage` is called on it: the windows are irrelevant to reading figures."""
+    return UsageStore(redis, dedupe_window=timedelta(days=7), clock_skew=timedelta(minutes=5),
+                      retention=timedelta(days=1))
 
 
 async def counted(store: UsageStore, books: Books) -> tuple[int, Decimal]:
@@ -79,12 +84,14 @@ async def counted(store: UsageStore, books: Books) -> tuple[int, Decimal]:
     return sum(f.rollup.events for f in figures[:half]), sum((f.rollup.total for f in figures[half:]), Decimal(0))
 
 
-async def _poll_until(probe: object, accept: object, timeout_s: float, interval_s: float) -> tuple[float, object]:
+async def poll_until(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout_s: float,
+                     interval_s: float) -> tuple[float, T]:
+    """(perf_counter when `accept` first held, the value); polled with a deadline, never a bare sleep."""
     deadline = time.monotonic() + timeout_s
     while True:
-        value = await probe()  # type: ignore[operator]
+        value = await probe()
         at = time.perf_counter()
-        if accept(value):  # type: ignore[operator]
+        if accept(value):
             return at, value
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout_s}s; last value: {value!r}")
@@ -126,19 +133,20 @@ async def measure(settings: Settings, originals: int, timeout_s: float = 240) ->
     finally:
         await pool.close()
     records = await in_load_process(preload, own, books, originals)
-    store, watcher = _usage_store(own), CommitWatcher(own)
+    redis, watcher = connect_redis(own.redis_dsn), CommitWatcher(own)
+    store = usage_store(redis)
     await watcher.start()
     try:
         async with services.processor(own):
-            first_at, (first, _) = await _poll_until(lambda: counted(store, books), lambda c: c[0] > 0,
+            first_at, (first, _) = await poll_until(lambda: counted(store, books), lambda c: c[0] > 0,
                                                      timeout_s, 0.01)
-            counted_at, totals = await _poll_until(lambda: counted(store, books),
+            counted_at, totals = await poll_until(lambda: counted(store, books),
                                                    lambda c: c[0] >= originals, timeout_s, 0.02)
-            drained_at, _ = await _poll_until(watcher.drained, bool, timeout_s, 0.05)
+            drained_at, _ = await poll_until(watcher.drained, bool, timeout_s, 0.05)
             totals = await counted(store, books)
     finally:
         await watcher.stop()
-        await store._redis.aclose()  # noqa: SLF001 - the bench built this client itself
+        await redis.aclose()
     already = round(first * records / originals)  # records behind the first count seen
     return ProcessorRates((records - already) / (drained_at - first_at),
                           (records - already) / (counted_at - first_at), records, drained_at - first_at,

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,6 +69,18 @@ async def close_once(closer: PeriodCloser) -> None:
 
 
 async def run_forever(settings: Settings) -> None:
+    """Until SIGTERM or SIGINT: then the current round is cancelled (its transaction rolls back) and
+    connections close cleanly."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await _serve(settings)
+
+
+async def _serve(settings: Settings) -> None:
     async with period_closer(settings) as closer:
         runner = web.AppRunner(_web_app(closer))
         await runner.setup()

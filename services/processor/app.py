@@ -106,8 +106,10 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=settings.processor_commit_interval_s,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        web_host="127.0.0.1",
+        web_bind=settings.processor_web_host,
+        web_host=settings.processor_web_host,
         web_port=settings.processor_web_port,
+        datadir=str(settings.data_dir / "faust"),
     )
     events_topic = app.topic(settings.events_topic_test, settings.events_topic_live,
                              key_serializer="raw", value_serializer="raw")

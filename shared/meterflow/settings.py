@@ -29,6 +29,7 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    processor_web_host: str = Field("127.0.0.1", description="where the processor serves /metrics, /readyz")
     processor_web_port: int = 8081
     closer_web_port: int = 8082
 
@@ -36,6 +37,7 @@ class Settings(BaseSettings):
     events_topic_live: str = "meterflow.events.live"
     dlq_topic: str = "meterflow.events.dlq"
     topic_partitions: int = 4
+    topic_replication_factor: int = Field(1, description="for topics meterflow creates; 3 on a real cluster")
 
     dedupe_window_s: int = Field(7 * 86_400, description="W: max event age accepted, and key memory")
     clock_skew_s: int = Field(300, description="extra key memory beyond W, and future tolerance")

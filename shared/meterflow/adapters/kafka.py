@@ -26,7 +26,7 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
     await _start_with_retry(admin.start, timeout_s)
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, settings.topic_partitions, 1)
+        missing = [NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
                    for name in meterflow_topics(settings) if name not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
