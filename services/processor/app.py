@@ -133,8 +133,8 @@ def create_app(settings: Settings) -> faust.App:
     @app.page("/readyz")
     async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         processor = runtime.get("processor")
-        if processor is None:
-            return web.json({"status": "starting"}, status=503)
+        if processor is None or not app.consumer.assignment():
+            return web.json({"status": "starting: joining the consumer group"}, status=503)
         ready, checks = await readiness(processor.dependency_probes())
         return web.json({"status": "ready" if ready else "unavailable", "checks": checks},
                         status=200 if ready else 503)

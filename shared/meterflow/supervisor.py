@@ -9,12 +9,15 @@ a kill -9 of this process frees the ports.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from types import FrameType
+
+import httpx
 
 from meterflow.adapters.kafka import ensure_topics
 from meterflow.embedded import EmbeddedStack, _die_with_parent, build_stack, wait_for_port
@@ -65,6 +68,17 @@ def stop_processes(processes: list[subprocess.Popen[bytes]], timeout_s: float = 
             process.wait()
 
 
+def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
+    """Announce "up" only once the processor holds its partitions: events sent then count at once."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout_s}s")
+
+
 class _Stop(Exception):
     pass
 
@@ -86,6 +100,7 @@ def run(settings: Settings) -> int:
         env = service_environment(settings)
         services = [start_service(name, env) for name in SERVICES]
         wait_for_port(settings.api_port, 60, services[0])
+        wait_until_ready(f"http://127.0.0.1:{settings.processor_web_port}/readyz", 90, services[1])
         print(f"meterflow is up in {time.monotonic() - started:.1f}s: API at "
               f"http://{settings.api_host}:{settings.api_port}  (Ctrl-C stops everything)", flush=True)
         while all(s.poll() is None for s in services):

@@ -1,0 +1,131 @@
+"""`python -m bench [--only raw,ingest,...] [--scale 0.5] [--keep-data]`: every figure, then the table."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from meterflow.settings import Settings
+
+from bench import close, ingest, latency, processor, raw_kafka, redis_memory, report
+from bench.stack import bench_stack
+
+Results = dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    keys: tuple[str, ...]
+    run: Callable[[Settings, float], Results]
+
+
+def _raw(settings: Settings, scale: float) -> Results:
+    rates = asyncio.run(raw_kafka.measure(settings, int(200_000 * scale)))
+    print(f"  {rates.messages:,} messages of {rates.message_bytes} B")
+    return {"raw_produce_per_s": rates.produce_per_s, "raw_consume_per_s": rates.consume_per_s}
+
+
+def _ingest(settings: Settings, scale: float) -> Results:
+    rates = asyncio.run(ingest.measure(settings, clients=6, batches=int(300 * scale), max_seconds=30))
+    print(f"  {rates.events:,} events in {rates.seconds:.1f}s from {rates.clients} clients")
+    return {"ingest_events_per_s": rates.events_per_s}
+
+
+def _processor(settings: Settings, scale: float) -> Results:
+    rates = asyncio.run(processor.measure(settings, originals=int(150_000 * scale)))
+    print(f"  {rates.records:,} records in {rates.seconds:.1f}s; all counted at {rates.counted_per_s:,.0f}/s; "
+          f"figures exact: {rates.exact}")
+    if not rates.exact:
+        raise AssertionError("the processor's counts are not exact: a measurement of a wrong result")
+    return {"processor_events_per_s": rates.events_per_s}
+
+
+def _latency(settings: Settings, scale: float) -> Results:
+    pace = latency.Pace(streams=2, batch=25, interval_s=0.05, seconds=max(10.0, 30 * scale))
+    found = asyncio.run(latency.measure(settings, pace))
+    print(f"  {found.samples} batches of {pace.batch} at {found.events_per_s:,.0f} events/s; "
+          f"max {found.max_s:.3f}s")
+    return {"e2e_p50_s": found.p50_s, "e2e_p99_s": found.p99_s}
+
+
+def _close(settings: Settings, scale: float) -> Results:
+    timing = asyncio.run(close.measure(settings, subscriptions=10_000, usage_share=0.3))
+    print(f"  {timing.invoices:,} invoices ({timing.invoices_with_usage:,} with usage) for "
+          f"{timing.subscriptions:,} subscriptions; the command reports {timing.reported_s}s")
+    if timing.invoices != timing.subscriptions:
+        raise AssertionError(f"{timing.invoices} invoices for {timing.subscriptions} due subscriptions")
+    return {"close_10k_s": timing.seconds}
+
+
+def _redis(settings: Settings, scale: float) -> Results:
+    memory = redis_memory.measure(settings, int(200_000 * scale))
+    found = asyncio.run(memory)
+    print(f"  {found.keys_added:,} keys added, used_memory +{found.used_memory_delta:,} B")
+    return {"redis_bytes_per_key": found.bytes_per_key}
+
+
+MEASUREMENTS = [
+    Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
+    Measurement("ingest", ("ingest_events_per_s",), _ingest),
+    Measurement("processor", ("processor_events_per_s",), _processor),
+    Measurement("latency", ("e2e_p50_s", "e2e_p99_s"), _latency),
+    Measurement("close", ("close_10k_s",), _close),
+    Measurement("redis", ("redis_bytes_per_key",), _redis),
+]
+
+
+def _ratios(results: Results) -> Results:
+    def ratio(a: str, b: str) -> float | None:
+        x, y = results.get(a), results.get(b)
+        return x / y if x is not None and y else None
+
+    pairs = {"ingest_to_raw_produce": ("ingest_events_per_s", "raw_produce_per_s"),
+             "processor_to_raw_consume": ("processor_events_per_s", "raw_consume_per_s")}
+    return {key: ratio(a, b) for key, (a, b) in pairs.items() if a in results and b in results}
+
+
+def run(selected: list[Measurement], scale: float, keep_data: bool) -> Results:
+    results: Results = {}
+    with bench_stack(keep_data) as settings:
+        for measurement in selected:
+            print(f"{measurement.name}:", flush=True)
+            started = time.monotonic()
+            try:
+                results |= measurement.run(settings, scale)
+            except Exception:
+                traceback.print_exc()
+                results |= dict.fromkeys(measurement.keys)
+            print(f"  ({time.monotonic() - started:.0f}s)", flush=True)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", default=",".join(m.name for m in MEASUREMENTS),
+                        help="comma-separated measurements: " + ", ".join(m.name for m in MEASUREMENTS))
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every volume (0.3 = a quick look)")
+    parser.add_argument("--keep-data", action="store_true", help="keep the servers' data and service logs")
+    args = parser.parse_args()
+    names = args.only.split(",")
+    unknown = set(names) - {m.name for m in MEASUREMENTS}
+    if unknown:
+        parser.error(f"unknown measurement(s): {', '.join(sorted(unknown))}")
+    started = time.monotonic()
+    results = run([m for m in MEASUREMENTS if m.name in names], args.scale, args.keep_data)
+    results |= _ratios(results)
+    print()
+    print(report.table(results))
+    print(f"\n{report.machine()}\nwhole run: {time.monotonic() - started:.0f}s")
+    report.write(results)
+    print(f"written: {report.RESULTS_PATH}")
+    return 1 if any(value is None for value in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The bench's output: a table on stdout and `bench/results.json` (flat keys, one number each)."""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS_PATH = Path(__file__).parent / "results.json"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A figure's goal on the reference machine (2 cores, everything co-located)."""
+
+    text: str
+    holds: Callable[[float], bool]
+
+
+def at_least(value: float) -> Target:
+    return Target(f">= {value:,g}", lambda x: operator.ge(x, value))
+
+
+def at_most(value: float) -> Target:
+    return Target(f"<= {value:,g}", lambda x: operator.le(x, value))
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    unit: str
+    target: Target | None = None
+
+
+FIGURES = [
+    Figure("raw_produce_per_s", "raw aiokafka produce (acks=all)", "msg/s"),
+    Figure("raw_consume_per_s", "raw aiokafka consume", "msg/s"),
+    Figure("ingest_events_per_s", "gateway ingest, acknowledged", "events/s", at_least(30_000)),
+    Figure("ingest_to_raw_produce", "  ingest / raw produce", "ratio"),
+    Figure("processor_events_per_s", "processor, to committed offsets", "events/s", at_least(20_000)),
+    Figure("processor_to_raw_consume", "  processor / raw consume", "ratio"),
+    Figure("e2e_p50_s", "ingest answered -> usage visible, p50", "s"),
+    Figure("e2e_p99_s", "ingest answered -> usage visible, p99", "s", at_most(1.0)),
+    Figure("close_10k_s", "close-periods, 10,000 subscriptions", "s", at_most(10.0)),
+    Figure("redis_bytes_per_key", "Redis memory per idempotency key", "B", at_most(64)),
+]
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown cpu"
+    ram = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal:"))
+        ram = f", {kib / (1 << 20):.1f} GiB RAM"
+    except (OSError, StopIteration, ValueError):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores{ram}, {platform.system()} {platform.release()} "
+            f"({platform.platform()}), Python {platform.python_version()}")
+
+
+def _value_text(value: float | None, unit: str) -> str:
+    if value is None:
+        return "failed"
+    if unit in {"s", "ratio"}:
+        return f"{value:.3f}"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def table(results: dict[str, float | None]) -> str:
+    rows = [("figure", "value", "unit", "target", "met?")]
+    for figure in FIGURES:
+        value = results.get(figure.key)
+        if figure.key not in results:
+            continue
+        met = "-" if figure.target is None or value is None else ("yes" if figure.target.holds(value) else "NO")
+        rows.append((figure.label, _value_text(value, figure.unit), figure.unit,
+                     figure.target.text if figure.target else "-", met))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) if i in (0, 2, 3) else cell.rjust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write(results: dict[str, float | None], path: Path = RESULTS_PATH) -> None:
+    path.write_text(json.dumps({**results, "machine": machine()}, indent=2) + "\n")
