@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
-
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.period_close_repository import PeriodCloseRepository
 from meterflow.adapters.postgres import create_pool

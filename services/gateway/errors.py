@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
+from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class ErrorType(StrEnum):
@@ -34,6 +36,12 @@ def invalid(message: str, param: str | None = None, status: int = 400) -> ApiErr
 
 def not_found(kind: str, object_id: str, param: str = "id") -> ApiError:
     return ApiError(404, ErrorType.NOT_FOUND, f"No such {kind}: {object_id!r}", param)
+
+
+def found_or_404(value: T | None, kind: str, object_id: str, param: str = "id") -> T:
+    if value is None:
+        raise not_found(kind, object_id, param)
+    return value
 
 
 def conflict(message: str, param: str | None = None) -> ApiError:

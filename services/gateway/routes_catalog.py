@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import UniqueViolation
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus
 from meterflow.domain.ids import IdKind, new_id
@@ -15,7 +17,7 @@ from meterflow.domain.money import is_known_currency
 from meterflow.domain.periods import align_to_hour, period_at
 from meterflow.domain.pricing import PriceError, parse_price
 from meterflow.gateway.context import GatewayContext, authenticated_mode, context
-from meterflow.gateway.errors import conflict, invalid, not_found
+from meterflow.gateway.errors import conflict, found_or_404, invalid
 from meterflow.gateway.schemas import (
     CustomerIn,
     MetricIn,
@@ -30,6 +32,32 @@ from meterflow.gateway.schemas import (
 
 router = APIRouter(prefix="/v1")
 Limit = Query(10, ge=1, le=100)
+Fetch = Callable[[CatalogRepository, Mode, str], Awaitable[Any]]
+FetchPage = Callable[[CatalogRepository, Mode, int, str | None], Awaitable[tuple[list[Any], bool]]]
+
+
+def _read_routes(collection: str, kind: str, one: Fetch, page: FetchPage,
+                 to_json: Callable[[Any], dict[str, Any]]) -> None:
+    """`GET /v1/<collection>` (a page, newest first) and `GET /v1/<collection>/{id}`, within the key's mode."""
+
+    @router.get(f"/{collection}", name=f"list_{collection}")
+    async def list_all(limit: int = Limit, starting_after: str | None = None,
+                       mode: Mode = Depends(authenticated_mode),
+                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+        items, more = await page(ctx.catalog, mode, limit, starting_after)
+        return page_json([to_json(item) for item in items], more)
+
+    @router.get(f"/{collection}/{{object_id}}", name=f"get_{kind}")
+    async def get_one(object_id: str, mode: Mode = Depends(authenticated_mode),
+                      ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+        return to_json(found_or_404(await one(ctx.catalog, mode, object_id), kind, object_id))
+
+
+_read_routes("customers", "customer", CatalogRepository.customer, CatalogRepository.customers, customer_json)
+_read_routes("metrics", "metric", CatalogRepository.metric, CatalogRepository.metrics, metric_json)
+_read_routes("plans", "plan", CatalogRepository.plan, CatalogRepository.plans, plan_json)
+_read_routes("subscriptions", "subscription", CatalogRepository.subscription, CatalogRepository.subscriptions,
+             subscription_json)
 
 
 def _now() -> datetime:
@@ -48,23 +76,6 @@ async def create_customer(body: CustomerIn, mode: Mode = Depends(authenticated_m
     return customer_json(customer)
 
 
-@router.get("/customers")
-async def list_customers(limit: int = Limit, starting_after: str | None = None,
-                         mode: Mode = Depends(authenticated_mode),
-                         ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    items, more = await ctx.catalog.customers(mode, limit, starting_after)
-    return page_json([customer_json(c) for c in items], more)
-
-
-@router.get("/customers/{customer_id}")
-async def get_customer(customer_id: str, mode: Mode = Depends(authenticated_mode),
-                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    customer = await ctx.catalog.customer(mode, customer_id)
-    if customer is None:
-        raise not_found("customer", customer_id)
-    return customer_json(customer)
-
-
 @router.post("/metrics", status_code=201)
 async def create_metric(body: MetricIn, mode: Mode = Depends(authenticated_mode),
                         ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
@@ -75,23 +86,6 @@ async def create_metric(body: MetricIn, mode: Mode = Depends(authenticated_mode)
     metric = Metric(new_id(IdKind.METRIC), mode, body.name, body.event_name, body.aggregation, prop,
                     body.description, _now())
     await ctx.catalog.add_metric(metric)
-    return metric_json(metric)
-
-
-@router.get("/metrics")
-async def list_metrics(limit: int = Limit, starting_after: str | None = None,
-                       mode: Mode = Depends(authenticated_mode),
-                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    items, more = await ctx.catalog.metrics(mode, limit, starting_after)
-    return page_json([metric_json(m) for m in items], more)
-
-
-@router.get("/metrics/{metric_id}")
-async def get_metric(metric_id: str, mode: Mode = Depends(authenticated_mode),
-                     ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    metric = await ctx.catalog.metric(mode, metric_id)
-    if metric is None:
-        raise not_found("metric", metric_id)
     return metric_json(metric)
 
 
@@ -137,31 +131,11 @@ async def create_plan(body: PlanIn, mode: Mode = Depends(authenticated_mode),
     return plan_json(plan)
 
 
-@router.get("/plans")
-async def list_plans(limit: int = Limit, starting_after: str | None = None,
-                     mode: Mode = Depends(authenticated_mode),
-                     ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    items, more = await ctx.catalog.plans(mode, limit, starting_after)
-    return page_json([plan_json(p) for p in items], more)
-
-
-@router.get("/plans/{plan_id}")
-async def get_plan(plan_id: str, mode: Mode = Depends(authenticated_mode),
-                   ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    plan = await ctx.catalog.plan(mode, plan_id)
-    if plan is None:
-        raise not_found("plan", plan_id)
-    return plan_json(plan)
-
-
 @router.post("/subscriptions", status_code=201)
 async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authenticated_mode),
                               ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    if await ctx.catalog.customer(mode, body.customer_id) is None:
-        raise not_found("customer", body.customer_id, "customer_id")
-    plan = await ctx.catalog.plan(mode, body.plan_id)
-    if plan is None:
-        raise not_found("plan", body.plan_id, "plan_id")
+    found_or_404(await ctx.catalog.customer(mode, body.customer_id), "customer", body.customer_id, "customer_id")
+    plan = found_or_404(await ctx.catalog.plan(mode, body.plan_id), "plan", body.plan_id, "plan_id")
     now = _now()
     # Periods start on whole UTC hours, the rollup resolution (see domain/periods.py and the README).
     anchor = align_to_hour(body.start_date or now)
@@ -172,19 +146,10 @@ async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authent
     return subscription_json(subscription)
 
 
-@router.get("/subscriptions/{subscription_id}")
-async def get_subscription(subscription_id: str, mode: Mode = Depends(authenticated_mode),
-                           ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    subscription = await ctx.catalog.subscription(mode, subscription_id)
-    if subscription is None:
-        raise not_found("subscription", subscription_id)
-    return subscription_json(subscription)
-
-
 @router.post("/subscriptions/{subscription_id}/cancel")
 async def cancel_subscription(subscription_id: str, mode: Mode = Depends(authenticated_mode),
                               ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    if await ctx.catalog.subscription(mode, subscription_id) is None:
-        raise not_found("subscription", subscription_id)
+    found_or_404(await ctx.catalog.subscription(mode, subscription_id), "subscription", subscription_id)
     await ctx.catalog.cancel_subscription(mode, subscription_id, _now())
-    return await get_subscription(subscription_id, mode, ctx)
+    return subscription_json(found_or_404(await ctx.catalog.subscription(mode, subscription_id), "subscription",
+                                          subscription_id))

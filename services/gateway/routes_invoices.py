@@ -13,7 +13,7 @@ from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.gateway.context import GatewayContext, authenticated_mode, context
-from meterflow.gateway.errors import conflict, not_found
+from meterflow.gateway.errors import conflict, found_or_404
 from meterflow.gateway.schemas import GenerateInvoiceIn, invoice_json, page_json
 
 router = APIRouter(prefix="/v1/invoices")
@@ -32,9 +32,8 @@ async def _save_draft(ctx: GatewayContext, subscription: Subscription, period: P
 @router.post("/generate", status_code=201)
 async def generate(body: GenerateInvoiceIn, mode: Mode = Depends(authenticated_mode),
                    ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    subscription = await ctx.catalog.subscription(mode, body.subscription_id)
-    if subscription is None:
-        raise not_found("subscription", body.subscription_id, "subscription_id")
+    subscription = found_or_404(await ctx.catalog.subscription(mode, body.subscription_id), "subscription",
+                                body.subscription_id, "subscription_id")
     period = subscription.period_at(max(datetime.now(UTC), subscription.anchor))
     return invoice_json(await _save_draft(ctx, subscription, period))
 
@@ -48,10 +47,7 @@ async def list_invoices(customer_id: str | None = None, limit: int = Query(10, g
 
 
 async def _invoice(ctx: GatewayContext, mode: Mode, invoice_id: str) -> Invoice:
-    invoice = await ctx.invoices.invoice(mode, invoice_id)
-    if invoice is None:
-        raise not_found("invoice", invoice_id)
-    return invoice
+    return found_or_404(await ctx.invoices.invoice(mode, invoice_id), "invoice", invoice_id)
 
 
 @router.get("/{invoice_id}")
@@ -66,9 +62,7 @@ async def _set_status(ctx: GatewayContext, mode: Mode, invoice_id: str, status: 
     except InvoiceLocked as exc:
         raise conflict(f"Invoice {invoice_id} is {exc.invoice.status.value} and cannot become "
                        f"{status.value}") from None
-    if invoice is None:
-        raise not_found("invoice", invoice_id)
-    return invoice_json(invoice)
+    return invoice_json(found_or_404(invoice, "invoice", invoice_id))
 
 
 @router.post("/{invoice_id}/finalize")

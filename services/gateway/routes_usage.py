@@ -13,7 +13,7 @@ from meterflow.domain.events import decode_json, format_timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period, is_hour_aligned
 from meterflow.gateway.context import GatewayContext, authenticated_mode, context
-from meterflow.gateway.errors import invalid, not_found, unavailable
+from meterflow.gateway.errors import found_or_404, invalid, unavailable
 from meterflow.gateway.ingest import MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, ingest_batch
 from meterflow.gateway.schemas import decimal_text
 from pydantic import AwareDatetime
@@ -65,11 +65,8 @@ async def _default_period(ctx: GatewayContext, mode: Mode, customer_id: str) -> 
 async def usage(customer_id: str, metric_id: str, start: AwareDatetime | None = Query(None, alias="from"),
                 to: AwareDatetime | None = None, mode: Mode = Depends(authenticated_mode),
                 ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    if await ctx.catalog.customer(mode, customer_id) is None:
-        raise not_found("customer", customer_id, "customer_id")
-    metric = await ctx.catalog.metric(mode, metric_id)
-    if metric is None:
-        raise not_found("metric", metric_id, "metric_id")
+    found_or_404(await ctx.catalog.customer(mode, customer_id), "customer", customer_id, "customer_id")
+    metric = found_or_404(await ctx.catalog.metric(mode, metric_id), "metric", metric_id, "metric_id")
     if start is None and to is None:
         period = await _default_period(ctx, mode, customer_id)
     elif start is None or to is None:

@@ -147,6 +147,13 @@ class CatalogRepository:
                                         mode.value, subscription_id)
         return _subscription(row) if row else None
 
+    async def subscriptions(self, mode: Mode, limit: int,
+                            starting_after: str | None) -> tuple[list[Subscription], bool]:
+        rows, more = await fetch_page(self._pool, "subscriptions", mode, limit, starting_after)
+        found = await self._pool.fetch(f"{_SUBSCRIPTION_SELECT} WHERE s.id = ANY($1::text[])", [r["id"] for r in rows])
+        by_id = {r["id"]: _subscription(r) for r in found}
+        return [by_id[r["id"]] for r in rows], more
+
     async def active_subscriptions_of(self, mode: Mode, customer_id: str) -> list[Subscription]:
         rows = await self._pool.fetch(
             f"{_SUBSCRIPTION_SELECT} WHERE s.mode = $1 AND s.customer_id = $2 AND s.status = $3 "

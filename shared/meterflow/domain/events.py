@@ -15,16 +15,13 @@ from typing import Any
 import simplejson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from meterflow.domain.errors import FieldError
+
 MAX_PROPERTIES_BYTES = 8 * 1024
 
 
-class EventRejected(ValueError):
-    """One event that must not be counted, with the field at fault (`param`) and why."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
+class EventRejected(FieldError):
+    """One event that must not be counted, with the field at fault and why."""
 
 
 class Event(BaseModel):

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
 
+from meterflow.domain.errors import FieldError
+
 PRICE_PLACES = 6
 _FLOAT_SAFE_DIGITS = 15  # every decimal of up to 15 significant digits survives a trip through a double
 # Bounds on any parsed number, far beyond real prices and tier sizes, so that a hostile "1E+999999999"
@@ -20,13 +22,8 @@ _TOO_LARGE = Decimal("1E+18")
 _CALLER_KEYS = frozenset({"id", "metric_id"})  # belong to the plan, not to the pricing rule
 
 
-class PriceError(ValueError):
+class PriceError(FieldError):
     """A price definition that is refused; `param` is the faulty field's path from the price object."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
 
 
 class PriceModel(Protocol):
