@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from meterflow.adapters.kafka import ensure_topics
@@ -26,9 +27,17 @@ def _embedded_kafka_timeouts() -> dict[str, float]:
     return {name.removeprefix("MF_").lower(): float(value) for name, value in EMBEDDED_KAFKA_TIMEOUTS.items()}
 
 
+@dataclass
+class Bench:
+    """The run's settings; `keep_data` may be set on the way (a failed measurement keeps its logs)."""
+
+    settings: Settings
+    keep_data: bool
+
+
 @contextlib.contextmanager
-def bench_stack(keep_data: bool = False) -> Iterator[Settings]:
-    """Settings for migrated servers with the events topics created; embedded ones stop on exit."""
+def bench_stack(keep_data: bool = False) -> Iterator[Bench]:
+    """Migrated servers with the events topics created; embedded ones stop on exit."""
     given = Settings()
     # Not a private (0700) folder: as root, Postgres runs as another user and must reach its data.
     data_dir = Path(tempfile.mkdtemp(prefix="meterflow-bench-"))
@@ -44,15 +53,16 @@ def bench_stack(keep_data: bool = False) -> Iterator[Settings]:
     if ports["postgres_port"] is not None:
         update["database_url"] = f"postgresql://postgres@127.0.0.1:{ports['postgres_port']}/meterflow"
     settings = given.model_copy(update=update)
+    bench = Bench(settings, keep_data)
     try:
         with running(build_stack(data_dir, **ports)):
             upgrade_to_head(settings.database_dsn)
             asyncio.run(ensure_topics(settings))
-            yield settings
+            yield bench
     except BaseException:
         print(f"bench: servers' data and service logs kept in {data_dir}")
         raise
-    if keep_data:
+    if bench.keep_data:
         print(f"bench: servers' data and service logs kept in {data_dir}")
     else:
         shutil.rmtree(data_dir, ignore_errors=True)

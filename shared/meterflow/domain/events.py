@@ -57,7 +57,8 @@ def decode_json(raw: bytes | str) -> Any:
 
 
 def encode_json(value: Any) -> bytes:
-    return simplejson.dumps(value, use_decimal=True, separators=(",", ":"), default=_encode_default).encode()
+    text: str = simplejson.dumps(value, use_decimal=True, separators=(",", ":"), default=_encode_default)
+    return text.encode()
 
 
 def _encode_default(value: object) -> str:

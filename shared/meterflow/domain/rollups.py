@@ -65,16 +65,17 @@ class Rollup:
             events=self.events + other.events,
             valued=self.valued + other.valued,
             total=self.total + other.total,
-            maximum=_pick(max, self.maximum, other.maximum),
-            minimum=_pick(min, self.minimum, other.minimum),
+            maximum=_pick(self.maximum, other.maximum, larger=True),
+            minimum=_pick(self.minimum, other.minimum, larger=False),
             unbillable=self.unbillable + other.unbillable,
         )
 
 
-def _pick(choose: type[max] | type[min], a: Decimal | None, b: Decimal | None) -> Decimal | None:
+def _pick(a: Decimal | None, b: Decimal | None, *, larger: bool) -> Decimal | None:
+    """The larger (or smaller) of two optional values; None means "no value seen"."""
     if a is None or b is None:
         return a if b is None else b
-    return choose(a, b)  # type: ignore[no-any-return, operator]
+    return max(a, b) if larger else min(a, b)
 
 
 @dataclass(frozen=True)
