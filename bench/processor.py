@@ -61,11 +61,11 @@ def workload(books: Books, originals: int) -> list[tuple[bytes, bytes]]:
     return [(str(r["customer_id"]).encode(), encoded(r)) for r in records]
 
 
-def preload(settings: Settings, books: Books, originals: int) -> int:
-    """In the load process: write the whole workload to the events topic; the number of records."""
+def preload(settings: Settings, books: Books, originals: int) -> tuple[int, dict[int, int]]:
+    """In the load process: write the whole workload to the events topic; (records, end offsets)."""
     records = workload(books, originals)
-    asyncio.run(produce(settings, settings.events_topic(books.mode), records))
-    return len(records)
+    produced = asyncio.run(produce(settings, settings.events_topic(books.mode), records))
+    return len(records), produced.ends
 
 
 def usage_store(redis: Redis) -> UsageStore:
@@ -102,21 +102,16 @@ async def poll_until(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bo
 
 
 class CommitWatcher:
-    """Has the group committed every offset? Asked through a consumer of the group that never
-    subscribes, so it never joins or rebalances it (the admin call is not understood by Tansu)."""
+    """Has the group committed every offset up to `ends`? Asked through a consumer of the group that
+    never subscribes, so it never joins or rebalances it (the admin call is not understood by Tansu)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+    def __init__(self, settings: Settings, topic: str, ends: dict[int, int]) -> None:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers,
                                           group_id=settings.processor_id, enable_auto_commit=False)
-        self._ends: dict[TopicPartition, int] = {}
+        self._ends = {TopicPartition(topic, p): end for p, end in ends.items()}
 
     async def start(self) -> None:
         await self._consumer.start()
-        s = self._settings
-        self._ends = await self._consumer.end_offsets(
-            [TopicPartition(t, p) for t in (s.events_topic_test, s.events_topic_live)
-             for p in range(s.topic_partitions)])
 
     async def drained(self) -> bool:
         for tp, end in self._ends.items():
@@ -135,8 +130,8 @@ async def measure(settings: Settings, originals: int, timeout_s: float = 240) ->
         books = await open_books(pool, CUSTOMERS)
     finally:
         await pool.close()
-    records = await in_load_process(preload, own, books, originals)
-    redis, watcher = connect_redis(own.redis_dsn), CommitWatcher(own)
+    records, ends = await in_load_process(preload, own, books, originals)
+    redis, watcher = connect_redis(own.redis_dsn), CommitWatcher(own, own.events_topic(books.mode), ends)
     store = usage_store(redis)
     await watcher.start()
     try:

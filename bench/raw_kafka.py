@@ -36,16 +36,30 @@ def messages(n: int, customers: int = 100) -> list[tuple[bytes, bytes]]:
             for i in range(n)]
 
 
-async def produce(settings: Settings, topic: str, batch: list[tuple[bytes, bytes]]) -> float:
-    """Send every message, then wait for every acknowledgement; seconds from first send to last ack."""
+@dataclass(frozen=True)
+class Produced:
+    seconds: float          # from the first send to the last acknowledgement
+    ends: dict[int, int]    # partition -> offset after its last acknowledged message
+
+
+async def produce(settings: Settings, topic: str, batch: list[tuple[bytes, bytes]]) -> Produced:
+    """Send every message, then wait for every acknowledgement.
+
+    The ends come from the acknowledgements: the embedded broker (Tansu) answers ListOffsets(latest)
+    with the base offset of the partition's last record batch, short of the real end by up to a batch.
+    """
     producer = await start_producer(settings)
     try:
         started = time.perf_counter()
         sends = [await producer.send(topic, value, key=key) for key, value in batch]
-        await asyncio.gather(*sends)
-        return time.perf_counter() - started
+        acks = await asyncio.gather(*sends)
+        seconds = time.perf_counter() - started
     finally:
         await producer.stop()
+    ends: dict[int, int] = {}
+    for ack in acks:
+        ends[ack.partition] = max(ends.get(ack.partition, 0), ack.offset + 1)
+    return Produced(seconds, ends)
 
 
 async def consume(settings: Settings, topic: str, n: int) -> float:
@@ -68,7 +82,7 @@ async def consume(settings: Settings, topic: str, n: int) -> float:
 def load(settings: Settings, n: int) -> RawRates:
     """In the load process: produce `n` messages to the measurement's topic, then read them back."""
     batch = messages(n)
-    produce_s = asyncio.run(produce(settings, settings.events_topic_test, batch))
+    produce_s = asyncio.run(produce(settings, settings.events_topic_test, batch)).seconds
     consume_s = asyncio.run(consume(settings, settings.events_topic_test, n))
     return RawRates(n / produce_s, n / consume_s, n, sum(len(v) for _, v in batch) // n)
 

@@ -14,6 +14,7 @@ from meterflow.gateway import routes_catalog, routes_invoices, routes_usage
 from meterflow.gateway.context import GatewayContext, context
 from meterflow.gateway.errors import install_error_handlers
 from meterflow.gateway.json_bodies import JsonBodies
+from meterflow.gateway.request_ids import with_request_id
 from meterflow.observability import metrics_payload, readiness
 from meterflow.settings import Settings
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="meterflow", version="1", lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(JsonBodies)
+    app.middleware("http")(with_request_id)
     for module in (routes_catalog, routes_usage, routes_invoices):
         app.include_router(module.router)
 

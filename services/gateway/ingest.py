@@ -15,6 +15,7 @@ from typing import Any
 from meterflow.domain.events import Event, EventRejected, event_to_json, parse_event
 from meterflow.domain.modes import Mode
 from meterflow.gateway.context import GatewayContext
+from meterflow.logs import REQUEST_ID_HEADER, request_id
 from meterflow.observability import DUPLICATES_DROPPED, EVENTS_ACCEPTED, EVENTS_REJECTED
 from redis.exceptions import RedisError
 
@@ -83,6 +84,7 @@ async def publish(ctx: GatewayContext, mode: Mode, events: list[Event], received
     """Send all, then wait for every acknowledgement: one broker round trip per batch, not per event."""
     topic = ctx.settings.events_topic(mode)
     timestamp_ms = int(received_at.timestamp() * 1000)
-    sends = [await ctx.producer.send(topic, event_to_json(e), key=e.customer_id.encode(), timestamp_ms=timestamp_ms)
-             for e in events]
+    headers = [(REQUEST_ID_HEADER, (request_id.get() or "").encode())]
+    sends = [await ctx.producer.send(topic, event_to_json(e), key=e.customer_id.encode(), timestamp_ms=timestamp_ms,
+                                     headers=headers) for e in events]
     await asyncio.gather(*sends)

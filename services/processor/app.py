@@ -21,6 +21,7 @@ from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.events import AcceptancePolicy
+from meterflow.logs import configure_logging
 from meterflow.observability import (
     CONSUMER_LAG,
     DEAD_LETTERS,
@@ -52,8 +53,9 @@ async def build_processor(settings: Settings) -> BatchProcessor:
 
 def _record(event: Any) -> Record:
     message = event.message
+    headers = message.headers.items() if isinstance(message.headers, dict) else (message.headers or ())
     return Record(message.topic, message.partition, message.offset, int(message.timestamp * 1000),
-                  message.key, message.value)
+                  message.key, message.value, tuple((str(k), bytes(v or b"")) for k, v in headers))
 
 
 def observe(report: BatchReport, records: list[Record], done_at: datetime) -> None:
@@ -150,5 +152,7 @@ def create_app(settings: Settings) -> faust.App:
 
 
 def run_worker(settings: Settings) -> None:
+    configure_logging(settings.log_level, "processor")
     app = create_app(settings)
-    faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+    faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
+                 override_logging=False).execute_from_commandline()

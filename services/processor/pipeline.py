@@ -22,6 +22,7 @@ from meterflow.adapters.usage_store import BatchOutcome, Contribution, Countable
 from meterflow.domain.events import AcceptancePolicy, Event, EventRejected, decode_json, parse_event
 from meterflow.domain.modes import Mode
 from meterflow.domain.rollups import MetricRule, observe_event
+from meterflow.logs import REQUEST_ID_HEADER
 from meterflow.observability import Probe
 from meterflow.settings import Settings
 
@@ -38,6 +39,13 @@ class Record:
     timestamp_ms: int
     key: bytes | None
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def request_id(self) -> str | None:
+        """Set by the gateway for HTTP-ingested events; direct producers may set it too."""
+        found = dict(self.headers).get(REQUEST_ID_HEADER)
+        return found.decode(errors="replace") if found else None
 
     @property
     def received_at(self) -> datetime:
@@ -164,8 +172,10 @@ class BatchProcessor:
             headers=[("source_topic", letter.record.topic.encode()),
                      ("source_partition", str(letter.record.partition).encode()),
                      ("source_offset", str(letter.record.offset).encode()),
-                     ("reason", letter.reason.encode())]) for letter in letters]
+                     ("reason", letter.reason.encode()),
+                     *((REQUEST_ID_HEADER, rid.encode()) for rid in [letter.record.request_id] if rid)])
+            for letter in letters]
         await asyncio.gather(*sends)
         for letter in letters:
             log.warning("dead-lettered %s[%d]@%d: %s", letter.record.topic, letter.record.partition,
-                        letter.record.offset, letter.reason)
+                        letter.record.offset, letter.reason, extra={"request_id": letter.record.request_id})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -17,8 +16,10 @@ keys = typer.Typer(no_args_is_help=True, help="API keys (printed once, stored on
 app.add_typer(keys, name="keys")
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _configure_logging(service: str) -> None:
+    from meterflow.logs import configure_logging
+
+    configure_logging(get_settings().log_level, service)
 
 
 @app.command()
@@ -37,9 +38,9 @@ def gateway() -> None:
     from meterflow.gateway.app import create_app
 
     settings = get_settings()
-    _configure_logging()
+    _configure_logging("gateway")
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_level=settings.log_level.lower(), access_log=False)
+                log_level=settings.log_level.lower(), access_log=False, log_config=None)
 
 
 @app.command()
@@ -55,7 +56,7 @@ def closer() -> None:
     """Run the period-close worker."""
     from meterflow.closer.worker import run_forever
 
-    _configure_logging()
+    _configure_logging("closer")
     asyncio.run(run_forever(get_settings()))
 
 

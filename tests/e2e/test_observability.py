@@ -58,3 +58,32 @@ async def _get(client: httpx.AsyncClient, url: str) -> int:
         return (await client.get(url)).status_code
     except httpx.HTTPError:
         return 0
+
+
+async def test_request_id_is_echoed_and_travels_in_the_event_headers(api: httpx.AsyncClient,
+                                                                    settings: Settings) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    from tests.e2e.scenario import billing_setup, event
+
+    setup = await billing_setup(api)
+    sent = event(setup)
+    response = await api.post("/v1/ingest", json={"events": [sent]}, headers={"X-Request-Id": "trace-123"})
+    assert response.headers["X-Request-Id"] == "trace-123"
+    assert (await api.get("/v1/customers")).headers["X-Request-Id"]  # one is made when none is given
+
+    consumer = AIOKafkaConsumer(settings.events_topic_test, bootstrap_servers=settings.kafka_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        async def find() -> dict[str, bytes] | None:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    if sent["idempotency_key"].encode() in record.value:
+                        return dict(record.headers)
+            return None
+
+        headers = await eventually(find, lambda h: h is not None)
+    finally:
+        await consumer.stop()
+    assert headers is not None and headers["request_id"] == b"trace-123"
