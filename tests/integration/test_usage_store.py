@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from meterflow.adapters.usage_store import Contribution, CountableEvent, UsageQuery, UsageStore
+from meterflow.adapters.usage_store import Contribution, CountableEvent, UsageQuery, UsageStore, seen_key
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.rollups import Observation
@@ -78,6 +78,6 @@ async def test_dedupe_keys_expire_after_event_time_plus_window(redis: Redis) -> 
     s, metric, customer = store(redis), unique("met"), unique("cus")
     [event] = events(metric, customer, 1)
     await s.apply([event], NOW)
-    ttl = await redis.ttl(f"mf:seen:test:{event.idempotency_key}")
+    ttl = await redis.ttl(seen_key(Mode.TEST, event.idempotency_key))
     expected = (event.timestamp + timedelta(days=7, minutes=5) - datetime.now(UTC)).total_seconds()
     assert abs(ttl - expected) < 5

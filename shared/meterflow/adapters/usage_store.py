@@ -8,13 +8,16 @@ the read-fold-write race-free against a second processor (rebalance, zombie) tou
 Arithmetic happens in Python on Decimals, never in Redis (HINCRBYFLOAT is binary floating point).
 
 Layout (all keys carry the mode, so test and live never meet):
-- `mf:seen:{mode}:{idempotency_key}` → "1", expiring at event time + W + skew;
+- dedupe marks: `s` + mode letter + a 96-bit BLAKE2b digest of the idempotency key → "1", expiring at
+  event time + W + skew. A digest instead of the key itself saves ~40% of Redis memory per remembered
+  key; at 10^9 keys in the window the chance of any collision is ~6e-12;
 - `mf:r:{mode}:{metric}:{customer}:{day}` hash, fields `{hour}:{stat}`, one rollup per hour;
 - `mf:d:{mode}:{metric}:{customer}:{day}` hash, distinct value (JSON text) → bitmask of its hours.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,8 +42,11 @@ from meterflow.domain.rollups import (
 _STATS = ("e", "v", "t", "x", "m", "u")
 
 
-def seen_key(mode: Mode, idempotency_key: str) -> str:
-    return f"mf:seen:{mode}:{idempotency_key}"
+_MARK_PREFIX = {Mode.TEST: b"st", Mode.LIVE: b"sl"}
+
+
+def seen_key(mode: Mode, idempotency_key: str) -> bytes:
+    return _MARK_PREFIX[mode] + hashlib.blake2b(idempotency_key.encode(), digest_size=12).digest()
 
 
 def _rollup_key(mode: Mode, metric_id: str, customer_id: str, day: int) -> str:
@@ -149,8 +155,8 @@ class UsageStore:
             await tx.execute()
         return outcome
 
-    async def _read(self, marks: list[str], touched: _TouchedKeys) -> tuple[
-            set[str], dict[str, dict[str, str]], dict[str, dict[str, int]]]:
+    async def _read(self, marks: list[bytes], touched: _TouchedKeys) -> tuple[
+            set[bytes], dict[str, dict[str, str]], dict[str, dict[str, int]]]:
         reads = self._redis.pipeline(transaction=False)
         reads.mget(marks)
         for key in touched.rollup_keys:
@@ -233,7 +239,7 @@ class _Changes:
     distinct: dict[str, tuple[int, dict[str, int]]] = field(default_factory=dict)
 
 
-def _fold_new_events(events: Sequence[CountableEvent], seen: set[str], stored: dict[str, dict[str, str]],
+def _fold_new_events(events: Sequence[CountableEvent], seen: set[bytes], stored: dict[str, dict[str, str]],
                      stored_distinct: dict[str, dict[str, int]]) -> tuple[BatchOutcome, _Changes]:
     """First event per key wins; later ones (in the store or earlier in this batch) are duplicates."""
     outcome, changes, marked = BatchOutcome(), _Changes(), set(seen)
