@@ -83,7 +83,7 @@ def decode(record: Record, settings: Settings, policy: AcceptancePolicy) -> Deco
     except (ValueError, UnicodeDecodeError) as exc:
         return DeadLetter(record, f"not JSON: {exc}", "not_json")
     try:
-        return Decoded(record, mode, parse_event(raw, record.received_at, policy))
+        return Decoded(record, mode, parse_event(raw, record.received_at, policy, size_hint=len(record.value)))
     except EventRejected as exc:
         return DeadLetter(record, f"{exc.param}: {exc.message}" if exc.param else exc.message, "invalid_event")
 

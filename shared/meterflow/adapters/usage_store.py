@@ -40,6 +40,10 @@ from meterflow.domain.rollups import (
 )
 
 _STATS = ("e", "v", "t", "x", "m", "u")
+_SET_MARKS = """
+for i, key in ipairs(KEYS) do redis.call('SET', key, '1', 'EXAT', ARGV[i]) end
+return #KEYS
+"""
 
 
 _MARK_PREFIX = {Mode.TEST: b"st", Mode.LIVE: b"sl"}
@@ -148,9 +152,13 @@ class UsageStore:
             seen, rollups, distinct = await self._read(marks, touched)
             outcome, changes = _fold_new_events(events, seen, rollups, distinct)
             tx.multi()  # type: ignore[no-untyped-call]
-            for event in outcome.counted:
-                expire_at = max(event.timestamp + self._key_memory, now + self._clock_skew)
-                tx.set(seen_key(event.mode, event.idempotency_key), "1", exat=int(expire_at.timestamp()))
+            if outcome.counted:
+                floor = now + self._clock_skew
+                expiries = [int(max(e.timestamp + self._key_memory, floor).timestamp()) for e in outcome.counted]
+                marks_to_set = [seen_key(e.mode, e.idempotency_key) for e in outcome.counted]
+                # One command for all marks, still inside this MULTI/EXEC: a SET per event would make the
+                # client, not Redis, the bottleneck.
+                tx.eval(_SET_MARKS, len(marks_to_set), *marks_to_set, *expiries)
             self._queue_changes(tx, changes)
             await tx.execute()
         return outcome

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import simplejson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from meterflow.domain.errors import FieldError
 
@@ -30,7 +30,7 @@ class Event(BaseModel):
     event_name: str = Field(min_length=1, max_length=128)
     customer_id: str = Field(min_length=1, max_length=64)
     idempotency_key: str = Field(min_length=1, max_length=255)
-    timestamp: AwareDatetime
+    timestamp: Annotated[AwareDatetime, AfterValidator(lambda at: at.astimezone(UTC))]
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -52,27 +52,36 @@ class AcceptancePolicy:
                                 "back-fill older usage with an ops back-fill instead")
 
 
-def decode_json(raw: bytes | str) -> Any:
-    return simplejson.loads(raw, use_decimal=True)
-
-
-def encode_json(value: Any) -> bytes:
-    text: str = simplejson.dumps(value, use_decimal=True, separators=(",", ":"), default=_encode_default)
-    return text.encode()
-
-
 def _encode_default(value: object) -> str:
     if isinstance(value, datetime):
         return format_timestamp(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+# Built once: simplejson's loads/dumps build a new codec on every call when given options.
+_DECODER = simplejson.JSONDecoder(parse_float=Decimal)
+_ENCODER = simplejson.JSONEncoder(use_decimal=True, separators=(",", ":"), default=_encode_default)
+
+
+def decode_json(raw: bytes | str) -> Any:
+    return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def encode_json(value: Any) -> bytes:
+    text: str = _ENCODER.encode(value)
+    return text.encode()
+
+
 def format_timestamp(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def parse_event(raw: object, received_at: datetime, policy: AcceptancePolicy) -> Event:
-    """Validate one event; a missing timestamp means "when it was received"."""
+def parse_event(raw: object, received_at: datetime, policy: AcceptancePolicy, size_hint: int | None = None) -> Event:
+    """Validate one event; a missing timestamp means "when it was received".
+
+    `size_hint`, the size of the event's whole JSON when known, spares re-encoding the properties to
+    check their size when the whole event is already small enough.
+    """
     if not isinstance(raw, dict):
         raise EventRejected("", "an event must be a JSON object")
     if raw.get("timestamp") is None:
@@ -83,9 +92,9 @@ def parse_event(raw: object, received_at: datetime, policy: AcceptancePolicy) ->
         first = exc.errors()[0]
         param = ".".join(str(part) for part in first["loc"])
         raise EventRejected(param, first["msg"]) from None
-    if len(encode_json(event.properties)) > MAX_PROPERTIES_BYTES:
+    small = size_hint is not None and size_hint <= MAX_PROPERTIES_BYTES
+    if not small and len(encode_json(event.properties)) > MAX_PROPERTIES_BYTES:
         raise EventRejected("properties", f"exceeds {MAX_PROPERTIES_BYTES} bytes of JSON")
-    event = event.model_copy(update={"timestamp": event.timestamp.astimezone(UTC)})
     policy.check(event.timestamp, received_at)
     return event
 

@@ -10,10 +10,11 @@ size of their union, not a sum of per-window counts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from meterflow.domain.events import Event, numeric_property, property_text
 from meterflow.domain.periods import Period
@@ -78,18 +79,20 @@ def _pick(a: Decimal | None, b: Decimal | None, *, larger: bool) -> Decimal | No
     return max(a, b) if larger else min(a, b)
 
 
-@dataclass(frozen=True)
-class Observation:
-    """One event as one metric sees it."""
+class Observation(NamedTuple):
+    """One event as one metric sees it (a tuple: millions are made on the processor's hot path)."""
 
     value: Decimal | None = None
     distinct: str | None = None
     unbillable: bool = False
 
 
+COUNTED = Observation()
+
+
 def observe_event(rule: MetricRule, event: Event) -> Observation:
     if rule.aggregation is Aggregation.COUNT:
-        return Observation()
+        return COUNTED
     assert rule.aggregation_property is not None
     if rule.aggregation is Aggregation.UNIQUE:
         text = property_text(event, rule.aggregation_property)
@@ -99,11 +102,12 @@ def observe_event(rule: MetricRule, event: Event) -> Observation:
 
 
 def fold(rollup: Rollup, observation: Observation) -> Rollup:
+    r = rollup
     if observation.unbillable:
-        return replace(rollup, unbillable=rollup.unbillable + 1)
+        return Rollup(r.events, r.valued, r.total, r.maximum, r.minimum, r.unbillable + 1)
     value = observation.value
     if value is None:
-        return replace(rollup, events=rollup.events + 1)
+        return Rollup(r.events + 1, r.valued, r.total, r.maximum, r.minimum, r.unbillable)
     return Rollup(
         events=rollup.events + 1,
         valued=rollup.valued + 1,
