@@ -107,6 +107,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.kafka_heartbeat_interval_s,
         broker_commit_interval=settings.processor_commit_interval_s,
         consumer_auto_offset_reset="earliest",
+        # Larger fetches and buffers: Faust's per-message machinery, not Kafka, bounds throughput.
+        broker_max_poll_records=settings.processor_batch_max,
+        stream_buffer_maxsize=settings.processor_batch_max * 4,
         producer_acks=-1,
         web_bind=settings.processor_web_host,
         web_host=settings.processor_web_host,
