@@ -4,6 +4,11 @@ A load process marks N fresh keys as the processor does (UsageStore.apply of Cou
 contributions, in the processor's batch size, so only dedupe marks are written) and reads
 `INFO memory` used_memory before and after; the figure is the difference over N. Keys are UUID4
 strings, the most common idempotency key clients send.
+
+The keys go to an empty logical database of their own: Valkey's key table grows by doubling, so
+adding N keys to a database already holding some (the processor figure leaves 150,000) would charge
+the N keys with a resize of someone else's table, or with none, depending on where it stood. From
+empty, the N keys pay for exactly the table they need, and the figure repeats run after run.
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import CountableEvent, UsageStore
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bench.loadgen import in_load_process
 from bench.workload import EVENT_NAME, unique_key
@@ -28,19 +36,51 @@ class KeyMemory:
     used_memory_delta: int
 
 
+async def empty_database(url: str, candidates: range = range(15, 0, -1)) -> str:
+    """The URL of the first empty logical database (counting down from 15), else `url` itself."""
+    for db in candidates:
+        candidate = urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+        client = connect_redis(candidate)
+        try:
+            if await client.dbsize() == 0:
+                return candidate
+        except RedisError:
+            return url  # a server without numbered databases (a cluster): measure where we are
+        finally:
+            await client.aclose()
+    return url
+
+
+async def settled_memory(redis: Redis, timeout_s: float = 5.0) -> int:
+    """used_memory once it holds still for 300 ms: clients of the previous measurement closing and
+    lazy frees of its data would otherwise land in the difference."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    last = -1
+    while True:
+        used: int = (await redis.info("memory"))["used_memory"]
+        if used == last or loop.time() > deadline:
+            return used
+        last = used
+        await asyncio.sleep(0.3)
+
+
 async def _mark(settings: Settings, n: int) -> KeyMemory:
-    redis = connect_redis(settings.redis_dsn)
+    url = await empty_database(settings.redis_dsn)
+    redis = connect_redis(url)
     store = UsageStore(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
                        clock_skew=timedelta(seconds=settings.clock_skew_s),
                        retention=timedelta(seconds=settings.rollup_retention_s))
     try:
-        keys_before, memory_before = await redis.dbsize(), (await redis.info("memory"))["used_memory"]
+        keys_before, memory_before = await redis.dbsize(), await settled_memory(redis)
         now = datetime.now(UTC)
         for start in range(0, n, settings.processor_batch_max):
             batch = [CountableEvent(Mode.TEST, unique_key(), "cus_bench", EVENT_NAME, now, ())
                      for _ in range(min(settings.processor_batch_max, n - start))]
             await store.apply(batch, now)
-        keys_after, memory_after = await redis.dbsize(), (await redis.info("memory"))["used_memory"]
+        keys_after, memory_after = await redis.dbsize(), await settled_memory(redis)
+        if url != settings.redis_dsn:
+            await redis.flushdb()  # it was empty before us: only our marks go
     finally:
         await redis.aclose()
     delta = memory_after - memory_before

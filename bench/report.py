@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS_PATH = Path(__file__).parent / "results.json"
+# A run with --only or --scale is not comparable with a full one: it never replaces results.json.
+PARTIAL_RESULTS_PATH = Path(__file__).parent / "results.partial.json"
 
 
 @dataclass(frozen=True)

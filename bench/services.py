@@ -26,7 +26,7 @@ def service_env(settings: Settings) -> dict[str, str]:
 
 
 def log_path(settings: Settings, name: str) -> Path:
-    path = settings.data_dir / "logs" / f"{name}-{settings.processor_id}.log"
+    path: Path = settings.data_dir / "logs" / f"{name}-{settings.processor_id}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -34,9 +34,9 @@ def log_path(settings: Settings, name: str) -> Path:
 def spawn(settings: Settings, *command: str) -> subprocess.Popen[bytes]:
     """`meterflow <command>`, told to die with us so an interrupted bench leaves no service behind."""
     with log_path(settings, command[0]).open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "meterflow", *command],  # noqa: S603
+        return subprocess.Popen([sys.executable, "-m", "meterflow", *command],
                                 env=service_env(settings), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # noqa: PLW1509
+                                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
