@@ -34,6 +34,7 @@ from meterflow.observability import (
     readiness,
 )
 from meterflow.processor.pipeline import BatchProcessor, BatchReport, Record
+from meterflow.processor.transport import ProcessorApp
 from meterflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,9 @@ async def process_until_durable(processor: BatchProcessor, records: list[Record]
 
 
 def create_app(settings: Settings) -> faust.App:
-    app = faust.App(
+    app: faust.App = ProcessorApp(
         settings.processor_id,
+        fetch_max_wait_ms=settings.processor_fetch_max_wait_ms,
         broker=f"kafka://{settings.kafka_servers}",
         store="memory://",
         topic_partitions=settings.topic_partitions,

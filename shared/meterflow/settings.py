@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     processor_batch_max: int = 2_000
     processor_batch_within_s: float = 0.05
     processor_commit_interval_s: float = 1.0
+    processor_fetch_max_wait_ms: int = Field(100, description="longest a consumer fetch waits for data")
     processor_id: str = "meterflow-processor"
 
     close_grace_s: int = Field(3_600, description="how long after period end the closer waits")
