@@ -34,7 +34,7 @@ async def generate(body: GenerateInvoiceIn, mode: Mode = Depends(authenticated_m
                    ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     subscription = found_or_404(await ctx.catalog.subscription(mode, body.subscription_id), "subscription",
                                 body.subscription_id, "subscription_id")
-    period = subscription.period_at(max(datetime.now(UTC), subscription.anchor))
+    period = subscription.open_period(datetime.now(UTC))
     return invoice_json(await _save_draft(ctx, subscription, period))
 
 

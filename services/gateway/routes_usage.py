@@ -58,7 +58,7 @@ async def _default_period(ctx: GatewayContext, mode: Mode, customer_id: str) -> 
     subscriptions = await ctx.catalog.active_subscriptions_of(mode, customer_id)
     if not subscriptions:
         raise invalid("from and to are required: the customer has no active subscription", "from")
-    return subscriptions[0].period_at(max(datetime.now(UTC), subscriptions[0].anchor))
+    return subscriptions[0].open_period(datetime.now(UTC))
 
 
 @router.get("/usage")

@@ -19,18 +19,18 @@ from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
 
 
-def _progress(started: float) -> Callable[[CloseSummary], None]:
+def _progress(started_s: float) -> Callable[[CloseSummary], None]:
     def show(summary: CloseSummary) -> None:
         print(f"\r{summary.periods_closed} periods closed, {summary.invoices_written} invoices written "
-              f"({time.monotonic() - started:.1f}s)", end="", file=sys.stderr, flush=True)
+              f"({time.monotonic() - started_s:.1f}s)", end="", file=sys.stderr, flush=True)
     return show
 
 
 async def close_periods(settings: Settings, as_of: datetime, dry_run: bool, subscription_id: str | None) -> int:
-    started = time.monotonic()
+    started_s = time.monotonic()
     async with period_closer(settings) as closer:
         summary = await closer.close(as_of, datetime.now(UTC), subscription_id, dry_run,
-                                     progress=_progress(started))
+                                     progress=_progress(started_s))
     if summary.periods_closed:
         print(file=sys.stderr)
     for invoice in summary.previews:
@@ -39,7 +39,7 @@ async def close_periods(settings: Settings, as_of: datetime, dry_run: bool, subs
     verb = "would close" if dry_run else "closed"
     print(f"{verb} {summary.periods_closed} periods as of {format_timestamp(as_of)}: "
           f"{summary.invoices_written} invoices written, {summary.already_invoiced} already invoiced "
-          f"in {time.monotonic() - started:.2f}s")
+          f"in {time.monotonic() - started_s:.2f}s")
     return 0
 
 

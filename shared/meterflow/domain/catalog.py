@@ -81,3 +81,8 @@ class Subscription:
 
     def period_at(self, at: datetime) -> Period:
         return period_containing(self.anchor, self.interval, at)
+
+    def open_period(self, now: datetime) -> Period:
+        """The period a draft or a usage query defaults to: the one containing now, or the first
+        while the subscription has not started yet."""
+        return self.period_at(max(now, self.anchor))
