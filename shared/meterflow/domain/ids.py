@@ -11,7 +11,6 @@ class IdKind(StrEnum):
     PRICE = "price"
     SUBSCRIPTION = "sub"
     INVOICE = "inv"
-    LINE_ITEM = "li"
     API_KEY = "key"
 
 

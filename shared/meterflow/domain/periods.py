@@ -15,9 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-ROLLUP_WINDOW = timedelta(hours=1)
-
-
 class BillingInterval(StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"

@@ -37,10 +37,6 @@ class Aggregation(StrEnum):
     def reads_property(self) -> bool:
         return self is not Aggregation.COUNT
 
-    @property
-    def is_numeric(self) -> bool:
-        return self in {Aggregation.SUM, Aggregation.MAX, Aggregation.MINIMUM, Aggregation.AVERAGE}
-
 
 @dataclass(frozen=True)
 class MetricRule:
