@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+
 class BillingInterval(StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"
