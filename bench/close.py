@@ -67,9 +67,7 @@ async def due_subscriptions(pool: Pool, books: Books, plan: Plan, anchor: dateti
 
 async def write_usage(settings: Settings, books: Books, customers: list[str], at: datetime) -> None:
     redis = connect_redis(settings.redis_dsn)
-    store = UsageStore(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
-                       clock_skew=timedelta(seconds=settings.clock_skew_s),
-                       retention=timedelta(seconds=settings.rollup_retention_s))
+    store = UsageStore.from_settings(redis, settings)
     events = [CountableEvent(books.mode, unique_key(), c, "api_request", at + timedelta(minutes=i), (
         Contribution(books.count_metric, Observation()),
         Contribution(books.sum_metric, Observation(value=Decimal(f"{i}.5")))))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from meterflow.adapters.redis_client import connect_redis
@@ -68,9 +68,7 @@ async def settled_memory(redis: Redis, timeout_s: float = 5.0) -> int:
 async def _mark(settings: Settings, n: int) -> KeyMemory:
     url = await empty_database(settings.redis_dsn)
     redis = connect_redis(url)
-    store = UsageStore(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
-                       clock_skew=timedelta(seconds=settings.clock_skew_s),
-                       retention=timedelta(seconds=settings.rollup_retention_s))
+    store = UsageStore.from_settings(redis, settings)
     try:
         keys_before, memory_before = await redis.dbsize(), await settled_memory(redis)
         now = datetime.now(UTC)

@@ -29,9 +29,7 @@ log = logging.getLogger(__name__)
 async def period_closer(settings: Settings) -> AsyncIterator[PeriodCloser]:
     pool = await create_pool(settings.database_dsn, max_size=4)
     redis = connect_redis(settings.redis_dsn)
-    usage = UsageStore(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
-                       clock_skew=timedelta(seconds=settings.clock_skew_s),
-                       retention=timedelta(seconds=settings.rollup_retention_s))
+    usage = UsageStore.from_settings(redis, settings)
     try:
         yield PeriodCloser(CatalogRepository(pool), usage, PeriodCloseRepository(pool),
                            timedelta(seconds=settings.close_grace_s))

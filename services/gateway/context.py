@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
@@ -32,13 +31,10 @@ class GatewayContext:
     known_keys: dict[str, Mode] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        s = self.settings
         self.catalog = CatalogRepository(self.pool)
         self.invoices = InvoiceRepository(self.pool)
-        self.usage = UsageStore(self.redis, dedupe_window=timedelta(seconds=s.dedupe_window_s),
-                                clock_skew=timedelta(seconds=s.clock_skew_s),
-                                retention=timedelta(seconds=s.rollup_retention_s))
-        self.policy = AcceptancePolicy(timedelta(seconds=s.dedupe_window_s), timedelta(seconds=s.clock_skew_s))
+        self.usage = UsageStore.from_settings(self.redis, self.settings)
+        self.policy = self.settings.acceptance_policy
 
 
 def context(request: Request) -> GatewayContext:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -20,7 +20,6 @@ from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
-from meterflow.domain.events import AcceptancePolicy
 from meterflow.logs import configure_logging
 from meterflow.observability import (
     CONSUMER_LAG,
@@ -44,12 +43,9 @@ RETRY_BACKOFF_MAX_S = 5.0
 async def build_processor(settings: Settings) -> BatchProcessor:
     pool = await create_pool(settings.database_dsn, max_size=4)
     redis = connect_redis(settings.redis_dsn)
-    window = timedelta(seconds=settings.dedupe_window_s)
-    skew = timedelta(seconds=settings.clock_skew_s)
-    usage = UsageStore(redis, dedupe_window=window, clock_skew=skew,
-                       retention=timedelta(seconds=settings.rollup_retention_s))
-    return BatchProcessor(settings, CatalogRepository(pool), LateEventRepository(pool), usage,
-                          await start_producer(settings), AcceptancePolicy(window, skew))
+    return BatchProcessor(settings, CatalogRepository(pool), LateEventRepository(pool),
+                          UsageStore.from_settings(redis, settings), await start_producer(settings),
+                          settings.acceptance_policy)
 
 
 def _record(event: Any) -> Record:

@@ -6,12 +6,14 @@ A service left unset (`MF_KAFKA_BOOTSTRAP`, `MF_REDIS_URL`, `MF_DATABASE_URL`) m
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
 
 
@@ -67,6 +69,11 @@ class Settings(BaseSettings):
     @property
     def database_dsn(self) -> str:
         return self.database_url or f"postgresql://postgres@127.0.0.1:{self.embedded_postgres_port}/meterflow"
+
+    @property
+    def acceptance_policy(self) -> AcceptancePolicy:
+        """Events older than W or more than the clock skew ahead are refused, on both ingest paths."""
+        return AcceptancePolicy(timedelta(seconds=self.dedupe_window_s), timedelta(seconds=self.clock_skew_s))
 
     def events_topic(self, mode: Mode) -> str:
         return self.events_topic_live if mode is Mode.LIVE else self.events_topic_test

@@ -38,6 +38,7 @@ from meterflow.domain.rollups import (
     fold,
     merge_all,
 )
+from meterflow.settings import Settings
 
 _STATS = ("e", "v", "t", "x", "m", "u")
 _SET_MARKS = """
@@ -125,6 +126,12 @@ class UsageStore:
         self._key_memory = dedupe_window + clock_skew
         self._clock_skew = clock_skew
         self._retention = retention
+
+    @classmethod
+    def from_settings(cls, redis: Redis, settings: Settings) -> UsageStore:
+        return cls(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
+                   clock_skew=timedelta(seconds=settings.clock_skew_s),
+                   retention=timedelta(seconds=settings.rollup_retention_s))
 
     async def ping(self) -> object:
         return await self._redis.ping()
