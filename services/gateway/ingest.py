@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 MAX_EVENTS_PER_BATCH = 1_000
 MAX_BODY_BYTES = 1 << 20
 DUPLICATE_CHECK_TIMEOUT_S = 1.0
+_PARTITIONER = DefaultPartitioner()  # Kafka's murmur2, as direct producers keying by customer_id use
 log = logging.getLogger(__name__)
 
 
@@ -97,7 +98,7 @@ async def publish(ctx: GatewayContext, mode: Mode, events: list[Event], received
     sends = []
     for event in events:
         key, value = event.customer_id.encode(), event_to_json(event)
-        partition = DefaultPartitioner()(key, partitions, partitions)
+        partition = _PARTITIONER(key, partitions, partitions)
         builder = builders.setdefault(partition, ctx.producer.create_batch())
         if builder.append(key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:
             sends.append(await ctx.producer.send_batch(builder, topic, partition=partition))
