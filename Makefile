@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: run test bench lint install clean
+.PHONY: run test check bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,15 +17,18 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/meterflow run
 
-test: $(STAMP)
+# Lint, strict typing and the import rules gate the suite: CI runs `make test`, so it runs all four.
+test: check
 	$(BIN)/pytest
+
+check: $(STAMP)
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-lint: $(STAMP)
-	$(BIN)/ruff check shared services tests
-	$(BIN)/mypy shared services
 
 clean:
 	rm -rf $(VENV) .data

@@ -11,10 +11,9 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from meterflow.settings import Settings
-
 from bench import close, ingest, latency, processor, raw_kafka, redis_memory, report
 from bench.stack import bench_stack
+from meterflow.settings import Settings
 
 Results = dict[str, float | None]
 # platformdirs (via Faust's `mode`) warns on every import in a container; pytest's config ignores it too.

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from bench.services import service_env
+from bench.workload import Books, open_books, unique_key
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
@@ -26,9 +28,6 @@ from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.periods import BillingInterval, align_to_hour, period_at
 from meterflow.domain.rollups import Observation
 from meterflow.settings import Settings
-
-from bench.services import service_env
-from bench.workload import Books, open_books, unique_key
 
 EVENTS_PER_CUSTOMER_WITH_USAGE = 5
 APPLY_BATCH = 2_000
@@ -82,7 +81,7 @@ async def write_usage(settings: Settings, books: Books, customers: list[str], at
 def run_close(settings: Settings) -> tuple[float, float | None]:
     """Run the command; (wall seconds, the seconds it reports)."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "meterflow", "close-periods"], env=service_env(settings),
+    done = subprocess.run([sys.executable, "-m", "services", "close-periods"], env=service_env(settings),
                           capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -105,4 +104,5 @@ async def measure(settings: Settings, subscriptions: int, usage_share: float) ->
             "WHERE subscription_id = ANY($1::text[]) AND status = 'finalized'", ids)
     finally:
         await pool.close()
+    assert row is not None
     return CloseTiming(seconds, reported, subscriptions, row["n"], row["paid"])

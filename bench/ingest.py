@@ -12,15 +12,15 @@ import time
 from dataclasses import dataclass
 
 import httpx
-from meterflow.adapters.postgres import create_pool
-from meterflow.domain.modes import Mode
-from meterflow.keys import create_api_key
-from meterflow.settings import Settings
 
 from bench import services
 from bench.loadgen import in_load_process
 from bench.stack import isolated
 from bench.workload import add_customers, encoded, event, unique_key
+from meterflow.adapters.postgres import create_pool
+from meterflow.domain.modes import Mode
+from meterflow.keys import create_api_key
+from meterflow.settings import Settings
 
 BATCH = 1_000
 WARMUP_BATCHES_PER_CLIENT = 2

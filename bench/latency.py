@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
+
+from bench import services
+from bench.loadgen import in_load_process
+from bench.stack import isolated
+from bench.workload import Books, encoded, event, open_books, unique_key
 from meterflow.adapters.postgres import create_pool
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import align_to_hour
 from meterflow.keys import create_api_key
 from meterflow.settings import Settings
-
-from bench import services
-from bench.loadgen import in_load_process
-from bench.stack import isolated
-from bench.workload import Books, encoded, event, open_books, unique_key
 
 POLL_INTERVAL_S = 0.005
 WARMUP_TIMEOUT_S = 90.0

@@ -19,11 +19,6 @@ from decimal import Decimal
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from meterflow.adapters.postgres import create_pool
-from meterflow.adapters.redis_client import connect_redis
-from meterflow.adapters.usage_store import UsageQuery, UsageStore
-from meterflow.domain.periods import Period, align_to_hour
-from meterflow.settings import Settings
 from redis.asyncio import Redis
 
 from bench import services
@@ -31,6 +26,12 @@ from bench.loadgen import in_load_process
 from bench.raw_kafka import produce
 from bench.stack import isolated
 from bench.workload import Books, encoded, event, expected_units, open_books
+from meterflow.adapters.postgres import create_pool
+from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.usage_store import UsageStore
+from meterflow.domain.periods import Period, align_to_hour
+from meterflow.domain.usage import UsageQuery
+from meterflow.settings import Settings
 
 CUSTOMERS = 100
 T = TypeVar("T")

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from meterflow.adapters.kafka import start_producer
-from meterflow.settings import Settings
 
 from bench.loadgen import in_load_process
 from bench.stack import isolated
 from bench.workload import encoded, event, unique_key
+from meterflow.adapters.kafka import start_producer
+from meterflow.settings import Settings
 
 
 @dataclass(frozen=True)

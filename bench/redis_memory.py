@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
-from meterflow.adapters.redis_client import connect_redis
-from meterflow.adapters.usage_store import CountableEvent, UsageStore
-from meterflow.domain.modes import Mode
-from meterflow.settings import Settings
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bench.loadgen import in_load_process
 from bench.workload import EVENT_NAME, unique_key
+from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.usage_store import CountableEvent, UsageStore
+from meterflow.domain.modes import Mode
+from meterflow.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+
 from meterflow.embedded import _die_with_parent
 from meterflow.settings import Settings
 
@@ -34,7 +35,7 @@ def log_path(settings: Settings, name: str) -> Path:
 def spawn(settings: Settings, *command: str) -> subprocess.Popen[bytes]:
     """`meterflow <command>`, told to die with us so an interrupted bench leaves no service behind."""
     with log_path(settings, command[0]).open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "meterflow", *command],
+        return subprocess.Popen([sys.executable, "-m", "services", *command],
                                 env=service_env(settings), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
 

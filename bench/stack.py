@@ -19,7 +19,7 @@ from meterflow.adapters.kafka import ensure_topics
 from meterflow.embedded import build_stack, free_port, running
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
-from meterflow.supervisor import EMBEDDED_KAFKA_TIMEOUTS
+from services.supervisor import EMBEDDED_KAFKA_TIMEOUTS
 
 
 def _embedded_kafka_timeouts() -> dict[str, float]:

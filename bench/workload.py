@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import orjson
+
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.domain.catalog import Metric

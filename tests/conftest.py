@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
+
 from meterflow.adapters.kafka import ensure_topics
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
@@ -24,8 +26,6 @@ from meterflow.embedded import build_stack, free_port, running
 from meterflow.keys import create_api_key
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
-from redis.asyncio import Redis
-
 from tests.support import ServiceProcess, TestEnvironment, stack_settings
 
 

@@ -58,7 +58,7 @@ class ServiceProcess:
     def start(self, **overrides: Any) -> None:
         self.log_path = self.settings.data_dir / f"{self.name}-{uuid.uuid4().hex[:6]}.log"
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "meterflow", self.name],
+            self.process = subprocess.Popen([sys.executable, "-m", "services", self.name],
                                             env=service_env(self.settings, **overrides), stdout=log,
                                             stderr=subprocess.STDOUT)
         if self.name == "gateway":

@@ -13,12 +13,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
+
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.period_close_repository import PeriodCloseRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
-from meterflow.closing import PeriodCloser
+from meterflow.application.period_close import PeriodCloser
 from meterflow.observability import CLOSE_DURATION, INVOICES_CLOSED, metrics_payload, readiness
 from meterflow.settings import Settings
 

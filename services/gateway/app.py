@@ -7,16 +7,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
+
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
-from meterflow.gateway import routes_catalog, routes_invoices, routes_usage
-from meterflow.gateway.context import GatewayContext, context
-from meterflow.gateway.errors import install_error_handlers
-from meterflow.gateway.json_bodies import JsonBodies
-from meterflow.gateway.request_ids import with_request_id
 from meterflow.observability import metrics_payload, readiness
 from meterflow.settings import Settings
+from services.gateway import routes_catalog, routes_invoices, routes_usage
+from services.gateway.context import GatewayContext, context
+from services.gateway.errors import install_error_handlers
+from services.gateway.json_bodies import JsonBodies
+from services.gateway.request_ids import with_request_id
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
+from redis.asyncio import Redis
+
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
@@ -13,9 +15,8 @@ from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.api_keys import claimed_mode, hash_api_key
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
-from meterflow.gateway.errors import ApiError, ErrorType
 from meterflow.settings import Settings
-from redis.asyncio import Redis
+from services.gateway.errors import ApiError, ErrorType
 
 
 @dataclass

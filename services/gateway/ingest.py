@@ -14,12 +14,13 @@ from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
+from redis.exceptions import RedisError
+
 from meterflow.domain.events import Event, EventRejected, event_to_json, parse_event
 from meterflow.domain.modes import Mode
-from meterflow.gateway.context import GatewayContext
 from meterflow.logs import REQUEST_ID_HEADER, request_id
 from meterflow.observability import DUPLICATES_DROPPED, EVENTS_ACCEPTED, EVENTS_REJECTED
-from redis.exceptions import RedisError
+from services.gateway.context import GatewayContext
 
 MAX_EVENTS_PER_BATCH = 1_000
 MAX_BODY_BYTES = 1 << 20

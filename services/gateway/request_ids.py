@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
+
 from meterflow.logs import request_id
 
 log = logging.getLogger("meterflow.access")

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import UniqueViolation
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus
@@ -16,9 +17,9 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.money import is_known_currency
 from meterflow.domain.periods import align_to_hour, period_at
 from meterflow.domain.pricing import PriceError, parse_price
-from meterflow.gateway.context import GatewayContext, authenticated_mode, context
-from meterflow.gateway.errors import conflict, found_or_404, invalid
-from meterflow.gateway.schemas import (
+from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.errors import conflict, found_or_404, invalid
+from services.gateway.schemas import (
     CustomerIn,
     MetricIn,
     PlanIn,

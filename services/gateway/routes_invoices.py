@@ -6,15 +6,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+
 from meterflow.adapters.invoice_repository import InvoiceLocked
-from meterflow.billing import compute_invoices
+from meterflow.application.invoicing import compute_invoices
 from meterflow.domain.catalog import Subscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
-from meterflow.gateway.context import GatewayContext, authenticated_mode, context
-from meterflow.gateway.errors import conflict, found_or_404
-from meterflow.gateway.schemas import GenerateInvoiceIn, invoice_json, page_json
+from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.errors import conflict, found_or_404
+from services.gateway.schemas import GenerateInvoiceIn, invoice_json, page_json
 
 router = APIRouter(prefix="/v1/invoices")
 

@@ -8,15 +8,16 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from meterflow.billing import billed_quantity, metric_usage
+from pydantic import AwareDatetime
+
+from meterflow.application.invoicing import billed_quantity, metric_usage
 from meterflow.domain.events import decode_json, format_timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period, is_hour_aligned
-from meterflow.gateway.context import GatewayContext, authenticated_mode, context
-from meterflow.gateway.errors import found_or_404, invalid, unavailable
-from meterflow.gateway.ingest import MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, ingest_batch
-from meterflow.gateway.schemas import decimal_text
-from pydantic import AwareDatetime
+from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.errors import found_or_404, invalid, unavailable
+from services.gateway.ingest import MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, ingest_batch
+from services.gateway.schemas import decimal_text
 
 router = APIRouter(prefix="/v1")
 

@@ -6,12 +6,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
 from meterflow.domain.catalog import Customer, Metric, Plan, Subscription
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.periods import BillingInterval
 from meterflow.domain.rollups import Aggregation
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class _Body(BaseModel):

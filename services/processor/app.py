@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 from faust.types import TP
+
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.late_event_repository import LateEventRepository
@@ -32,9 +33,9 @@ from meterflow.observability import (
     metrics_payload,
     readiness,
 )
-from meterflow.processor.pipeline import BatchProcessor, BatchReport, Record
-from meterflow.processor.transport import ProcessorApp
 from meterflow.settings import Settings
+from services.processor.pipeline import BatchProcessor, BatchReport, Record
+from services.processor.transport import ProcessorApp
 
 log = logging.getLogger(__name__)
 RETRY_BACKOFF_MAX_S = 5.0

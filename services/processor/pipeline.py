@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
+
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.late_event_repository import FinalizedPeriod, LateEvent, LateEventRepository
 from meterflow.adapters.usage_store import BatchOutcome, Contribution, CountableEvent, UsageStore

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from meterflow.settings import Settings
 
+from meterflow.settings import Settings
 from tests.e2e.scenario import billing_setup
 
 

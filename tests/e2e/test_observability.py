@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from meterflow.settings import Settings
 
+from meterflow.settings import Settings
 from tests.e2e.scenario import billing_setup, event, ingest, usage_reaches
 from tests.support import ServiceProcess, eventually
 

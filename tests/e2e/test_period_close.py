@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+
 from meterflow.adapters.postgres import Pool
 from meterflow.settings import Settings
-
 from tests.e2e.scenario import created, ingest
 from tests.support import service_env, unique
 
@@ -24,7 +24,7 @@ TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def meterflow(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "meterflow", *args], env=service_env(settings),
+    return subprocess.run([sys.executable, "-m", "services", *args], env=service_env(settings),
                           capture_output=True, text=True, timeout=300)
 
 

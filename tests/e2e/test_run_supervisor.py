@@ -11,6 +11,7 @@ import tempfile
 import time
 
 import httpx
+
 from meterflow.embedded import free_port
 
 PORT_NAMES = ("EMBEDDED_KAFKA_PORT", "EMBEDDED_REDIS_PORT", "EMBEDDED_POSTGRES_PORT", "API_PORT",
@@ -38,7 +39,7 @@ def test_run_starts_everything_and_sigterm_stops_every_child() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MF_")}
     env |= {f"MF_{name}": str(port) for name, port in ports.items()}
     env["MF_DATA_DIR"] = tempfile.mkdtemp(prefix="meterflow-run-")
-    run = subprocess.Popen([sys.executable, "-m", "meterflow", "run"], env=env, stdout=subprocess.PIPE,
+    run = subprocess.Popen([sys.executable, "-m", "services", "run"], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True)
     try:
         assert run.stdout is not None

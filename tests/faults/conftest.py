@@ -11,20 +11,21 @@ from decimal import Decimal
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from redis.asyncio import Redis
+
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.kafka import ensure_topics
 from meterflow.adapters.postgres import Pool
-from meterflow.adapters.usage_store import UsageQuery, UsageStore
+from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.catalog import Customer, Metric
 from meterflow.domain.events import encode_json
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period, align_to_hour
 from meterflow.domain.rollups import Aggregation
+from meterflow.domain.usage import UsageQuery
 from meterflow.embedded import free_port
 from meterflow.settings import Settings
-from redis.asyncio import Redis
-
 from tests.support import eventually, unique
 
 

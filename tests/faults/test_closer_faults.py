@@ -15,7 +15,6 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, period_at
 from meterflow.domain.rollups import Aggregation
 from meterflow.settings import Settings
-
 from tests.support import eventually, service_env, unique
 
 DAYS_BEHIND = 3
@@ -46,11 +45,12 @@ async def invoice_counts(pool: Pool, customer_id: str) -> tuple[int, int]:
     row = await pool.fetchrow(
         "SELECT count(*) AS n, count(DISTINCT (subscription_id, period_start)) AS periods FROM invoices "
         "WHERE customer_id = $1 AND status <> 'void'", customer_id)
+    assert row is not None
     return row["n"], row["periods"]
 
 
 def start_close(settings: Settings) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "meterflow", "close-periods"], env=service_env(settings),
+    return subprocess.Popen([sys.executable, "-m", "services", "close-periods"], env=service_env(settings),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -6,12 +6,12 @@ import asyncio
 from decimal import Decimal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.events import encode_json
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-
 from tests.faults.conftest import Expected, counted, open_books, wait_for_exact
 from tests.support import ServiceProcess, eventually
 

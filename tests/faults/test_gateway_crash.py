@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.settings import Settings
-
 from tests.faults.conftest import open_books, wait_for_exact, workload
 from tests.support import ServiceProcess
 

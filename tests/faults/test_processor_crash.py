@@ -5,7 +5,6 @@ from __future__ import annotations
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.settings import Settings
-
 from tests.faults.conftest import counted, open_books, produce, wait_for_exact, workload
 from tests.support import ServiceProcess, eventually
 

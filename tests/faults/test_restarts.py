@@ -6,7 +6,6 @@ from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-
 from tests.faults.conftest import counted, open_books, produce, wait_for_exact, workload
 from tests.support import ServiceProcess, TestEnvironment, eventually
 

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from meterflow.adapters.usage_store import Contribution, CountableEvent, UsageQuery, UsageStore, seen_key
+from redis.asyncio import Redis
+
+from meterflow.adapters.usage_store import Contribution, CountableEvent, UsageStore, seen_key
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.rollups import Observation
-from redis.asyncio import Redis
-
+from meterflow.domain.usage import UsageQuery
 from tests.support import unique
 
 pytestmark = pytest.mark.redis

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+
 from meterflow.domain.currencies import MINOR_UNIT_EXPONENTS
 from meterflow.domain.money import (
     UnknownCurrency,

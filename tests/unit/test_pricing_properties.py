@@ -5,6 +5,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from meterflow.domain.money import round_money
 from meterflow.domain.pricing import parse_price, price_line
 from meterflow.domain.pricing.package import PackagePrice

@@ -5,11 +5,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
+
 from meterflow.domain.pricing import Price, PriceError, parse_price
 from meterflow.domain.pricing.flat import FlatPrice
 from meterflow.domain.pricing.overage import OveragePrice
 from meterflow.domain.pricing.package import PackagePrice
-from pydantic import TypeAdapter
 
 
 def tiers(*rows: tuple[Any, Any]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from meterflow.domain.pricing import describe, parse_price, price_line
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "spec" / "vectors" / "pricing.json"

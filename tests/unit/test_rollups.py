@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from meterflow.domain.events import Event
 from meterflow.domain.periods import Period
 from meterflow.domain.rollups import (

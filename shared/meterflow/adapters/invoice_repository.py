@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from meterflow.adapters.postgres import Pool, fetch_page
+from meterflow.adapters.postgres import Connection, Pool, fetch_page
 from meterflow.domain.invoices import Invoice, InvoiceStatus, LineItem
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
@@ -75,7 +75,7 @@ class InvoiceRepository:
         assert stored is not None
         return stored
 
-    async def _lines(self, connection: asyncpg.Connection | Pool, invoice_id: str) -> list[asyncpg.Record]:
+    async def _lines(self, connection: Connection | Pool, invoice_id: str) -> list[asyncpg.Record]:
         return list(await connection.fetch("SELECT * FROM invoice_lines WHERE invoice_id = $1 ORDER BY position",
                                            invoice_id))
 

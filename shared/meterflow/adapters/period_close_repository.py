@@ -12,10 +12,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import asyncpg
-
 from meterflow.adapters.catalog_repository import _SUBSCRIPTION_SELECT, _subscription
-from meterflow.adapters.postgres import Pool
+from meterflow.adapters.postgres import Connection, Pool
 from meterflow.domain.catalog import Subscription, SubscriptionStatus
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.periods import next_period
@@ -65,7 +63,7 @@ class PeriodCloseRepository:
             await self._write(connection, invoices, result)
         return result
 
-    async def _lock_due(self, connection: asyncpg.Connection, ended_by: datetime, limit: int,
+    async def _lock_due(self, connection: Connection, ended_by: datetime, limit: int,
                         subscription_id: str | None) -> list[Subscription]:
         rows = await connection.fetch(
             f"{_SUBSCRIPTION_SELECT} WHERE s.status = $1 AND s.current_period_end <= $2 "
@@ -73,7 +71,7 @@ class PeriodCloseRepository:
             "FOR UPDATE OF s SKIP LOCKED", SubscriptionStatus.ACTIVE, ended_by, subscription_id, limit)
         return [_subscription(r) for r in rows]
 
-    async def _write(self, connection: asyncpg.Connection, invoices: list[Invoice], result: ChunkResult) -> None:
+    async def _write(self, connection: Connection, invoices: list[Invoice], result: ChunkResult) -> None:
         existing = await connection.fetch(
             "SELECT i.id, i.subscription_id, i.period_start, i.status FROM invoices i "
             "JOIN unnest($1::text[], $2::timestamptz[]) AS due(sub, start) "
@@ -110,7 +108,7 @@ class PeriodCloseRepository:
              for invoice_id, invoice in written for n, li in enumerate(invoice.lines)])
         result.invoices_written += len(written)
 
-    async def _advance(self, connection: asyncpg.Connection, due: list[Subscription]) -> None:
+    async def _advance(self, connection: Connection, due: list[Subscription]) -> None:
         """Move each subscription to its next period; a cancelled one stops after its last invoice."""
         rows = []
         for s in due:

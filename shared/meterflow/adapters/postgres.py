@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from meterflow.domain.events import decode_json, encode_json
 from meterflow.domain.modes import Mode
 
 Pool: TypeAlias = asyncpg.Pool
+# What `pool.acquire()` yields: a connection borrowed from the pool, usable like a connection.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

@@ -28,7 +28,6 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from meterflow.domain.modes import Mode
-from meterflow.domain.periods import Period
 from meterflow.domain.rollups import (
     DaySlice,
     Observation,
@@ -38,6 +37,7 @@ from meterflow.domain.rollups import (
     fold,
     merge_all,
 )
+from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.settings import Settings
 
 _STATS = ("e", "v", "t", "x", "m", "u")
@@ -103,20 +103,6 @@ def decode_rollups(fields: dict[str, str]) -> dict[int, Rollup]:
         minimum=Decimal(stats["m"]) if "m" in stats else None,
         unbillable=int(stats.get("u", 0)),
     ) for hour, stats in by_hour.items()}
-
-
-@dataclass(frozen=True)
-class UsageQuery:
-    mode: Mode
-    metric_id: str
-    customer_id: str
-    period: Period
-
-
-@dataclass(frozen=True)
-class PeriodUsage:
-    rollup: Rollup
-    distinct_values: int
 
 
 class UsageStore:

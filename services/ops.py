@@ -11,12 +11,12 @@ from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
-from meterflow.closer.worker import period_closer
-from meterflow.closing import CloseSummary
+from meterflow.application.period_close import CloseSummary
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.invoices import InvoiceStatus
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
+from services.closer.worker import period_closer
 
 
 def _progress(started_s: float) -> Callable[[CloseSummary], None]:
@@ -60,7 +60,7 @@ async def reinvoice(settings: Settings, invoice_id: str, mode: Mode) -> int:
     pool = await create_pool(settings.database_dsn)
     try:
         voided = await InvoiceRepository(pool).invoice(mode, invoice_id)
-        subscription = voided and await CatalogRepository(pool).subscription(mode, voided.subscription_id)
+        subscription = await CatalogRepository(pool).subscription(mode, voided.subscription_id) if voided else None
     finally:
         await pool.close()
     if voided is None or subscription is None:

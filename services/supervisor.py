@@ -51,7 +51,7 @@ def service_environment(settings: Settings) -> dict[str, str]:
 
 
 def start_service(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "meterflow", name], env=env,
+    return subprocess.Popen([sys.executable, "-m", "services", name], env=env,
                             preexec_fn=_die_with_parent)
 
 

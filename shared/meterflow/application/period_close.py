@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.period_close_repository import PeriodCloseRepository
 from meterflow.adapters.usage_store import UsageStore
-from meterflow.billing import compute_invoices
+from meterflow.application.invoicing import compute_invoices
 from meterflow.domain.catalog import Subscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.periods import Period

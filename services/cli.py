@@ -25,7 +25,7 @@ def _configure_logging(service: str) -> None:
 @app.command()
 def run() -> None:
     """Start the embedded stack and all services in the foreground (the README's first command)."""
-    from meterflow.supervisor import run as supervise
+    from services.supervisor import run as supervise
 
     raise typer.Exit(supervise(get_settings()))
 
@@ -35,7 +35,7 @@ def gateway() -> None:
     """Serve the HTTP API."""
     import uvicorn
 
-    from meterflow.gateway.app import create_app
+    from services.gateway.app import create_app
 
     settings = get_settings()
     _configure_logging("gateway")
@@ -46,7 +46,7 @@ def gateway() -> None:
 @app.command()
 def processor() -> None:
     """Run the stream processor (dedupe and rollups)."""
-    from meterflow.processor.app import run_worker
+    from services.processor.app import run_worker
 
     run_worker(get_settings())
 
@@ -54,7 +54,7 @@ def processor() -> None:
 @app.command()
 def closer() -> None:
     """Run the period-close worker."""
-    from meterflow.closer.worker import run_forever
+    from services.closer.worker import run_forever
 
     _configure_logging("closer")
     asyncio.run(run_forever(get_settings()))
@@ -101,7 +101,7 @@ def close_periods(
     subscription: str | None = typer.Option(None, "--subscription", help="only this subscription"),
 ) -> None:
     """Close due billing periods: one finalized invoice per subscription and period, exactly once."""
-    from meterflow.ops import close_periods as run_close
+    from services.ops import close_periods as run_close
 
     cutoff = _timestamp(as_of)
     if cutoff > datetime.now(UTC):
@@ -117,7 +117,7 @@ def close_periods(
 def late_events(since: str | None = typer.Option(None, "--since", help="detected at or after (RFC 3339)"),
                 limit: int = typer.Option(100, "--limit")) -> None:
     """List events that arrived for periods already finalized (kept in usage, not on that invoice)."""
-    from meterflow.ops import list_late_events
+    from services.ops import list_late_events
 
     asyncio.run(list_late_events(get_settings(), _timestamp(since) if since else None, limit))
 
@@ -126,7 +126,7 @@ def late_events(since: str | None = typer.Option(None, "--since", help="detected
 def reinvoice(invoice_id: str = typer.Argument(..., help="a void invoice whose period should be billed again"),
               mode: ModeOption = typer.Option(..., "--mode")) -> None:
     """Bill a voided invoice's period again with current usage (a new finalized invoice)."""
-    from meterflow.ops import reinvoice as run_reinvoice
+    from services.ops import reinvoice as run_reinvoice
 
     try:
         code = asyncio.run(run_reinvoice(get_settings(), invoice_id, Mode(mode.value)))

@@ -12,26 +12,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from meterflow.adapters.catalog_repository import CatalogRepository
-from meterflow.adapters.usage_store import PeriodUsage, UsageQuery, UsageStore
+from meterflow.application.ports import CatalogReader, UsageReader
 from meterflow.domain.catalog import Metric, Plan, Subscription
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.invoices import Invoice, InvoiceStatus, rate
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.rollups import quantity
+from meterflow.domain.usage import PeriodUsage, UsageQuery
 
 
 def billed_quantity(metric: Metric, figure: PeriodUsage) -> Decimal:
     return quantity(metric.aggregation, figure.rollup, figure.distinct_values)
 
 
-async def metric_usage(usage: UsageStore, customer_id: str, metrics: Sequence[Metric],
+async def metric_usage(usage: UsageReader, customer_id: str, metrics: Sequence[Metric],
                        period: Period) -> list[PeriodUsage]:
     return await usage.usage([UsageQuery(m.mode, m.id, customer_id, period) for m in metrics])
 
 
-async def _catalog_for(catalog: CatalogRepository, subscriptions: Sequence[Subscription]) -> tuple[
+async def _catalog_for(catalog: CatalogReader, subscriptions: Sequence[Subscription]) -> tuple[
         dict[str, Plan], dict[str, Metric]]:
     plans: dict[str, Plan] = {}
     metrics: dict[str, Metric] = {}
@@ -45,7 +45,7 @@ async def _catalog_for(catalog: CatalogRepository, subscriptions: Sequence[Subsc
     return plans, metrics
 
 
-async def compute_invoices(catalog: CatalogRepository, usage: UsageStore,
+async def compute_invoices(catalog: CatalogReader, usage: UsageReader,
                            items: Sequence[tuple[Subscription, Period]], now: datetime,
                            status: InvoiceStatus) -> list[Invoice]:
     plans, metrics = await _catalog_for(catalog, [s for s, _ in items])

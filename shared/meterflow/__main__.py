@@ -1,3 +1,0 @@
-from meterflow.cli import app
-
-app(prog_name="meterflow")
