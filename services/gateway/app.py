@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
+from meterflow.clock import Clock, SystemClock
 from meterflow.observability import metrics_payload, readiness
 from meterflow.settings import Settings
 from services.gateway import routes_catalog, routes_invoices, routes_usage
@@ -20,14 +21,16 @@ from services.gateway.json_bodies import JsonBodies
 from services.gateway.request_ids import with_request_id
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    """`clock` defaults to the system clock; tests may hand in a stepped one."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ensure_topics(settings)
         pool = await create_pool(settings.database_dsn, max_size=20)
         redis = connect_redis(settings.redis_dsn)
         producer = await start_producer(settings)
-        app.state.context = GatewayContext(settings, pool, redis, producer)
+        app.state.context = GatewayContext(settings, pool, redis, producer,
+                                           clock or SystemClock())
         try:
             yield
         finally:

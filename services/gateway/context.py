@@ -12,6 +12,7 @@ from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.clock import Clock
 from meterflow.domain.api_keys import claimed_mode, hash_api_key
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
@@ -25,6 +26,7 @@ class GatewayContext:
     pool: Pool
     redis: Redis
     producer: AIOKafkaProducer
+    clock: Clock
     catalog: CatalogRepository = field(init=False)
     invoices: InvoiceRepository = field(init=False)
     usage: UsageStore = field(init=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -61,15 +60,11 @@ _read_routes("subscriptions", "subscription", CatalogRepository.subscription, Ca
              subscription_json)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @router.post("/customers", status_code=201)
 async def create_customer(body: CustomerIn, mode: Mode = Depends(authenticated_mode),
                           ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     customer = Customer(new_id(IdKind.CUSTOMER), mode, body.external_id, body.name, body.email, body.metadata,
-                        _now())
+                        ctx.clock.now())
     try:
         await ctx.catalog.add_customer(customer)
     except UniqueViolation as exc:
@@ -85,7 +80,7 @@ async def create_metric(body: MetricIn, mode: Mode = Depends(authenticated_mode)
                       "aggregation_property")
     prop = body.aggregation_property if body.aggregation.reads_property else None
     metric = Metric(new_id(IdKind.METRIC), mode, body.name, body.event_name, body.aggregation, prop,
-                    body.description, _now())
+                    body.description, ctx.clock.now())
     await ctx.catalog.add_metric(metric)
     return metric_json(metric)
 
@@ -127,7 +122,7 @@ async def create_plan(body: PlanIn, mode: Mode = Depends(authenticated_mode),
     if not is_known_currency(currency):
         raise invalid(f"currency: {body.currency!r} is not an ISO 4217 currency code", "currency")
     plan = Plan(new_id(IdKind.PLAN), mode, body.name, body.description, currency, body.plan_type,
-                body.billing_period, await _plan_prices(body, mode, ctx), _now())
+                body.billing_period, await _plan_prices(body, mode, ctx), ctx.clock.now())
     await ctx.catalog.add_plan(plan)
     return plan_json(plan)
 
@@ -137,7 +132,7 @@ async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authent
                               ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     found_or_404(await ctx.catalog.customer(mode, body.customer_id), "customer", body.customer_id, "customer_id")
     plan = found_or_404(await ctx.catalog.plan(mode, body.plan_id), "plan", body.plan_id, "plan_id")
-    now = _now()
+    now = ctx.clock.now()
     # Periods start on whole UTC hours, the rollup resolution (see domain/periods.py and the README).
     anchor = align_to_hour(body.start_date or now)
     subscription = Subscription(new_id(IdKind.SUBSCRIPTION), mode, body.customer_id, plan.id,
@@ -151,6 +146,6 @@ async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authent
 async def cancel_subscription(subscription_id: str, mode: Mode = Depends(authenticated_mode),
                               ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     found_or_404(await ctx.catalog.subscription(mode, subscription_id), "subscription", subscription_id)
-    await ctx.catalog.cancel_subscription(mode, subscription_id, _now())
+    await ctx.catalog.cancel_subscription(mode, subscription_id, ctx.clock.now())
     return subscription_json(found_or_404(await ctx.catalog.subscription(mode, subscription_id), "subscription",
                                           subscription_id))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -21,7 +20,7 @@ router = APIRouter(prefix="/v1/invoices")
 
 
 async def _save_draft(ctx: GatewayContext, subscription: Subscription, period: Period) -> Invoice:
-    [draft] = await compute_invoices(ctx.catalog, ctx.usage, [(subscription, period)], datetime.now(UTC),
+    [draft] = await compute_invoices(ctx.catalog, ctx.usage, [(subscription, period)], ctx.clock.now(),
                                      InvoiceStatus.DRAFT)
     try:
         return await ctx.invoices.save_draft(draft)
@@ -35,7 +34,7 @@ async def generate(body: GenerateInvoiceIn, mode: Mode = Depends(authenticated_m
                    ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     subscription = found_or_404(await ctx.catalog.subscription(mode, body.subscription_id), "subscription",
                                 body.subscription_id, "subscription_id")
-    period = subscription.open_period(datetime.now(UTC))
+    period = subscription.open_period(ctx.clock.now())
     return invoice_json(await _save_draft(ctx, subscription, period))
 
 
@@ -59,7 +58,7 @@ async def get_invoice(invoice_id: str, mode: Mode = Depends(authenticated_mode),
 
 async def _set_status(ctx: GatewayContext, mode: Mode, invoice_id: str, status: InvoiceStatus) -> dict[str, Any]:
     try:
-        invoice = await ctx.invoices.set_status(mode, invoice_id, status, datetime.now(UTC))
+        invoice = await ctx.invoices.set_status(mode, invoice_id, status, ctx.clock.now())
     except InvoiceLocked as exc:
         raise conflict(f"Invoice {invoice_id} is {exc.invoice.status.value} and cannot become "
                        f"{status.value}") from None

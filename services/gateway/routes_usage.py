@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -48,7 +47,7 @@ async def ingest(request: Request, mode: Mode = Depends(authenticated_mode),
                  ctx: GatewayContext = Depends(context)) -> JSONResponse:
     events = await _events_of(request)
     try:
-        result = await ingest_batch(ctx, mode, events, datetime.now(UTC))
+        result = await ingest_batch(ctx, mode, events, ctx.clock.now())
     except KafkaError as exc:
         raise unavailable(f"The event log did not acknowledge the batch ({type(exc).__name__}); "
                           "retry it: events are deduplicated by idempotency_key") from None
@@ -59,7 +58,7 @@ async def _default_period(ctx: GatewayContext, mode: Mode, customer_id: str) -> 
     subscriptions = await ctx.catalog.active_subscriptions_of(mode, customer_id)
     if not subscriptions:
         raise invalid("from and to are required: the customer has no active subscription", "from")
-    return subscriptions[0].open_period(datetime.now(UTC))
+    return subscriptions[0].open_period(ctx.clock.now())
 
 
 @router.get("/usage")
