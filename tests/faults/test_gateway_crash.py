@@ -38,7 +38,7 @@ async def test_gateway_killed_while_client_retries_counts_exactly(isolated: Sett
     gateway, processor = ServiceProcess("gateway", isolated), ServiceProcess("processor", isolated)
     gateway.start()
     processor.start()
-    acknowledged = 0
+    acknowledged, a_third_acknowledged = 0, asyncio.Event()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{isolated.api_port}",
                                      headers={"Authorization": f"Bearer {test_key}"}) as client:
@@ -48,10 +48,11 @@ async def test_gateway_killed_while_client_retries_counts_exactly(isolated: Sett
                     answer = await send_with_retries(client, batch)
                     assert answer["rejected"] == []
                     acknowledged += 1
+                    if acknowledged == len(batches) // 3:
+                        a_third_acknowledged.set()
 
             sending = asyncio.create_task(client_run())
-            while acknowledged < len(batches) // 3:
-                await asyncio.sleep(0.01)
+            await asyncio.wait_for(a_third_acknowledged.wait(), timeout=60)
             gateway.kill()
             await asyncio.to_thread(gateway.start)
             await sending
