@@ -1,9 +1,18 @@
-"""`meterflow run`: the embedded stack plus gateway, processor and closer, in the foreground.
+"""`meterflow run`: the embedded stack plus gateway, processor and closer, in the foreground, kept alive.
 
-Servers not given by settings are started as children; the three services run as child processes of
-their own (`meterflow gateway|processor|closer`) exactly as they would in production. Ctrl-C or
-SIGTERM stops the services first, then the servers; every child is also told to die with us, so even
-a kill -9 of this process frees the ports.
+Every child (server or service) runs in a session of its own, so a terminal's Ctrl-C, which signals the
+whole foreground process group, reaches only this supervisor; it then stops the children in an order
+that loses nothing acknowledged:
+1. the gateway stops taking requests and finishes those in flight (a 202 is only ever sent once the
+   broker acknowledged the batch);
+2. the processor keeps running until its group has committed every record on the events topics, for at
+   most `drain_timeout_s` (past it, a loud message names the partitions and records left);
+3. the processor and closer stop, then the servers (Postgres last).
+A second Ctrl-C skips the wait. While running, a child that exits is restarted with backoff, logged and
+counted (`meterflow_service_restarts_total`); a child that keeps dying (`restart_limit` exits within
+`restart_window_s`) stops everything with exit status 1. A restarted embedded broker starts empty, so
+topics are ensured again. Every child is also told to die with us (PR_SET_PDEATHSIG), so even a kill -9
+of this process frees the ports.
 """
 
 from __future__ import annotations
@@ -15,19 +24,27 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from types import FrameType
+from typing import Protocol
 
 import httpx
+from prometheus_client import start_http_server
 
-from meterflow.adapters.kafka import ensure_topics
+from meterflow.adapters.kafka import ensure_topics, last_offsets, unprocessed
 from meterflow.embedded import EmbeddedStack, _die_with_parent, build_stack, wait_for_port
 from meterflow.migrations import upgrade_to_head
+from meterflow.observability import SERVICE_RESTARTS
 from meterflow.settings import Settings
 
 SERVICES = ("gateway", "processor", "closer")
 # Tansu makes a consumer wait the whole session timeout before it joins; Kafka's usual 10 s+ would
 # leave a local run (and its tests) idle for that long. Used only when the broker is the embedded one.
 EMBEDDED_KAFKA_TIMEOUTS = {"MF_KAFKA_SESSION_TIMEOUT_S": "3", "MF_KAFKA_HEARTBEAT_INTERVAL_S": "1"}
+RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+POLL_S = 0.2
 
 
 def embedded_stack_for(settings: Settings) -> EmbeddedStack:
@@ -50,68 +67,181 @@ def service_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_service(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "services", name], env=env,
-                            preexec_fn=_die_with_parent)
+class Child(Protocol):
+    """A supervised process: an embedded server or a service."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def alive(self) -> bool: ...
+
+    def stop(self, timeout_s: float = 15.0) -> None: ...
 
 
-def stop_processes(processes: list[subprocess.Popen[bytes]], timeout_s: float = 15.0) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    deadline = time.monotonic() + timeout_s
-    for process in processes:
+@dataclass
+class ServiceChild:
+    """One service (`meterflow gateway|processor|closer`) as its own process, in its own session."""
+
+    name: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "services", self.name], env=self.env,
+                                        preexec_fn=_die_with_parent, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.terminate()
         try:
-            process.wait(max(0.1, deadline - time.monotonic()))
+            self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            print(f"meterflow: {self.name} did not stop within {timeout_s:.0f}s; killing it", file=sys.stderr)
+            self.process.kill()
+            self.process.wait()
 
 
-def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
-    """Announce "up" only once the processor holds its partitions: events sent then count at once."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready after {timeout_s}s")
+class CrashLoop(Exception):
+    """A child exited `restart_limit` times within the window: restarting it again would only hide it."""
+
+
+@dataclass
+class Healer:
+    """Restarts children that exited, with backoff; gives up on a crash loop."""
+
+    settings: Settings
+    children: Sequence[Child]
+    exits: dict[str, deque[float]] = field(default_factory=dict)
+    due: dict[str, float] = field(default_factory=dict)
+
+    def check(self, now: float, skip: frozenset[str] = frozenset()) -> None:
+        for child in self.children:
+            if child.name in skip or child.alive():
+                continue
+            if child.name not in self.due:
+                self.due[child.name] = now + self._backoff(child.name, now)
+            elif now >= self.due[child.name]:
+                del self.due[child.name]
+                self._restart(child)
+
+    def _backoff(self, name: str, now: float) -> float:
+        recent = self.exits.setdefault(name, deque())
+        recent.append(now)
+        while recent and recent[0] < now - self.settings.restart_window_s:
+            recent.popleft()
+        if len(recent) >= self.settings.restart_limit:
+            raise CrashLoop(f"{name} exited {len(recent)} times within {self.settings.restart_window_s:.0f}s")
+        delay = RESTART_BACKOFF_S[min(len(recent), len(RESTART_BACKOFF_S)) - 1]
+        print(f"meterflow: {name} exited; restarting it in {delay:.1f}s", file=sys.stderr, flush=True)
+        return delay
+
+    def _restart(self, child: Child) -> None:
+        SERVICE_RESTARTS.labels(child.name).inc()
+        child.start()
+        if child.name == "kafka":  # the embedded broker keeps topics in memory: they are gone
+            asyncio.run(ensure_topics(self.settings))
+        print(f"meterflow: {child.name} restarted", file=sys.stderr, flush=True)
 
 
 class _Stop(Exception):
     pass
 
 
-def _raise_stop(signum: int, _: FrameType | None) -> None:
-    raise _Stop(signal.Signals(signum).name)
+@dataclass
+class StopSignals:
+    """SIGINT/SIGTERM: during start-up, abort at once; once running, ask for a drain (twice: hurry)."""
+
+    received: int = 0
+    running: bool = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _: FrameType | None) -> None:
+        self.received += 1
+        if not self.running:
+            raise _Stop(signal.Signals(signum).name)
+
+
+def wait_until_ready(url: str, timeout_s: float, child: ServiceChild) -> None:
+    """Announce "up" only once the processor holds its partitions: events sent then count at once."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and child.alive():
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(POLL_S)
+    raise RuntimeError(f"{url} not ready after {timeout_s}s")
+
+
+def drain(settings: Settings, gateway: ServiceChild, healer: Healer, signals: StopSignals) -> list[str]:
+    """Stop ingest, then wait until the processor committed every record: what is left, if anything."""
+    started = time.monotonic()
+    deadline = started + settings.drain_timeout_s
+    gateway.stop(settings.drain_timeout_s)
+    try:
+        ends = asyncio.run(last_offsets(settings))
+        while True:
+            left = asyncio.run(unprocessed(settings, ends))
+            if not left or time.monotonic() > deadline or signals.received > 1:
+                break
+            healer.check(time.monotonic(), skip=frozenset({"gateway"}))
+            time.sleep(POLL_S)
+    except Exception as exc:  # the broker itself is gone: nothing more can be counted
+        return [f"the broker could not be read ({exc!r})"]
+    if not left:
+        print(f"meterflow: drained in {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
+    return [f"{tp.topic}[{tp.partition}]: {n} records" for tp, n in sorted(left.items())]
 
 
 def run(settings: Settings) -> int:
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
+    signals = StopSignals()
+    signals.install()
     started = time.monotonic()
     stack = embedded_stack_for(settings)
-    services: list[subprocess.Popen[bytes]] = []
+    env = service_environment(settings)
+    services = [ServiceChild(name, env) for name in SERVICES]
+    gateway, processor, _ = services
+    metrics_server = None
     try:
         stack.start()
         upgrade_to_head(settings.database_dsn)
         asyncio.run(ensure_topics(settings))
-        env = service_environment(settings)
-        services = [start_service(name, env) for name in SERVICES]
-        wait_for_port(settings.api_port, 60, services[0])
-        wait_until_ready(f"http://127.0.0.1:{settings.processor_web_port}/readyz", 90, services[1])
+        metrics_server, _ = start_http_server(settings.supervisor_web_port, settings.api_host)
+        for service in services:
+            service.start()
+        wait_for_port(settings.api_port, 60, gateway.process)
+        wait_until_ready(f"http://127.0.0.1:{settings.processor_web_port}/readyz", 90, processor)
         print(f"meterflow is up in {time.monotonic() - started:.1f}s: API at "
               f"http://{settings.api_host}:{settings.api_port}  (Ctrl-C stops everything)", flush=True)
-        while all(s.poll() is None for s in services):
-            time.sleep(0.5)
-        failed = [name for name, s in zip(SERVICES, services, strict=True) if s.poll() is not None]
-        print(f"meterflow: {', '.join(failed)} exited; stopping everything", file=sys.stderr, flush=True)
-        return 1
+        signals.running = True
+        healer = Healer(settings, [*stack.servers, *services])
+        while not signals.received:
+            healer.check(time.monotonic())
+            time.sleep(POLL_S)
+        left = drain(settings, gateway, healer, signals)
     except _Stop:
         return 0
+    except CrashLoop as exc:
+        print(f"meterflow: {exc}; stopping everything", file=sys.stderr, flush=True)
+        return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop_processes(services)
+        for service in services:
+            service.stop()
         stack.stop()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+    if left:
+        print("meterflow: STOPPED WITHOUT COUNTING EVERYTHING ACKNOWLEDGED; left on the broker: "
+              + "; ".join(left), file=sys.stderr, flush=True)
+        return 1
+    return 0

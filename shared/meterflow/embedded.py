@@ -115,10 +115,13 @@ class EmbeddedServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, **self.popen_kwargs(),
+            preexec_fn=_die_with_parent, start_new_session=True, **self.popen_kwargs(),
         )
         log.close()
         wait_for_port(self.port, timeout_s, self.process)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout_s: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    supervisor_web_port: int = Field(8090, description="where `meterflow run` serves its /metrics")
+    drain_timeout_s: float = Field(30.0, description="how long a stop waits for acknowledged events to count")
+    restart_limit: int = Field(5, description="restarts of one child within restart_window_s before giving up")
+    restart_window_s: float = 60.0
+
     @property
     def kafka_servers(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.embedded_kafka_port}"

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from meterflow.adapters.catalog_repository import CatalogRepository
-from meterflow.adapters.kafka import ensure_topics
+from meterflow.adapters.kafka import ensure_topics, last_offsets, unprocessed
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.catalog import Customer, Metric
@@ -123,49 +123,10 @@ async def counted(store: UsageStore, books: Books, mode: Mode | None = None) -> 
     return sum(f.rollup.events for f in figures[:half]), sum((f.rollup.total for f in figures[half:]), Decimal(0))
 
 
-async def true_end_offsets(settings: Settings) -> dict[TopicPartition, int]:
-    """Next offset after the last record of each events-topic partition, found by reading them all.
-
-    Not `end_offsets()`: the embedded broker answers ListOffsets(latest) with the start of the last
-    batch it received, so a group could look drained while records remain.
-    """
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for topic in (settings.events_topic_test, settings.events_topic_live)
-                      for p in range(settings.topic_partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = dict.fromkeys(partitions, 0)
-        while batch := await consumer.getmany(timeout_ms=1000, max_records=50_000):
-            for tp, records in batch.items():
-                ends[tp] = max(ends[tp], records[-1].offset + 1)
-        return ends
-    finally:
-        await consumer.stop()
-
-
-async def drained(settings: Settings, ends: dict[TopicPartition, int]) -> bool:
-    """Has the processor group committed every offset up to `ends`?"""
-    # Asked through a consumer of the group that never subscribes (so it never joins or rebalances);
-    # the admin client's group-offsets call is not understood by the embedded broker.
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers, group_id=settings.processor_id,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        for tp, end in ends.items():
-            if end and (await consumer.committed(tp) or 0) < end:
-                return False
-        return True
-    finally:
-        await consumer.stop()
-
-
 async def wait_for_exact(store: UsageStore, books: Books, expected: Expected, settings: Settings,
                          timeout_s: float = 180, mode: Mode | None = None) -> None:
     """Wait until every record is committed, then the figures must be exact: not one event short
     (lost) and not one over (counted twice). Call it only once every record has been written."""
-    ends = await true_end_offsets(settings)
-    await eventually(lambda: drained(settings, ends), bool, timeout_s, interval_s=0.5)
+    ends = await last_offsets(settings)
+    await eventually(lambda: unprocessed(settings, ends), lambda left: not left, timeout_s, interval_s=0.5)
     assert await counted(store, books, mode) == (expected.events, expected.units)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -54,3 +54,45 @@ async def start_producer(settings: Settings) -> AIOKafkaProducer:
                                 max_batch_size=1 << 20, max_request_size=4 << 20)
     await _start_with_retry(producer.start, 30.0)
     return producer
+
+
+def events_partitions(settings: Settings) -> list[TopicPartition]:
+    return [TopicPartition(topic, p) for topic in (settings.events_topic_test, settings.events_topic_live)
+            for p in range(settings.topic_partitions)]
+
+
+async def last_offsets(settings: Settings) -> dict[TopicPartition, int]:
+    """Next offset after the last record of each events-topic partition, found by reading them all.
+
+    Not `end_offsets()`: the embedded broker answers ListOffsets(latest) with the start of the last
+    batch it received, so a group could look drained while records remain. Reading is cheap at the
+    sizes a drain or a test sees.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = events_partitions(settings)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = dict.fromkeys(partitions, 0)
+        while batch := await consumer.getmany(timeout_ms=1000, max_records=50_000):
+            for tp, records in batch.items():
+                ends[tp] = max(ends[tp], records[-1].offset + 1)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def unprocessed(settings: Settings, ends: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+    """Records up to `ends` the processor group has not committed yet, per partition (empty = drained)."""
+    # Asked through a consumer of the group that never subscribes (so it never joins or rebalances);
+    # the admin client's group-offsets call is not understood by the embedded broker.
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers, group_id=settings.processor_id,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        left = {tp: end - (await consumer.committed(tp) or 0) for tp, end in ends.items() if end}
+        return {tp: n for tp, n in left.items() if n > 0}
+    finally:
+        await consumer.stop()

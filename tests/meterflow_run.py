@@ -1,0 +1,92 @@
+"""`meterflow run` as a user starts it: its own process group (a terminal's foreground job), its own
+ports and data folder, everything embedded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from meterflow.embedded import free_port
+
+PORT_NAMES = ("EMBEDDED_KAFKA_PORT", "EMBEDDED_REDIS_PORT", "EMBEDDED_POSTGRES_PORT", "API_PORT",
+              "PROCESSOR_WEB_PORT", "CLOSER_WEB_PORT", "SUPERVISOR_WEB_PORT")
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def children_of(pid: int) -> set[int]:
+    found, frontier = set(), {pid}
+    while frontier:
+        parent = frontier.pop()
+        listed = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True)
+        kids = {int(p) for p in listed.stdout.split()}
+        found |= kids
+        frontier |= kids
+    return found
+
+
+def child_running(pid: int, *argv_part: str) -> int | None:
+    """The pid of the child of `pid` whose command line holds every `argv_part`."""
+    for child in children_of(pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv]
+        if all(any(part in word for word in words) for part in argv_part):
+            return child
+    return None
+
+
+@dataclass
+class MeterflowRun:
+    data_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="meterflow-run-"))
+    ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in PORT_NAMES})
+    process: subprocess.Popen[str] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MF_")}
+        env |= {f"MF_{name}": str(port) for name, port in self.ports.items()}
+        env["MF_DATA_DIR"] = self.data_dir
+        return env
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['API_PORT']}"
+
+    def start(self) -> str:
+        """Start it and wait for its banner (returned)."""
+        self.process = subprocess.Popen([sys.executable, "-m", "services", "run"], env=self.env, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        assert self.process.stdout is not None
+        return self.process.stdout.readline()
+
+    def create_key(self) -> str:
+        made = subprocess.run([sys.executable, "-m", "services", "keys", "create", "--mode", "test"],
+                              env=self.env, capture_output=True, text=True, check=True, timeout=60)
+        return made.stdout.strip()
+
+    def interrupt_group(self) -> None:
+        """What a terminal's Ctrl-C does: SIGINT to every process of the foreground group."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGINT)
+
+    def wait(self, timeout_s: float) -> tuple[int, str]:
+        assert self.process is not None
+        _, stderr = self.process.communicate(timeout=timeout_s)
+        return self.process.returncode, stderr
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
