@@ -1,0 +1,43 @@
+"""A period the closer could not invoice, and why (billing.md section 5: one subscription can never stop
+the others).
+
+The closer skips such a period, closes every other due one, reports this record (CLI output and exit
+status, the `meterflow_close_skipped_total` metric, the `close_failures` listing) and tries the period
+again on its next run; the record is cleared once the period closes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period
+
+_DETAIL_CHARS = 500  # enough for any message we raise; bounds what an odd exception can put in the table
+
+
+class CloseStage(StrEnum):
+    """Where the period failed: computing its invoice (usage, rating, the next period) or writing it."""
+
+    COMPUTE = "compute"
+    WRITE = "write"
+
+
+@dataclass(frozen=True)
+class CloseFailure:
+    subscription_id: str
+    mode: Mode
+    period: Period
+    stage: CloseStage
+    reason: str
+    detail: str
+    failed_at: datetime
+
+    @classmethod
+    def of(cls, subscription_id: str, mode: Mode, period: Period, stage: CloseStage, error: BaseException,
+           at: datetime) -> CloseFailure:
+        """`reason` is the error's class, a closed set fit for a metric label; `detail` its message."""
+        detail = str(error).replace("\x00", "")[:_DETAIL_CHARS]
+        return cls(subscription_id, mode, period, stage, type(error).__name__, detail, at)
