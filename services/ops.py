@@ -13,6 +13,7 @@ from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.application.period_close import CloseSummary
 from meterflow.clock import Clock
+from meterflow.domain.close_failures import CloseFailure
 from meterflow.domain.errors import MeterflowError
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.modes import Mode
@@ -25,6 +26,12 @@ def _progress(started_s: float) -> Callable[[CloseSummary], None]:
         print(f"\r{summary.periods_closed} periods closed, {summary.invoices_written} invoices written "
               f"({time.monotonic() - started_s:.1f}s)", end="", file=sys.stderr, flush=True)
     return show
+
+
+def _period(failure: CloseFailure) -> str:
+    """A failed period as stored, whatever it holds: its bounds may be what made it fail (a naive
+    year-1 -infinity cannot even be converted to UTC), so they are shown, not converted."""
+    return f"{failure.period.start.isoformat()} → {failure.period.end.isoformat()}"
 
 
 async def close_periods(settings: Settings, clock: Clock, as_of: datetime, dry_run: bool,
@@ -40,9 +47,8 @@ async def close_periods(settings: Settings, clock: Clock, as_of: datetime, dry_r
         print(f"would invoice {invoice.subscription_id} {format_timestamp(invoice.period.start)} → "
               f"{format_timestamp(invoice.period.end)}: {invoice.total} {invoice.currency}")
     for failure in summary.skipped:
-        print(f"skipped {failure.subscription_id} {format_timestamp(failure.period.start)} → "
-              f"{format_timestamp(failure.period.end)}: {failure.stage.value} failed: {failure.reason}: "
-              f"{failure.detail}")
+        print(f"skipped {failure.subscription_id} {_period(failure)}: {failure.stage.value} failed: "
+              f"{failure.reason}: {failure.detail}")
     verb = "would close" if dry_run else "closed"
     print(f"{verb} {summary.periods_closed} periods as of {format_timestamp(as_of)}: "
           f"{summary.invoices_written} invoices written, {summary.already_invoiced} already invoiced, "
@@ -57,8 +63,8 @@ async def list_close_failures(settings: Settings, limit: int) -> None:
     finally:
         await pool.close()
     for f in failures:
-        print(f"{format_timestamp(f.failed_at)}  {f.mode}  {f.subscription_id}  {format_timestamp(f.period.start)} "
-              f"→ {format_timestamp(f.period.end)}  {f.stage.value}  {f.reason}: {f.detail}")
+        print(f"{format_timestamp(f.failed_at)}  {f.mode}  {f.subscription_id}  {_period(f)}  {f.stage.value}  "
+              f"{f.reason}: {f.detail}")
     print(f"{len(failures)} periods skipped by the closer", file=sys.stderr)
 
 

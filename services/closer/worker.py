@@ -50,7 +50,7 @@ async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Close
     catalog, unit_of_work = CatalogRepository(pool), partial(PostgresUnitOfWork, pool)
     try:
         yield Closer(PeriodCloser(catalog, usage, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
-                                  is_transient),
+                                  timedelta(seconds=settings.rollup_retention_s), is_transient),
                      Invoicing(catalog, usage, unit_of_work, clock), pool, usage)
     finally:
         await redis.aclose()
@@ -65,7 +65,7 @@ def report(summary: CloseSummary) -> None:
         CLOSE_SKIPPED.labels(failure.stage.value, failure.reason).inc()
         log.error("skipped period %s → %s of %s at %s: %s: %s", failure.period.start.isoformat(),
                   failure.period.end.isoformat(), failure.subscription_id, failure.stage.value, failure.reason,
-                  failure.detail)
+                  failure.detail)  # isoformat: a failed period's bounds may not convert to UTC
 
 
 def _web_app(closer: Closer) -> web.Application:

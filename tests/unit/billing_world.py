@@ -21,6 +21,7 @@ from tests.fakes import FakeCatalog, FakeDatabase, FakeUsage
 
 START = datetime(2027, 3, 1, 9, tzinfo=UTC)
 GRACE = timedelta(hours=1)
+RETENTION = timedelta(days=400)
 MODE = Mode.TEST
 
 
@@ -39,8 +40,8 @@ class World:
 
     @property
     def closer(self) -> PeriodCloser:
-        return PeriodCloser(self.catalog, self.usage, self.db.unit_of_work, self.clock, GRACE, is_transient,
-                            self.chunk_size)
+        return PeriodCloser(self.catalog, self.usage, self.db.unit_of_work, self.clock, GRACE, RETENTION,
+                            is_transient, self.chunk_size)
 
     @property
     def invoicing(self) -> Invoicing:

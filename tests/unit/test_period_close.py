@@ -14,7 +14,7 @@ from meterflow.domain.close_failures import CloseStage
 from meterflow.domain.invoices import InvoiceStatus
 from meterflow.domain.periods import BillingInterval, Period
 from meterflow.domain.rollups import Aggregation
-from tests.unit.billing_world import GRACE, START, World
+from tests.unit.billing_world import GRACE, RETENTION, START, World
 
 DAY = timedelta(days=1)
 
@@ -179,3 +179,15 @@ async def test_a_dry_run_previews_and_reports_but_writes_nothing() -> None:
     assert [i.subscription_id for i in summary.previews] == [good.id]
     assert len(summary.skipped) == 1
     assert world.db.tables.invoices == {} and world.db.tables.close_failures == {}
+
+
+async def test_a_period_older_than_the_usage_kept_is_skipped_not_invoiced_for_hours() -> None:
+    world = World()
+    ancient = await world.subscribe(world.add_plan(), datetime(1, 1, 1, tzinfo=UTC))
+    recent = await world.subscribe(world.add_plan(BillingInterval.MONTHLY), START - RETENTION + DAY)
+    world.clock.advance(GRACE)
+    summary = await world.closer.close(world.clock.now())
+    assert [(f.subscription_id, f.reason) for f in summary.skipped] == [(ancient.id, "UnbillablePeriod")]
+    assert world.invoices_of(ancient) == []
+    assert [i.period.start.date().isoformat() for i in world.invoices_of(recent)][::6] == [
+        "2026-01-26", "2026-07-26", "2027-01-26"]

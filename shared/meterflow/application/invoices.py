@@ -1,9 +1,12 @@
 """Invoice use cases for the API and ops: a period's draft, finalize and void, re-invoice a voided period.
 
-Each runs in one unit of work. The rules are the domain's (`plan_write`, `transition`), the computation
-and the write path are the ones period close uses (`compute_invoices`, `write_invoices`), so a draft shows
-exactly what the close will bill and the same races resolve the same way: 100 concurrent first drafts of
-one period all get that one draft.
+The rules are the domain's (`plan_write`, `transition`), the computation and the write path are the
+ones period close uses (`compute_invoices`, `write_invoices`), so a draft shows exactly what the close will
+bill and the same races resolve the same way: 100 concurrent first drafts of one period all get that one
+draft. A draft is computed before its unit of work opens: the computation reads the catalog through the
+pool, and a request holding a connection while it waits for another would, a hundred at once, empty the
+pool and wait forever. The write path re-decides under the row lock, so nothing checked before it is
+trusted blindly.
 """
 
 from __future__ import annotations
@@ -32,10 +35,7 @@ class Invoicing:
         """The draft of the subscription's open period, created or refreshed (same id)."""
         async with self.unit_of_work() as uow:
             subscription = await _subscription(uow, mode, subscription_id, "subscription_id")
-            draft = await self._write(uow, subscription, subscription.open_period(self.clock.now()),
-                                      InvoiceStatus.DRAFT)
-            await uow.commit()
-        return draft
+        return await self._write(subscription, subscription.open_period(self.clock.now()), InvoiceStatus.DRAFT)
 
     async def regenerate(self, mode: Mode, invoice_id: str) -> Invoice:
         """Refresh a draft's figures from current usage; anything but a draft is a Conflict."""
@@ -55,9 +55,7 @@ class Invoicing:
             if invoice.status is not required:
                 raise Conflict(f"Invoice {invoice_id} is {invoice.status.value}; {refusal}")
             subscription = await _subscription(uow, mode, invoice.subscription_id, "subscription_id")
-            written = await self._write(uow, subscription, invoice.period, status)
-            await uow.commit()
-        return written
+        return await self._write(subscription, invoice.period, status)
 
     async def set_status(self, mode: Mode, invoice_id: str, to: InvoiceStatus) -> Invoice:
         """Finalize a draft, or void a draft or finalized invoice; asking twice answers the same invoice."""
@@ -70,13 +68,14 @@ class Invoicing:
             await uow.commit()
         return changed
 
-    async def _write(self, uow: UnitOfWork, subscription: Subscription, period: Period,
-                     status: InvoiceStatus) -> Invoice:
+    async def _write(self, subscription: Subscription, period: Period, status: InvoiceStatus) -> Invoice:
         now = self.clock.now()
         computed = await compute_invoices(self.catalog, self.usage, [(subscription, period)], now, status)
-        written = await write_invoices(uow.invoices, computed, now)
-        if written.already_invoiced:
-            raise InvoiceLocked(written.already_invoiced[0])
+        async with self.unit_of_work() as uow:
+            written = await write_invoices(uow.invoices, computed, now)
+            if written.already_invoiced:
+                raise InvoiceLocked(written.already_invoiced[0])
+            await uow.commit()
         return written.invoices[0]
 
 

@@ -24,7 +24,7 @@ from meterflow.application.ports import CatalogReader, UsageReader
 from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from meterflow.clock import Clock
 from meterflow.domain.catalog import Subscription, advance
-from meterflow.domain.close_failures import CloseFailure, CloseStage
+from meterflow.domain.close_failures import CloseFailure, CloseStage, check_billable
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 
 CHUNK_SIZE = 500
@@ -56,6 +56,7 @@ class PeriodCloser:
     unit_of_work: UnitOfWorkFactory
     clock: Clock
     grace: timedelta
+    usage_retention: timedelta
     is_transient: IsTransient
     chunk_size: int = CHUNK_SIZE
 
@@ -105,6 +106,9 @@ class PeriodCloser:
         summary.periods_closed += len(writes.done)
 
     async def _compute(self, due: Sequence[Subscription]) -> list[Close]:
+        oldest_usage = self.clock.now() - self.usage_retention
+        for s in due:
+            check_billable(s.current_period, oldest_usage)
         invoices = await compute_invoices(self.catalog, self.usage, [(s, s.current_period) for s in due],
                                           self.clock.now(), InvoiceStatus.FINALIZED)
         return [Close(s, invoice, advance(s)) for invoice, s in zip(invoices, due, strict=True)]

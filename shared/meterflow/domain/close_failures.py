@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from meterflow.domain.errors import Conflict
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 
@@ -23,6 +24,22 @@ class CloseStage(StrEnum):
 
     COMPUTE = "compute"
     WRITE = "write"
+
+
+class UnbillablePeriod(Conflict):
+    """The period's usage cannot be read: it starts before the oldest usage still kept (the rollup
+    retention), so its invoice would bill usage that is gone, or a bound is not a real instant (Postgres'
+    -infinity, which a start in year 1 becomes). Refusing it also keeps a subscription anchored in year 1
+    from being invoiced period after period, for hours, while every other due period waits."""
+
+
+def check_billable(period: Period, oldest_usage: datetime) -> None:
+    if period.start.tzinfo is None or period.end.tzinfo is None:
+        raise UnbillablePeriod(f"the period {period.start.isoformat()} → {period.end.isoformat()} has a bound "
+                               "that is not a UTC instant")
+    if period.start < oldest_usage:
+        raise UnbillablePeriod(f"the period starts before the oldest usage kept ({oldest_usage.isoformat()}); "
+                               "its invoice cannot be computed")
 
 
 @dataclass(frozen=True)
