@@ -17,6 +17,7 @@ from meterflow.domain.catalog import (
     cancel_at_period_end,
     start_subscription,
 )
+from meterflow.domain.close_failures import CloseFailure, CloseStage
 from meterflow.domain.errors import Conflict
 from meterflow.domain.invoices import Invoice, InvoiceLocked, InvoiceStatus, InvoiceWrite, plan_write, transition
 from meterflow.domain.modes import Mode
@@ -111,3 +112,10 @@ def test_period_arithmetic_past_year_9999_raises_rather_than_inventing_a_date() 
     late = start_subscription("sub_1", CUSTOMER, PLAN, datetime(9999, 11, 30, tzinfo=UTC), T0)
     with pytest.raises((ValueError, OverflowError)):
         advance(advance(late))
+
+
+def test_a_failure_record_is_always_storable_text() -> None:
+    failure = CloseFailure.of("sub_1", Mode.TEST, PERIOD, CloseStage.WRITE, ValueError("a\x00b\udc80" + "x" * 900), T0)
+    assert failure.reason == "ValueError"
+    assert failure.detail.startswith("a") and "\x00" not in failure.detail and len(failure.detail) == 500
+    failure.detail.encode("utf-8")

@@ -56,5 +56,8 @@ class CloseFailure:
     def of(cls, subscription_id: str, mode: Mode, period: Period, stage: CloseStage, error: BaseException,
            at: datetime) -> CloseFailure:
         """`reason` is the error's class, a closed set fit for a metric label; `detail` its message."""
-        detail = str(error).replace("\x00", "")[:_DETAIL_CHARS]
+        # Postgres text holds neither NUL nor lone surrogates: a record that cannot be written would fail the
+        # whole chunk's transaction, the very stall this record exists to prevent.
+        text = str(error).encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+        detail = text[:_DETAIL_CHARS]
         return cls(subscription_id, mode, period, stage, type(error).__name__, detail, at)
