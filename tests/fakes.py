@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Self
 
 from meterflow.domain.catalog import Metric, Plan, Subscription, SubscriptionStatus
-from meterflow.domain.close_failures import CloseFailure
+from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
 from meterflow.domain.rollups import COUNTED, Observation, Rollup, fold
@@ -29,6 +29,7 @@ class Tables:
     invoices: dict[str, Invoice] = field(default_factory=dict)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     close_failures: dict[str, CloseFailure] = field(default_factory=dict)
+    unreadable: list[UnreadableSubscription] = field(default_factory=list)  # rows only a hand could write
 
 
 class FakeInvoices:
@@ -81,10 +82,11 @@ class FakeSubscriptions:
         self._tables.subscriptions[subscription.id] = subscription
 
     async def lock_due(self, ended_by: datetime, limit: int, only: str | None,
-                       skip: Collection[str]) -> list[Subscription]:
+                       skip: Collection[str]) -> tuple[list[Subscription], list[UnreadableSubscription]]:
         due = [s for s in self._tables.subscriptions.values() if s.status == SubscriptionStatus.ACTIVE
                and s.current_period.end <= ended_by and only in (None, s.id) and s.id not in skip]
-        return sorted(due, key=lambda s: (s.current_period.end, s.id))[:limit]
+        unreadable = [u for u in self._tables.unreadable if u.subscription_id not in skip]
+        return sorted(due, key=lambda s: (s.current_period.end, s.id))[:limit], unreadable
 
     async def save_lifecycle(self, subscriptions: Sequence[Subscription]) -> None:
         for s in subscriptions:

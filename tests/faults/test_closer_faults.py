@@ -88,13 +88,15 @@ async def test_closer_killed_mid_run_then_rerun_leaves_no_gap_and_no_twin(settin
 async def poison_subscriptions(pool: Pool, customer_id: str, plan_id: str) -> dict[str, str]:
     """One due subscription per way a period can fail, written straight into Postgres (the API refuses
     them): the expected failure reason by subscription id."""
-    ids = {new_id(IdKind.SUBSCRIPTION): reason for reason in ("UnbillablePeriod", "PriceError", "RaiseError")}
-    year_one, bad_price, refused = ids
+    ids = {new_id(IdKind.SUBSCRIPTION): reason
+           for reason in ("UnbillablePeriod", "PriceError", "RaiseError", "ValueError")}
+    year_one, bad_price, refused, unreadable = ids
     anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
-    bad_plan, metric_id = new_id(IdKind.PLAN), await pool.fetchval(
+    bad_plan, odd_plan, metric_id = new_id(IdKind.PLAN), new_id(IdKind.PLAN), await pool.fetchval(
         "SELECT metric_id FROM prices WHERE plan_id = $1", plan_id)
-    await pool.execute("INSERT INTO plans (id, mode, name, currency, plan_type, billing_period) "
-                       "VALUES ($1, 'test', 'broken', 'USD', 'collection', 'daily')", bad_plan)
+    await pool.executemany("INSERT INTO plans (id, mode, name, currency, plan_type, billing_period) "
+                           "VALUES ($1, 'test', 'poison', 'USD', 'collection', $2)",
+                           [(bad_plan, "daily"), (odd_plan, "fortnightly")])
     await pool.execute("INSERT INTO prices (id, plan_id, position, metric_id, definition) "
                        "VALUES ($1, $2, 0, $3, '{\"model\": \"no-such-model\"}')", new_id(IdKind.PRICE), bad_plan,
                        metric_id)
@@ -106,7 +108,8 @@ async def poison_subscriptions(pool: Pool, customer_id: str, plan_id: str) -> di
         "current_period_end) VALUES ($1, 'test', $2, $3, 'active', $4, $4, $5)",
         [(year_one, customer_id, plan_id, year_one_start, year_one_start + timedelta(days=1)),
          (bad_price, customer_id, bad_plan, anchor, anchor + timedelta(days=1)),
-         (refused, customer_id, plan_id, anchor, anchor + timedelta(days=1))])
+         (refused, customer_id, plan_id, anchor, anchor + timedelta(days=1)),
+         (unreadable, customer_id, odd_plan, anchor, anchor + timedelta(days=1))])
     # A write the database refuses, as a constraint or a bad value would: only this subscription's invoice.
     await pool.execute(f"""
         CREATE FUNCTION refuse_{refused}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -126,6 +129,8 @@ async def remove_poison(pool: Pool, ids: dict[str, str]) -> None:
     await pool.execute(f"DROP FUNCTION refuse_{refused}")
     await pool.execute("DELETE FROM subscriptions WHERE id = ANY($1::text[])", list(ids))
     await pool.execute("DELETE FROM close_failures WHERE subscription_id = ANY($1::text[])", list(ids))
+    await pool.execute("DELETE FROM prices WHERE plan_id IN (SELECT id FROM plans WHERE name = 'poison')")
+    await pool.execute("DELETE FROM plans WHERE name = 'poison'")  # listing plans would choke on the odd one
 
 
 def run_meterflow(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -159,12 +164,14 @@ async def test_poison_subscriptions_are_skipped_and_reported_while_a_thousand_ot
         listing = run_meterflow(settings, "close-failures", "--limit", "1000").stdout
         assert all(i in listing and r in listing for i, r in poison.items()), listing
         again = run_meterflow(settings, "close-periods")  # tried again, still reported, nothing else changes
-        assert again.returncode == 1 and "closed 0 periods" in again.stdout and "3 skipped" in again.stdout
+        assert again.returncode == 1 and "closed 0 periods" in again.stdout
+        assert f"{len(poison)} skipped" in again.stdout
         assert await invoice_counts(pool, customer) == (expected, expected)
 
         with ServiceProcess.running("closer", settings):
-            text = await eventually(lambda: skipped_metric(settings), lambda t: t.count("\n") >= 2, 60)
-        for stage, reason in (("compute", "UnbillablePeriod"), ("compute", "PriceError"), ("write", "RaiseError")):
+            text = await eventually(lambda: skipped_metric(settings), lambda t: t.count("\n") >= 3, 60)
+        for stage, reason in (("compute", "UnbillablePeriod"), ("compute", "PriceError"), ("write", "RaiseError"),
+                              ("read", "ValueError")):
             assert f'stage="{stage}",reason="{reason}"' in text or f'reason="{reason}",stage="{stage}"' in text
     finally:
         await remove_poison(pool, poison)

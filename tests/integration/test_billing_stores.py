@@ -152,10 +152,10 @@ async def test_due_subscriptions_oldest_first_within_limit_only_and_skip(backend
         for s in [*subs, stopped]:
             await uow.subscriptions.add_subscription(s)
         by_age = [subs[3], subs[1], subs[2], subs[0]]
-        assert await uow.subscriptions.lock_due(LONG_AGO, 10, None, ()) == by_age
-        assert await uow.subscriptions.lock_due(LONG_AGO, 2, None, {subs[3].id}) == by_age[1:3]
-        assert await uow.subscriptions.lock_due(ANCHOR + timedelta(days=2), 10, None, ()) == by_age[:2]
-        assert await uow.subscriptions.lock_due(LONG_AGO, 10, subs[0].id, ()) == [subs[0]]
+        assert await uow.subscriptions.lock_due(LONG_AGO, 10, None, ()) == (by_age, [])
+        assert await uow.subscriptions.lock_due(LONG_AGO, 2, None, {subs[3].id}) == (by_age[1:3], [])
+        assert await uow.subscriptions.lock_due(ANCHOR + timedelta(days=2), 10, None, ()) == (by_age[:2], [])
+        assert await uow.subscriptions.lock_due(LONG_AGO, 10, subs[0].id, ()) == ([subs[0]], [])
 
         moved = replace(advance(subs[0]), cancel_at_period_end=True, canceled_at=ANCHOR)
         await uow.subscriptions.save_lifecycle([moved])
@@ -178,3 +178,20 @@ async def test_close_failures_are_upserted_listed_and_cleared(backend: Backend) 
         await uow.close_failures.clear([s.id])
         assert [f.subscription_id for f in await uow.close_failures.listing(1_000)
                 if f.subscription_id in {s.id, other.id}] == [other.id]
+
+
+@pytest.mark.postgres
+async def test_a_row_no_code_path_writes_comes_back_apart_from_the_due_ones(pool: Pool) -> None:
+    """Postgres only: the fake cannot hold such a row, by construction."""
+    unit_of_work, customer, plan = await _postgres(pool)
+    odd_plan, readable = new_id(IdKind.PLAN), subscription(customer, plan)
+    odd = replace(subscription(customer, plan), plan_id=odd_plan)
+    await pool.execute("INSERT INTO plans (id, mode, name, currency, plan_type, billing_period) "
+                       "VALUES ($1, 'test', 'odd', 'USD', 'collection', 'fortnightly')", odd_plan)
+    async with unit_of_work() as uow:
+        for s in (odd, readable):
+            await uow.subscriptions.add_subscription(s)
+        due, unreadable = await uow.subscriptions.lock_due(LONG_AGO, 10, None, ())
+        assert due == [readable]
+        [row] = unreadable
+        assert (row.subscription_id, row.period, type(row.error)) == (odd.id, odd.current_period, ValueError)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from meterflow.domain.catalog import SubscriptionStatus
-from meterflow.domain.close_failures import CloseStage
+from meterflow.domain.close_failures import CloseStage, UnreadableSubscription
 from meterflow.domain.invoices import InvoiceStatus
 from meterflow.domain.periods import BillingInterval, Period
 from meterflow.domain.rollups import Aggregation
@@ -191,3 +191,16 @@ async def test_a_period_older_than_the_usage_kept_is_skipped_not_invoiced_for_ho
     assert world.invoices_of(ancient) == []
     assert [i.period.start.date().isoformat() for i in world.invoices_of(recent)][::6] == [
         "2026-01-26", "2026-07-26", "2027-01-26"]
+
+
+async def test_a_row_that_cannot_be_read_is_reported_and_the_chunk_still_closes() -> None:
+    world = World()
+    good = await world.subscribe(world.add_plan())
+    world.db.tables.unreadable = [UnreadableSubscription("sub_odd", good.mode, good.current_period,
+                                                         ValueError("'fortnightly' is not a BillingInterval"))]
+    world.clock.set(START + DAY + GRACE)
+    summary = await world.closer.close(world.clock.now())
+    assert summary.periods_closed == 1 and len(world.invoices_of(good)) == 1
+    assert [(f.subscription_id, f.stage, f.reason) for f in summary.skipped] == [
+        ("sub_odd", CloseStage.READ, "ValueError")]
+    assert list(world.db.tables.close_failures) == ["sub_odd"]

@@ -14,6 +14,7 @@ import asyncpg
 
 from meterflow.adapters.postgres import Executor, fetch_page
 from meterflow.domain.catalog import Subscription, SubscriptionStatus
+from meterflow.domain.close_failures import UnreadableSubscription
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, Period
 
@@ -59,13 +60,21 @@ class SubscriptionRepository:
             s.created_at)
 
     async def lock_due(self, ended_by: datetime, limit: int, only: str | None,
-                       skip: Collection[str]) -> list[Subscription]:
+                       skip: Collection[str]) -> tuple[list[Subscription], list[UnreadableSubscription]]:
         rows = await self._db.fetch(
             f"{_SELECT} WHERE s.status = $1 AND s.current_period_end <= $2 "
             "AND ($3::text IS NULL OR s.id = $3) AND NOT s.id = ANY($5::text[]) "
             "ORDER BY s.current_period_end, s.id LIMIT $4 FOR UPDATE OF s SKIP LOCKED",
             SubscriptionStatus.ACTIVE, ended_by, only, limit, list(skip))
-        return [_subscription(r) for r in rows]
+        due, unreadable = [], []
+        for row in rows:
+            try:
+                due.append(_subscription(row))
+            except ValueError as error:  # an enumeration value no code path writes
+                unreadable.append(UnreadableSubscription(
+                    row["id"], Mode(row["mode"]), Period(row["current_period_start"], row["current_period_end"]),
+                    error))
+        return due, unreadable
 
     async def save_lifecycle(self, subscriptions: Sequence[Subscription]) -> None:
         await self._db.executemany(

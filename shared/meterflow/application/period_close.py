@@ -24,7 +24,7 @@ from meterflow.application.ports import CatalogReader, UsageReader
 from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from meterflow.clock import Clock
 from meterflow.domain.catalog import Subscription, advance
-from meterflow.domain.close_failures import CloseFailure, CloseStage, check_billable
+from meterflow.domain.close_failures import CloseFailure, CloseStage, UnreadableSubscription, check_billable
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 
 CHUNK_SIZE = 500
@@ -72,21 +72,24 @@ class PeriodCloser:
         while True:
             async with self.unit_of_work() as uow:
                 limit = DRY_RUN_LIMIT if dry_run else self.chunk_size
-                due = await uow.subscriptions.lock_due(as_of - self.grace, limit, subscription_id, skip)
-                if not due:
+                due, unreadable = await uow.subscriptions.lock_due(as_of - self.grace, limit, subscription_id, skip)
+                if not due and not unreadable:
                     return summary
-                await self._close_chunk(uow, due, summary, dry_run)
+                await self._close_chunk(uow, due, unreadable, summary, dry_run)
             skip |= {f.subscription_id for f in summary.skipped}
             if progress:
                 progress(summary)
             if dry_run:
                 return summary
 
-    async def _close_chunk(self, uow: UnitOfWork, due: Sequence[Subscription], summary: CloseSummary,
+    async def _close_chunk(self, uow: UnitOfWork, due: Sequence[Subscription],
+                           unreadable: Sequence[UnreadableSubscription], summary: CloseSummary,
                            dry_run: bool) -> None:
         now = self.clock.now()
         computed = await in_isolation(due, self._compute, self.is_transient)
-        failures = _failures([(s, error) for s, error in computed.failed], CloseStage.COMPUTE, now)
+        failures = [CloseFailure.of(u.subscription_id, u.mode, u.period, CloseStage.READ, u.error, now)
+                    for u in unreadable]
+        failures += _failures([(s, error) for s, error in computed.failed], CloseStage.COMPUTE, now)
         summary.skipped += failures
         if dry_run:
             summary.previews = [close.invoice for _, close in computed.done]

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol, Self
 
 from meterflow.domain.catalog import Subscription
-from meterflow.domain.close_failures import CloseFailure
+from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.modes import Mode
 
@@ -47,9 +47,10 @@ class SubscriptionStore(Protocol):
     async def add_subscription(self, subscription: Subscription) -> None: ...
 
     async def lock_due(self, ended_by: datetime, limit: int, only: str | None,
-                       skip: Collection[str]) -> list[Subscription]:
+                       skip: Collection[str]) -> tuple[list[Subscription], list[UnreadableSubscription]]:
         """Lock up to `limit` active subscriptions whose current period ended by `ended_by`, oldest first,
-        skipping those locked by another closer and the ids in `skip`."""
+        skipping those locked by another closer and the ids in `skip`; a row that cannot be read comes
+        back apart, so that one bad row never fails the others."""
         ...
 
     async def save_lifecycle(self, subscriptions: Sequence[Subscription]) -> None:

@@ -20,10 +20,23 @@ _DETAIL_CHARS = 500  # enough for any message we raise; bounds what an odd excep
 
 
 class CloseStage(StrEnum):
-    """Where the period failed: computing its invoice (usage, rating, the next period) or writing it."""
+    """Where the period failed: reading its subscription, computing its invoice (usage, rating, the next
+    period) or writing it."""
 
+    READ = "read"
     COMPUTE = "compute"
     WRITE = "write"
+
+
+@dataclass(frozen=True)
+class UnreadableSubscription:
+    """A due subscription row that cannot be turned into a Subscription (a value written by hand that no
+    code path writes, such as an unknown billing interval on its plan): reported, never a failed chunk."""
+
+    subscription_id: str
+    mode: Mode
+    period: Period
+    error: Exception
 
 
 class UnbillablePeriod(Conflict):
