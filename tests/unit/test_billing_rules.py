@@ -18,7 +18,7 @@ from meterflow.domain.catalog import (
     start_subscription,
 )
 from meterflow.domain.close_failures import CloseFailure, CloseStage
-from meterflow.domain.errors import Conflict
+from meterflow.domain.errors import Conflict, FieldError
 from meterflow.domain.invoices import Invoice, InvoiceLocked, InvoiceStatus, InvoiceWrite, plan_write, transition
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, Period
@@ -119,3 +119,9 @@ def test_a_failure_record_is_always_storable_text() -> None:
     assert failure.reason == "ValueError"
     assert failure.detail.startswith("a") and "\x00" not in failure.detail and len(failure.detail) == 500
     failure.detail.encode("utf-8")
+
+
+def test_a_first_period_past_year_9999_is_refused_naming_start_date() -> None:
+    with pytest.raises(FieldError) as refused:
+        start_subscription("sub_1", CUSTOMER, PLAN, datetime(9999, 12, 15, tzinfo=UTC), T0)
+    assert refused.value.param == "start_date"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from meterflow.domain.errors import FieldError
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, Period, align_to_hour, next_period, period_at, period_containing
 from meterflow.domain.rollups import Aggregation, MetricRule
@@ -98,8 +99,12 @@ def start_subscription(subscription_id: str, customer: Customer, plan: Plan, sta
     """A new active subscription whose first period starts at `start` (default: now), on the whole UTC
     hour at or before it, so a period quantity is an exact sum of hourly windows (domain/periods.py)."""
     anchor = align_to_hour(start or now)
+    try:
+        first = period_at(anchor, plan.billing_period, 0)
+    except (ValueError, OverflowError):  # a first period that would end after year 9999
+        raise FieldError("start_date", "is too late: its first billing period would end after year 9999") from None
     return Subscription(subscription_id, customer.mode, customer.id, plan.id, SubscriptionStatus.ACTIVE, anchor,
-                        period_at(anchor, plan.billing_period, 0), False, None, now, plan.billing_period)
+                        first, False, None, now, plan.billing_period)
 
 
 def advance(subscription: Subscription) -> Subscription:
