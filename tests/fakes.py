@@ -173,12 +173,15 @@ class FakeUsage:
 
     events: list[tuple[str, str, datetime, Decimal | None]] = field(default_factory=list)
     reads: int = 0
+    unreachable: bool = False  # answer like a Redis that is down
 
     def record(self, metric_id: str, customer_id: str, at: datetime, value: Decimal | None = None) -> None:
         self.events.append((metric_id, customer_id, at, value))
 
     async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
         self.reads += 1
+        if self.unreachable:
+            raise ConnectionError("redis is down")
         figures = []
         for q in queries:
             rollup = Rollup()
