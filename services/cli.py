@@ -5,15 +5,23 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 import typer
 
+from meterflow.clock import Clock, SystemClock
 from meterflow.domain.modes import Mode
 from meterflow.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 keys = typer.Typer(no_args_is_help=True, help="API keys (printed once, stored only as hashes).")
 app.add_typer(keys, name="keys")
+
+
+@lru_cache(maxsize=1)
+def clock() -> Clock:
+    """The one clock of a CLI process; every command reads the time through it."""
+    return SystemClock()
 
 
 def _configure_logging(service: str) -> None:
@@ -57,7 +65,7 @@ def closer() -> None:
     from services.closer.worker import run_forever
 
     _configure_logging("closer")
-    asyncio.run(run_forever(get_settings()))
+    asyncio.run(run_forever(get_settings(), clock()))
 
 
 @app.command()
@@ -83,7 +91,7 @@ class ModeOption(StrEnum):
 
 def _timestamp(value: str | None) -> datetime:
     if value is None:
-        return datetime.now(UTC)
+        return clock().now()
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -104,13 +112,21 @@ def close_periods(
     from services.ops import close_periods as run_close
 
     cutoff = _timestamp(as_of)
-    if cutoff > datetime.now(UTC):
+    if cutoff > clock().now():
         raise _fail("--as-of is in the future: a period is closed only after it has ended (plus grace)")
     try:
-        code = asyncio.run(run_close(get_settings(), cutoff, dry_run, subscription))
+        code = asyncio.run(run_close(get_settings(), clock(), cutoff, dry_run, subscription))
     except Exception as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     raise typer.Exit(code)
+
+
+@app.command("close-failures")
+def close_failures(limit: int = typer.Option(100, "--limit")) -> None:
+    """List due periods the closer skipped, with why (tried again every run; cleared once closed)."""
+    from services.ops import list_close_failures
+
+    asyncio.run(list_close_failures(get_settings(), limit))
 
 
 @app.command("late-events")
@@ -129,7 +145,7 @@ def reinvoice(invoice_id: str = typer.Argument(..., help="a void invoice whose p
     from services.ops import reinvoice as run_reinvoice
 
     try:
-        code = asyncio.run(run_reinvoice(get_settings(), invoice_id, Mode(mode.value)))
+        code = asyncio.run(run_reinvoice(get_settings(), clock(), invoice_id, Mode(mode.value)))
     except Exception as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     raise typer.Exit(code)

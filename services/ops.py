@@ -1,22 +1,24 @@
-"""The ops commands behind the CLI: close periods, list late events, re-invoice a voided period."""
+"""The ops commands behind the CLI: close periods, list close failures and late events, re-invoice a voided
+period. Each takes the clock the CLI hands it; none reads the time itself."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
-from meterflow.adapters.catalog_repository import CatalogRepository
-from meterflow.adapters.invoice_repository import InvoiceRepository
+from meterflow.adapters.close_failure_repository import CloseFailureRepository
 from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.application.period_close import CloseSummary
+from meterflow.clock import Clock
+from meterflow.domain.close_failures import CloseFailure
+from meterflow.domain.errors import MeterflowError
 from meterflow.domain.events import format_timestamp
-from meterflow.domain.invoices import InvoiceStatus
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-from services.closer.worker import period_closer
+from services.closer.worker import period_closer, report
 
 
 def _progress(started_s: float) -> Callable[[CloseSummary], None]:
@@ -26,21 +28,44 @@ def _progress(started_s: float) -> Callable[[CloseSummary], None]:
     return show
 
 
-async def close_periods(settings: Settings, as_of: datetime, dry_run: bool, subscription_id: str | None) -> int:
+def _period(failure: CloseFailure) -> str:
+    """A failed period as stored, whatever it holds: its bounds may be what made it fail (a naive
+    year-1 -infinity cannot even be converted to UTC), so they are shown, not converted."""
+    return f"{failure.period.start.isoformat()} → {failure.period.end.isoformat()}"
+
+
+async def close_periods(settings: Settings, clock: Clock, as_of: datetime, dry_run: bool,
+                        subscription_id: str | None) -> int:
+    """Exit status 1 when any due period was skipped: ops scripts must notice, though the rest closed."""
     started_s = time.monotonic()
-    async with period_closer(settings) as closer:
-        summary = await closer.close(as_of, datetime.now(UTC), subscription_id, dry_run,
-                                     progress=_progress(started_s))
+    async with period_closer(settings, clock) as closer:
+        summary = await closer.periods.close(as_of, subscription_id, dry_run, progress=_progress(started_s))
+    report(summary)
     if summary.periods_closed:
         print(file=sys.stderr)
     for invoice in summary.previews:
         print(f"would invoice {invoice.subscription_id} {format_timestamp(invoice.period.start)} → "
               f"{format_timestamp(invoice.period.end)}: {invoice.total} {invoice.currency}")
+    for failure in summary.skipped:
+        print(f"skipped {failure.subscription_id} {_period(failure)}: {failure.stage.value} failed: "
+              f"{failure.reason}: {failure.detail}")
     verb = "would close" if dry_run else "closed"
     print(f"{verb} {summary.periods_closed} periods as of {format_timestamp(as_of)}: "
-          f"{summary.invoices_written} invoices written, {summary.already_invoiced} already invoiced "
-          f"in {time.monotonic() - started_s:.2f}s")
-    return 0
+          f"{summary.invoices_written} invoices written, {summary.already_invoiced} already invoiced, "
+          f"{len(summary.skipped)} skipped in {time.monotonic() - started_s:.2f}s")
+    return 1 if summary.skipped else 0
+
+
+async def list_close_failures(settings: Settings, limit: int) -> None:
+    pool = await create_pool(settings.database_dsn)
+    try:
+        failures = await CloseFailureRepository(pool).listing(limit)
+    finally:
+        await pool.close()
+    for f in failures:
+        print(f"{format_timestamp(f.failed_at)}  {f.mode}  {f.subscription_id}  {_period(f)}  {f.stage.value}  "
+              f"{f.reason}: {f.detail}")
+    print(f"{len(failures)} periods skipped by the closer", file=sys.stderr)
 
 
 async def list_late_events(settings: Settings, since: datetime | None, limit: int) -> None:
@@ -56,23 +81,12 @@ async def list_late_events(settings: Settings, since: datetime | None, limit: in
     print(f"{len(events)} late events", file=sys.stderr)
 
 
-async def reinvoice(settings: Settings, invoice_id: str, mode: Mode) -> int:
-    pool = await create_pool(settings.database_dsn)
-    try:
-        voided = await InvoiceRepository(pool).invoice(mode, invoice_id)
-        subscription = await CatalogRepository(pool).subscription(mode, voided.subscription_id) if voided else None
-    finally:
-        await pool.close()
-    if voided is None or subscription is None:
-        print(f"error: no invoice {invoice_id} in {mode} mode", file=sys.stderr)
-        return 1
-    if voided.status is not InvoiceStatus.VOID:
-        print(f"error: {invoice_id} is {voided.status}; only a void invoice's period is billed again", file=sys.stderr)
-        return 1
-    async with period_closer(settings) as closer:
-        invoice = await closer.reinvoice(subscription, voided.period, datetime.now(UTC))
-    if invoice is None:
-        print("error: another live invoice already covers that period", file=sys.stderr)
-        return 1
+async def reinvoice(settings: Settings, clock: Clock, invoice_id: str, mode: Mode) -> int:
+    async with period_closer(settings, clock) as closer:
+        try:
+            invoice = await closer.invoicing.reinvoice(mode, invoice_id)
+        except MeterflowError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
     print(invoice.id)
     return 0

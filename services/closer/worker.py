@@ -1,5 +1,6 @@
 """The closer service: close due periods every `close_interval_s`, forever; health and metrics on
-`closer_web_port`."""
+`closer_web_port`. `period_closer` is the one place the close use case is wired to its adapters (the
+ops commands use it too)."""
 
 from __future__ import annotations
 
@@ -10,41 +11,70 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 
 from aiohttp import web
 
 from meterflow.adapters.catalog_repository import CatalogRepository
-from meterflow.adapters.period_close_repository import PeriodCloseRepository
-from meterflow.adapters.postgres import create_pool
+from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.transient import is_transient
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
-from meterflow.application.period_close import PeriodCloser
-from meterflow.observability import CLOSE_DURATION, INVOICES_CLOSED, metrics_payload, readiness
+from meterflow.application.invoices import Invoicing
+from meterflow.application.period_close import CloseSummary, PeriodCloser
+from meterflow.clock import Clock
+from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, metrics_payload, readiness
 from meterflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Closer:
+    """The close use case and its neighbours, wired to one pool and one Redis client."""
+
+    periods: PeriodCloser
+    invoicing: Invoicing
+    pool: Pool
+    usage: UsageStore
+
+
 @asynccontextmanager
-async def period_closer(settings: Settings) -> AsyncIterator[PeriodCloser]:
+async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Closer]:
     pool = await create_pool(settings.database_dsn, max_size=4)
     redis = connect_redis(settings.redis_dsn)
     usage = UsageStore.from_settings(redis, settings)
+    catalog, unit_of_work = CatalogRepository(pool), partial(PostgresUnitOfWork, pool)
     try:
-        yield PeriodCloser(CatalogRepository(pool), usage, PeriodCloseRepository(pool),
-                           timedelta(seconds=settings.close_grace_s))
+        yield Closer(PeriodCloser(catalog, usage, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
+                                  timedelta(seconds=settings.rollup_retention_s), is_transient),
+                     Invoicing(catalog, usage, unit_of_work, clock), pool, usage)
     finally:
         await redis.aclose()
         await pool.close()
 
 
-def _web_app(closer: PeriodCloser) -> web.Application:
+def report(summary: CloseSummary) -> None:
+    """Count what a run did and log each skipped period with its reason (ops also list them with
+    `meterflow close-failures`)."""
+    INVOICES_CLOSED.inc(summary.invoices_written)
+    for failure in summary.skipped:
+        CLOSE_SKIPPED.labels(failure.stage.value, failure.reason).inc()
+        log.error("skipped period %s → %s of %s at %s: %s: %s", failure.period.start.isoformat(),
+                  failure.period.end.isoformat(), failure.subscription_id, failure.stage.value, failure.reason,
+                  failure.detail)  # isoformat: a failed period's bounds may not convert to UTC
+
+
+def _web_app(closer: Closer) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        ready, checks = await readiness({"postgres": closer.catalog.ping, "redis": closer.usage.ping})
+        ready, checks = await readiness({"postgres": lambda: closer.pool.fetchval("SELECT 1"),
+                                         "redis": closer.usage.ping})
         return web.json_response({"status": "ready" if ready else "unavailable", "checks": checks},
                                  status=200 if ready else 503)
 
@@ -57,16 +87,16 @@ def _web_app(closer: PeriodCloser) -> web.Application:
     return app
 
 
-async def close_once(closer: PeriodCloser) -> None:
-    started, now = time.monotonic(), datetime.now(UTC)
-    summary = await closer.close(as_of=now, now=now)
+async def close_once(closer: Closer, clock: Clock) -> None:
+    started = time.monotonic()
+    summary = await closer.periods.close(as_of=clock.now())
     CLOSE_DURATION.observe(time.monotonic() - started)
-    INVOICES_CLOSED.inc(summary.invoices_written)
+    report(summary)
     if summary.periods_closed:
         log.info("closed %d periods, %d invoices written", summary.periods_closed, summary.invoices_written)
 
 
-async def run_forever(settings: Settings) -> None:
+async def run_forever(settings: Settings, clock: Clock) -> None:
     """Until SIGTERM or SIGINT: then the current round is cancelled (its transaction rolls back) and
     connections close cleanly."""
     task = asyncio.current_task()
@@ -75,18 +105,18 @@ async def run_forever(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
     with contextlib.suppress(asyncio.CancelledError):
-        await _serve(settings)
+        await _serve(settings, clock)
 
 
-async def _serve(settings: Settings) -> None:
-    async with period_closer(settings) as closer:
+async def _serve(settings: Settings, clock: Clock) -> None:
+    async with period_closer(settings, clock) as closer:
         runner = web.AppRunner(_web_app(closer))
         await runner.setup()
         await web.TCPSite(runner, settings.api_host, settings.closer_web_port).start()
         try:
             while True:
                 try:
-                    await close_once(closer)
+                    await close_once(closer, clock)
                 except Exception:
                     log.exception("period close failed; retrying next round")
                 await asyncio.sleep(settings.close_interval_s)

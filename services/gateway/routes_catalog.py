@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import UniqueViolation
-from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
+from meterflow.application.subscriptions import Subscriptions
+from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.money import is_known_currency
-from meterflow.domain.periods import align_to_hour, period_at
 from meterflow.domain.pricing import PriceError, parse_price
 from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.domain_errors import as_api_errors
 from services.gateway.errors import conflict, found_or_404, invalid
 from services.gateway.schemas import (
     CustomerIn,
@@ -130,22 +133,14 @@ async def create_plan(body: PlanIn, mode: Mode = Depends(authenticated_mode),
 @router.post("/subscriptions", status_code=201)
 async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authenticated_mode),
                               ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    found_or_404(await ctx.catalog.customer(mode, body.customer_id), "customer", body.customer_id, "customer_id")
-    plan = found_or_404(await ctx.catalog.plan(mode, body.plan_id), "plan", body.plan_id, "plan_id")
-    now = ctx.clock.now()
-    # Periods start on whole UTC hours, the rollup resolution (see domain/periods.py and the README).
-    anchor = align_to_hour(body.start_date or now)
-    subscription = Subscription(new_id(IdKind.SUBSCRIPTION), mode, body.customer_id, plan.id,
-                                SubscriptionStatus.ACTIVE, anchor, period_at(anchor, plan.billing_period, 0),
-                                False, None, now, plan.billing_period)
-    await ctx.catalog.add_subscription(subscription)
-    return subscription_json(subscription)
+    use_case = Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
+    with as_api_errors():
+        return subscription_json(await use_case.start(mode, body.customer_id, body.plan_id, body.start_date))
 
 
 @router.post("/subscriptions/{subscription_id}/cancel")
 async def cancel_subscription(subscription_id: str, mode: Mode = Depends(authenticated_mode),
                               ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    found_or_404(await ctx.catalog.subscription(mode, subscription_id), "subscription", subscription_id)
-    await ctx.catalog.cancel_subscription(mode, subscription_id, ctx.clock.now())
-    return subscription_json(found_or_404(await ctx.catalog.subscription(mode, subscription_id), "subscription",
-                                          subscription_id))
+    use_case = Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
+    with as_api_errors():
+        return subscription_json(await use_case.cancel(mode, subscription_id))

@@ -55,3 +55,6 @@ async def readiness(probes: Mapping[str, Probe], timeout_s: float = 2.0) -> tupl
     results = await asyncio.gather(*(check(probes[n]) for n in names))
     checks = dict(zip(names, results, strict=True))
     return all(v == "ok" for v in results), checks
+CLOSE_SKIPPED = Counter("meterflow_close_skipped_total",
+                        "Due periods the closer skipped (retried next run), by stage and error class",
+                        ["stage", "reason"])

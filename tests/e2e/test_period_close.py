@@ -157,3 +157,12 @@ async def test_the_database_guards_one_live_invoice_per_period_and_frozen_totals
             "period_end, subtotal, total) SELECT 'inv_twin', mode, customer_id, subscription_id, 'draft', currency, "
             "period_start, period_end, 0, 0 FROM invoices WHERE id = $1", invoice["id"])
     assert Decimal(invoice["total"]) == 0
+
+
+async def test_a_start_whose_first_period_cannot_end_is_a_400_naming_start_date(api: httpx.AsyncClient) -> None:
+    setup = await daily_setup(api)
+    plan = (await api.get(f"/v1/subscriptions/{setup['subscription']}")).json()["plan_id"]
+    response = await api.post("/v1/subscriptions", json={"customer_id": setup["customer"], "plan_id": plan,
+                                                         "start_date": "9999-12-31T12:00:00Z"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "start_date"

@@ -1,16 +1,21 @@
-"""SQL for the catalog: API keys, customers, metrics, plans with prices, subscriptions."""
+"""SQL for the catalog: API keys, customers, metrics, plans with prices.
+
+Subscriptions have their own repository (subscription_repository.py, where all their SQL is);
+`CatalogRepository` inherits its methods so that callers reading across the catalog (the gateway, the
+processor) keep one object.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 import asyncpg
 
 from meterflow.adapters.postgres import Pool, UniqueViolation, fetch_page
-from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus
+from meterflow.adapters.subscription_repository import SubscriptionRepository
+from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
 from meterflow.domain.modes import Mode
-from meterflow.domain.periods import BillingInterval, Period
+from meterflow.domain.periods import BillingInterval
 from meterflow.domain.rollups import Aggregation, MetricRule
 
 
@@ -24,21 +29,9 @@ def _metric(row: asyncpg.Record) -> Metric:
                   row["aggregation_property"], row["description"], row["created_at"])
 
 
-def _subscription(row: asyncpg.Record) -> Subscription:
-    return Subscription(
-        row["id"], Mode(row["mode"]), row["customer_id"], row["plan_id"], row["status"], row["anchor"],
-        Period(row["current_period_start"], row["current_period_end"]), row["cancel_at_period_end"],
-        row["canceled_at"], row["created_at"], BillingInterval(row["billing_period"]),
-    )
-
-
-_SUBSCRIPTION_SELECT = """
-    SELECT s.*, p.billing_period FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-"""
-
-
-class CatalogRepository:
+class CatalogRepository(SubscriptionRepository):
     def __init__(self, pool: Pool) -> None:
+        super().__init__(pool)
         self._pool = pool
 
     async def ping(self) -> object:
@@ -133,34 +126,3 @@ class CatalogRepository:
         return {r["id"]: Plan(r["id"], Mode(r["mode"]), r["name"], r["description"], r["currency"],
                               r["plan_type"], BillingInterval(r["billing_period"]), tuple(by_plan[r["id"]]),
                               r["created_at"]) for r in rows}
-
-    async def add_subscription(self, subscription: Subscription) -> None:
-        s = subscription
-        await self._pool.execute(
-            "INSERT INTO subscriptions (id, mode, customer_id, plan_id, status, anchor, current_period_start, "
-            "current_period_end, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", s.id, s.mode.value,
-            s.customer_id, s.plan_id, s.status, s.anchor, s.current_period.start, s.current_period.end,
-            s.created_at)
-
-    async def subscription(self, mode: Mode, subscription_id: str) -> Subscription | None:
-        row = await self._pool.fetchrow(f"{_SUBSCRIPTION_SELECT} WHERE s.mode = $1 AND s.id = $2",
-                                        mode.value, subscription_id)
-        return _subscription(row) if row else None
-
-    async def subscriptions(self, mode: Mode, limit: int,
-                            starting_after: str | None) -> tuple[list[Subscription], bool]:
-        rows, more = await fetch_page(self._pool, "subscriptions", mode, limit, starting_after)
-        found = await self._pool.fetch(f"{_SUBSCRIPTION_SELECT} WHERE s.id = ANY($1::text[])", [r["id"] for r in rows])
-        by_id = {r["id"]: _subscription(r) for r in found}
-        return [by_id[r["id"]] for r in rows], more
-
-    async def active_subscriptions_of(self, mode: Mode, customer_id: str) -> list[Subscription]:
-        rows = await self._pool.fetch(
-            f"{_SUBSCRIPTION_SELECT} WHERE s.mode = $1 AND s.customer_id = $2 AND s.status = $3 "
-            "ORDER BY s.created_at", mode.value, customer_id, SubscriptionStatus.ACTIVE)
-        return [_subscription(r) for r in rows]
-
-    async def cancel_subscription(self, mode: Mode, subscription_id: str, at: datetime) -> None:
-        await self._pool.execute(
-            "UPDATE subscriptions SET cancel_at_period_end = true, canceled_at = coalesce(canceled_at, $3) "
-            "WHERE mode = $1 AND id = $2", mode.value, subscription_id, at)

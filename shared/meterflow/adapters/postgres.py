@@ -13,6 +13,8 @@ from meterflow.domain.modes import Mode
 Pool: TypeAlias = asyncpg.Pool
 # What `pool.acquire()` yields: a connection borrowed from the pool, usable like a connection.
 Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+# What a repository runs its SQL on: the pool (one statement, autocommit) or a unit of work's connection.
+Executor: TypeAlias = Pool | Connection
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
@@ -32,7 +34,7 @@ class UniqueViolation(Exception):
     """A row that must be unique already exists (mapped to 409 by the API)."""
 
 
-async def fetch_page(pool: Pool, table: str, mode: Mode, limit: int, starting_after: str | None,
+async def fetch_page(pool: Executor, table: str, mode: Mode, limit: int, starting_after: str | None,
                      where: str = "", args: tuple[Any, ...] = ()) -> tuple[list[asyncpg.Record], bool]:
     """Newest first, Stripe-style: `starting_after` is the last id of the previous page.
 

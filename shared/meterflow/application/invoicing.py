@@ -3,19 +3,26 @@
 `compute_invoices` is the one path from rollups to invoices; a draft (the API, one subscription) and a
 period close (the closer, thousands at once) both call it, so a draft shows exactly what the close
 will bill for the same usage. It batches: one catalog read per mode and one Redis round trip in all.
+
+`write_invoices` is the one path from computed invoices to the invoices table, for drafts, period close
+and re-invoicing alike: the domain decides per period (insert, write over the open draft, already
+invoiced) and the unique index on live invoices settles any race.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from meterflow.application.ports import CatalogReader, UsageReader
+from meterflow.application.unit_of_work import InvoiceStore
 from meterflow.domain.catalog import Metric, Plan, Subscription
+from meterflow.domain.errors import Conflict
 from meterflow.domain.ids import IdKind, new_id
-from meterflow.domain.invoices import Invoice, InvoiceStatus, rate
+from meterflow.domain.invoices import Invoice, InvoiceStatus, plan_write, rate
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.rollups import quantity
@@ -64,3 +71,37 @@ async def compute_invoices(catalog: CatalogReader, usage: UsageReader,
             finalized_at=now if status is InvoiceStatus.FINALIZED else None,
         ))
     return invoices
+
+
+# A lost race is settled in the next round: the concurrent writer has committed by then (the unique index
+# made our insert wait for it), so its invoice is found and planned for. More rounds mean a void/insert
+# storm on one period, which is an error worth reporting rather than a loop.
+_WRITE_ROUNDS = 3
+
+
+@dataclass
+class Written:
+    invoices: list[Invoice] = field(default_factory=list)  # as stored: an overwritten draft keeps its id
+    already_invoiced: list[Invoice] = field(default_factory=list)  # the period's finalized invoice
+
+
+async def write_invoices(store: InvoiceStore, computed: Sequence[Invoice], at: datetime) -> Written:
+    """Write computed invoices in batches; call inside a unit of work (the live invoices are locked)."""
+    written, pending = Written(), list(computed)
+    for _ in range(_WRITE_ROUNDS):
+        live = await store.live_invoices([i.period_key for i in pending], lock=True)
+        fresh: list[Invoice] = []
+        drafts: list[Invoice] = []
+        for invoice in pending:
+            write = plan_write(invoice, live.get(invoice.period_key))
+            if write is None:
+                written.already_invoiced.append(live[invoice.period_key])
+            else:
+                (drafts if write.replaces_draft else fresh).append(write.invoice)
+        await store.replace_drafts(drafts, at)
+        inserted = await store.insert(fresh)
+        written.invoices += drafts + [i for i in fresh if i.id in inserted]
+        pending = [i for i in fresh if i.id not in inserted]
+        if not pending:
+            return written
+    raise Conflict(f"the period of invoice {pending[0].id} kept changing while it was written; try again")

@@ -1,7 +1,15 @@
 """Period close: every period whose end + grace has passed gets exactly one finalized invoice.
 
-Run by the closer service on a timer and by ops (`meterflow close-periods --as-of … [--dry-run]`).
-Safe to run late, twice, concurrently, or again after a crash: see PeriodCloseRepository.
+Run by the closer service on a timer and by ops (`meterflow close-periods --as-of … [--dry-run]`). The use
+case owns its transaction: one unit of work per chunk locks up to CHUNK_SIZE due subscriptions (`SKIP
+LOCKED`: two closers share the work), computes their invoices, writes them through the one write path,
+moves each subscription on (domain `advance`) and commits. A kill -9 rolls the chunk back whole: never an
+invoice without its advanced subscription, nor the reverse. Safe to run late, twice or concurrently.
+
+One subscription can never stop the others (billing.md §5): a period whose invoice cannot be computed or
+written is skipped for the rest of the run, recorded with its reason in the same transaction, and tried
+again on the next run; every other period of the chunk is still closed in the same batched writes (see
+isolation.py). Only an unreachable dependency stops a run.
 """
 
 from __future__ import annotations
@@ -10,16 +18,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from meterflow.adapters.catalog_repository import CatalogRepository
-from meterflow.adapters.period_close_repository import PeriodCloseRepository
-from meterflow.adapters.usage_store import UsageStore
-from meterflow.application.invoicing import compute_invoices
-from meterflow.domain.catalog import Subscription
+from meterflow.application.invoicing import compute_invoices, write_invoices
+from meterflow.application.isolation import IsTransient, in_isolation
+from meterflow.application.ports import CatalogReader, UsageReader
+from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from meterflow.clock import Clock
+from meterflow.domain.catalog import Subscription, advance
+from meterflow.domain.close_failures import CloseFailure, CloseStage, UnreadableSubscription, check_billable
 from meterflow.domain.invoices import Invoice, InvoiceStatus
-from meterflow.domain.periods import Period
 
 CHUNK_SIZE = 500
 DRY_RUN_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class Close:
+    """One due period, computed: its invoice, and the subscription as it will be once that is written."""
+
+    due: Subscription
+    invoice: Invoice
+    following: Subscription
 
 
 @dataclass
@@ -27,44 +45,89 @@ class CloseSummary:
     periods_closed: int = 0
     invoices_written: int = 0
     already_invoiced: int = 0
+    skipped: list[CloseFailure] = field(default_factory=list)
     previews: list[Invoice] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PeriodCloser:
-    catalog: CatalogRepository
-    usage: UsageStore
-    repository: PeriodCloseRepository
+    catalog: CatalogReader
+    usage: UsageReader
+    unit_of_work: UnitOfWorkFactory
+    clock: Clock
     grace: timedelta
+    usage_retention: timedelta
+    is_transient: IsTransient
+    chunk_size: int = CHUNK_SIZE
 
-    async def close(self, as_of: datetime, now: datetime, subscription_id: str | None = None,
-                    dry_run: bool = False, progress: Callable[[CloseSummary], None] | None = None) -> CloseSummary:
+    async def close(self, as_of: datetime, subscription_id: str | None = None, dry_run: bool = False,
+                    progress: Callable[[CloseSummary], None] | None = None) -> CloseSummary:
         """Close chunk after chunk until nothing is due (a subscription may be several periods behind).
 
-        A dry run computes the next invoice of every due subscription and writes nothing.
+        A dry run computes the next invoice of every due subscription, and reports what it could not
+        compute, and writes nothing.
         """
-        async def compute(due: Sequence[Subscription]) -> list[Invoice]:
-            return await compute_invoices(self.catalog, self.usage, [(s, s.current_period) for s in due], now,
-                                          InvoiceStatus.FINALIZED)
-
         summary = CloseSummary()
+        skip: set[str] = set()  # failed in this run: retried next run, not in the next chunk
         while True:
-            result, invoices = await self.repository.close_chunk(
-                as_of, self.grace, DRY_RUN_LIMIT if dry_run else CHUNK_SIZE, compute, subscription_id, dry_run)
-            if result.subscriptions == 0:
-                return summary
-            summary.periods_closed += result.subscriptions
-            summary.invoices_written += result.invoices_written
-            summary.already_invoiced += result.already_invoiced
+            async with self.unit_of_work() as uow:
+                limit = DRY_RUN_LIMIT if dry_run else self.chunk_size
+                due, unreadable = await uow.subscriptions.lock_due(as_of - self.grace, limit, subscription_id, skip)
+                if not due and not unreadable:
+                    return summary
+                await self._close_chunk(uow, due, unreadable, summary, dry_run)
+            skip |= {f.subscription_id for f in summary.skipped}
             if progress:
                 progress(summary)
             if dry_run:
-                summary.previews = invoices
                 return summary
 
-    async def reinvoice(self, subscription: Subscription, period: Period, now: datetime) -> Invoice | None:
-        """Invoice a period again after its invoice was voided; None if a live invoice already covers it."""
-        [invoice] = await compute_invoices(self.catalog, self.usage, [(subscription, period)], now,
-                                           InvoiceStatus.FINALIZED)
-        result = await self.repository.write_finalized([invoice])
-        return invoice if result.invoices_written else None
+    async def _close_chunk(self, uow: UnitOfWork, due: Sequence[Subscription],
+                           unreadable: Sequence[UnreadableSubscription], summary: CloseSummary,
+                           dry_run: bool) -> None:
+        now = self.clock.now()
+        computed = await in_isolation(due, self._compute, self.is_transient)
+        failures = [CloseFailure.of(u.subscription_id, u.mode, u.period, CloseStage.READ, u.error, now)
+                    for u in unreadable]
+        failures += _failures([(s, error) for s, error in computed.failed], CloseStage.COMPUTE, now)
+        summary.skipped += failures
+        if dry_run:
+            summary.previews = [close.invoice for _, close in computed.done]
+            summary.periods_closed = len(summary.previews)
+            return
+
+        async def write(closes: Sequence[Close]) -> list[Subscription]:
+            async with uow.savepoint():
+                return await self._write(uow, closes, summary, now)
+
+        writes = await in_isolation([close for _, close in computed.done], write, self.is_transient)
+        write_failures = _failures([(c.due, error) for c, error in writes.failed], CloseStage.WRITE, now)
+        summary.skipped += write_failures
+        await uow.close_failures.record(failures + write_failures)
+        await uow.close_failures.clear([close.due.id for close, _ in writes.done])
+        await uow.commit()
+        summary.periods_closed += len(writes.done)
+
+    async def _compute(self, due: Sequence[Subscription]) -> list[Close]:
+        oldest_usage = self.clock.now() - self.usage_retention
+        for s in due:
+            check_billable(s.current_period, oldest_usage)
+        invoices = await compute_invoices(self.catalog, self.usage, [(s, s.current_period) for s in due],
+                                          self.clock.now(), InvoiceStatus.FINALIZED)
+        return [Close(s, invoice, advance(s)) for invoice, s in zip(invoices, due, strict=True)]
+
+    async def _write(self, uow: UnitOfWork, closes: Sequence[Close], summary: CloseSummary,
+                     now: datetime) -> list[Subscription]:
+        """Write a group's invoices and advance its subscriptions. The summary counts them only once both
+        writes are done: a group that fails is undone by its savepoint and retried in halves."""
+        written = await write_invoices(uow.invoices, [close.invoice for close in closes], now)
+        following = [close.following for close in closes]
+        await uow.subscriptions.save_lifecycle(following)
+        summary.invoices_written += len(written.invoices)
+        summary.already_invoiced += len(written.already_invoiced)
+        return following
+
+
+def _failures(failed: Sequence[tuple[Subscription, Exception]], stage: CloseStage,
+              at: datetime) -> list[CloseFailure]:
+    return [CloseFailure.of(s.id, s.mode, s.current_period, stage, error, at) for s, error in failed]

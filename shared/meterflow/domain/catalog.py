@@ -1,13 +1,19 @@
-"""What a business sets up to be billed: customers, metrics, plans with prices, subscriptions."""
+"""What a business sets up to be billed: customers, metrics, plans with prices, subscriptions.
+
+A subscription's lifecycle is decided here and nowhere else: it starts with its first period at its start
+(aligned to the hour, the rollup resolution), moves to the next period once its current one is invoiced,
+and, when cancelled, stops after invoicing the period it was cancelled in (billing.md section 5).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from meterflow.domain.errors import FieldError
 from meterflow.domain.modes import Mode
-from meterflow.domain.periods import BillingInterval, Period, period_containing
+from meterflow.domain.periods import BillingInterval, Period, align_to_hour, next_period, period_at, period_containing
 from meterflow.domain.rollups import Aggregation, MetricRule
 
 
@@ -86,3 +92,29 @@ class Subscription:
         """The period a draft or a usage query defaults to: the one containing now, or the first
         while the subscription has not started yet."""
         return self.period_at(max(now, self.anchor))
+
+
+def start_subscription(subscription_id: str, customer: Customer, plan: Plan, start: datetime | None,
+                       now: datetime) -> Subscription:
+    """A new active subscription whose first period starts at `start` (default: now), on the whole UTC
+    hour at or before it, so a period quantity is an exact sum of hourly windows (domain/periods.py)."""
+    anchor = align_to_hour(start or now)
+    try:
+        first = period_at(anchor, plan.billing_period, 0)
+    except (ValueError, OverflowError):  # a first period that would end after year 9999
+        raise FieldError("start_date", "is too late: its first billing period would end after year 9999") from None
+    return Subscription(subscription_id, customer.mode, customer.id, plan.id, SubscriptionStatus.ACTIVE, anchor,
+                        first, False, None, now, plan.billing_period)
+
+
+def advance(subscription: Subscription) -> Subscription:
+    """The subscription once its current period is invoiced: on its next period, or stopped if it was
+    cancelled at period end (its last invoice is the one just written)."""
+    following = next_period(subscription.anchor, subscription.interval, subscription.current_period)
+    status = SubscriptionStatus.CANCELED if subscription.cancel_at_period_end else subscription.status
+    return replace(subscription, status=status, current_period=following)
+
+
+def cancel_at_period_end(subscription: Subscription, at: datetime) -> Subscription:
+    """Cancelled as of `at`, effective at the end of the current period; asking again keeps the first time."""
+    return replace(subscription, cancel_at_period_end=True, canceled_at=subscription.canceled_at or at)

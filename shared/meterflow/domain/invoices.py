@@ -3,17 +3,23 @@
 This is the single computation behind both a draft (`POST /v1/invoices/generate`) and a period close,
 so the two can never disagree. Each line is rounded once by pricing; subtotal = Σ rounded lines;
 total = subtotal (no tax in v1, billing.md §4).
+
+The invoice's life is decided here too, for every caller: what writing a computed invoice does to the
+period's live invoice (`plan_write`), and which status changes are allowed (`transition`). Invariants:
+at most one non-void invoice per (subscription, period); a finalized invoice never changes, except to
+become void; a void invoice never changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from meterflow.domain.catalog import Plan
+from meterflow.domain.errors import Conflict
 from meterflow.domain.modes import Mode
 from meterflow.domain.money import round_money
 from meterflow.domain.periods import Period
@@ -60,6 +66,57 @@ class Invoice:
     total: Decimal
     created_at: datetime
     finalized_at: datetime | None
+    voided_at: datetime | None = None
+
+    @property
+    def period_key(self) -> tuple[str, datetime]:
+        """What the one-live-invoice rule is keyed on."""
+        return self.subscription_id, self.period.start
+
+
+class InvoiceLocked(Conflict):
+    """The period's live invoice is finalized (or the invoice is void): its amounts can no longer change."""
+
+    def __init__(self, invoice: Invoice, message: str | None = None) -> None:
+        super().__init__(message or f"The invoice {invoice.id} for this period is {invoice.status.value}; "
+                         "void it first to invoice the period again")
+        self.invoice = invoice
+
+
+@dataclass(frozen=True)
+class InvoiceWrite:
+    """A computed invoice and how it lands: a new row, or in place of the period's open draft (same id)."""
+
+    invoice: Invoice
+    replaces_draft: bool
+
+
+def plan_write(computed: Invoice, live: Invoice | None) -> InvoiceWrite | None:
+    """What writing `computed` does, given the period's live (non-void) invoice: insert it when there is
+    none; when a draft is open, write over that draft, keeping its id and creation time (the draft a
+    customer saw becomes the invoice, or is refreshed); None when the period is already invoiced."""
+    if live is None:
+        return InvoiceWrite(computed, replaces_draft=False)
+    if live.status is InvoiceStatus.DRAFT:
+        return InvoiceWrite(replace(computed, id=live.id, created_at=live.created_at), replaces_draft=True)
+    return None
+
+
+_ALLOWED_FROM = {InvoiceStatus.FINALIZED: {InvoiceStatus.DRAFT},
+                 InvoiceStatus.VOID: {InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED}}
+
+
+def transition(invoice: Invoice, to: InvoiceStatus, at: datetime) -> Invoice | None:
+    """The invoice after moving to `to` at `at`: draft → finalized, draft or finalized → void. None when it
+    already has that status (asking twice is not an error); InvoiceLocked for any other move."""
+    if invoice.status is to:
+        return None
+    if invoice.status not in _ALLOWED_FROM.get(to, set()):
+        raise InvoiceLocked(invoice, f"Invoice {invoice.id} is {invoice.status.value} and cannot become "
+                                     f"{to.value}")
+    if to is InvoiceStatus.FINALIZED:
+        return replace(invoice, status=to, finalized_at=at)
+    return replace(invoice, status=to, voided_at=at)
 
 
 def rate(plan: Plan, quantities: Mapping[str, Decimal], metric_names: Mapping[str, str]) -> Rating:

@@ -8,6 +8,10 @@ The line's `unit_price`:
   what one unit cost on average; None when q = 0 (nothing to divide by; likewise for weighted_tiered).
 The shown unit price is informative only: the amount is never recomputed from it (except weighted_tiered,
 whose definition is q * b).
+
+A negative quantity (a `sum` of corrections, billing.md section 2) is priced as zero: no model ever
+creates a credit implicitly, and no accepted usage value can make an invoice fail to compute. The line
+still shows the quantity as it is; only the price applies to max(q, 0).
 """
 
 from dataclasses import dataclass
@@ -29,11 +33,12 @@ class LineAmount:
 
 def price_line(price: PriceModel, quantity: Decimal, currency: str) -> LineAmount:
     """Line for `quantity`: amount rounded once, half-up, to the currency's minor unit; shown unit price."""
-    if not quantity.is_finite() or quantity < 0:
-        raise ValueError(f"quantity must be a finite decimal >= 0, got {quantity}")
+    if not quantity.is_finite():
+        raise ValueError(f"quantity must be a finite decimal, got {quantity}")
+    billed = quantity if quantity > 0 else Decimal(0)  # also turns -0 into 0
     with localcontext(_EXACT):
-        amount = price.amount(quantity)
-        unit_price = price.line_unit_price(quantity)
+        amount = price.amount(billed)
+        unit_price = price.line_unit_price(billed)
     return LineAmount(amount=round_money(amount, currency), unit_price=unit_price)
 
 

@@ -1,0 +1,93 @@
+"""Invoice use cases for the API and ops: a period's draft, finalize and void, re-invoice a voided period.
+
+The rules are the domain's (`plan_write`, `transition`), the computation and the write path are the
+ones period close uses (`compute_invoices`, `write_invoices`), so a draft shows exactly what the close will
+bill and the same races resolve the same way: 100 concurrent first drafts of one period all get that one
+draft. A draft is computed before its unit of work opens: the computation reads the catalog through the
+pool, and a request holding a connection while it waits for another would, a hundred at once, empty the
+pool and wait forever. The write path re-decides under the row lock, so nothing checked before it is
+trusted blindly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meterflow.application.invoicing import compute_invoices, write_invoices
+from meterflow.application.ports import CatalogReader, UsageReader
+from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from meterflow.clock import Clock
+from meterflow.domain.catalog import Subscription
+from meterflow.domain.errors import Conflict, NotFound
+from meterflow.domain.invoices import Invoice, InvoiceLocked, InvoiceStatus, transition
+from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period
+
+
+@dataclass(frozen=True)
+class Invoicing:
+    catalog: CatalogReader
+    usage: UsageReader
+    unit_of_work: UnitOfWorkFactory
+    clock: Clock
+
+    async def generate_draft(self, mode: Mode, subscription_id: str) -> Invoice:
+        """The draft of the subscription's open period, created or refreshed (same id)."""
+        async with self.unit_of_work() as uow:
+            subscription = await _subscription(uow, mode, subscription_id, "subscription_id")
+        return await self._write(subscription, subscription.open_period(self.clock.now()), InvoiceStatus.DRAFT)
+
+    async def regenerate(self, mode: Mode, invoice_id: str) -> Invoice:
+        """Refresh a draft's figures from current usage; anything but a draft is a Conflict."""
+        return await self._bill_again(mode, invoice_id, InvoiceStatus.DRAFT, InvoiceStatus.DRAFT,
+                                      "only drafts are regenerated")
+
+    async def reinvoice(self, mode: Mode, invoice_id: str) -> Invoice:
+        """Bill a voided invoice's period again with current usage, as a new finalized invoice."""
+        return await self._bill_again(mode, invoice_id, InvoiceStatus.VOID, InvoiceStatus.FINALIZED,
+                                      "only a void invoice's period is billed again")
+
+    async def _bill_again(self, mode: Mode, invoice_id: str, required: InvoiceStatus, status: InvoiceStatus,
+                          refusal: str) -> Invoice:
+        """Compute the period of an invoice that has the `required` status again, written as `status`."""
+        async with self.unit_of_work() as uow:
+            invoice = await _invoice(uow, mode, invoice_id)
+            if invoice.status is not required:
+                raise Conflict(f"Invoice {invoice_id} is {invoice.status.value}; {refusal}")
+            subscription = await _subscription(uow, mode, invoice.subscription_id, "subscription_id")
+        return await self._write(subscription, invoice.period, status)
+
+    async def set_status(self, mode: Mode, invoice_id: str, to: InvoiceStatus) -> Invoice:
+        """Finalize a draft, or void a draft or finalized invoice; asking twice answers the same invoice."""
+        async with self.unit_of_work() as uow:
+            invoice = await _invoice(uow, mode, invoice_id, lock=True)
+            changed = transition(invoice, to, self.clock.now())
+            if changed is None:
+                return invoice
+            await uow.invoices.save_status(changed)
+            await uow.commit()
+        return changed
+
+    async def _write(self, subscription: Subscription, period: Period, status: InvoiceStatus) -> Invoice:
+        now = self.clock.now()
+        computed = await compute_invoices(self.catalog, self.usage, [(subscription, period)], now, status)
+        async with self.unit_of_work() as uow:
+            written = await write_invoices(uow.invoices, computed, now)
+            if written.already_invoiced:
+                raise InvoiceLocked(written.already_invoiced[0])
+            await uow.commit()
+        return written.invoices[0]
+
+
+async def _subscription(uow: UnitOfWork, mode: Mode, subscription_id: str, param: str) -> Subscription:
+    subscription = await uow.subscriptions.subscription(mode, subscription_id)
+    if subscription is None:
+        raise NotFound("subscription", subscription_id, param)
+    return subscription
+
+
+async def _invoice(uow: UnitOfWork, mode: Mode, invoice_id: str, *, lock: bool = False) -> Invoice:
+    invoice = await uow.invoices.invoice(mode, invoice_id, lock=lock)
+    if invoice is None:
+        raise NotFound("invoice", invoice_id)
+    return invoice

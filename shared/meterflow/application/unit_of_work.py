@@ -1,0 +1,96 @@
+"""The ports of the billing tables and of the transaction over them.
+
+The close use case owns its transaction (issue #9): it opens a unit of work, and reads and writes through
+the stores it holds, all on one connection; the adapter behind it (adapters/unit_of_work.py) only reads,
+writes and encodes. Unit tests hand in the in-memory fakes of tests/fakes.py, and the contract suites in
+tests/integration check those fakes against the real adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol, Self
+
+from meterflow.domain.catalog import Subscription
+from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
+from meterflow.domain.invoices import Invoice
+from meterflow.domain.modes import Mode
+
+
+class InvoiceStore(Protocol):
+    """The invoices table with its lines. Writes are batched; the unique index on live invoices per
+    (subscription, period) is the final guard, so `insert` reports which rows it really wrote."""
+
+    async def invoice(self, mode: Mode, invoice_id: str, *, lock: bool = False) -> Invoice | None: ...
+
+    async def live_invoices(self, keys: Sequence[tuple[str, datetime]], *,
+                            lock: bool = False) -> dict[tuple[str, datetime], Invoice]: ...
+
+    async def insert(self, invoices: Sequence[Invoice]) -> set[str]:
+        """Ids of the invoices inserted (with their lines); one whose period got a live invoice first is not."""
+        ...
+
+    async def replace_drafts(self, invoices: Sequence[Invoice], at: datetime) -> None:
+        """Overwrite open drafts (same id) with these figures, status and lines, as changed at `at`."""
+        ...
+
+    async def save_status(self, invoice: Invoice) -> None: ...
+
+
+class SubscriptionStore(Protocol):
+    """The subscriptions table (with each one's plan interval)."""
+
+    async def subscription(self, mode: Mode, subscription_id: str, *, lock: bool = False) -> Subscription | None: ...
+
+    async def add_subscription(self, subscription: Subscription) -> None: ...
+
+    async def lock_due(self, ended_by: datetime, limit: int, only: str | None,
+                       skip: Collection[str]) -> tuple[list[Subscription], list[UnreadableSubscription]]:
+        """Lock up to `limit` active subscriptions whose current period ended by `ended_by`, oldest first,
+        skipping those locked by another closer and the ids in `skip`; a row that cannot be read comes
+        back apart, so that one bad row never fails the others."""
+        ...
+
+    async def save_lifecycle(self, subscriptions: Sequence[Subscription]) -> None:
+        """Write each one's status, current period and cancellation."""
+        ...
+
+
+class CloseFailureStore(Protocol):
+    """Periods the closer skipped, with why: the ops listing, cleared once the period closes."""
+
+    async def record(self, failures: Sequence[CloseFailure]) -> None: ...
+
+    async def clear(self, subscription_ids: Collection[str]) -> None: ...
+
+    async def listing(self, limit: int) -> list[CloseFailure]: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction over the stores: nothing is kept unless `commit` is called, so an error or
+    a kill -9 leaves no invoice without its advanced subscription, nor the reverse."""
+
+    # Read-only, so that an adapter may declare its own repository classes for them.
+    @property
+    def invoices(self) -> InvoiceStore: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionStore: ...
+
+    @property
+    def close_failures(self) -> CloseFailureStore: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A nested transaction: an error inside rolls back only what was written inside it."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
