@@ -18,6 +18,7 @@ from services.gateway import routes_catalog, routes_invoices, routes_usage
 from services.gateway.context import GatewayContext, context
 from services.gateway.errors import install_error_handlers
 from services.gateway.json_bodies import JsonBodies
+from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
 
 
@@ -40,10 +41,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     app = FastAPI(title="meterflow", version="1", lifespan=lifespan)
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(JsonBodies)
     app.middleware("http")(with_request_id)
-    for module in (routes_catalog, routes_usage, routes_invoices):
-        app.include_router(module.router)
+    for router in (routes_catalog.router, routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
+        app.include_router(router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

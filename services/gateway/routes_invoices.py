@@ -12,11 +12,12 @@ from meterflow.domain.catalog import Subscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
+from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
 from services.gateway.errors import conflict, found_or_404
 from services.gateway.schemas import GenerateInvoiceIn, invoice_json, page_json
 
-router = APIRouter(prefix="/v1/invoices")
+router = APIRouter(prefix="/v1/invoices", route_class=checked_route())
 
 
 async def _save_draft(ctx: GatewayContext, subscription: Subscription, period: Period) -> Invoice:
