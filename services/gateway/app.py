@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.postgres import create_pool
@@ -59,7 +59,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
                             status_code=200 if ready else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         body, content_type = metrics_payload()
         return Response(body, media_type=content_type)

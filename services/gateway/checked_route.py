@@ -1,6 +1,6 @@
 """Every route checks, in this order, before FastAPI parses anything: the API key (401), the path and
-query values (400), the body's size (413), its nesting and JSON (400), then the domain of every string
-and number in it (400 naming the field).
+query values (400), the body's size (413), its nesting and JSON (400). The fields' domains are then the
+request schema's types (domain/inputs.py); fields a schema does not name are ignored, never stored.
 
 Auth comes first so that nothing about a request's body is revealed, or even read, for a caller without
 a key. The body is read within its limit (never a 10 GB buffer), its nesting is bounded on the raw bytes
@@ -18,8 +18,7 @@ from fastapi.routing import APIRoute
 
 from meterflow.domain.errors import FieldError
 from meterflow.domain.events import decode_json
-from meterflow.domain.inputs import ANY_BODY
-from meterflow.domain.json_values import json_fault, text_fault
+from meterflow.domain.json_values import text_fault
 from services.gateway.context import authenticated_mode, context
 from services.gateway.errors import ApiError, ErrorType
 
@@ -74,15 +73,8 @@ def _check_parameters(request: Request) -> None:
             raise FieldError(name, fault)
 
 
-def _check_values(payload: Any) -> None:
-    fault = json_fault(payload, ANY_BODY)
-    if fault:
-        raise FieldError(fault[0] or "body", fault[1])
-
-
-def checked_route(max_body_bytes: int = MAX_BODY_BYTES, check_values: bool = True) -> type[APIRoute]:
-    """The route class of a router: `max_body_bytes` bounds its bodies; `check_values` walks every value
-    of the body (ingest leaves that to each event, so one bad event does not refuse the batch)."""
+def checked_route(max_body_bytes: int = MAX_BODY_BYTES) -> type[APIRoute]:
+    """The route class of a router: `max_body_bytes` bounds its bodies."""
 
     class CheckedRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -99,8 +91,6 @@ def checked_route(max_body_bytes: int = MAX_BODY_BYTES, check_values: bool = Tru
                     checked_request.checked_body = await read_body(request, max_body_bytes)
                     if checked_request.checked_body:
                         checked_request.checked_json = decode_body(checked_request.checked_body)
-                        if check_values:
-                            _check_values(checked_request.checked_json)
                 return await handler(checked_request)
 
             return checked

@@ -95,18 +95,13 @@ _MESSAGES = {"json_invalid": "Malformed JSON body", "model_attributes_type": "Th
 
 
 def allowed_methods(app: FastAPI, path: str) -> set[str]:
-    """Every method some route of `app` answers on `path` (the routers it includes are read through)."""
-    routes = [r.path for r in app.routes if isinstance(r, APIRoute | Route)]
-    methods = [r.methods for r in app.routes if isinstance(r, APIRoute | Route)]
+    """The methods of the first path template that matches `path`, the one the router dispatches on
+    (the routers `app` includes are read through); the same template may serve several routes."""
+    routes = [(r.path, r.methods) for r in app.routes if isinstance(r, APIRoute | Route)]
     for included in app.routes:
-        for effective in getattr(included, "effective_route_contexts", list)():
-            routes.append(effective.path)
-            methods.append(effective.methods)
-    allowed: set[str] = set()
-    for route_path, route_methods in zip(routes, methods, strict=True):
-        if compile_path(route_path)[0].match(path):
-            allowed |= set(route_methods or ())
-    return allowed
+        routes += [(e.path, e.methods) for e in getattr(included, "effective_route_contexts", list)()]
+    template = next((t for t, _ in routes if compile_path(t)[0].match(path)), None)
+    return {method for t, methods in routes if t == template for method in methods or ()}
 
 
 def install_error_handlers(app: FastAPI) -> None:

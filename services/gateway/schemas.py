@@ -17,6 +17,7 @@ from meterflow.domain.inputs import (
     DescriptionText,
     EmailText,
     EventNameText,
+    FreeFormObject,
     IdText,
     Metadata,
     NameText,
@@ -60,7 +61,7 @@ class PlanIn(_Body):
     currency: CurrencyCode
     plan_type: PlanType = PlanType.COLLECTION
     billing_period: BillingInterval = BillingInterval.MONTHLY
-    prices: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_PRICES_PER_PLAN)
+    prices: list[FreeFormObject] = Field(min_length=1, max_length=MAX_PRICES_PER_PLAN)
 
 
 class SubscriptionIn(_Body):

@@ -50,21 +50,26 @@ def _checked_text(value: str) -> str:
     return value
 
 
-class _NulFreeInSchema:
-    """Tells schema readers (clients, fuzzers) what `text_fault` enforces: no NUL."""
+class _PatternInSchema:
+    """Tells schema readers (clients, fuzzers) what `text_fault` enforces (no NUL) and, for required
+    text, that request bodies strip surrounding blanks, so a blank-only value is empty."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
 
     def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         json_schema = handler(schema)
-        json_schema["pattern"] = NO_NUL_PATTERN
+        json_schema["pattern"] = self.pattern
         return json_schema
 
 
-_CLEAN, _NUL_FREE = AfterValidator(_checked_text), _NulFreeInSchema()
-IdText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), _CLEAN, _NUL_FREE]
-NameText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS), _CLEAN, _NUL_FREE]
+_CLEAN, _NUL_FREE = AfterValidator(_checked_text), _PatternInSchema(NO_NUL_PATTERN)
+_NOT_BLANK = _PatternInSchema("^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")
+IdText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), _CLEAN, _NOT_BLANK]
+NameText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS), _CLEAN, _NOT_BLANK]
 DescriptionText = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_CHARS), _CLEAN, _NUL_FREE]
 EmailText = Annotated[str, StringConstraints(max_length=MAX_EMAIL_CHARS), _CLEAN, _NUL_FREE]
-EventNameText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EVENT_NAME_CHARS), _CLEAN, _NUL_FREE]
+EventNameText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EVENT_NAME_CHARS), _CLEAN, _NOT_BLANK]
 def _known_currency(code: str) -> str:
     if not is_known_currency(code.upper()):
         raise ValueError(f"{code!r} is not an ISO 4217 currency code")
@@ -72,7 +77,7 @@ def _known_currency(code: str) -> str:
 
 
 CurrencyCode = Annotated[str, StringConstraints(pattern="^[A-Za-z]{3}$"), AfterValidator(_known_currency)]
-KeyText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_CHARS), _CLEAN, _NUL_FREE]
+KeyText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_CHARS), _CLEAN, _NOT_BLANK]
 
 
 def date_fault(at: datetime) -> str | None:
@@ -127,15 +132,26 @@ def metadata_fault(metadata: dict[str, Any]) -> tuple[str, str] | None:
 
 # Metadata: the client's own annotations, bounded so that storing and listing them stays cheap.
 METADATA = JsonDomain(MAX_METADATA_DEPTH, json_number_fault, MAX_METADATA_STRING_CHARS, MAX_METADATA_KEY_CHARS)
-# Any other request body (prices): numbers kept exactly and bounded, text clean, nesting bounded.
-ANY_BODY = JsonDomain(MAX_JSON_DEPTH, json_number_fault)
+# A free-form object of a request (a price): numbers kept exactly and bounded, text clean, nesting bounded.
+FREE_FORM = JsonDomain(MAX_JSON_DEPTH, json_number_fault)
+
+
+def _raise(fault: tuple[str, str] | None) -> None:
+    if fault:
+        raise ValueError(f"{fault[0]}: {fault[1]}" if fault[0] else fault[1])
 
 
 def _checked_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    fault = metadata_fault(metadata)
-    if fault:
-        raise ValueError(f"{fault[0]}: {fault[1]}" if fault[0] else fault[1])
+    _raise(metadata_fault(metadata))
     return metadata
+
+
+def _checked_free_form(value: dict[str, Any]) -> dict[str, Any]:
+    _raise(json_fault(value, FREE_FORM))
+    return value
+
+
+FreeFormObject = Annotated[dict[str, Any], AfterValidator(_checked_free_form)]
 
 
 def _metadata_value_schema(levels: int) -> dict[str, Any]:
