@@ -14,7 +14,7 @@ from tests.support import ServiceProcess
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = 20261125
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 300
 
 
 def test_the_gateway_answers_every_generated_request_as_its_schema_says(
