@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, compile_path
 
 from meterflow.domain.errors import Conflict, ErrorCategory, MeterflowError, NotFound
+from meterflow.domain.json_values import printable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,7 +87,10 @@ def field_path(location: tuple[int | str, ...]) -> str:
     """`("body", "events", 3, "timestamp")` → `events[3].timestamp`; the whole body is `body`."""
     path = ""
     for part in location[1:] if location and location[0] in ("body", "query", "path", "header") else location:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if part == "[key]":  # pydantic's marker for "this key itself", which the path already names
+            continue
+        text = printable(str(part))
+        path += f"[{part}]" if isinstance(part, int) else (f".{text}" if path else text)
     return path or "body"
 
 

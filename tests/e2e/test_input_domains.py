@@ -77,6 +77,8 @@ async def test_nul_and_overlong_text_is_400_in_paths_queries_and_bodies(api: htt
     refused(await api.post("/v1/customers", json=customer(name="Ac\x00me")), "name")
     refused(await api.post("/v1/customers", json=customer(name="x" * 256)), "name")
     refused(await api.post("/v1/customers", content=b'{"external_id": "e\\ud800", "name": "A"}'), "external_id")
+    bad_key = await api.post("/v1/customers", content=b'{"external_id": "e", "name": "A", "metadata": {"k\\ud800": 1}}')
+    assert bad_key.status_code == 400 and bad_key.json()["error"]["param"].startswith("metadata.k"), bad_key.text
 
 
 async def test_text_faults_in_events_reject_the_event(api: httpx.AsyncClient) -> None:
@@ -87,6 +89,8 @@ async def test_text_faults_in_events_reject_the_event(api: httpx.AsyncClient) ->
     assert nul_property.startswith("events[0].properties.path"), nul_property
     nul_id = await rejected_event(api, setup, raw_event(setup, customer_id="cus_\\u0000"))
     assert nul_id.startswith("events[0].customer_id"), nul_id
+    surrogate_key = await rejected_event(api, setup, raw_event(setup, b'{"k\\udc00": 1}'))
+    assert surrogate_key.startswith("events[0].properties.k\\udc00"), surrogate_key
 
 
 async def test_json_bodies_are_bounded_in_size_and_nesting_on_every_endpoint(api: httpx.AsyncClient) -> None:

@@ -66,7 +66,7 @@ def test_numbers_keep_their_exact_text_through_kafka_json() -> None:
     (b'{"v": 1e-19}', "properties.v"),
     (b'{"a": {"b": [1e400]}}', "properties.a.b[0]"),
     (b'{"s": "a\\u0000b"}', "properties.s"),
-    (b'{"k\\ud800": 1}', "properties.k\ud800"),
+    (b'{"k\\ud800": 1}', "properties.k\\ud800"),
     (b'{"a": [[[[[[[[1]]]]]]]]}', "properties.a[0][0][0][0][0][0][0]"),
 ])
 def test_properties_outside_their_domain_name_the_value(properties: bytes, param: str) -> None:

@@ -72,12 +72,18 @@ def _container_fault(value: dict[Any, Any] | list[Any], domain: JsonDomain, path
                      depth: int) -> tuple[str, str] | None:
     items = value.items() if isinstance(value, dict) else enumerate(value)
     for key, item in items:
-        inner = joined_param(path, f"[{key}]" if isinstance(key, int) else str(key))
+        inner = joined_param(path, f"[{key}]" if isinstance(key, int) else printable(str(key)))
         key_fault = domain.string_fault(key, domain.max_key_chars) if isinstance(key, str) else None
         fault = (inner, key_fault) if key_fault else json_fault(item, domain, inner, depth)
         if fault:
             return fault
     return None
+
+
+def printable(text: str) -> str:
+    """`text` as it can be written back to the client in an error: a lone surrogate escaped
+    (`k\\ud800`), since an answer that cannot be encoded would be a 500 instead of the 400."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def joined_param(param: str, inner: str) -> str:
