@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meterflow.domain.events import AcceptancePolicy, EventRejected, decode_json, numeric_property, parse_event
-from meterflow.domain.inputs import METADATA, metadata_fault
-from meterflow.domain.json_values import json_fault, nesting_depth
+from meterflow.domain.inputs import METADATA, json_number_fault, metadata_fault
+from meterflow.domain.json_values import is_plain_number, json_fault, nesting_depth
 from meterflow.domain.quantities import value_fault
 
 NOW = datetime(2026, 2, 25, 10, tzinfo=UTC)
@@ -85,3 +85,11 @@ def test_metadata_is_either_in_domain_or_refused_with_a_path(metadata: dict[str,
     else:
         path, reason = fault
         assert isinstance(path, str) and reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_NUMBERS)
+def test_plain_numbers_are_inside_every_number_rule(number: str) -> None:
+    value = Decimal(number)
+    if is_plain_number(value):
+        assert value_fault(value) is None and json_number_fault(value) is None

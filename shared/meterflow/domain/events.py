@@ -77,7 +77,8 @@ def decode_json(raw: bytes | str) -> Any:
     """Strict JSON: numbers exact (Decimal), no NaN or Infinity, invalid UTF-8 refused, and nesting
     bounded before the parser recurses. Every fault is a ValueError."""
     data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
-    if nesting_depth(data) > MAX_JSON_DEPTH:
+    # Counting brackets is C-fast; only a record with more of them than the bound needs the real scan.
+    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and nesting_depth(data) > MAX_JSON_DEPTH:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
 
