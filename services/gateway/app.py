@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.postgres import create_pool
@@ -18,6 +18,7 @@ from services.gateway import routes_catalog, routes_invoices, routes_usage
 from services.gateway.context import GatewayContext, context
 from services.gateway.errors import install_error_handlers
 from services.gateway.json_bodies import JsonBodies
+from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
 
 
@@ -40,10 +41,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     app = FastAPI(title="meterflow", version="1", lifespan=lifespan)
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(JsonBodies)
     app.middleware("http")(with_request_id)
-    for module in (routes_catalog, routes_usage, routes_invoices):
-        app.include_router(module.router)
+    for router in (routes_catalog.router, routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
+        app.include_router(router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -57,7 +59,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
                             status_code=200 if ready else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         body, content_type = metrics_payload()
         return Response(body, media_type=content_type)

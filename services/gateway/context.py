@@ -46,7 +46,7 @@ def context(request: Request) -> GatewayContext:
 
 
 def _unauthenticated(message: str) -> ApiError:
-    return ApiError(401, ErrorType.AUTHENTICATION, message)
+    return ApiError(401, ErrorType.AUTHENTICATION, message, "Authorization")
 
 
 async def authenticated_mode(request: Request, ctx: GatewayContext = Depends(context)) -> Mode:

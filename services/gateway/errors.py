@@ -1,4 +1,11 @@
-"""The API's closed set of errors and their one mapping to HTTP (api.md error shape, never a trace)."""
+"""The one mapping from failures to HTTP answers (api.md error shape, never a trace).
+
+Routes and use cases raise the categories of `meterflow.domain.errors`; this module alone decides their
+status: INVALID 400, NOT_FOUND 404, CONFLICT 409, UNAVAILABLE 503 with Retry-After. The only errors
+defined here are the two that exist only in HTTP (no or unknown key 401, body too large 413). A
+dependency's library error (a refused connection, a timeout) is UNAVAILABLE too, so a database or broker
+that is away answers 503 and the client retries, never a 500.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,23 @@ import logging
 from enum import StrEnum
 from typing import TypeVar
 
+import asyncpg
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route, compile_path
+
+from meterflow.domain.errors import Conflict, ErrorCategory, MeterflowError, NotFound
+from meterflow.domain.json_values import printable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RETRY_AFTER_S = 1
 
 
 class ErrorType(StrEnum):
@@ -25,52 +42,70 @@ class ErrorType(StrEnum):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error_type: ErrorType, message: str, param: str | None = None) -> None:
+    """A refusal that exists only in HTTP (401, 413); every other refusal is a domain category."""
+
+    def __init__(self, status: int, error_type: ErrorType, message: str, param: str) -> None:
         super().__init__(message)
         self.status, self.error_type, self.message, self.param = status, error_type, message, param
 
 
-def invalid(message: str, param: str | None = None, status: int = 400) -> ApiError:
-    return ApiError(status, ErrorType.INVALID_REQUEST, message, param)
-
-
-def not_found(kind: str, object_id: str, param: str = "id") -> ApiError:
-    return ApiError(404, ErrorType.NOT_FOUND, f"No such {kind}: {object_id!r}", param)
+_CATEGORIES: dict[ErrorCategory, tuple[int, ErrorType]] = {
+    ErrorCategory.INVALID: (400, ErrorType.INVALID_REQUEST),
+    ErrorCategory.NOT_FOUND: (404, ErrorType.NOT_FOUND),
+    ErrorCategory.CONFLICT: (409, ErrorType.CONFLICT),
+    ErrorCategory.UNAVAILABLE: (503, ErrorType.API),
+}
+# What the client libraries raise when their server is away or slow: transient, so 503.
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError, RedisConnectionError, RedisTimeoutError, KafkaError)
 
 
 def found_or_404(value: T | None, kind: str, object_id: str, param: str = "id") -> T:
     if value is None:
-        raise not_found(kind, object_id, param)
+        raise NotFound(kind, object_id, param)
     return value
 
 
-def conflict(message: str, param: str | None = None) -> ApiError:
-    return ApiError(409, ErrorType.CONFLICT, message, param)
+def conflict(message: str, param: str = "id") -> Conflict:
+    return Conflict(message, param)
 
 
-def unavailable(message: str) -> ApiError:
-    return ApiError(503, ErrorType.API, message)
+def error_response(status: int, error_type: ErrorType, message: str, param: str | None) -> JSONResponse:
+    body = {"type": error_type.value, "message": message, "param": param}
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-def error_response(status: int, error_type: ErrorType, message: str, param: str | None = None) -> JSONResponse:
-    body: dict[str, str] = {"type": error_type.value, "message": message}
-    if param:
-        body["param"] = param
-    return JSONResponse({"error": body}, status_code=status)
+def internal_error(exc: BaseException) -> JSONResponse:
+    """The answer to a bug: logged with its trace, answered without it."""
+    log.error("unhandled error", exc_info=exc)
+    return error_response(500, ErrorType.API, "Internal error; it has been logged", None)
 
 
 def field_path(location: tuple[int | str, ...]) -> str:
-    """`("body", "events", 3, "timestamp")` → `events[3].timestamp`."""
+    """`("body", "events", 3, "timestamp")` → `events[3].timestamp`; the whole body is `body`."""
     path = ""
-    for part in location:
-        if part in ("body", "query", "path"):
+    for part in location[1:] if location and location[0] in ("body", "query", "path", "header") else location:
+        if part == "[key]":  # pydantic's marker for "this key itself", which the path already names
             continue
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
+        text = printable(str(part))
+        path += f"[{part}]" if isinstance(part, int) else (f".{text}" if path else text)
+    return path or "body"
 
 
 _MESSAGES = {"json_invalid": "Malformed JSON body", "model_attributes_type": "The body must be a JSON object",
              "missing": "This field is required"}
+
+
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """The methods of the first path template that matches `path`, the one the router dispatches on
+    (the routers `app` includes are read through); the same template may serve several routes."""
+    routes = [(r.path, r.methods) for r in app.routes if isinstance(r, APIRoute | Route)]
+    for included in app.routes:
+        routes += [(e.path, e.methods) for e in getattr(included, "effective_route_contexts", list)()]
+    template = next((t for t, _ in routes if compile_path(t)[0].match(path)), None)
+    return {method for t, methods in routes if t == template for method in methods or ()}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -78,22 +113,32 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.error_type, exc.message, exc.param)
 
+    @app.exception_handler(MeterflowError)
+    async def _categorised(_: Request, exc: MeterflowError) -> JSONResponse:
+        status, error_type = _CATEGORIES[exc.category]
+        message = f"{exc.param}: {exc.message}" if exc.param and status == 400 else exc.message
+        return error_response(status, error_type, message, exc.param)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
         param = field_path(tuple(first.get("loc", ())))
         message = _MESSAGES.get(first.get("type", ""), first.get("msg", "invalid"))
-        return error_response(400, ErrorType.INVALID_REQUEST, f"{param}: {message}" if param else message,
-                              param or None)
+        return error_response(400, ErrorType.INVALID_REQUEST, f"{param}: {message}", param)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error_type = ErrorType.NOT_FOUND if exc.status_code == 404 else ErrorType.INVALID_REQUEST
-        if exc.status_code >= 500:
-            error_type = ErrorType.API
-        return error_response(exc.status_code, error_type, str(exc.detail))
+        param = "method" if exc.status_code == 405 else "path"
+        response = error_response(exc.status_code, error_type, str(exc.detail), param)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # the router names only its first matching route's methods
+            response.headers["Allow"] = ", ".join(sorted(allowed_methods(app, request.url.path)))
+        return response
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(500, ErrorType.API, "Internal error; it has been logged")
+    for dependency_error in DEPENDENCY_ERRORS:
+        @app.exception_handler(dependency_error)
+        async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+            log.warning("dependency unavailable: %s", type(exc).__name__)
+            return error_response(503, ErrorType.API, f"A dependency is unavailable ({type(exc).__name__}); "
+                                  "retry later", None)

@@ -17,6 +17,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from redis.exceptions import RedisError
 
 from meterflow.domain.events import Event, EventRejected, event_to_json, parse_event
+from meterflow.domain.json_values import text_fault
 from meterflow.domain.modes import Mode
 from meterflow.logs import REQUEST_ID_HEADER, request_id
 from meterflow.observability import DUPLICATES_DROPPED, EVENTS_ACCEPTED, EVENTS_REJECTED
@@ -37,8 +38,9 @@ class IngestResult:
 
     def reject(self, index: int, raw: object, error: str) -> None:
         key = raw.get("idempotency_key") if isinstance(raw, dict) else None
-        self.rejected.append({"index": index, "idempotency_key": key if isinstance(key, str) else None,
-                              "error": error})
+        # A key that is not text (a lone surrogate) cannot be echoed back in a UTF-8 answer.
+        echoed = key if isinstance(key, str) and text_fault(key) is None else None
+        self.rejected.append({"index": index, "idempotency_key": echoed, "error": error})
 
     def as_json(self) -> dict[str, Any]:
         return {"ingested": self.ingested, "duplicates": self.duplicates, "rejected": self.rejected}

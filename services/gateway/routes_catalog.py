@@ -14,15 +14,18 @@ from meterflow.adapters.postgres import UniqueViolation
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.subscriptions import Subscriptions
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
+from meterflow.domain.errors import Conflict, FieldError
 from meterflow.domain.ids import IdKind, new_id
+from meterflow.domain.inputs import IdText
+from meterflow.domain.metric_definitions import aggregation_property_of
 from meterflow.domain.modes import Mode
-from meterflow.domain.money import is_known_currency
 from meterflow.domain.pricing import PriceError, parse_price
+from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
-from services.gateway.domain_errors import as_api_errors
-from services.gateway.errors import conflict, found_or_404, invalid
+from services.gateway.errors import found_or_404
 from services.gateway.schemas import (
     CustomerIn,
+    ExactJSONResponse,
     MetricIn,
     PlanIn,
     SubscriptionIn,
@@ -33,8 +36,9 @@ from services.gateway.schemas import (
     subscription_json,
 )
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=checked_route())
 Limit = Query(10, ge=1, le=100)
+StartingAfter = Query(None, description="the last id of the previous page; an unknown id is 404")
 Fetch = Callable[[CatalogRepository, Mode, str], Awaitable[Any]]
 FetchPage = Callable[[CatalogRepository, Mode, int, str | None], Awaitable[tuple[list[Any], bool]]]
 
@@ -44,16 +48,16 @@ def _read_routes(collection: str, kind: str, one: Fetch, page: FetchPage,
     """`GET /v1/<collection>` (a page, newest first) and `GET /v1/<collection>/{id}`, within the key's mode."""
 
     @router.get(f"/{collection}", name=f"list_{collection}")
-    async def list_all(limit: int = Limit, starting_after: str | None = None,
+    async def list_all(limit: int = Limit, starting_after: IdText | None = StartingAfter,
                        mode: Mode = Depends(authenticated_mode),
-                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+                       ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
         items, more = await page(ctx.catalog, mode, limit, starting_after)
-        return page_json([to_json(item) for item in items], more)
+        return ExactJSONResponse(page_json([to_json(item) for item in items], more))
 
     @router.get(f"/{collection}/{{object_id}}", name=f"get_{kind}")
-    async def get_one(object_id: str, mode: Mode = Depends(authenticated_mode),
-                      ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-        return to_json(found_or_404(await one(ctx.catalog, mode, object_id), kind, object_id))
+    async def get_one(object_id: IdText, mode: Mode = Depends(authenticated_mode),
+                      ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
+        return ExactJSONResponse(to_json(found_or_404(await one(ctx.catalog, mode, object_id), kind, object_id)))
 
 
 _read_routes("customers", "customer", CatalogRepository.customer, CatalogRepository.customers, customer_json)
@@ -65,23 +69,20 @@ _read_routes("subscriptions", "subscription", CatalogRepository.subscription, Ca
 
 @router.post("/customers", status_code=201)
 async def create_customer(body: CustomerIn, mode: Mode = Depends(authenticated_mode),
-                          ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+                          ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
     customer = Customer(new_id(IdKind.CUSTOMER), mode, body.external_id, body.name, body.email, body.metadata,
                         ctx.clock.now())
     try:
         await ctx.catalog.add_customer(customer)
     except UniqueViolation as exc:
-        raise conflict(str(exc), "external_id") from None
-    return customer_json(customer)
+        raise Conflict(str(exc), "external_id") from None
+    return ExactJSONResponse(customer_json(customer), status_code=201)
 
 
 @router.post("/metrics", status_code=201)
 async def create_metric(body: MetricIn, mode: Mode = Depends(authenticated_mode),
                         ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    if body.aggregation.reads_property and not body.aggregation_property:
-        raise invalid(f"aggregation_property is required for aggregation {body.aggregation.value!r}",
-                      "aggregation_property")
-    prop = body.aggregation_property if body.aggregation.reads_property else None
+    prop = aggregation_property_of(body.aggregation, body.aggregation_property)
     metric = Metric(new_id(IdKind.METRIC), mode, body.name, body.event_name, body.aggregation, prop,
                     body.description, ctx.clock.now())
     await ctx.catalog.add_metric(metric)
@@ -106,13 +107,12 @@ async def _plan_prices(body: PlanIn, mode: Mode, ctx: GatewayContext) -> tuple[P
     for index, raw in enumerate(body.prices):
         metric_id = raw.get("metric_id")
         if not isinstance(metric_id, str) or metric_id not in known:
-            raise invalid(f"prices[{index}].metric_id: no metric {raw.get('metric_id')!r} in {mode} mode",
-                          f"prices[{index}].metric_id")
+            raise FieldError(f"prices[{index}].metric_id", f"no metric {raw.get('metric_id')!r} in {mode} mode")
         try:
             parse_price(raw)
         except PriceError as exc:
-            param = f"prices[{index}].{exc.param}" if exc.param else f"prices[{index}]"
-            raise invalid(f"{param}: {exc.message}", param) from None
+            raise FieldError(f"prices[{index}].{exc.param}" if exc.param else f"prices[{index}]",
+                             exc.message) from None
         definition = _decimal_strings({k: v for k, v in raw.items() if k not in {"id", "metric_id"}})
         prices.append(PlanPrice(new_id(IdKind.PRICE), raw["metric_id"], definition))
     return tuple(prices)
@@ -121,10 +121,7 @@ async def _plan_prices(body: PlanIn, mode: Mode, ctx: GatewayContext) -> tuple[P
 @router.post("/plans", status_code=201)
 async def create_plan(body: PlanIn, mode: Mode = Depends(authenticated_mode),
                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    currency = body.currency.upper()
-    if not is_known_currency(currency):
-        raise invalid(f"currency: {body.currency!r} is not an ISO 4217 currency code", "currency")
-    plan = Plan(new_id(IdKind.PLAN), mode, body.name, body.description, currency, body.plan_type,
+    plan = Plan(new_id(IdKind.PLAN), mode, body.name, body.description, body.currency, body.plan_type.value,
                 body.billing_period, await _plan_prices(body, mode, ctx), ctx.clock.now())
     await ctx.catalog.add_plan(plan)
     return plan_json(plan)
@@ -134,13 +131,11 @@ async def create_plan(body: PlanIn, mode: Mode = Depends(authenticated_mode),
 async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authenticated_mode),
                               ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     use_case = Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
-    with as_api_errors():
-        return subscription_json(await use_case.start(mode, body.customer_id, body.plan_id, body.start_date))
+    return subscription_json(await use_case.start(mode, body.customer_id, body.plan_id, body.start_date))
 
 
 @router.post("/subscriptions/{subscription_id}/cancel")
 async def cancel_subscription(subscription_id: str, mode: Mode = Depends(authenticated_mode),
                               ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     use_case = Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
-    with as_api_errors():
-        return subscription_json(await use_case.cancel(mode, subscription_id))
+    return subscription_json(await use_case.cancel(mode, subscription_id))

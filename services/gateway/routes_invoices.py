@@ -12,12 +12,12 @@ from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.invoices import Invoicing
 from meterflow.domain.invoices import InvoiceStatus
 from meterflow.domain.modes import Mode
+from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
-from services.gateway.domain_errors import as_api_errors
 from services.gateway.errors import found_or_404
 from services.gateway.schemas import GenerateInvoiceIn, invoice_json, page_json
 
-router = APIRouter(prefix="/v1/invoices")
+router = APIRouter(prefix="/v1/invoices", route_class=checked_route())
 
 
 def invoicing(ctx: GatewayContext = Depends(context)) -> Invoicing:
@@ -27,8 +27,7 @@ def invoicing(ctx: GatewayContext = Depends(context)) -> Invoicing:
 @router.post("/generate", status_code=201)
 async def generate(body: GenerateInvoiceIn, mode: Mode = Depends(authenticated_mode),
                    use_case: Invoicing = Depends(invoicing)) -> dict[str, Any]:
-    with as_api_errors():
-        return invoice_json(await use_case.generate_draft(mode, body.subscription_id))
+    return invoice_json(await use_case.generate_draft(mode, body.subscription_id))
 
 
 @router.get("")
@@ -48,19 +47,16 @@ async def get_invoice(invoice_id: str, mode: Mode = Depends(authenticated_mode),
 @router.post("/{invoice_id}/finalize")
 async def finalize(invoice_id: str, mode: Mode = Depends(authenticated_mode),
                    use_case: Invoicing = Depends(invoicing)) -> dict[str, Any]:
-    with as_api_errors():
-        return invoice_json(await use_case.set_status(mode, invoice_id, InvoiceStatus.FINALIZED))
+    return invoice_json(await use_case.set_status(mode, invoice_id, InvoiceStatus.FINALIZED))
 
 
 @router.post("/{invoice_id}/void")
 async def void(invoice_id: str, mode: Mode = Depends(authenticated_mode),
                use_case: Invoicing = Depends(invoicing)) -> dict[str, Any]:
-    with as_api_errors():
-        return invoice_json(await use_case.set_status(mode, invoice_id, InvoiceStatus.VOID))
+    return invoice_json(await use_case.set_status(mode, invoice_id, InvoiceStatus.VOID))
 
 
 @router.post("/{invoice_id}/regenerate")
 async def regenerate(invoice_id: str, mode: Mode = Depends(authenticated_mode),
                      use_case: Invoicing = Depends(invoicing)) -> dict[str, Any]:
-    with as_api_errors():
-        return invoice_json(await use_case.regenerate(mode, invoice_id))
+    return invoice_json(await use_case.regenerate(mode, invoice_id))

@@ -4,15 +4,31 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from meterflow.domain.catalog import Customer, Metric, Plan, Subscription
-from meterflow.domain.events import format_timestamp
+from meterflow.domain.events import encode_json, format_timestamp
+from meterflow.domain.inputs import (
+    CurrencyCode,
+    DescriptionText,
+    EmailText,
+    EventNameText,
+    FreeFormObject,
+    IdText,
+    Metadata,
+    NameText,
+    Timestamp,
+)
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.periods import BillingInterval
 from meterflow.domain.rollups import Aggregation
+from services.gateway.ingest import MAX_EVENTS_PER_BATCH
+
+MAX_PRICES_PER_PLAN = 100
 
 
 class _Body(BaseModel):
@@ -20,37 +36,57 @@ class _Body(BaseModel):
 
 
 class CustomerIn(_Body):
-    external_id: str = Field(min_length=1, max_length=255)
-    name: str = Field(min_length=1, max_length=255)
-    email: str | None = Field(None, max_length=320)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    external_id: NameText
+    name: NameText
+    email: EmailText | None = None
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class MetricIn(_Body):
-    name: str = Field(min_length=1, max_length=255)
-    event_name: str = Field(min_length=1, max_length=128)
+    name: NameText
+    event_name: EventNameText
     aggregation: Aggregation
-    aggregation_property: str | None = Field(None, min_length=1, max_length=255)
-    description: str | None = None
+    aggregation_property: NameText | None = None
+    description: DescriptionText | None = None
+
+
+class PlanType(StrEnum):
+    COLLECTION = "collection"
+    PAYOUT = "payout"
 
 
 class PlanIn(_Body):
-    name: str = Field(min_length=1, max_length=255)
-    description: str | None = None
-    currency: str = Field(min_length=3, max_length=3)
-    plan_type: str = "collection"
+    name: NameText
+    description: DescriptionText | None = None
+    currency: CurrencyCode
+    plan_type: PlanType = PlanType.COLLECTION
     billing_period: BillingInterval = BillingInterval.MONTHLY
-    prices: list[dict[str, Any]] = Field(min_length=1)
+    prices: list[FreeFormObject] = Field(min_length=1, max_length=MAX_PRICES_PER_PLAN)
 
 
 class SubscriptionIn(_Body):
-    customer_id: str
-    plan_id: str
-    start_date: AwareDatetime | None = None
+    customer_id: IdText
+    plan_id: IdText
+    start_date: Timestamp | None = None
 
 
 class GenerateInvoiceIn(_Body):
-    subscription_id: str
+    subscription_id: IdText
+
+
+class IngestIn(BaseModel):
+    """Each event is checked on its own (domain/events.py) and a bad one is listed in `rejected` while
+    the others are accepted, so the batch schema leaves an event's shape open."""
+
+    events: list[Any] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+
+
+class ExactJSONResponse(JSONResponse):
+    """JSON written by the events codec: a metadata number is written with the digits it was given
+    (`0.10000000000000001`), never through a float and never turned into a string."""
+
+    def render(self, content: Any) -> bytes:
+        return encode_json(content)
 
 
 def decimal_text(value: Decimal | None) -> str | None:

@@ -58,3 +58,46 @@ def test_numbers_keep_their_exact_text_through_kafka_json() -> None:
     assert numeric_property(again, "gb") == Decimal("0.10000000000000001")
     assert numeric_property(again, "n") == Decimal("12.5")
     assert b'"gb":0.10000000000000001' in event_to_json(event)
+
+
+@pytest.mark.parametrize(("properties", "param"), [
+    (b'{"v": 1e9999999}', "properties.v"),
+    (b'{"v": -1e18}', "properties.v"),
+    (b'{"v": 1e-19}', "properties.v"),
+    (b'{"a": {"b": [1e400]}}', "properties.a.b[0]"),
+    (b'{"s": "a\\u0000b"}', "properties.s"),
+    (b'{"k\\ud800": 1}', "properties.k\\ud800"),
+    (b'{"a": [[[[[[[[1]]]]]]]]}', "properties.a[0][0][0][0][0][0][0]"),
+])
+def test_properties_outside_their_domain_name_the_value(properties: bytes, param: str) -> None:
+    record = b'{"event_name":"e","customer_id":"c","idempotency_key":"k","properties":' + properties + b"}"
+    with pytest.raises(EventRejected) as caught:
+        parse_event(decode_json(record), NOW, POLICY)
+    assert caught.value.param == param
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"idempotency_key": "k\ud800"}, "idempotency_key"),
+    ({"customer_id": "cus_\x00"}, "customer_id"),
+    ({"event_name": "e\x00"}, "event_name"),
+    ({"timestamp": 1772013600}, "timestamp"),
+    ({"timestamp": "2026-02-25"}, "timestamp"),
+    ({"timestamp": "0001-01-01T00:00:00Z"}, "timestamp"),
+])
+def test_text_and_timestamps_outside_their_domain_name_the_field(fields: dict[str, object], param: str) -> None:
+    with pytest.raises(EventRejected) as caught:
+        parse_event(raw(**fields), NOW, POLICY)
+    assert caught.value.param == param
+
+
+@pytest.mark.parametrize("record", [b'{"v": NaN}', b'{"v": Infinity}', b'{"v": -Infinity}', b"[" * 33 + b"]" * 33,
+                                    b'{"v": "\xff"}'])
+def test_the_decoder_refuses_what_is_not_exact_bounded_json(record: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_json(record)
+
+
+def test_a_numeric_string_outside_the_value_domain_is_not_a_quantity() -> None:
+    event = parse_event(raw(properties={"big": "1e9999999", "fine": "-12.5"}), NOW, POLICY)
+    assert numeric_property(event, "big") is None
+    assert numeric_property(event, "fine") == Decimal("-12.5")

@@ -7,6 +7,7 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from meterflow.domain.errors import NotFound
 from meterflow.domain.events import decode_json, encode_json
 from meterflow.domain.modes import Mode
 
@@ -36,13 +37,17 @@ class UniqueViolation(Exception):
 
 async def fetch_page(pool: Executor, table: str, mode: Mode, limit: int, starting_after: str | None,
                      where: str = "", args: tuple[Any, ...] = ()) -> tuple[list[asyncpg.Record], bool]:
-    """Newest first, Stripe-style: `starting_after` is the last id of the previous page.
+    """Newest first, Stripe-style: `starting_after` is the last id of the previous page, of this mode;
+    any other id is NotFound (an empty page would read as "no more", a silent wrong answer).
 
     `table` and `where` come from our own code, never from a request; values are always bound.
     """
     conditions = ["mode = $1", *([where] if where else [])]
     params: list[Any] = [mode.value, *args]
     if starting_after is not None:
+        if not await pool.fetchval(f"SELECT 1 FROM {table} WHERE mode = $1 AND id = $2", mode.value,
+                                   starting_after):
+            raise NotFound(table.removesuffix("s"), starting_after, "starting_after")
         params.append(starting_after)
         n = len(params)
         conditions.append(f"(created_at, id) < (SELECT created_at, id FROM {table} WHERE id = ${n})")

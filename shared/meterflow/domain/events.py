@@ -10,14 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 import simplejson
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from meterflow.domain.errors import FieldError
+from meterflow.domain.inputs import EventNameText, IdText, KeyText, Timestamp
+from meterflow.domain.json_values import MAX_JSON_DEPTH, JsonDomain, joined_param, json_fault, nesting_depth
+from meterflow.domain.quantities import value_fault
 
 MAX_PROPERTIES_BYTES = 8 * 1024
+# Levels of objects and arrays inside `properties`: metrics read only the top level; a little nesting
+# is kept for context (`{"request": {"path": ...}}`), never enough to exhaust a parser's stack.
+PROPERTIES = JsonDomain(depth=8, number_rule=value_fault)
 
 
 class EventRejected(FieldError):
@@ -27,10 +33,10 @@ class EventRejected(FieldError):
 class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    event_name: str = Field(min_length=1, max_length=128)
-    customer_id: str = Field(min_length=1, max_length=64)
-    idempotency_key: str = Field(min_length=1, max_length=255)
-    timestamp: Annotated[AwareDatetime, AfterValidator(lambda at: at.astimezone(UTC))]
+    event_name: EventNameText
+    customer_id: IdText
+    idempotency_key: KeyText
+    timestamp: Timestamp
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -52,6 +58,10 @@ class AcceptancePolicy:
                                 "back-fill older usage with an ops back-fill instead")
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _encode_default(value: object) -> str:
     if isinstance(value, datetime):
         return format_timestamp(value)
@@ -59,11 +69,17 @@ def _encode_default(value: object) -> str:
 
 
 # Built once: simplejson's loads/dumps build a new codec on every call when given options.
-_DECODER = simplejson.JSONDecoder(parse_float=Decimal)
+_DECODER = simplejson.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)
 _ENCODER = simplejson.JSONEncoder(use_decimal=True, separators=(",", ":"), default=_encode_default)
 
 
 def decode_json(raw: bytes | str) -> Any:
+    """Strict JSON: numbers exact (Decimal), no NaN or Infinity, invalid UTF-8 refused, and nesting
+    bounded before the parser recurses. Every fault is a ValueError."""
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    # Counting brackets is C-fast; only a record with more of them than the bound needs the real scan.
+    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and nesting_depth(data) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
 
 
@@ -95,6 +111,10 @@ def parse_event(raw: object, received_at: datetime, policy: AcceptancePolicy, si
     small = size_hint is not None and size_hint <= MAX_PROPERTIES_BYTES
     if not small and len(encode_json(event.properties)) > MAX_PROPERTIES_BYTES:
         raise EventRejected("properties", f"exceeds {MAX_PROPERTIES_BYTES} bytes of JSON")
+    # Every number a metric could add is one the processor can add exactly (domain/quantities.py).
+    fault = json_fault(event.properties, PROPERTIES)
+    if fault:
+        raise EventRejected(joined_param("properties", fault[0]), fault[1])
     policy.check(event.timestamp, received_at)
     return event
 
@@ -106,7 +126,8 @@ def event_to_json(event: Event) -> bytes:
 
 
 def numeric_property(event: Event, name: str) -> Decimal | None:
-    """A property read as an exact Decimal: JSON numbers or numeric strings; anything else is None."""
+    """A property read as an exact Decimal: JSON numbers or numeric strings within the value domain;
+    anything else is None."""
     value = event.properties.get(name)
     if isinstance(value, bool) or value is None:
         return None
@@ -119,7 +140,8 @@ def numeric_property(event: Event, name: str) -> Decimal | None:
             return None
     else:
         return None
-    return number if number.is_finite() else None
+    # A numeric string outside the value domain is text, not a quantity: unbillable, never a crash.
+    return number if value_fault(number) is None else None
 
 
 def property_text(event: Event, name: str) -> str | None:

@@ -1,0 +1,124 @@
+"""Free-form JSON values (event properties, metadata, whole request bodies) and their bounds.
+
+A JSON value is bounded in nesting before it is parsed (`nesting_depth` reads the bytes alone), then
+walked once after (`json_fault`): every key and string is text Postgres and UTF-8 accept, every number
+passes the rule of its field, nesting stays within the field's levels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import accumulate
+from typing import Any
+
+# A request body or record nested deeper than this is refused before any parser recurses into it.
+MAX_JSON_DEPTH = 32
+PLAIN_LIMIT = 10**18
+# For the OpenAPI schema: what a fuzzer may generate. The check itself is `text_fault`.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def text_fault(value: str) -> str | None:
+    """Text is stored in Postgres (no NUL) and sent as UTF-8 (no lone surrogate)."""
+    if "\x00" in value:
+        return "must not contain the NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode (no lone surrogate)"
+    return None
+
+
+NumberRule = Callable[[Decimal], str | None]
+
+
+def is_plain_number(value: int | Decimal) -> bool:
+    """Below 10^18 in magnitude with at most 18 decimal places: inside every number rule of a
+    `JsonDomain` (each must accept these; a unit test holds them to it), so the walk skips the rule for
+    the numbers events nearly always carry."""
+    if isinstance(value, int):
+        return -PLAIN_LIMIT < value < PLAIN_LIMIT
+    exponent = value.as_tuple().exponent
+    return isinstance(exponent, int) and exponent >= -18 and value.adjusted() < 18
+
+
+@dataclass(frozen=True)
+class JsonDomain:
+    """The bounds of a free-form JSON value: nesting levels, the number rule, and optional lengths of
+    every string and every key at any depth."""
+
+    depth: int
+    number_rule: NumberRule
+    max_chars: int | None = None
+    max_key_chars: int | None = None
+
+    def string_fault(self, value: str, limit: int | None) -> str | None:
+        if limit is not None and len(value) > limit:
+            return f"is longer than {limit} characters"
+        if value.isascii() and "\x00" not in value:  # the common case, without a call
+            return None
+        return text_fault(value)
+
+
+def json_fault(value: object, domain: JsonDomain, path: str = "", depth: int | None = None) -> tuple[str, str] | None:
+    """The first (path, reason) at which a decoded JSON value leaves `domain`; None if it stays inside."""
+    levels = domain.depth if depth is None else depth
+    if isinstance(value, str):
+        fault = domain.string_fault(value, domain.max_chars)
+        return (path, fault) if fault else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | Decimal):
+        fault = None if is_plain_number(value) else domain.number_rule(Decimal(value))
+        return (path, fault) if fault else None
+    if isinstance(value, dict | list):
+        if levels < 1:
+            return path, "is nested too deeply"
+        return _container_fault(value, domain, path, levels - 1)
+    return path, "must be a JSON value"
+
+
+def _container_fault(value: dict[Any, Any] | list[Any], domain: JsonDomain, path: str,
+                     depth: int) -> tuple[str, str] | None:
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        inner = joined_param(path, f"[{key}]" if isinstance(key, int) else printable(str(key)))
+        key_fault = domain.string_fault(key, domain.max_key_chars) if isinstance(key, str) else None
+        fault = (inner, key_fault) if key_fault else json_fault(item, domain, inner, depth)
+        if fault:
+            return fault
+    return None
+
+
+def printable(text: str) -> str:
+    """`text` as it can be written back to the client in an error: a lone surrogate escaped
+    (`k\\ud800`), since an answer that cannot be encoded would be a 500 instead of the 400."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def joined_param(param: str, inner: str) -> str:
+    """`metadata` + `a[0]` → `metadata.a[0]`."""
+    if inner and param:
+        return f"{param}{inner}" if inner.startswith("[") else f"{param}.{inner}"
+    return inner or param
+
+
+# Every byte but quotes and brackets, for `bytes.translate` to delete.
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def nesting_depth(raw: bytes) -> int:
+    """How deeply the JSON text nests arrays and objects, from the bytes alone (no parsing, no
+    recursion), so that a parser is never handed a body deep enough to exhaust its stack.
+
+    Escapes are dropped first (`\\\\` then `\\"`, left to right as a JSON parser pairs them), so every
+    remaining quote opens or closes a string; the text between quote pairs is dropped, and what is
+    left is the brackets outside strings. All of it runs in C but the final walk over the brackets.
+    """
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(unescaped.translate(None, _NOT_STRUCTURE).split(b'"')[::2])
+    return max(accumulate(_STEP[byte] for byte in brackets), default=0)

@@ -1,0 +1,15 @@
+"""What a refusal looks like to a client: the status, the field named in `param`, the request id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+def refused(response: httpx.Response, param: str, status: int = 400) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["param"] == param, error
+    assert response.headers["x-request-id"]
+    return error

@@ -1,0 +1,144 @@
+"""Every input class has a documented domain (docs/input-domains.md): a value outside it is a 400 naming
+the field, never a 500, and nothing of it is stored. One test per class, against the running gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.input_answers import refused
+from tests.e2e.scenario import Setup, billing_setup, created, event, ingest
+from tests.support import unique
+
+
+async def rejected_event(api: httpx.AsyncClient, setup: Setup, body: bytes) -> str:
+    """The one event of a raw batch is rejected; the answer names its field."""
+    response = await api.post("/v1/ingest", content=b'{"events": [' + body + b"]}")
+    assert response.status_code == 202, response.text
+    [rejection] = response.json()["rejected"]
+    error: str = rejection["error"]
+    return error
+
+
+def customer(**fields: Any) -> dict[str, Any]:
+    return {"external_id": unique("ext"), "name": "Acme", **fields}
+
+
+def raw_event(setup: Setup, properties: bytes = b"{}", **fields: str) -> bytes:
+    head = ", ".join(f'"{k}": "{v}"' for k, v in {"event_name": setup.event_name, "customer_id": setup.customer_id,
+                                                     "idempotency_key": unique("req"), **fields}.items())
+    return b"{" + head.encode() + b', "properties": ' + properties + b"}"
+
+
+@pytest.mark.parametrize("number", [b"1e9999999", b"1e400", b"-1e18", b"0.1234567890123456789", b"[1e19]"])
+async def test_numeric_property_values_outside_the_value_domain_are_rejected(api: httpx.AsyncClient,
+                                                                           number: bytes) -> None:
+    setup = await billing_setup(api, aggregation="sum", prop="v")
+    error = await rejected_event(api, setup, raw_event(setup, b'{"v": ' + number + b"}"))
+    assert error.startswith("events[0].properties.v"), error
+
+
+async def test_numeric_property_edges_are_accepted_exactly(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api, aggregation="sum", prop="v")
+    answer = await api.post("/v1/ingest", content=b'{"events": [' + raw_event(
+        setup, b'{"v": 999999999999999999.999999999999999999}') + b"]}")
+    assert answer.status_code == 202 and len(answer.json()["ingested"]) == 1, answer.text
+
+
+@pytest.mark.parametrize("start_date", ["0001-01-01T00:00:00Z", "9999-12-31T23:00:00Z", "1999-12-31T23:00:00Z",
+                                        "2200-01-01T00:00:00Z", 1767225600, "2026-01-01", "2026-01-01T00:00:00"])
+async def test_start_dates_outside_2000_to_2199_or_not_rfc3339_are_400(api: httpx.AsyncClient,
+                                                                      start_date: object) -> None:
+    setup = await billing_setup(api)
+    refused(await api.post("/v1/subscriptions", json={"customer_id": setup.customer_id, "plan_id": setup.plan_id,
+                                                      "start_date": start_date}), "start_date")
+
+
+@pytest.mark.parametrize(("window", "param"), [
+    ({"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T23:00:00Z"}, "from"),
+    ({"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
+    ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
+    ({"from": "1767225600", "to": "2026-01-01T00:00:00Z"}, "from"),
+    ({"from": "2026-01-01T00:00:00Z"}, "to"),
+])
+async def test_usage_windows_are_bounded(api: httpx.AsyncClient, window: dict[str, str], param: str) -> None:
+    setup = await billing_setup(api)
+    refused(await api.get("/v1/usage", params={"customer_id": setup.customer_id, "metric_id": setup.metric_id,
+                                                **window}), param)
+
+
+async def test_nul_and_overlong_text_is_400_in_paths_queries_and_bodies(api: httpx.AsyncClient) -> None:
+    refused(await api.get("/v1/customers/cus_%00x"), "object_id")
+    refused(await api.get("/v1/customers/" + "c" * 65), "object_id")
+    refused(await api.get("/v1/invoices", params={"customer_id": "cus_\x00"}), "customer_id")
+    refused(await api.get("/v1/customers", params={"starting_after": "cus_\x00"}), "starting_after")
+    refused(await api.post("/v1/customers", json=customer(name="Ac\x00me")), "name")
+    refused(await api.post("/v1/customers", json=customer(name="x" * 256)), "name")
+    refused(await api.post("/v1/customers", content=b'{"external_id": "e\\ud800", "name": "A"}'), "external_id")
+    bad_key = await api.post("/v1/customers", content=b'{"external_id": "e", "name": "A", "metadata": {"k\\ud800": 1}}')
+    assert bad_key.status_code == 400 and bad_key.json()["error"]["param"].startswith("metadata.k"), bad_key.text
+
+
+async def test_text_faults_in_events_reject_the_event(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    lone_surrogate = await rejected_event(api, setup, raw_event(setup, idempotency_key="k\\ud800"))
+    assert lone_surrogate.startswith("events[0].idempotency_key"), lone_surrogate
+    nul_property = await rejected_event(api, setup, raw_event(setup, b'{"path": "/a\\u0000"}'))
+    assert nul_property.startswith("events[0].properties.path"), nul_property
+    nul_id = await rejected_event(api, setup, raw_event(setup, customer_id="cus_\\u0000"))
+    assert nul_id.startswith("events[0].customer_id"), nul_id
+    surrogate_key = await rejected_event(api, setup, raw_event(setup, b'{"k\\udc00": 1}'))
+    assert surrogate_key.startswith("events[0].properties.k\\udc00"), surrogate_key
+
+
+async def test_json_bodies_are_bounded_in_size_and_nesting_on_every_endpoint(api: httpx.AsyncClient) -> None:
+    refused(await api.post("/v1/customers", json=customer(name="A", metadata={"blob": "x" * 70_000})), "body", 413)
+    refused(await api.post("/v1/ingest", content=b'{"events": [' + b'"x",' * 300_000 + b'"x"]}'), "body", 413)
+    deep = b"[" * 260 + b"]" * 260
+    refused(await api.post("/v1/customers", content=b'{"name": "A", "metadata": {"a": ' + deep + b"}}"), "body")
+    refused(await api.post("/v1/ingest", content=b'{"events": ' + deep + b"}"), "body")
+    refused(await api.post("/v1/customers", content=b'{"name": "A", "metadata": {"a": NaN}}'), "body")
+
+
+@pytest.mark.parametrize(("metadata", "inner"), [
+    (b'{"n": 1e400}', "n"),
+    (b'{"n": [1, -1e18]}', "n[1]"),
+    (b'{"a": {"b": {"c": {"d": {"e": []}}}}}', "a.b.c.d.e"),
+    (b'{"' + b"k" * 41 + b'": 1}', "k" * 41),
+    (b"[1]", ""),
+])
+async def test_metadata_is_a_bounded_object_with_exact_numbers(api: httpx.AsyncClient, metadata: bytes,
+                                                              inner: str) -> None:
+    """The 400 names `metadata`; its message names the path inside it."""
+    body = b'{"external_id": "' + unique("ext").encode() + b'", "name": "A", "metadata": ' + metadata + b"}"
+    error = refused(await api.post("/v1/customers", content=body), "metadata")
+    assert inner in error["message"]
+    assert (await api.get("/v1/customers")).status_code == 200
+
+
+async def test_metadata_numbers_are_kept_exactly(api: httpx.AsyncClient) -> None:
+    body = b'{"external_id": "' + unique("ext").encode() + b'", "name": "A", "metadata": {"n": 0.10000000000000001}}'
+    made = await created(await api.post("/v1/customers", content=body))
+    again = await api.get(f"/v1/customers/{made['id']}")
+    assert b'"n":0.10000000000000001' in again.content.replace(b" ", b"")
+
+
+async def test_event_timestamps_are_rfc3339_strings_only(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    for timestamp in (1767225600, "2026-01-01", "2026-01-01T00:00:00"):
+        answer = await ingest(api, [event(setup, timestamp=timestamp)])
+        assert answer["rejected"][0]["error"].startswith("events[0].timestamp"), answer
+
+
+@pytest.mark.parametrize(("path", "field", "value"), [
+    ("/v1/plans", "plan_type", "subscription"), ("/v1/plans", "billing_period", "hourly"),
+    ("/v1/metrics", "aggregation", "median"), ("/v1/plans", "currency", "XYZ"),
+])
+async def test_enumerations_are_closed(api: httpx.AsyncClient, path: str, field: str, value: str) -> None:
+    setup = await billing_setup(api)
+    bodies: dict[str, dict[str, Any]] = {"/v1/plans": {"name": "P", "currency": "NGN", "prices": [
+        {"metric_id": setup.metric_id, "model": "flat", "unit_price": "1"}]},
+        "/v1/metrics": {"name": "M", "event_name": "e", "aggregation": "sum", "aggregation_property": "v"}}
+    refused(await api.post(path, json={**bodies[path], field: value}), field)

@@ -1,0 +1,95 @@
+"""Property tests of the input domains: whatever a client sends, parsing ends in a value inside its
+domain or in a refusal naming the field, and never in any other exception."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meterflow.domain.events import AcceptancePolicy, EventRejected, decode_json, numeric_property, parse_event
+from meterflow.domain.inputs import METADATA, json_number_fault, metadata_fault
+from meterflow.domain.json_values import is_plain_number, json_fault, nesting_depth
+from meterflow.domain.quantities import value_fault
+
+NOW = datetime(2026, 2, 25, 10, tzinfo=UTC)
+POLICY = AcceptancePolicy(window=timedelta(days=7), future_tolerance=timedelta(minutes=5))
+JSON_NUMBERS = st.one_of(
+    st.integers().map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    st.builds(lambda m, e: f"{m}e{e}", st.integers(-10**20, 10**20), st.integers(-10**7, 10**7)),
+)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=30)
+
+
+def record(properties: str) -> bytes:
+    return ('{"event_name":"e","customer_id":"c","idempotency_key":"k","properties":' + properties + "}").encode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_NUMBERS)
+def test_any_json_number_is_a_value_in_domain_or_refused_with_its_param(number: str) -> None:
+    try:
+        raw = decode_json(record('{"v": ' + number + "}"))
+    except ValueError:
+        return  # not JSON a client can send (an integer beyond the parser's digit limit)
+    try:
+        event = parse_event(raw, NOW, POLICY)
+    except EventRejected as exc:
+        assert exc.param == "properties.v"
+        assert value_fault(Decimal(number)) is not None
+        return
+    value = numeric_property(event, "v")
+    assert value is not None and value_fault(value) is None
+    assert value == Decimal(number)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_the_decoder_raises_nothing_but_value_error(raw: bytes) -> None:
+    with contextlib.suppress(ValueError):  # any other exception fails the test
+        decode_json(raw)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_nesting_is_read_from_the_bytes_exactly(value: Any) -> None:
+    assert nesting_depth(json.dumps(value).encode()) == _depth(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=50), JSON_VALUES, max_size=8))
+def test_metadata_is_either_in_domain_or_refused_with_a_path(metadata: dict[str, Any]) -> None:
+    exact = decode_json(json.dumps(metadata))
+    fault = metadata_fault(exact)
+    if fault is None:
+        assert json_fault(exact, METADATA) is None
+        assert decode_json(json.dumps(metadata)) == exact
+    else:
+        path, reason = fault
+        assert isinstance(path, str) and reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_NUMBERS)
+def test_plain_numbers_are_inside_every_number_rule(number: str) -> None:
+    value = Decimal(number)
+    if is_plain_number(value):
+        assert value_fault(value) is None and json_number_fault(value) is None
