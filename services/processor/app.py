@@ -72,12 +72,8 @@ def observe_lag(app: faust.App, records: list[Record]) -> None:
             CONSUMER_LAG.labels(topic, str(partition)).set(max(0, highwater - offset - 1))
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
-    clock = clock or SystemClock()
-    progress = Progress(clock, timedelta(seconds=settings.processor_stall_after_s))
-    PROCESSOR_OLDEST_UNPROCESSED_AGE.set_function(progress.oldest_unprocessed_age_s)
-    PROCESSOR_STALLED.set_function(lambda: float(progress.stalled))
-    app: faust.App = ProcessorApp(
+def _faust_app(settings: Settings) -> faust.App:
+    return ProcessorApp(
         settings.processor_id,
         fetch_max_wait_ms=settings.processor_fetch_max_wait_ms,
         broker=f"kafka://{settings.kafka_servers}",
@@ -96,6 +92,20 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
         web_port=settings.processor_web_port,
         datadir=str(settings.data_dir / "faust"),
     )
+
+
+def _watched(settings: Settings, clock: Clock) -> Progress:
+    """The processor's progress, exported as metrics read at each scrape."""
+    progress = Progress(clock, timedelta(seconds=settings.processor_stall_after_s))
+    PROCESSOR_OLDEST_UNPROCESSED_AGE.set_function(progress.oldest_unprocessed_age_s)
+    PROCESSOR_STALLED.set_function(lambda: float(progress.stalled))
+    return progress
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
+    clock = clock or SystemClock()
+    progress = _watched(settings, clock)
+    app = _faust_app(settings)
     events_topic = app.topic(settings.events_topic_test, settings.events_topic_live,
                              key_serializer="raw", value_serializer="raw")
     runtime: dict[str, Counting] = {}
@@ -112,6 +122,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
             observe(report, records, clock.now())
             observe_lag(app, records)
 
+    _add_pages(app, progress, runtime)
+    return app
+
+
+def _add_pages(app: faust.App, progress: Progress, runtime: dict[str, Counting]) -> None:
     @app.page("/healthz")
     async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         return web.json({"status": "ok"})
@@ -132,8 +147,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         body, content_type = metrics_payload()
         return web.bytes(body, headers={"Content-Type": content_type})
-
-    return app
 
 
 def run_worker(settings: Settings) -> None:

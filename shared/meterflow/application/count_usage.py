@@ -70,7 +70,7 @@ class CountUsage:
         report = BatchReport()
         decoded: list[_Decoded] = []
         for record in records:
-            item = self.decode(record)
+            item = self._decode(record)
             if isinstance(item, DeadLetter):
                 report.dead_letters.append(item)
             else:
@@ -81,7 +81,7 @@ class CountUsage:
         await self.dead_letters.send(report.dead_letters)
         return report
 
-    def decode(self, record: Record) -> _Decoded | DeadLetter:
+    def _decode(self, record: Record) -> _Decoded | DeadLetter:
         """Never raises for a bad record: it becomes a dead letter and the stream goes on."""
         mode = self.topic_modes.get(record.topic)
         if mode is None:
