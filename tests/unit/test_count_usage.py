@@ -23,7 +23,7 @@ from meterflow.domain.errors import Unavailable
 from meterflow.domain.events import AcceptancePolicy, encode_json
 from meterflow.domain.late_events import FinalizedPeriod
 from meterflow.domain.modes import Mode
-from meterflow.domain.records import DeadLetterCategory, Record
+from meterflow.domain.records import DeadLetter, DeadLetterCategory, Record
 from meterflow.domain.rollups import Aggregation, MetricRule
 from tests.fakes import Failure, MemoryCatalog, MemoryDeadLetters, MemoryLateEvents, MemoryUsageStore
 
@@ -177,3 +177,26 @@ async def test_late_events_are_recorded_once_and_a_duplicate_is_never_late() -> 
     again = await pipeline.policy.settle(records(body("a")))
     assert [e.idempotency_key for e in first.late] == ["a"] and again.late == []
     assert list(pipeline.late.recorded) == [(Mode.TEST, "a", "inv_1")]
+
+
+async def test_a_letter_too_large_for_the_dead_letter_topic_is_sent_without_its_value() -> None:
+    pipeline = Pipeline()
+    pipeline.usage.fail_when = poisoned_by("poison", ValueError("bad"))
+    pipeline.sink.fail_when = lambda letters: ValueError("message too large") if any(
+        isinstance(letter, DeadLetter) and letter.record.value for letter in letters) else None
+    await pipeline.policy.settle(records(body("a"), body("poison"), body("b")))
+    [letter] = pipeline.sink.letters
+    assert (letter.record.offset, letter.record.value, letter.category) == (
+        1, b"", DeadLetterCategory.PROCESSING_FAILED)
+    assert letter.reason == "ValueError: bad (value left out: the letter could not be sent with it)"
+    assert pipeline.totals() == (2, Decimal(2))
+
+
+async def test_a_dead_letter_topic_refusing_every_letter_stalls_the_batch_instead_of_skipping_it() -> None:
+    pipeline = Pipeline()
+    pipeline.usage.fail_when = poisoned_by("poison", ValueError("bad"))
+    refusals = iter([ValueError("refused"), ValueError("refused")])
+    pipeline.sink.fail_when = lambda letters: next(refusals, None)
+    await pipeline.policy.settle(records(body("a"), body("poison")))
+    assert pipeline.slept == [0.1] and pipeline.totals() == (1, Decimal(1))
+    assert [(o, c) for o, c, _ in pipeline.letters()] == [(1, DeadLetterCategory.PROCESSING_FAILED)]

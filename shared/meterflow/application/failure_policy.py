@@ -29,13 +29,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from meterflow.application.count_usage import BatchReport
 from meterflow.application.ports import DeadLetterSink
 from meterflow.application.progress import Progress
-from meterflow.domain.errors import ErrorCategory, MeterflowError
+from meterflow.domain.errors import ErrorCategory, MeterflowError, Unavailable
 from meterflow.domain.records import DeadLetter, DeadLetterCategory, Record
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,22 @@ class FailurePolicy:
         return report
 
     async def _dead_letter(self, record: Record, error: Exception) -> BatchReport:
+        """Dead-letter a poison record; if even its letter cannot be sent (too large for the topic, say),
+        send it without the value: its source position still points at the original. A dead-letter topic
+        that refuses both is a broken dependency: retried like any outage, never skipped."""
         letter = DeadLetter(record, f"{type(error).__name__}: {error}", DeadLetterCategory.PROCESSING_FAILED)
-        await self.dead_letters.send([letter])
-        return BatchReport(dead_letters=[letter])
+        for attempt in (letter, _without_value(letter)):
+            try:
+                await self.dead_letters.send([attempt])
+                return BatchReport(dead_letters=[attempt])
+            except Exception as exc:
+                failure = self.categorise(exc)
+                if action_for(failure) is Action.RETRY:
+                    raise _Transient(failure) from exc
+        raise _Transient(Unavailable(f"the dead-letter topic refuses {record.topic}[{record.partition}]"
+                                     f"@{record.offset} even without its value"))
+
+
+def _without_value(letter: DeadLetter) -> DeadLetter:
+    return DeadLetter(replace(letter.record, value=b""),
+                      f"{letter.reason} (value left out: the letter could not be sent with it)", letter.category)
