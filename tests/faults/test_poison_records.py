@@ -21,7 +21,7 @@ from meterflow.domain.records import DeadLetterCategory
 from meterflow.domain.rollups import Aggregation
 from meterflow.settings import Settings
 from tests.faults.conftest import Books, Expected, open_books, produce, wait_for_exact, workload
-from tests.faults.dead_letters import all_dead_letters
+from tests.faults.dead_letters import all_dead_letters, read_dead_letters
 from tests.faults.readiness import readiness
 from tests.support import ServiceProcess, eventually
 
@@ -127,3 +127,17 @@ async def test_a_poison_event_over_http_is_refused_or_dead_lettered_never_counte
         check_letters(await all_dead_letters(isolated), dead_lettered)
         await eventually(lambda: readiness(isolated), lambda answer: answer.advancing, 30)
 
+
+
+async def test_a_batch_of_nothing_but_poison_is_dead_lettered_with_each_reason_and_the_stream_goes_on(
+        isolated: Settings, pool: Pool, usage_store: UsageStore) -> None:
+    books = await open_books(pool, customers=2)
+    await add_average_metric(pool, books)
+    bad = poisons(books)[:2]
+    events, good = workload(books, 500)
+    with ServiceProcess.running("processor", isolated):
+        await produce(isolated, books.mode, [p.event for p in bad])
+        check_letters(await read_dead_letters(isolated, len(bad)), bad)
+        await produce(isolated, books.mode, events)
+        await wait_for_exact(usage_store, books, good, isolated)
+        check_letters(await all_dead_letters(isolated), bad)

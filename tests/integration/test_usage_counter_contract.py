@@ -92,6 +92,12 @@ async def test_the_same_key_counts_once_in_each_mode(store: CountingStore) -> No
         assert await store.known_keys(mode, [key, unique("other")]) == {key}
 
 
+async def test_a_batch_with_nothing_to_count_counts_nothing(store: CountingStore) -> None:
+    """A batch whose records were all dead letters still settles (it used to fail forever on Redis)."""
+    outcome = await store.apply([], START)
+    assert (outcome.counted, outcome.duplicates) == ([], [])
+
+
 async def test_an_event_no_metric_reads_is_still_remembered(store: CountingStore) -> None:
     books, key = Books(), unique("k")
     unread = CountableEvent(Mode.TEST, key, books.customer, "tokens", START, ())

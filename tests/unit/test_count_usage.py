@@ -14,7 +14,7 @@ from decimal import Decimal
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from meterflow.adapters.failures import categorised
-from meterflow.application.count_usage import CountUsage
+from meterflow.application.count_usage import BatchReport, CountUsage
 from meterflow.application.failure_policy import FailurePolicy
 from meterflow.application.progress import Progress
 from meterflow.clock import SteppedClock
@@ -200,3 +200,10 @@ async def test_a_dead_letter_topic_refusing_every_letter_stalls_the_batch_instea
     await pipeline.policy.settle(records(body("a"), body("poison")))
     assert pipeline.slept == [0.1] and pipeline.totals() == (1, Decimal(1))
     assert [(o, c) for o, c, _ in pipeline.letters()] == [(1, DeadLetterCategory.PROCESSING_FAILED)]
+
+
+async def test_a_batch_of_nothing_but_bad_records_dead_letters_each_with_its_own_reason() -> None:
+    pipeline = Pipeline()
+    await pipeline.policy.settle(records(b"not json", body("a", customer="cus_nobody")))
+    assert [c for _, c, _ in pipeline.letters()] == [DeadLetterCategory.NOT_JSON, DeadLetterCategory.UNKNOWN_CUSTOMER]
+    assert await pipeline.policy.settle([]) == BatchReport()

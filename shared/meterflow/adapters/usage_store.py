@@ -110,7 +110,11 @@ class UsageStore:
         return {key for key, hit in zip(idempotency_keys, found, strict=True) if hit is not None}
 
     async def apply(self, events: Sequence[CountableEvent], now: datetime) -> BatchOutcome:
-        """Count each not-yet-seen event once: marks and rollups in one transaction, retried on conflict."""
+        """Count each not-yet-seen event once: marks and rollups in one transaction, retried on conflict.
+
+        A batch whose records were all dead letters has nothing to count (and WATCH takes at least a key)."""
+        if not events:
+            return BatchOutcome()
         while True:
             try:
                 return await self._apply_once(events, now)

@@ -101,6 +101,8 @@ class FailurePolicy:
             return report
 
     async def _isolating(self, records: Sequence[Record]) -> BatchReport:
+        if not records:
+            return BatchReport()
         try:
             return await self.handle(records)
         except Exception as exc:
