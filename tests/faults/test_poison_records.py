@@ -49,7 +49,7 @@ def poisons(books: Books) -> list[Poison]:
 
     def event(key: str, units: object, customer_id: str = customer) -> dict[str, object]:
         return {"event_name": books.event_name, "customer_id": customer_id,
-                "idempotency_key": f"{books.mode}-{key}", "properties": {"units": units}}
+                "idempotency_key": f"{books.count_metric}-{key}", "properties": {"units": units}}
 
     return [Poison(event("overflow", Decimal("1e9999999")), REFUSED, "properties.units"),
             Poison(event("huge", Decimal("1e22")), REFUSED, "properties.units"),
@@ -60,7 +60,7 @@ def poisons(books: Books) -> list[Poison]:
 def negative(books: Books) -> dict[str, object]:
     """Not a poison: a negative value is a correction, counted as it is (billing.md §2)."""
     return {"event_name": books.event_name, "customer_id": books.customers[0],
-            "idempotency_key": f"{books.mode}-negative", "properties": {"units": "-5"}}
+            "idempotency_key": f"{books.count_metric}-negative", "properties": {"units": "-5"}}
 
 
 def check_letters(letters: list[dict[str, object]], expected: list[Poison]) -> None:
