@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import Pool
@@ -102,15 +103,17 @@ async def test_poison_records_on_kafka_in_both_modes_never_stop_the_good_ones(
         await eventually(lambda: readiness(isolated), lambda answer: answer.advancing, 30)
 
 
+@pytest.mark.parametrize("mode", list(Mode))
 async def test_a_poison_event_over_http_is_refused_or_dead_lettered_never_counted(
-        isolated: Settings, pool: Pool, usage_store: UsageStore, test_key: str) -> None:
-    books = await open_books(pool, Mode.TEST, customers=2)
+        mode: Mode, isolated: Settings, pool: Pool, usage_store: UsageStore, test_key: str, live_key: str) -> None:
+    books = await open_books(pool, mode, customers=2)
     await add_average_metric(pool, books)
     events, good = workload(books, 2_000)
+    api_key = live_key if mode is Mode.LIVE else test_key
     dead_lettered: list[Poison] = []
     with ServiceProcess.running("gateway", isolated), ServiceProcess.running("processor", isolated):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{isolated.api_port}", timeout=30,
-                                     headers={"Authorization": f"Bearer {test_key}"}) as client:
+                                     headers={"Authorization": f"Bearer {api_key}"}) as client:
             for batch in (events[:1_000], events[1_000:2_000]):
                 answer = await client.post("/v1/ingest", content=encode_json({"events": batch}))
                 assert answer.status_code == 202 and answer.json()["rejected"] == [], answer.text[:500]

@@ -207,3 +207,14 @@ async def test_a_batch_of_nothing_but_bad_records_dead_letters_each_with_its_own
     await pipeline.policy.settle(records(b"not json", body("a", customer="cus_nobody")))
     assert [c for _, c, _ in pipeline.letters()] == [DeadLetterCategory.NOT_JSON, DeadLetterCategory.UNKNOWN_CUSTOMER]
     assert await pipeline.policy.settle([]) == BatchReport()
+
+
+async def test_a_batch_replayed_after_a_crash_changes_nothing() -> None:
+    """The processor died after the transaction, before its offsets were committed: the batch comes again."""
+    pipeline = Pipeline()
+    batch = records(*(body(f"k{i}", str(i)) for i in range(20)), b"not json")
+    first = await pipeline.policy.settle(batch)
+    state = (pipeline.totals(), dict(pipeline.usage.rollups))
+    again = await pipeline.policy.settle(batch)
+    assert (pipeline.totals(), pipeline.usage.rollups) == state
+    assert len(first.outcome.counted) == len(again.outcome.duplicates) == 20 and again.outcome.counted == []
