@@ -4,6 +4,8 @@ during an outage or retries one poison record forever."""
 
 from __future__ import annotations
 
+import socket
+
 import asyncpg.exceptions as pg
 import pytest
 import redis.exceptions as redis_errors
@@ -25,6 +27,7 @@ from meterflow.domain.errors import Conflict, FieldError, NotFound, Unavailable
     pg.CannotConnectNowError("starting"), pg.TooManyConnectionsError("full"), pg.SerializationError("retry"),
     pg.AdminShutdownError("bye"),
     KafkaConnectionError(), KafkaTimeoutError(), NotLeaderForPartitionError(), ConnectionRefusedError(),
+    socket.gaierror(-2, "Name or service not known"),
     TimeoutError(), Unavailable("down")])
 def test_a_dependency_away_is_unavailable_and_retried(error: Exception) -> None:
     category = categorised(error)

@@ -1,8 +1,9 @@
 """Which library exceptions mean "a dependency is away": those become `Unavailable` (retried), any other
 stays as it is (the records are suspected, see application/failure_policy.py).
 
-Listed by what the server or client says, never by guess: connection and timeout errors of every client;
-Redis loading, read-only (failover), out of memory and cluster-down replies; Postgres SQLSTATE classes 08
+Listed by what the server or client says, never by guess: operating-system I/O errors (sockets, DNS,
+timeouts) and the connection and timeout errors of every client; Redis loading, read-only (failover),
+out of memory and cluster-down replies; Postgres SQLSTATE classes 08
 (connection), 40 (transaction rollback: serialization, deadlock), 53 (insufficient resources), 57
 (operator intervention: shutdown, cancel), 58 (system I/O); Kafka errors the client marks retriable.
 A data error (22xxx: a NUL in a string) or a client-side encoding error is the record's fault, not the
@@ -18,7 +19,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from meterflow.domain.errors import MeterflowError, Unavailable
 
 TRANSIENT: tuple[type[BaseException], ...] = (
-    ConnectionError, TimeoutError,
+    OSError,  # every socket error: refused, reset, unreachable, DNS (asyncpg raises them raw), timeouts
     redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError,
     redis_errors.OutOfMemoryError, redis_errors.MasterDownError, redis_errors.TryAgainError,
     redis_errors.ClusterDownError,
