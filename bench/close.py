@@ -22,8 +22,9 @@ from bench.workload import Books, open_books, unique_key
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
-from meterflow.adapters.usage_store import Contribution, CountableEvent, UsageStore
+from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.catalog import Plan, PlanPrice
+from meterflow.domain.counting import Contribution, CountableEvent
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.periods import BillingInterval, align_to_hour, period_at
 from meterflow.domain.rollups import Observation

@@ -1,27 +1,24 @@
-"""The Faust shell around the pipeline: consume both events topics in batches, retry until durable.
+"""The Faust shell around the counting use case: consume both events topics in batches, ack when settled.
 
 Faust acks the events of a `take_events` batch only after the loop body returns, so offsets are
-committed strictly after `BatchProcessor.process` made the batch's effect durable. A failing batch is
-retried (never skipped): counting it again is harmless, skipping it would lose money.
+committed strictly after `FailurePolicy.settle` made every record's fate durable: counted, or
+dead-lettered. `settle` retries while a dependency is away and isolates records at fault, so it never
+skips a record and never blocks on one (application/failure_policy.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import faust
 from faust.types import TP
 
-from meterflow.adapters.catalog_repository import CatalogRepository
-from meterflow.adapters.kafka import ensure_topics, start_producer
-from meterflow.adapters.late_event_repository import LateEventRepository
-from meterflow.adapters.postgres import create_pool
-from meterflow.adapters.redis_client import connect_redis
-from meterflow.adapters.usage_store import UsageStore
-from meterflow.logs import configure_logging
+from meterflow.application.count_usage import BatchReport
+from meterflow.application.progress import Progress
+from meterflow.clock import Clock, SystemClock
+from meterflow.domain.records import Record
+from meterflow.logs import REQUEST_ID_HEADER, configure_logging
 from meterflow.observability import (
     CONSUMER_LAG,
     DEAD_LETTERS,
@@ -29,31 +26,24 @@ from meterflow.observability import (
     EVENTS_COUNTED,
     LATE_EVENTS,
     PROCESSING_LATENCY,
+    PROCESSOR_OLDEST_UNPROCESSED_AGE,
+    PROCESSOR_STALLED,
     UNBILLABLE_EVENTS,
     metrics_payload,
     readiness,
 )
 from meterflow.settings import Settings
-from services.processor.pipeline import BatchProcessor, BatchReport, Record
+from services.processor.bootstrap import Counting, build_counting
 from services.processor.transport import ProcessorApp
-
-log = logging.getLogger(__name__)
-RETRY_BACKOFF_MAX_S = 5.0
-
-
-async def build_processor(settings: Settings) -> BatchProcessor:
-    pool = await create_pool(settings.database_dsn, max_size=4)
-    redis = connect_redis(settings.redis_dsn)
-    return BatchProcessor(settings, CatalogRepository(pool), LateEventRepository(pool),
-                          UsageStore.from_settings(redis, settings), await start_producer(settings),
-                          settings.acceptance_policy)
 
 
 def _record(event: Any) -> Record:
     message = event.message
     headers = message.headers.items() if isinstance(message.headers, dict) else (message.headers or ())
+    request_id = dict(headers).get(REQUEST_ID_HEADER)
     return Record(message.topic, message.partition, message.offset, int(message.timestamp * 1000),
-                  message.key, message.value, tuple((str(k), bytes(v or b"")) for k, v in headers))
+                  message.key, message.value,
+                  bytes(request_id).decode(errors="replace") if request_id else None)
 
 
 def observe(report: BatchReport, records: list[Record], done_at: datetime) -> None:
@@ -65,7 +55,7 @@ def observe(report: BatchReport, records: list[Record], done_at: datetime) -> No
                 UNBILLABLE_EVENTS.labels(contribution.metric_id).inc()
     DUPLICATES_DROPPED.labels("processor").inc(len(report.outcome.duplicates))
     for letter in report.dead_letters:
-        DEAD_LETTERS.labels(letter.category).inc()
+        DEAD_LETTERS.labels(letter.category.value).inc()
     for late in report.late:
         LATE_EVENTS.labels(late.mode.value).inc()
     for record in records:
@@ -82,21 +72,8 @@ def observe_lag(app: faust.App, records: list[Record]) -> None:
             CONSUMER_LAG.labels(topic, str(partition)).set(max(0, highwater - offset - 1))
 
 
-async def process_until_durable(processor: BatchProcessor, records: list[Record]) -> None:
-    delay = 0.1
-    while True:
-        try:
-            report = await processor.process(records, datetime.now(UTC))
-            observe(report, records, datetime.now(UTC))
-            return
-        except Exception:
-            log.exception("batch of %d records failed; retrying in %.1fs", len(records), delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_BACKOFF_MAX_S)
-
-
-def create_app(settings: Settings) -> faust.App:
-    app: faust.App = ProcessorApp(
+def _faust_app(settings: Settings) -> faust.App:
+    return ProcessorApp(
         settings.processor_id,
         fetch_max_wait_ms=settings.processor_fetch_max_wait_ms,
         broker=f"kafka://{settings.kafka_servers}",
@@ -115,42 +92,61 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.processor_web_port,
         datadir=str(settings.data_dir / "faust"),
     )
+
+
+def _watched(settings: Settings, clock: Clock) -> Progress:
+    """The processor's progress, exported as metrics read at each scrape."""
+    progress = Progress(clock, timedelta(seconds=settings.processor_stall_after_s))
+    PROCESSOR_OLDEST_UNPROCESSED_AGE.set_function(progress.oldest_unprocessed_age_s)
+    PROCESSOR_STALLED.set_function(lambda: float(progress.stalled))
+    return progress
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
+    clock = clock or SystemClock()
+    progress = _watched(settings, clock)
+    app = _faust_app(settings)
     events_topic = app.topic(settings.events_topic_test, settings.events_topic_live,
                              key_serializer="raw", value_serializer="raw")
-
-    runtime: dict[str, BatchProcessor] = {}
+    runtime: dict[str, Counting] = {}
 
     @app.agent(events_topic)
     async def count_usage(stream: faust.StreamT[Any]) -> None:
-        await ensure_topics(settings)
-        processor = runtime["processor"] = await build_processor(settings)
+        counting = runtime["counting"] = await build_counting(settings, clock, progress)
         # take_events is missing from Faust's StreamT type, not from its Stream.
         batches = stream.take_events(settings.processor_batch_max,  # type: ignore[attr-defined]
                                      within=settings.processor_batch_within_s)
         async for batch in batches:
             records = [_record(e) for e in batch]
-            await process_until_durable(processor, records)
+            report = await counting.policy.settle(records)
+            observe(report, records, clock.now())
             observe_lag(app, records)
 
+    _add_pages(app, progress, runtime)
+    return app
+
+
+def _add_pages(app: faust.App, progress: Progress, runtime: dict[str, Counting]) -> None:
     @app.page("/healthz")
     async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         return web.json({"status": "ok"})
 
     @app.page("/readyz")
     async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        processor = runtime.get("processor")
-        if processor is None or not app.consumer.assignment():
+        """Ready when every dependency answers and the processor advances (no record stuck too long)."""
+        counting = runtime.get("counting")
+        if counting is None or not app.consumer.assignment():
             return web.json({"status": "starting: joining the consumer group"}, status=503)
-        ready, checks = await readiness(processor.dependency_probes())
-        return web.json({"status": "ready" if ready else "unavailable", "checks": checks},
+        reachable, checks = await readiness(counting.probes)
+        ready = reachable and not progress.stalled
+        status = "ready" if ready else ("stalled" if reachable else "unavailable")
+        return web.json({"status": status, "checks": checks, "progress": progress.status()},
                         status=200 if ready else 503)
 
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         body, content_type = metrics_payload()
         return web.bytes(body, headers={"Content-Type": content_type})
-
-    return app
 
 
 def run_worker(settings: Settings) -> None:

@@ -33,6 +33,11 @@ SERVICE_RESTARTS = Counter("meterflow_service_restarts_total",
                            ["service"])
 CLOSE_DURATION = Histogram("meterflow_close_duration_seconds", "Duration of one period-close run",
                            buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+PROCESSOR_OLDEST_UNPROCESSED_AGE = Gauge(
+    "meterflow_processor_oldest_unprocessed_age_seconds",
+    "Age (from its broker timestamp) of the oldest record taken but not yet counted or dead-lettered; 0 idle")
+PROCESSOR_STALLED = Gauge("meterflow_processor_stalled",
+                          "1 while the oldest unprocessed record is older than MF_PROCESSOR_STALL_AFTER_S")
 
 
 def metrics_payload() -> tuple[bytes, str]:

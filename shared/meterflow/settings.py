@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     processor_commit_interval_s: float = 1.0
     processor_fetch_max_wait_ms: int = Field(100, description="longest a consumer fetch waits for data")
     processor_id: str = "meterflow-processor"
+    processor_stall_after_s: float = Field(60.0, description="oldest unprocessed record older than this: "
+                                           "the processor is stalled (/readyz 503, metric)")
 
     close_grace_s: int = Field(3_600, description="how long after period end the closer waits")
     close_interval_s: float = Field(30.0, description="how often the closer looks for due periods")

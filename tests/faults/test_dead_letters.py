@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
@@ -13,22 +12,8 @@ from meterflow.domain.events import encode_json
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
 from tests.faults.conftest import Expected, counted, open_books, wait_for_exact
+from tests.faults.dead_letters import read_dead_letters
 from tests.support import ServiceProcess, eventually
-
-
-async def read_dead_letters(settings: Settings, n: int) -> list[dict[str, object]]:
-    consumer = AIOKafkaConsumer(settings.dlq_topic, bootstrap_servers=settings.kafka_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    letters: list[dict[str, object]] = []
-    try:
-        async with asyncio.timeout(60):
-            while len(letters) < n:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    letters += [{"value": r.value, **{k: v.decode() for k, v in r.headers}} for r in records]
-    finally:
-        await consumer.stop()
-    return letters
 
 
 async def test_poison_messages_are_dead_lettered_and_good_ones_still_count(

@@ -27,7 +27,7 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, period_at
 from meterflow.domain.rollups import Aggregation
 from meterflow.settings import Settings
-from tests.fakes import FakeDatabase
+from tests.fakes.billing import FakeDatabase
 from tests.support import unique
 
 ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from redis.asyncio import Redis
 
-from meterflow.adapters.usage_store import Contribution, CountableEvent, UsageStore, seen_key
+from meterflow.adapters.usage_store import UsageStore, seen_key
+from meterflow.domain.counting import Contribution, CountableEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.rollups import Observation

@@ -17,7 +17,7 @@ from meterflow.domain.invoices import Invoice
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval
 from meterflow.domain.rollups import Aggregation
-from tests.fakes import FakeCatalog, FakeDatabase, FakeUsage
+from tests.fakes.billing import FakeCatalog, FakeDatabase, FakeUsage
 
 START = datetime(2027, 3, 1, 9, tzinfo=UTC)
 GRACE = timedelta(hours=1)

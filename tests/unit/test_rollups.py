@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from meterflow.domain.events import Event
 from meterflow.domain.periods import Period
+from meterflow.domain.quantities import QUANTITY_CONTEXT
 from meterflow.domain.rollups import (
     Aggregation,
     MetricRule,
+    Observation,
     Rollup,
     Window,
     day_slices,
@@ -89,3 +92,58 @@ def test_day_slices_cover_exactly_the_period_hours() -> None:
         expected.append((w.day, w.hour))
         at += timedelta(hours=1)
     assert hours == expected
+
+
+BOUND = Decimal("999999999999999999.999999999999999999")
+
+
+def attos(units: int) -> Decimal:
+    """An exact value given in units of 10^-18 (the finest a usage value may have)."""
+    return Decimal(units).scaleb(-18, QUANTITY_CONTEXT)
+
+
+BOUNDS = st.sampled_from([BOUND, BOUND.copy_negate(), Decimal("0.000000000000000001"), Decimal(0)])
+
+
+@given(st.lists(BOUNDS, min_size=1, max_size=2_000), st.integers(min_value=1, max_value=1_999))
+def test_sums_at_the_domain_bounds_never_lose_a_digit(values: list[Decimal], cut: int) -> None:
+    """The exact sum, computed by integer arithmetic on 10^-18 units, equals folding and merging."""
+    exact = attos(sum(int(v.scaleb(18, QUANTITY_CONTEXT)) for v in values))
+    whole = rolled(Aggregation.SUM, *values)
+    assert whole.total == exact
+    assert merge_all([rolled(Aggregation.SUM, *values[:cut]), rolled(Aggregation.SUM, *values[cut:])]) == whole
+    assert quantity(Aggregation.MAX, whole) == max(values) and quantity(Aggregation.MINIMUM, whole) == min(values)
+
+
+def test_a_sum_of_many_bound_values_is_exact() -> None:
+    rollup = Rollup()
+    for _ in range(10_000):
+        rollup = fold(rollup, observe_event(rule(Aggregation.SUM), event(n=BOUND)))
+    units = 10**36 - 1  # BOUND in units of 10^-18
+    assert rollup.total == attos(10_000 * units)
+    assert quantity(Aggregation.SUM, merge_all([rollup] * 1_000)) == attos(10_000_000 * units)
+
+
+def test_average_over_huge_values_is_exact_to_six_places() -> None:
+    assert quantity(Aggregation.AVERAGE, rolled(Aggregation.AVERAGE, BOUND, BOUND, "-0.5")) == Decimal(
+        "666666666666666666.500000")
+    huge = Rollup(events=3, valued=3, total=Decimal("1e22"))  # a stored figure far above one value's bound
+    assert quantity(Aggregation.AVERAGE, huge) == Decimal("3333333333333333333333.333333")
+
+
+def test_negative_values_and_sums_are_shown_as_they_are() -> None:
+    rollup = rolled(Aggregation.SUM, "-5", "2")
+    assert quantity(Aggregation.SUM, rollup) == Decimal(-3)
+    assert quantity(Aggregation.MINIMUM, rollup) == Decimal(-5)
+
+
+@pytest.mark.parametrize("value", ["1e9999999", "1e22", "-1e18", "0.0000000000000000001", "NaN"])
+def test_a_numeric_string_outside_the_domain_is_unbillable_never_a_crash(value: str) -> None:
+    # JSON numbers outside the domain never get this far: parse_event refuses the event (test_events.py).
+    for aggregation in (Aggregation.SUM, Aggregation.AVERAGE, Aggregation.MAX, Aggregation.MINIMUM):
+        assert observe_event(rule(aggregation), event(n=value)) == Observation(unbillable=True)
+
+
+def test_rollup_arithmetic_does_not_depend_on_the_thread_context() -> None:
+    assert QUANTITY_CONTEXT.prec >= 60
+    assert rolled(Aggregation.SUM, BOUND, BOUND).total == Decimal("1999999999999999999.999999999999999998")

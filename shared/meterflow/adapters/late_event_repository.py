@@ -1,32 +1,13 @@
-"""SQL for late events: finding which counted events fall in finalized periods, and listing them."""
+"""SQL for late events (domain/late_events.py): the finalized periods of customers, and the late-event log."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from meterflow.adapters.postgres import Pool
+from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
-
-
-@dataclass(frozen=True)
-class LateEvent:
-    mode: Mode
-    idempotency_key: str
-    customer_id: str
-    event_name: str
-    event_timestamp: datetime
-    invoice_id: str
-    detected_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class FinalizedPeriod:
-    customer_id: str
-    invoice_id: str
-    start: datetime
-    end: datetime
 
 
 class LateEventRepository:

@@ -4,10 +4,15 @@ unit tests hand in fakes, and the contract suites in tests/ check the fakes agai
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from meterflow.domain.catalog import Metric, Plan
+from meterflow.domain.counting import BatchOutcome, CountableEvent
+from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
+from meterflow.domain.records import DeadLetter
+from meterflow.domain.rollups import MetricRule
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
 
@@ -23,3 +28,36 @@ class UsageReader(Protocol):
     """Period figures for many (metric, customer, period) at once, in the order asked."""
 
     async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]: ...
+
+
+class CountingCatalog(Protocol):
+    """The catalog lookups counting needs, within one mode, read per batch (never cached: a customer or
+    metric created a moment before its first event must see that event counted)."""
+
+    async def existing_customer_ids(self, mode: Mode, ids: Iterable[str]) -> set[str]: ...
+
+    async def metric_rules(self, mode: Mode, event_names: Iterable[str]) -> list[MetricRule]: ...
+
+
+class UsageCounter(Protocol):
+    """Counts each (mode, idempotency key) once: `apply` makes the counted events' marks and their rollup
+    changes durable together, and returns which events it counted and which were duplicates."""
+
+    async def known_keys(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]: ...
+
+    async def apply(self, events: Sequence[CountableEvent], now: datetime) -> BatchOutcome: ...
+
+
+class LateEventStore(Protocol):
+    """Finalized periods of customers, and the idempotent log of late events (a replay adds nothing)."""
+
+    async def finalized_periods(self, mode: Mode, customer_ids: Sequence[str],
+                                since: datetime) -> list[FinalizedPeriod]: ...
+
+    async def record(self, events: Sequence[LateEvent]) -> None: ...
+
+
+class DeadLetterSink(Protocol):
+    """Returns only once every letter is durable (acknowledged by the broker)."""
+
+    async def send(self, letters: Sequence[DeadLetter]) -> None: ...

@@ -2,7 +2,10 @@
 
 One `Rollup` per (metric, customer, hour). `observe` folds one event in, `merge` combines windows, and
 `quantity` turns the merged rollup into the billed figure of billing.md §2. Everything is exact
-Decimal; an event a numeric metric cannot read is counted as `unbillable`, never silently skipped.
+Decimal computed in `QUANTITY_CONTEXT`, wide enough that no value inside the documented domain of a
+usage value (domain/quantities.py) ever loses a digit; a value outside it is refused, never folded.
+Negative values and negative sums are kept as they are (pricing bills them as zero). An event a numeric
+metric cannot read is counted as `unbillable`, never silently skipped.
 `unique` keeps the distinct values themselves (by JSON text) per window, so the period figure is the
 size of their union, not a sum of per-window counts.
 """
@@ -18,6 +21,7 @@ from typing import NamedTuple
 
 from meterflow.domain.events import Event, numeric_property, property_text
 from meterflow.domain.periods import Period
+from meterflow.domain.quantities import QUANTITY_CONTEXT
 
 AVERAGE_QUANTUM = Decimal("0.000001")
 HOURS_PER_DAY = 24
@@ -61,7 +65,7 @@ class Rollup:
         return Rollup(
             events=self.events + other.events,
             valued=self.valued + other.valued,
-            total=self.total + other.total,
+            total=QUANTITY_CONTEXT.add(self.total, other.total),
             maximum=_pick(self.maximum, other.maximum, larger=True),
             minimum=_pick(self.minimum, other.minimum, larger=False),
             unbillable=self.unbillable + other.unbillable,
@@ -87,6 +91,8 @@ COUNTED = Observation()
 
 
 def observe_event(rule: MetricRule, event: Event) -> Observation:
+    """How `rule`'s metric sees `event`. Only values inside the documented domain are read as numbers
+    (`numeric_property`), so a fold can never overflow; anything else is unbillable, never a crash."""
     if rule.aggregation is Aggregation.COUNT:
         return COUNTED
     assert rule.aggregation_property is not None
@@ -107,7 +113,7 @@ def fold(rollup: Rollup, observation: Observation) -> Rollup:
     return Rollup(
         events=rollup.events + 1,
         valued=rollup.valued + 1,
-        total=rollup.total + value,
+        total=QUANTITY_CONTEXT.add(rollup.total, value),
         maximum=value if rollup.maximum is None else max(rollup.maximum, value),
         minimum=value if rollup.minimum is None else min(rollup.minimum, value),
         unbillable=rollup.unbillable,
@@ -135,7 +141,8 @@ def quantity(aggregation: Aggregation, rollup: Rollup, distinct_values: int = 0)
         case Aggregation.AVERAGE:
             if rollup.valued == 0:
                 return Decimal(0)
-            return (rollup.total / rollup.valued).quantize(AVERAGE_QUANTUM, rounding=ROUND_HALF_UP)
+            mean = QUANTITY_CONTEXT.divide(rollup.total, rollup.valued)
+            return mean.quantize(AVERAGE_QUANTUM, rounding=ROUND_HALF_UP, context=QUANTITY_CONTEXT)
         case Aggregation.UNIQUE:
             return Decimal(distinct_values)
 
@@ -167,6 +174,17 @@ class DaySlice:
 
     def covers(self, hour: int) -> bool:
         return self.first_hour <= hour <= self.last_hour
+
+    def holds(self, hours_mask: int) -> bool:
+        """Does a distinct value seen in the hours of `hours_mask` (see `hour_bit`) fall in this slice?"""
+        covered = ((1 << (self.last_hour + 1)) - 1) & ~((1 << self.first_hour) - 1)
+        return hours_mask & covered != 0
+
+
+def hour_bit(hour: int) -> int:
+    """A distinct value is stored per day with the bitmask of the hours it was seen in, so a period that
+    starts or ends mid-day still counts the union of exactly its hours."""
+    return 1 << hour
 
 
 def day_slices(period: Period) -> Iterator[DaySlice]:

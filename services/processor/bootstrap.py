@@ -1,0 +1,41 @@
+"""The processor's wiring, in one place: clients built once at start, handed to the use case as ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.dead_letter_sink import KafkaDeadLetterSink
+from meterflow.adapters.failures import categorised
+from meterflow.adapters.kafka import ensure_topics, start_producer
+from meterflow.adapters.late_event_repository import LateEventRepository
+from meterflow.adapters.postgres import create_pool
+from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.count_usage import CountUsage
+from meterflow.application.failure_policy import FailurePolicy
+from meterflow.application.progress import Progress
+from meterflow.clock import Clock
+from meterflow.domain.modes import Mode
+from meterflow.observability import Probe
+from meterflow.settings import Settings
+
+
+@dataclass(frozen=True)
+class Counting:
+    """What the Faust shell drives: the failure policy around the use case, and its health."""
+
+    policy: FailurePolicy
+    probes: dict[str, Probe]
+
+
+async def build_counting(settings: Settings, clock: Clock, progress: Progress) -> Counting:
+    await ensure_topics(settings)
+    pool = await create_pool(settings.database_dsn, max_size=4)
+    catalog = CatalogRepository(pool)
+    usage = UsageStore.from_settings(connect_redis(settings.redis_dsn), settings)
+    dead_letters = KafkaDeadLetterSink(await start_producer(settings), settings.dlq_topic)
+    count_usage = CountUsage(catalog, usage, LateEventRepository(pool), dead_letters, clock,
+                             {settings.events_topic(mode): mode for mode in Mode}, settings.acceptance_policy)
+    return Counting(FailurePolicy(count_usage, dead_letters, progress, categorised),
+                    {"postgres": catalog.ping, "redis": usage.ping, "kafka": dead_letters.ping})

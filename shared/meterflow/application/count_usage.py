@@ -1,0 +1,147 @@
+"""Counting one batch of records: decode → validate → resolve customers and metrics → record late
+events → count → dead-letter.
+
+The one home of this use case, for any transport: the processor's Faust shell hands batches in, unit
+tests hand in fakes of the ports. Nothing here acks or commits; the caller acks the batch only after
+`CountUsage` returns, so an offset is never committed before the batch's effect (the usage counter's
+transaction) and its dead letters are durable. A port that raises makes the whole call raise with
+nothing acked; what happens next is the failure policy's decision (`failure_policy.py`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from meterflow.application.ports import CountingCatalog, DeadLetterSink, LateEventStore, UsageCounter
+from meterflow.clock import Clock
+from meterflow.domain.counting import BatchOutcome, Contribution, CountableEvent
+from meterflow.domain.errors import FieldError
+from meterflow.domain.events import AcceptancePolicy, Event, EventRejected, decode_json, parse_event
+from meterflow.domain.late_events import LateEvent, find_late
+from meterflow.domain.modes import Mode
+from meterflow.domain.records import DeadLetter, DeadLetterCategory, Record
+from meterflow.domain.rollups import MetricRule, observe_event
+
+
+@dataclass
+class BatchReport:
+    """What became of a batch's records, once durable: counted or duplicate, dead-lettered, late."""
+
+    outcome: BatchOutcome = field(default_factory=BatchOutcome)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    late: list[LateEvent] = field(default_factory=list)
+
+    def extend(self, other: BatchReport) -> None:
+        self.outcome.extend(other.outcome)
+        self.dead_letters += other.dead_letters
+        self.late += other.late
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    record: Record
+    mode: Mode
+    event: Event
+
+
+def _reason(error: FieldError) -> str:
+    return f"{error.param}: {error.message}" if error.param else error.message
+
+
+def contributions(event: Event, rules: Sequence[MetricRule]) -> tuple[Contribution, ...]:
+    """What `event` adds to each metric that reads it; raises `FieldError` for a value a metric refuses."""
+    return tuple(Contribution(rule.metric_id, observe_event(rule, event)) for rule in rules
+                 if rule.event_name == event.event_name)
+
+
+@dataclass(frozen=True)
+class CountUsage:
+    catalog: CountingCatalog
+    usage: UsageCounter
+    late_events: LateEventStore
+    dead_letters: DeadLetterSink
+    clock: Clock
+    topic_modes: Mapping[str, Mode]
+    policy: AcceptancePolicy
+
+    async def __call__(self, records: Sequence[Record]) -> BatchReport:
+        report = BatchReport()
+        decoded: list[_Decoded] = []
+        for record in records:
+            item = self._decode(record)
+            if isinstance(item, DeadLetter):
+                report.dead_letters.append(item)
+            else:
+                decoded.append(item)
+        countable = await self._resolve(decoded, report)
+        report.late = await self._record_late(countable)
+        report.outcome = await self.usage.apply(countable, self.clock.now())
+        await self.dead_letters.send(report.dead_letters)
+        return report
+
+    def _decode(self, record: Record) -> _Decoded | DeadLetter:
+        """Never raises for a bad record: it becomes a dead letter and the stream goes on."""
+        mode = self.topic_modes.get(record.topic)
+        if mode is None:
+            return DeadLetter(record, f"topic {record.topic!r} is not an events topic",
+                              DeadLetterCategory.UNKNOWN_TOPIC)
+        try:
+            raw = decode_json(record.value)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return DeadLetter(record, f"not JSON: {exc}", DeadLetterCategory.NOT_JSON)
+        try:
+            return _Decoded(record, mode, parse_event(raw, record.received_at, self.policy,
+                                                      size_hint=len(record.value)))
+        except EventRejected as exc:
+            return DeadLetter(record, _reason(exc), DeadLetterCategory.INVALID_EVENT)
+
+    async def _resolve(self, decoded: list[_Decoded], report: BatchReport) -> list[CountableEvent]:
+        """Unknown customers and values a metric refuses are dead letters; events no metric reads are
+        still countable (their key is remembered)."""
+        by_mode: dict[Mode, list[_Decoded]] = defaultdict(list)
+        for item in decoded:
+            by_mode[item.mode].append(item)
+        countable: list[CountableEvent] = []
+        for mode, items in by_mode.items():
+            customers = await self.catalog.existing_customer_ids(mode, {i.event.customer_id for i in items})
+            rules = await self.catalog.metric_rules(mode, {i.event.event_name for i in items})
+            for item in items:
+                found = self._countable(item, customers, rules)
+                if isinstance(found, DeadLetter):
+                    report.dead_letters.append(found)
+                else:
+                    countable.append(found)
+        return countable
+
+    @staticmethod
+    def _countable(item: _Decoded, customers: set[str], rules: Sequence[MetricRule]) -> CountableEvent | DeadLetter:
+        event = item.event
+        if event.customer_id not in customers:
+            return DeadLetter(item.record, f"customer_id: no customer {event.customer_id!r} in {item.mode} mode",
+                              DeadLetterCategory.UNKNOWN_CUSTOMER)
+        try:
+            adds = contributions(event, rules)
+        except FieldError as exc:
+            return DeadLetter(item.record, _reason(exc), DeadLetterCategory.INVALID_EVENT)
+        return CountableEvent(item.mode, event.idempotency_key, event.customer_id, event.event_name,
+                              event.timestamp, adds)
+
+    async def _record_late(self, countable: list[CountableEvent]) -> list[LateEvent]:
+        """Report events that land in an already finalized period (they count in usage, never on that
+        invoice). Recorded before the counting transaction, idempotently, so a crash in between cannot
+        lose a report; only events not counted before are candidates, so a duplicate is never late."""
+        late: list[LateEvent] = []
+        by_mode: dict[Mode, list[CountableEvent]] = defaultdict(list)
+        for event in countable:
+            by_mode[event.mode].append(event)
+        for mode, events in by_mode.items():
+            periods = await self.late_events.finalized_periods(
+                mode, [e.customer_id for e in events], min(e.timestamp for e in events))
+            candidates = find_late(events, periods)
+            if candidates:
+                seen = await self.usage.known_keys(mode, [c.idempotency_key for c in candidates])
+                late += [c for c in candidates if c.idempotency_key not in seen]
+        await self.late_events.record(late)
+        return late

@@ -1,0 +1,45 @@
+"""What the processor reads from an events topic, and what it gives up on: records and dead letters.
+
+A dead letter carries the record's original bytes, where it came from and why it was not counted, in
+one of a closed set of categories (the metric's label values). It is the only way a record leaves the
+stream without being counted: nothing is ever dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record, as the use case needs it (decoupled from Faust's and aiokafka's types)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+    request_id: str | None = None  # set by the gateway for HTTP-ingested events; direct producers may too
+
+    @property
+    def received_at(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+
+
+class DeadLetterCategory(StrEnum):
+    NOT_JSON = "not_json"
+    INVALID_EVENT = "invalid_event"
+    UNKNOWN_CUSTOMER = "unknown_customer"
+    UNKNOWN_TOPIC = "unknown_topic"
+    # The record made a step fail in a way no rule above names (found by isolating it from its batch).
+    PROCESSING_FAILED = "processing_failed"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: Record
+    reason: str
+    category: DeadLetterCategory
