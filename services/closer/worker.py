@@ -18,9 +18,9 @@ from functools import partial
 from aiohttp import web
 
 from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.failures import is_transient
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
-from meterflow.adapters.transient import is_transient
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.invoices import Invoicing

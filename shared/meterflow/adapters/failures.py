@@ -1,5 +1,6 @@
 """Which library exceptions mean "a dependency is away": those become `Unavailable` (retried), any other
-stays as it is (the records are suspected, see application/failure_policy.py).
+stays as it is (the records are suspected, see application/failure_policy.py; the closer isolates the
+subscription, see application/period_close.py). The one place the I/O libraries' errors are classified.
 
 Listed by what the server or client says, never by guess: operating-system I/O errors (sockets, DNS,
 timeouts) and the connection and timeout errors of every client; Redis loading, read-only (failover),
@@ -23,7 +24,8 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError,
     redis_errors.OutOfMemoryError, redis_errors.MasterDownError, redis_errors.TryAgainError,
     redis_errors.ClusterDownError,
-    pg.PostgresConnectionError, pg.TransactionRollbackError, pg.InsufficientResourcesError,
+    pg.PostgresConnectionError, pg.InterfaceError,  # InterfaceError: the connection was closed under us
+    pg.TransactionRollbackError, pg.InsufficientResourcesError,
     pg.OperatorInterventionError, pg.PostgresSystemError,
     KafkaConnectionError, KafkaTimeoutError,
 )
