@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -35,13 +36,13 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
         await admin.close()
 
 
-async def _start_with_retry(start: object, timeout_s: float) -> None:
+async def _start_with_retry(start: Callable[[], Awaitable[None]], timeout_s: float) -> None:
     """The broker may still be coming up (compose starts everything at once)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
         try:
-            await start()  # type: ignore[operator]
+            await start()
             return
         except Exception:
             if loop.time() > deadline:
