@@ -3,16 +3,17 @@
 Every child (server or service) runs in a session of its own, so a terminal's Ctrl-C, which signals the
 whole foreground process group, reaches only this supervisor; it then stops the children in an order
 that loses nothing acknowledged:
-1. the gateway stops taking requests and finishes those in flight (a 202 is only ever sent once the
-   broker acknowledged the batch);
-2. the processor keeps running until its group has committed every record on the events topics, for at
-   most `drain_timeout_s` (past it, a loud message names the partitions and records left);
-3. the processor and closer stop, then the servers (Postgres last).
+1. the gateway goes into drain mode (SIGUSR1): new writes answer 503 with Retry-After, requests in
+   flight finish (a 202 is only ever sent once the broker acknowledged the batch);
+2. the processor keeps running until its group has committed every record on the events topics, and no
+   new record arrived since the last look, for at most `drain_timeout_s` (past it, a loud message names
+   the partitions and records left);
+3. the gateway, processor and closer stop, then the servers (Postgres last).
 A second Ctrl-C skips the wait. While running, a child that exits is restarted with backoff, logged and
 counted (`meterflow_service_restarts_total`); a child that keeps dying (`restart_limit` exits within
 `restart_window_s`) stops everything with exit status 1. A restarted embedded broker starts empty, so
-topics are ensured again. Every child is also told to die with us (PR_SET_PDEATHSIG), so even a kill -9
-of this process frees the ports.
+topics are ensured again and the processor is restarted to join the new broker's group afresh. Every
+child is also told to die with us (PR_SET_PDEATHSIG), so even a kill -9 of this process frees the ports.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from types import FrameType
 from typing import Protocol
 
 import httpx
+from aiokafka import TopicPartition
 from prometheus_client import start_http_server
 
 from meterflow.adapters.kafka import ensure_topics, last_offsets, unprocessed
@@ -94,6 +96,10 @@ class ServiceChild:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def signal(self, sig: signal.Signals) -> None:
+        if self.process is not None and self.alive():
+            self.process.send_signal(sig)
+
     def stop(self, timeout_s: float = 15.0) -> None:
         if not self.alive():
             return
@@ -144,9 +150,12 @@ class Healer:
     def _restart(self, child: Child) -> None:
         SERVICE_RESTARTS.labels(child.name).inc()
         child.start()
-        if child.name == "kafka":  # the embedded broker keeps topics in memory: they are gone
-            asyncio.run(ensure_topics(self.settings))
         print(f"meterflow: {child.name} restarted", file=sys.stderr, flush=True)
+        if child.name == "kafka":  # the embedded broker keeps topics and group offsets in memory: all gone
+            asyncio.run(ensure_topics(self.settings))
+            for consumer in (c for c in self.children if c.name == "processor" and c.alive()):
+                consumer.stop()
+                self._restart(consumer)
 
 
 class _Stop(Exception):
@@ -182,20 +191,24 @@ def wait_until_ready(url: str, timeout_s: float, child: ServiceChild) -> None:
 
 
 def drain(settings: Settings, gateway: ServiceChild, healer: Healer, signals: StopSignals) -> list[str]:
-    """Stop ingest, then wait until the processor committed every record: what is left, if anything."""
+    """Refuse new writes, then wait until the processor committed every record: what is left, if anything."""
     started = time.monotonic()
     deadline = started + settings.drain_timeout_s
-    gateway.stop(settings.drain_timeout_s)
+    gateway.signal(signal.SIGUSR1)
     try:
-        ends = asyncio.run(last_offsets(settings))
+        seen: dict[TopicPartition, int] = {}
         while True:
+            ends = asyncio.run(last_offsets(settings))  # requests in flight may still be adding records
             left = asyncio.run(unprocessed(settings, ends))
-            if not left or time.monotonic() > deadline or signals.received > 1:
+            if (not left and ends == seen) or time.monotonic() > deadline or signals.received > 1:
                 break
-            healer.check(time.monotonic(), skip=frozenset({"gateway"}))
+            seen = ends
+            healer.check(time.monotonic())
             time.sleep(POLL_S)
     except Exception as exc:  # the broker itself is gone: nothing more can be counted
         return [f"the broker could not be read ({exc!r})"]
+    finally:
+        gateway.stop(settings.drain_timeout_s)
     if not left:
         print(f"meterflow: drained in {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
     return [f"{tp.topic}[{tp.partition}]: {n} records" for tp, n in sorted(left.items())]

@@ -34,15 +34,15 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
-def child_running(pid: int, *argv_part: str) -> int | None:
-    """The pid of the child of `pid` whose command line holds every `argv_part`."""
+def child_running(pid: int, program: str, *args: str) -> int | None:
+    """The pid of the descendant of `pid` running `program` (its executable's name) with every word of
+    `args`. Matched on whole words: a Postgres backend rewrites its command line into free text."""
     for child in children_of(pid):
         try:
-            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            argv = [a.decode(errors="replace") for a in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")]
         except OSError:
             continue
-        words = [a.decode(errors="replace") for a in argv]
-        if all(any(part in word for word in words) for part in argv_part):
+        if argv and Path(argv[0]).name.startswith(program) and all(a in argv for a in args):
             return child
     return None
 
@@ -64,10 +64,16 @@ class MeterflowRun:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['API_PORT']}"
 
+    @property
+    def log_path(self) -> Path:
+        return Path(self.data_dir) / "run.log"
+
     def start(self) -> str:
-        """Start it and wait for its banner (returned)."""
-        self.process = subprocess.Popen([sys.executable, "-m", "services", "run"], env=self.env, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        """Start it and wait for its banner (returned). Its log goes to a file, never a pipe: a pipe
+        nobody reads fills up and blocks every service writing a log line."""
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "services", "run"], env=self.env, text=True,
+                                            stdout=subprocess.PIPE, stderr=log, start_new_session=True)
         assert self.process.stdout is not None
         return self.process.stdout.readline()
 
@@ -82,9 +88,11 @@ class MeterflowRun:
         os.killpg(self.process.pid, signal.SIGINT)
 
     def wait(self, timeout_s: float) -> tuple[int, str]:
+        """Exit status and the supervisor's own messages (the services' JSON log lines left out)."""
         assert self.process is not None
-        _, stderr = self.process.communicate(timeout=timeout_s)
-        return self.process.returncode, stderr
+        self.process.communicate(timeout=timeout_s)
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return self.process.returncode, "\n".join(line for line in lines if not line.startswith("{"))
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

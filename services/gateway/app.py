@@ -16,6 +16,7 @@ from meterflow.observability import metrics_payload, readiness
 from meterflow.settings import Settings
 from services.gateway import routes_catalog, routes_invoices, routes_usage
 from services.gateway.context import GatewayContext, context
+from services.gateway.draining import DrainSwitch
 from services.gateway.errors import install_error_handlers
 from services.gateway.json_bodies import JsonBodies
 from services.gateway.openapi import install_openapi
@@ -24,8 +25,11 @@ from services.gateway.request_ids import with_request_id
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     """`clock` defaults to the system clock; tests may hand in a stepped one."""
+    drain = DrainSwitch()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        drain.install()
         await ensure_topics(settings)
         pool = await create_pool(settings.database_dsn, max_size=20)
         redis = connect_redis(settings.redis_dsn)
@@ -43,6 +47,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(JsonBodies)
+    app.middleware("http")(drain.refuse_writes)
     app.middleware("http")(with_request_id)
     for router in (routes_catalog.router, routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
         app.include_router(router)
@@ -53,6 +58,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz(ctx: GatewayContext = Depends(context)) -> JSONResponse:
+        if drain.draining:
+            return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
         ready, checks = await readiness({
             "postgres": lambda: ctx.pool.fetchval("SELECT 1"), "redis": ctx.redis.ping,
             "kafka": ctx.producer.client.fetch_all_metadata})
