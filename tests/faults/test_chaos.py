@@ -1,0 +1,115 @@
+"""Chaos under `meterflow run`: kill -9 of the processor, the gateway, Redis and Postgres at seeded random
+moments, under a producer that retries and sends duplicates (same body and changed body); afterwards the
+figures are exact for every event acknowledged. (The broker's kill is in test_run_stop_and_heal.py: the
+memory-only embedded broker loses what it held unprocessed, which an exact count cannot allow for.)"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import httpx
+
+from tests.e2e.scenario import Setup, billing_setup, event
+from tests.faults.test_run_stop_and_heal import started, usage_of
+from tests.meterflow_run import MeterflowRun, child_running
+from tests.support import eventually
+
+SEED = 20261125
+LOAD_S = 30.0
+BATCH = 50
+VICTIMS = {"processor": ("python", "services", "processor"), "gateway": ("python", "services", "gateway"),
+           "redis": ("valkey-server",), "postgres": ("postgres", "-D")}
+
+
+@dataclass
+class Ledger:
+    """What the producer knows: each acknowledged key with the value of its first acknowledged body."""
+
+    values: dict[str, int] = field(default_factory=dict)
+    sends: int = 0
+    failures: int = 0
+    errors_other_than_503: list[int] = field(default_factory=list)
+
+    @property
+    def expected_sum(self) -> int:
+        return sum(self.values.values())
+
+
+async def send_until_acknowledged(api: httpx.AsyncClient, events: list[dict[str, object]], ledger: Ledger,
+                                  deadline: float) -> None:
+    """A well-behaved producer: the same batch again after any failure, until a 202."""
+    while time.monotonic() < deadline:
+        ledger.sends += 1
+        with contextlib.suppress(httpx.HTTPError):
+            response = await api.post("/v1/ingest", json={"events": events})
+            if response.status_code == 202:
+                for sent in events:  # a key acknowledged earlier keeps its first body
+                    properties = sent["properties"]
+                    assert isinstance(properties, dict)
+                    ledger.values.setdefault(str(sent["idempotency_key"]), int(properties["v"]))
+                return
+            if response.status_code >= 500 and response.status_code != 503:
+                ledger.errors_other_than_503.append(response.status_code)
+        ledger.failures += 1
+        await asyncio.sleep(0.2)
+    raise AssertionError("a batch was never acknowledged")
+
+
+async def produce(api: httpx.AsyncClient, setup: Setup, rng: random.Random, ledger: Ledger, until: float) -> None:
+    n = 0
+    while time.monotonic() < until:
+        batch = []
+        for _ in range(BATCH):
+            known = list(ledger.values)
+            if known and rng.random() < 0.1:  # a duplicate: same key, the same or another body
+                key = rng.choice(known)
+                value = ledger.values[key] if rng.random() < 0.5 else ledger.values[key] + 1000
+                batch.append(event(setup, key=key, properties={"v": value}))
+            else:
+                n += 1
+                batch.append(event(setup, key=f"chaos-{SEED}-{n}", properties={"v": rng.randint(1, 9)}))
+        await send_until_acknowledged(api, batch, ledger, until + 120)
+
+
+async def inflict(run: MeterflowRun, rng: random.Random, until: float) -> list[str]:
+    assert run.process is not None
+    done = []
+    while time.monotonic() < until:
+        await asyncio.sleep(rng.uniform(1.5, 4.0))
+        name = rng.choice(sorted(VICTIMS))
+        pid = child_running(run.process.pid, *VICTIMS[name])
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            done.append(name)
+    return done
+
+
+async def test_seeded_kills_under_retrying_load_leave_every_figure_exact() -> None:
+    rng = random.Random(SEED)
+    run = MeterflowRun()
+    ledger = Ledger()
+    try:
+        async with started(run) as api:
+            setup = await billing_setup(api, aggregation="sum", prop="v")
+            until = time.monotonic() + LOAD_S
+            faults, _ = await asyncio.gather(inflict(run, random.Random(rng.random()), until),
+                                             produce(api, setup, rng, ledger, until))
+            total = await eventually(lambda: usage_of(api, setup), lambda v: v == ledger.expected_sum,
+                                     timeout_s=180, interval_s=1)
+        print(f"\nchaos (seed {SEED}): {len(faults)} kills ({', '.join(faults)}), {len(ledger.values)} events "
+              f"acknowledged, {ledger.sends} requests ({ledger.failures} failed and retried), sum {total} exact")
+        assert Decimal(total) == ledger.expected_sum and len(faults) >= 5
+        assert ledger.errors_other_than_503 == []  # a dependency away is a 503, never a 500
+        assert run.process is not None
+        run.process.send_signal(signal.SIGTERM)
+        status, log = await asyncio.to_thread(run.wait, 90)
+        assert status == 0, log
+    finally:
+        run.kill()
