@@ -35,6 +35,7 @@ from meterflow.observability import (
 from meterflow.settings import Settings
 from services.processor.bootstrap import Counting, build_counting
 from services.processor.transport import ProcessorApp
+from services.processor.watchdog import CHECK_INTERVAL_S, Watchdog, check
 
 
 def _record(event: Any) -> Record:
@@ -121,6 +122,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
             report = await counting.policy.settle(records)
             observe(report, records, clock.now())
             observe_lag(app, records)
+
+    watchdog = Watchdog(clock, timedelta(seconds=settings.processor_rejoin_timeout_s))
+
+    async def watch() -> None:
+        await check(settings, watchdog, len(app.consumer.assignment()))
+
+    app.timer(interval=CHECK_INTERVAL_S)(watch)
 
     _add_pages(app, progress, runtime)
     return app

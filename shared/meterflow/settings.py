@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     drain_timeout_s: float = Field(30.0, description="how long a stop waits for acknowledged events to count")
     restart_limit: int = Field(5, description="restarts of one child within restart_window_s before giving up")
     restart_window_s: float = 60.0
+    processor_rejoin_timeout_s: float = Field(60.0, description="a processor holding no partition, or whose "
+                                              "topics are gone, this long exits to be restarted and rejoin")
 
     @property
     def kafka_servers(self) -> str:

@@ -36,6 +36,17 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
         await admin.close()
 
 
+async def missing_topics(settings: Settings) -> list[str]:
+    """Which of meterflow's topics the broker does not have (a restarted embedded broker has none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers, request_timeout_ms=5_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    return [name for name in meterflow_topics(settings) if name not in existing]
+
+
 async def _start_with_retry(start: Callable[[], Awaitable[None]], timeout_s: float) -> None:
     """The broker may still be coming up (compose starts everything at once)."""
     loop = asyncio.get_running_loop()
