@@ -15,11 +15,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 _ERROR = {
-    "type": "object", "required": ["error"], "additionalProperties": False,
-    "properties": {"error": {
-        "type": "object", "required": ["type", "message", "param"], "additionalProperties": False,
-        "properties": {"type": {"type": "string"}, "message": {"type": "string"},
-                       "param": {"type": ["string", "null"], "description": "the field at fault"}}}}}
+    "type": "object", "required": ["error", "type", "param", "details"], "additionalProperties": False,
+    "properties": {
+        "error": {"type": "string", "description": "the message (Monigo's clients read it)"},
+        "type": {"type": "string"}, "param": {"type": ["string", "null"], "description": "the field at fault"},
+        "details": {"type": "object", "additionalProperties": {"type": "string"},
+                    "description": "field path → message; never empty on a 400"}}}
 _REQUEST_ID = {"description": "the request's id (the client's, or a new one)", "schema": {"type": "string"}}
 _DESCRIPTIONS = {400: "invalid input; `param` names the field", 401: "no or unknown API key",
                  404: "no such object in the key's mode", 409: "the state of the data forbids it",

@@ -31,20 +31,21 @@ from services.gateway.schemas import (
     SubscriptionIn,
     customer_json,
     metric_json,
+    one_json,
     page_json,
     plan_json,
     subscription_json,
 )
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
-Limit = Query(10, ge=1, le=100)
+Limit = Query(100, ge=1, le=1_000)
 StartingAfter = Query(None, description="the last id of the previous page; an unknown id is 404")
 Fetch = Callable[[CatalogRepository, Mode, str], Awaitable[Any]]
 FetchPage = Callable[[CatalogRepository, Mode, int, str | None], Awaitable[tuple[list[Any], bool]]]
 
 
 def _read_routes(collection: str, kind: str, one: Fetch, page: FetchPage,
-                 to_json: Callable[[Any], dict[str, Any]]) -> None:
+                 to_json: Callable[[Any, str], dict[str, Any]]) -> None:
     """`GET /v1/<collection>` (a page, newest first) and `GET /v1/<collection>/{id}`, within the key's mode."""
 
     @router.get(f"/{collection}", name=f"list_{collection}")
@@ -52,12 +53,14 @@ def _read_routes(collection: str, kind: str, one: Fetch, page: FetchPage,
                        mode: Mode = Depends(authenticated_mode),
                        ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
         items, more = await page(ctx.catalog, mode, limit, starting_after)
-        return ExactJSONResponse(page_json([to_json(item) for item in items], more))
+        org = ctx.settings.org_id
+        return ExactJSONResponse(page_json(collection, [to_json(item, org) for item in items], more))
 
     @router.get(f"/{collection}/{{object_id}}", name=f"get_{kind}")
     async def get_one(object_id: IdText, mode: Mode = Depends(authenticated_mode),
                       ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
-        return ExactJSONResponse(to_json(found_or_404(await one(ctx.catalog, mode, object_id), kind, object_id)))
+        found = found_or_404(await one(ctx.catalog, mode, object_id), kind, object_id)
+        return ExactJSONResponse(one_json(kind, to_json(found, ctx.settings.org_id)))
 
 
 _read_routes("customers", "customer", CatalogRepository.customer, CatalogRepository.customers, customer_json)
@@ -76,7 +79,7 @@ async def create_customer(body: CustomerIn, mode: Mode = Depends(authenticated_m
         await ctx.catalog.add_customer(customer)
     except UniqueViolation as exc:
         raise Conflict(str(exc), "external_id") from None
-    return ExactJSONResponse(customer_json(customer), status_code=201)
+    return ExactJSONResponse(one_json("customer", customer_json(customer, ctx.settings.org_id)), status_code=201)
 
 
 @router.post("/metrics", status_code=201)
@@ -86,7 +89,7 @@ async def create_metric(body: MetricIn, mode: Mode = Depends(authenticated_mode)
     metric = Metric(new_id(IdKind.METRIC), mode, body.name, body.event_name, body.aggregation, prop,
                     body.description, ctx.clock.now())
     await ctx.catalog.add_metric(metric)
-    return metric_json(metric)
+    return one_json("metric", metric_json(metric, ctx.settings.org_id))
 
 
 def _decimal_strings(value: Any) -> Any:
@@ -124,18 +127,20 @@ async def create_plan(body: PlanIn, mode: Mode = Depends(authenticated_mode),
     plan = Plan(new_id(IdKind.PLAN), mode, body.name, body.description, body.currency, body.plan_type.value,
                 body.billing_period, await _plan_prices(body, mode, ctx), ctx.clock.now())
     await ctx.catalog.add_plan(plan)
-    return plan_json(plan)
+    return one_json("plan", plan_json(plan, ctx.settings.org_id))
 
 
 @router.post("/subscriptions", status_code=201)
 async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authenticated_mode),
                               ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     use_case = Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
-    return subscription_json(await use_case.start(mode, body.customer_id, body.plan_id, body.start_date))
+    started = await use_case.start(mode, body.customer_id, body.plan_id, body.start_date)
+    return one_json("subscription", subscription_json(started, ctx.settings.org_id))
 
 
 @router.post("/subscriptions/{subscription_id}/cancel")
 async def cancel_subscription(subscription_id: str, mode: Mode = Depends(authenticated_mode),
                               ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     use_case = Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
-    return subscription_json(await use_case.cancel(mode, subscription_id))
+    canceled = await use_case.cancel(mode, subscription_id)
+    return one_json("subscription", subscription_json(canceled, ctx.settings.org_id))

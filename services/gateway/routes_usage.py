@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query
@@ -11,7 +10,6 @@ from fastapi.responses import JSONResponse
 
 from meterflow.application.invoicing import billed_quantity, metric_usage
 from meterflow.domain.errors import Unavailable
-from meterflow.domain.events import format_timestamp
 from meterflow.domain.inputs import IdText, Timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
@@ -20,7 +18,7 @@ from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
 from services.gateway.errors import found_or_404
 from services.gateway.ingest import MAX_BODY_BYTES, ingest_batch
-from services.gateway.schemas import IngestIn, decimal_text
+from services.gateway.schemas import ExactJSONResponse, IngestIn, page_json, rollup_json
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
 # Ingest takes the larger body api.md allows; each event is checked on its own (one bad event is
@@ -49,13 +47,12 @@ async def _current_period(ctx: GatewayContext, mode: Mode, customer_id: str) -> 
 @router.get("/usage")
 async def usage(customer_id: IdText, metric_id: IdText, start: Timestamp | None = Query(None, alias="from"),
                 to: Timestamp | None = None, mode: Mode = Depends(authenticated_mode),
-                ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+                ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
     period = usage_window(start, to, timedelta(seconds=ctx.settings.rollup_retention_s))
     found_or_404(await ctx.catalog.customer(mode, customer_id), "customer", customer_id, "customer_id")
     metric = found_or_404(await ctx.catalog.metric(mode, metric_id), "metric", metric_id, "metric_id")
     period = period or await _current_period(ctx, mode, customer_id)
     figure = (await metric_usage(ctx.usage, customer_id, [metric], period))[0]
-    return {"object": "usage", "customer_id": customer_id, "metric_id": metric_id,
-            "aggregation": metric.aggregation.value, "period_start": format_timestamp(period.start),
-            "period_end": format_timestamp(period.end), "value": decimal_text(billed_quantity(metric, figure)),
-            "event_count": figure.rollup.events, "unbillable_count": figure.rollup.unbillable}
+    rollup = rollup_json(ctx.settings.org_id, mode, customer_id, metric, period, billed_quantity(metric, figure),
+                         figure.rollup.events, figure.rollup.unbillable, ctx.clock.now())
+    return ExactJSONResponse(page_json("rollups", [rollup], False))
