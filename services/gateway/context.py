@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
+from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
@@ -30,6 +31,7 @@ class GatewayContext:
     catalog: CatalogRepository = field(init=False)
     invoices: InvoiceRepository = field(init=False)
     usage: UsageStore = field(init=False)
+    acknowledged: AcknowledgedKeys = field(init=False)
     policy: AcceptancePolicy = field(init=False)
     known_keys: dict[str, Mode] = field(default_factory=dict)
 
@@ -37,6 +39,7 @@ class GatewayContext:
         self.catalog = CatalogRepository(self.pool)
         self.invoices = InvoiceRepository(self.pool)
         self.usage = UsageStore.from_settings(self.redis, self.settings)
+        self.acknowledged = AcknowledgedKeys(self.redis, self.settings.dedupe_window_s + self.settings.clock_skew_s)
         self.policy = self.settings.acceptance_policy
 
 

@@ -38,8 +38,8 @@ async def test_live_key_sees_nothing_of_test_mode(api: httpx.AsyncClient, live_k
         assert setup.customer_id not in {c["id"] for c in customers}
         ingest = await live.post("/v1/ingest", json={"events": [{
             "event_name": setup.event_name, "customer_id": setup.customer_id, "idempotency_key": "k1"}]})
-        assert ingest.status_code == 202
-        assert ingest.json()["rejected"][0]["index"] == 0
+        assert ingest.status_code == 400
+        assert list(ingest.json()["details"]) == ["events[0].customer_id"]
         plan = await live.post("/v1/plans", json={"name": "p", "currency": "NGN", "billing_period": "monthly",
                                                   "prices": [{"metric_id": setup.metric_id, "model": "flat",
                                                               "unit_price": "1"}]})
