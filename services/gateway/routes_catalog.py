@@ -92,13 +92,20 @@ async def create_metric(body: MetricIn, mode: Mode = Depends(authenticated_mode)
     return one_json("metric", metric_json(metric, ctx.settings.org_id))
 
 
-def _decimal_strings(value: Any) -> Any:
-    """Store prices as api.md shows money: decimal strings, whatever number form the client sent."""
+# Money fields are decimal strings on the wire; counts (`up_to`, `package_size`, `included_units`) are
+# integers Monigo's clients decode as such, so they keep the form they were given.
+_MONEY_FIELDS = frozenset({"unit_price", "unit_amount", "package_price", "base_price", "overage_price",
+                           "flat_fee", "base_fee"})
+
+
+def _decimal_strings(value: Any, key: str | None = None) -> Any:
+    """Store prices as given, money written as api.md shows it: decimal strings, whatever number form
+    the client sent."""
     if isinstance(value, dict):
-        return {k: _decimal_strings(v) for k, v in value.items()}
+        return {k: _decimal_strings(v, k) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decimal_strings(v) for v in value]
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return [_decimal_strings(v, key) for v in value]
+    if key in _MONEY_FIELDS and isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return format(Decimal(str(value)), "f")
     return value
 

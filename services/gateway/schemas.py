@@ -59,10 +59,10 @@ class PlanType(StrEnum):
 class PlanIn(_Body):
     name: NameText
     description: DescriptionText | None = None
-    currency: CurrencyCode
+    currency: CurrencyCode = "NGN"  # Monigo's defaults (monigo-wire.md §5)
     plan_type: PlanType = PlanType.COLLECTION
     billing_period: BillingInterval = BillingInterval.MONTHLY
-    prices: list[FreeFormObject] = Field(min_length=1, max_length=MAX_PRICES_PER_PLAN)
+    prices: list[FreeFormObject] = Field(default_factory=list, max_length=MAX_PRICES_PER_PLAN)
 
 
 class SubscriptionIn(_Body):

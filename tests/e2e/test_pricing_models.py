@@ -285,3 +285,33 @@ async def test_monigo_overage_tiers_object_is_accepted_and_returned_as_sent(api:
     setup = await billing_setup(api, price={"model": "overage", "tiers": tiers}, currency="USD")
     [price] = the(await api.get(f"/v1/plans/{setup.plan_id}"), "plan")["prices"]
     assert (price["model"], price["tiers"], price["metric_id"]) == ("overage", tiers, setup.metric_id)
+
+
+async def test_monigo_price_shapes_are_billed_and_echoed_as_sent(api: httpx.AsyncClient) -> None:
+    """What Monigo's clients send (monigo-wire.md §5): `per_unit`, tiers with `unit_amount` and integer
+    `up_to` (the last one null), a package `tiers` object; each echoed with its integers as integers."""
+    tiered = {"model": "tiered", "tiers": [{"up_to": 2, "unit_amount": "1.000000"},
+                                           {"up_to": None, "unit_amount": "0.500000"}]}
+    package = {"model": "package", "tiers": {"package_size": 2, "package_price": "3.000000",
+                                             "round_up_partial_block": True}}
+    plan = await billing_plan(api, "NGN", [("count", {"model": "per_unit", "unit_price": "2.000000"}),
+                                           ("count", tiered), ("count", package)], same_event=True)
+    echoed = the(await api.get(f"/v1/plans/{plan.setups[0].plan_id}"), "plan")["prices"]
+    assert [{k: p[k] for k in ("model", "unit_price", "tiers") if k in p} for p in echoed] == [
+        {"model": "per_unit", "unit_price": "2.000000"}, tiered, package]
+    await ingest(api, [event(plan.setups[0]) for _ in range(5)])
+    await usage_reaches(api, plan.setups[0], "5")
+
+    lines = (await draft_invoice(api, plan.setups[0]))["line_items"]
+    assert figures(lines[0]) == ("5", "2.000000", "10.00")
+    assert figures(lines[1])[2] == "3.50"  # 2 * 1 + 3 * 0.5
+    assert figures(lines[2])[2] == "9.00"  # ceil(5 / 2) = 3 packages, the partial one rounded up
+
+
+async def test_a_tier_priced_twice_is_refused_naming_it(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    response = await api.post("/v1/plans", json={"name": "Twice", "prices": [{
+        "metric_id": setup.metric_id, "model": "tiered",
+        "tiers": [{"up_to": None, "unit_amount": "1", "unit_price": "1"}]}]})
+    assert response.status_code == 400, response.text
+    assert list(response.json()["details"]) == ["prices[0].tiers[0]"]
