@@ -14,7 +14,13 @@ from meterflow.adapters.redis_client import connect_redis
 from meterflow.clock import Clock, SystemClock
 from meterflow.observability import metrics_payload, readiness
 from meterflow.settings import Settings
-from services.gateway import routes_catalog, routes_invoices, routes_usage
+from services.gateway import (
+    routes_catalog,
+    routes_catalog_changes,
+    routes_invoices,
+    routes_subscriptions,
+    routes_usage,
+)
 from services.gateway.context import GatewayContext, context
 from services.gateway.errors import install_error_handlers
 from services.gateway.json_bodies import JsonBodies
@@ -44,7 +50,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     install_openapi(app)
     app.add_middleware(JsonBodies)
     app.middleware("http")(with_request_id)
-    for router in (routes_catalog.router, routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
+    for router in (routes_catalog.router, routes_catalog_changes.router, routes_subscriptions.router,
+                   routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
         app.include_router(router)
 
     @app.get("/healthz")

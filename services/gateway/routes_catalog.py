@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import UniqueViolation
-from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.application.subscriptions import Subscriptions
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
 from meterflow.domain.errors import Conflict, FieldError
 from meterflow.domain.ids import IdKind, new_id
@@ -28,7 +25,6 @@ from services.gateway.schemas import (
     ExactJSONResponse,
     MetricIn,
     PlanIn,
-    SubscriptionIn,
     customer_json,
     metric_json,
     one_json,
@@ -44,17 +40,12 @@ Fetch = Callable[[CatalogRepository, Mode, str], Awaitable[Any]]
 FetchPage = Callable[[CatalogRepository, Mode, int, str | None], Awaitable[tuple[list[Any], bool]]]
 
 
-def _read_routes(collection: str, kind: str, one: Fetch, page: FetchPage,
+def _read_routes(collection: str, kind: str, one: Fetch, page: FetchPage | None,
                  to_json: Callable[[Any, str], dict[str, Any]]) -> None:
-    """`GET /v1/<collection>` (a page, newest first) and `GET /v1/<collection>/{id}`, within the key's mode."""
-
-    @router.get(f"/{collection}", name=f"list_{collection}")
-    async def list_all(limit: int = Limit, starting_after: IdText | None = StartingAfter,
-                       mode: Mode = Depends(authenticated_mode),
-                       ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
-        items, more = await page(ctx.catalog, mode, limit, starting_after)
-        org = ctx.settings.org_id
-        return ExactJSONResponse(page_json(collection, [to_json(item, org) for item in items], more))
+    """`GET /v1/<collection>` (a page, newest first; unless `page` is None: the collection has its own
+    list route, with filters) and `GET /v1/<collection>/{id}`, within the key's mode."""
+    if page is not None:
+        _list_route(collection, page, to_json)
 
     @router.get(f"/{collection}/{{object_id}}", name=f"get_{kind}")
     async def get_one(object_id: IdText, mode: Mode = Depends(authenticated_mode),
@@ -63,18 +54,27 @@ def _read_routes(collection: str, kind: str, one: Fetch, page: FetchPage,
         return ExactJSONResponse(one_json(kind, to_json(found, ctx.settings.org_id)))
 
 
+def _list_route(collection: str, page: FetchPage, to_json: Callable[[Any, str], dict[str, Any]]) -> None:
+    @router.get(f"/{collection}", name=f"list_{collection}")
+    async def list_all(limit: int = Limit, starting_after: IdText | None = StartingAfter,
+                       mode: Mode = Depends(authenticated_mode),
+                       ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
+        items, more = await page(ctx.catalog, mode, limit, starting_after)
+        org = ctx.settings.org_id
+        return ExactJSONResponse(page_json(collection, [to_json(item, org) for item in items], more))
+
+
 _read_routes("customers", "customer", CatalogRepository.customer, CatalogRepository.customers, customer_json)
 _read_routes("metrics", "metric", CatalogRepository.metric, CatalogRepository.metrics, metric_json)
 _read_routes("plans", "plan", CatalogRepository.plan, CatalogRepository.plans, plan_json)
-_read_routes("subscriptions", "subscription", CatalogRepository.subscription, CatalogRepository.subscriptions,
-             subscription_json)
+_read_routes("subscriptions", "subscription", CatalogRepository.subscription, None, subscription_json)
 
 
 @router.post("/customers", status_code=201)
 async def create_customer(body: CustomerIn, mode: Mode = Depends(authenticated_mode),
                           ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
     customer = Customer(new_id(IdKind.CUSTOMER), mode, body.external_id, body.name, body.email, body.metadata,
-                        ctx.clock.now())
+                        ctx.clock.now(), body.phone)
     try:
         await ctx.catalog.add_customer(customer)
     except UniqueViolation as exc:
@@ -110,11 +110,27 @@ def _decimal_strings(value: Any, key: str | None = None) -> Any:
     return value
 
 
-async def _plan_prices(body: PlanIn, mode: Mode, ctx: GatewayContext) -> tuple[PlanPrice, ...]:
-    metric_ids = [p.get("metric_id") for p in body.prices]
-    known = await ctx.catalog.metrics_by_id(mode, [m for m in metric_ids if isinstance(m, str)])
-    prices = []
-    for index, raw in enumerate(body.prices):
+def _merged(raw: dict[str, Any], index: int, existing: dict[str, PlanPrice]) -> tuple[str, dict[str, Any]]:
+    """An item with an `id` updates that price of the plan (the keys given replace its own); one without
+    is a new price."""
+    price_id = raw.get("id")
+    if price_id is None:
+        return new_id(IdKind.PRICE), raw
+    if not isinstance(price_id, str) or price_id not in existing:
+        raise FieldError(f"prices[{index}].id", f"no price {price_id!r} in this plan")
+    old = existing[price_id]
+    return price_id, {"metric_id": old.metric_id, **old.definition, **raw}
+
+
+async def plan_prices(raw_prices: list[dict[str, Any]], mode: Mode, ctx: GatewayContext,
+                      existing: tuple[PlanPrice, ...] = ()) -> tuple[PlanPrice, ...]:
+    """The plan's prices, each checked (its metric in this mode, its definition): the existing ones in
+    their order, updated where an item names them, then the new ones."""
+    by_id = {price.id: price for price in existing}
+    given = [_merged(raw, index, by_id) for index, raw in enumerate(raw_prices)]
+    known = await ctx.catalog.metrics_by_id(mode, [m for _, raw in given if isinstance(m := raw.get("metric_id"), str)])
+    checked: dict[str, PlanPrice] = {}
+    for index, (price_id, raw) in enumerate(given):
         metric_id = raw.get("metric_id")
         if not isinstance(metric_id, str) or metric_id not in known:
             raise FieldError(f"prices[{index}].metric_id", f"no metric {raw.get('metric_id')!r} in {mode} mode")
@@ -124,30 +140,18 @@ async def _plan_prices(body: PlanIn, mode: Mode, ctx: GatewayContext) -> tuple[P
             raise FieldError(f"prices[{index}].{exc.param}" if exc.param else f"prices[{index}]",
                              exc.message) from None
         definition = _decimal_strings({k: v for k, v in raw.items() if k not in {"id", "metric_id"}})
-        prices.append(PlanPrice(new_id(IdKind.PRICE), raw["metric_id"], definition))
-    return tuple(prices)
+        checked[price_id] = PlanPrice(price_id, metric_id, definition)
+    kept = [checked.pop(price.id, price) for price in existing]
+    return (*kept, *checked.values())
 
 
 @router.post("/plans", status_code=201)
 async def create_plan(body: PlanIn, mode: Mode = Depends(authenticated_mode),
                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     plan = Plan(new_id(IdKind.PLAN), mode, body.name, body.description, body.currency, body.plan_type.value,
-                body.billing_period, await _plan_prices(body, mode, ctx), ctx.clock.now())
+                body.billing_period, await plan_prices(body.prices, mode, ctx), ctx.clock.now(),
+                body.trial_period_days, body.vat_rate)
     await ctx.catalog.add_plan(plan)
     return one_json("plan", plan_json(plan, ctx.settings.org_id))
 
 
-@router.post("/subscriptions", status_code=201)
-async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authenticated_mode),
-                              ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    use_case = Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
-    started = await use_case.start(mode, body.customer_id, body.plan_id, body.start_date)
-    return one_json("subscription", subscription_json(started, ctx.settings.org_id))
-
-
-@router.post("/subscriptions/{subscription_id}/cancel")
-async def cancel_subscription(subscription_id: str, mode: Mode = Depends(authenticated_mode),
-                              ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    use_case = Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
-    canceled = await use_case.cancel(mode, subscription_id)
-    return one_json("subscription", subscription_json(canceled, ctx.settings.org_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,7 @@ from meterflow.domain.inputs import (
     IdText,
     Metadata,
     NameText,
+    PhoneText,
     Timestamp,
 )
 from meterflow.domain.invoices import Invoice
@@ -40,7 +41,25 @@ class CustomerIn(_Body):
     external_id: NameText
     name: NameText
     email: EmailText | None = None
+    phone: PhoneText | None = None
     metadata: Metadata = Field(default_factory=dict)
+
+
+class CustomerUpdate(_Body):
+    """PUT with partial semantics (monigo-wire.md §3): only the fields given change."""
+
+    name: NameText | None = None
+    email: EmailText | None = None
+    phone: PhoneText | None = None
+    metadata: Metadata | None = None
+
+
+class MetricUpdate(_Body):
+    name: NameText | None = None
+    event_name: EventNameText | None = None
+    aggregation: Aggregation | None = None
+    aggregation_property: NameText | None = None
+    description: DescriptionText | None = None
 
 
 class MetricIn(_Body):
@@ -49,6 +68,11 @@ class MetricIn(_Body):
     aggregation: Aggregation
     aggregation_property: NameText | None = None
     description: DescriptionText | None = None
+
+
+TrialDays = Annotated[int, Field(ge=0, le=3_650)]
+# A percentage ("7.5"), at most 4 decimal places (billing.md §4).
+VatRate = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
 
 
 class PlanType(StrEnum):
@@ -62,7 +86,35 @@ class PlanIn(_Body):
     currency: CurrencyCode = "NGN"  # Monigo's defaults (monigo-wire.md §5)
     plan_type: PlanType = PlanType.COLLECTION
     billing_period: BillingInterval = BillingInterval.MONTHLY
+    trial_period_days: TrialDays = 0
+    vat_rate: VatRate = Decimal(0)
     prices: list[FreeFormObject] = Field(default_factory=list, max_length=MAX_PRICES_PER_PLAN)
+
+
+class PlanUpdate(_Body):
+    """An item of `prices` with an `id` updates that price (only the keys given), one without adds a
+    price; prices not listed stay."""
+
+    name: NameText | None = None
+    description: DescriptionText | None = None
+    currency: CurrencyCode | None = None
+    plan_type: PlanType | None = None
+    billing_period: BillingInterval | None = None
+    trial_period_days: TrialDays | None = None
+    vat_rate: VatRate | None = None
+    prices: list[FreeFormObject] | None = Field(None, max_length=MAX_PRICES_PER_PLAN)
+
+
+StatusFilter = Literal["active", "paused", "canceled"]
+
+
+class SubscriptionStatusIn(_Body):
+    status: StatusFilter
+
+
+class MarkPaidIn(_Body):
+    paid_at: Timestamp | None = None
+    provider_invoice_id: NameText | None = None
 
 
 class SubscriptionIn(_Body):
@@ -106,29 +158,30 @@ def _stamps(created_at: datetime, *changes: datetime | None) -> dict[str, str | 
 
 def customer_json(c: Customer, org_id: str) -> dict[str, Any]:
     return {"id": c.id, "org_id": org_id, "external_id": c.external_id, "name": c.name, "email": c.email,
-            "phone": None, "metadata": c.metadata, **_stamps(c.created_at)}
+            "phone": c.phone, "metadata": c.metadata, **_stamps(c.created_at, c.updated_at)}
 
 
 def metric_json(m: Metric, org_id: str) -> dict[str, Any]:
     return {"id": m.id, "org_id": org_id, "name": m.name, "event_name": m.event_name,
             "aggregation": m.aggregation.value, "aggregation_property": m.aggregation_property,
-            "description": m.description, **_stamps(m.created_at)}
+            "description": m.description, **_stamps(m.created_at, m.updated_at)}
 
 
 def plan_json(p: Plan, org_id: str) -> dict[str, Any]:
     prices = [{**price.definition, "id": price.id, "plan_id": p.id, "metric_id": price.metric_id,
-               **_stamps(p.created_at)} for price in p.prices]
+               **_stamps(p.created_at, p.updated_at)} for price in p.prices]
     return {"id": p.id, "org_id": org_id, "name": p.name, "description": p.description, "currency": p.currency,
-            "plan_type": p.plan_type, "billing_period": p.billing_period.value, "trial_period_days": 0,
-            "prices": prices, **_stamps(p.created_at)}
+            "plan_type": p.plan_type, "billing_period": p.billing_period.value,
+            "trial_period_days": p.trial_period_days, "vat_rate": decimal_text(p.vat_rate),
+            "prices": prices, **_stamps(p.created_at, p.updated_at)}
 
 
 def subscription_json(s: Subscription, org_id: str) -> dict[str, Any]:
     return {"id": s.id, "org_id": org_id, "customer_id": s.customer_id, "plan_id": s.plan_id,
             "status": s.status, "start_date": _ts(s.anchor),
             "current_period_start": _ts(s.current_period.start), "current_period_end": _ts(s.current_period.end),
-            "trial_ends_at": None, "cancel_at_period_end": s.cancel_at_period_end,
-            "canceled_at": _ts(s.canceled_at), **_stamps(s.created_at, s.canceled_at)}
+            "trial_ends_at": _ts(s.trial_ends_at), "cancel_at_period_end": s.cancel_at_period_end,
+            "canceled_at": _ts(s.canceled_at), **_stamps(s.created_at, s.canceled_at, s.updated_at)}
 
 
 def invoice_json(i: Invoice, org_id: str) -> dict[str, Any]:
@@ -142,10 +195,10 @@ def invoice_json(i: Invoice, org_id: str) -> dict[str, Any]:
                         "quantity": decimal_text(li.quantity), "unit_price": decimal_text(li.unit_price),
                         "amount": decimal_text(li.amount), "created_at": created}
                        for n, li in enumerate(i.lines)],
-        "subtotal": decimal_text(i.subtotal), "vat_enabled": False, "vat_rate": "0",
-        "vat_amount": decimal_text(i.total - i.subtotal), "total": decimal_text(i.total),
-        "finalized_at": _ts(i.finalized_at), "paid_at": None, "provider_invoice_id": None,
-        **_stamps(i.created_at, i.finalized_at, i.voided_at),
+        "subtotal": decimal_text(i.subtotal), "vat_enabled": i.vat_enabled, "vat_rate": decimal_text(i.vat_rate),
+        "vat_amount": decimal_text(i.vat_amount), "total": decimal_text(i.total),
+        "finalized_at": _ts(i.finalized_at), "paid_at": _ts(i.paid_at), "provider_invoice_id": i.provider_invoice_id,
+        **_stamps(i.created_at, i.finalized_at, i.voided_at, i.paid_at),
     }
 
 
