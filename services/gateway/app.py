@@ -23,6 +23,7 @@ from services.gateway import (
 )
 from services.gateway.context import GatewayContext, context
 from services.gateway.errors import install_error_handlers
+from services.gateway.idempotency import with_idempotency
 from services.gateway.json_bodies import JsonBodies
 from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
@@ -48,6 +49,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app = FastAPI(title="meterflow", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_openapi(app)
+    app.middleware("http")(with_idempotency)
     app.add_middleware(JsonBodies)
     app.middleware("http")(with_request_id)
     for router in (routes_catalog.router, routes_catalog_changes.router, routes_subscriptions.router,

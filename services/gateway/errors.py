@@ -158,6 +158,10 @@ def install_error_handlers(app: FastAPI) -> None:
     for dependency_error in DEPENDENCY_ERRORS:
         @app.exception_handler(dependency_error)
         async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-            log.warning("dependency unavailable: %s", type(exc).__name__)
-            return error_response(503, ErrorType.API, f"A dependency is unavailable ({type(exc).__name__}); "
-                                  "retry later", None)
+            return unavailable(exc)
+
+
+def unavailable(exc: Exception) -> JSONResponse:
+    log.warning("dependency unavailable: %s", type(exc).__name__)
+    return error_response(503, ErrorType.API, f"A dependency is unavailable ({type(exc).__name__}); retry later",
+                          None)

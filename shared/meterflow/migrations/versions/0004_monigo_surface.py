@@ -1,5 +1,5 @@
 """Monigo's resource surface: customer phone, updates and soft deletes, plan trials and VAT, subscription
-trials and pauses, paid invoices with VAT (api.md, billing.md §4, §5).
+trials and pauses, paid invoices with VAT (api.md, billing.md §4, §5), Idempotency-Key records.
 
 Deletes are soft (`deleted_at`): a deleted customer's invoices stay readable and its rows stay the target
 of their foreign keys. `external_id` is unique among the customers not deleted, so it can be reused.
@@ -16,6 +16,18 @@ revision = "0004_monigo_surface"
 down_revision = "0003_close_failures"
 
 STATEMENTS = [
+    # Idempotency-Key records (domain/idempotency.py): the row is inserted before the request executes, so
+    # the primary key decides which of two concurrent retries runs. `status` NULL: still running.
+    """CREATE TABLE idempotency_keys (
+        mode        text NOT NULL CHECK (mode IN ('test', 'live')),
+        key         text NOT NULL,
+        fingerprint text NOT NULL,
+        created_at  timestamptz NOT NULL,
+        status      integer,
+        body        bytea,
+        PRIMARY KEY (mode, key)
+    )""",
+    "CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at)",
     "ALTER TABLE customers ADD COLUMN phone text, ADD COLUMN updated_at timestamptz, "
     "ADD COLUMN deleted_at timestamptz",
     "ALTER TABLE customers DROP CONSTRAINT customers_mode_external_id_key",
