@@ -5,8 +5,6 @@ Subscriptions start in the past (daily periods), so their periods are due now wi
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,15 +15,11 @@ import pytest
 
 from meterflow.adapters.postgres import Pool
 from meterflow.settings import Settings
+from tests.e2e.period_tools import meterflow
 from tests.e2e.scenario import created, ingest, listed, rollup_of, the
-from tests.support import service_env, unique
+from tests.support import unique
 
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def meterflow(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "services", *args], env=service_env(settings),
-                          capture_output=True, text=True, timeout=300)
 
 
 async def daily_setup(api: httpx.AsyncClient, days_ago: int = 3) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import asyncpg
 
 from meterflow.adapters.postgres import Connection, Pool, UniqueViolation, fetch_page
 from meterflow.adapters.subscription_repository import SubscriptionRepository
+from meterflow.domain.api_keys import ApiKey, KeyScope
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval
@@ -51,13 +52,28 @@ class CatalogRepository(SubscriptionRepository):
     async def ping(self) -> object:
         return await self._pool.fetchval("SELECT 1")
 
-    async def add_api_key(self, key_id: str, mode: Mode, key_hash: str) -> None:
-        await self._pool.execute("INSERT INTO api_keys (id, mode, key_hash) VALUES ($1, $2, $3)",
-                                 key_id, mode.value, key_hash)
+    async def add_api_key(self, key_id: str, mode: Mode, key_hash: str, scope: KeyScope = KeyScope.FULL) -> None:
+        await self._pool.execute("INSERT INTO api_keys (id, mode, key_hash, scope) VALUES ($1, $2, $3, $4)",
+                                 key_id, mode.value, key_hash, scope.value)
+
+    async def key_grant(self, key_hash: str) -> tuple[Mode, KeyScope] | None:
+        """The mode and scope of a key not revoked."""
+        row = await self._pool.fetchrow("SELECT mode, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+                                        key_hash)
+        return (Mode(row["mode"]), KeyScope(row["scope"])) if row else None
 
     async def mode_of_key(self, key_hash: str) -> Mode | None:
-        mode = await self._pool.fetchval("SELECT mode FROM api_keys WHERE key_hash = $1", key_hash)
-        return Mode(mode) if mode else None
+        grant = await self.key_grant(key_hash)
+        return grant[0] if grant else None
+
+    async def api_keys(self) -> list[ApiKey]:
+        rows = await self._pool.fetch("SELECT * FROM api_keys ORDER BY created_at, id")
+        return [ApiKey(r["id"], Mode(r["mode"]), KeyScope(r["scope"]), r["created_at"], r["revoked_at"])
+                for r in rows]
+
+    async def revoke_api_key(self, key_id: str, at: datetime) -> bool:
+        return await self._pool.fetchval("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL "
+                                         "RETURNING true", key_id, at) is not None
 
     async def add_customer(self, customer: Customer) -> None:
         try:

@@ -16,6 +16,8 @@ revision = "0004_monigo_surface"
 down_revision = "0003_close_failures"
 
 STATEMENTS = [
+    "ALTER TABLE api_keys ADD COLUMN scope text NOT NULL DEFAULT 'full' CHECK (scope IN ('full', 'ingest')), "
+    "ADD COLUMN revoked_at timestamptz",
     # Idempotency-Key records (domain/idempotency.py): the row is inserted before the request executes, so
     # the primary key decides which of two concurrent retries runs. `status` NULL: still running.
     """CREATE TABLE idempotency_keys (
