@@ -102,7 +102,7 @@ class FakeSubscriptions:
                                                        current_period=s.current_period,
                                                        cancel_at_period_end=s.cancel_at_period_end,
                                                        canceled_at=s.canceled_at, anchor=s.anchor,
-                                                       trial_ends_at=s.trial_ends_at,
+                                                       trial_ends_at=s.trial_ends_at, stops_at=s.stops_at,
                                                        updated_at=s.updated_at
                                                        or self._tables.subscriptions[s.id].updated_at)
 

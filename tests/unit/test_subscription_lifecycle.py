@@ -95,3 +95,19 @@ async def test_a_second_subscription_pricing_the_same_metric_is_a_conflict() -> 
     assert caught.value.param == "plan_id"
     other = world.add_plan()  # its own metric: no usage billed twice
     assert (await world.subscriptions.start(s.mode, s.customer_id, other.id, None)).customer_id == s.customer_id
+
+
+async def test_a_pause_while_earlier_periods_await_their_close_cuts_only_the_period_containing_it() -> None:
+    world = World()
+    s = await world.subscribe(world.add_plan(), START - 2 * DAY)  # daily: two ended periods not closed yet
+    world.use(s, START - DAY, times=2)
+    world.use(s, START + timedelta(hours=1), times=3)
+    world.clock.set(START + ODD)
+    paused = await world.subscriptions.change_status(s.mode, s.id, SubscriptionStatus.PAUSED)
+    assert paused.current_period == Period(START - 2 * DAY, START - DAY)  # untouched: it ended before
+    world.clock.advance(GRACE)
+    assert await close_now(world) == (3, 3)
+    assert [(i.period, i.total) for i in world.invoices_of(s)] == [
+        (Period(START - 2 * DAY, START - DAY), Decimal("0.00")), (Period(START - DAY, START), Decimal("1.00")),
+        (Period(START, START + ODD), Decimal("1.50"))]
+    assert not world.stored(s).bills

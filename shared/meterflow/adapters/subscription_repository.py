@@ -33,7 +33,7 @@ def _subscription(row: asyncpg.Record) -> Subscription:
         row["id"], Mode(row["mode"]), row["customer_id"], row["plan_id"], row["status"], row["anchor"],
         Period(row["current_period_start"], row["current_period_end"]), row["cancel_at_period_end"],
         row["canceled_at"], row["created_at"], BillingInterval(row["billing_period"]), row["trial_ends_at"],
-        row["updated_at"],
+        row["updated_at"], row["stops_at"],
     )
 
 
@@ -97,6 +97,6 @@ class SubscriptionRepository:
         await self._db.executemany(
             "UPDATE subscriptions SET status = $2, current_period_start = $3, current_period_end = $4, "
             "cancel_at_period_end = $5, canceled_at = $6, anchor = $7, trial_ends_at = $8, "
-            "updated_at = COALESCE($9, updated_at) WHERE id = $1",
+            "updated_at = COALESCE($9, updated_at), stops_at = $10 WHERE id = $1",
             [(s.id, s.status, s.current_period.start, s.current_period.end, s.cancel_at_period_end,
-              s.canceled_at, s.anchor, s.trial_ends_at, s.updated_at) for s in subscriptions])
+              s.canceled_at, s.anchor, s.trial_ends_at, s.updated_at, s.stops_at) for s in subscriptions])

@@ -5,10 +5,10 @@ period at its start, to the second (or at the end of its trial: usage before `tr
 billed), moves to the next period once its current one is invoiced, and, when cancelled at period end,
 stops after invoicing the period it was cancelled in.
 
-Pause and cancel-now end the current period at that instant; that shortened period is invoiced like any
-ended one. A subscription with no period left to invoice (paused or stopped, its last period invoiced)
-holds an empty period `[t, t)`, which no close ever picks up. Resume starts a new period anchored at the
-resume instant.
+Pause and cancel-now end billing at that instant (`stops_at`): the period containing it ends there and is
+invoiced like any ended one (periods before it, not yet closed, are closed as usual first). A subscription
+with no period left to invoice (paused or stopped, its last period invoiced) holds an empty period
+`[t, t)`, which no close ever picks up. Resume starts a new period anchored at the resume instant.
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ class Subscription:
     interval: BillingInterval = field(default=BillingInterval.MONTHLY)
     trial_ends_at: datetime | None = None
     updated_at: datetime | None = None
+    stops_at: datetime | None = None  # pause or cancel-now instant: no period runs past it
 
     @property
     def bills(self) -> bool:
@@ -139,28 +140,35 @@ def _stopped_at(at: datetime) -> Period:
 
 
 def advance(subscription: Subscription) -> Subscription:
-    """The subscription once its current period is invoiced: on its next period; or, paused or stopped
-    (cancelled now, or at the end of the period just invoiced), with no period left to invoice."""
+    """The subscription once its current period is invoiced: on its next period (cut at `stops_at`, if
+    billing stops within it); or, with nothing left to invoice (stopped or paused, or cancelled at the end
+    of the period just invoiced), on an empty period."""
     ended = subscription.current_period.end
-    if subscription.status in (SubscriptionStatus.PAUSED, SubscriptionStatus.CANCELED):
-        return replace(subscription, current_period=_stopped_at(ended))
-    if subscription.cancel_at_period_end:
+    if subscription.status == SubscriptionStatus.CANCELED and subscription.stops_at is None:
+        return replace(subscription, current_period=_stopped_at(ended))  # stopped at a period end long ago
+    if subscription.cancel_at_period_end and subscription.stops_at is None:
         return replace(subscription, status=SubscriptionStatus.CANCELED, current_period=_stopped_at(ended))
     following = next_period(subscription.anchor, subscription.interval, subscription.current_period)
-    return replace(subscription, current_period=following)
+    return replace(subscription, current_period=_cut(following, subscription.stops_at))
+
+
+def _cut(period: Period, stops_at: datetime | None) -> Period:
+    """`period` ended at `stops_at` if billing stops within it; empty once billing has stopped."""
+    if stops_at is None or stops_at >= period.end:
+        return period
+    return Period(period.start, stops_at) if stops_at > period.start else _stopped_at(stops_at)
 
 
 def _cut_at(subscription: Subscription, at: datetime) -> Period:
-    """The current period ended at `at`; empty when nothing of it has elapsed (a trial, or already cut)."""
-    period = subscription.current_period
-    return Period(period.start, min(at, period.end)) if at > period.start else _stopped_at(at)
+    """The current period, ended at `at` if `at` falls in it; empty when nothing of it has elapsed."""
+    return _cut(subscription.current_period, at)
 
 
 def pause(subscription: Subscription, at: datetime) -> Subscription:
     if subscription.status != SubscriptionStatus.ACTIVE:
         raise Conflict(f"only an active subscription can be paused; this one is {subscription.status}", "status")
     return replace(subscription, status=SubscriptionStatus.PAUSED, current_period=_cut_at(subscription, at),
-                   updated_at=at)
+                   stops_at=at, updated_at=at)
 
 
 def resume(subscription: Subscription, at: datetime) -> Subscription:
@@ -171,7 +179,8 @@ def resume(subscription: Subscription, at: datetime) -> Subscription:
     if subscription.bills:
         raise Conflict("the paused period is not invoiced yet; resume once it is closed", "status")
     return replace(subscription, status=SubscriptionStatus.ACTIVE, anchor=at,
-                   current_period=_first_period(at, subscription.interval), trial_ends_at=None, updated_at=at)
+                   current_period=_first_period(at, subscription.interval), trial_ends_at=None, stops_at=None,
+                   updated_at=at)
 
 
 def cancel_now(subscription: Subscription, at: datetime) -> Subscription:
@@ -181,7 +190,7 @@ def cancel_now(subscription: Subscription, at: datetime) -> Subscription:
     period = _cut_at(subscription, at) if subscription.status == SubscriptionStatus.ACTIVE else (
         subscription.current_period)
     return replace(subscription, status=SubscriptionStatus.CANCELED, current_period=period,
-                   canceled_at=subscription.canceled_at or at, updated_at=at)
+                   canceled_at=subscription.canceled_at or at, stops_at=subscription.stops_at or at, updated_at=at)
 
 
 def change_status(subscription: Subscription, status: str, at: datetime) -> Subscription:

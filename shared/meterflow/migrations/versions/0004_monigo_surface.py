@@ -38,7 +38,8 @@ STATEMENTS = [
     "ALTER TABLE plans ADD COLUMN trial_period_days integer NOT NULL DEFAULT 0, "
     "ADD COLUMN vat_rate numeric NOT NULL DEFAULT 0, ADD COLUMN updated_at timestamptz, "
     "ADD COLUMN deleted_at timestamptz",
-    "ALTER TABLE subscriptions ADD COLUMN trial_ends_at timestamptz, ADD COLUMN updated_at timestamptz",
+    "ALTER TABLE subscriptions ADD COLUMN trial_ends_at timestamptz, ADD COLUMN updated_at timestamptz, "
+    "ADD COLUMN stops_at timestamptz",
     # A subscription with nothing left to invoice holds an empty period (domain/catalog.py); a canceled one
     # from before this revision held the period after its last invoice.
     "UPDATE subscriptions SET current_period_end = current_period_start WHERE status = 'canceled'",
