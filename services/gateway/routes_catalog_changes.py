@@ -34,8 +34,10 @@ def changes(ctx: GatewayContext = Depends(context)) -> CatalogChanges:
 
 
 def _given(body: Any) -> dict[str, Any]:
-    """Only the fields the client sent (Monigo's clients leave out what they do not change)."""
-    return {name: getattr(body, name) for name in body.model_fields_set if name != "prices"}
+    """Only the fields the client sent (Monigo's clients leave out what they do not change); `null` is
+    "not given" too, as a field cannot be cleared (monigo-wire.md §3)."""
+    return {name: getattr(body, name) for name in body.model_fields_set
+            if name != "prices" and getattr(body, name) is not None}
 
 
 def _delete_route(collection: str, kind: str,
@@ -54,34 +56,34 @@ _delete_route("metrics", "metric", CatalogChanges.delete_metric)
 _delete_route("plans", "plan", CatalogChanges.delete_plan)
 
 
-@router.put("/customers/{customer_id}")
-async def update_customer(customer_id: IdText, body: CustomerUpdate, mode: Mode = Depends(authenticated_mode),
+@router.put("/customers/{object_id}")
+async def update_customer(object_id: IdText, body: CustomerUpdate, mode: Mode = Depends(authenticated_mode),
                           use_case: CatalogChanges = Depends(changes),
                           ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
-    customer = await use_case.update_customer(mode, customer_id, _given(body))
+    customer = await use_case.update_customer(mode, object_id, _given(body))
     return ExactJSONResponse(one_json("customer", customer_json(customer, ctx.settings.org_id)))
 
 
-@router.put("/metrics/{metric_id}")
-async def update_metric(metric_id: IdText, body: MetricUpdate, mode: Mode = Depends(authenticated_mode),
+@router.put("/metrics/{object_id}")
+async def update_metric(object_id: IdText, body: MetricUpdate, mode: Mode = Depends(authenticated_mode),
                         use_case: CatalogChanges = Depends(changes),
                         ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     given = _given(body)
     if "aggregation" in given or "aggregation_property" in given:
-        current = await ctx.catalog.metric(mode, metric_id)
+        current = await ctx.catalog.metric(mode, object_id)
         aggregation = given.get("aggregation") or (current.aggregation if current else None)
         if aggregation is not None:
             prop = given.get("aggregation_property", current.aggregation_property if current else None)
             given["aggregation_property"] = aggregation_property_of(aggregation, prop)
-    metric = await use_case.update_metric(mode, metric_id, given)
+    metric = await use_case.update_metric(mode, object_id, given)
     return one_json("metric", metric_json(metric, ctx.settings.org_id))
 
 
-@router.put("/plans/{plan_id}")
-async def update_plan(plan_id: IdText, body: PlanUpdate, mode: Mode = Depends(authenticated_mode),
+@router.put("/plans/{object_id}")
+async def update_plan(object_id: IdText, body: PlanUpdate, mode: Mode = Depends(authenticated_mode),
                       use_case: CatalogChanges = Depends(changes),
                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    plan = await use_case.plan(mode, plan_id)
+    plan = await use_case.plan(mode, object_id)
     prices = None if body.prices is None else await plan_prices(body.prices, mode, ctx, plan.prices)
     given = {k: (v.value if k == "plan_type" else v) for k, v in _given(body).items()}
     updated = await use_case.update_plan(plan, given, prices)

@@ -55,19 +55,19 @@ async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authent
     return _one(await use_case.start(mode, body.customer_id, body.plan_id, body.start_date), ctx)
 
 
-@router.patch("/{subscription_id}")
-async def change_status(subscription_id: IdText, body: SubscriptionStatusIn, mode: Mode = Depends(authenticated_mode),
+@router.patch("/{object_id}")
+async def change_status(object_id: IdText, body: SubscriptionStatusIn, mode: Mode = Depends(authenticated_mode),
                         use_case: Subscriptions = Depends(subscriptions),
                         ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    return _one(await use_case.change_status(mode, subscription_id, body.status), ctx)
+    return _one(await use_case.change_status(mode, object_id, body.status), ctx)
 
 
-@router.delete("/{subscription_id}")
-async def delete_subscription(subscription_id: IdText, mode: Mode = Depends(authenticated_mode),
+@router.delete("/{object_id}")
+async def delete_subscription(object_id: IdText, mode: Mode = Depends(authenticated_mode),
                               use_case: Subscriptions = Depends(subscriptions)) -> dict[str, Any]:
     """Monigo's "cancel and remove": cancelled now (its period so far is still invoiced); the record
     stays readable, as its invoices refer to it."""
-    await use_case.change_status(mode, subscription_id, SubscriptionStatus.CANCELED)
+    await use_case.change_status(mode, object_id, SubscriptionStatus.CANCELED)
     return {"message": "Subscription canceled"}
 
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from meterflow.domain.catalog import Customer, Metric, Plan, Subscription
 from meterflow.domain.events import encode_json, format_timestamp
@@ -70,9 +70,9 @@ class MetricIn(_Body):
     description: DescriptionText | None = None
 
 
-TrialDays = Annotated[int, Field(ge=0, le=3_650)]
-# A percentage ("7.5"), at most 4 decimal places (billing.md §4).
-VatRate = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
+TrialDays = Annotated[StrictInt, Field(ge=0, le=3_650)]  # Monigo's clients send an integer; `true` is no day
+# A percentage ("7.5"), kept exactly as given (billing.md §4: the VAT amount is rounded once, not the rate).
+VatRate = Annotated[Decimal, Field(ge=0, le=100)]
 
 
 class PlanType(StrEnum):

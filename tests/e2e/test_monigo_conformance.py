@@ -58,6 +58,9 @@ async def test_customers_create_get_list_update_delete(api: httpx.AsyncClient) -
                     CUSTOMER)
     assert (updated["name"], updated["email"], updated["phone"]) == ("Acme Ltd", "a@acme.test", "+2348012345678")
     assert updated["updated_at"] >= made["updated_at"]
+    unchanged = check(await call(api, "PUT", f"/v1/customers/{made['id']}", {"email": None, "metadata": None}),
+                      "customer", CUSTOMER)  # null is "not given": a field cannot be cleared
+    assert (unchanged["email"], unchanged["metadata"]) == ("a@acme.test", {"tier": "gold"})
     validation_error(await call(api, "PUT", f"/v1/customers/{made['id']}", {"phone": "08012345678"}), "phone")
 
     assert (await call(api, "DELETE", f"/v1/customers/{made['id']}")).status_code == 200
