@@ -193,6 +193,12 @@ async def test_ingest_usage_and_invoice_flow_as_the_sdk_sends_it(api: httpx.Asyn
     params = {"customer_id": customer["id"], "metric_id": metric["id"]}
     [rollup] = check_list(await call(api, "GET", "/v1/usage", params=params), "rollups", ROLLUP)
     assert (rollup["value"], rollup["event_count"], rollup["is_test"]) == (3, 3, True)
+    # Every filter is optional (monigo-wire.md §8): the customer's priced metrics, or everyone's.
+    [mine] = check_list(await call(api, "GET", "/v1/usage", params={"customer_id": customer["id"]}), "rollups",
+                        ROLLUP)
+    assert (mine["metric_id"], mine["value"]) == (metric["id"], 3)
+    everyone = check_list(await call(api, "GET", "/v1/usage"), "rollups", ROLLUP)
+    assert (customer["id"], metric["id"], 3) in {(r["customer_id"], r["metric_id"], r["value"]) for r in everyone}
 
     draft = check(await call(api, "POST", "/v1/invoices/generate", {"subscription_id": sub["id"]}), "invoice",
                   INVOICE, 201)
