@@ -77,7 +77,8 @@ class _Usage:
     async def count(self, customer_id: str) -> int:
         response = await self._client.get("/v1/usage", params={**self._params, "customer_id": customer_id})
         response.raise_for_status()
-        return int(response.json()["event_count"])
+        [rollup] = response.json()["rollups"]
+        return int(rollup["event_count"])
 
 
 async def _send(client: httpx.AsyncClient, stream: _Stream, pace: Pace) -> None:

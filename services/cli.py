@@ -151,10 +151,39 @@ def reinvoice(invoice_id: str = typer.Argument(..., help="a void invoice whose p
     raise typer.Exit(code)
 
 
+class ScopeOption(StrEnum):
+    FULL = "full"
+    INGEST = "ingest"
+
+
 @keys.command("create")
-def create_key(mode: ModeOption = typer.Option(..., "--mode", help="test or live")) -> None:
+def create_key(mode: ModeOption = typer.Option(..., "--mode", help="test or live"),
+               scope: ScopeOption = typer.Option(ScopeOption.FULL, "--scope",
+                                                 help="full, or ingest: only POST /v1/ingest")) -> None:
     """Create an API key and print it alone on stdout."""
+    from meterflow.domain.api_keys import KeyScope
     from meterflow.domain.modes import Mode
     from meterflow.keys import create_api_key
 
-    print(asyncio.run(create_api_key(get_settings(), Mode(mode.value))))
+    print(asyncio.run(create_api_key(get_settings(), Mode(mode.value), KeyScope(scope.value))))
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """Every key: id, mode, scope, created, revoked (the keys themselves are never stored)."""
+    from meterflow.domain.events import format_timestamp
+    from meterflow.keys import list_api_keys
+
+    for key in asyncio.run(list_api_keys(get_settings())):
+        revoked = f"revoked {format_timestamp(key.revoked_at)}" if key.revoked_at else "active"
+        print(f"{key.id}\t{key.mode}\t{key.scope}\t{format_timestamp(key.created_at)}\t{revoked}")
+
+
+@keys.command("revoke")
+def revoke_key(key_id: str = typer.Argument(..., help="the key's id, from `meterflow keys list`")) -> None:
+    """Revoke a key: refused by every gateway within MF_API_KEY_CACHE_S seconds."""
+    from meterflow.keys import revoke_api_key
+
+    if not asyncio.run(revoke_api_key(get_settings(), key_id)):
+        raise _fail(f"no active key {key_id!r}")
+    print(f"revoked {key_id}")

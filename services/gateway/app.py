@@ -14,10 +14,17 @@ from meterflow.adapters.redis_client import connect_redis
 from meterflow.clock import Clock, SystemClock
 from meterflow.observability import metrics_payload, readiness
 from meterflow.settings import Settings
-from services.gateway import routes_catalog, routes_invoices, routes_usage
+from services.gateway import (
+    routes_catalog,
+    routes_catalog_changes,
+    routes_invoices,
+    routes_subscriptions,
+    routes_usage,
+)
 from services.gateway.context import GatewayContext, context
 from services.gateway.draining import DrainSwitch
 from services.gateway.errors import install_error_handlers
+from services.gateway.idempotency import with_idempotency
 from services.gateway.json_bodies import JsonBodies
 from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
@@ -46,10 +53,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app = FastAPI(title="meterflow", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_openapi(app)
+    app.middleware("http")(with_idempotency)
     app.add_middleware(JsonBodies)
     app.middleware("http")(drain.refuse_writes)
     app.middleware("http")(with_request_id)
-    for router in (routes_catalog.router, routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
+    for router in (routes_catalog.router, routes_catalog_changes.router, routes_subscriptions.router,
+                   routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
         app.include_router(router)
 
     @app.get("/healthz")

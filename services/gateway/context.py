@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
+from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.clock import Clock
-from meterflow.domain.api_keys import claimed_mode, hash_api_key
+from meterflow.domain.api_keys import INGEST_PATH, KeyScope, allows, claimed_mode, hash_api_key
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
@@ -30,13 +32,15 @@ class GatewayContext:
     catalog: CatalogRepository = field(init=False)
     invoices: InvoiceRepository = field(init=False)
     usage: UsageStore = field(init=False)
+    acknowledged: AcknowledgedKeys = field(init=False)
     policy: AcceptancePolicy = field(init=False)
-    known_keys: dict[str, Mode] = field(default_factory=dict)
+    known_keys: dict[str, tuple[Mode, KeyScope, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.catalog = CatalogRepository(self.pool)
         self.invoices = InvoiceRepository(self.pool)
         self.usage = UsageStore.from_settings(self.redis, self.settings)
+        self.acknowledged = AcknowledgedKeys(self.redis, self.settings.dedupe_window_s + self.settings.clock_skew_s)
         self.policy = self.settings.acceptance_policy
 
 
@@ -49,17 +53,33 @@ def _unauthenticated(message: str) -> ApiError:
     return ApiError(401, ErrorType.AUTHENTICATION, message, "Authorization")
 
 
+async def _grant(ctx: GatewayContext, key: str) -> tuple[Mode, KeyScope] | None:
+    """A key's mode and scope, remembered for `api_key_cache_s` at most: a key revoked meanwhile is
+    refused by every gateway within that age, and the database is asked once per key per period."""
+    now = time.monotonic()
+    cached = ctx.known_keys.get(key)
+    if cached and now - cached[2] < ctx.settings.api_key_cache_s:
+        return cached[0], cached[1]
+    grant = await ctx.catalog.key_grant(hash_api_key(key)) if claimed_mode(key) else None
+    if grant is None:
+        ctx.known_keys.pop(key, None)
+        return None
+    ctx.known_keys[key] = (*grant, now)
+    return grant
+
+
 async def authenticated_mode(request: Request, ctx: GatewayContext = Depends(context)) -> Mode:
-    """The mode of the request's API key; every object it reads or writes must belong to that mode."""
+    """The mode of the request's API key; every object it reads or writes must belong to that mode. An
+    ingest-scoped key may call only `POST /v1/ingest` (403 elsewhere)."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise _unauthenticated("Missing API key: send 'Authorization: Bearer mk_test_…'")
-    key = key.strip()
-    if key in ctx.known_keys:  # keys are never deleted in v1, so a positive answer can be remembered
-        return ctx.known_keys[key]
-    mode = await ctx.catalog.mode_of_key(hash_api_key(key)) if claimed_mode(key) else None
-    if mode is None:
+    grant = await _grant(ctx, key.strip())
+    if grant is None:
         raise _unauthenticated("Invalid API key")
-    ctx.known_keys[key] = mode
+    mode, scope = grant
+    if not allows(scope, request.method, request.url.path):
+        raise ApiError(403, ErrorType.PERMISSION, f"This key's scope ({scope}) allows only POST {INGEST_PATH}",
+                       "Authorization")
     return mode

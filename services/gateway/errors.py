@@ -1,5 +1,10 @@
 """The one mapping from failures to HTTP answers (api.md error shape, never a trace).
 
+The body is Monigo's (monigo-wire.md §2) with meterflow's additions: `{"error": "<message>", "type",
+"param", "details": {"<field path>": "<message>"}}`. `error` is a string because Monigo's clients read it
+as one; a 400 always carries a non-empty `details` naming every faulty field, because that is what their
+`IsValidationError` helper tests.
+
 Routes and use cases raise the categories of `meterflow.domain.errors`; this module alone decides their
 status: INVALID 400, NOT_FOUND 404, CONFLICT 409, UNAVAILABLE 503 with Retry-After. The only errors
 defined here are the two that exist only in HTTP (no or unknown key 401, body too large 413). A
@@ -24,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, compile_path
 
-from meterflow.domain.errors import Conflict, ErrorCategory, MeterflowError, NotFound
+from meterflow.domain.errors import Conflict, ErrorCategory, FieldErrors, MeterflowError, NotFound
 from meterflow.domain.json_values import printable
 
 log = logging.getLogger(__name__)
@@ -35,8 +40,10 @@ RETRY_AFTER_S = 1
 class ErrorType(StrEnum):
     INVALID_REQUEST = "invalid_request_error"
     AUTHENTICATION = "authentication_error"
+    PERMISSION = "permission_error"
     NOT_FOUND = "not_found_error"
     CONFLICT = "conflict_error"
+    IDEMPOTENCY = "idempotency_error"
     RATE_LIMIT = "rate_limit_error"
     API = "api_error"
 
@@ -71,10 +78,15 @@ def conflict(message: str, param: str = "id") -> Conflict:
     return Conflict(message, param)
 
 
-def error_response(status: int, error_type: ErrorType, message: str, param: str | None) -> JSONResponse:
-    body = {"type": error_type.value, "message": message, "param": param}
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+def error_response(status: int, error_type: ErrorType, message: str, param: str | None,
+                   details: dict[str, str] | None = None) -> JSONResponse:
+    """The one error body. A 400 without details would match no Monigo helper, so it names `param`
+    (or the body) at least."""
+    if status == 400 and not details:
+        details = {param or "body": message}
+    body = {"error": message, "type": error_type.value, "param": param, "details": details or {}}
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status in (429, 503) else None
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def internal_error(exc: BaseException) -> JSONResponse:
@@ -116,15 +128,22 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MeterflowError)
     async def _categorised(_: Request, exc: MeterflowError) -> JSONResponse:
         status, error_type = _CATEGORIES[exc.category]
+        if isinstance(exc, FieldErrors):
+            count = len(exc.details)
+            message = f"{count} invalid field{'s' if count > 1 else ''}; see details"
+            return error_response(status, error_type, message, exc.param, exc.details)
         message = f"{exc.param}: {exc.message}" if exc.param and status == 400 else exc.message
-        return error_response(status, error_type, message, exc.param)
+        details = {exc.param or "body": exc.message} if status == 400 else None
+        return error_response(status, error_type, message, exc.param, details)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        param = field_path(tuple(first.get("loc", ())))
-        message = _MESSAGES.get(first.get("type", ""), first.get("msg", "invalid"))
-        return error_response(400, ErrorType.INVALID_REQUEST, f"{param}: {message}", param)
+        details: dict[str, str] = {}
+        for error in exc.errors():
+            path = field_path(tuple(error.get("loc", ())))
+            details.setdefault(path, _MESSAGES.get(error.get("type", ""), error.get("msg", "invalid")))
+        param, message = next(iter(details.items()))
+        return error_response(400, ErrorType.INVALID_REQUEST, f"{param}: {message}", param, details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -139,6 +158,10 @@ def install_error_handlers(app: FastAPI) -> None:
     for dependency_error in DEPENDENCY_ERRORS:
         @app.exception_handler(dependency_error)
         async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-            log.warning("dependency unavailable: %s", type(exc).__name__)
-            return error_response(503, ErrorType.API, f"A dependency is unavailable ({type(exc).__name__}); "
-                                  "retry later", None)
+            return unavailable(exc)
+
+
+def unavailable(exc: Exception) -> JSONResponse:
+    log.warning("dependency unavailable: %s", type(exc).__name__)
+    return error_response(503, ErrorType.API, f"A dependency is unavailable ({type(exc).__name__}); retry later",
+                          None)

@@ -1,7 +1,10 @@
 """Ingest: validate each event, drop what is already known, publish the rest, answer per event.
 
 `accepted` means acknowledged by all in-sync replicas (acks=all) before we answer. The gateway's
-duplicate answer is an early courtesy; the processor is the final judge (docs/exactly-once.md).
+duplicate answer is an early courtesy: a key already counted, or already acknowledged to an earlier
+request (adapters/acknowledged_keys.py, marked after the acknowledgement); the processor is the final
+judge (docs/exactly-once.md). A batch whose every event is refused accepts nothing and is a 400 naming
+each event's fault, so a client's validation helper sees it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from redis.exceptions import RedisError
 
+from meterflow.domain.errors import FieldErrors
 from meterflow.domain.events import Event, EventRejected, event_to_json, parse_event
 from meterflow.domain.json_values import text_fault
 from meterflow.domain.modes import Mode
@@ -35,12 +39,20 @@ class IngestResult:
     ingested: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[tuple[int, str, str]] = field(default_factory=list)
 
-    def reject(self, index: int, raw: object, error: str) -> None:
+    def reject(self, index: int, raw: object, param: str, message: str) -> None:
         key = raw.get("idempotency_key") if isinstance(raw, dict) else None
         # A key that is not text (a lone surrogate) cannot be echoed back in a UTF-8 answer.
         echoed = key if isinstance(key, str) and text_fault(key) is None else None
-        self.rejected.append({"index": index, "idempotency_key": echoed, "error": error})
+        path = f"events[{index}].{param}" if param else f"events[{index}]"
+        self.rejected.append({"index": index, "idempotency_key": echoed, "error": f"{path}: {message}"})
+        self.faults.append((index, path, message))
+
+    def refuse_if_nothing_valid(self, valid: int) -> None:
+        """Every event refused: a 400 naming each, in batch order."""
+        if self.rejected and not valid and not self.duplicates:
+            raise FieldErrors({path: message for _, path, message in sorted(self.faults)})
 
     def as_json(self) -> dict[str, Any]:
         return {"ingested": self.ingested, "duplicates": self.duplicates, "rejected": self.rejected}
@@ -54,36 +66,48 @@ async def ingest_batch(ctx: GatewayContext, mode: Mode, raw_events: list[Any], r
             valid.append((index, raw, parse_event(raw, received_at, ctx.policy)))
         except EventRejected as exc:
             EVENTS_REJECTED.labels(exc.param.split(".")[0] or "event").inc()
-            result.reject(index, raw, f"events[{index}].{exc.param}: {exc.message}" if exc.param
-                          else f"events[{index}]: {exc.message}")
+            result.reject(index, raw, exc.param, exc.message)
     known_customers = await ctx.catalog.existing_customer_ids(mode, {e.customer_id for _, _, e in valid})
     fresh: dict[str, Event] = {}
     for index, raw, event in valid:
         if event.customer_id not in known_customers:
             EVENTS_REJECTED.labels("customer_id").inc()
-            result.reject(index, raw, f"events[{index}].customer_id: no customer {event.customer_id!r} "
-                          f"in {mode} mode")
+            result.reject(index, raw, "customer_id", f"no customer {event.customer_id!r} in {mode} mode")
         elif event.idempotency_key in fresh:
             result.duplicates.append(event.idempotency_key)
         else:
             fresh[event.idempotency_key] = event
-    already_counted = await _already_counted(ctx, mode, list(fresh))
-    to_publish = [e for key, e in fresh.items() if key not in already_counted]
-    result.duplicates += [key for key in fresh if key in already_counted]
+    result.refuse_if_nothing_valid(len(fresh))
+    already_known = await _already_known(ctx, mode, list(fresh))
+    to_publish = [e for key, e in fresh.items() if key not in already_known]
+    result.duplicates += [key for key in fresh if key in already_known]
     await publish(ctx, mode, to_publish, received_at)
     result.ingested = [e.idempotency_key for e in to_publish]
+    await _mark_acknowledged(ctx, mode, result.ingested)
     EVENTS_ACCEPTED.labels(mode.value).inc(len(to_publish))
     DUPLICATES_DROPPED.labels("gateway").inc(len(result.duplicates))
     return result
 
 
-async def _already_counted(ctx: GatewayContext, mode: Mode, keys: list[str]) -> set[str]:
-    """Best effort: with Redis away, publish everything and let the processor judge duplicates."""
+async def _already_known(ctx: GatewayContext, mode: Mode, keys: list[str]) -> set[str]:
+    """Keys counted by the processor or acknowledged to an earlier request. Best effort: with Redis
+    away, publish everything and let the processor judge duplicates."""
     try:
-        return await asyncio.wait_for(ctx.usage.known_keys(mode, keys), DUPLICATE_CHECK_TIMEOUT_S)
+        counted, acknowledged = await asyncio.wait_for(asyncio.gather(
+            ctx.usage.known_keys(mode, keys), ctx.acknowledged.known(mode, keys)), DUPLICATE_CHECK_TIMEOUT_S)
     except (RedisError, TimeoutError):
         log.warning("duplicate pre-check skipped: Redis unavailable")
         return set()
+    return counted | acknowledged
+
+
+async def _mark_acknowledged(ctx: GatewayContext, mode: Mode, keys: list[str]) -> None:
+    """After the broker's acknowledgement only. A failure costs a retry's duplicate publish (which the
+    processor drops), never the 202 of events that are already durable."""
+    try:
+        await asyncio.wait_for(ctx.acknowledged.mark(mode, keys), DUPLICATE_CHECK_TIMEOUT_S)
+    except (RedisError, TimeoutError):
+        log.warning("acknowledged keys not remembered: Redis unavailable")
 
 
 async def publish(ctx: GatewayContext, mode: Mode, events: list[Event], received_at: datetime) -> None:

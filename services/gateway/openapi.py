@@ -15,13 +15,15 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 _ERROR = {
-    "type": "object", "required": ["error"], "additionalProperties": False,
-    "properties": {"error": {
-        "type": "object", "required": ["type", "message", "param"], "additionalProperties": False,
-        "properties": {"type": {"type": "string"}, "message": {"type": "string"},
-                       "param": {"type": ["string", "null"], "description": "the field at fault"}}}}}
+    "type": "object", "required": ["error", "type", "param", "details"], "additionalProperties": False,
+    "properties": {
+        "error": {"type": "string", "description": "the message (Monigo's clients read it)"},
+        "type": {"type": "string"}, "param": {"type": ["string", "null"], "description": "the field at fault"},
+        "details": {"type": "object", "additionalProperties": {"type": "string"},
+                    "description": "field path → message; never empty on a 400"}}}
 _REQUEST_ID = {"description": "the request's id (the client's, or a new one)", "schema": {"type": "string"}}
-_DESCRIPTIONS = {400: "invalid input; `param` names the field", 401: "no or unknown API key",
+_DESCRIPTIONS = {400: "invalid input; `details` names every faulty field", 401: "no, unknown or revoked API key",
+                 403: "the key's scope does not allow this call (an ingest key calls only POST /v1/ingest)",
                  404: "no such object in the key's mode", 409: "the state of the data forbids it",
                  413: "the body is too large", 503: "a dependency is unavailable; retry after Retry-After"}
 
@@ -37,7 +39,7 @@ def _error_response(status: int) -> dict[str, Any]:
 def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     has_body = "requestBody" in operation
     names_objects = "{" in path or has_body or any(p.get("in") == "query" for p in operation.get("parameters", []))
-    statuses = [400, 401, 503]
+    statuses = [400, 401, 403, 503]
     statuses += [404] if names_objects and not path.endswith("/ingest") else []
     statuses += [409] if method in ("post", "put", "patch", "delete") and not path.endswith("/ingest") else []
     statuses += [413] if has_body else []

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import UniqueViolation
-from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.application.subscriptions import Subscriptions
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
 from meterflow.domain.errors import Conflict, FieldError
 from meterflow.domain.ids import IdKind, new_id
@@ -28,55 +25,61 @@ from services.gateway.schemas import (
     ExactJSONResponse,
     MetricIn,
     PlanIn,
-    SubscriptionIn,
     customer_json,
     metric_json,
+    one_json,
     page_json,
     plan_json,
     subscription_json,
 )
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
-Limit = Query(10, ge=1, le=100)
+Limit = Query(100, ge=1, le=1_000)
 StartingAfter = Query(None, description="the last id of the previous page; an unknown id is 404")
 Fetch = Callable[[CatalogRepository, Mode, str], Awaitable[Any]]
 FetchPage = Callable[[CatalogRepository, Mode, int, str | None], Awaitable[tuple[list[Any], bool]]]
 
 
-def _read_routes(collection: str, kind: str, one: Fetch, page: FetchPage,
-                 to_json: Callable[[Any], dict[str, Any]]) -> None:
-    """`GET /v1/<collection>` (a page, newest first) and `GET /v1/<collection>/{id}`, within the key's mode."""
+def _read_routes(collection: str, kind: str, one: Fetch, page: FetchPage | None,
+                 to_json: Callable[[Any, str], dict[str, Any]]) -> None:
+    """`GET /v1/<collection>` (a page, newest first; unless `page` is None: the collection has its own
+    list route, with filters) and `GET /v1/<collection>/{id}`, within the key's mode."""
+    if page is not None:
+        _list_route(collection, page, to_json)
 
+    @router.get(f"/{collection}/{{object_id}}", name=f"get_{kind}")
+    async def get_one(object_id: IdText, mode: Mode = Depends(authenticated_mode),
+                      ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
+        found = found_or_404(await one(ctx.catalog, mode, object_id), kind, object_id)
+        return ExactJSONResponse(one_json(kind, to_json(found, ctx.settings.org_id)))
+
+
+def _list_route(collection: str, page: FetchPage, to_json: Callable[[Any, str], dict[str, Any]]) -> None:
     @router.get(f"/{collection}", name=f"list_{collection}")
     async def list_all(limit: int = Limit, starting_after: IdText | None = StartingAfter,
                        mode: Mode = Depends(authenticated_mode),
                        ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
         items, more = await page(ctx.catalog, mode, limit, starting_after)
-        return ExactJSONResponse(page_json([to_json(item) for item in items], more))
-
-    @router.get(f"/{collection}/{{object_id}}", name=f"get_{kind}")
-    async def get_one(object_id: IdText, mode: Mode = Depends(authenticated_mode),
-                      ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
-        return ExactJSONResponse(to_json(found_or_404(await one(ctx.catalog, mode, object_id), kind, object_id)))
+        org = ctx.settings.org_id
+        return ExactJSONResponse(page_json(collection, [to_json(item, org) for item in items], more))
 
 
 _read_routes("customers", "customer", CatalogRepository.customer, CatalogRepository.customers, customer_json)
 _read_routes("metrics", "metric", CatalogRepository.metric, CatalogRepository.metrics, metric_json)
 _read_routes("plans", "plan", CatalogRepository.plan, CatalogRepository.plans, plan_json)
-_read_routes("subscriptions", "subscription", CatalogRepository.subscription, CatalogRepository.subscriptions,
-             subscription_json)
+_read_routes("subscriptions", "subscription", CatalogRepository.subscription, None, subscription_json)
 
 
 @router.post("/customers", status_code=201)
 async def create_customer(body: CustomerIn, mode: Mode = Depends(authenticated_mode),
                           ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
     customer = Customer(new_id(IdKind.CUSTOMER), mode, body.external_id, body.name, body.email, body.metadata,
-                        ctx.clock.now())
+                        ctx.clock.now(), body.phone)
     try:
         await ctx.catalog.add_customer(customer)
     except UniqueViolation as exc:
         raise Conflict(str(exc), "external_id") from None
-    return ExactJSONResponse(customer_json(customer), status_code=201)
+    return ExactJSONResponse(one_json("customer", customer_json(customer, ctx.settings.org_id)), status_code=201)
 
 
 @router.post("/metrics", status_code=201)
@@ -86,25 +89,48 @@ async def create_metric(body: MetricIn, mode: Mode = Depends(authenticated_mode)
     metric = Metric(new_id(IdKind.METRIC), mode, body.name, body.event_name, body.aggregation, prop,
                     body.description, ctx.clock.now())
     await ctx.catalog.add_metric(metric)
-    return metric_json(metric)
+    return one_json("metric", metric_json(metric, ctx.settings.org_id))
 
 
-def _decimal_strings(value: Any) -> Any:
-    """Store prices as api.md shows money: decimal strings, whatever number form the client sent."""
+# Money fields are decimal strings on the wire; counts (`up_to`, `package_size`, `included_units`) are
+# integers Monigo's clients decode as such, so they keep the form they were given.
+_MONEY_FIELDS = frozenset({"unit_price", "unit_amount", "package_price", "base_price", "overage_price",
+                           "flat_fee", "base_fee"})
+
+
+def _decimal_strings(value: Any, key: str | None = None) -> Any:
+    """Store prices as given, money written as api.md shows it: decimal strings, whatever number form
+    the client sent."""
     if isinstance(value, dict):
-        return {k: _decimal_strings(v) for k, v in value.items()}
+        return {k: _decimal_strings(v, k) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decimal_strings(v) for v in value]
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return [_decimal_strings(v, key) for v in value]
+    if key in _MONEY_FIELDS and isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return format(Decimal(str(value)), "f")
     return value
 
 
-async def _plan_prices(body: PlanIn, mode: Mode, ctx: GatewayContext) -> tuple[PlanPrice, ...]:
-    metric_ids = [p.get("metric_id") for p in body.prices]
-    known = await ctx.catalog.metrics_by_id(mode, [m for m in metric_ids if isinstance(m, str)])
-    prices = []
-    for index, raw in enumerate(body.prices):
+def _merged(raw: dict[str, Any], index: int, existing: dict[str, PlanPrice]) -> tuple[str, dict[str, Any]]:
+    """An item with an `id` updates that price of the plan (the keys given replace its own); one without
+    is a new price."""
+    price_id = raw.get("id")
+    if price_id is None:
+        return new_id(IdKind.PRICE), raw
+    if not isinstance(price_id, str) or price_id not in existing:
+        raise FieldError(f"prices[{index}].id", f"no price {price_id!r} in this plan")
+    old = existing[price_id]
+    return price_id, {"metric_id": old.metric_id, **old.definition, **raw}
+
+
+async def plan_prices(raw_prices: list[dict[str, Any]], mode: Mode, ctx: GatewayContext,
+                      existing: tuple[PlanPrice, ...] = ()) -> tuple[PlanPrice, ...]:
+    """The plan's prices, each checked (its metric in this mode, its definition): the existing ones in
+    their order, updated where an item names them, then the new ones."""
+    by_id = {price.id: price for price in existing}
+    given = [_merged(raw, index, by_id) for index, raw in enumerate(raw_prices)]
+    known = await ctx.catalog.metrics_by_id(mode, [m for _, raw in given if isinstance(m := raw.get("metric_id"), str)])
+    checked: dict[str, PlanPrice] = {}
+    for index, (price_id, raw) in enumerate(given):
         metric_id = raw.get("metric_id")
         if not isinstance(metric_id, str) or metric_id not in known:
             raise FieldError(f"prices[{index}].metric_id", f"no metric {raw.get('metric_id')!r} in {mode} mode")
@@ -114,28 +140,18 @@ async def _plan_prices(body: PlanIn, mode: Mode, ctx: GatewayContext) -> tuple[P
             raise FieldError(f"prices[{index}].{exc.param}" if exc.param else f"prices[{index}]",
                              exc.message) from None
         definition = _decimal_strings({k: v for k, v in raw.items() if k not in {"id", "metric_id"}})
-        prices.append(PlanPrice(new_id(IdKind.PRICE), raw["metric_id"], definition))
-    return tuple(prices)
+        checked[price_id] = PlanPrice(price_id, metric_id, definition)
+    kept = [checked.pop(price.id, price) for price in existing]
+    return (*kept, *checked.values())
 
 
 @router.post("/plans", status_code=201)
 async def create_plan(body: PlanIn, mode: Mode = Depends(authenticated_mode),
                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     plan = Plan(new_id(IdKind.PLAN), mode, body.name, body.description, body.currency, body.plan_type.value,
-                body.billing_period, await _plan_prices(body, mode, ctx), ctx.clock.now())
+                body.billing_period, await plan_prices(body.prices, mode, ctx), ctx.clock.now(),
+                body.trial_period_days, body.vat_rate)
     await ctx.catalog.add_plan(plan)
-    return plan_json(plan)
+    return one_json("plan", plan_json(plan, ctx.settings.org_id))
 
 
-@router.post("/subscriptions", status_code=201)
-async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authenticated_mode),
-                              ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    use_case = Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
-    return subscription_json(await use_case.start(mode, body.customer_id, body.plan_id, body.start_date))
-
-
-@router.post("/subscriptions/{subscription_id}/cancel")
-async def cancel_subscription(subscription_id: str, mode: Mode = Depends(authenticated_mode),
-                              ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    use_case = Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
-    return subscription_json(await use_case.cancel(mode, subscription_id))

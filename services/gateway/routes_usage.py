@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
+from meterflow.adapters.subscription_repository import SubscriptionFilters
 from meterflow.application.invoicing import billed_quantity, metric_usage
+from meterflow.domain.catalog import Metric, Subscription
 from meterflow.domain.errors import Unavailable
-from meterflow.domain.events import format_timestamp
 from meterflow.domain.inputs import IdText, Timestamp
 from meterflow.domain.modes import Mode
-from meterflow.domain.periods import Period
 from meterflow.domain.usage_windows import no_current_period, usage_window
 from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
 from services.gateway.errors import found_or_404
 from services.gateway.ingest import MAX_BODY_BYTES, ingest_batch
-from services.gateway.schemas import IngestIn, decimal_text
+from services.gateway.schemas import ExactJSONResponse, IngestIn, page_json, rollup_json
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
 # Ingest takes the larger body api.md allows; each event is checked on its own (one bad event is
@@ -39,23 +38,53 @@ async def ingest(body: IngestIn, mode: Mode = Depends(authenticated_mode),
     return JSONResponse(result.as_json(), status_code=202)
 
 
-async def _current_period(ctx: GatewayContext, mode: Mode, customer_id: str) -> Period:
-    subscriptions = await ctx.catalog.active_subscriptions_of(mode, customer_id)
-    if not subscriptions:
-        raise no_current_period()
-    return subscriptions[0].open_period(ctx.clock.now())
+MAX_ROLLUPS = 1_000
+
+
+async def _subscriptions(ctx: GatewayContext, mode: Mode, customer_id: str | None) -> list[Subscription]:
+    """The active subscriptions asked about: the customer's, or (no customer given) a page of everyone's."""
+    if customer_id is not None:
+        return await ctx.catalog.active_subscriptions_of(mode, customer_id)
+    page, _ = await ctx.catalog.subscriptions(mode, MAX_ROLLUPS, None, SubscriptionFilters(status="active"))
+    return page
+
+
+async def _priced_metrics(ctx: GatewayContext, mode: Mode,
+                          subscriptions: list[Subscription]) -> dict[str, list[Metric]]:
+    """Each customer's metrics: those its active subscriptions' plans price."""
+    plans = await ctx.catalog.plans_by_id(mode, {s.plan_id for s in subscriptions})
+    metric_ids = {p.metric_id for plan in plans.values() for p in plan.prices}
+    metrics = await ctx.catalog.metrics_by_id(mode, metric_ids)
+    by_customer: dict[str, dict[str, Metric]] = {}
+    for s in subscriptions:
+        priced = by_customer.setdefault(s.customer_id, {})
+        priced |= {p.metric_id: metrics[p.metric_id] for p in plans[s.plan_id].prices if p.metric_id in metrics}
+    return {customer: list(priced.values()) for customer, priced in by_customer.items()}
 
 
 @router.get("/usage")
-async def usage(customer_id: IdText, metric_id: IdText, start: Timestamp | None = Query(None, alias="from"),
-                to: Timestamp | None = None, mode: Mode = Depends(authenticated_mode),
-                ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    period = usage_window(start, to, timedelta(seconds=ctx.settings.rollup_retention_s))
-    found_or_404(await ctx.catalog.customer(mode, customer_id), "customer", customer_id, "customer_id")
-    metric = found_or_404(await ctx.catalog.metric(mode, metric_id), "metric", metric_id, "metric_id")
-    period = period or await _current_period(ctx, mode, customer_id)
-    figure = (await metric_usage(ctx.usage, customer_id, [metric], period))[0]
-    return {"object": "usage", "customer_id": customer_id, "metric_id": metric_id,
-            "aggregation": metric.aggregation.value, "period_start": format_timestamp(period.start),
-            "period_end": format_timestamp(period.end), "value": decimal_text(billed_quantity(metric, figure)),
-            "event_count": figure.rollup.events, "unbillable_count": figure.rollup.unbillable}
+async def usage(customer_id: IdText | None = None, metric_id: IdText | None = None,
+                start: Timestamp | None = Query(None, alias="from"), to: Timestamp | None = None,
+                mode: Mode = Depends(authenticated_mode), ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
+    """One rollup per (customer, metric): each filter optional, as Monigo's clients send them. Without a
+    metric, the metrics the customer's subscriptions price; without a window, each customer's current
+    period."""
+    window = usage_window(start, to, timedelta(seconds=ctx.settings.rollup_retention_s))
+    if customer_id is not None:
+        found_or_404(await ctx.catalog.customer(mode, customer_id), "customer", customer_id, "customer_id")
+    metric = found_or_404(await ctx.catalog.metric(mode, metric_id), "metric", metric_id, "metric_id") \
+        if metric_id is not None else None
+    subscriptions = await _subscriptions(ctx, mode, customer_id)
+    current = {s.customer_id: s.open_period(ctx.clock.now()) for s in reversed(subscriptions)}
+    priced = await _priced_metrics(ctx, mode, subscriptions)
+    customers = [customer_id] if customer_id is not None else list(priced)
+    if customer_id is not None and window is None and customer_id not in current:
+        raise no_current_period()
+    now, rollups = ctx.clock.now(), []
+    for customer in customers:
+        period = window or current[customer]
+        metrics = [metric] if metric else priced.get(customer, [])
+        for m, figure in zip(metrics, await metric_usage(ctx.usage, customer, metrics, period), strict=True):
+            rollups.append(rollup_json(ctx.settings.org_id, mode, customer, m, period, billed_quantity(m, figure),
+                                       figure.rollup.events, figure.rollup.unbillable, now))
+    return ExactJSONResponse(page_json("rollups", rollups[:MAX_ROLLUPS], len(rollups) > MAX_ROLLUPS))

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     close_interval_s: float = Field(30.0, description="how often the closer looks for due periods")
 
     log_level: str = "INFO"
+    api_key_cache_s: float = Field(5.0, description="how long a gateway trusts a key it has checked: a "
+                                   "revoked key is refused everywhere within this")
+    org_id: str = Field("org_meterflow", description="the one organisation of this deployment (`org_id`)")
 
     supervisor_web_port: int = Field(8090, description="where `meterflow run` serves its /metrics")
     drain_timeout_s: float = Field(30.0, description="how long a stop waits for acknowledged events to count")

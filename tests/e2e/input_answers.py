@@ -1,4 +1,5 @@
-"""What a refusal looks like to a client: the status, the field named in `param`, the request id."""
+"""What a refusal looks like to a client: the status, the field named in `param` (and in `details` on
+a 400, where Monigo's clients look), the request id."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import httpx
 
 def refused(response: httpx.Response, param: str, status: int = 400) -> dict[str, Any]:
     assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    assert error["param"] == param, error
+    error: dict[str, Any] = response.json()
+    assert isinstance(error["error"], str) and error["param"] == param, error
+    assert status != 400 or param in error["details"], error
     assert response.headers["x-request-id"]
     return error

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -19,10 +21,44 @@ class Setup:
     event_name: str
 
 
+def the(response: httpx.Response, name: str, status: int = 200) -> dict[str, Any]:
+    """The one object of an answer, which comes wrapped under its singular name (`{"customer": {...}}`)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert list(body) == [name], body
+    item: dict[str, Any] = body[name]
+    return item
+
+
+def listed(response: httpx.Response, plural: str) -> list[dict[str, Any]]:
+    """The items of a list answer: `{"<plural>": [...], "count": N, "has_more": bool}`."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {plural, "count", "has_more"} and body["count"] == len(body[plural]), body
+    items: list[dict[str, Any]] = body[plural]
+    return items
+
+
 async def created(response: httpx.Response) -> dict[str, Any]:
+    """A created object (201), unwrapped from its envelope."""
     assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    body = response.json()
+    assert len(body) == 1, body
+    item: dict[str, Any] = next(iter(body.values()))
+    return item
+
+
+def rollup_of(response: httpx.Response) -> dict[str, Any]:
+    """The one rollup of a usage answer; its `value` is a JSON number written with exactly the digits of
+    `value_exact` (read here without a float in between)."""
+    assert response.status_code == 200, response.text
+    body = json.loads(response.text, parse_float=Decimal, parse_int=Decimal)
+    assert body["count"] == 1 and body["has_more"] is False, body
+    [rollup] = body["rollups"]
+    assert isinstance(rollup["value"], Decimal) and str(rollup["value"]) == rollup["value_exact"], response.text
+    rollup["event_count"], rollup["unbillable_count"] = int(rollup["event_count"]), int(rollup["unbillable_count"])
+    item: dict[str, Any] = rollup
+    return item
 
 
 async def billing_setup(api: httpx.AsyncClient, *, aggregation: str = "count", prop: str | None = None,
@@ -55,10 +91,8 @@ async def ingest(api: httpx.AsyncClient, events: list[dict[str, Any]]) -> dict[s
 
 async def usage(api: httpx.AsyncClient, setup: Setup) -> dict[str, Any]:
     response = await api.get("/v1/usage", params={"customer_id": setup.customer_id, "metric_id": setup.metric_id})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return rollup_of(response)
 
 
 async def usage_reaches(api: httpx.AsyncClient, setup: Setup, value: str, timeout_s: float = 30) -> dict[str, Any]:
-    return await eventually(lambda: usage(api, setup), lambda u: u["value"] == value, timeout_s)
+    return await eventually(lambda: usage(api, setup), lambda u: u["value_exact"] == value, timeout_s)

@@ -13,8 +13,8 @@ async def test_more_than_1000_events_accepts_nothing(api: httpx.AsyncClient) -> 
     setup = await billing_setup(api)
     response = await api.post("/v1/ingest", json={"events": [event(setup) for _ in range(1001)]})
     assert response.status_code in (400, 413)
-    assert response.json()["error"]["type"] == "invalid_request_error"
-    assert response.json()["error"]["param"] == "events"
+    assert response.json()["type"] == "invalid_request_error"
+    assert response.json()["param"] == "events" and "events" in response.json()["details"]
     await ingest(api, [event(setup)])  # a marker behind it on the same partition
     await usage_reaches(api, setup, "1")
     assert (await usage(api, setup))["event_count"] == 1
@@ -24,13 +24,13 @@ async def test_malformed_json_is_400_with_the_error_object(api: httpx.AsyncClien
     response = await api.post("/v1/ingest", content=b'{"events": [ {"event_name": ', headers={
         "content-type": "application/json"})
     assert response.status_code == 400
-    error = response.json()["error"]
+    error = response.json()
     assert error["type"] == "invalid_request_error"
-    assert "JSON" in error["message"]
+    assert "JSON" in error["error"] and error["details"]
     assert "Traceback" not in response.text
     not_object = await api.post("/v1/customers", content=b"[1, 2]")
     assert not_object.status_code == 400
-    assert not_object.json()["error"]["type"] == "invalid_request_error"
+    assert not_object.json()["type"] == "invalid_request_error" and not_object.json()["details"]
 
 
 async def test_each_bad_event_is_rejected_by_index_and_the_valid_ones_are_accepted(api: httpx.AsyncClient) -> None:
@@ -69,3 +69,35 @@ async def test_an_explicit_timestamp_with_offset_is_accepted(api: httpx.AsyncCli
     answer = await ingest(api, [event(setup, timestamp=at.isoformat())])
     assert len(answer["ingested"]) == 1
     await usage_reaches(api, setup, "1")
+
+
+async def test_monigo_null_properties_and_zero_time_are_counted_at_receipt(api: httpx.AsyncClient) -> None:
+    """Monigo's Go client sends `"properties": null` and the zero time when the caller sets neither."""
+    setup = await billing_setup(api)
+    sent = [event(setup, properties=None, timestamp="0001-01-01T00:00:00Z"), event(setup, timestamp=None)]
+    answer = await ingest(api, sent)
+    assert answer == {"ingested": [e["idempotency_key"] for e in sent], "duplicates": [], "rejected": []}
+    await usage_reaches(api, setup, "2")
+
+
+async def test_a_batch_of_only_bad_events_is_a_400_naming_each(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    response = await api.post("/v1/ingest", json={"events": [
+        {**event(setup), "event_name": ""}, {**event(setup), "customer_id": "cus_nobody"}, "not an event"]})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["type"] == "invalid_request_error" and isinstance(body["error"], str)
+    assert list(body["details"]) == ["events[0].event_name", "events[1].customer_id", "events[2]"]
+    assert "cus_nobody" in body["details"]["events[1].customer_id"]
+
+
+async def test_a_retry_right_after_a_202_reports_every_key_as_duplicate(api: httpx.AsyncClient) -> None:
+    """The gateway remembers what the broker acknowledged, before the processor has counted anything."""
+    setup = await billing_setup(api)
+    batch = [event(setup), event(setup)]
+    keys = [e["idempotency_key"] for e in batch]
+    first, again = await ingest(api, batch), await ingest(api, batch)
+    assert (first["ingested"], first["duplicates"]) == (keys, [])
+    assert (again["ingested"], again["duplicates"]) == ([], keys)
+    await ingest(api, [event(setup)])
+    await usage_reaches(api, setup, "3")

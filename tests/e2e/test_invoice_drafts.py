@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from tests.e2e.scenario import billing_setup, event, ingest, usage_reaches
+from tests.e2e.scenario import billing_setup, event, ingest, listed, the, usage_reaches
 
 
 async def test_a_hundred_concurrent_first_drafts_all_get_the_same_draft(api: httpx.AsyncClient) -> None:
@@ -17,9 +17,9 @@ async def test_a_hundred_concurrent_first_drafts_all_get_the_same_draft(api: htt
     responses = await asyncio.gather(*(api.post("/v1/invoices/generate", json=body) for _ in range(100)))
     assert Counter(r.status_code for r in responses) == Counter({201: 100}), [
         r.text for r in responses if r.status_code != 201][:3]
-    assert len({r.json()["id"] for r in responses}) == 1
-    listed = (await api.get("/v1/invoices", params={"customer_id": setup.customer_id})).json()["data"]
-    assert [(i["id"], i["status"]) for i in listed] == [(responses[0].json()["id"], "draft")]
+    assert len({the(r, "invoice", 201)["id"] for r in responses}) == 1
+    invoices = listed(await api.get("/v1/invoices", params={"customer_id": setup.customer_id}), "invoices")
+    assert [(i["id"], i["status"]) for i in invoices] == [(the(responses[0], "invoice", 201)["id"], "draft")]
 
 
 async def test_a_negative_sum_is_shown_on_the_draft_and_billed_as_zero(api: httpx.AsyncClient) -> None:
@@ -29,7 +29,6 @@ async def test_a_negative_sum_is_shown_on_the_draft_and_billed_as_zero(api: http
                        event(setup, timestamp=now, properties={"v": "-8"})])
     await usage_reaches(api, setup, "-5")
     response = await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id})
-    assert response.status_code == 201, response.text
-    draft = response.json()
+    draft = the(response, "invoice", 201)
     assert [(li["quantity"], li["amount"]) for li in draft["line_items"]] == [("-5", "0.00")]
     assert draft["total"] == "0.00"

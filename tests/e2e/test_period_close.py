@@ -5,8 +5,6 @@ Subscriptions start in the past (daily periods), so their periods are due now wi
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,15 +15,11 @@ import pytest
 
 from meterflow.adapters.postgres import Pool
 from meterflow.settings import Settings
-from tests.e2e.scenario import created, ingest
-from tests.support import service_env, unique
+from tests.e2e.period_tools import meterflow
+from tests.e2e.scenario import created, ingest, listed, rollup_of, the
+from tests.support import unique
 
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def meterflow(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "services", *args], env=service_env(settings),
-                          capture_output=True, text=True, timeout=300)
 
 
 async def daily_setup(api: httpx.AsyncClient, days_ago: int = 3) -> dict[str, Any]:
@@ -50,8 +44,8 @@ def calls(setup: dict[str, Any], day: int, n: int) -> list[dict[str, Any]]:
 
 
 async def invoices_of(api: httpx.AsyncClient, customer: str) -> list[dict[str, Any]]:
-    body = (await api.get("/v1/invoices", params={"customer_id": customer, "limit": 100})).json()
-    return sorted(body["data"], key=lambda i: (i["period_start"], i["created_at"]))
+    body = listed(await api.get("/v1/invoices", params={"customer_id": customer, "limit": 100}), "invoices")
+    return sorted(body, key=lambda i: (i["period_start"], i["created_at"]))
 
 
 async def test_close_bills_each_past_period_once_and_is_idempotent(api: httpx.AsyncClient, settings: Settings) -> None:
@@ -71,7 +65,7 @@ async def test_close_bills_each_past_period_once_and_is_idempotent(api: httpx.As
                                                              ("finalized", "0.50")]
     assert [i["period_start"] for i in invoices] == [
         (TODAY - timedelta(days=d)).isoformat().replace("+00:00", "Z") for d in (3, 2, 1)]
-    subscription = (await api.get(f"/v1/subscriptions/{setup['subscription']}")).json()
+    subscription = the(await api.get(f"/v1/subscriptions/{setup['subscription']}"), "subscription")
     assert subscription["current_period_start"] == TODAY.isoformat().replace("+00:00", "Z")
 
     again = meterflow(settings, "close-periods", "--subscription", setup["subscription"])
@@ -86,7 +80,7 @@ async def usage_reaches_total(api: httpx.AsyncClient, setup: dict[str, Any], n: 
     async def probe() -> str:
         params = {"customer_id": setup["customer"], "metric_id": setup["metric"],
                   "from": (TODAY - timedelta(days=7)).isoformat(), "to": (TODAY + timedelta(days=1)).isoformat()}
-        return str((await api.get("/v1/usage", params=params)).json()["value"])
+        return str(rollup_of(await api.get("/v1/usage", params=params))["value_exact"])
 
     await eventually(probe, lambda v: v == str(n))
 
@@ -117,11 +111,11 @@ async def test_late_event_is_kept_reported_and_leaves_the_invoice_alone(api: htt
 async def test_cancelled_subscription_gets_its_last_invoice_and_stops(api: httpx.AsyncClient,
                                                                       settings: Settings) -> None:
     setup = await daily_setup(api, days_ago=1)
-    cancelled = (await api.post(f"/v1/subscriptions/{setup['subscription']}/cancel")).json()
+    cancelled = the(await api.post(f"/v1/subscriptions/{setup['subscription']}/cancel"), "subscription")
     assert cancelled["cancel_at_period_end"] is True
     assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
     assert len(await invoices_of(api, setup["customer"])) == 1
-    assert (await api.get(f"/v1/subscriptions/{setup['subscription']}")).json()["status"] == "canceled"
+    assert the(await api.get(f"/v1/subscriptions/{setup['subscription']}"), "subscription")["status"] == "canceled"
 
 
 async def test_voided_period_can_be_invoiced_again(api: httpx.AsyncClient, settings: Settings) -> None:
@@ -133,7 +127,7 @@ async def test_voided_period_can_be_invoiced_again(api: httpx.AsyncClient, setti
     refused = meterflow(settings, "reinvoice", closed["id"], "--mode", "test")
     assert refused.returncode != 0 and "only a void invoice" in refused.stderr
 
-    assert (await api.post(f"/v1/invoices/{closed['id']}/void")).json()["status"] == "void"
+    assert the(await api.post(f"/v1/invoices/{closed['id']}/void"), "invoice")["status"] == "void"
     again = meterflow(settings, "reinvoice", closed["id"], "--mode", "test")
     assert again.returncode == 0, again.stderr
     new_id = again.stdout.strip()
@@ -161,8 +155,8 @@ async def test_the_database_guards_one_live_invoice_per_period_and_frozen_totals
 
 async def test_a_start_whose_first_period_cannot_end_is_a_400_naming_start_date(api: httpx.AsyncClient) -> None:
     setup = await daily_setup(api)
-    plan = (await api.get(f"/v1/subscriptions/{setup['subscription']}")).json()["plan_id"]
+    plan = the(await api.get(f"/v1/subscriptions/{setup['subscription']}"), "subscription")["plan_id"]
     response = await api.post("/v1/subscriptions", json={"customer_id": setup["customer"], "plan_id": plan,
                                                          "start_date": "9999-12-31T12:00:00Z"})
     assert response.status_code == 400, response.text
-    assert response.json()["error"]["param"] == "start_date"
+    assert response.json()["param"] == "start_date" and "start_date" in response.json()["details"]

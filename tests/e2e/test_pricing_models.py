@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.scenario import Setup, billing_setup, created, event, ingest, usage_reaches
+from tests.e2e.scenario import Setup, billing_setup, created, event, ingest, the, usage_reaches
 from tests.support import unique
 
 UNITS = "units"  # the numeric property every `sum` metric here reads
@@ -229,18 +229,19 @@ async def test_an_invalid_price_is_refused_at_plan_creation_naming_the_field(
         "name": "Broken", "currency": "USD", "billing_period": "monthly",
         "prices": [{"metric_id": setup.metric_id, **price}]})
     assert response.status_code == 400, response.text
-    error = response.json()["error"]
+    error = response.json()
     assert (error["type"], error["param"]) == ("invalid_request_error", param)
-    assert error["message"].startswith(f"{param}: ")
+    assert error["error"].startswith(f"{param}: ") and param in error["details"]
 
 
 async def plan_names(api: httpx.AsyncClient) -> set[str]:
     names: set[str] = set()
-    page: dict[str, Any] = {"has_more": True, "data": []}
+    page: dict[str, Any] = {"has_more": True, "plans": []}
     while page["has_more"]:
-        after = {"starting_after": page["data"][-1]["id"]} if page["data"] else {}
+        after = {"starting_after": page["plans"][-1]["id"]} if page["plans"] else {}
         page = (await api.get("/v1/plans", params={"limit": 100, **after})).json()
-        names |= {plan["name"] for plan in page["data"]}
+        assert page["count"] == len(page["plans"]) <= 100
+        names |= {plan["name"] for plan in page["plans"]}
     return names
 
 
@@ -252,7 +253,8 @@ async def test_the_faulty_price_is_named_by_its_index_and_no_plan_is_created(api
         "prices": [{"metric_id": setup.metric_id, "model": "flat", "unit_price": "1"},
                    {"metric_id": setup.metric_id, "model": "volume", "tiers": _tiers("10", "5", None)}]})
     assert response.status_code == 400
-    assert response.json()["error"]["param"] == "prices[1].tiers[1].up_to"
+    assert response.json()["param"] == "prices[1].tiers[1].up_to"
+    assert "prices[1].tiers[1].up_to" in response.json()["details"]
     assert name not in await plan_names(api)
 
 
@@ -263,7 +265,7 @@ async def test_an_unknown_currency_is_refused(api: httpx.AsyncClient, currency: 
         "name": "Unknown money", "currency": currency, "billing_period": "monthly",
         "prices": [{"metric_id": setup.metric_id, "model": "flat", "unit_price": "1"}]})
     assert response.status_code == 400
-    assert response.json()["error"]["param"] == "currency"
+    assert response.json()["param"] == "currency" and "currency" in response.json()["details"]
 
 
 @pytest.mark.parametrize("tiers", [
@@ -273,7 +275,7 @@ async def test_an_unknown_currency_is_refused(api: httpx.AsyncClient, currency: 
 async def test_monigo_package_tiers_object_is_accepted_and_returned_as_sent(
         api: httpx.AsyncClient, tiers: dict[str, Any]) -> None:
     setup = await billing_setup(api, price={"model": "package", "tiers": tiers}, currency="USD")
-    [price] = (await api.get(f"/v1/plans/{setup.plan_id}")).json()["prices"]
+    [price] = the(await api.get(f"/v1/plans/{setup.plan_id}"), "plan")["prices"]
     assert (price["model"], price["tiers"], price["metric_id"]) == ("package", tiers, setup.metric_id)
     assert price["id"].startswith("price_")
 
@@ -281,5 +283,35 @@ async def test_monigo_package_tiers_object_is_accepted_and_returned_as_sent(
 async def test_monigo_overage_tiers_object_is_accepted_and_returned_as_sent(api: httpx.AsyncClient) -> None:
     tiers = {"base_price": "20", "included_units": "200", "overage_price": "0.035"}
     setup = await billing_setup(api, price={"model": "overage", "tiers": tiers}, currency="USD")
-    [price] = (await api.get(f"/v1/plans/{setup.plan_id}")).json()["prices"]
+    [price] = the(await api.get(f"/v1/plans/{setup.plan_id}"), "plan")["prices"]
     assert (price["model"], price["tiers"], price["metric_id"]) == ("overage", tiers, setup.metric_id)
+
+
+async def test_monigo_price_shapes_are_billed_and_echoed_as_sent(api: httpx.AsyncClient) -> None:
+    """What Monigo's clients send (monigo-wire.md §5): `per_unit`, tiers with `unit_amount` and integer
+    `up_to` (the last one null), a package `tiers` object; each echoed with its integers as integers."""
+    tiered = {"model": "tiered", "tiers": [{"up_to": 2, "unit_amount": "1.000000"},
+                                           {"up_to": None, "unit_amount": "0.500000"}]}
+    package = {"model": "package", "tiers": {"package_size": 2, "package_price": "3.000000",
+                                             "round_up_partial_block": True}}
+    plan = await billing_plan(api, "NGN", [("count", {"model": "per_unit", "unit_price": "2.000000"}),
+                                           ("count", tiered), ("count", package)], same_event=True)
+    echoed = the(await api.get(f"/v1/plans/{plan.setups[0].plan_id}"), "plan")["prices"]
+    assert [{k: p[k] for k in ("model", "unit_price", "tiers") if k in p} for p in echoed] == [
+        {"model": "per_unit", "unit_price": "2.000000"}, tiered, package]
+    await ingest(api, [event(plan.setups[0]) for _ in range(5)])
+    await usage_reaches(api, plan.setups[0], "5")
+
+    lines = (await draft_invoice(api, plan.setups[0]))["line_items"]
+    assert figures(lines[0]) == ("5", "2.000000", "10.00")
+    assert figures(lines[1])[2] == "3.50"  # 2 * 1 + 3 * 0.5
+    assert figures(lines[2])[2] == "9.00"  # ceil(5 / 2) = 3 packages, the partial one rounded up
+
+
+async def test_a_tier_priced_twice_is_refused_naming_it(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    response = await api.post("/v1/plans", json={"name": "Twice", "prices": [{
+        "metric_id": setup.metric_id, "model": "tiered",
+        "tiers": [{"up_to": None, "unit_amount": "1", "unit_price": "1"}]}]})
+    assert response.status_code == 400, response.text
+    assert list(response.json()["details"]) == ["prices[0].tiers[0]"]

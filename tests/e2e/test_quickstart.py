@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.scenario import billing_setup, event, ingest, usage, usage_reaches
+from tests.e2e.scenario import billing_setup, event, ingest, listed, the, usage, usage_reaches
 
 
 async def test_quickstart_two_calls_at_two_naira_invoice_four_naira(api: httpx.AsyncClient) -> None:
@@ -16,8 +16,7 @@ async def test_quickstart_two_calls_at_two_naira_invoice_four_naira(api: httpx.A
     await usage_reaches(api, setup, "2")
 
     response = await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id})
-    assert response.status_code == 201, response.text
-    invoice = response.json()
+    invoice = the(response, "invoice", 201)
     assert invoice["status"] == "draft"
     assert invoice["currency"] == "NGN"
     assert invoice["total"] == "4.00"
@@ -43,17 +42,20 @@ async def test_resent_batch_and_reused_key_change_nothing(api: httpx.AsyncClient
     await usage_reaches(api, setup, "3")
     assert (await usage(api, setup))["event_count"] == 3
 
-    invoice = (await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id})).json()
+    invoice = the(await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id}),
+                  "invoice", 201)
     assert invoice["total"] == "6.00"
 
 
 async def test_generating_again_refreshes_the_same_draft(api: httpx.AsyncClient) -> None:
     setup = await billing_setup(api)
-    first = (await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id})).json()
+    first = the(await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id}),
+                "invoice", 201)
     assert first["total"] == "0.00"
     await ingest(api, [event(setup)])
     await usage_reaches(api, setup, "1")
-    second = (await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id})).json()
+    second = the(await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id}),
+                 "invoice", 201)
     assert second["id"] == first["id"]
     assert second["total"] == "2.00"
 
@@ -62,22 +64,23 @@ async def test_finalized_invoice_is_locked_and_void_frees_the_period(api: httpx.
     setup = await billing_setup(api)
     await ingest(api, [event(setup)])
     await usage_reaches(api, setup, "1")
-    draft = (await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id})).json()
+    draft = the(await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id}),
+                "invoice", 201)
 
-    finalized = (await api.post(f"/v1/invoices/{draft['id']}/finalize")).json()
+    finalized = the(await api.post(f"/v1/invoices/{draft['id']}/finalize"), "invoice")
     assert finalized["status"] == "finalized"
     assert finalized["finalized_at"] is not None
     await ingest(api, [event(setup)])
     await usage_reaches(api, setup, "2")
     assert (await api.post(f"/v1/invoices/{draft['id']}/regenerate")).status_code == 409
     assert (await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id})).status_code == 409
-    assert (await api.get(f"/v1/invoices/{draft['id']}")).json()["total"] == "2.00"
+    assert the(await api.get(f"/v1/invoices/{draft['id']}"), "invoice")["total"] == "2.00"
 
-    voided = (await api.post(f"/v1/invoices/{draft['id']}/void")).json()
+    voided = the(await api.post(f"/v1/invoices/{draft['id']}/void"), "invoice")
     assert voided["status"] == "void"
-    fresh = await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id})
-    assert fresh.status_code == 201
-    assert fresh.json()["id"] != draft["id"]
-    assert fresh.json()["total"] == "4.00"
-    listed = (await api.get("/v1/invoices", params={"customer_id": setup.customer_id})).json()
-    assert {i["status"] for i in listed["data"]} == {"void", "draft"}
+    fresh = the(await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id}),
+                "invoice", 201)
+    assert fresh["id"] != draft["id"]
+    assert fresh["total"] == "4.00"
+    invoices = listed(await api.get("/v1/invoices", params={"customer_id": setup.customer_id}), "invoices")
+    assert {i["status"] for i in invoices} == {"void", "draft"}

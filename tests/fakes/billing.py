@@ -81,9 +81,17 @@ class FakeSubscriptions:
     async def add_subscription(self, subscription: Subscription) -> None:
         self._tables.subscriptions[subscription.id] = subscription
 
+    async def active_subscriptions_of(self, mode: Mode, customer_id: str,
+                                      statuses: Sequence[str] = (SubscriptionStatus.ACTIVE,)) -> list[Subscription]:
+        return [s for s in self._tables.subscriptions.values()
+                if s.mode is mode and s.customer_id == customer_id and s.status in statuses]
+
+    async def lock_customer(self, mode: Mode, customer_id: str) -> None:
+        return None
+
     async def lock_due(self, ended_by: datetime, limit: int, only: str | None,
                        skip: Collection[str]) -> tuple[list[Subscription], list[UnreadableSubscription]]:
-        due = [s for s in self._tables.subscriptions.values() if s.status == SubscriptionStatus.ACTIVE
+        due = [s for s in self._tables.subscriptions.values() if s.bills
                and s.current_period.end <= ended_by and only in (None, s.id) and s.id not in skip]
         unreadable = [u for u in self._tables.unreadable if u.subscription_id not in skip]
         return sorted(due, key=lambda s: (s.current_period.end, s.id))[:limit], unreadable
@@ -93,7 +101,10 @@ class FakeSubscriptions:
             self._tables.subscriptions[s.id] = replace(self._tables.subscriptions[s.id], status=s.status,
                                                        current_period=s.current_period,
                                                        cancel_at_period_end=s.cancel_at_period_end,
-                                                       canceled_at=s.canceled_at)
+                                                       canceled_at=s.canceled_at, anchor=s.anchor,
+                                                       trial_ends_at=s.trial_ends_at, stops_at=s.stops_at,
+                                                       updated_at=s.updated_at
+                                                       or self._tables.subscriptions[s.id].updated_at)
 
 
 class FakeCloseFailures:

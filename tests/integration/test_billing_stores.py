@@ -24,7 +24,7 @@ from meterflow.domain.close_failures import CloseFailure, CloseStage
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.invoices import Invoice, InvoiceStatus, LineItem
 from meterflow.domain.modes import Mode
-from meterflow.domain.periods import BillingInterval, period_at
+from meterflow.domain.periods import BillingInterval, Period, period_at
 from meterflow.domain.rollups import Aggregation
 from meterflow.settings import Settings
 from tests.fakes.billing import FakeDatabase
@@ -70,8 +70,11 @@ async def backend(database: Settings | None) -> AsyncIterator[tuple[UnitOfWorkFa
 def subscription(customer: Customer, plan: Plan, days_after: int = 0,
                  status: str = SubscriptionStatus.ACTIVE) -> Subscription:
     anchor = ANCHOR + timedelta(days=days_after)
+    # A stopped subscription holds an empty period (domain/catalog.py): nothing left to close.
+    period = Period(anchor, anchor) if status == SubscriptionStatus.CANCELED else period_at(
+        anchor, BillingInterval.DAILY, 0)
     return Subscription(new_id(IdKind.SUBSCRIPTION), customer.mode, customer.id, plan.id, status, anchor,
-                        period_at(anchor, BillingInterval.DAILY, 0), False, None, anchor, BillingInterval.DAILY)
+                        period, False, None, anchor, BillingInterval.DAILY)
 
 
 def invoice(s: Subscription, status: InvoiceStatus = InvoiceStatus.DRAFT, total: str = "2.50") -> Invoice:

@@ -3,6 +3,7 @@ with the close and invoice use cases wired to them as the closer and the gateway
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -56,6 +57,9 @@ class World:
 
     async def plan(self, mode: Mode, plan_id: str) -> Plan | None:
         return self.catalog.plans.get(plan_id)
+
+    async def plans_by_id(self, mode: Mode, ids: Iterable[str]) -> dict[str, Plan]:
+        return await self.catalog.plans_by_id(mode, ids)
 
     def add_plan(self, interval: BillingInterval = BillingInterval.DAILY, aggregation: Aggregation =
                  Aggregation.COUNT, price: dict[str, Any] | None = None) -> Plan:

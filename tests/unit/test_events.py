@@ -28,6 +28,20 @@ def test_missing_timestamp_means_received_at() -> None:
     assert parse_event(raw(), NOW, POLICY).timestamp == NOW
 
 
+@pytest.mark.parametrize("zero", [None, "0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z",
+                                  "0001-01-01T00:00:00+00:00"])
+def test_null_or_zero_timestamp_means_received_at_and_null_properties_mean_none(zero: str | None) -> None:
+    """What Monigo's Go client sends when the caller sets neither (monigo-wire.md §7)."""
+    event = parse_event(raw(timestamp=zero, properties=None), NOW, POLICY)
+    assert (event.timestamp, event.properties) == (NOW, {})
+
+
+def test_a_year_one_time_that_is_not_the_zero_time_is_too_old() -> None:
+    with pytest.raises(EventRejected) as caught:
+        parse_event(raw(timestamp="0001-01-01T00:00:01Z"), NOW, POLICY)
+    assert caught.value.param == "timestamp"
+
+
 @pytest.mark.parametrize(("fields", "param"), [
     ({"idempotency_key": None}, "idempotency_key"),
     ({"idempotency_key": ""}, "idempotency_key"),
@@ -82,7 +96,7 @@ def test_properties_outside_their_domain_name_the_value(properties: bytes, param
     ({"event_name": "e\x00"}, "event_name"),
     ({"timestamp": 1772013600}, "timestamp"),
     ({"timestamp": "2026-02-25"}, "timestamp"),
-    ({"timestamp": "0001-01-01T00:00:00Z"}, "timestamp"),
+    ({"timestamp": "0001-01-02T00:00:00Z"}, "timestamp"),  # the zero time itself means "received"
 ])
 def test_text_and_timestamps_outside_their_domain_name_the_field(fields: dict[str, object], param: str) -> None:
     with pytest.raises(EventRejected) as caught:

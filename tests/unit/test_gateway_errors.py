@@ -42,7 +42,9 @@ async def test_each_failure_has_one_status_and_every_answer_its_request_id(error
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         response = await client.get("/fail", headers={"X-Request-Id": "req-1"})
     assert response.status_code == status
-    assert response.json()["error"]["param"] == param
+    body = response.json()
+    assert body["param"] == param and isinstance(body["error"], str) and body["type"]
+    assert (status == 400) == bool(body["details"]) and (status != 400 or param in body["details"])
     assert response.headers["x-request-id"] == "req-1"
     assert "Traceback" not in response.text and "a bug" not in response.text
     assert ("retry-after" in response.headers) == (status == 503)

@@ -220,3 +220,26 @@ def test_an_integer_json_number_is_a_price() -> None:
     price = parse_price({"model": "flat", "unit_price": 2})
     assert isinstance(price, FlatPrice)
     assert price.unit_price == Decimal(2)
+
+
+def test_monigo_aliases_parse_to_the_same_prices() -> None:
+    """billing.md §3: `per_unit` is flat; a tier's `unit_amount` is its unit_price, `up_to` an integer."""
+    assert parse_price({"model": "per_unit", "unit_price": "2.000000"}) == parse_price(
+        {"model": "flat", "unit_price": "2"})
+    monigo = parse_price({"model": "tiered", "tiers": [{"up_to": 10, "unit_amount": "1.000000"},
+                                                       {"up_to": None, "unit_amount": "0.500000"}]})
+    assert monigo == parse_price({"model": "tiered", "tiers": tiers(("10", "1"), (None, "0.5"))})
+    assert monigo.amount(Decimal(12)) == Decimal(11)
+
+
+def test_a_tier_priced_under_both_names_is_refused() -> None:
+    with pytest.raises(PriceError) as caught:
+        parse_price({"model": "volume", "tiers": [{"up_to": None, "unit_amount": "1", "unit_price": "1"}]})
+    assert caught.value.param == "tiers[0]"
+
+
+@pytest.mark.parametrize(("round_up", "packages"), [(True, 3), (False, 2)])
+def test_monigo_package_object_honours_round_up_partial_block(round_up: bool, packages: int) -> None:
+    price = parse_price({"model": "package", "tiers": {"package_size": 2, "package_price": "3.000000",
+                                                       "round_up_partial_block": round_up}})
+    assert price.amount(Decimal(5)) == packages * 3

@@ -11,21 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypedDict
 
 import asyncpg
 
-from meterflow.adapters.postgres import Executor, fetch_page
+from meterflow.adapters.postgres import Executor, fetch_filtered_page
 from meterflow.domain.invoices import Invoice, InvoiceStatus, LineItem
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 
+
+class InvoiceFilters(TypedDict, total=False):
+    customer_id: str | None
+    subscription_id: str | None
+    status: str | None
+
+
 _INSERT = """
     INSERT INTO invoices (id, mode, customer_id, subscription_id, status, currency, period_start, period_end,
-                          subtotal, total, created_at, finalized_at, updated_at)
+                          subtotal, total, created_at, finalized_at, vat_rate, vat_amount, updated_at)
     SELECT i.*, i.created_at FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::timestamptz[], $8::timestamptz[], $9::numeric[], $10::numeric[], $11::timestamptz[],
-        $12::timestamptz[]) AS i(id, mode, customer_id, subscription_id, status, currency, period_start,
-                                 period_end, subtotal, total, created_at, finalized_at)
+        $12::timestamptz[], $13::numeric[], $14::numeric[]) AS i(id, mode, customer_id, subscription_id, status,
+                                 currency, period_start, period_end, subtotal, total, created_at, finalized_at,
+                                 vat_rate, vat_amount)
     ON CONFLICT (subscription_id, period_start) WHERE status <> 'void' DO NOTHING
     RETURNING id
 """
@@ -37,7 +46,8 @@ def _invoice(row: asyncpg.Record, lines: Sequence[asyncpg.Record]) -> Invoice:
         row["currency"], Period(row["period_start"], row["period_end"]),
         tuple(LineItem(r["metric_id"], r["price_id"], r["description"], r["quantity"], r["unit_price"],
                        r["amount"]) for r in lines),
-        row["subtotal"], row["total"], row["created_at"], row["finalized_at"], row["voided_at"],
+        row["subtotal"], row["total"], row["created_at"], row["finalized_at"], row["voided_at"], row["vat_rate"],
+        row["vat_amount"], row["paid_at"], row["provider_invoice_id"],
     )
 
 
@@ -59,10 +69,10 @@ class InvoiceRepository:
         row = await self._db.fetchrow(sql, mode.value, invoice_id)
         return (await self._with_lines([row]))[0] if row else None
 
-    async def invoices(self, mode: Mode, customer_id: str | None, limit: int,
-                       starting_after: str | None) -> tuple[list[Invoice], bool]:
-        where, args = ("customer_id = $2", (customer_id,)) if customer_id else ("", ())
-        rows, more = await fetch_page(self._db, "invoices", mode, limit, starting_after, where, args)
+    async def invoices(self, mode: Mode, limit: int, starting_after: str | None,
+                       filters: InvoiceFilters | None = None) -> tuple[list[Invoice], bool]:
+        """A page, narrowed by each filter given (customer_id, subscription_id, status)."""
+        rows, more = await fetch_filtered_page(self._db, "invoices", mode, limit, starting_after, filters or {})
         return await self._with_lines(rows), more
 
     async def live_invoices(self, keys: Sequence[tuple[str, datetime]], *,
@@ -78,7 +88,8 @@ class InvoiceRepository:
         if not invoices:
             return set()
         columns = zip(*((i.id, i.mode.value, i.customer_id, i.subscription_id, i.status.value, i.currency,
-                         i.period.start, i.period.end, i.subtotal, i.total, i.created_at, i.finalized_at)
+                         i.period.start, i.period.end, i.subtotal, i.total, i.created_at, i.finalized_at,
+                         i.vat_rate, i.vat_amount)
                         for i in invoices), strict=True)
         inserted = {r["id"] for r in await self._db.fetch(_INSERT, *map(list, columns))}
         await self._insert_lines([i for i in invoices if i.id in inserted])
@@ -88,9 +99,10 @@ class InvoiceRepository:
         # `status = 'draft'` keeps this from ever touching an invoice finalized meanwhile (the trigger would
         # refuse it anyway); the caller holds the row lock, so in practice every row matches.
         await self._db.executemany(
-            "UPDATE invoices SET status = $2, subtotal = $3, total = $4, updated_at = $5, finalized_at = $6 "
-            "WHERE id = $1 AND status = 'draft'",
-            [(i.id, i.status.value, i.subtotal, i.total, at, i.finalized_at) for i in invoices])
+            "UPDATE invoices SET status = $2, subtotal = $3, total = $4, updated_at = $5, finalized_at = $6, "
+            "vat_rate = $7, vat_amount = $8 WHERE id = $1 AND status = 'draft'",
+            [(i.id, i.status.value, i.subtotal, i.total, at, i.finalized_at, i.vat_rate, i.vat_amount)
+             for i in invoices])
         await self._db.execute("DELETE FROM invoice_lines WHERE invoice_id = ANY($1::text[])",
                                [i.id for i in invoices])
         await self._insert_lines(invoices)
@@ -103,7 +115,8 @@ class InvoiceRepository:
              for i in invoices for n, li in enumerate(i.lines)])
 
     async def save_status(self, invoice: Invoice) -> None:
-        changed_at = invoice.voided_at or invoice.finalized_at
+        changed_at = invoice.voided_at or invoice.paid_at or invoice.finalized_at
         await self._db.execute(
-            "UPDATE invoices SET status = $2, finalized_at = $3, voided_at = $4, updated_at = $5 WHERE id = $1",
-            invoice.id, invoice.status.value, invoice.finalized_at, invoice.voided_at, changed_at)
+            "UPDATE invoices SET status = $2, finalized_at = $3, voided_at = $4, updated_at = $5, paid_at = $6, "
+            "provider_invoice_id = $7 WHERE id = $1", invoice.id, invoice.status.value, invoice.finalized_at,
+            invoice.voided_at, changed_at, invoice.paid_at, invoice.provider_invoice_id)

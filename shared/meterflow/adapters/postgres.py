@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -56,3 +57,12 @@ async def fetch_page(pool: Executor, table: str, mode: Mode, limit: int, startin
            f"ORDER BY created_at DESC, id DESC LIMIT ${len(params)}")
     rows = await pool.fetch(sql, *params)
     return rows[:limit], len(rows) > limit
+
+
+async def fetch_filtered_page(pool: Executor, table: str, mode: Mode, limit: int, starting_after: str | None,
+                              filters: Mapping[str, object]) -> tuple[list[asyncpg.Record], bool]:
+    """A page narrowed by `column = value` for each filter given (None: not given). The column names are
+    the keys of a TypedDict of our own, never a request's."""
+    given = {column: value for column, value in filters.items() if value is not None}
+    where = " AND ".join(f"{column} = ${n}" for n, column in enumerate(given, start=2))
+    return await fetch_page(pool, table, mode, limit, starting_after, where, tuple(given.values()))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import TypedDict
 
 import asyncpg
 
-from meterflow.adapters.postgres import Executor, fetch_page
+from meterflow.adapters.postgres import Executor, fetch_filtered_page
 from meterflow.domain.catalog import Subscription, SubscriptionStatus
 from meterflow.domain.close_failures import UnreadableSubscription
 from meterflow.domain.modes import Mode
@@ -21,11 +22,18 @@ from meterflow.domain.periods import BillingInterval, Period
 _SELECT = "SELECT s.*, p.billing_period FROM subscriptions s JOIN plans p ON p.id = s.plan_id"
 
 
+class SubscriptionFilters(TypedDict, total=False):
+    customer_id: str | None
+    plan_id: str | None
+    status: str | None
+
+
 def _subscription(row: asyncpg.Record) -> Subscription:
     return Subscription(
         row["id"], Mode(row["mode"]), row["customer_id"], row["plan_id"], row["status"], row["anchor"],
         Period(row["current_period_start"], row["current_period_end"]), row["cancel_at_period_end"],
-        row["canceled_at"], row["created_at"], BillingInterval(row["billing_period"]),
+        row["canceled_at"], row["created_at"], BillingInterval(row["billing_period"]), row["trial_ends_at"],
+        row["updated_at"], row["stops_at"],
     )
 
 
@@ -38,34 +46,43 @@ class SubscriptionRepository:
                                       + (" FOR UPDATE OF s" if lock else ""), mode.value, subscription_id)
         return _subscription(row) if row else None
 
-    async def subscriptions(self, mode: Mode, limit: int,
-                            starting_after: str | None) -> tuple[list[Subscription], bool]:
-        rows, more = await fetch_page(self._db, "subscriptions", mode, limit, starting_after)
+    async def subscriptions(self, mode: Mode, limit: int, starting_after: str | None,
+                            filters: SubscriptionFilters | None = None) -> tuple[list[Subscription], bool]:
+        """A page, narrowed by each filter given (customer_id, plan_id, status)."""
+        rows, more = await fetch_filtered_page(self._db, "subscriptions", mode, limit, starting_after,
+                                               filters or {})
         found = await self._db.fetch(f"{_SELECT} WHERE s.id = ANY($1::text[])", [r["id"] for r in rows])
         by_id = {r["id"]: _subscription(r) for r in found}
         return [by_id[r["id"]] for r in rows], more
 
-    async def active_subscriptions_of(self, mode: Mode, customer_id: str) -> list[Subscription]:
+    async def active_subscriptions_of(self, mode: Mode, customer_id: str,
+                                      statuses: Sequence[str] = (SubscriptionStatus.ACTIVE,)) -> list[Subscription]:
         rows = await self._db.fetch(
-            f"{_SELECT} WHERE s.mode = $1 AND s.customer_id = $2 AND s.status = $3 ORDER BY s.created_at",
-            mode.value, customer_id, SubscriptionStatus.ACTIVE)
+            f"{_SELECT} WHERE s.mode = $1 AND s.customer_id = $2 AND s.status = ANY($3::text[]) "
+            "ORDER BY s.created_at", mode.value, customer_id, list(statuses))
         return [_subscription(r) for r in rows]
+
+    async def lock_customer(self, mode: Mode, customer_id: str) -> None:
+        """Serialises the subscription creates (and deletes) of one customer, so the double-billing guard
+        sees every subscription the others commit."""
+        await self._db.execute("SELECT 1 FROM customers WHERE mode = $1 AND id = $2 FOR UPDATE",
+                               mode.value, customer_id)
 
     async def add_subscription(self, subscription: Subscription) -> None:
         s = subscription
         await self._db.execute(
             "INSERT INTO subscriptions (id, mode, customer_id, plan_id, status, anchor, current_period_start, "
-            "current_period_end, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", s.id, s.mode.value,
-            s.customer_id, s.plan_id, s.status, s.anchor, s.current_period.start, s.current_period.end,
-            s.created_at)
+            "current_period_end, created_at, trial_ends_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+            "$10, $11)", s.id, s.mode.value, s.customer_id, s.plan_id, s.status, s.anchor, s.current_period.start,
+            s.current_period.end, s.created_at, s.trial_ends_at, s.updated_at)
 
     async def lock_due(self, ended_by: datetime, limit: int, only: str | None,
                        skip: Collection[str]) -> tuple[list[Subscription], list[UnreadableSubscription]]:
         rows = await self._db.fetch(
-            f"{_SELECT} WHERE s.status = $1 AND s.current_period_end <= $2 "
-            "AND ($3::text IS NULL OR s.id = $3) AND NOT s.id = ANY($5::text[]) "
-            "ORDER BY s.current_period_end, s.id LIMIT $4 FOR UPDATE OF s SKIP LOCKED",
-            SubscriptionStatus.ACTIVE, ended_by, only, limit, list(skip))
+            f"{_SELECT} WHERE s.current_period_end > s.current_period_start AND s.current_period_end <= $1 "
+            "AND ($2::text IS NULL OR s.id = $2) AND NOT s.id = ANY($4::text[]) "
+            "ORDER BY s.current_period_end, s.id LIMIT $3 FOR UPDATE OF s SKIP LOCKED",
+            ended_by, only, limit, list(skip))
         due, unreadable = [], []
         for row in rows:
             try:
@@ -79,6 +96,7 @@ class SubscriptionRepository:
     async def save_lifecycle(self, subscriptions: Sequence[Subscription]) -> None:
         await self._db.executemany(
             "UPDATE subscriptions SET status = $2, current_period_start = $3, current_period_end = $4, "
-            "cancel_at_period_end = $5, canceled_at = $6 WHERE id = $1",
+            "cancel_at_period_end = $5, canceled_at = $6, anchor = $7, trial_ends_at = $8, "
+            "updated_at = COALESCE($9, updated_at), stops_at = $10 WHERE id = $1",
             [(s.id, s.status, s.current_period.start, s.current_period.end, s.cancel_at_period_end,
-              s.canceled_at) for s in subscriptions])
+              s.canceled_at, s.anchor, s.trial_ends_at, s.updated_at, s.stops_at) for s in subscriptions])

@@ -12,6 +12,7 @@ trusted blindly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from meterflow.application.invoicing import compute_invoices, write_invoices
 from meterflow.application.ports import CatalogReader, UsageReader
@@ -57,11 +58,13 @@ class Invoicing:
             subscription = await _subscription(uow, mode, invoice.subscription_id, "subscription_id")
         return await self._write(subscription, invoice.period, status)
 
-    async def set_status(self, mode: Mode, invoice_id: str, to: InvoiceStatus) -> Invoice:
-        """Finalize a draft, or void a draft or finalized invoice; asking twice answers the same invoice."""
+    async def set_status(self, mode: Mode, invoice_id: str, to: InvoiceStatus, at: datetime | None = None,
+                         provider_invoice_id: str | None = None) -> Invoice:
+        """Finalize a draft, mark a finalized invoice paid (at `at`, default now), or void a draft or
+        finalized invoice; asking twice answers the same invoice."""
         async with self.unit_of_work() as uow:
             invoice = await _invoice(uow, mode, invoice_id, lock=True)
-            changed = transition(invoice, to, self.clock.now())
+            changed = transition(invoice, to, at or self.clock.now(), provider_invoice_id)
             if changed is None:
                 return invoice
             await uow.invoices.save_status(changed)

@@ -68,7 +68,8 @@ async def compute_invoices(catalog: CatalogReader, usage: UsageReader,
             id=new_id(IdKind.INVOICE), mode=subscription.mode, customer_id=subscription.customer_id,
             subscription_id=subscription.id, status=status, currency=plan.currency, period=period,
             lines=rating.lines, subtotal=rating.subtotal, total=rating.total, created_at=now,
-            finalized_at=now if status is InvoiceStatus.FINALIZED else None,
+            finalized_at=now if status is InvoiceStatus.FINALIZED else None, vat_rate=rating.vat_rate,
+            vat_amount=rating.vat_amount,
         ))
     return invoices
 

@@ -1,21 +1,34 @@
-"""Subscription use cases for the API: start one with its first period, cancel one at its period end.
+"""Subscription use cases for the API: start one (the double-billing guard), change its status (pause,
+resume, cancel now), cancel one at its period end.
 
-The lifecycle rules are the domain's (`start_subscription`, `cancel_at_period_end`, and `advance`, which
-period close applies); this module only loads, checks existence within the mode, and stores.
+The lifecycle rules are the domain's (`domain/catalog.py`); this module only loads, checks existence within
+the mode, and stores, each change in one unit of work holding the row's lock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from meterflow.application.unit_of_work import UnitOfWorkFactory
 from meterflow.clock import Clock
-from meterflow.domain.catalog import Customer, Plan, Subscription, cancel_at_period_end, start_subscription
-from meterflow.domain.errors import NotFound
+from meterflow.domain.catalog import (
+    Customer,
+    Plan,
+    Subscription,
+    SubscriptionStatus,
+    cancel_at_period_end,
+    change_status,
+    double_billed_metrics,
+    start_subscription,
+)
+from meterflow.domain.errors import Conflict, NotFound
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
+
+BILLING = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
 
 
 class CustomersAndPlans(Protocol):
@@ -25,6 +38,8 @@ class CustomersAndPlans(Protocol):
 
     async def plan(self, mode: Mode, plan_id: str) -> Plan | None: ...
 
+    async def plans_by_id(self, mode: Mode, ids: Iterable[str]) -> dict[str, Plan]: ...
+
 
 @dataclass(frozen=True)
 class Subscriptions:
@@ -33,7 +48,8 @@ class Subscriptions:
     clock: Clock
 
     async def start(self, mode: Mode, customer_id: str, plan_id: str, start: datetime | None) -> Subscription:
-        """A NotFound naming the field when the customer or the plan is not in this mode."""
+        """A NotFound naming the field when the customer or the plan is not in this mode; a Conflict when
+        the customer's active or paused subscriptions already price one of the plan's metrics."""
         customer = await self.catalog.customer(mode, customer_id)
         plan = await self.catalog.plan(mode, plan_id)
         if customer is None:
@@ -42,17 +58,31 @@ class Subscriptions:
             raise NotFound("plan", plan_id, "plan_id")
         subscription = start_subscription(new_id(IdKind.SUBSCRIPTION), customer, plan, start, self.clock.now())
         async with self.unit_of_work() as uow:
+            await uow.subscriptions.lock_customer(mode, customer_id)
+            others = await uow.subscriptions.active_subscriptions_of(mode, customer_id, BILLING)
+            plans = await self.catalog.plans_by_id(mode, [other.plan_id for other in others])
+            if overlap := double_billed_metrics(plan, list(plans.values())):
+                raise Conflict("the customer already has an active subscription billing "
+                               f"{', '.join(sorted(overlap))}: the same usage would be billed twice", "plan_id")
             await uow.subscriptions.add_subscription(subscription)
             await uow.commit()
         return subscription
 
+    async def change_status(self, mode: Mode, subscription_id: str, status: str) -> Subscription:
+        """PATCH status: paused, active (resume) or canceled (now), billing.md §5."""
+        return await self._change(mode, subscription_id, lambda s, at: change_status(s, status, at))
+
     async def cancel(self, mode: Mode, subscription_id: str) -> Subscription:
         """Cancel at the end of the current period: that period is still invoiced, then it stops."""
+        return await self._change(mode, subscription_id, cancel_at_period_end)
+
+    async def _change(self, mode: Mode, subscription_id: str,
+                      rule: Callable[[Subscription, datetime], Subscription]) -> Subscription:
         async with self.unit_of_work() as uow:
             found = await uow.subscriptions.subscription(mode, subscription_id, lock=True)
             if found is None:
                 raise NotFound("subscription", subscription_id)
-            cancelled = cancel_at_period_end(found, self.clock.now())
-            await uow.subscriptions.save_lifecycle([cancelled])
+            changed = rule(found, self.clock.now())
+            await uow.subscriptions.save_lifecycle([changed])
             await uow.commit()
-        return cancelled
+        return changed

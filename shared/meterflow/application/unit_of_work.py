@@ -46,6 +46,12 @@ class SubscriptionStore(Protocol):
 
     async def add_subscription(self, subscription: Subscription) -> None: ...
 
+    async def active_subscriptions_of(self, mode: Mode, customer_id: str,
+                                      statuses: Sequence[str] = ...) -> list[Subscription]: ...
+
+    async def lock_customer(self, mode: Mode, customer_id: str) -> None:
+        """Serialise changes to one customer's subscriptions until the unit of work ends."""
+
     async def lock_due(self, ended_by: datetime, limit: int, only: str | None,
                        skip: Collection[str]) -> tuple[list[Subscription], list[UnreadableSubscription]]:
         """Lock up to `limit` active subscriptions whose current period ended by `ended_by`, oldest first,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 
 from meterflow.domain.modes import Mode
 
@@ -24,3 +27,29 @@ def claimed_mode(key: str) -> Mode | None:
         if key.startswith(f"{_PREFIX}{mode}_"):
             return mode
     return None
+
+
+class KeyScope(StrEnum):
+    """`full`: the whole API of the key's mode; `ingest`: only `POST /v1/ingest` (a key to hand to the
+    services that send events, which can then read or change nothing)."""
+
+    FULL = "full"
+    INGEST = "ingest"
+
+
+INGEST_PATH = "/v1/ingest"
+
+
+def allows(scope: KeyScope, method: str, path: str) -> bool:
+    return scope is KeyScope.FULL or (method == "POST" and path == INGEST_PATH)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as ops see it (`meterflow keys list`): never the key itself, which only its holder has."""
+
+    id: str
+    mode: Mode
+    scope: KeyScope
+    created_at: datetime
+    revoked_at: datetime | None

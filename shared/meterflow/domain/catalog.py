@@ -1,19 +1,26 @@
 """What a business sets up to be billed: customers, metrics, plans with prices, subscriptions.
 
-A subscription's lifecycle is decided here and nowhere else: it starts with its first period at its start
-(aligned to the hour, the rollup resolution), moves to the next period once its current one is invoiced,
-and, when cancelled, stops after invoicing the period it was cancelled in (billing.md section 5).
+A subscription's lifecycle is decided here and nowhere else (billing.md §5): it starts with its first
+period at its start, to the second (or at the end of its trial: usage before `trial_ends_at` is never
+billed), moves to the next period once its current one is invoiced, and, when cancelled at period end,
+stops after invoicing the period it was cancelled in.
+
+Pause and cancel-now end billing at that instant (`stops_at`): the period containing it ends there and is
+invoiced like any ended one (periods before it, not yet closed, are closed as usual first). A subscription
+with no period left to invoice (paused or stopped, its last period invoiced) holds an empty period
+`[t, t)`, which no close ever picks up. Resume starts a new period anchored at the resume instant.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from meterflow.domain.errors import FieldError
+from meterflow.domain.errors import Conflict, FieldError
 from meterflow.domain.modes import Mode
-from meterflow.domain.periods import BillingInterval, Period, align_to_hour, next_period, period_at, period_containing
+from meterflow.domain.periods import BillingInterval, Period, next_period, period_at, period_containing
 from meterflow.domain.rollups import Aggregation, MetricRule
 
 
@@ -26,6 +33,8 @@ class Customer:
     email: str | None
     metadata: dict[str, Any]
     created_at: datetime
+    phone: str | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,7 @@ class Metric:
     aggregation_property: str | None
     description: str | None
     created_at: datetime
+    updated_at: datetime | None = None
 
     @property
     def rule(self) -> MetricRule:
@@ -64,10 +74,14 @@ class Plan:
     billing_period: BillingInterval
     prices: tuple[PlanPrice, ...]
     created_at: datetime
+    trial_period_days: int = 0
+    vat_rate: Decimal = Decimal(0)  # a percentage: "7.5" is 7.5 %
+    updated_at: datetime | None = None
 
 
 class SubscriptionStatus:
     ACTIVE = "active"
+    PAUSED = "paused"
     CANCELED = "canceled"
 
 
@@ -84,6 +98,14 @@ class Subscription:
     canceled_at: datetime | None
     created_at: datetime
     interval: BillingInterval = field(default=BillingInterval.MONTHLY)
+    trial_ends_at: datetime | None = None
+    updated_at: datetime | None = None
+    stops_at: datetime | None = None  # pause or cancel-now instant: no period runs past it
+
+    @property
+    def bills(self) -> bool:
+        """Whether it still has a period to invoice (a stopped or paused one holds an empty period)."""
+        return self.current_period.end > self.current_period.start
 
     def period_at(self, at: datetime) -> Period:
         return period_containing(self.anchor, self.interval, at)
@@ -94,27 +116,100 @@ class Subscription:
         return self.period_at(max(now, self.anchor))
 
 
-def start_subscription(subscription_id: str, customer: Customer, plan: Plan, start: datetime | None,
-                       now: datetime) -> Subscription:
-    """A new active subscription whose first period starts at `start` (default: now), on the whole UTC
-    hour at or before it, so a period quantity is an exact sum of hourly windows (domain/periods.py)."""
-    anchor = align_to_hour(start or now)
+def _first_period(anchor: datetime, interval: BillingInterval) -> Period:
     try:
-        first = period_at(anchor, plan.billing_period, 0)
+        return period_at(anchor, interval, 0)
     except (ValueError, OverflowError):  # a first period that would end after year 9999
         raise FieldError("start_date", "is too late: its first billing period would end after year 9999") from None
+
+
+def start_subscription(subscription_id: str, customer: Customer, plan: Plan, start: datetime | None,
+                       now: datetime) -> Subscription:
+    """A new active subscription whose first period starts at `start` (default: now) to the second, or
+    at the end of the plan's trial, so no usage of the trial is ever in a billing period."""
+    begins = start or now
+    trial_ends_at = begins + timedelta(days=plan.trial_period_days) if plan.trial_period_days else None
+    anchor = trial_ends_at or begins
     return Subscription(subscription_id, customer.mode, customer.id, plan.id, SubscriptionStatus.ACTIVE, anchor,
-                        first, False, None, now, plan.billing_period)
+                        _first_period(anchor, plan.billing_period), False, None, now, plan.billing_period,
+                        trial_ends_at, now)
+
+
+def _stopped_at(at: datetime) -> Period:
+    return Period(at, at)
 
 
 def advance(subscription: Subscription) -> Subscription:
-    """The subscription once its current period is invoiced: on its next period, or stopped if it was
-    cancelled at period end (its last invoice is the one just written)."""
+    """The subscription once its current period is invoiced: on its next period (cut at `stops_at`, if
+    billing stops within it); or, with nothing left to invoice (stopped or paused, or cancelled at the end
+    of the period just invoiced), on an empty period."""
+    ended = subscription.current_period.end
+    if subscription.status == SubscriptionStatus.CANCELED and subscription.stops_at is None:
+        return replace(subscription, current_period=_stopped_at(ended))  # stopped at a period end long ago
+    if subscription.cancel_at_period_end and subscription.stops_at is None:
+        return replace(subscription, status=SubscriptionStatus.CANCELED, current_period=_stopped_at(ended))
     following = next_period(subscription.anchor, subscription.interval, subscription.current_period)
-    status = SubscriptionStatus.CANCELED if subscription.cancel_at_period_end else subscription.status
-    return replace(subscription, status=status, current_period=following)
+    return replace(subscription, current_period=_cut(following, subscription.stops_at))
+
+
+def _cut(period: Period, stops_at: datetime | None) -> Period:
+    """`period` ended at `stops_at` if billing stops within it; empty once billing has stopped."""
+    if stops_at is None or stops_at >= period.end:
+        return period
+    return Period(period.start, stops_at) if stops_at > period.start else _stopped_at(stops_at)
+
+
+def _cut_at(subscription: Subscription, at: datetime) -> Period:
+    """The current period, ended at `at` if `at` falls in it; empty when nothing of it has elapsed."""
+    return _cut(subscription.current_period, at)
+
+
+def pause(subscription: Subscription, at: datetime) -> Subscription:
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        raise Conflict(f"only an active subscription can be paused; this one is {subscription.status}", "status")
+    return replace(subscription, status=SubscriptionStatus.PAUSED, current_period=_cut_at(subscription, at),
+                   stops_at=at, updated_at=at)
+
+
+def resume(subscription: Subscription, at: datetime) -> Subscription:
+    """A new period anchored at the resume instant. The paused period must be invoiced first (409 until
+    the closer has done it), so two periods are never pending at once."""
+    if subscription.status != SubscriptionStatus.PAUSED:
+        raise Conflict(f"only a paused subscription can be resumed; this one is {subscription.status}", "status")
+    if subscription.bills:
+        raise Conflict("the paused period is not invoiced yet; resume once it is closed", "status")
+    return replace(subscription, status=SubscriptionStatus.ACTIVE, anchor=at,
+                   current_period=_first_period(at, subscription.interval), trial_ends_at=None, stops_at=None,
+                   updated_at=at)
+
+
+def cancel_now(subscription: Subscription, at: datetime) -> Subscription:
+    """Cancelled at `at`: the current period ends there and is still invoiced, then it stops."""
+    if subscription.status == SubscriptionStatus.CANCELED:
+        raise Conflict("this subscription is already canceled", "status")
+    period = _cut_at(subscription, at) if subscription.status == SubscriptionStatus.ACTIVE else (
+        subscription.current_period)
+    return replace(subscription, status=SubscriptionStatus.CANCELED, current_period=period,
+                   canceled_at=subscription.canceled_at or at, stops_at=subscription.stops_at or at, updated_at=at)
+
+
+def change_status(subscription: Subscription, status: str, at: datetime) -> Subscription:
+    """PATCH status (api.md): paused, active or canceled; an impossible transition is a Conflict."""
+    transitions = {SubscriptionStatus.PAUSED: pause, SubscriptionStatus.ACTIVE: resume,
+                   SubscriptionStatus.CANCELED: cancel_now}
+    return transitions[status](subscription, at)
+
+
+def double_billed_metrics(plan: Plan, others: list[Plan]) -> set[str]:
+    """Metrics the new plan prices that a plan of the customer's active or paused subscriptions prices
+    too: the same usage would be billed twice (409 on create)."""
+    mine = {price.metric_id for price in plan.prices}
+    return mine & {price.metric_id for other in others for price in other.prices}
 
 
 def cancel_at_period_end(subscription: Subscription, at: datetime) -> Subscription:
     """Cancelled as of `at`, effective at the end of the current period; asking again keeps the first time."""
-    return replace(subscription, cancel_at_period_end=True, canceled_at=subscription.canceled_at or at)
+    if subscription.status == SubscriptionStatus.CANCELED:
+        raise Conflict("this subscription is already canceled", "status")
+    return replace(subscription, cancel_at_period_end=True, canceled_at=subscription.canceled_at or at,
+                   updated_at=at)

@@ -45,6 +45,16 @@ class FieldError(MeterflowError, ValueError):
         self.args = (f"{param}: {message}" if param else message,)
 
 
+class FieldErrors(FieldError):
+    """Several faulty fields at once (every event of a batch, every field of a body): `details` maps each
+    field path to its message; `param` is the first of them."""
+
+    def __init__(self, details: dict[str, str]) -> None:
+        param, message = next(iter(details.items()))
+        super().__init__(param, message)
+        self.details = dict(details)
+
+
 class NotFound(MeterflowError):
     category = ErrorCategory.NOT_FOUND
 

@@ -7,6 +7,7 @@ producer meant.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,6 +22,8 @@ from meterflow.domain.json_values import MAX_JSON_DEPTH, JsonDomain, joined_para
 from meterflow.domain.quantities import value_fault
 
 MAX_PROPERTIES_BYTES = 8 * 1024
+# Go's zero time.Time as its encoder writes it (any zero offset, any zero fraction).
+ZERO_TIME = re.compile(r"0001-01-01T00:00:00(\.0+)?(Z|[+-]00:00)")
 # Levels of objects and arrays inside `properties`: metrics read only the top level; a little nesting
 # is kept for context (`{"request": {"path": ...}}`), never enough to exhaust a parser's stack.
 PROPERTIES = JsonDomain(depth=8, number_rule=value_fault)
@@ -92,16 +95,24 @@ def format_timestamp(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _means_received_time(timestamp: object) -> bool:
+    """Absent, null, or the zero time Monigo's Go client sends when none is set (`0001-01-01T00:00:00Z`)."""
+    return timestamp is None or (isinstance(timestamp, str) and ZERO_TIME.fullmatch(timestamp) is not None)
+
+
 def parse_event(raw: object, received_at: datetime, policy: AcceptancePolicy, size_hint: int | None = None) -> Event:
-    """Validate one event; a missing timestamp means "when it was received".
+    """Validate one event; a missing, null or zero timestamp means "when it was received", and null
+    properties mean none (`{}`), as Monigo's clients send them.
 
     `size_hint`, the size of the event's whole JSON when known, spares re-encoding the properties to
     check their size when the whole event is already small enough.
     """
     if not isinstance(raw, dict):
         raise EventRejected("", "an event must be a JSON object")
-    if raw.get("timestamp") is None:
+    if _means_received_time(raw.get("timestamp")):
         raw = {**raw, "timestamp": received_at}
+    if "properties" in raw and raw["properties"] is None:
+        raw = {**raw, "properties": {}}
     try:
         event = Event.model_validate(raw)
     except ValidationError as exc:

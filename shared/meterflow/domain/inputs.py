@@ -69,6 +69,8 @@ IdText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)
 NameText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS), _CLEAN, _NOT_BLANK]
 DescriptionText = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_CHARS), _CLEAN, _NUL_FREE]
 EmailText = Annotated[str, StringConstraints(max_length=MAX_EMAIL_CHARS), _CLEAN, _NUL_FREE]
+# E.164: a plus, a country code that does not start with 0, at most 15 digits in all (`+2348012345678`).
+PhoneText = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$")]
 EventNameText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EVENT_NAME_CHARS), _CLEAN, _NOT_BLANK]
 def _known_currency(code: str) -> str:
     if not is_known_currency(code.upper()):

@@ -2,7 +2,8 @@
 
 This is the single computation behind both a draft (`POST /v1/invoices/generate`) and a period close,
 so the two can never disagree. Each line is rounded once by pricing; subtotal = Σ rounded lines;
-total = subtotal (no tax in v1, billing.md §4).
+vat_amount = subtotal * the plan's vat_rate ÷ 100, rounded once; total = subtotal + vat_amount
+(billing.md §4).
 
 The invoice's life is decided here too, for every caller: what writing a computed invoice does to the
 period's live invoice (`plan_write`), and which status changes are allowed (`transition`). Invariants:
@@ -29,6 +30,7 @@ from meterflow.domain.pricing import describe, parse_price, price_line
 class InvoiceStatus(StrEnum):
     DRAFT = "draft"
     FINALIZED = "finalized"
+    PAID = "paid"
     VOID = "void"
 
 
@@ -46,10 +48,12 @@ class LineItem:
 class Rating:
     lines: tuple[LineItem, ...]
     subtotal: Decimal
+    vat_rate: Decimal = Decimal(0)
+    vat_amount: Decimal = Decimal(0)
 
     @property
     def total(self) -> Decimal:
-        return self.subtotal
+        return self.subtotal + self.vat_amount
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,14 @@ class Invoice:
     created_at: datetime
     finalized_at: datetime | None
     voided_at: datetime | None = None
+    vat_rate: Decimal = Decimal(0)
+    vat_amount: Decimal = Decimal(0)
+    paid_at: datetime | None = None
+    provider_invoice_id: str | None = None
+
+    @property
+    def vat_enabled(self) -> bool:
+        return self.vat_rate > 0
 
     @property
     def period_key(self) -> tuple[str, datetime]:
@@ -103,12 +115,15 @@ def plan_write(computed: Invoice, live: Invoice | None) -> InvoiceWrite | None:
 
 
 _ALLOWED_FROM = {InvoiceStatus.FINALIZED: {InvoiceStatus.DRAFT},
+                 InvoiceStatus.PAID: {InvoiceStatus.FINALIZED},
                  InvoiceStatus.VOID: {InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED}}
 
 
-def transition(invoice: Invoice, to: InvoiceStatus, at: datetime) -> Invoice | None:
-    """The invoice after moving to `to` at `at`: draft → finalized, draft or finalized → void. None when it
-    already has that status (asking twice is not an error); InvoiceLocked for any other move."""
+def transition(invoice: Invoice, to: InvoiceStatus, at: datetime,
+               provider_invoice_id: str | None = None) -> Invoice | None:
+    """The invoice after moving to `to` at `at`: draft → finalized, finalized → paid, draft or finalized →
+    void. None when it already has that status (asking twice is not an error); InvoiceLocked for any other
+    move (a paid invoice is never voided: its money was collected)."""
     if invoice.status is to:
         return None
     if invoice.status not in _ALLOWED_FROM.get(to, set()):
@@ -116,6 +131,8 @@ def transition(invoice: Invoice, to: InvoiceStatus, at: datetime) -> Invoice | N
                                      f"{to.value}")
     if to is InvoiceStatus.FINALIZED:
         return replace(invoice, status=to, finalized_at=at)
+    if to is InvoiceStatus.PAID:
+        return replace(invoice, status=to, paid_at=at, provider_invoice_id=provider_invoice_id)
     return replace(invoice, status=to, voided_at=at)
 
 
@@ -130,4 +147,4 @@ def rate(plan: Plan, quantities: Mapping[str, Decimal], metric_names: Mapping[st
         lines.append(LineItem(stored.metric_id, stored.id, f"{name} ({describe(price)})", quantity,
                               line.unit_price, line.amount))
     subtotal = round_money(sum((line.amount for line in lines), Decimal(0)), plan.currency)
-    return Rating(tuple(lines), subtotal)
+    return Rating(tuple(lines), subtotal, plan.vat_rate, round_money(subtotal * plan.vat_rate / 100, plan.currency))

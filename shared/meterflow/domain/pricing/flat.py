@@ -1,4 +1,4 @@
-"""`flat` (alias `flat_unit`): every unit at one price, amount = q * unit_price."""
+"""`flat` (aliases `flat_unit` and Monigo's `per_unit`): every unit at one price, amount = q * unit_price."""
 
 from decimal import Decimal
 from typing import Literal
@@ -10,8 +10,9 @@ from meterflow.domain.pricing.base import PriceAmount, PriceBase
 
 
 class FlatPrice(PriceBase):
-    # Both names select this model; the alias is rewritten so stored prices and code see only "flat".
-    model: Literal["flat", "flat_unit"]
+    # Every name selects this model; the alias is rewritten so pricing code sees only "flat" (the stored
+    # definition keeps the name the client gave, which is what the API echoes).
+    model: Literal["flat", "flat_unit", "per_unit"]
     unit_price: PriceAmount
 
     @field_validator("model")

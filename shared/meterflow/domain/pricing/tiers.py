@@ -5,9 +5,9 @@ has `up_to: null`, so every quantity falls in exactly one tier. The graduated am
 once: `weighted_tiered` is defined from it, and two copies could drift apart.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, model_validator
 
@@ -23,6 +23,16 @@ class Tier(BaseModel):
     up_to: PositiveQuantity | None  # required: a missing up_to is an error, not "no upper bound"
     unit_price: PriceAmount
     flat_fee: PriceAmount = _ZERO
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_monigo_unit_amount(cls, data: Any) -> Any:
+        """Monigo names a tier's price `unit_amount` (billing.md §3); given once, under either name."""
+        if not isinstance(data, Mapping) or "unit_amount" not in data:
+            return data
+        if "unit_price" in data:
+            raise ValueError("give the tier's price once, as unit_price or unit_amount")
+        return {("unit_price" if key == "unit_amount" else key): value for key, value in data.items()}
 
 
 class TieredPriceBase(PriceBase):
