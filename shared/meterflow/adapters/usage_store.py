@@ -9,9 +9,10 @@ The rule itself (which events count, what they add) is `domain/counting.py`; thi
 state it needs, encodes, and writes. Arithmetic never happens in Redis (HINCRBYFLOAT is binary float).
 
 Layout (all keys carry the mode, so test and live never meet):
-- dedupe marks: `s` + mode letter + a 96-bit BLAKE2b digest of the idempotency key → "1", expiring at
-  event time + W + skew. A digest instead of the key itself saves ~40% of Redis memory per remembered
-  key; at 10^9 keys in the window the chance of any collision is ~6e-12;
+- dedupe marks: `s` + mode letter + a 96-bit BLAKE2b digest of the idempotency key → the origin token
+  of the record counted (`domain/event_record.py`; "1" when unknown), expiring at event time + W + skew.
+  A digest instead of the key itself saves ~40% of Redis memory per remembered key; at
+  10^9 keys in the window the chance of any collision is ~6e-12;
 - `mf:r:{mode}:{metric}:{customer}:{day}` hash, fields `{hour}:{stat}`, one rollup per hour;
 - `mf:d:{mode}:{metric}:{customer}:{day}` hash, distinct value (JSON text) → bitmask of its hours.
 """
@@ -46,8 +47,9 @@ from meterflow.settings import Settings
 
 _STATS = ("e", "v", "t", "x", "m", "u")
 _SET_MARKS = """
-for i, key in ipairs(KEYS) do redis.call('SET', key, '1', 'EXAT', ARGV[i]) end
-return #KEYS
+local n = #KEYS
+for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i], 'EXAT', ARGV[n + i]) end
+return n
 """
 
 
@@ -143,11 +145,12 @@ class UsageStore:
         for key, values in reads.distinct.items():
             pipe.hmget(_distinct_key(key), values)
         results = iter(await pipe.execute())
-        counted = {key for key, hit in zip(keys, next(results), strict=True) if hit is not None}
+        hits = {key: hit for key, hit in zip(keys, next(results), strict=True) if hit is not None}
+        origins = {key: str(hit) for key, hit in hits.items() if hit != "1"}
         rollups = {key: decode_rollups(next(results)) for key in reads.rollups}
         distinct = {key: {value: int(mask or 0) for value, mask in zip(values, next(results), strict=True)}
                     for key, values in reads.distinct.items()}
-        return StoredState(counted, rollups, distinct)
+        return StoredState(set(hits), rollups, distinct, origins)
 
     def _queue_marks(self, tx: Pipeline, counted: Sequence[CountableEvent], now: datetime) -> None:
         """One command for all marks, still inside the MULTI/EXEC: a SET per event would make the client,
@@ -155,7 +158,8 @@ class UsageStore:
         floor = now + self._clock_skew
         expiries = [int(max(e.timestamp + self._key_memory, floor).timestamp()) for e in counted]
         marks = [seen_key(e.mode, e.idempotency_key) for e in counted]
-        tx.eval(_SET_MARKS, len(marks), *marks, *expiries)
+        origins = [e.origin or "1" for e in counted]
+        tx.eval(_SET_MARKS, len(marks), *marks, *origins, *expiries)
 
     def _queue_changes(self, tx: Pipeline, changes: Changes) -> None:
         for key, hours in changes.rollups.items():

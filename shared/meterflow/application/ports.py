@@ -9,6 +9,7 @@ from typing import Protocol
 
 from meterflow.domain.catalog import Metric, Plan
 from meterflow.domain.counting import BatchOutcome, CountableEvent
+from meterflow.domain.event_record import EventOnRecord
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.records import DeadLetter
@@ -61,3 +62,10 @@ class DeadLetterSink(Protocol):
     """Returns only once every letter is durable (acknowledged by the broker)."""
 
     async def send(self, letters: Sequence[DeadLetter]) -> None: ...
+
+
+class EventRecordWriter(Protocol):
+    """The events on record (billing.md §6): `add` is idempotent per (mode, idempotency key, timestamp),
+    so a replayed batch adds nothing, and returns only once the rows are durable."""
+
+    async def add(self, events: Sequence[EventOnRecord]) -> None: ...

@@ -1,0 +1,79 @@
+"""SQL for the events on record (domain/event_record.py): the batched, idempotent write, its monthly
+partitions, and retention.
+
+The write is one statement per batch (`unnest` of column arrays), never one per event: it sits on the
+processor's hot path, between the counting transaction and the offset commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from meterflow.adapters.postgres import Pool
+from meterflow.domain.event_record import EventOnRecord, month_start, next_month
+from meterflow.domain.events import encode_json
+
+_INSERT = """
+INSERT INTO events_on_record (mode, idempotency_key, customer_id, event_name, timestamp, properties,
+                              received_at, topic, kafka_partition, kafka_offset)
+SELECT m, k, c, n, t, p::json, r, tp, pa, o
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+            $7::timestamptz[], $8::text[], $9::int[], $10::bigint[]) AS x(m, k, c, n, t, p, r, tp, pa, o)
+ON CONFLICT DO NOTHING
+"""
+# Two writers creating the same month's partition at once would collide in the catalog: one lock.
+_PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('events_on_record partitions'))"
+
+
+def partition_name(start: datetime) -> str:
+    return f"events_on_record_{start.year:04d}_{start.month:02d}"
+
+
+class EventRecordRepository:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._partitions: set[datetime] = set()  # months known to exist, to skip the DDL on the hot path
+
+    async def add(self, events: Sequence[EventOnRecord]) -> None:
+        """Idempotent: a row already on record (same mode, key and timestamp) stays as it is."""
+        if not events:
+            return
+        await self.ensure_partitions({month_start(e.timestamp) for e in events})
+        columns: tuple[list[object], ...] = tuple([] for _ in range(10))
+        for e in events:
+            row = (e.mode.value, e.idempotency_key, e.customer_id, e.event_name, e.timestamp,
+                   encode_json(e.properties).decode(), e.received_at, e.position.topic, e.position.partition,
+                   e.position.offset)
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        await self._pool.execute(_INSERT, *columns)
+
+    async def ensure_partitions(self, months: set[datetime]) -> None:
+        missing = sorted(months - self._partitions)
+        if not missing:
+            return
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(_PARTITION_LOCK)
+            for start in missing:
+                # DDL takes no parameters; the name and bounds are built from integers, never from input.
+                await connection.execute(
+                    f"CREATE TABLE IF NOT EXISTS {partition_name(start)} PARTITION OF events_on_record "
+                    f"FOR VALUES FROM ('{start.isoformat()}') TO ('{next_month(start).isoformat()}')")
+        self._partitions |= set(missing)
+
+    async def drop_before(self, cutoff: datetime) -> list[str]:
+        """Retention: drop every monthly partition wholly older than `cutoff` (a catalog operation, no
+        row-by-row delete). Returns the partitions dropped."""
+        rows = await self._pool.fetch(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'events_on_record' ORDER BY 1")
+        dropped = []
+        for row in rows:
+            name: str = row["relname"]
+            year, month = int(name[-7:-3]), int(name[-2:])
+            if next_month(datetime(year, month, 1, tzinfo=cutoff.tzinfo)) <= cutoff:
+                await self._pool.execute(f"DROP TABLE IF EXISTS {name}")
+                self._partitions.discard(datetime(year, month, 1, tzinfo=cutoff.tzinfo))
+                dropped.append(name)
+        return dropped
