@@ -158,3 +158,16 @@ def create_key(mode: ModeOption = typer.Option(..., "--mode", help="test or live
     from meterflow.keys import create_api_key
 
     print(asyncio.run(create_api_key(get_settings(), Mode(mode.value))))
+
+
+@app.command()
+def explain(invoice_id: str = typer.Argument(..., help="the invoice to explain"),
+            mode: ModeOption = typer.Option(..., "--mode")) -> None:
+    """Each line's quantity recomputed from the events on record, beside the invoice's; exit 1 on a mismatch."""
+    from services.record_ops import explain_invoice
+
+    try:
+        code = asyncio.run(explain_invoice(get_settings(), invoice_id, Mode(mode.value)))
+    except Exception as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    raise typer.Exit(code)

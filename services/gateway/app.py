@@ -14,7 +14,7 @@ from meterflow.adapters.redis_client import connect_redis
 from meterflow.clock import Clock, SystemClock
 from meterflow.observability import metrics_payload, readiness
 from meterflow.settings import Settings
-from services.gateway import routes_catalog, routes_invoices, routes_usage
+from services.gateway import routes_catalog, routes_events, routes_invoices, routes_usage
 from services.gateway.context import GatewayContext, context
 from services.gateway.errors import install_error_handlers
 from services.gateway.json_bodies import JsonBodies
@@ -46,6 +46,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.middleware("http")(with_request_id)
     for router in (routes_catalog.router, routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
         app.include_router(router)
+    app.include_router(routes_events.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -12,7 +12,8 @@ from meterflow.adapters.event_record_repository import EventRecordRepository, pa
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.counting import CountableEvent
-from meterflow.domain.event_record import EventOnRecord, Position, month_start, origin_token
+from meterflow.domain.errors import NotFound
+from meterflow.domain.event_record import EventFilter, EventOnRecord, Position, month_start, origin_token
 from meterflow.domain.modes import Mode
 from tests.support import unique
 
@@ -57,3 +58,21 @@ async def test_the_mark_keeps_the_origin_of_the_record_counted_so_only_its_repla
     assert [e.origin for e in first.counted] == [event(5).origin]
     assert [e.origin for e in again.recounted] == [event(5).origin]
     assert [e.origin for e in again.duplicates] == [event(9).origin] and again.counted == []
+
+
+async def test_pages_are_newest_first_filtered_and_a_cursor_not_on_record_is_not_found(pool: Pool) -> None:
+    record, key = EventRecordRepository(pool), unique("k")
+    customer = unique("cus")
+    rows = [EventOnRecord(Mode.TEST, f"{key}-{i}", customer, "calls", LONG_AGO + timedelta(minutes=i), {},
+                          LONG_AGO, Position("t", 0, i)) for i in range(5)]
+    await record.add(rows)
+    wanted = EventFilter(customer_id=customer, start=LONG_AGO + timedelta(minutes=1))
+    first, more = await record.page(Mode.TEST, wanted, 2, None)
+    assert [e.idempotency_key for e in first] == [f"{key}-4", f"{key}-3"] and more
+    rest, more = await record.page(Mode.TEST, wanted, 10, first[-1].idempotency_key)
+    assert [e.idempotency_key for e in rest] == [f"{key}-2", f"{key}-1"] and not more
+    assert [e for chunk in [c async for c in record.scan(Mode.TEST, wanted, chunk=3)] for e in chunk] == \
+        list(reversed(first + rest))
+    assert await record.by_key(Mode.LIVE, f"{key}-1") is None
+    with pytest.raises(NotFound):
+        await record.page(Mode.TEST, wanted, 2, unique("nothing"))

@@ -7,12 +7,17 @@ processor's hot path, between the counting transaction and the offset commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from typing import Any
+
+import asyncpg
 
 from meterflow.adapters.postgres import Pool
-from meterflow.domain.event_record import EventOnRecord, month_start, next_month
+from meterflow.domain.errors import NotFound
+from meterflow.domain.event_record import EventFilter, EventOnRecord, Position, month_start, next_month
 from meterflow.domain.events import encode_json
+from meterflow.domain.modes import Mode
 
 _INSERT = """
 INSERT INTO events_on_record (mode, idempotency_key, customer_id, event_name, timestamp, properties,
@@ -24,6 +29,42 @@ ON CONFLICT DO NOTHING
 """
 # Two writers creating the same month's partition at once would collide in the catalog: one lock.
 _PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('events_on_record partitions'))"
+
+
+def _event(row: asyncpg.Record) -> EventOnRecord:
+    return EventOnRecord(Mode(row["mode"]), row["idempotency_key"], row["customer_id"], row["event_name"],
+                         row["timestamp"], row["properties"], row["received_at"],
+                         Position(row["topic"], row["kafka_partition"], row["kafka_offset"]))
+
+
+def _select(mode: Mode, wanted: EventFilter, after: tuple[datetime, str] | None, limit: int,
+            newest_first: bool) -> tuple[str, list[Any]]:
+    """One keyset-paged read, in (timestamp, idempotency_key) order: the index on (mode, customer_id,
+    timestamp, idempotency_key) (or on (mode, timestamp, …)) serves the filter, the order and the cursor.
+    Every value is bound; only the fixed fragments below are joined."""
+    params: list[Any] = [mode.value]
+
+    def bind(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    conditions = ["mode = $1"]
+    if wanted.customer_id is not None:
+        conditions.append(f"customer_id = {bind(wanted.customer_id)}")
+    if wanted.event_names is not None:
+        conditions.append(f"event_name = ANY({bind(list(wanted.event_names))}::text[])")
+    if wanted.idempotency_key is not None:
+        conditions.append(f"idempotency_key = {bind(wanted.idempotency_key)}")
+    if wanted.start is not None:
+        conditions.append(f"timestamp >= {bind(wanted.start)}")
+    if wanted.end is not None:
+        conditions.append(f"timestamp < {bind(wanted.end)}")
+    order, beyond = ("DESC", "<") if newest_first else ("ASC", ">")
+    if after is not None:
+        conditions.append(f"(timestamp, idempotency_key) {beyond} ({bind(after[0])}, {bind(after[1])})")
+    sql = (f"SELECT * FROM events_on_record WHERE {' AND '.join(conditions)} "
+           f"ORDER BY timestamp {order}, idempotency_key {order} LIMIT {bind(limit)}")
+    return sql, params
 
 
 def partition_name(start: datetime) -> str:
@@ -77,3 +118,34 @@ class EventRecordRepository:
                 self._partitions.discard(datetime(year, month, 1, tzinfo=cutoff.tzinfo))
                 dropped.append(name)
         return dropped
+
+    async def by_key(self, mode: Mode, idempotency_key: str) -> EventOnRecord | None:
+        rows = await self._fetch(_select(mode, EventFilter(idempotency_key=idempotency_key), None, 1, True))
+        return _event(rows[0]) if rows else None
+
+    async def page(self, mode: Mode, wanted: EventFilter, limit: int,
+                   starting_after: str | None) -> tuple[list[EventOnRecord], bool]:
+        """Newest first. `starting_after` is the idempotency key of the last event of the previous page;
+        a key not on record in this mode is NotFound (an empty page would read as "no more")."""
+        after = None
+        if starting_after is not None:
+            cursor = await self.by_key(mode, starting_after)
+            if cursor is None:
+                raise NotFound("event", starting_after, "starting_after")
+            after = cursor.timestamp, cursor.idempotency_key
+        rows = await self._fetch(_select(mode, wanted, after, limit + 1, True))
+        return [_event(r) for r in rows[:limit]], len(rows) > limit
+
+    async def scan(self, mode: Mode, wanted: EventFilter, chunk: int = 10_000) -> AsyncIterator[list[EventOnRecord]]:
+        """Every matching event, oldest first, in chunks (bounded memory for a period of millions)."""
+        after: tuple[datetime, str] | None = None
+        while True:
+            rows = await self._fetch(_select(mode, wanted, after, chunk, False))
+            if not rows:
+                return
+            yield [_event(r) for r in rows]
+            after = rows[-1]["timestamp"], rows[-1]["idempotency_key"]
+
+    async def _fetch(self, query: tuple[str, list[Any]]) -> list[asyncpg.Record]:
+        sql, params = query
+        return list(await self._pool.fetch(sql, *params))

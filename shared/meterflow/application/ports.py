@@ -3,13 +3,14 @@ unit tests hand in fakes, and the contract suites in tests/ check the fakes agai
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from meterflow.domain.catalog import Metric, Plan
 from meterflow.domain.counting import BatchOutcome, CountableEvent
-from meterflow.domain.event_record import EventOnRecord
+from meterflow.domain.event_record import EventFilter, EventOnRecord
+from meterflow.domain.invoices import Invoice
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.records import DeadLetter
@@ -69,3 +70,18 @@ class EventRecordWriter(Protocol):
     so a replayed batch adds nothing, and returns only once the rows are durable."""
 
     async def add(self, events: Sequence[EventOnRecord]) -> None: ...
+
+
+class EventRecordReader(Protocol):
+    """The events on record, read back: one by key, a page newest first, or every match oldest first."""
+
+    async def by_key(self, mode: Mode, idempotency_key: str) -> EventOnRecord | None: ...
+
+    async def page(self, mode: Mode, wanted: EventFilter, limit: int,
+                   starting_after: str | None) -> tuple[list[EventOnRecord], bool]: ...
+
+    def scan(self, mode: Mode, wanted: EventFilter, chunk: int = 10_000) -> AsyncIterator[list[EventOnRecord]]: ...
+
+
+class InvoiceLookup(Protocol):
+    async def invoice(self, mode: Mode, invoice_id: str) -> Invoice | None: ...

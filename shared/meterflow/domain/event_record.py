@@ -10,11 +10,15 @@ counted, never a later duplicate's (docs/exactly-once.md).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from meterflow.domain.events import Event
 from meterflow.domain.modes import Mode
+from meterflow.domain.rollups import MetricRule, Rollup, fold, observe_event
+from meterflow.domain.usage import PeriodUsage
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -61,3 +65,41 @@ def month_start(at: datetime) -> datetime:
 
 def next_month(start: datetime) -> datetime:
     return datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events on record to read: every field that is set must match; `[start, end)` by timestamp."""
+
+    customer_id: str | None = None
+    event_names: tuple[str, ...] | None = None
+    idempotency_key: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def as_event(event: EventOnRecord) -> Event:
+    """The event as it was counted (already validated then: not validated again)."""
+    return Event.model_construct(event_name=event.event_name, customer_id=event.customer_id,
+                                 idempotency_key=event.idempotency_key, timestamp=event.timestamp,
+                                 properties=event.properties)
+
+
+def usage_of(rule: MetricRule, events: Iterable[EventOnRecord]) -> PeriodUsage:
+    """What a metric counts of these events (the caller picks the customer and range): the same fold as
+    the rollups, and the exact number of distinct values. The figure an invoice line is explained by."""
+    rollup, values = fold_events(rule, events)
+    return PeriodUsage(rollup, len(values))
+
+
+def fold_events(rule: MetricRule, events: Iterable[EventOnRecord]) -> tuple[Rollup, set[str]]:
+    """The fold of `usage_of`, with the distinct values themselves (so chunks can be merged exactly)."""
+    rollup, values = Rollup(), set()
+    for event in events:
+        if event.event_name != rule.event_name:
+            continue
+        observation = observe_event(rule, as_event(event))
+        rollup = fold(rollup, observation)
+        if observation.distinct is not None:
+            values.add(observation.distinct)
+    return rollup, values

@@ -33,6 +33,8 @@ STATEMENTS = (
     """,
     # A customer's events in a period, newest first (GET /v1/events, an invoice's events, explain).
     "CREATE INDEX events_on_record_by_customer ON events_on_record (mode, customer_id, timestamp, idempotency_key)",
+    # All events newest first (GET /v1/events without a customer).
+    "CREATE INDEX events_on_record_by_time ON events_on_record (mode, timestamp, idempotency_key)",
 )
 
 
