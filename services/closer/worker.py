@@ -18,11 +18,13 @@ from functools import partial
 from aiohttp import web
 
 from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.transient import is_transient
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
@@ -48,10 +50,11 @@ async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Close
     redis = connect_redis(settings.redis_dsn)
     usage = UsageStore.from_settings(redis, settings)
     catalog, unit_of_work = CatalogRepository(pool), partial(PostgresUnitOfWork, pool)
+    exact = ExactUsage(usage, EventRecordRepository(pool), catalog)
     try:
-        yield Closer(PeriodCloser(catalog, usage, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
+        yield Closer(PeriodCloser(catalog, exact, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
                                   timedelta(seconds=settings.rollup_retention_s), is_transient),
-                     Invoicing(catalog, usage, unit_of_work, clock), pool, usage)
+                     Invoicing(catalog, exact, unit_of_work, clock), pool, usage)
     finally:
         await redis.aclose()
         await pool.close()

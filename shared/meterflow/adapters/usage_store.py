@@ -37,7 +37,7 @@ from meterflow.domain.counting import (
     RollupKey,
     StoredState,
     count_batch,
-    period_figure,
+    period_parts,
     reads_needed,
 )
 from meterflow.domain.modes import Mode
@@ -176,7 +176,13 @@ class UsageStore:
         return int((Window(day, 0).start + timedelta(days=1) + self._retention).timestamp())
 
     async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
-        """Period figures for many (metric, customer, period) at once: one pipelined round trip."""
+        """Period figures of hour-aligned periods (the rollups' grain; `application/exact_usage.py` answers
+        any period to the second)."""
+        return [PeriodUsage(rollup, len(values)) for rollup, values in await self.usage_parts(queries)]
+
+    async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]:
+        """For many hour-aligned (metric, customer, period) at once, in one pipelined round trip: the
+        merged rollup and the distinct values seen."""
         reads = self._redis.pipeline(transaction=False)
         plans: list[list[DaySlice]] = []
         for query in queries:
@@ -186,6 +192,6 @@ class UsageStore:
                 reads.hgetall(_rollup_key(key))
                 reads.hgetall(_distinct_key(key))
         results = iter(await reads.execute())
-        return [period_figure((piece, decode_rollups(next(results)),
-                               {value: int(mask) for value, mask in next(results).items()}) for piece in slices)
+        return [period_parts((piece, decode_rollups(next(results)),
+                              {value: int(mask) for value, mask in next(results).items()}) for piece in slices)
                 for slices in plans]

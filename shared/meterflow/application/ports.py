@@ -14,7 +14,7 @@ from meterflow.domain.invoices import Invoice
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.records import DeadLetter
-from meterflow.domain.rollups import MetricRule
+from meterflow.domain.rollups import MetricRule, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
 
@@ -85,3 +85,9 @@ class EventRecordReader(Protocol):
 
 class InvoiceLookup(Protocol):
     async def invoice(self, mode: Mode, invoice_id: str) -> Invoice | None: ...
+
+
+class RollupReader(Protocol):
+    """Hour-aligned period figures with their distinct values (the hourly rollups' grain)."""
+
+    async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]: ...

@@ -155,9 +155,17 @@ def period_figure(days: Iterable[tuple[DaySlice, Mapping[int, Rollup], Mapping[s
     """A period's figure from its stored days (each: the slice of hours it covers, the day's rollups by
     hour, its distinct values' hour masks): the merge of the covered hours, and the size of the union of
     the distinct values seen in them (never a sum of per-window counts)."""
+    rollup, values = period_parts(days)
+    return PeriodUsage(rollup, len(values))
+
+
+def period_parts(days: Iterable[tuple[DaySlice, Mapping[int, Rollup], Mapping[str, int]]]) -> tuple[
+        Rollup, set[str]]:
+    """`period_figure` with the distinct values themselves, so a figure can be merged with another part
+    of the period (its edge hours recounted from the events on record) and still count `unique` exactly."""
     rollups: list[Rollup] = []
     values: set[str] = set()
     for piece, hours, masks in days:
         rollups += [rollup for hour, rollup in hours.items() if piece.covers(hour)]
         values |= {value for value, mask in masks.items() if piece.holds(mask)}
-    return PeriodUsage(merge_all(rollups), len(values))
+    return merge_all(rollups), values
