@@ -30,6 +30,7 @@ from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
 from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, metrics_payload, readiness
 from meterflow.settings import Settings
+from services.closer.replays import replay_forever, replayer
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ async def _serve(settings: Settings, clock: Clock) -> None:
         runner = web.AppRunner(_web_app(closer))
         await runner.setup()
         await web.TCPSite(runner, settings.api_host, settings.closer_web_port).start()
+        replays = asyncio.create_task(replay_forever(replayer(closer, clock), settings.close_interval_s))
         try:
             while True:
                 try:
@@ -124,4 +126,5 @@ async def _serve(settings: Settings, clock: Clock) -> None:
                     log.exception("period close failed; retrying next round")
                 await asyncio.sleep(settings.close_interval_s)
         finally:
+            replays.cancel()
             await runner.cleanup()

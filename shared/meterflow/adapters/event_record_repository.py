@@ -37,34 +37,44 @@ def _event(row: asyncpg.Record) -> EventOnRecord:
                          Position(row["topic"], row["kafka_partition"], row["kafka_offset"]))
 
 
+class _Query:
+    """A WHERE clause over the events on record with its bound values: only the fixed fragments below
+    are joined into SQL, every value is a parameter."""
+
+    def __init__(self, mode: Mode, wanted: EventFilter) -> None:
+        self.params: list[Any] = [mode.value]
+        self.conditions = ["mode = $1"]
+        for column, value in (("customer_id", wanted.customer_id), ("idempotency_key", wanted.idempotency_key)):
+            if value is not None:
+                self.conditions.append(f"{column} = {self.bind(value)}")
+        if wanted.event_names is not None:
+            self.conditions.append(f"event_name = ANY({self.bind(list(wanted.event_names))}::text[])")
+        if wanted.start is not None:
+            self.conditions.append(f"timestamp >= {self.bind(wanted.start)}")
+        if wanted.end is not None:
+            self.conditions.append(f"timestamp < {self.bind(wanted.end)}")
+
+    def bind(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    @property
+    def where(self) -> str:
+        return " AND ".join(self.conditions)
+
+
 def _select(mode: Mode, wanted: EventFilter, after: tuple[datetime, str] | None, limit: int,
             newest_first: bool) -> tuple[str, list[Any]]:
     """One keyset-paged read, in (timestamp, idempotency_key) order: the index on (mode, customer_id,
-    timestamp, idempotency_key) (or on (mode, timestamp, …)) serves the filter, the order and the cursor.
-    Every value is bound; only the fixed fragments below are joined."""
-    params: list[Any] = [mode.value]
-
-    def bind(value: Any) -> str:
-        params.append(value)
-        return f"${len(params)}"
-
-    conditions = ["mode = $1"]
-    if wanted.customer_id is not None:
-        conditions.append(f"customer_id = {bind(wanted.customer_id)}")
-    if wanted.event_names is not None:
-        conditions.append(f"event_name = ANY({bind(list(wanted.event_names))}::text[])")
-    if wanted.idempotency_key is not None:
-        conditions.append(f"idempotency_key = {bind(wanted.idempotency_key)}")
-    if wanted.start is not None:
-        conditions.append(f"timestamp >= {bind(wanted.start)}")
-    if wanted.end is not None:
-        conditions.append(f"timestamp < {bind(wanted.end)}")
+    timestamp, idempotency_key) (or on (mode, timestamp, …)) serves the filter, the order and the cursor."""
+    query = _Query(mode, wanted)
     order, beyond = ("DESC", "<") if newest_first else ("ASC", ">")
     if after is not None:
-        conditions.append(f"(timestamp, idempotency_key) {beyond} ({bind(after[0])}, {bind(after[1])})")
-    sql = (f"SELECT * FROM events_on_record WHERE {' AND '.join(conditions)} "
-           f"ORDER BY timestamp {order}, idempotency_key {order} LIMIT {bind(limit)}")
-    return sql, params
+        query.conditions.append(f"(timestamp, idempotency_key) {beyond} ({query.bind(after[0])}, "
+                                f"{query.bind(after[1])})")
+    sql = (f"SELECT * FROM events_on_record WHERE {query.where} "
+           f"ORDER BY timestamp {order}, idempotency_key {order} LIMIT {query.bind(limit)}")
+    return sql, query.params
 
 
 def partition_name(start: datetime) -> str:
@@ -149,3 +159,14 @@ class EventRecordRepository:
     async def _fetch(self, query: tuple[str, list[Any]]) -> list[asyncpg.Record]:
         sql, params = query
         return list(await self._pool.fetch(sql, *params))
+
+    async def count(self, mode: Mode, wanted: EventFilter) -> int:
+        query = _Query(mode, wanted)
+        value = await self._pool.fetchval(f"SELECT count(*) FROM events_on_record WHERE {query.where}", *query.params)
+        return int(value or 0)
+
+    async def event_names(self, mode: Mode, wanted: EventFilter) -> list[str]:
+        query = _Query(mode, wanted)
+        rows = await self._pool.fetch(f"SELECT DISTINCT event_name FROM events_on_record WHERE {query.where}",
+                                      *query.params)
+        return sorted(r["event_name"] for r in rows)

@@ -41,7 +41,8 @@ from meterflow.domain.counting import (
     reads_needed,
 )
 from meterflow.domain.modes import Mode
-from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices
+from meterflow.domain.periods import Period
+from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices, hour_bit
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.settings import Settings
 
@@ -195,3 +196,51 @@ class UsageStore:
         return [period_parts((piece, decode_rollups(next(results)),
                               {value: int(mask) for value, mask in next(results).items()}) for piece in slices)
                 for slices in plans]
+
+    async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period, rebuilt: Changes) -> None:
+        """Replay's write: every hour of `hours` of these metrics' rollups becomes what `rebuilt` says
+        (an hour it does not name becomes empty), for every customer that has a rollup there or in
+        `rebuilt`. Other hours of a day are kept. Each day is rewritten under WATCH, like `apply`, so a
+        processor counting into the same day at once makes one of the two retry against the other."""
+        for piece in day_slices(hours):
+            for metric_id in metric_ids:
+                customers = {key.customer_id for key in rebuilt.rollups
+                             if key.metric_id == metric_id and key.day == piece.day}
+                async for name in self._redis.scan_iter(match=f"mf:r:{mode}:{metric_id}:*:{piece.day}", count=1000):
+                    customers.add(str(name).split(":")[4])
+                for customer in customers:
+                    key = RollupKey(mode, metric_id, customer, piece.day)
+                    await self._replace_day(key, piece, rebuilt.rollups.get(key, {}), rebuilt.distinct.get(key, {}))
+
+    async def _replace_day(self, key: RollupKey, piece: DaySlice, hours: dict[int, Rollup],
+                           masks: dict[str, int]) -> None:
+        covered = sum(hour_bit(h) for h in range(piece.first_hour, piece.last_hour + 1))
+        while True:
+            try:
+                async with self._redis.pipeline(transaction=True) as tx:
+                    await tx.watch(_rollup_key(key), _distinct_key(key))
+                    fields = await tx.hkeys(_rollup_key(key))
+                    stored_masks = await tx.hgetall(_distinct_key(key))
+                    stale = [f for f in fields if piece.covers(int(str(f).split(":")[0]))]
+                    new_masks = {v: (int(m) & ~covered) for v, m in stored_masks.items()}
+                    for value, mask in masks.items():
+                        new_masks[value] = new_masks.get(value, 0) | (mask & covered)
+                    mapping: dict[str, str] = {}
+                    for hour, rollup in hours.items():
+                        if piece.covers(hour):
+                            mapping |= encode_rollup(hour, rollup)
+                    tx.multi()  # type: ignore[no-untyped-call]
+                    if stale:
+                        tx.hdel(_rollup_key(key), *stale)
+                    if mapping:
+                        tx.hset(_rollup_key(key), mapping=mapping)  # type: ignore[arg-type]
+                        tx.expireat(_rollup_key(key), self._expiry(key.day))
+                    if emptied := [v for v, m in new_masks.items() if m == 0 and v in stored_masks]:
+                        tx.hdel(_distinct_key(key), *emptied)
+                    if kept := {v: str(m) for v, m in new_masks.items() if m}:
+                        tx.hset(_distinct_key(key), mapping=kept)  # type: ignore[arg-type]
+                        tx.expireat(_distinct_key(key), self._expiry(key.day))
+                    await tx.execute()
+                    return
+            except WatchError:
+                continue

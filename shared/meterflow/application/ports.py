@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Protocol
 
 from meterflow.domain.catalog import Metric, Plan
-from meterflow.domain.counting import BatchOutcome, CountableEvent
+from meterflow.domain.counting import BatchOutcome, Changes, CountableEvent
 from meterflow.domain.event_record import EventFilter, EventOnRecord
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period
 from meterflow.domain.records import DeadLetter
+from meterflow.domain.replay import ReplayJob, ReplayStatus
 from meterflow.domain.rollups import MetricRule, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
@@ -91,3 +93,23 @@ class RollupReader(Protocol):
     """Hour-aligned period figures with their distinct values (the hourly rollups' grain)."""
 
     async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]: ...
+
+
+class ReplaySource(EventRecordReader, Protocol):
+    """What a replay reads of the events on record besides the events: how many, and which names."""
+
+    async def count(self, mode: Mode, wanted: EventFilter) -> int: ...
+
+    async def event_names(self, mode: Mode, wanted: EventFilter) -> list[str]: ...
+
+
+class RollupRewriter(Protocol):
+    async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period, rebuilt: Changes) -> None: ...
+
+
+class ReplayJobStore(Protocol):
+    async def claim(self, now: datetime) -> ReplayJob | None: ...
+
+    async def progress(self, job_id: str, total: int, replayed: int, now: datetime) -> None: ...
+
+    async def finish(self, job_id: str, status: ReplayStatus, error: str | None, now: datetime) -> None: ...

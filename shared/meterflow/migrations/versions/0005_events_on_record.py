@@ -35,6 +35,25 @@ STATEMENTS = (
     "CREATE INDEX events_on_record_by_customer ON events_on_record (mode, customer_id, timestamp, idempotency_key)",
     # All events newest first (GET /v1/events without a customer).
     "CREATE INDEX events_on_record_by_time ON events_on_record (mode, timestamp, idempotency_key)",
+    # Replay jobs (POST /v1/events/replay): claimed by the closer's replay loop with FOR UPDATE SKIP LOCKED.
+    """
+    CREATE TABLE replay_jobs (
+        id              text PRIMARY KEY,
+        mode            text NOT NULL CHECK (mode IN ('test', 'live')),
+        status          text NOT NULL CHECK (status IN ('pending', 'processing', 'completed', 'failed')),
+        from_timestamp  timestamptz NOT NULL,
+        to_timestamp    timestamptz NOT NULL,
+        event_name      text,
+        events_total    bigint NOT NULL DEFAULT 0,
+        events_replayed bigint NOT NULL DEFAULT 0,
+        error_message   text,
+        started_at      timestamptz,
+        completed_at    timestamptz,
+        created_at      timestamptz NOT NULL DEFAULT now(),
+        updated_at      timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    "CREATE INDEX replay_jobs_waiting ON replay_jobs (created_at) WHERE status IN ('pending', 'processing')",
 )
 
 
@@ -44,4 +63,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE replay_jobs")
     op.execute("DROP TABLE events_on_record")
