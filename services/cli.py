@@ -171,3 +171,17 @@ def explain(invoice_id: str = typer.Argument(..., help="the invoice to explain")
     except Exception as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     raise typer.Exit(code)
+
+
+@app.command()
+def backfill(source: str = typer.Argument(..., help="newline-delimited events, or - for stdin"),
+             mode: ModeOption = typer.Option(..., "--mode")) -> None:
+    """Count events older than the acceptance window exactly once (a key already on record is a duplicate);
+    safe to interrupt and to re-run. Exit 1 when any line was rejected."""
+    from services.record_ops import backfill_file
+
+    try:
+        code = asyncio.run(backfill_file(get_settings(), clock(), Mode(mode.value), source))
+    except Exception as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    raise typer.Exit(code)

@@ -170,3 +170,9 @@ class EventRecordRepository:
         rows = await self._pool.fetch(f"SELECT DISTINCT event_name FROM events_on_record WHERE {query.where}",
                                       *query.params)
         return sorted(r["event_name"] for r in rows)
+
+    async def keys_on_record(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
+        """Which of these keys are on record in this mode, whatever their timestamp (backfill's dedupe)."""
+        rows = await self._pool.fetch("SELECT DISTINCT idempotency_key FROM events_on_record WHERE mode = $1 "
+                                      "AND idempotency_key = ANY($2::text[])", mode.value, list(set(idempotency_keys)))
+        return {r["idempotency_key"] for r in rows}

@@ -9,12 +9,15 @@ are never touched: a replay writes rollups only.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from meterflow.application.ports import CountingCatalog, ReplayJobStore, ReplaySource, RollupRewriter
 from meterflow.clock import Clock
 from meterflow.domain.counting import Changes
 from meterflow.domain.event_record import EventFilter
+from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period
 from meterflow.domain.replay import ReplayJob, ReplayStatus, fold_replayed, hours_of
 
 
@@ -40,16 +43,31 @@ class Replayer:
         return job
 
     async def _run(self, job: ReplayJob) -> None:
-        hours = hours_of(job.period)
-        wanted = EventFilter(start=hours.start, end=hours.end,
-                             event_names=(job.event_name,) if job.event_name is not None else None)
-        names = [job.event_name] if job.event_name is not None else await self.record.event_names(job.mode, wanted)
-        rules = await self.catalog.metric_rules(job.mode, names)
-        wanted = EventFilter(event_names=tuple(names), start=hours.start, end=hours.end)
-        total, replayed, rebuilt = await self.record.count(job.mode, wanted), 0, Changes()
-        await self.jobs.progress(job.id, total, 0, self.clock.now())
-        async for chunk in self.record.scan(job.mode, wanted):
-            rebuilt = fold_replayed(chunk, rules, rebuilt)
-            replayed += len(chunk)
+        async def progress(total: int, replayed: int) -> None:
             await self.jobs.progress(job.id, total, replayed, self.clock.now())
-        await self.rollups.replace_hours(job.mode, [r.metric_id for r in rules], hours, rebuilt)
+
+        await rebuild_hours(self.catalog, self.record, self.rollups, job.mode, hours_of(job.period),
+                            job.event_name, progress)
+
+
+async def rebuild_hours(catalog: CountingCatalog, record: ReplaySource, rollups: RollupRewriter, mode: Mode,
+                        hours: Period, event_name: str | None,
+                        progress: Callable[[int, int], Awaitable[None]] | None = None) -> int:
+    """Rebuild the rollups of whole `hours` (of one event name, or of every name on record there) from
+    the events on record; returns how many events were folded. Idempotent: the shared step of replay
+    and backfill."""
+    wanted = EventFilter(start=hours.start, end=hours.end,
+                         event_names=(event_name,) if event_name is not None else None)
+    names = [event_name] if event_name is not None else await record.event_names(mode, wanted)
+    rules = await catalog.metric_rules(mode, names)
+    wanted = EventFilter(event_names=tuple(names), start=hours.start, end=hours.end)
+    total, replayed, rebuilt = await record.count(mode, wanted), 0, Changes()
+    if progress:
+        await progress(total, 0)
+    async for chunk in record.scan(mode, wanted):
+        rebuilt = fold_replayed(chunk, rules, rebuilt)
+        replayed += len(chunk)
+        if progress:
+            await progress(total, replayed)
+    await rollups.replace_hours(mode, [r.metric_id for r in rules], hours, rebuilt)
+    return replayed
