@@ -1,9 +1,11 @@
-"""The closer service's replay loop: replay jobs run here, in the background, one at a time."""
+"""The closer service's upkeep of the events on record: the replay loop (jobs run here, in the
+background, one at a time) and retention."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from meterflow.adapters.catalog_repository import CatalogRepository
@@ -35,3 +37,11 @@ async def replay_forever(replays: Replayer, idle_s: float) -> None:
             await asyncio.sleep(min(idle_s, 1.0))
         else:
             log.info("replay job %s completed", job.id)
+
+
+async def drop_expired_events(closer: Closer, retention: timedelta, clock: Clock) -> None:
+    """Retention of the events on record: whole monthly partitions older than `retention` are dropped
+    (a catalog operation, never a row-by-row delete). Run with every close round."""
+    dropped = await EventRecordRepository(closer.pool).drop_before(clock.now() - retention)
+    if dropped:
+        log.info("events on record past retention dropped: %s", ", ".join(dropped))

@@ -7,6 +7,7 @@ processor's hot path, between the counting transaction and the offset commit.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -147,14 +148,18 @@ class EventRecordRepository:
         return [_event(r) for r in rows[:limit]], len(rows) > limit
 
     async def scan(self, mode: Mode, wanted: EventFilter, chunk: int = 10_000) -> AsyncIterator[list[EventOnRecord]]:
-        """Every matching event, oldest first, in chunks (bounded memory for a period of millions)."""
-        after: tuple[datetime, str] | None = None
-        while True:
-            rows = await self._fetch(_select(mode, wanted, after, chunk, False))
-            if not rows:
-                return
-            yield [_event(r) for r in rows]
+        """Every matching event, oldest first, in chunks (bounded memory for a period of millions). The
+        next chunk is already being read while the caller works on this one (replay folds a million)."""
+        rows = await self._fetch(_select(mode, wanted, None, chunk, False))
+        while rows:
             after = rows[-1]["timestamp"], rows[-1]["idempotency_key"]
+            following = asyncio.ensure_future(self._fetch(_select(mode, wanted, after, chunk, False)))
+            try:
+                yield [_event(r) for r in rows]
+            except BaseException:
+                following.cancel()
+                raise
+            rows = await following
 
     async def _fetch(self, query: tuple[str, list[Any]]) -> list[asyncpg.Record]:
         sql, params = query
