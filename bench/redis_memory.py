@@ -1,7 +1,8 @@
 """Figure 6: Redis memory per remembered idempotency key.
 
 A load process marks N fresh keys as the processor does (UsageStore.apply of CountableEvents with no
-contributions, in the processor's batch size, so only dedupe marks are written) and reads
+contributions, each mark holding its record's origin as the processor writes it, at offsets in the
+millions, in the processor's batch size, so only dedupe marks are written) and reads
 `INFO memory` used_memory before and after; the figure is the difference over N. Keys are UUID4
 strings, the most common idempotency key clients send.
 
@@ -26,6 +27,7 @@ from bench.workload import EVENT_NAME, unique_key
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.counting import CountableEvent
+from meterflow.domain.event_record import Position, origin_token
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
 
@@ -74,8 +76,9 @@ async def _mark(settings: Settings, n: int) -> KeyMemory:
         keys_before, memory_before = await redis.dbsize(), await settled_memory(redis)
         now = datetime.now(UTC)
         for start in range(0, n, settings.processor_batch_max):
-            batch = [CountableEvent(Mode.TEST, unique_key(), "cus_bench", EVENT_NAME, now, ())
-                     for _ in range(min(settings.processor_batch_max, n - start))]
+            batch = [CountableEvent(Mode.TEST, unique_key(), "cus_bench", EVENT_NAME, now, (),
+                                    origin_token(Position("bench", i % 4, 1_000_000 + i), now))
+                     for i in range(start, min(start + settings.processor_batch_max, n))]
             await store.apply(batch, now)
         keys_after, memory_after = await redis.dbsize(), await settled_memory(redis)
         if url != settings.redis_dsn:

@@ -187,3 +187,30 @@ def revoke_key(key_id: str = typer.Argument(..., help="the key's id, from `meter
     if not asyncio.run(revoke_api_key(get_settings(), key_id)):
         raise _fail(f"no active key {key_id!r}")
     print(f"revoked {key_id}")
+
+
+@app.command()
+def explain(invoice_id: str = typer.Argument(..., help="the invoice to explain"),
+            mode: ModeOption = typer.Option(..., "--mode")) -> None:
+    """Each line's quantity recomputed from the events on record, beside the invoice's; exit 1 on a mismatch."""
+    from services.record_ops import explain_invoice
+
+    try:
+        code = asyncio.run(explain_invoice(get_settings(), invoice_id, Mode(mode.value)))
+    except Exception as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    raise typer.Exit(code)
+
+
+@app.command()
+def backfill(source: str = typer.Argument(..., help="newline-delimited events, or - for stdin"),
+             mode: ModeOption = typer.Option(..., "--mode")) -> None:
+    """Count events older than the acceptance window exactly once (a key already on record is a duplicate);
+    safe to interrupt and to re-run. Exit 1 when any line was rejected."""
+    from services.record_ops import backfill_file
+
+    try:
+        code = asyncio.run(backfill_file(get_settings(), clock(), Mode(mode.value), source))
+    except Exception as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    raise typer.Exit(code)

@@ -18,16 +18,19 @@ from functools import partial
 from aiohttp import web
 
 from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.failures import is_transient
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
 from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, metrics_payload, readiness
 from meterflow.settings import Settings
+from services.closer.replays import drop_expired_events, replay_forever, replayer
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +51,11 @@ async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Close
     redis = connect_redis(settings.redis_dsn)
     usage = UsageStore.from_settings(redis, settings)
     catalog, unit_of_work = CatalogRepository(pool), partial(PostgresUnitOfWork, pool)
+    exact = ExactUsage(usage, EventRecordRepository(pool), catalog)
     try:
-        yield Closer(PeriodCloser(catalog, usage, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
+        yield Closer(PeriodCloser(catalog, exact, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
                                   timedelta(seconds=settings.rollup_retention_s), is_transient),
-                     Invoicing(catalog, usage, unit_of_work, clock), pool, usage)
+                     Invoicing(catalog, exact, unit_of_work, clock), pool, usage)
     finally:
         await redis.aclose()
         await pool.close()
@@ -113,12 +117,15 @@ async def _serve(settings: Settings, clock: Clock) -> None:
         runner = web.AppRunner(_web_app(closer))
         await runner.setup()
         await web.TCPSite(runner, settings.api_host, settings.closer_web_port).start()
+        replays = asyncio.create_task(replay_forever(replayer(closer, clock), settings.close_interval_s))
         try:
             while True:
                 try:
                     await close_once(closer, clock)
+                    await drop_expired_events(closer, timedelta(seconds=settings.event_record_retention_s), clock)
                 except Exception:
                     log.exception("period close failed; retrying next round")
                 await asyncio.sleep(settings.close_interval_s)
         finally:
+            replays.cancel()
             await runner.cleanup()

@@ -17,6 +17,7 @@ from meterflow.settings import Settings
 from services.gateway import (
     routes_catalog,
     routes_catalog_changes,
+    routes_events,
     routes_invoices,
     routes_subscriptions,
     routes_usage,
@@ -60,6 +61,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     for router in (routes_catalog.router, routes_catalog_changes.router, routes_subscriptions.router,
                    routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
         app.include_router(router)
+    app.include_router(routes_events.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
@@ -11,15 +12,28 @@ from redis.asyncio import Redis
 
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
 from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.exact_usage import ExactUsage
 from meterflow.clock import Clock
 from meterflow.domain.api_keys import INGEST_PATH, KeyScope, allows, claimed_mode, hash_api_key
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
 from services.gateway.errors import ApiError, ErrorType
+
+
+@dataclass(frozen=True)
+class GatewayUsage(ExactUsage):
+    """Period figures to the second for the routes (usage, drafts), and the counter's early duplicate
+    answer for ingest."""
+
+    counter: UsageStore
+
+    async def known_keys(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
+        return await self.counter.known_keys(mode, idempotency_keys)
 
 
 @dataclass
@@ -31,7 +45,7 @@ class GatewayContext:
     clock: Clock
     catalog: CatalogRepository = field(init=False)
     invoices: InvoiceRepository = field(init=False)
-    usage: UsageStore = field(init=False)
+    usage: GatewayUsage = field(init=False)
     acknowledged: AcknowledgedKeys = field(init=False)
     policy: AcceptancePolicy = field(init=False)
     known_keys: dict[str, tuple[Mode, KeyScope, float]] = field(default_factory=dict)
@@ -39,7 +53,8 @@ class GatewayContext:
     def __post_init__(self) -> None:
         self.catalog = CatalogRepository(self.pool)
         self.invoices = InvoiceRepository(self.pool)
-        self.usage = UsageStore.from_settings(self.redis, self.settings)
+        rollups = UsageStore.from_settings(self.redis, self.settings)
+        self.usage = GatewayUsage(rollups, EventRecordRepository(self.pool), self.catalog, rollups)
         self.acknowledged = AcknowledgedKeys(self.redis, self.settings.dedupe_window_s + self.settings.clock_skew_s)
         self.policy = self.settings.acceptance_policy
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.dead_letter_sink import KafkaDeadLetterSink
+from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.failures import categorised
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.late_event_repository import LateEventRepository
@@ -36,6 +37,7 @@ async def build_counting(settings: Settings, clock: Clock, progress: Progress) -
     usage = UsageStore.from_settings(connect_redis(settings.redis_dsn), settings)
     dead_letters = KafkaDeadLetterSink(await start_producer(settings), settings.dlq_topic)
     count_usage = CountUsage(catalog, usage, LateEventRepository(pool), dead_letters, clock,
-                             {settings.events_topic(mode): mode for mode in Mode}, settings.acceptance_policy)
+                             {settings.events_topic(mode): mode for mode in Mode}, settings.acceptance_policy,
+                             EventRecordRepository(pool))
     return Counting(FailurePolicy(count_usage, dead_letters, progress, categorised),
                     {"postgres": catalog.ping, "redis": usage.ping, "kafka": dead_letters.ping})

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     def mode_of_topic(self, topic: str) -> Mode | None:
         return {self.events_topic_test: Mode.TEST, self.events_topic_live: Mode.LIVE}.get(topic)
 
+    # Events on record (billing.md §6): monthly partitions wholly older than this are dropped.
+    event_record_retention_s: int = Field(400 * 86_400, description="how long events on record are kept")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -59,11 +59,30 @@ async def test_six_aggregations_over_several_windows_are_exact(api: httpx.AsyncC
                           "unique": "2"}
 
 
-async def test_usage_window_must_be_whole_hours(api: httpx.AsyncClient) -> None:
+async def test_a_window_bounded_mid_hour_counts_exactly_its_seconds_for_every_aggregation(
+        api: httpx.AsyncClient) -> None:
+    """billing.md §2: a period starting at 13:37:12 counts no event of 13:20, and one ending at 15:20
+    counts no event of 15:20 or 15:40, though the hourly rollups hold them in the same hours."""
+    event_name = unique("tokens")
     customer = (await created(await api.post("/v1/customers", json={"external_id": unique("c"), "name": "n"})))["id"]
-    metric_id = await metric(api, unique("e"), "count", None)
-    response = await api.get("/v1/usage", params={"customer_id": customer, "metric_id": metric_id,
-                                                  "from": (HOUR + timedelta(minutes=5)).isoformat(),
-                                                  "to": (HOUR + timedelta(hours=1)).isoformat()})
-    assert response.status_code == 400
-    assert response.json()["param"] == "from" and "from" in response.json()["details"]
+    metrics = {a: await metric(api, event_name, a, None if a == "count" else "n")
+               for a in ("count", "sum", "max", "minimum", "average", "unique")}
+    start = HOUR - timedelta(hours=3) + timedelta(minutes=37, seconds=12)
+    end = HOUR - timedelta(hours=1) + timedelta(minutes=20)
+    timed: list[tuple[datetime, Any]] = [
+        (start - timedelta(minutes=27), 100), (start, "7"), (start + timedelta(minutes=13), 1),
+        (HOUR - timedelta(minutes=90), 5), (HOUR - timedelta(minutes=75), 1), (end - timedelta(minutes=10), 2),
+        (end, 50), (end + timedelta(minutes=20), -9)]
+    answer = await ingest(api, [{"event_name": event_name, "customer_id": customer, "idempotency_key": unique("k"),
+                                 "timestamp": at.isoformat(), "properties": {"n": n}} for at, n in timed])
+    assert answer["rejected"] == []
+    everything = (HOUR - timedelta(hours=4), HOUR)
+    await eventually(lambda: usage(api, customer, metrics["count"], *everything), lambda u: u["value_exact"] == "8")
+    await eventually(lambda: usage(api, customer, metrics["count"], start, end), lambda u: u["value_exact"] == "5")
+    figures = {a: (await usage(api, customer, m, start, end))["value_exact"] for a, m in metrics.items()}
+    # Inside: "7", 1, 5, 1, 2 → unique by JSON text: "7", 1, 5, 2.
+    assert figures == {"count": "5", "sum": "16", "max": "7", "minimum": "1", "average": "3.200000", "unique": "4"}
+    within_one_hour = {a: (await usage(api, customer, m, start, start + timedelta(minutes=20)))["value_exact"]
+                       for a, m in metrics.items()}
+    assert within_one_hour == {"count": "2", "sum": "8", "max": "7", "minimum": "1", "average": "4.000000",
+                               "unique": "2"}

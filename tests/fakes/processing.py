@@ -20,6 +20,7 @@ from meterflow.domain.counting import (
     count_batch,
     period_figure,
 )
+from meterflow.domain.event_record import EventOnRecord
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.records import DeadLetter
@@ -39,6 +40,7 @@ class MemoryUsageStore:
 
     fail_when: Failure = never
     counted: set[DedupeKey] = field(default_factory=set)
+    origins: dict[DedupeKey, str] = field(default_factory=dict)
     rollups: dict[RollupKey, dict[int, Rollup]] = field(default_factory=dict)
     distinct: dict[RollupKey, dict[str, int]] = field(default_factory=dict)
     applied: int = 0
@@ -49,8 +51,10 @@ class MemoryUsageStore:
     async def apply(self, events: Sequence[CountableEvent], now: datetime) -> BatchOutcome:
         if error := self.fail_when(events):
             raise error
-        outcome, changes = count_batch(events, StoredState(self.counted, self.rollups, self.distinct))
+        outcome, changes = count_batch(events, StoredState(self.counted, self.rollups, self.distinct,
+                                                            self.origins))
         self.counted |= {e.dedupe_key for e in outcome.counted}
+        self.origins |= {e.dedupe_key: e.origin for e in outcome.counted if e.origin is not None}
         self.rollups |= changes.rollups
         self.distinct |= changes.distinct
         self.applied += 1
@@ -105,3 +109,17 @@ class MemoryDeadLetters:
         if letters and (error := self.fail_when(letters)):
             raise error
         self.letters += letters
+
+
+@dataclass
+class MemoryEventRecord:
+    """The events on record by (mode, key, timestamp); the first row of a key stays, as with ON CONFLICT."""
+
+    rows: dict[tuple[Mode, str, datetime], EventOnRecord] = field(default_factory=dict)
+    fail_when: Failure = never
+
+    async def add(self, events: Sequence[EventOnRecord]) -> None:
+        if events and (error := self.fail_when(events)):
+            raise error
+        for e in events:
+            self.rows.setdefault((e.mode, e.idempotency_key, e.timestamp), e)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -72,6 +72,8 @@ async def open_books(pool: Pool, mode: Mode = Mode.TEST, customers: int = 8) -> 
 class Expected:
     events: int
     units: Decimal
+    # The counted set: idempotency key → (customer, properties) of the first event of that key.
+    bodies: dict[str, tuple[str, dict[str, object]]] = field(default_factory=dict)
 
 
 def workload(books: Books, originals: int) -> tuple[list[dict[str, object]], Expected]:
@@ -88,7 +90,10 @@ def workload(books: Books, originals: int) -> tuple[list[dict[str, object]], Exp
         if i % 9 == 8:
             earlier = original(max(0, i - (i * 31) % 500))
             events.append(earlier if i % 2 else {**earlier, "properties": {"units": "1000"}})
-    return events, Expected(originals, sum((Decimal(f"{i % 7}.25") for i in range(originals)), Decimal(0)))
+    bodies = {str(e["idempotency_key"]): (str(e["customer_id"]), dict(e["properties"]))  # type: ignore[call-overload]
+              for e in map(original, range(originals))}
+    return events, Expected(originals, sum((Decimal(f"{i % 7}.25") for i in range(originals)), Decimal(0)),
+                            bodies)
 
 
 async def produce(settings: Settings, mode: Mode, events: list[dict[str, object]]) -> None:
@@ -130,3 +135,14 @@ async def wait_for_exact(store: UsageStore, books: Books, expected: Expected, se
     ends = await last_offsets(settings)
     await eventually(lambda: unprocessed(settings, ends), lambda left: not left, timeout_s, interval_s=0.5)
     assert await counted(store, books, mode) == (expected.events, expected.units)
+
+
+async def assert_on_record(pool: Pool, books: Books, expected: Expected, mode: Mode | None = None) -> None:
+    """The events on record are the counted set, key for key and body for body (billing.md §6): no
+    duplicate's body, no dead letter, nothing missing. Call it after `wait_for_exact`."""
+    rows = await pool.fetch(
+        "SELECT idempotency_key, customer_id, properties, topic, kafka_offset FROM events_on_record "
+        "WHERE mode = $1 AND customer_id = ANY($2::text[])", (mode or books.mode).value, books.customers)
+    keys = [r["idempotency_key"] for r in rows]
+    assert len(keys) == len(set(keys)), "an event is on record twice"
+    assert {r["idempotency_key"]: (r["customer_id"], r["properties"]) for r in rows} == expected.bodies

@@ -9,7 +9,7 @@ import httpx
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.settings import Settings
-from tests.faults.conftest import open_books, wait_for_exact, workload
+from tests.faults.conftest import assert_on_record, open_books, wait_for_exact, workload
 from tests.support import ServiceProcess
 
 BATCH = 1_000
@@ -57,6 +57,7 @@ async def test_gateway_killed_while_client_retries_counts_exactly(isolated: Sett
             await asyncio.to_thread(gateway.start)
             await sending
         await wait_for_exact(usage_store, books, expected, isolated)
+        await assert_on_record(pool, books, expected)
     finally:
         gateway.stop()
         processor.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.settings import Settings
-from tests.faults.conftest import counted, open_books, produce, wait_for_exact, workload
+from tests.faults.conftest import assert_on_record, counted, open_books, produce, wait_for_exact, workload
 from tests.support import ServiceProcess, eventually
 
 EVENTS = 50_000
@@ -27,6 +27,7 @@ async def test_kill_9_mid_stream_then_restart_counts_exactly(isolated: Settings,
         assert 0 < partial[0] < expected.events, "the kill must land mid-stream"
         processor.start()
         await wait_for_exact(usage_store, books, expected, isolated)
+        await assert_on_record(pool, books, expected)
     finally:
         processor.stop()
     assert "Traceback" not in processor.log()

@@ -6,7 +6,7 @@ from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-from tests.faults.conftest import counted, open_books, produce, wait_for_exact, workload
+from tests.faults.conftest import Expected, assert_on_record, counted, open_books, produce, wait_for_exact, workload
 from tests.support import ServiceProcess, TestEnvironment, eventually
 
 
@@ -22,6 +22,7 @@ async def test_redis_killed_and_restarted_mid_stream_counts_exactly(
         redis_server.kill()
         redis_server.start()
         await wait_for_exact(usage_store, books, expected, isolated)
+    await assert_on_record(pool, books, expected)
 
 
 async def test_two_workers_one_killed_mid_stream_counts_exactly(isolated: Settings, pool: Pool,
@@ -36,6 +37,7 @@ async def test_two_workers_one_killed_mid_stream_counts_exactly(isolated: Settin
         await eventually(lambda: counted(usage_store, books), lambda c: c[0] >= expected.events // 4, 120)
         second.kill()
         await wait_for_exact(usage_store, books, expected, isolated)
+        await assert_on_record(pool, books, expected)
     finally:
         first.stop()
         second.stop()
@@ -54,3 +56,7 @@ async def test_the_same_key_in_test_and_live_counts_once_in_each(isolated: Setti
         await produce(isolated, Mode.LIVE, live_events)
         await wait_for_exact(usage_store, test_books, expected, isolated)
         await wait_for_exact(usage_store, live_books, expected, isolated)
+    live = {key: (live_books.customers[test_books.customers.index(customer)], body)
+            for key, (customer, body) in expected.bodies.items()}
+    await assert_on_record(pool, test_books, expected)
+    await assert_on_record(pool, live_books, Expected(expected.events, expected.units, live))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.settings import Settings
-from tests.faults.conftest import open_books, produce, wait_for_exact, workload
+from tests.faults.conftest import assert_on_record, open_books, produce, wait_for_exact, workload
 from tests.faults.dead_letters import all_dead_letters
 from tests.faults.readiness import readiness
 from tests.support import ServiceProcess, TestEnvironment, eventually
@@ -29,6 +29,7 @@ async def test_a_processor_that_cannot_advance_is_not_ready_until_it_catches_up(
         finally:
             redis_server.start()
         await wait_for_exact(usage_store, books, expected, settings)
+        await assert_on_record(pool, books, expected)
         assert await all_dead_letters(settings) == []
         await eventually(lambda: readiness(settings), lambda answer: answer.advancing, 30)
 

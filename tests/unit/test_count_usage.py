@@ -25,7 +25,14 @@ from meterflow.domain.late_events import FinalizedPeriod
 from meterflow.domain.modes import Mode
 from meterflow.domain.records import DeadLetter, DeadLetterCategory, Record
 from meterflow.domain.rollups import Aggregation, MetricRule
-from tests.fakes.processing import Failure, MemoryCatalog, MemoryDeadLetters, MemoryLateEvents, MemoryUsageStore
+from tests.fakes.processing import (
+    Failure,
+    MemoryCatalog,
+    MemoryDeadLetters,
+    MemoryEventRecord,
+    MemoryLateEvents,
+    MemoryUsageStore,
+)
 
 NOW = datetime(2026, 3, 1, 10, 30, tzinfo=UTC)
 TOPICS = {"events.test": Mode.TEST, "events.live": Mode.LIVE}
@@ -57,6 +64,7 @@ class Pipeline:
         {Mode.TEST: {"cus_1", "cus_2"}, Mode.LIVE: {"cus_1"}}, {Mode.TEST: RULES, Mode.LIVE: RULES}))
     late: MemoryLateEvents = field(default_factory=MemoryLateEvents)
     sink: MemoryDeadLetters = field(default_factory=MemoryDeadLetters)
+    record: MemoryEventRecord = field(default_factory=MemoryEventRecord)
     clock: SteppedClock = field(default_factory=lambda: SteppedClock(NOW))
     slept: list[float] = field(default_factory=list)
     stalled_while_retrying: list[bool] = field(default_factory=list)
@@ -64,7 +72,7 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.progress = Progress(self.clock, timedelta(seconds=1))
         handler = CountUsage(self.catalog, self.usage, self.late, self.sink, self.clock, TOPICS,
-                             AcceptancePolicy(timedelta(days=7), timedelta(minutes=5)))
+                             AcceptancePolicy(timedelta(days=7), timedelta(minutes=5)), self.record)
         self.policy = FailurePolicy(handler, self.sink, self.progress, categorised, sleep=self._sleep)
 
     async def _sleep(self, seconds: float) -> None:
@@ -217,4 +225,36 @@ async def test_a_batch_replayed_after_a_crash_changes_nothing() -> None:
     state = (pipeline.totals(), dict(pipeline.usage.rollups))
     again = await pipeline.policy.settle(batch)
     assert (pipeline.totals(), pipeline.usage.rollups) == state
-    assert len(first.outcome.counted) == len(again.outcome.duplicates) == 20 and again.outcome.counted == []
+    assert len(first.outcome.counted) == len(again.outcome.recounted) == 20 and again.outcome.counted == []
+
+
+def on_record(pipeline: Pipeline) -> dict[str, object]:
+    return {e.idempotency_key: e.properties.get("n") for e in pipeline.record.rows.values()}
+
+
+async def test_the_events_on_record_are_exactly_the_counted_events_with_the_bodies_counted() -> None:
+    pipeline = Pipeline()
+    await pipeline.policy.settle(records(body("a", "1"), body("a", "100"), b"not json",
+                                         body("b", customer="cus_nobody"), body("c", "3")))
+    assert on_record(pipeline) == {"a": "1", "c": "3"}
+    [a] = [e for e in pipeline.record.rows.values() if e.idempotency_key == "a"]
+    assert (a.position.topic, a.position.partition, a.position.offset) == ("events.test", 0, 0)
+
+
+async def test_a_crash_between_the_count_and_the_record_is_repaired_by_the_replay_with_the_counted_body() -> None:
+    pipeline = Pipeline()
+    failures = iter([Unavailable("postgres away")])
+    pipeline.record.fail_when = lambda events: next(failures, None)
+    batch = records(body("a", "1"), body("b", "2"), body("a", "100"))
+    await pipeline.policy.settle(batch)  # the count is durable, the record failed: the batch is retried
+    await pipeline.policy.settle(batch)  # and the broker may deliver it once more after a kill -9
+    assert on_record(pipeline) == {"a": "1", "b": "2"}
+    assert pipeline.totals() == (2, Decimal(3)) and pipeline.slept == [0.1]
+
+
+async def test_a_later_duplicate_of_a_counted_key_never_reaches_the_record() -> None:
+    pipeline = Pipeline()
+    await pipeline.policy.settle(records(body("a", "1")))
+    report = await pipeline.policy.settle(records(body("x", "5"), body("a", "100")))
+    assert on_record(pipeline) == {"a": "1", "x": "5"}
+    assert [e.idempotency_key for e in report.outcome.duplicates] == ["a"] and report.outcome.recounted == []

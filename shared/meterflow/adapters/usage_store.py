@@ -9,9 +9,10 @@ The rule itself (which events count, what they add) is `domain/counting.py`; thi
 state it needs, encodes, and writes. Arithmetic never happens in Redis (HINCRBYFLOAT is binary float).
 
 Layout (all keys carry the mode, so test and live never meet):
-- dedupe marks: `s` + mode letter + a 96-bit BLAKE2b digest of the idempotency key → "1", expiring at
-  event time + W + skew. A digest instead of the key itself saves ~40% of Redis memory per remembered
-  key; at 10^9 keys in the window the chance of any collision is ~6e-12;
+- dedupe marks: `s` + mode letter + a 96-bit BLAKE2b digest of the idempotency key → the origin token
+  of the record counted (`domain/event_record.py`; "1" when unknown), expiring at event time + W + skew.
+  A digest instead of the key itself saves ~40% of Redis memory per remembered key; at
+  10^9 keys in the window the chance of any collision is ~6e-12;
 - `mf:r:{mode}:{metric}:{customer}:{day}` hash, fields `{hour}:{stat}`, one rollup per hour;
 - `mf:d:{mode}:{metric}:{customer}:{day}` hash, distinct value (JSON text) → bitmask of its hours.
 """
@@ -36,18 +37,20 @@ from meterflow.domain.counting import (
     RollupKey,
     StoredState,
     count_batch,
-    period_figure,
+    period_parts,
     reads_needed,
 )
 from meterflow.domain.modes import Mode
-from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices
+from meterflow.domain.periods import Period
+from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices, hour_bit
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.settings import Settings
 
 _STATS = ("e", "v", "t", "x", "m", "u")
 _SET_MARKS = """
-for i, key in ipairs(KEYS) do redis.call('SET', key, '1', 'EXAT', ARGV[i]) end
-return #KEYS
+local n = #KEYS
+for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i], 'EXAT', ARGV[n + i]) end
+return n
 """
 
 
@@ -143,11 +146,12 @@ class UsageStore:
         for key, values in reads.distinct.items():
             pipe.hmget(_distinct_key(key), values)
         results = iter(await pipe.execute())
-        counted = {key for key, hit in zip(keys, next(results), strict=True) if hit is not None}
+        hits = {key: hit for key, hit in zip(keys, next(results), strict=True) if hit is not None}
+        origins = {key: str(hit) for key, hit in hits.items() if hit != "1"}
         rollups = {key: decode_rollups(next(results)) for key in reads.rollups}
         distinct = {key: {value: int(mask or 0) for value, mask in zip(values, next(results), strict=True)}
                     for key, values in reads.distinct.items()}
-        return StoredState(counted, rollups, distinct)
+        return StoredState(set(hits), rollups, distinct, origins)
 
     def _queue_marks(self, tx: Pipeline, counted: Sequence[CountableEvent], now: datetime) -> None:
         """One command for all marks, still inside the MULTI/EXEC: a SET per event would make the client,
@@ -155,7 +159,8 @@ class UsageStore:
         floor = now + self._clock_skew
         expiries = [int(max(e.timestamp + self._key_memory, floor).timestamp()) for e in counted]
         marks = [seen_key(e.mode, e.idempotency_key) for e in counted]
-        tx.eval(_SET_MARKS, len(marks), *marks, *expiries)
+        origins = [e.origin or "1" for e in counted]
+        tx.eval(_SET_MARKS, len(marks), *marks, *origins, *expiries)
 
     def _queue_changes(self, tx: Pipeline, changes: Changes) -> None:
         for key, hours in changes.rollups.items():
@@ -172,7 +177,13 @@ class UsageStore:
         return int((Window(day, 0).start + timedelta(days=1) + self._retention).timestamp())
 
     async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
-        """Period figures for many (metric, customer, period) at once: one pipelined round trip."""
+        """Period figures of hour-aligned periods (the rollups' grain; `application/exact_usage.py` answers
+        any period to the second)."""
+        return [PeriodUsage(rollup, len(values)) for rollup, values in await self.usage_parts(queries)]
+
+    async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]:
+        """For many hour-aligned (metric, customer, period) at once, in one pipelined round trip: the
+        merged rollup and the distinct values seen."""
         reads = self._redis.pipeline(transaction=False)
         plans: list[list[DaySlice]] = []
         for query in queries:
@@ -182,6 +193,54 @@ class UsageStore:
                 reads.hgetall(_rollup_key(key))
                 reads.hgetall(_distinct_key(key))
         results = iter(await reads.execute())
-        return [period_figure((piece, decode_rollups(next(results)),
-                               {value: int(mask) for value, mask in next(results).items()}) for piece in slices)
+        return [period_parts((piece, decode_rollups(next(results)),
+                              {value: int(mask) for value, mask in next(results).items()}) for piece in slices)
                 for slices in plans]
+
+    async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period, rebuilt: Changes) -> None:
+        """Replay's write: every hour of `hours` of these metrics' rollups becomes what `rebuilt` says
+        (an hour it does not name becomes empty), for every customer that has a rollup there or in
+        `rebuilt`. Other hours of a day are kept. Each day is rewritten under WATCH, like `apply`, so a
+        processor counting into the same day at once makes one of the two retry against the other."""
+        for piece in day_slices(hours):
+            for metric_id in metric_ids:
+                customers = {key.customer_id for key in rebuilt.rollups
+                             if key.metric_id == metric_id and key.day == piece.day}
+                async for name in self._redis.scan_iter(match=f"mf:r:{mode}:{metric_id}:*:{piece.day}", count=1000):
+                    customers.add(str(name).split(":")[4])
+                for customer in customers:
+                    key = RollupKey(mode, metric_id, customer, piece.day)
+                    await self._replace_day(key, piece, rebuilt.rollups.get(key, {}), rebuilt.distinct.get(key, {}))
+
+    async def _replace_day(self, key: RollupKey, piece: DaySlice, hours: dict[int, Rollup],
+                           masks: dict[str, int]) -> None:
+        covered = sum(hour_bit(h) for h in range(piece.first_hour, piece.last_hour + 1))
+        while True:
+            try:
+                async with self._redis.pipeline(transaction=True) as tx:
+                    await tx.watch(_rollup_key(key), _distinct_key(key))
+                    fields = await tx.hkeys(_rollup_key(key))
+                    stored_masks = await tx.hgetall(_distinct_key(key))
+                    stale = [f for f in fields if piece.covers(int(str(f).split(":")[0]))]
+                    new_masks = {v: (int(m) & ~covered) for v, m in stored_masks.items()}
+                    for value, mask in masks.items():
+                        new_masks[value] = new_masks.get(value, 0) | (mask & covered)
+                    mapping: dict[str, str] = {}
+                    for hour, rollup in hours.items():
+                        if piece.covers(hour):
+                            mapping |= encode_rollup(hour, rollup)
+                    tx.multi()  # type: ignore[no-untyped-call]
+                    if stale:
+                        tx.hdel(_rollup_key(key), *stale)
+                    if mapping:
+                        tx.hset(_rollup_key(key), mapping=mapping)  # type: ignore[arg-type]
+                        tx.expireat(_rollup_key(key), self._expiry(key.day))
+                    if emptied := [v for v, m in new_masks.items() if m == 0 and v in stored_masks]:
+                        tx.hdel(_distinct_key(key), *emptied)
+                    if kept := {v: str(m) for v, m in new_masks.items() if m}:
+                        tx.hset(_distinct_key(key), mapping=kept)  # type: ignore[arg-type]
+                        tx.expireat(_distinct_key(key), self._expiry(key.day))
+                    await tx.execute()
+                    return
+            except WatchError:
+                continue

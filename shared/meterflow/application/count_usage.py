@@ -1,10 +1,10 @@
 """Counting one batch of records: decode → validate → resolve customers and metrics → record late
-events → count → dead-letter.
+events → count → put the counted events on record → dead-letter.
 
 The one home of this use case, for any transport: the processor's Faust shell hands batches in, unit
 tests hand in fakes of the ports. Nothing here acks or commits; the caller acks the batch only after
 `CountUsage` returns, so an offset is never committed before the batch's effect (the usage counter's
-transaction) and its dead letters are durable. A port that raises makes the whole call raise with
+transaction), its events on record and its dead letters are durable. A port that raises makes the whole call raise with
 nothing acked; what happens next is the failure policy's decision (`failure_policy.py`).
 """
 
@@ -14,10 +14,17 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from meterflow.application.ports import CountingCatalog, DeadLetterSink, LateEventStore, UsageCounter
+from meterflow.application.ports import (
+    CountingCatalog,
+    DeadLetterSink,
+    EventRecordWriter,
+    LateEventStore,
+    UsageCounter,
+)
 from meterflow.clock import Clock
 from meterflow.domain.counting import BatchOutcome, Contribution, CountableEvent
 from meterflow.domain.errors import FieldError
+from meterflow.domain.event_record import EventOnRecord, Position, origin_token
 from meterflow.domain.events import AcceptancePolicy, Event, EventRejected, decode_json, parse_event
 from meterflow.domain.late_events import LateEvent, find_late
 from meterflow.domain.modes import Mode
@@ -45,6 +52,27 @@ class _Decoded:
     mode: Mode
     event: Event
 
+    @property
+    def position(self) -> Position:
+        return Position(self.record.topic, self.record.partition, self.record.offset)
+
+    @property
+    def origin(self) -> tuple[Mode, str]:
+        return self.mode, origin_token(self.position, self.event.timestamp)
+
+
+def on_record(item: _Decoded) -> EventOnRecord:
+    event = item.event
+    return EventOnRecord(item.mode, event.idempotency_key, event.customer_id, event.event_name,
+                         event.timestamp, event.properties, item.record.received_at, item.position)
+
+
+def _counted_items(decoded: Sequence[_Decoded], outcome: BatchOutcome) -> list[_Decoded]:
+    """The decoded records behind the events the count put on record (matched by origin, which names
+    one record of a mode's topic)."""
+    by_origin = {item.origin: item for item in decoded}
+    return [by_origin[(e.mode, e.origin)] for e in outcome.on_record if e.origin is not None]
+
 
 def _reason(error: FieldError) -> str:
     return f"{error.param}: {error.message}" if error.param else error.message
@@ -65,6 +93,7 @@ class CountUsage:
     clock: Clock
     topic_modes: Mapping[str, Mode]
     policy: AcceptancePolicy
+    record: EventRecordWriter
 
     async def __call__(self, records: Sequence[Record]) -> BatchReport:
         report = BatchReport()
@@ -78,6 +107,9 @@ class CountUsage:
         countable = await self._resolve(decoded, report)
         report.late = await self._record_late(countable)
         report.outcome = await self.usage.apply(countable, self.clock.now())
+        # After the count (which decides which record of a key is the counted one) and before the ack:
+        # a crash in between is repaired by the replay, whose `recounted` events are the same records.
+        await self.record.add([on_record(item) for item in _counted_items(decoded, report.outcome)])
         await self.dead_letters.send(report.dead_letters)
         return report
 
@@ -126,7 +158,7 @@ class CountUsage:
         except FieldError as exc:
             return DeadLetter(item.record, _reason(exc), DeadLetterCategory.INVALID_EVENT)
         return CountableEvent(item.mode, event.idempotency_key, event.customer_id, event.event_name,
-                              event.timestamp, adds)
+                              event.timestamp, adds, origin_token(item.position, event.timestamp))
 
     async def _record_late(self, countable: list[CountableEvent]) -> list[LateEvent]:
         """Report events that land in an already finalized period (they count in usage, never on that

@@ -3,16 +3,20 @@ unit tests hand in fakes, and the contract suites in tests/ check the fakes agai
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from meterflow.domain.catalog import Metric, Plan
-from meterflow.domain.counting import BatchOutcome, CountableEvent
+from meterflow.domain.counting import BatchOutcome, Changes, CountableEvent
+from meterflow.domain.event_record import EventFilter, EventOnRecord
+from meterflow.domain.invoices import Invoice
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period
 from meterflow.domain.records import DeadLetter
-from meterflow.domain.rollups import MetricRule
+from meterflow.domain.replay import ReplayJob, ReplayStatus
+from meterflow.domain.rollups import MetricRule, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
 
@@ -61,3 +65,55 @@ class DeadLetterSink(Protocol):
     """Returns only once every letter is durable (acknowledged by the broker)."""
 
     async def send(self, letters: Sequence[DeadLetter]) -> None: ...
+
+
+class EventRecordWriter(Protocol):
+    """The events on record (billing.md §6): `add` is idempotent per (mode, idempotency key, timestamp),
+    so a replayed batch adds nothing, and returns only once the rows are durable."""
+
+    async def add(self, events: Sequence[EventOnRecord]) -> None: ...
+
+
+class EventRecordReader(Protocol):
+    """The events on record, read back: one by key, a page newest first, or every match oldest first."""
+
+    async def by_key(self, mode: Mode, idempotency_key: str) -> EventOnRecord | None: ...
+
+    async def page(self, mode: Mode, wanted: EventFilter, limit: int,
+                   starting_after: str | None) -> tuple[list[EventOnRecord], bool]: ...
+
+    def scan(self, mode: Mode, wanted: EventFilter, chunk: int = 10_000) -> AsyncIterator[list[EventOnRecord]]: ...
+
+
+class InvoiceLookup(Protocol):
+    async def invoice(self, mode: Mode, invoice_id: str) -> Invoice | None: ...
+
+
+class RollupReader(Protocol):
+    """Hour-aligned period figures with their distinct values (the hourly rollups' grain)."""
+
+    async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]: ...
+
+
+class ReplaySource(EventRecordReader, Protocol):
+    """What a replay reads of the events on record besides the events: how many, and which names."""
+
+    async def count(self, mode: Mode, wanted: EventFilter) -> int: ...
+
+    async def event_names(self, mode: Mode, wanted: EventFilter) -> list[str]: ...
+
+
+class RollupRewriter(Protocol):
+    async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period, rebuilt: Changes) -> None: ...
+
+
+class ReplayJobStore(Protocol):
+    async def claim(self, now: datetime) -> ReplayJob | None: ...
+
+    async def progress(self, job_id: str, total: int, replayed: int, now: datetime) -> None: ...
+
+    async def finish(self, job_id: str, status: ReplayStatus, error: str | None, now: datetime) -> None: ...
+
+
+class BackfillRecord(ReplaySource, EventRecordWriter, Protocol):
+    async def keys_on_record(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]: ...

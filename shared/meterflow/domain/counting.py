@@ -44,6 +44,9 @@ class CountableEvent:
     event_name: str
     timestamp: datetime
     contributions: tuple[Contribution, ...]
+    # Which record this is (`event_record.origin_token`): kept with the dedupe mark of the counted one,
+    # so a replay can tell the counted record from a later duplicate of its key. None: not known.
+    origin: str | None = None
 
     @property
     def dedupe_key(self) -> DedupeKey:
@@ -54,10 +57,19 @@ class CountableEvent:
 class BatchOutcome:
     counted: list[CountableEvent] = field(default_factory=list)
     duplicates: list[CountableEvent] = field(default_factory=list)
+    # Replays of the very records a previous transaction counted (their mark names their origin): not
+    # counted again, but their effects after the count (the events on record) must be made durable again.
+    recounted: list[CountableEvent] = field(default_factory=list)
 
     def extend(self, other: BatchOutcome) -> None:
         self.counted += other.counted
         self.duplicates += other.duplicates
+        self.recounted += other.recounted
+
+    @property
+    def on_record(self) -> list[CountableEvent]:
+        """The events whose record must be durable before the batch is acked."""
+        return self.counted + self.recounted
 
 
 class RollupKey(NamedTuple):
@@ -79,11 +91,13 @@ class Reads:
 
 @dataclass
 class StoredState:
-    """What the store holds for `Reads`: counted keys, rollups by hour, distinct value → bitmask of hours."""
+    """What the store holds for `Reads`: counted keys (with the origin of the record counted, when known),
+    rollups by hour, distinct value → bitmask of hours."""
 
     counted: set[DedupeKey] = field(default_factory=set)
     rollups: dict[RollupKey, dict[int, Rollup]] = field(default_factory=dict)
     distinct: dict[RollupKey, dict[str, int]] = field(default_factory=dict)
+    origins: dict[DedupeKey, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,7 +126,8 @@ def count_batch(events: Sequence[CountableEvent], stored: StoredState) -> tuple[
     outcome, changes, counted = BatchOutcome(), Changes(), set(stored.counted)
     for event in events:
         if event.dedupe_key in counted:
-            outcome.duplicates.append(event)
+            again = event.origin is not None and stored.origins.get(event.dedupe_key) == event.origin
+            (outcome.recounted if again else outcome.duplicates).append(event)
             continue
         counted.add(event.dedupe_key)
         outcome.counted.append(event)
@@ -140,9 +155,17 @@ def period_figure(days: Iterable[tuple[DaySlice, Mapping[int, Rollup], Mapping[s
     """A period's figure from its stored days (each: the slice of hours it covers, the day's rollups by
     hour, its distinct values' hour masks): the merge of the covered hours, and the size of the union of
     the distinct values seen in them (never a sum of per-window counts)."""
+    rollup, values = period_parts(days)
+    return PeriodUsage(rollup, len(values))
+
+
+def period_parts(days: Iterable[tuple[DaySlice, Mapping[int, Rollup], Mapping[str, int]]]) -> tuple[
+        Rollup, set[str]]:
+    """`period_figure` with the distinct values themselves, so a figure can be merged with another part
+    of the period (its edge hours recounted from the events on record) and still count `unique` exactly."""
     rollups: list[Rollup] = []
     values: set[str] = set()
     for piece, hours, masks in days:
         rollups += [rollup for hour, rollup in hours.items() if piece.covers(hour)]
         values |= {value for value, mask in masks.items() if piece.holds(mask)}
-    return PeriodUsage(merge_all(rollups), len(values))
+    return merge_all(rollups), values

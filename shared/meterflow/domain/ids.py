@@ -12,6 +12,7 @@ class IdKind(StrEnum):
     SUBSCRIPTION = "sub"
     INVOICE = "inv"
     API_KEY = "key"
+    REPLAY_JOB = "job"
 
 
 def new_id(kind: IdKind) -> str:

@@ -1,6 +1,7 @@
 """Which usage window a client may ask for: the rules of `GET /v1/usage`'s `from` and `to`.
 
-A window is read hour by hour from the rollups, so its length bounds the work of one request: no longer
+Any second may bound a window (billing.md §2: whole hours from the rollups, edge hours from the events on
+record). A window is read hour by hour from the rollups, so its length bounds the work of one request: no longer
 than the rollups are kept (nothing older exists), else one request could walk centuries of empty hours
 and hold the gateway's memory with them.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from meterflow.domain.errors import FieldError
-from meterflow.domain.periods import Period, is_hour_aligned
+from meterflow.domain.periods import Period
 
 
 def usage_window(start: datetime | None, end: datetime | None, longest: timedelta) -> Period | None:
@@ -19,9 +20,6 @@ def usage_window(start: datetime | None, end: datetime | None, longest: timedelt
         return None
     if start is None or end is None:
         raise FieldError("from" if start is None else "to", "give both from and to, or neither (the current period)")
-    for name, at in (("from", start), ("to", end)):
-        if not is_hour_aligned(at):
-            raise FieldError(name, "must be on a whole UTC hour (usage is rolled up hourly)")
     if end <= start:
         raise FieldError("to", "must be after from")
     if end - start > longest:

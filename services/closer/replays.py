@@ -1,0 +1,47 @@
+"""The closer service's upkeep of the events on record: the replay loop (jobs run here, in the
+background, one at a time) and retention."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.event_record_repository import EventRecordRepository
+from meterflow.adapters.replay_job_repository import ReplayJobRepository
+from meterflow.application.replay import Replayer
+from meterflow.clock import Clock
+
+if TYPE_CHECKING:
+    from services.closer.worker import Closer
+
+log = logging.getLogger(__name__)
+
+
+def replayer(closer: Closer, clock: Clock) -> Replayer:
+    return Replayer(ReplayJobRepository(closer.pool), CatalogRepository(closer.pool),
+                    EventRecordRepository(closer.pool), closer.usage, clock)
+
+
+async def replay_forever(replays: Replayer, idle_s: float) -> None:
+    """Run jobs back to back while there are any; look again every `idle_s` otherwise."""
+    while True:
+        try:
+            job = await replays.run_next()
+        except Exception:
+            log.exception("replay job failed (marked failed with its reason)")
+            job = None
+        if job is None:
+            await asyncio.sleep(min(idle_s, 1.0))
+        else:
+            log.info("replay job %s completed", job.id)
+
+
+async def drop_expired_events(closer: Closer, retention: timedelta, clock: Clock) -> None:
+    """Retention of the events on record: whole monthly partitions older than `retention` are dropped
+    (a catalog operation, never a row-by-row delete). Run with every close round."""
+    dropped = await EventRecordRepository(closer.pool).drop_before(clock.now() - retention)
+    if dropped:
+        log.info("events on record past retention dropped: %s", ", ".join(dropped))

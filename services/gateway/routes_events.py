@@ -1,0 +1,159 @@
+"""Events on record (billing.md §6): list, one by key, and an invoice's events. Thin: parse, call the
+reader or the use case, shape the answer; refusals are domain errors mapped in `errors.py`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from meterflow.adapters.event_record_repository import EventRecordRepository
+from meterflow.adapters.replay_job_repository import ReplayJobRepository
+from meterflow.application.events_on_record import invoice_events
+from meterflow.domain.errors import FieldError, NotFound
+from meterflow.domain.event_record import EventFilter, EventOnRecord
+from meterflow.domain.events import format_timestamp
+from meterflow.domain.ids import IdKind, new_id
+from meterflow.domain.inputs import EventNameText, IdText, KeyText, Timestamp
+from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period
+from meterflow.domain.replay import ReplayJob
+from services.gateway.checked_route import checked_route
+from services.gateway.context import GatewayContext, authenticated_mode, context
+
+router = APIRouter(prefix="/v1", route_class=checked_route())
+MAX_LINES = 10_000
+
+
+class EventOut(BaseModel):
+    idempotency_key: str
+    event_name: str
+    customer_id: str
+    timestamp: str
+    properties: dict[str, Any]
+    received_at: str
+
+
+class EventPage(BaseModel):
+    events: list[EventOut]
+    count: int
+    has_more: bool
+
+
+class OneEvent(BaseModel):
+    event: EventOut
+
+
+def record(ctx: GatewayContext = Depends(context)) -> EventRecordRepository:
+    return EventRecordRepository(ctx.pool)
+
+
+def _out(event: EventOnRecord) -> dict[str, Any]:
+    return {"idempotency_key": event.idempotency_key, "event_name": event.event_name,
+            "customer_id": event.customer_id, "timestamp": format_timestamp(event.timestamp),
+            "properties": event.properties, "received_at": format_timestamp(event.received_at)}
+
+
+def _page(events: list[EventOnRecord], more: bool) -> dict[str, Any]:
+    return {"events": [_out(e) for e in events], "count": len(events), "has_more": more}
+
+
+@router.get("/events", response_model=EventPage)
+async def list_events(customer_id: IdText | None = None, event_name: EventNameText | None = None,
+                      idempotency_key: KeyText | None = None,
+                      start: Timestamp | None = Query(None, alias="from"), to: Timestamp | None = None,
+                      limit: int = Query(10, ge=1, le=100), starting_after: KeyText | None = None,
+                      mode: Mode = Depends(authenticated_mode),
+                      reader: EventRecordRepository = Depends(record)) -> dict[str, Any]:
+    """The counted events on record, newest first (by timestamp, then key); `[from, to)` by timestamp
+    (an empty range lists nothing)."""
+    wanted = EventFilter(customer_id, (event_name,) if event_name is not None else None, idempotency_key,
+                         start, to)
+    return _page(*await reader.page(mode, wanted, limit, starting_after))
+
+
+@router.get("/invoices/{invoice_id}/events", response_model=EventPage)
+async def list_invoice_events(invoice_id: IdText, line: int | None = Query(None, ge=0, le=MAX_LINES),
+                              limit: int = Query(10, ge=1, le=100), starting_after: KeyText | None = None,
+                              mode: Mode = Depends(authenticated_mode), ctx: GatewayContext = Depends(context),
+                              reader: EventRecordRepository = Depends(record)) -> dict[str, Any]:
+    """Exactly the counted events behind the invoice's quantities (or its line at position `line`)."""
+    return _page(*await invoice_events(ctx.invoices, ctx.catalog, reader, mode, invoice_id, line, limit,
+                                       starting_after))
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    start: Timestamp = Field(alias="from")
+    to: Timestamp
+    event_name: EventNameText | None = None
+
+
+class JobOut(BaseModel):
+    id: str
+    status: str
+    from_timestamp: str
+    to_timestamp: str
+    event_name: str | None
+    is_test: bool
+    events_total: int
+    events_replayed: int
+    error_message: str | None
+    started_at: str | None
+    completed_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class OneJob(BaseModel):
+    job: JobOut
+
+
+def _time(at: datetime | None) -> str | None:
+    return format_timestamp(at) if at is not None else None
+
+
+def _job(job: ReplayJob) -> dict[str, Any]:
+    return {"id": job.id, "status": job.status.value, "from_timestamp": format_timestamp(job.period.start),
+            "to_timestamp": format_timestamp(job.period.end), "event_name": job.event_name,
+            "is_test": job.mode is Mode.TEST, "events_total": job.events_total,
+            "events_replayed": job.events_replayed, "error_message": job.error_message,
+            "started_at": _time(job.started_at), "completed_at": _time(job.completed_at),
+            "created_at": format_timestamp(job.created_at), "updated_at": format_timestamp(job.updated_at)}
+
+
+@router.post("/events/replay", status_code=202, response_model=OneJob)
+async def replay(body: ReplayIn, mode: Mode = Depends(authenticated_mode),
+                 ctx: GatewayContext = Depends(context)) -> JSONResponse:
+    """Rebuild the usage of `[from, to)` (widened to whole hours) from the events on record, as a
+    background job: poll `GET /v1/events/replay/{id}`."""
+    if body.to <= body.start:
+        raise FieldError("to", "must be after from")
+    if body.to - body.start > timedelta(seconds=ctx.settings.event_record_retention_s):
+        raise FieldError("to", "the range is at most the events-on-record retention long")
+    job = await ReplayJobRepository(ctx.pool).create(new_id(IdKind.REPLAY_JOB), mode, Period(body.start, body.to),
+                                                     body.event_name)
+    return JSONResponse({"job": _job(job)}, status_code=202)
+
+
+@router.get("/events/replay/{job_id}", response_model=OneJob)
+async def replay_job(job_id: IdText, mode: Mode = Depends(authenticated_mode),
+                     ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+    job = await ReplayJobRepository(ctx.pool).job(mode, job_id)
+    if job is None:
+        raise NotFound("job", job_id, "id")
+    return {"job": _job(job)}
+
+
+# After the replay routes: `/v1/events/replay` is theirs (methods and `Allow`), not an idempotency key's.
+@router.get("/events/{idempotency_key}", response_model=OneEvent)
+async def get_event(idempotency_key: KeyText, mode: Mode = Depends(authenticated_mode),
+                    reader: EventRecordRepository = Depends(record)) -> dict[str, Any]:
+    event = await reader.by_key(mode, idempotency_key)
+    if event is None:
+        raise NotFound("event", idempotency_key, "idempotency_key")
+    return {"event": _out(event)}

@@ -1,0 +1,183 @@
+"""SQL for the events on record (domain/event_record.py): the batched, idempotent write, its monthly
+partitions, and retention.
+
+The write is one statement per batch (`unnest` of column arrays), never one per event: it sits on the
+processor's hot path, between the counting transaction and the offset commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from meterflow.adapters.postgres import Pool
+from meterflow.domain.errors import NotFound
+from meterflow.domain.event_record import EventFilter, EventOnRecord, Position, month_start, next_month
+from meterflow.domain.events import encode_json
+from meterflow.domain.modes import Mode
+
+_INSERT = """
+INSERT INTO events_on_record (mode, idempotency_key, customer_id, event_name, timestamp, properties,
+                              received_at, topic, kafka_partition, kafka_offset)
+SELECT m, k, c, n, t, p::json, r, tp, pa, o
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+            $7::timestamptz[], $8::text[], $9::int[], $10::bigint[]) AS x(m, k, c, n, t, p, r, tp, pa, o)
+ON CONFLICT DO NOTHING
+"""
+# Two writers creating the same month's partition at once would collide in the catalog: one lock.
+_PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('events_on_record partitions'))"
+
+
+def _event(row: asyncpg.Record) -> EventOnRecord:
+    return EventOnRecord(Mode(row["mode"]), row["idempotency_key"], row["customer_id"], row["event_name"],
+                         row["timestamp"], row["properties"], row["received_at"],
+                         Position(row["topic"], row["kafka_partition"], row["kafka_offset"]))
+
+
+class _Query:
+    """A WHERE clause over the events on record with its bound values: only the fixed fragments below
+    are joined into SQL, every value is a parameter."""
+
+    def __init__(self, mode: Mode, wanted: EventFilter) -> None:
+        self.params: list[Any] = [mode.value]
+        self.conditions = ["mode = $1"]
+        for column, value in (("customer_id", wanted.customer_id), ("idempotency_key", wanted.idempotency_key)):
+            if value is not None:
+                self.conditions.append(f"{column} = {self.bind(value)}")
+        if wanted.event_names is not None:
+            self.conditions.append(f"event_name = ANY({self.bind(list(wanted.event_names))}::text[])")
+        if wanted.start is not None:
+            self.conditions.append(f"timestamp >= {self.bind(wanted.start)}")
+        if wanted.end is not None:
+            self.conditions.append(f"timestamp < {self.bind(wanted.end)}")
+
+    def bind(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    @property
+    def where(self) -> str:
+        return " AND ".join(self.conditions)
+
+
+def _select(mode: Mode, wanted: EventFilter, after: tuple[datetime, str] | None, limit: int,
+            newest_first: bool) -> tuple[str, list[Any]]:
+    """One keyset-paged read, in (timestamp, idempotency_key) order: the index on (mode, customer_id,
+    timestamp, idempotency_key) (or on (mode, timestamp, …)) serves the filter, the order and the cursor."""
+    query = _Query(mode, wanted)
+    order, beyond = ("DESC", "<") if newest_first else ("ASC", ">")
+    if after is not None:
+        query.conditions.append(f"(timestamp, idempotency_key) {beyond} ({query.bind(after[0])}, "
+                                f"{query.bind(after[1])})")
+    sql = (f"SELECT * FROM events_on_record WHERE {query.where} "
+           f"ORDER BY timestamp {order}, idempotency_key {order} LIMIT {query.bind(limit)}")
+    return sql, query.params
+
+
+def partition_name(start: datetime) -> str:
+    return f"events_on_record_{start.year:04d}_{start.month:02d}"
+
+
+class EventRecordRepository:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._partitions: set[datetime] = set()  # months known to exist, to skip the DDL on the hot path
+
+    async def add(self, events: Sequence[EventOnRecord]) -> None:
+        """Idempotent: a row already on record (same mode, key and timestamp) stays as it is."""
+        if not events:
+            return
+        await self.ensure_partitions({month_start(e.timestamp) for e in events})
+        columns: tuple[list[object], ...] = tuple([] for _ in range(10))
+        for e in events:
+            row = (e.mode.value, e.idempotency_key, e.customer_id, e.event_name, e.timestamp,
+                   encode_json(e.properties).decode(), e.received_at, e.position.topic, e.position.partition,
+                   e.position.offset)
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        await self._pool.execute(_INSERT, *columns)
+
+    async def ensure_partitions(self, months: set[datetime]) -> None:
+        missing = sorted(months - self._partitions)
+        if not missing:
+            return
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(_PARTITION_LOCK)
+            for start in missing:
+                # DDL takes no parameters; the name and bounds are built from integers, never from input.
+                await connection.execute(
+                    f"CREATE TABLE IF NOT EXISTS {partition_name(start)} PARTITION OF events_on_record "
+                    f"FOR VALUES FROM ('{start.isoformat()}') TO ('{next_month(start).isoformat()}')")
+        self._partitions |= set(missing)
+
+    async def drop_before(self, cutoff: datetime) -> list[str]:
+        """Retention: drop every monthly partition wholly older than `cutoff` (a catalog operation, no
+        row-by-row delete). Returns the partitions dropped."""
+        rows = await self._pool.fetch(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'events_on_record' ORDER BY 1")
+        dropped = []
+        for row in rows:
+            name: str = row["relname"]
+            year, month = int(name[-7:-3]), int(name[-2:])
+            if next_month(datetime(year, month, 1, tzinfo=cutoff.tzinfo)) <= cutoff:
+                await self._pool.execute(f"DROP TABLE IF EXISTS {name}")
+                self._partitions.discard(datetime(year, month, 1, tzinfo=cutoff.tzinfo))
+                dropped.append(name)
+        return dropped
+
+    async def by_key(self, mode: Mode, idempotency_key: str) -> EventOnRecord | None:
+        rows = await self._fetch(_select(mode, EventFilter(idempotency_key=idempotency_key), None, 1, True))
+        return _event(rows[0]) if rows else None
+
+    async def page(self, mode: Mode, wanted: EventFilter, limit: int,
+                   starting_after: str | None) -> tuple[list[EventOnRecord], bool]:
+        """Newest first. `starting_after` is the idempotency key of the last event of the previous page;
+        a key not on record in this mode is NotFound (an empty page would read as "no more")."""
+        after = None
+        if starting_after is not None:
+            cursor = await self.by_key(mode, starting_after)
+            if cursor is None:
+                raise NotFound("event", starting_after, "starting_after")
+            after = cursor.timestamp, cursor.idempotency_key
+        rows = await self._fetch(_select(mode, wanted, after, limit + 1, True))
+        return [_event(r) for r in rows[:limit]], len(rows) > limit
+
+    async def scan(self, mode: Mode, wanted: EventFilter, chunk: int = 10_000) -> AsyncIterator[list[EventOnRecord]]:
+        """Every matching event, oldest first, in chunks (bounded memory for a period of millions). The
+        next chunk is already being read while the caller works on this one (replay folds a million)."""
+        rows = await self._fetch(_select(mode, wanted, None, chunk, False))
+        while rows:
+            after = rows[-1]["timestamp"], rows[-1]["idempotency_key"]
+            following = asyncio.ensure_future(self._fetch(_select(mode, wanted, after, chunk, False)))
+            try:
+                yield [_event(r) for r in rows]
+            except BaseException:
+                following.cancel()
+                raise
+            rows = await following
+
+    async def _fetch(self, query: tuple[str, list[Any]]) -> list[asyncpg.Record]:
+        sql, params = query
+        return list(await self._pool.fetch(sql, *params))
+
+    async def count(self, mode: Mode, wanted: EventFilter) -> int:
+        query = _Query(mode, wanted)
+        value = await self._pool.fetchval(f"SELECT count(*) FROM events_on_record WHERE {query.where}", *query.params)
+        return int(value or 0)
+
+    async def event_names(self, mode: Mode, wanted: EventFilter) -> list[str]:
+        query = _Query(mode, wanted)
+        rows = await self._pool.fetch(f"SELECT DISTINCT event_name FROM events_on_record WHERE {query.where}",
+                                      *query.params)
+        return sorted(r["event_name"] for r in rows)
+
+    async def keys_on_record(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
+        """Which of these keys are on record in this mode, whatever their timestamp (backfill's dedupe)."""
+        rows = await self._pool.fetch("SELECT DISTINCT idempotency_key FROM events_on_record WHERE mode = $1 "
+                                      "AND idempotency_key = ANY($2::text[])", mode.value, list(set(idempotency_keys)))
+        return {r["idempotency_key"] for r in rows}

@@ -1,0 +1,74 @@
+"""Replay through the API and the replay use case on real servers: a metric created after 10,000 of its
+events counts them once replayed, and a second replay changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.event_record_repository import EventRecordRepository
+from meterflow.adapters.postgres import Pool
+from meterflow.adapters.replay_job_repository import ReplayJobRepository
+from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.replay import Replayer
+from meterflow.clock import SystemClock
+from meterflow.domain.event_record import EventFilter
+from meterflow.domain.modes import Mode
+from meterflow.settings import Settings
+from tests.e2e.scenario import created, ingest, rollup_of
+from tests.support import eventually, unique
+
+EVENTS = 10_000
+HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+async def run_job(pool: Pool, redis: Redis, settings: Settings, api: httpx.AsyncClient,
+                  body: dict[str, Any]) -> dict[str, Any]:
+    answer = await api.post("/v1/events/replay", json=body)
+    assert answer.status_code == 202, answer.text
+    job = answer.json()["job"]
+    assert job["status"] == "pending" and job["is_test"] is True
+    replayer = Replayer(ReplayJobRepository(pool), CatalogRepository(pool), EventRecordRepository(pool),
+                        UsageStore.from_settings(redis, settings), SystemClock())
+    while (await api.get(f"/v1/events/replay/{job['id']}")).json()["job"]["status"] == "pending":
+        assert await replayer.run_next() is not None
+    done: dict[str, Any] = (await api.get(f"/v1/events/replay/{job['id']}")).json()["job"]
+    return done
+
+
+async def test_a_metric_created_after_its_events_counts_them_once_replayed_and_again_changes_nothing(
+        api: httpx.AsyncClient, pool: Pool, redis: Redis, settings: Settings) -> None:
+    event_name = unique("late_metric")
+    customer = (await created(await api.post("/v1/customers", json={"external_id": unique("c"), "name": "n"})))["id"]
+    start = HOUR - timedelta(hours=4) + timedelta(minutes=13, seconds=7)
+    events = [{"event_name": event_name, "customer_id": customer, "idempotency_key": unique("k"),
+               "timestamp": (start + timedelta(seconds=i)).isoformat(), "properties": {"n": f"{i % 10}.5"}}
+              for i in range(EVENTS)]
+    for i in range(0, EVENTS, 1_000):
+        assert (await ingest(api, events[i:i + 1_000]))["rejected"] == []
+    record = EventRecordRepository(pool)
+    await eventually(lambda: record.count(Mode.TEST, EventFilter(customer_id=customer)), lambda n: n == EVENTS, 120)
+
+    metric = await created(await api.post("/v1/metrics", json={
+        "name": "late", "event_name": event_name, "aggregation": "sum", "aggregation_property": "n"}))
+    window = {"customer_id": customer, "metric_id": metric["id"], "from": (HOUR - timedelta(hours=5)).isoformat(),
+              "to": (HOUR + timedelta(hours=1)).isoformat()}
+    assert rollup_of(await api.get("/v1/usage", params=window))["event_count"] == 0
+    expected = sum((Decimal(f"{i % 10}.5") for i in range(EVENTS)), Decimal(0))
+
+    body = {"from": (start - timedelta(minutes=1)).isoformat(), "to": HOUR.isoformat(), "event_name": event_name}
+    job = await run_job(pool, redis, settings, api, body)
+    assert (job["status"], job["events_total"], job["events_replayed"]) == ("completed", EVENTS, EVENTS)
+    usage = rollup_of(await api.get("/v1/usage", params=window))
+    assert (usage["event_count"], usage["value"]) == (EVENTS, expected)
+
+    again = await run_job(pool, redis, settings, api, {k: v for k, v in body.items() if k != "event_name"})
+    assert again["status"] == "completed"
+    again = rollup_of(await api.get("/v1/usage", params=window))
+    assert (again["event_count"], again["value"]) == (usage["event_count"], usage["value"])
+    assert (await api.get("/v1/events/replay/job_nothing")).status_code == 404
