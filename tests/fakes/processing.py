@@ -7,7 +7,8 @@ Each fake can be told to fail (`fail_when`), to test what the failure policy doe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -123,3 +124,8 @@ class MemoryEventRecord:
             raise error
         for e in events:
             self.rows.setdefault((e.mode, e.idempotency_key, e.timestamp), e)
+
+    @asynccontextmanager
+    async def counting(self) -> AsyncIterator[None]:
+        """One event loop and no rebuild in the unit tests: nothing to fence."""
+        yield

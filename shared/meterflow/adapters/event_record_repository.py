@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -82,10 +83,35 @@ def partition_name(start: datetime) -> str:
     return f"events_on_record_{start.year:04d}_{start.month:02d}"
 
 
+# The advisory lock between counting and rebuilding (application/ports.py EventRecordWriter.counting).
+_FENCE_KEY = 0x6D66_7265_636F_7264  # "mfrecord"
+
+
 class EventRecordRepository:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         self._partitions: set[datetime] = set()  # months known to exist, to skip the DDL on the hot path
+
+    def counting(self) -> AbstractAsyncContextManager[None]:
+        return self._fence("pg_advisory_lock_shared", "pg_advisory_unlock_shared")
+
+    def rebuilding(self) -> AbstractAsyncContextManager[None]:
+        return self._fence("pg_advisory_lock", "pg_advisory_unlock")
+
+    @asynccontextmanager
+    async def _fence(self, lock: str, unlock: str) -> AsyncIterator[None]:
+        """A session-level advisory lock on a connection of its own, held for the block. If it cannot be
+        released, the connection is closed, which releases it: a pooled session never keeps it."""
+        async with self._pool.acquire() as connection:
+            await connection.execute(f"SELECT {lock}($1)", _FENCE_KEY)
+            try:
+                yield
+            finally:
+                try:
+                    await connection.execute(f"SELECT {unlock}($1)", _FENCE_KEY)
+                except Exception:
+                    connection.terminate()
+                    raise
 
     async def add(self, events: Sequence[EventOnRecord]) -> None:
         """Idempotent: a row already on record (same mode, key and timestamp) stays as it is."""

@@ -106,10 +106,12 @@ class CountUsage:
                 decoded.append(item)
         countable = await self._resolve(decoded, report)
         report.late = await self._record_late(countable)
-        report.outcome = await self.usage.apply(countable, self.clock.now())
-        # After the count (which decides which record of a key is the counted one) and before the ack:
-        # a crash in between is repaired by the replay, whose `recounted` events are the same records.
-        await self.record.add([on_record(item) for item in _counted_items(decoded, report.outcome)])
+        async with self.record.counting():
+            report.outcome = await self.usage.apply(countable, self.clock.now())
+            # After the count (which decides which record of a key is the counted one) and before the
+            # ack: a crash in between is repaired by the replay, whose `recounted` events are the same
+            # records.
+            await self.record.add([on_record(item) for item in _counted_items(decoded, report.outcome)])
         await self.dead_letters.send(report.dead_letters)
         return report
 

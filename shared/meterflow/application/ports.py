@@ -4,6 +4,7 @@ unit tests hand in fakes, and the contract suites in tests/ check the fakes agai
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -69,9 +70,15 @@ class DeadLetterSink(Protocol):
 
 class EventRecordWriter(Protocol):
     """The events on record (billing.md §6): `add` is idempotent per (mode, idempotency key, timestamp),
-    so a replayed batch adds nothing, and returns only once the rows are durable."""
+    so a replayed batch adds nothing, and returns only once the rows are durable.
+
+    `counting()` is held from a batch's count to its `add`: a rebuild of rollups from the record
+    (`ReplaySource.rebuilding`) never runs in between, where it would see the count in the rollups but
+    not yet the event on record, and write the rollups over without it. Many batches may count at once."""
 
     async def add(self, events: Sequence[EventOnRecord]) -> None: ...
+
+    def counting(self) -> AbstractAsyncContextManager[None]: ...
 
 
 class EventRecordReader(Protocol):
@@ -101,6 +108,10 @@ class ReplaySource(EventRecordReader, Protocol):
     async def count(self, mode: Mode, wanted: EventFilter) -> int: ...
 
     async def event_names(self, mode: Mode, wanted: EventFilter) -> list[str]: ...
+
+    def rebuilding(self) -> AbstractAsyncContextManager[None]:
+        """Held while rollups are rebuilt from the record: no batch is between its count and its `add`."""
+        ...
 
 
 class RollupRewriter(Protocol):

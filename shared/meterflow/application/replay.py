@@ -61,13 +61,14 @@ async def rebuild_hours(catalog: CountingCatalog, record: ReplaySource, rollups:
     names = [event_name] if event_name is not None else await record.event_names(mode, wanted)
     rules = await catalog.metric_rules(mode, names)
     wanted = EventFilter(event_names=tuple(names), start=hours.start, end=hours.end)
-    total, replayed, rebuilt = await record.count(mode, wanted), 0, Changes()
-    if progress:
-        await progress(total, 0)
-    async for chunk in record.scan(mode, wanted):
-        rebuilt = fold_replayed(chunk, rules, rebuilt)
-        replayed += len(chunk)
+    async with record.rebuilding():  # from the first read of the record to the last rollup written
+        total, replayed, rebuilt = await record.count(mode, wanted), 0, Changes()
         if progress:
-            await progress(total, replayed)
-    await rollups.replace_hours(mode, [r.metric_id for r in rules], hours, rebuilt)
+            await progress(total, 0)
+        async for chunk in record.scan(mode, wanted):
+            rebuilt = fold_replayed(chunk, rules, rebuilt)
+            replayed += len(chunk)
+            if progress:
+                await progress(total, replayed)
+        await rollups.replace_hours(mode, [r.metric_id for r in rules], hours, rebuilt)
     return replayed
