@@ -36,7 +36,7 @@ from aiokafka import TopicPartition
 from prometheus_client import start_http_server
 
 from meterflow.adapters.kafka import ensure_topics, last_offsets, unprocessed
-from meterflow.embedded import EmbeddedStack, _die_with_parent, build_stack, wait_for_port
+from meterflow.embedded import EmbeddedStack, _die_with_parent, build_stack, stop_process, wait_for_port
 from meterflow.migrations import upgrade_to_head
 from meterflow.observability import SERVICE_RESTARTS
 from meterflow.settings import Settings
@@ -101,16 +101,8 @@ class ServiceChild:
             self.process.send_signal(sig)
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        if not self.alive():
-            return
-        assert self.process is not None
-        self.process.terminate()
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            print(f"meterflow: {self.name} did not stop within {timeout_s:.0f}s; killing it", file=sys.stderr)
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and stop_process(self.process, signal.SIGTERM, timeout_s):
+            print(f"meterflow: {self.name} did not stop within {timeout_s:.0f}s; killed it", file=sys.stderr)
 
 
 class CrashLoop(Exception):

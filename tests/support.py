@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from meterflow.embedded import EmbeddedStack, free_port, wait_for_port
+from meterflow.embedded import EmbeddedStack, free_port, stop_process, wait_for_port
 from meterflow.settings import Settings
 
 T = TypeVar("T")
@@ -65,13 +65,8 @@ class ServiceProcess:
             wait_for_port(int(overrides.get("api_port", self.settings.api_port)), 60, self.process)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, sig, 20)
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)

@@ -36,6 +36,20 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def stop_process(process: subprocess.Popen[Any], sig: signal.Signals, timeout_s: float) -> bool:
+    """Signal a running child and wait for it; kill -9 it past `timeout_s`. True when it had to be killed."""
+    if process.poll() is not None:
+        return False
+    process.send_signal(sig)
+    try:
+        process.wait(timeout_s)
+        return False
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return True
+
+
 def wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -124,14 +138,8 @@ class EmbeddedServer:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(self.stop_signal)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, self.stop_signal, timeout_s)
 
     def kill(self) -> None:
         """kill -9, for fault tests."""
