@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.replay import Replayer
 from meterflow.clock import Clock
 
@@ -22,7 +24,8 @@ log = logging.getLogger(__name__)
 
 def replayer(closer: Closer, clock: Clock) -> Replayer:
     return Replayer(ReplayJobRepository(closer.pool), CatalogRepository(closer.pool),
-                    EventRecordRepository(closer.pool), closer.usage, clock)
+                    EventRecordRepository(closer.pool), closer.usage, clock,
+                    unit_of_work=partial(PostgresUnitOfWork, closer.pool), org_id=closer.org_id)
 
 
 async def replay_forever(replays: Replayer, idle_s: float) -> None:

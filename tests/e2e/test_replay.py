@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.replay import Replayer
 from meterflow.clock import SystemClock
@@ -34,7 +36,8 @@ async def run_job(pool: Pool, redis: Redis, settings: Settings, api: httpx.Async
     job = answer.json()["job"]
     assert job["status"] == "pending" and job["is_test"] is True
     replayer = Replayer(ReplayJobRepository(pool), CatalogRepository(pool), EventRecordRepository(pool),
-                        UsageStore.from_settings(redis, settings), SystemClock())
+                        UsageStore.from_settings(redis, settings), SystemClock(),
+                        unit_of_work=partial(PostgresUnitOfWork, pool), org_id=settings.org_id)
     while (await api.get(f"/v1/events/replay/{job['id']}")).json()["job"]["status"] == "pending":
         assert await replayer.run_next() is not None
     done: dict[str, Any] = (await api.get(f"/v1/events/replay/{job['id']}")).json()["job"]

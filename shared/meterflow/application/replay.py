@@ -10,15 +10,18 @@ are never touched: a replay writes rollups only.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meterflow.application.ports import CountingCatalog, ReplayJobStore, ReplaySource, RollupRewriter
+from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.webhook_outbox import record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.counting import Changes
 from meterflow.domain.event_record import EventFilter
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.replay import ReplayJob, ReplayStatus, fold_replayed, hours_of
+from meterflow.domain.webhooks import EventType
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,9 @@ class Replayer:
     record: ReplaySource
     rollups: RollupRewriter
     clock: Clock
+    # A job's end is written with its webhook event (replay.completed or replay.failed), in one transaction.
+    unit_of_work: UnitOfWorkFactory = field(kw_only=True)
+    org_id: str = field(kw_only=True)
 
     async def run_next(self) -> ReplayJob | None:
         """Claim and run the oldest waiting job; None when there is none."""
@@ -37,10 +43,19 @@ class Replayer:
         try:
             await self._run(job)
         except Exception as exc:
-            await self.jobs.finish(job.id, ReplayStatus.FAILED, f"{type(exc).__name__}: {exc}", self.clock.now())
+            await self._finish(job, ReplayStatus.FAILED, f"{type(exc).__name__}: {exc}")
             raise
-        await self.jobs.finish(job.id, ReplayStatus.COMPLETED, None, self.clock.now())
+        await self._finish(job, ReplayStatus.COMPLETED, None)
         return job
+
+    async def _finish(self, job: ReplayJob, status: ReplayStatus, error: str | None) -> None:
+        now = self.clock.now()
+        event = EventType.REPLAY_COMPLETED if status is ReplayStatus.COMPLETED else EventType.REPLAY_FAILED
+        async with self.unit_of_work() as uow:
+            finished = await uow.replay_jobs.finish(job.id, status, error, now)
+            if finished is not None:
+                await record_webhooks(uow.webhooks, self.org_id, [(event, finished)], now)
+            await uow.commit()
 
     async def _run(self, job: ReplayJob) -> None:
         async def progress(total: int, replayed: int) -> None:
