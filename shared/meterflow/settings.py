@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from meterflow.domain.events import AcceptancePolicy
@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     restart_window_s: float = 60.0
     processor_rejoin_timeout_s: float = Field(60.0, description="a processor holding no partition, or whose "
                                               "topics are gone, this long exits to be restarted and rejoin")
+
+    @model_validator(mode="after")
+    def _lease_covers_an_attempt(self) -> Settings:
+        # A worker sends only while its lease covers a whole attempt: a shorter lease would send nothing.
+        if self.webhook_lease_s <= self.webhook_timeout_s:
+            raise ValueError("webhook_lease_s must exceed webhook_timeout_s")
+        return self
 
     @property
     def kafka_servers(self) -> str:
