@@ -22,8 +22,8 @@ from tests.support import ServiceProcess, eventually, unique
 from tests.webhook_receiver import Receiver, receiving, verify
 
 NewEndpoint = Callable[..., Awaitable[dict[str, Any]]]
-WORKER_SETTINGS = {"webhook_retry_schedule_s": "0.2,0.4", "webhook_poll_interval_s": "0.1", "webhook_lease_s": "5", "webhook_timeout_s": "2",
-                   "webhook_allow_private_urls": "true"}
+WORKER_SETTINGS = {"webhook_retry_schedule_s": "0.2,0.4", "webhook_poll_interval_s": "0.1", "webhook_lease_s": "5",
+                   "webhook_timeout_s": "2", "webhook_allow_private_urls": "true"}
 
 
 @pytest.fixture(scope="module")
