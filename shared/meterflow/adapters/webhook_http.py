@@ -1,4 +1,4 @@
-"""The webhook sender (httpx) and the DNS resolver behind the `Resolver` port.
+"""The webhook sender (aiohttp) and the DNS resolver behind the `Resolver` port.
 
 The sender follows no redirect (a 3xx is a failed attempt, never a hop to a URL nobody checked), stops
 waiting after the timeout, and reads at most `MAX_RESPONSE_BYTES` of an answer: a receiver cannot make
@@ -11,7 +11,7 @@ import asyncio
 import socket
 from collections.abc import Mapping
 
-import httpx
+import aiohttp
 
 from meterflow.domain.webhooks import MAX_RESPONSE_BYTES, succeeded
 
@@ -19,34 +19,31 @@ RESOLVE_TIMEOUT_S = 5.0
 
 
 class HttpSender:
+    """One aiohttp session for the worker's life (connections kept alive per receiver); built inside the
+    running event loop."""
+
     def __init__(self, timeout_s: float, max_connections: int = 100) -> None:
-        self._client = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(timeout_s),
-                                         limits=httpx.Limits(max_connections=max_connections), trust_env=False)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._timeout_s = timeout_s
+        self._session = aiohttp.ClientSession(timeout=self._timeout, trust_env=False, auto_decompress=False,
+                                              connector=aiohttp.TCPConnector(limit=max_connections))
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int | None, str | None]:
         try:
-            # The whole exchange, answer included, within the timeout (httpx's applies per read).
-            return await asyncio.wait_for(self._post(url, body, headers), self._timeout_s)
+            async with self._session.post(url, data=body, headers=dict(headers), allow_redirects=False) as answer:
+                # Read at most the limit (a small answer wholly, so the connection can be reused).
+                head = await answer.content.read(MAX_RESPONSE_BYTES)
+                if succeeded(answer.status):
+                    return answer.status, None
+                text = head.decode("utf-8", "replace").strip()
+                return answer.status, f"HTTP {answer.status}" + (f": {text}" if text else "")
         except TimeoutError:
             return None, f"no answer within {self._timeout_s:g}s"
-        except (httpx.HTTPError, OSError, ValueError) as exc:
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
             return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
-    async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int | None, str | None]:
-        async with self._client.stream("POST", url, content=body, headers=dict(headers)) as response:
-            head = b""  # read (a small answer wholly, so the connection can be reused), never beyond the limit
-            async for chunk in response.aiter_raw():
-                head += chunk
-                if len(head) >= MAX_RESPONSE_BYTES:
-                    break
-            if succeeded(response.status_code):
-                return response.status_code, None
-            text = head[:MAX_RESPONSE_BYTES].decode("utf-8", "replace").strip()
-            return response.status_code, f"HTTP {response.status_code}" + (f": {text}" if text else "")
-
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._session.close()
 
 
 class DnsResolver:

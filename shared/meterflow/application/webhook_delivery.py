@@ -52,6 +52,9 @@ class DeliveryStore(Protocol):
     async def retry_now(self, mode: Mode, delivery_id: str, now: datetime) -> Delivery | None: ...
 
 
+RECORD_BATCH = 25
+
+
 @dataclass(frozen=True)
 class WebhookDelivery:
     deliveries: DeliveryStore
@@ -76,16 +79,21 @@ class WebhookDelivery:
         return [outcome for outcomes in done for outcome in outcomes]
 
     async def _send_in_order(self, run: Sequence[DueDelivery]) -> list[AttemptOutcome]:
-        outcomes = []
+        """Send one endpoint's deliveries one after another; record their outcomes in batches of
+        RECORD_BATCH (a crash before a batch is written sends those again: at least once)."""
+        outcomes: list[AttemptOutcome] = []
+        recorded = 0
         for index, delivery in enumerate(run):
             if self.clock.now() + timedelta(seconds=self.timeout_s) > delivery.lease_until:
                 # Another attempt might outlive the lease and be sent twice by two workers: give the
                 # rest back for the next claim.
                 await self.deliveries.release([d.id for d in run[index:]], delivery.claim_token)
                 break
-            outcome = await self._attempt(delivery)
-            await self.deliveries.record([outcome], self.clock.now())
-            outcomes.append(outcome)
+            outcomes.append(await self._attempt(delivery))
+            if len(outcomes) - recorded >= RECORD_BATCH:
+                await self.deliveries.record(outcomes[recorded:], self.clock.now())
+                recorded = len(outcomes)
+        await self.deliveries.record(outcomes[recorded:], self.clock.now())
         return outcomes
 
     async def _attempt(self, delivery: DueDelivery) -> AttemptOutcome:
