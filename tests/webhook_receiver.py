@@ -33,6 +33,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     scripts: dict[str, list[int]] = field(default_factory=dict)
     delay_s: float = 0.0
+    delays: dict[str, float] = field(default_factory=dict)  # by path, instead of `delay_s`
     port: int = 0
 
     def url(self, path: str) -> str:
@@ -47,8 +48,9 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.received.append(Received(request.path, body, dict(request.headers)))
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        delay = self.delays.get(request.path, self.delay_s)
+        if delay:
+            await asyncio.sleep(delay)
         script = self.scripts.get(request.path, [200])
         status = script.pop(0) if len(script) > 1 else script[0]
         return web.Response(status=status, text="ok" if status < 300 else "receiver says no")

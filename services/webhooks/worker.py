@@ -25,7 +25,7 @@ from meterflow.adapters.webhook_event_repository import NOTIFY_CHANNEL
 from meterflow.adapters.webhook_http import DnsResolver, HttpSender
 from meterflow.application.webhook_delivery import WebhookDelivery
 from meterflow.clock import Clock
-from meterflow.domain.webhooks import AttemptOutcome, DeliveryStatus
+from meterflow.domain.webhooks import AttemptOutcome, DeliveryStatus, DueDelivery
 from meterflow.observability import (
     WEBHOOK_ATTEMPT_SECONDS,
     WEBHOOK_DELIVERIES,
@@ -90,28 +90,46 @@ async def _listen(settings: Settings, wake: asyncio.Event) -> asyncpg.Connection
 
 
 async def deliver_forever(worker: Worker, settings: Settings) -> None:
+    """Claim, and send each endpoint's run as a task of its own: a slow or silent receiver (up to the
+    timeout per attempt) holds back only its own deliveries, never the next claim. A run that ends wakes
+    the loop: that endpoint's next deliveries may be claimed then."""
     wake = asyncio.Event()
     listener: asyncpg.Connection | None = None
+    runs: set[asyncio.Task[None]] = set()
     measured_at = 0.0
+
+    def ended(task: asyncio.Task[None]) -> None:
+        runs.discard(task)
+        wake.set()
+
     while True:
         try:
             if listener is None or listener.is_closed():
                 listener = await _listen(settings, wake)
             wake.clear()
-            outcomes = await worker.delivery.deliver_due()
-            report(outcomes)
-            await _first_attempt_delays(worker, outcomes)
+            room = settings.webhook_claim_batch - len(runs)
+            for run in await worker.delivery.claim_runs(room) if room > 0 else []:
+                task = asyncio.create_task(_send(worker, run))
+                runs.add(task)
+                task.add_done_callback(ended)
             if time.monotonic() - measured_at > QUEUE_AGE_EVERY_S:
                 oldest, now = await oldest_due(worker.pool, worker.clock.now()), worker.clock.now()
                 WEBHOOK_QUEUE_AGE.set((now - oldest).total_seconds() if oldest else 0.0)
                 measured_at = time.monotonic()
-            if outcomes:
-                continue  # more may be due: look again at once
         except Exception:
             log.exception("webhook delivery round failed; retrying")
             listener = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), settings.webhook_poll_interval_s)
+
+
+async def _send(worker: Worker, run: Sequence[DueDelivery]) -> None:
+    try:
+        outcomes = await worker.delivery.send_in_order(run)
+        report(outcomes)
+        await _first_attempt_delays(worker, outcomes)
+    except Exception:  # its leases expire and its deliveries are claimed again
+        log.exception("webhook deliveries to %s failed", run[0].endpoint_id)
 
 
 async def run_forever(settings: Settings, clock: Clock) -> None:

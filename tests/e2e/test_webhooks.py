@@ -4,6 +4,7 @@ against Postgres: once, signed, equal to the object the API shows; retried as sc
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -121,6 +122,27 @@ async def test_an_endpoint_that_always_fails_is_failed_after_the_schedule_and_re
     assert (done["status"], done["attempts"], done["last_status_code"]) == ("succeeded", 4, 200)
     assert len(receiver.at("/down")) == 4
     assert (await api.post("/v1/webhook_deliveries/whd_nope/retry")).status_code == 404
+
+
+async def test_a_silent_receiver_holds_back_only_its_own_deliveries(
+        api: httpx.AsyncClient, receiver: Receiver, endpoint: NewEndpoint) -> None:
+    receiver.delays["/silent"] = 4.0  # beyond the worker's 2 s timeout
+    silent = await endpoint("/silent", ["customer.created"])
+    await endpoint("/fast", ["customer.created"])
+    for n in (1, 2):  # the second while the silent receiver still holds the first attempt of its first
+        await created(await api.post("/v1/customers", json={"external_id": unique("e"), "name": "n"}))
+        started = time.monotonic()
+        await eventually(lambda: _count(receiver), lambda _, n=n: len(receiver.at("/fast")) == n, 10, interval_s=0.02)
+        assert time.monotonic() - started < 1.0, "the fast receiver waited on the silent one"
+
+    waiting = await eventually(lambda: deliveries(api, silent["id"]),
+                               lambda d: len(d) == 2 and all(x["attempts"] >= 1 for x in d), 15)
+    for delivery in waiting:
+        assert delivery["attempt_history"][0]["status_code"] is None
+        assert delivery["attempt_history"][0]["error"] == "no answer within 2s"
+    # In event order: the newer event's first attempt only once the older one's first attempt ended.
+    older, newer = sorted(waiting, key=lambda d: d["created_at"])
+    assert newer["attempt_history"][0]["started_at"] > older["attempt_history"][0]["started_at"]
 
 
 async def test_test_and_live_endpoints_each_receive_only_their_own_mode_s_events(

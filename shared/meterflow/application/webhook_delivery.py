@@ -68,17 +68,22 @@ class WebhookDelivery:
     batch: int = 200
 
     async def deliver_due(self) -> list[AttemptOutcome]:
-        """Claim up to `batch` due deliveries and attempt each once; the outcomes, as recorded."""
+        """Claim the due deliveries and attempt each once, every endpoint's run at once; the outcomes."""
+        done = await asyncio.gather(*(self.send_in_order(run) for run in await self.claim_runs()))
+        return [outcome for outcomes in done for outcome in outcomes]
+
+    async def claim_runs(self, limit: int | None = None) -> list[list[DueDelivery]]:
+        """Claim up to `limit` (default `batch`) due deliveries, grouped by endpoint in event order: each
+        group is to be sent by `send_in_order`, the groups independently of each other."""
         now = self.clock.now()
-        due = await self.deliveries.claim(now, self.batch, now + timedelta(seconds=self.lease_s),
+        due = await self.deliveries.claim(now, limit or self.batch, now + timedelta(seconds=self.lease_s),
                                           secrets.token_hex(8))
         runs: dict[str, list[DueDelivery]] = {}
         for delivery in due:
             runs.setdefault(delivery.endpoint_id, []).append(delivery)
-        done = await asyncio.gather(*(self._send_in_order(run) for run in runs.values()))
-        return [outcome for outcomes in done for outcome in outcomes]
+        return list(runs.values())
 
-    async def _send_in_order(self, run: Sequence[DueDelivery]) -> list[AttemptOutcome]:
+    async def send_in_order(self, run: Sequence[DueDelivery]) -> list[AttemptOutcome]:
         """Send one endpoint's deliveries one after another; record their outcomes in batches of
         RECORD_BATCH (a crash before a batch is written sends those again: at least once)."""
         outcomes: list[AttemptOutcome] = []
