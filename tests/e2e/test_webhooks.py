@@ -4,9 +4,11 @@ against Postgres: once, signed, equal to the object the API shows; retried as sc
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -132,7 +134,7 @@ async def test_a_silent_receiver_holds_back_only_its_own_deliveries(
     for n in (1, 2):  # the second while the silent receiver still holds the first attempt of its first
         await created(await api.post("/v1/customers", json={"external_id": unique("e"), "name": "n"}))
         started = time.monotonic()
-        await eventually(lambda: _count(receiver), lambda _, n=n: len(receiver.at("/fast")) == n, 10, interval_s=0.02)
+        await eventually(lambda: _count(receiver, "/fast"), partial(operator.eq, n), 10, interval_s=0.02)
         assert time.monotonic() - started < 1.0, "the fast receiver waited on the silent one"
 
     waiting = await eventually(lambda: deliveries(api, silent["id"]),
@@ -174,8 +176,8 @@ async def test_test_and_live_endpoints_each_receive_only_their_own_mode_s_events
     assert (await api.get(f"/v1/webhook_endpoints/{live.id}")).status_code == 404  # another mode's id
 
 
-async def _count(receiver: Receiver) -> int:
-    return len(receiver.received)
+async def _count(receiver: Receiver, path: str | None = None) -> int:
+    return len(receiver.at(path) if path else receiver.received)
 
 
 async def test_endpoint_fields_are_checked_and_named(api: httpx.AsyncClient, endpoint: NewEndpoint) -> None:
