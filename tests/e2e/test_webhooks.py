@@ -7,15 +7,23 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.postgres import Pool
+from meterflow.adapters.replay_job_repository import ReplayJobRepository
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
+from meterflow.adapters.usage_store import UsageStore
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
+from meterflow.application.replay import Replayer
+from meterflow.clock import SystemClock
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.webhooks import EndpointStatus, WebhookEndpoint
@@ -178,6 +186,44 @@ async def test_test_and_live_endpoints_each_receive_only_their_own_mode_s_events
 
 async def _count(receiver: Receiver, path: str | None = None) -> int:
     return len(receiver.at(path) if path else receiver.received)
+
+
+async def test_subscription_and_customer_changes_arrive_in_order_each_with_the_object_as_the_api_shows_it(
+        api: httpx.AsyncClient, receiver: Receiver, endpoint: NewEndpoint) -> None:
+    await endpoint("/lifecycle", ["subscription.created", "subscription.paused", "subscription.canceled",
+                                  "customer.deleted"])
+    setup = await billing_setup(api)
+    sub = f"/v1/subscriptions/{setup.subscription_id}"
+    the(await api.patch(sub, json={"status": "paused"}), "subscription")
+    the(await api.patch(sub, json={"status": "canceled"}), "subscription")
+    assert (await api.delete(f"/v1/customers/{setup.customer_id}")).status_code == 200
+
+    await eventually(lambda: _count(receiver, "/lifecycle"), partial(operator.le, 4), 30)
+    got = [r.event for r in receiver.at("/lifecycle")]
+    assert [e["type"] for e in got] == ["subscription.created", "subscription.paused", "subscription.canceled",
+                                        "customer.deleted"]
+    assert [e["data"]["subscription"]["status"] for e in got[:3]] == ["active", "paused", "canceled"]
+    assert got[2]["data"]["subscription"] == the(await api.get(sub), "subscription")
+    assert got[3]["data"]["customer"]["id"] == setup.customer_id
+    assert [e["created_at"] for e in got] == sorted(e["created_at"] for e in got)
+
+
+async def test_a_replay_job_s_end_is_delivered_with_the_job_as_the_api_shows_it(
+        api: httpx.AsyncClient, receiver: Receiver, endpoint: NewEndpoint, pool: Pool, redis: Redis,
+        settings: Settings) -> None:
+    await endpoint("/replays", ["replay.completed", "replay.failed"])
+    now = datetime.now(UTC)
+    window = {"from": (now - timedelta(hours=2)).isoformat(), "to": now.isoformat(), "event_name": unique("none")}
+    job = (await api.post("/v1/events/replay", json=window)).json()["job"]
+    replayer = Replayer(ReplayJobRepository(pool), CatalogRepository(pool), EventRecordRepository(pool),
+                        UsageStore.from_settings(redis, settings), SystemClock(),
+                        unit_of_work=partial(PostgresUnitOfWork, pool), org_id=settings.org_id)
+    while the(await api.get(f"/v1/events/replay/{job['id']}"), "job")["status"] == "pending":
+        assert await replayer.run_next() is not None
+    await eventually(lambda: _count(receiver, "/replays"), lambda n: n >= 1, 30)
+    ends = [r.event for r in receiver.at("/replays") if r.event["data"]["job"]["id"] == job["id"]]
+    assert [e["type"] for e in ends] == ["replay.completed"]
+    assert ends[0]["data"]["job"] == the(await api.get(f"/v1/events/replay/{job['id']}"), "job")
 
 
 async def test_endpoint_fields_are_checked_and_named(api: httpx.AsyncClient, endpoint: NewEndpoint) -> None:
