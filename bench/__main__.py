@@ -81,7 +81,8 @@ def _record(settings: Settings, scale: float) -> Results:
 
 def _webhooks(settings: Settings, scale: float) -> Results:
     found = asyncio.run(webhooks.measure(settings, events=int(5_000 * scale), paced_seconds=max(5.0, 15 * scale)))
-    print(f"  {found.events:,} events to one local endpoint; {found.latency_samples:,} paced events, first "
+    print(f"  {found.events:,} events to one local endpoint; {found.deliveries_per_s_at_once:,.0f} deliveries/s "
+          f"to {found.endpoints_at_once} endpoints at once; {found.latency_samples:,} paced events, first "
           f"attempt p50 {found.first_attempt_p50_s:.3f}s; {found.duplicates} sent twice")
     return {"webhook_deliveries_per_s": found.deliveries_per_s,
             "webhook_first_attempt_p99_s": found.first_attempt_p99_s}
