@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
+from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.application.replay import Replayer
 from meterflow.clock import Clock
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def replayer(closer: Closer, clock: Clock) -> Replayer:
     return Replayer(ReplayJobRepository(closer.pool), CatalogRepository(closer.pool),
-                    EventRecordRepository(closer.pool), closer.usage, clock)
+                    EventRecordRepository(closer.pool), closer.usage, LateEventRepository(closer.pool), clock)
 
 
 async def replay_forever(replays: Replayer, idle_s: float) -> None:

@@ -42,6 +42,7 @@ from meterflow.domain.counting import (
 )
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
+from meterflow.domain.replay import ChangedHour, changed_hours, hour_start
 from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices, hour_bit
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.settings import Settings
@@ -197,11 +198,14 @@ class UsageStore:
                               {value: int(mask) for value, mask in next(results).items()}) for piece in slices)
                 for slices in plans]
 
-    async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period, rebuilt: Changes) -> None:
+    async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period,
+                            rebuilt: Changes) -> list[ChangedHour]:
         """Replay's write: every hour of `hours` of these metrics' rollups becomes what `rebuilt` says
         (an hour it does not name becomes empty), for every customer that has a rollup there or in
         `rebuilt`. Other hours of a day are kept. Each day is rewritten under WATCH, like `apply`, so a
-        processor counting into the same day at once makes one of the two retry against the other."""
+        processor counting into the same day at once makes one of the two retry against the other.
+        Returns the hours whose figures changed."""
+        changed: list[ChangedHour] = []
         for piece in day_slices(hours):
             for metric_id in metric_ids:
                 customers = {key.customer_id for key in rebuilt.rollups
@@ -210,18 +214,22 @@ class UsageStore:
                     customers.add(str(name).split(":")[4])
                 for customer in customers:
                     key = RollupKey(mode, metric_id, customer, piece.day)
-                    await self._replace_day(key, piece, rebuilt.rollups.get(key, {}), rebuilt.distinct.get(key, {}))
+                    changed += [ChangedHour(customer, metric_id, hour_start(piece.day, hour))
+                                for hour in await self._replace_day(key, piece, rebuilt.rollups.get(key, {}),
+                                                                    rebuilt.distinct.get(key, {}))]
+        return changed
 
     async def _replace_day(self, key: RollupKey, piece: DaySlice, hours: dict[int, Rollup],
-                           masks: dict[str, int]) -> None:
+                           masks: dict[str, int]) -> list[int]:
         covered = sum(hour_bit(h) for h in range(piece.first_hour, piece.last_hour + 1))
         while True:
             try:
                 async with self._redis.pipeline(transaction=True) as tx:
                     await tx.watch(_rollup_key(key), _distinct_key(key))
-                    fields = await tx.hkeys(_rollup_key(key))
+                    fields = await tx.hgetall(_rollup_key(key))
                     stored_masks = await tx.hgetall(_distinct_key(key))
                     stale = [f for f in fields if piece.covers(int(str(f).split(":")[0]))]
+                    before = {str(v): int(m) for v, m in stored_masks.items()}
                     new_masks = {v: (int(m) & ~covered) for v, m in stored_masks.items()}
                     for value, mask in masks.items():
                         new_masks[value] = new_masks.get(value, 0) | (mask & covered)
@@ -241,6 +249,7 @@ class UsageStore:
                         tx.hset(_distinct_key(key), mapping=kept)  # type: ignore[arg-type]
                         tx.expireat(_distinct_key(key), self._expiry(key.day))
                     await tx.execute()
-                    return
+                    stored = decode_rollups({str(f): str(v) for f, v in fields.items()})
+                    return changed_hours(piece, stored, hours, before, masks)
             except WatchError:
                 continue
