@@ -55,6 +55,13 @@ return n
 """
 
 
+_READ_HASHES = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
+return out
+"""
+_HASHES_PER_CALL = 2_000
+
 _MARK_PREFIX = {Mode.TEST: b"st", Mode.LIVE: b"sl"}
 
 
@@ -184,19 +191,29 @@ class UsageStore:
 
     async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]:
         """For many hour-aligned (metric, customer, period) at once, in one pipelined round trip: the
-        merged rollup and the distinct values seen."""
-        reads = self._redis.pipeline(transaction=False)
+        merged rollup and the distinct values seen (read only where the query asks for them).
+
+        The hashes are read by a script, thousands per call: a close of 100,000 subscriptions reads
+        ~400,000 of them (most empty), and one HGETALL command each spent most of the closer's CPU in
+        the client packing commands and parsing replies."""
         plans: list[list[DaySlice]] = []
+        keys: list[str] = []
         for query in queries:
             plans.append(list(day_slices(query.period)))
             for piece in plans[-1]:
                 key = RollupKey(query.mode, query.metric_id, query.customer_id, piece.day)
-                reads.hgetall(_rollup_key(key))
-                reads.hgetall(_distinct_key(key))
-        results = iter(await reads.execute())
-        return [period_parts((piece, decode_rollups(next(results)),
-                              {value: int(mask) for value, mask in next(results).items()}) for piece in slices)
-                for slices in plans]
+                keys.append(_rollup_key(key))
+                if query.distinct:
+                    keys.append(_distinct_key(key))
+        reads = self._redis.pipeline(transaction=False)
+        for start in range(0, len(keys), _HASHES_PER_CALL):
+            part = keys[start:start + _HASHES_PER_CALL]
+            reads.eval(_READ_HASHES, len(part), *part)
+        hashes = (dict(zip(flat[::2], flat[1::2], strict=True)) for call in await reads.execute() for flat in call)
+        return [period_parts((piece, decode_rollups(next(hashes)),
+                              {value: int(mask) for value, mask in next(hashes).items()} if query.distinct else {})
+                             for piece in slices)
+                for query, slices in zip(queries, plans, strict=True)]
 
     async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period,
                             rebuilt: Changes) -> list[ChangedHour]:
