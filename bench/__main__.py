@@ -56,14 +56,22 @@ def _latency(settings: Settings, scale: float) -> Results:
     return {"e2e_p50_s": found.p50_s, "e2e_p99_s": found.p99_s}
 
 
-def _close(settings: Settings, scale: float) -> Results:
-    # Not scaled: the figure is defined at 10,000 subscriptions.
-    timing = asyncio.run(close.measure(settings, subscriptions=10_000, usage_share=0.3))
+def _close_of(subscriptions: int, settings: Settings) -> float:
+    """Not scaled: each figure is defined at its number of subscriptions."""
+    timing = asyncio.run(close.measure(settings, subscriptions=subscriptions, usage_share=0.3))
     print(f"  {timing.invoices:,} invoices ({timing.invoices_with_usage:,} with usage) for "
           f"{timing.subscriptions:,} subscriptions; the command reports {timing.reported_s}s")
     if timing.invoices != timing.subscriptions:
         raise AssertionError(f"{timing.invoices} invoices for {timing.subscriptions} due subscriptions")
-    return {"close_10k_s": timing.seconds}
+    return timing.seconds
+
+
+def _close(settings: Settings, scale: float) -> Results:
+    return {"close_10k_s": _close_of(10_000, settings)}
+
+
+def _close_100k(settings: Settings, scale: float) -> Results:
+    return {"close_100k_s": _close_of(100_000, settings)}
 
 
 def _redis(settings: Settings, scale: float) -> Results:
@@ -94,6 +102,7 @@ MEASUREMENTS = [
     Measurement("processor", ("processor_events_per_s", "processor_with_record_events_per_s"), _processor),
     Measurement("latency", ("e2e_p50_s", "e2e_p99_s"), _latency),
     Measurement("close", ("close_10k_s",), _close),
+    Measurement("close100k", ("close_100k_s",), _close_100k),
     Measurement("redis", ("redis_bytes_per_key",), _redis),
     Measurement("record", ("record_bytes_per_event", "invoice_events_page_p99_ms", "replay_1m_s"), _record),
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),

@@ -66,7 +66,7 @@ async def measure(settings: Settings, events: int) -> RecordFigures:
         folded = await rebuild_hours(CatalogRepository(pool), record, UsageStore.from_settings(redis, settings),
                                      Mode.TEST, Period(MONTH, next_month(MONTH)), EVENT_NAME)
         replay_s = time.perf_counter() - started
-        assert folded == events, f"replayed {folded} of {events}"
+        assert folded.replayed == events, f"replayed {folded.replayed} of {events}"
         return RecordFigures(events, size / events, timings[int(SAMPLES * 0.99) - 1] * 1000, replay_s)
     finally:
         await redis.aclose()

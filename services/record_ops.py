@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
@@ -48,12 +51,45 @@ async def explain_invoice(settings: Settings, invoice_id: str, mode: Mode) -> in
     return 1 if mismatches else 0
 
 
-def _lines(source: str) -> Iterator[str]:
-    if source == "-":
-        yield from sys.stdin
+class _Source:
+    """The lines of a file (or of stdin for `-`), and how far into it the reading is: bytes of a file,
+    lines of stdin, whose size is not known."""
+
+    def __init__(self, source: str) -> None:
+        self.source, self.read = source, 0
+        self.size = None if source == "-" else Path(source).stat().st_size
+
+    def lines(self) -> Iterator[str]:
+        if self.source == "-":
+            for line in sys.stdin:
+                self.read += 1
+                yield line
+            return
+        with Path(self.source).open("rb") as lines:
+            for raw in lines:
+                self.read += len(raw)
+                yield raw.decode("utf-8", errors="surrogateescape")
+
+
+@contextmanager
+def _progress(source: _Source) -> Iterator[Callable[[BackfillReport], Awaitable[None]]]:
+    """A progress bar on a terminal (its counts beside it); nothing when stderr is a file or a pipe, where
+    a redrawn line would only clutter a log."""
+    if not sys.stderr.isatty():
+        async def quiet(report: BackfillReport) -> None:
+            return None
+        yield quiet
         return
-    with Path(source).open(encoding="utf-8", errors="surrogateescape") as lines:
-        yield from lines
+    columns = (TextColumn("backfill"), BarColumn(), TaskProgressColumn(), TextColumn("{task.description}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task("", total=source.size)
+
+        async def show(report: BackfillReport) -> None:
+            bar.update(task, completed=source.read, description=f"{report.accepted} accepted, "
+                       f"{report.duplicates} duplicates, {len(report.rejected)} rejected")
+        yield show
+        bar.update(task, completed=source.size or source.read)
 
 
 async def backfill_file(settings: Settings, clock: Clock, mode: Mode, source: str) -> int:
@@ -61,22 +97,17 @@ async def backfill_file(settings: Settings, clock: Clock, mode: Mode, source: st
     rejected (the rest is still backfilled, and a re-run changes nothing)."""
     pool = await create_pool(settings.database_dsn, max_size=2)
     redis = connect_redis(settings.redis_dsn)
-    started_s = time.monotonic()
-
-    async def show(report: BackfillReport) -> None:
-        print(f"\r{report.accepted} accepted, {report.duplicates} duplicates, {len(report.rejected)} rejected "
-              f"({time.monotonic() - started_s:.1f}s)", end="", file=sys.stderr, flush=True)
-
+    lines = _Source(source)
     try:
         record = EventRecordRepository(pool)
         backfill = Backfill(CatalogRepository(pool), record, UsageStore.from_settings(redis, settings),
                             LateEventRepository(pool), clock, timedelta(seconds=settings.dedupe_window_s),
                             timedelta(seconds=settings.clock_skew_s), f"backfill:{Path(source).name}")
-        report = await backfill.run(mode, _lines(source), on_chunk=show)
+        with _progress(lines) as show:
+            report = await backfill.run(mode, lines.lines(), on_chunk=show)
     finally:
         await redis.aclose()
         await pool.close()
-    print(file=sys.stderr)
     for number, reason in report.rejected:
         print(f"line {number}: rejected: {reason}")
     print(f"accepted {report.accepted}, duplicates {report.duplicates}, rejected {len(report.rejected)}, "

@@ -1,5 +1,5 @@
-"""The closer service's upkeep of the events on record: the replay loop (jobs run here, in the
-background, one at a time) and retention."""
+"""The closer service's upkeep: the replay loop (jobs run here, in the background, one at a time), the
+retention of the events on record, and forgetting stored idempotent answers past their 24 h."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
+from meterflow.adapters.idempotency_repository import IdempotencyRepository
+from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.replay import Replayer
 from meterflow.clock import Clock
+from meterflow.domain.idempotency import KEPT_FOR
 
 if TYPE_CHECKING:
     from services.closer.worker import Closer
@@ -24,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def replayer(closer: Closer, clock: Clock) -> Replayer:
     return Replayer(ReplayJobRepository(closer.pool), CatalogRepository(closer.pool),
-                    EventRecordRepository(closer.pool), closer.usage, clock,
+                    EventRecordRepository(closer.pool), closer.usage, LateEventRepository(closer.pool), clock,
                     unit_of_work=partial(PostgresUnitOfWork, closer.pool), org_id=closer.org_id)
 
 
@@ -48,3 +51,11 @@ async def drop_expired_events(closer: Closer, retention: timedelta, clock: Clock
     dropped = await EventRecordRepository(closer.pool).drop_before(clock.now() - retention)
     if dropped:
         log.info("events on record past retention dropped: %s", ", ".join(dropped))
+
+
+async def forget_expired_answers(closer: Closer, clock: Clock) -> None:
+    """Stored answers to Idempotency-Key requests are kept 24 h (api.md); a retry after that executes
+    again, so older rows only take space. Run with every close round."""
+    forgotten = await IdempotencyRepository(closer.pool).purge(clock.now() - KEPT_FOR)
+    if forgotten:
+        log.info("idempotent answers past %s forgotten: %d", KEPT_FOR, forgotten)

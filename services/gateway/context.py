@@ -15,6 +15,7 @@ from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
+from meterflow.adapters.request_rates import RequestRates
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.clock import Clock
@@ -47,6 +48,7 @@ class GatewayContext:
     invoices: InvoiceRepository = field(init=False)
     usage: GatewayUsage = field(init=False)
     acknowledged: AcknowledgedKeys = field(init=False)
+    rates: RequestRates = field(init=False)
     policy: AcceptancePolicy = field(init=False)
     known_keys: dict[str, tuple[Mode, KeyScope, float]] = field(default_factory=dict)
 
@@ -56,6 +58,7 @@ class GatewayContext:
         rollups = UsageStore.from_settings(self.redis, self.settings)
         self.usage = GatewayUsage(rollups, EventRecordRepository(self.pool), self.catalog, rollups)
         self.acknowledged = AcknowledgedKeys(self.redis, self.settings.dedupe_window_s + self.settings.clock_skew_s)
+        self.rates = RequestRates(self.redis, self.settings.api_rate_limit_per_s)
         self.policy = self.settings.acceptance_policy
 
 
@@ -94,6 +97,9 @@ async def authenticated_mode(request: Request, ctx: GatewayContext = Depends(con
     if grant is None:
         raise _unauthenticated("Invalid API key")
     mode, scope = grant
+    if not await ctx.rates.admit(hash_api_key(key.strip())[:16], ctx.clock.now()):
+        raise ApiError(429, ErrorType.RATE_LIMIT, f"Too many requests with this API key: at most "
+                       f"{ctx.rates.limit_per_s} a second; retry after the time in Retry-After", "Authorization")
     if not allows(scope, request.method, request.url.path):
         raise ApiError(403, ErrorType.PERMISSION, f"This key's scope ({scope}) allows only POST {INGEST_PATH}",
                        "Authorization")

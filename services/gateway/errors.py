@@ -7,7 +7,8 @@ as one; a 400 always carries a non-empty `details` naming every faulty field, be
 
 Routes and use cases raise the categories of `meterflow.domain.errors`; this module alone decides their
 status: INVALID 400, NOT_FOUND 404, CONFLICT 409, UNAVAILABLE 503 with Retry-After. The only errors
-defined here are the two that exist only in HTTP (no or unknown key 401, body too large 413). A
+defined here are those that exist only in HTTP (no or unknown key 401, scope 403, body too large 413,
+too many requests for a key 429 with Retry-After). A
 dependency's library error (a refused connection, a timeout) is UNAVAILABLE too, so a database or broker
 that is away answers 503 and the client retries, never a 500.
 """
@@ -49,7 +50,7 @@ class ErrorType(StrEnum):
 
 
 class ApiError(Exception):
-    """A refusal that exists only in HTTP (401, 413); every other refusal is a domain category."""
+    """A refusal that exists only in HTTP (401, 403, 413, 429); every other refusal is a domain category."""
 
     def __init__(self, status: int, error_type: ErrorType, message: str, param: str) -> None:
         super().__init__(message)

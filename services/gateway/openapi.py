@@ -2,9 +2,9 @@
 meterflow answers 400, and every refusal below has the one error body of `errors.py`.
 
 Which statuses an operation can answer follows from what it takes: every `/v1` call can be refused
-(400 invalid input, 401 no or unknown key, 503 a dependency away); a call that names an object, pages,
-or takes a body naming ids can find nothing (404); a call that changes state can conflict (409); a call
-with a body can send too much (413).
+(400 invalid input, 401 no or unknown key, 429 too many requests with one key, 503 a dependency away);
+a call that names an object, pages, or takes a body naming ids can find nothing (404); a call that
+changes state can conflict (409); a call with a body can send too much (413).
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ _REQUEST_ID = {"description": "the request's id (the client's, or a new one)", "
 _DESCRIPTIONS = {400: "invalid input; `details` names every faulty field", 401: "no, unknown or revoked API key",
                  403: "the key's scope does not allow this call (an ingest key calls only POST /v1/ingest)",
                  404: "no such object in the key's mode", 409: "the state of the data forbids it",
-                 413: "the body is too large", 503: "a dependency is unavailable; retry after Retry-After"}
+                 413: "the body is too large",
+                 429: "too many requests with this API key (MF_API_RATE_LIMIT_PER_S); retry after Retry-After",
+                 503: "a dependency is unavailable; retry after Retry-After"}
 
 
 def _error_response(status: int) -> dict[str, Any]:
     headers: dict[str, Any] = {"X-Request-Id": _REQUEST_ID}
-    if status == 503:
+    if status in (429, 503):
         headers["Retry-After"] = {"description": "seconds", "schema": {"type": "integer"}}
     return {"description": _DESCRIPTIONS[status], "headers": headers,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -39,7 +41,7 @@ def _error_response(status: int) -> dict[str, Any]:
 def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     has_body = "requestBody" in operation
     names_objects = "{" in path or has_body or any(p.get("in") == "query" for p in operation.get("parameters", []))
-    statuses = [400, 401, 403, 503]
+    statuses = [400, 401, 403, 429, 503]
     statuses += [404] if names_objects and not path.endswith("/ingest") else []
     statuses += [409] if method in ("post", "put", "patch", "delete") and not path.endswith("/ingest") else []
     statuses += [413] if has_body else []

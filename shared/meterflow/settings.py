@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     api_key_cache_s: float = Field(5.0, description="how long a gateway trusts a key it has checked: a "
                                    "revoked key is refused everywhere within this")
+    api_rate_limit_per_s: int = Field(1_000, ge=0, description="requests a second per API key across every "
+                                      "gateway (429 with Retry-After past it); 0 = no limit")
     org_id: str = Field("org_meterflow", description="the one organisation of this deployment (`org_id`)")
 
     supervisor_web_port: int = Field(8090, description="where `meterflow run` serves its /metrics")

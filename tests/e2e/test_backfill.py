@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -101,3 +103,34 @@ async def test_a_backfill_killed_mid_way_and_run_again_counts_every_event_once(
     assert second.returncode == 0, second.stdout + second.stderr
     assert await record.count(Mode.TEST, EventFilter(customer_id=customer)) == total
     assert await figure(api, customer, metric) == (total, Decimal(sum(i % 5 for i in range(total))))
+
+
+async def test_on_a_terminal_backfill_draws_a_progress_bar_that_ends_full_and_in_a_pipe_only_the_totals(
+        api: httpx.AsyncClient, settings: Settings, tmp_path: Path) -> None:
+    event_name, customer, _ = await sum_metric(api)
+    source = tmp_path / "bar.ndjson"
+    source.write_text("".join(line(event_name, customer, unique("k"), OLD + timedelta(seconds=i), 1) + "\n"
+                              for i in range(2_500)))
+    terminal, screen = pty.openpty()
+    run = subprocess.Popen([sys.executable, "-m", "services", "backfill", "--mode", "test", str(source)],
+                           env={**service_env(settings), "COLUMNS": "120", "TERM": "xterm"},
+                           stdout=subprocess.PIPE, stderr=screen)
+    os.close(screen)
+    drawn = bytearray()
+    while chunk := await asyncio.to_thread(_read_terminal, terminal):
+        drawn += chunk
+    out, _ = await asyncio.to_thread(run.communicate, timeout=300)
+    os.close(terminal)
+    assert run.returncode == 0 and b"accepted 2500, duplicates 0, rejected 0" in out, out
+    assert b"backfill" in drawn and b"100%" in drawn and b"2500 accepted" in drawn, drawn.decode(errors="replace")
+
+    piped = meterflow(settings, "backfill", "--mode", "test", str(source))
+    assert "accepted 0, duplicates 2500" in piped.stdout and "%" not in piped.stderr, piped.stderr
+
+
+def _read_terminal(fd: int) -> bytes:
+    """What the process drew on the terminal so far; b"" once it closed it (EIO on Linux)."""
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return b""

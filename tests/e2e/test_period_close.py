@@ -91,12 +91,15 @@ async def test_a_future_as_of_is_refused(settings: Settings) -> None:
     assert "future" in result.stderr
 
 
+@pytest.mark.parametrize("paid", [False, True], ids=["finalized", "paid"])
 async def test_late_event_is_kept_reported_and_leaves_the_invoice_alone(api: httpx.AsyncClient,
-                                                                       settings: Settings) -> None:
+                                                                       settings: Settings, paid: bool) -> None:
     setup = await daily_setup(api, days_ago=2)
     await ingest(api, calls(setup, 2, 2))
     await usage_reaches_total(api, setup, 2)
     assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
+    for closed in await invoices_of(api, setup["customer"]) if paid else []:
+        assert the(await api.post(f"/v1/invoices/{closed['id']}/mark_paid"), "invoice")["status"] == "paid"
     before = await invoices_of(api, setup["customer"])
 
     late = calls(setup, 2, 1)

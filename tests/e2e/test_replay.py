@@ -1,5 +1,6 @@
 """Replay through the API and the replay use case on real servers: a metric created after 10,000 of its
-events counts them once replayed, and a second replay changes nothing."""
+events counts them once replayed, and a second replay changes nothing; a replay that changes figures
+inside a finalized period leaves the invoice as it was and reports the events there as late."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from redis.asyncio import Redis
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
+from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
@@ -22,7 +24,7 @@ from meterflow.clock import SystemClock
 from meterflow.domain.event_record import EventFilter
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-from tests.e2e.scenario import created, ingest, rollup_of
+from tests.e2e.scenario import billing_setup, created, ingest, rollup_of
 from tests.support import eventually, unique
 
 EVENTS = 10_000
@@ -36,7 +38,7 @@ async def run_job(pool: Pool, redis: Redis, settings: Settings, api: httpx.Async
     job = answer.json()["job"]
     assert job["status"] == "pending" and job["is_test"] is True
     replayer = Replayer(ReplayJobRepository(pool), CatalogRepository(pool), EventRecordRepository(pool),
-                        UsageStore.from_settings(redis, settings), SystemClock(),
+                        UsageStore.from_settings(redis, settings), LateEventRepository(pool), SystemClock(),
                         unit_of_work=partial(PostgresUnitOfWork, pool), org_id=settings.org_id)
     while (await api.get(f"/v1/events/replay/{job['id']}")).json()["job"]["status"] == "pending":
         assert await replayer.run_next() is not None
@@ -75,3 +77,35 @@ async def test_a_metric_created_after_its_events_counts_them_once_replayed_and_a
     again = rollup_of(await api.get("/v1/usage", params=window))
     assert (again["event_count"], again["value"]) == (usage["event_count"], usage["value"])
     assert (await api.get("/v1/events/replay/job_nothing")).status_code == 404
+
+
+async def test_a_replay_changing_a_finalized_period_reports_its_events_as_late_and_leaves_the_invoice(
+        api: httpx.AsyncClient, pool: Pool, redis: Redis, settings: Settings) -> None:
+    setup = await billing_setup(api)
+    late_name = unique("metered_later")
+    now = datetime.now(UTC)
+    events = [{"event_name": late_name, "customer_id": setup.customer_id, "idempotency_key": unique("k"),
+               "timestamp": (now + timedelta(seconds=1)).isoformat(), "properties": {}} for _ in range(5)]
+    assert (await ingest(api, events))["rejected"] == []
+    record = EventRecordRepository(pool)
+    await eventually(lambda: record.count(Mode.TEST, EventFilter(customer_id=setup.customer_id)),
+                     lambda n: n == len(events), 60)
+    draft = (await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id})).json()
+    invoice = (await api.post(f"/v1/invoices/{draft['invoice']['id']}/finalize")).json()["invoice"]
+    assert invoice["status"] == "finalized"
+    late = LateEventRepository(pool)
+
+    async def reported() -> set[str]:
+        return {e.idempotency_key for e in await late.listing(None, 10_000) if e.customer_id == setup.customer_id}
+
+    assert await reported() == set()
+    await created(await api.post("/v1/metrics", json={"name": "later", "event_name": late_name,
+                                                      "aggregation": "count"}))
+    body = {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat(),
+            "event_name": late_name}
+    assert (await run_job(pool, redis, settings, api, body))["status"] == "completed"
+    assert await reported() == {e["idempotency_key"] for e in events}
+    assert (await api.get(f"/v1/invoices/{invoice['id']}")).json()["invoice"] == invoice
+
+    assert (await run_job(pool, redis, settings, api, body))["status"] == "completed"
+    assert await reported() == {e["idempotency_key"] for e in events}

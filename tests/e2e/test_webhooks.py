@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
+from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
@@ -216,7 +217,7 @@ async def test_a_replay_job_s_end_is_delivered_with_the_job_as_the_api_shows_it(
     window = {"from": (now - timedelta(hours=2)).isoformat(), "to": now.isoformat(), "event_name": unique("none")}
     job = (await api.post("/v1/events/replay", json=window)).json()["job"]
     replayer = Replayer(ReplayJobRepository(pool), CatalogRepository(pool), EventRecordRepository(pool),
-                        UsageStore.from_settings(redis, settings), SystemClock(),
+                        UsageStore.from_settings(redis, settings), LateEventRepository(pool), SystemClock(),
                         unit_of_work=partial(PostgresUnitOfWork, pool), org_id=settings.org_id)
     while the(await api.get(f"/v1/events/replay/{job['id']}"), "job")["status"] == "pending":
         assert await replayer.run_next() is not None

@@ -125,6 +125,9 @@ class MemoryEventRecord:
         for e in events:
             self.rows.setdefault((e.mode, e.idempotency_key, e.timestamp), e)
 
+    async def by_key(self, mode: Mode, idempotency_key: str) -> EventOnRecord | None:
+        return next((e for (m, key, _), e in self.rows.items() if (m, key) == (mode, idempotency_key)), None)
+
     @asynccontextmanager
     async def counting(self) -> AsyncIterator[None]:
         """One event loop and no rebuild in the unit tests: nothing to fence."""

@@ -191,10 +191,13 @@ async def test_a_row_no_code_path_writes_comes_back_apart_from_the_due_ones(pool
     odd = replace(subscription(customer, plan), plan_id=odd_plan)
     await pool.execute("INSERT INTO plans (id, mode, name, currency, plan_type, billing_period) "
                        "VALUES ($1, 'test', 'odd', 'USD', 'collection', 'fortnightly')", odd_plan)
-    async with unit_of_work() as uow:
-        for s in (odd, readable):
-            await uow.subscriptions.add_subscription(s)
-        due, unreadable = await uow.subscriptions.lock_due(LONG_AGO, 10, None, ())
-        assert due == [readable]
-        [row] = unreadable
-        assert (row.subscription_id, row.period, type(row.error)) == (odd.id, odd.current_period, ValueError)
+    try:
+        async with unit_of_work() as uow:  # never committed: the subscriptions go with it
+            for s in (odd, readable):
+                await uow.subscriptions.add_subscription(s)
+            due, unreadable = await uow.subscriptions.lock_due(LONG_AGO, 10, None, ())
+            assert due == [readable]
+            [row] = unreadable
+            assert (row.subscription_id, row.period, type(row.error)) == (odd.id, odd.current_period, ValueError)
+    finally:  # the API's plan listing would answer 500 on it for the tests that follow
+        await pool.execute("DELETE FROM plans WHERE id = $1", odd_plan)

@@ -42,6 +42,7 @@ from meterflow.domain.counting import (
 )
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
+from meterflow.domain.replay import ChangedHour, changed_hours, hour_start
 from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices, hour_bit
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.settings import Settings
@@ -53,6 +54,13 @@ for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i], 'EXAT', ARGV[n + i
 return n
 """
 
+
+_READ_HASHES = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
+return out
+"""
+_HASHES_PER_CALL = 2_000
 
 _MARK_PREFIX = {Mode.TEST: b"st", Mode.LIVE: b"sl"}
 
@@ -183,25 +191,38 @@ class UsageStore:
 
     async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]:
         """For many hour-aligned (metric, customer, period) at once, in one pipelined round trip: the
-        merged rollup and the distinct values seen."""
-        reads = self._redis.pipeline(transaction=False)
+        merged rollup and the distinct values seen (read only where the query asks for them).
+
+        The hashes are read by a script, thousands per call: a close of 100,000 subscriptions reads
+        ~400,000 of them (most empty), and one HGETALL command each spent most of the closer's CPU in
+        the client packing commands and parsing replies."""
         plans: list[list[DaySlice]] = []
+        keys: list[str] = []
         for query in queries:
             plans.append(list(day_slices(query.period)))
             for piece in plans[-1]:
                 key = RollupKey(query.mode, query.metric_id, query.customer_id, piece.day)
-                reads.hgetall(_rollup_key(key))
-                reads.hgetall(_distinct_key(key))
-        results = iter(await reads.execute())
-        return [period_parts((piece, decode_rollups(next(results)),
-                              {value: int(mask) for value, mask in next(results).items()}) for piece in slices)
-                for slices in plans]
+                keys.append(_rollup_key(key))
+                if query.distinct:
+                    keys.append(_distinct_key(key))
+        reads = self._redis.pipeline(transaction=False)
+        for start in range(0, len(keys), _HASHES_PER_CALL):
+            part = keys[start:start + _HASHES_PER_CALL]
+            reads.eval(_READ_HASHES, len(part), *part)
+        hashes = (dict(zip(flat[::2], flat[1::2], strict=True)) for call in await reads.execute() for flat in call)
+        return [period_parts((piece, decode_rollups(next(hashes)),
+                              {value: int(mask) for value, mask in next(hashes).items()} if query.distinct else {})
+                             for piece in slices)
+                for query, slices in zip(queries, plans, strict=True)]
 
-    async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period, rebuilt: Changes) -> None:
+    async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period,
+                            rebuilt: Changes) -> list[ChangedHour]:
         """Replay's write: every hour of `hours` of these metrics' rollups becomes what `rebuilt` says
         (an hour it does not name becomes empty), for every customer that has a rollup there or in
         `rebuilt`. Other hours of a day are kept. Each day is rewritten under WATCH, like `apply`, so a
-        processor counting into the same day at once makes one of the two retry against the other."""
+        processor counting into the same day at once makes one of the two retry against the other.
+        Returns the hours whose figures changed."""
+        changed: list[ChangedHour] = []
         for piece in day_slices(hours):
             for metric_id in metric_ids:
                 customers = {key.customer_id for key in rebuilt.rollups
@@ -210,18 +231,22 @@ class UsageStore:
                     customers.add(str(name).split(":")[4])
                 for customer in customers:
                     key = RollupKey(mode, metric_id, customer, piece.day)
-                    await self._replace_day(key, piece, rebuilt.rollups.get(key, {}), rebuilt.distinct.get(key, {}))
+                    changed += [ChangedHour(customer, metric_id, hour_start(piece.day, hour))
+                                for hour in await self._replace_day(key, piece, rebuilt.rollups.get(key, {}),
+                                                                    rebuilt.distinct.get(key, {}))]
+        return changed
 
     async def _replace_day(self, key: RollupKey, piece: DaySlice, hours: dict[int, Rollup],
-                           masks: dict[str, int]) -> None:
+                           masks: dict[str, int]) -> list[int]:
         covered = sum(hour_bit(h) for h in range(piece.first_hour, piece.last_hour + 1))
         while True:
             try:
                 async with self._redis.pipeline(transaction=True) as tx:
                     await tx.watch(_rollup_key(key), _distinct_key(key))
-                    fields = await tx.hkeys(_rollup_key(key))
+                    fields = await tx.hgetall(_rollup_key(key))
                     stored_masks = await tx.hgetall(_distinct_key(key))
                     stale = [f for f in fields if piece.covers(int(str(f).split(":")[0]))]
+                    before = {str(v): int(m) for v, m in stored_masks.items()}
                     new_masks = {v: (int(m) & ~covered) for v, m in stored_masks.items()}
                     for value, mask in masks.items():
                         new_masks[value] = new_masks.get(value, 0) | (mask & covered)
@@ -241,6 +266,7 @@ class UsageStore:
                         tx.hset(_distinct_key(key), mapping=kept)  # type: ignore[arg-type]
                         tx.expireat(_distinct_key(key), self._expiry(key.day))
                     await tx.execute()
-                    return
+                    stored = decode_rollups({str(f): str(v) for f, v in fields.items()})
+                    return changed_hours(piece, stored, hours, before, masks)
             except WatchError:
                 continue

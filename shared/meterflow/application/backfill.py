@@ -33,7 +33,8 @@ from meterflow.domain.event_record import EventOnRecord, Position
 from meterflow.domain.events import AcceptancePolicy, Event, EventRejected, decode_json, parse_event
 from meterflow.domain.late_events import find_late
 from meterflow.domain.modes import Mode
-from meterflow.domain.periods import Period, align_to_hour
+from meterflow.domain.periods import align_to_hour
+from meterflow.domain.replay import hour_runs
 
 # Any age is accepted by the parser (the Timestamp domain still bounds it to 2000-2199); the window is
 # checked the other way round below.
@@ -72,18 +73,22 @@ class Backfill:
                   on_chunk: Callable[[BackfillReport], Awaitable[None]] | None = None) -> BackfillReport:
         report, seen, hours = BackfillReport(), set[str](), defaultdict[str, set[datetime]](set)
         batch: list[tuple[int, str]] = []
+
+        async def settle() -> None:
+            await self._chunk(mode, batch, report, seen, hours)
+            batch.clear()
+            if on_chunk:
+                await on_chunk(report)
+
         for number, text in enumerate(lines, start=1):
             if text.strip():
                 batch.append((number, text))
             if len(batch) >= chunk:
-                await self._chunk(mode, batch, report, seen, hours)
-                batch = []
-                if on_chunk:
-                    await on_chunk(report)
+                await settle()
         if batch:
-            await self._chunk(mode, batch, report, seen, hours)
+            await settle()
         for name, starts in hours.items():
-            for period in _runs(starts):
+            for period in hour_runs(starts):
                 await rebuild_hours(self.catalog, self.record, self.rollups, mode, period, name)
                 report.rebuilt_hours += round((period.end - period.start) / _HOUR)
         return report
@@ -147,13 +152,3 @@ class Backfill:
                                                               event.event_name, event.timestamp, adds)))
         return valid
 
-
-def _runs(starts: set[datetime]) -> list[Period]:
-    """Hour starts grouped into runs of consecutive hours (one rebuild per run)."""
-    runs: list[Period] = []
-    for start in sorted(starts):
-        if runs and runs[-1].end == start:
-            runs[-1] = Period(runs[-1].start, start + _HOUR)
-        else:
-            runs.append(Period(start, start + _HOUR))
-    return runs

@@ -18,7 +18,7 @@ from meterflow.domain.event_record import EventFilter, fold_events
 from meterflow.domain.exact_periods import split
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
-from meterflow.domain.rollups import Rollup
+from meterflow.domain.rollups import Aggregation, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
 
@@ -29,17 +29,16 @@ class ExactUsage:
     catalog: CatalogReader
 
     async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
-        parts = [split(q.period) for q in queries]
-        whole = [(i, UsageQuery(q.mode, q.metric_id, q.customer_id, p.hours))
-                 for i, (q, p) in enumerate(zip(queries, parts, strict=True)) if p.hours is not None]
+        metrics = await self._metrics(queries)
+        known = [(i, q, metrics[(q.mode, q.metric_id)], split(q.period)) for i, q in enumerate(queries)
+                 if (q.mode, q.metric_id) in metrics]  # an unknown metric counts nothing, as in the rollups
+        whole = [(i, UsageQuery(q.mode, q.metric_id, q.customer_id, part.hours,
+                                distinct=metric.aggregation is Aggregation.UNIQUE))
+                 for i, q, metric, part in known if part.hours is not None]
         merged: list[tuple[Rollup, set[str]]] = [(Rollup(), set()) for _ in queries]
         for (i, _), figure in zip(whole, await self.rollups.usage_parts([q for _, q in whole]), strict=True):
             merged[i] = figure
-        metrics = await self._metrics(queries)
-        for i, (query, part) in enumerate(zip(queries, parts, strict=True)):
-            metric = metrics.get((query.mode, query.metric_id))
-            if metric is None:  # an unknown metric counts nothing, as in the rollups
-                continue
+        for i, query, metric, part in known:
             for edge in part.edges:
                 rollup, values = await self._edge(query, metric, edge)
                 merged[i] = (merged[i][0].merge(rollup), merged[i][1] | values)

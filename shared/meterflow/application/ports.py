@@ -16,7 +16,7 @@ from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.records import DeadLetter
-from meterflow.domain.replay import ReplayJob
+from meterflow.domain.replay import ChangedHour, ReplayJob
 from meterflow.domain.rollups import MetricRule, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
@@ -115,7 +115,10 @@ class ReplaySource(EventRecordReader, Protocol):
 
 
 class RollupRewriter(Protocol):
-    async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period, rebuilt: Changes) -> None: ...
+    async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period,
+                            rebuilt: Changes) -> list[ChangedHour]:
+        """Write the rebuilt hours over the rollups; return the hours whose figures changed."""
+        ...
 
 
 class ReplayJobStore(Protocol):

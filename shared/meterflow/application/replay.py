@@ -4,24 +4,46 @@ the events on record in chunks with progress, then written over the rollups (`do
 Runs in the closer's service as a background loop, never inside an HTTP request. A job that fails is
 marked failed with its reason; a worker killed mid-job leaves it processing, and it is claimed again once
 stale (replay is idempotent: running it again from the start gives the same rollups). Finalized invoices
-are never touched: a replay writes rollups only.
+are never touched: a replay writes rollups only. Where it changes the figures of an hour inside a
+finalized period, the events on record there are reported as late events for that invoice (billing.md
+§6): the invoice stays as it was, and ops see which events it no longer agrees with. The report is
+idempotent (one late event per key), so a replay run twice reports nothing new.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from meterflow.application.ports import CountingCatalog, ReplayJobStore, ReplaySource, RollupRewriter
+from meterflow.application.ports import (
+    CountingCatalog,
+    EventRecordReader,
+    LateEventStore,
+    ReplayJobStore,
+    ReplaySource,
+    RollupRewriter,
+)
 from meterflow.application.unit_of_work import UnitOfWorkFactory
 from meterflow.application.webhook_outbox import record_webhooks
 from meterflow.clock import Clock
-from meterflow.domain.counting import Changes
+from meterflow.domain.counting import Changes, CountableEvent
 from meterflow.domain.event_record import EventFilter
+from meterflow.domain.late_events import find_late
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
-from meterflow.domain.replay import ReplayJob, ReplayStatus, fold_replayed, hours_of
+from meterflow.domain.replay import ReplayJob, ReplayStatus, fold_replayed, hour_runs, hours_of, in_finalized_period
 from meterflow.domain.webhooks import EventType
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What a rebuild did: how many events it folded, and which (customer, event name, hour start)
+    changed figures."""
+
+    replayed: int
+    changed: list[tuple[str, str, datetime]]
 
 
 @dataclass(frozen=True)
@@ -30,6 +52,7 @@ class Replayer:
     catalog: CountingCatalog
     record: ReplaySource
     rollups: RollupRewriter
+    late_events: LateEventStore
     clock: Clock
     # A job's end is written with its webhook event (replay.completed or replay.failed), in one transaction.
     unit_of_work: UnitOfWorkFactory = field(kw_only=True)
@@ -61,16 +84,16 @@ class Replayer:
         async def progress(total: int, replayed: int) -> None:
             await self.jobs.progress(job.id, total, replayed, self.clock.now())
 
-        await rebuild_hours(self.catalog, self.record, self.rollups, job.mode, hours_of(job.period),
-                            job.event_name, progress)
+        rebuilt = await rebuild_hours(self.catalog, self.record, self.rollups, job.mode, hours_of(job.period),
+                                      job.event_name, progress)
+        await report_finalized_changes(job.mode, rebuilt.changed, self.record, self.late_events)
 
 
 async def rebuild_hours(catalog: CountingCatalog, record: ReplaySource, rollups: RollupRewriter, mode: Mode,
                         hours: Period, event_name: str | None,
-                        progress: Callable[[int, int], Awaitable[None]] | None = None) -> int:
+                        progress: Callable[[int, int], Awaitable[None]] | None = None) -> Rebuilt:
     """Rebuild the rollups of whole `hours` (of one event name, or of every name on record there) from
-    the events on record; returns how many events were folded. Idempotent: the shared step of replay
-    and backfill."""
+    the events on record. Idempotent: the shared step of replay and backfill."""
     wanted = EventFilter(start=hours.start, end=hours.end,
                          event_names=(event_name,) if event_name is not None else None)
     names = [event_name] if event_name is not None else await record.event_names(mode, wanted)
@@ -85,5 +108,29 @@ async def rebuild_hours(catalog: CountingCatalog, record: ReplaySource, rollups:
             replayed += len(chunk)
             if progress:
                 await progress(total, replayed)
-        await rollups.replace_hours(mode, [r.metric_id for r in rules], hours, rebuilt)
-    return replayed
+        changed = await rollups.replace_hours(mode, [r.metric_id for r in rules], hours, rebuilt)
+    names_of = {r.metric_id: r.event_name for r in rules}
+    return Rebuilt(replayed, sorted({(c.customer_id, names_of[c.metric_id], c.start) for c in changed}))
+
+
+async def report_finalized_changes(mode: Mode, changed: Sequence[tuple[str, str, datetime]],
+                                   record: EventRecordReader, late_events: LateEventStore) -> int:
+    """Report as late events the events on record of every changed hour that lies in a finalized period
+    of its customer; returns how many were found (already reported ones are not recorded twice)."""
+    if not changed:
+        return 0
+    periods = await late_events.finalized_periods(mode, [c for c, _, _ in changed], min(t for _, _, t in changed))
+    hours: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for customer, name, start in changed:
+        if in_finalized_period(customer, start, periods):
+            hours[(customer, name)].append(start)
+    found = 0
+    for (customer, name), starts in hours.items():
+        for run in hour_runs(starts):
+            wanted = EventFilter(customer_id=customer, event_names=(name,), start=run.start, end=run.end)
+            async for chunk in record.scan(mode, wanted):
+                late = find_late([CountableEvent(mode, e.idempotency_key, e.customer_id, e.event_name, e.timestamp, ())
+                                  for e in chunk], periods)
+                await late_events.record(late)
+                found += len(late)
+    return found

@@ -24,7 +24,7 @@ from meterflow.domain.errors import Conflict
 from meterflow.domain.modes import Mode
 from meterflow.domain.money import round_money
 from meterflow.domain.periods import Period
-from meterflow.domain.pricing import describe, parse_price, price_line
+from meterflow.domain.pricing import describe, price_line
 
 
 class InvoiceStatus(StrEnum):
@@ -140,7 +140,7 @@ def rate(plan: Plan, quantities: Mapping[str, Decimal], metric_names: Mapping[st
     """Price each of the plan's prices on its metric's quantity (missing quantity = 0)."""
     lines = []
     for stored in plan.prices:
-        price = parse_price(stored.definition)
+        price = stored.price
         quantity = quantities.get(stored.metric_id, Decimal(0))
         line = price_line(price, quantity, plan.currency)
         name = metric_names.get(stored.metric_id, stored.metric_id)

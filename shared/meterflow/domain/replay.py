@@ -15,12 +15,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from meterflow.domain.counting import Changes, Contribution, CountableEvent, StoredState, count_batch
 from meterflow.domain.event_record import EventOnRecord, as_event
+from meterflow.domain.late_events import FinalizedPeriod
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period, align_to_hour
-from meterflow.domain.rollups import MetricRule, observe_event
+from meterflow.domain.rollups import DaySlice, MetricRule, Rollup, Window, hour_bit, observe_event
+
+_HOUR = timedelta(hours=1)
 
 
 class ReplayStatus(StrEnum):
@@ -60,3 +64,45 @@ def fold_replayed(events: Iterable[EventOnRecord], rules: Sequence[MetricRule], 
                  for e in events]
     _, changes = count_batch(countable, StoredState(rollups=so_far.rollups, distinct=so_far.distinct))
     return Changes(so_far.rollups | changes.rollups, so_far.distinct | changes.distinct)
+
+
+class ChangedHour(NamedTuple):
+    """One hour of one customer's metric whose rollup a rebuild changed (what the rollups said before the
+    rebuild differs from what the events on record say)."""
+
+    customer_id: str
+    metric_id: str
+    start: datetime
+
+
+def changed_hours(piece: DaySlice, before: dict[int, Rollup], after: dict[int, Rollup],
+                  masks_before: dict[str, int], masks_after: dict[str, int]) -> list[int]:
+    """The hours of one day slice whose figures a rewrite changes: the rollup, or the distinct values
+    seen in that hour (a `unique` figure can change with every rollup field equal)."""
+    def seen_in(masks: dict[str, int], hour: int) -> frozenset[str]:
+        return frozenset(value for value, mask in masks.items() if mask & hour_bit(hour))
+
+    return [hour for hour in range(piece.first_hour, piece.last_hour + 1)
+            if before.get(hour, Rollup()) != after.get(hour, Rollup())
+            or seen_in(masks_before, hour) != seen_in(masks_after, hour)]
+
+
+def hour_start(day: int, hour: int) -> datetime:
+    return Window(day, hour).start
+
+
+def in_finalized_period(customer_id: str, hour: datetime, periods: Sequence[FinalizedPeriod]) -> bool:
+    """Does this hour of the customer overlap one of its finalized periods: an hour where a rebuild
+    changes figures an invoice has already locked (billing.md §6)?"""
+    return any(p.customer_id == customer_id and p.start < hour + _HOUR and hour < p.end for p in periods)
+
+
+def hour_runs(starts: Iterable[datetime]) -> list[Period]:
+    """Hour starts grouped into runs of consecutive hours (one read or one rebuild per run)."""
+    runs: list[Period] = []
+    for start in sorted(set(starts)):
+        if runs and runs[-1].end == start:
+            runs[-1] = Period(runs[-1].start, start + _HOUR)
+        else:
+            runs.append(Period(start, start + _HOUR))
+    return runs

@@ -19,6 +19,7 @@ class UsageQuery:
     metric_id: str
     customer_id: str
     period: Period
+    distinct: bool = True  # read the distinct values too (only a `unique` metric's figure needs them)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Webhooks: endpoints, the outbox of events, one delivery per (event, endpoint), and the attempts log.
 
-Revision ID: 0006_webhooks
-Revises: 0005_events_on_record
+Revision ID: 0008_webhooks
+Revises: 0007_paid_periods_locked
 
 An event row is inserted in the same transaction as the change it reports, with one delivery row per
 enabled endpoint of its mode subscribed to its type (fan-out at write time: an endpoint created after a
@@ -15,8 +15,8 @@ delivery is sent again (at least once).
 
 from alembic import op
 
-revision = "0006_webhooks"
-down_revision = "0005_events_on_record"
+revision = "0008_webhooks"
+down_revision = "0007_paid_periods_locked"
 
 STATEMENTS = (
     """
