@@ -19,6 +19,18 @@ def events(world: World) -> list[tuple[str, str]]:
             for e in world.db.tables.webhook_events.values()]
 
 
+async def test_a_change_no_endpoint_receives_is_not_recorded() -> None:
+    world = World()
+    endpoint(world, "whe_live", Mode.LIVE, ("*",))
+    endpoint(world, "whe_paid", Mode.TEST, ("invoice.paid",))
+    s = await world.subscribe(world.add_plan())
+    draft = await world.invoicing.generate_draft(Mode.TEST, s.id)
+    await world.invoicing.set_status(Mode.TEST, draft.id, InvoiceStatus.FINALIZED)
+    assert events(world) == []
+    await world.invoicing.set_status(Mode.TEST, draft.id, InvoiceStatus.PAID)
+    assert events(world) == [("invoice.paid", draft.id)]
+
+
 def endpoint(world: World, endpoint_id: str, mode: Mode, events: tuple[str, ...]) -> None:
     world.db.tables.webhook_endpoints[endpoint_id] = WebhookEndpoint(
         endpoint_id, mode, "http://x", events, None, EndpointStatus.ENABLED, "whsec_x", START, START)
@@ -48,6 +60,7 @@ async def test_period_close_records_created_and_finalized_and_a_cancel_taking_ef
 
 async def test_a_period_whose_write_is_refused_leaves_no_event() -> None:
     world = World()
+    endpoint(world, "whe_all", Mode.TEST, ("*",))
     good, bad = await world.subscribe(world.add_plan()), await world.subscribe(world.add_plan())
     world.db.refuse_invoices_of.add(bad.id)
     world.clock.set(START + DAY + GRACE)
@@ -60,6 +73,7 @@ async def test_a_period_whose_write_is_refused_leaves_no_event() -> None:
 
 async def test_invoice_status_changes_each_record_their_event_once() -> None:
     world = World()
+    endpoint(world, "whe_all", Mode.TEST, ("*",))
     s = await world.subscribe(world.add_plan())
     draft = await world.invoicing.generate_draft(Mode.TEST, s.id)
     await world.invoicing.generate_draft(Mode.TEST, s.id)  # refreshing the draft reports nothing

@@ -3,8 +3,10 @@ that use case's unit of work, before it commits. So an event exists exactly when
 rollback or a kill -9 before the commit loses both, a commit keeps both (the outbox pattern).
 
 Fan-out happens here, at write time: one delivery per endpoint of the event's mode that is enabled and
-subscribed to its type when the change is written (domain `fan_out`). Batched: one read of the
-endpoints and two inserts per call, whether it carries one event or a period close's five hundred.
+subscribed to its type when the change is written (domain `fan_out`). A change no endpoint receives is
+not recorded at all: the outbox exists to deliver, and a period close with no endpoint pays one read.
+Batched: one read of the endpoints and two inserts per call, whether it carries one event or a period
+close's five hundred.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from meterflow.domain.catalog import Customer, Subscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.presentation import customer_json, invoice_json, job_json, subscription_json
 from meterflow.domain.replay import ReplayJob
-from meterflow.domain.webhooks import EventType, WebhookEvent, build_event, fan_out, subscription_event
+from meterflow.domain.webhooks import EventType, WebhookEvent, build_event, fan_out, receivers, subscription_event
 
 Subject = Invoice | Subscription | Customer | ReplayJob
 Change = tuple[EventType, Subject]
@@ -35,19 +37,17 @@ def _object(subject: Subject, org_id: str) -> tuple[str, dict[str, Any]]:
     return "job", job_json(subject)
 
 
-def webhook_event(change: Change, org_id: str, at: datetime) -> WebhookEvent:
-    event_type, subject = change
-    name, shown = _object(subject, org_id)
-    return build_event(event_type, subject.mode, name, shown, at)
-
-
 async def record_webhooks(store: WebhookOutboxStore, org_id: str, changes: Sequence[Change],
                           at: datetime) -> list[WebhookEvent]:
     """Record one event per change, and its deliveries, in the caller's transaction."""
     if not changes:
         return []
-    events = [webhook_event(change, org_id, at) for change in changes]
-    endpoints = await store.enabled_endpoints({e.mode for e in events})
+    endpoints = await store.enabled_endpoints({subject.mode for _, subject in changes})
+    received = [(t, s) for t, s in changes if receivers(endpoints, t, s.mode)]
+    if not received:
+        return []
+    shown: dict[int, tuple[str, dict[str, Any]]] = {}  # one rendering per object, whatever its events
+    events = [build_event(t, s.mode, *shown.setdefault(id(s), _object(s, org_id)), at) for t, s in received]
     await store.add(events, [d for event in events for d in fan_out(event, endpoints)])
     return events
 

@@ -170,10 +170,16 @@ def subscribed(endpoint_events: Iterable[str], event_type: EventType) -> bool:
     return any(e in (ALL_EVENTS, event_type.value) for e in endpoint_events)
 
 
+def receivers(endpoints: Iterable[WebhookEndpoint], event_type: EventType, mode: Mode) -> list[WebhookEndpoint]:
+    """The endpoints an event goes to: of its mode, enabled, subscribed to its type."""
+    return [e for e in endpoints
+            if e.mode is mode and e.status is EndpointStatus.ENABLED and subscribed(e.events, event_type)]
+
+
 def fan_out(event: WebhookEvent, endpoints: Iterable[WebhookEndpoint]) -> list[NewDelivery]:
-    """One delivery per endpoint of the event's mode, enabled and subscribed to its type."""
-    return [NewDelivery(new_id(IdKind.WEBHOOK_DELIVERY), event, e.id) for e in endpoints
-            if e.mode is event.mode and e.status is EndpointStatus.ENABLED and subscribed(e.events, event.type)]
+    """One delivery per receiver of the event."""
+    return [NewDelivery(new_id(IdKind.WEBHOOK_DELIVERY), event, e.id)
+            for e in receivers(endpoints, event.type, event.mode)]
 
 
 def _hmac_hex(secret: str, message: bytes) -> str:

@@ -5,7 +5,8 @@ Revises: 0007_paid_periods_locked
 
 An event row is inserted in the same transaction as the change it reports, with one delivery row per
 enabled endpoint of its mode subscribed to its type (fan-out at write time: an endpoint created after a
-change does not receive it, one disabled after it still does once enabled again). The unique
+change does not receive it, one disabled after it still does once enabled again; a change no endpoint
+receives is not recorded). The unique
 (event_id, endpoint_id) is the final guard against delivering one event twice to one endpoint as two
 deliveries. Workers claim due deliveries with `FOR NO KEY UPDATE … SKIP LOCKED` and lease them
 (`claimed_until`, `claim_token`): an outcome is recorded only by the claim that holds the lease, so one
