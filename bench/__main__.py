@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import close, ingest, latency, processor, raw_kafka, record, redis_memory, report
+from bench import close, ingest, latency, processor, raw_kafka, record, redis_memory, report, webhooks
 from bench.stack import bench_stack
 from meterflow.settings import Settings
 
@@ -87,6 +87,15 @@ def _record(settings: Settings, scale: float) -> Results:
             "replay_1m_s": found.replay_s}
 
 
+def _webhooks(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(webhooks.measure(settings, events=int(5_000 * scale), paced_seconds=max(5.0, 15 * scale)))
+    print(f"  {found.events:,} events to one local endpoint; {found.deliveries_per_s_at_once:,.0f} deliveries/s "
+          f"to {found.endpoints_at_once} endpoints at once; {found.latency_samples:,} paced events, first "
+          f"attempt p50 {found.first_attempt_p50_s:.3f}s; {found.duplicates} sent twice")
+    return {"webhook_deliveries_per_s": found.deliveries_per_s,
+            "webhook_first_attempt_p99_s": found.first_attempt_p99_s}
+
+
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
     Measurement("ingest", ("ingest_events_per_s",), _ingest),
@@ -96,6 +105,7 @@ MEASUREMENTS = [
     Measurement("close100k", ("close_100k_s",), _close_100k),
     Measurement("redis", ("redis_bytes_per_key",), _redis),
     Measurement("record", ("record_bytes_per_event", "invoice_events_page_p99_ms", "replay_1m_s"), _record),
+    Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
 ]
 
 

@@ -59,6 +59,8 @@ FIGURES = [
     Figure("invoice_events_page_p99_ms", "a page of an invoice's events at 1M in the period, p99", "ms",
            at_most(100)),
     Figure("replay_1m_s", "replay of 1,000,000 events", "s", at_most(60)),
+    Figure("webhook_deliveries_per_s", "webhook deliveries to a local receiver", "events/s"),
+    Figure("webhook_first_attempt_p99_s", "change committed -> first webhook attempt, p99", "s", at_most(1.0)),
 ]
 
 

@@ -69,6 +69,15 @@ def closer() -> None:
 
 
 @app.command()
+def webhooks() -> None:
+    """Run the webhook delivery worker."""
+    from services.webhooks.worker import run_forever
+
+    _configure_logging("webhooks")
+    asyncio.run(run_forever(get_settings(), clock()))
+
+
+@app.command()
 def topics() -> None:
     """Create the events and dead-letter topics if missing."""
     from meterflow.adapters.kafka import ensure_topics

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from meterflow.adapters.catalog_repository import CatalogRepository
@@ -13,6 +14,7 @@ from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.idempotency_repository import IdempotencyRepository
 from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.replay import Replayer
 from meterflow.clock import Clock
 from meterflow.domain.idempotency import KEPT_FOR
@@ -25,7 +27,8 @@ log = logging.getLogger(__name__)
 
 def replayer(closer: Closer, clock: Clock) -> Replayer:
     return Replayer(ReplayJobRepository(closer.pool), CatalogRepository(closer.pool),
-                    EventRecordRepository(closer.pool), closer.usage, LateEventRepository(closer.pool), clock)
+                    EventRecordRepository(closer.pool), closer.usage, LateEventRepository(closer.pool), clock,
+                    unit_of_work=partial(PostgresUnitOfWork, closer.pool), org_id=closer.org_id)
 
 
 async def replay_forever(replays: Replayer, idle_s: float) -> None:

@@ -28,7 +28,7 @@ from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
-from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, metrics_payload, readiness
+from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, health_app
 from meterflow.settings import Settings
 from services.closer.replays import drop_expired_events, forget_expired_answers, replay_forever, replayer
 
@@ -43,6 +43,7 @@ class Closer:
     invoicing: Invoicing
     pool: Pool
     usage: UsageStore
+    org_id: str
 
 
 @asynccontextmanager
@@ -54,8 +55,10 @@ async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Close
     exact = ExactUsage(usage, EventRecordRepository(pool), catalog)
     try:
         yield Closer(PeriodCloser(catalog, exact, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
-                                  timedelta(seconds=settings.rollup_retention_s), is_transient),
-                     Invoicing(catalog, exact, unit_of_work, clock), pool, usage)
+                                  timedelta(seconds=settings.rollup_retention_s), is_transient,
+                                  org_id=settings.org_id),
+                     Invoicing(catalog, exact, unit_of_work, clock, org_id=settings.org_id), pool, usage,
+                     settings.org_id)
     finally:
         await redis.aclose()
         await pool.close()
@@ -73,22 +76,7 @@ def report(summary: CloseSummary) -> None:
 
 
 def _web_app(closer: Closer) -> web.Application:
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(_: web.Request) -> web.Response:
-        ready, checks = await readiness({"postgres": lambda: closer.pool.fetchval("SELECT 1"),
-                                         "redis": closer.usage.ping})
-        return web.json_response({"status": "ready" if ready else "unavailable", "checks": checks},
-                                 status=200 if ready else 503)
-
-    async def metrics(_: web.Request) -> web.Response:
-        body, content_type = metrics_payload()
-        return web.Response(body=body, headers={"Content-Type": content_type})
-
-    app = web.Application()
-    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)])
-    return app
+    return health_app({"postgres": lambda: closer.pool.fetchval("SELECT 1"), "redis": closer.usage.ping})
 
 
 async def close_once(closer: Closer, clock: Clock) -> None:

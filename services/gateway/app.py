@@ -21,6 +21,7 @@ from services.gateway import (
     routes_invoices,
     routes_subscriptions,
     routes_usage,
+    routes_webhooks,
 )
 from services.gateway.context import GatewayContext, context
 from services.gateway.draining import DrainSwitch
@@ -62,6 +63,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                    routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
         app.include_router(router)
     app.include_router(routes_events.router)
+    app.include_router(routes_webhooks.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

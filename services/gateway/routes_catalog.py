@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import UniqueViolation
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
+from meterflow.application.catalog_changes import CatalogChanges
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
 from meterflow.domain.errors import Conflict, FieldError
 from meterflow.domain.ids import IdKind, new_id
@@ -75,8 +78,10 @@ async def create_customer(body: CustomerIn, mode: Mode = Depends(authenticated_m
                           ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
     customer = Customer(new_id(IdKind.CUSTOMER), mode, body.external_id, body.name, body.email, body.metadata,
                         ctx.clock.now(), body.phone)
+    changes = CatalogChanges(ctx.catalog, ctx.clock, unit_of_work=partial(PostgresUnitOfWork, ctx.pool),
+                             org_id=ctx.settings.org_id)
     try:
-        await ctx.catalog.add_customer(customer)
+        await changes.create_customer(customer)
     except UniqueViolation as exc:
         raise Conflict(str(exc), "external_id") from None
     return ExactJSONResponse(one_json("customer", customer_json(customer, ctx.settings.org_id)), status_code=201)

@@ -4,10 +4,12 @@ are the domain's (domain/catalog_changes.py), the use cases application/catalog_
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.catalog_changes import CatalogChanges
 from meterflow.domain.inputs import IdText
 from meterflow.domain.metric_definitions import aggregation_property_of
@@ -30,7 +32,8 @@ router = APIRouter(prefix="/v1", route_class=checked_route())
 
 
 def changes(ctx: GatewayContext = Depends(context)) -> CatalogChanges:
-    return CatalogChanges(ctx.catalog, ctx.clock)
+    return CatalogChanges(ctx.catalog, ctx.clock, unit_of_work=partial(PostgresUnitOfWork, ctx.pool),
+                          org_id=ctx.settings.org_id)
 
 
 def _given(body: Any) -> dict[str, Any]:

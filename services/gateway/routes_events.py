@@ -3,7 +3,7 @@ reader or the use case, shape the answer; refusals are domain errors mapped in `
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -20,7 +20,7 @@ from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.inputs import EventNameText, IdText, KeyText, Timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
-from meterflow.domain.replay import ReplayJob
+from meterflow.domain.presentation import job_json
 from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
 
@@ -113,19 +113,6 @@ class OneJob(BaseModel):
     job: JobOut
 
 
-def _time(at: datetime | None) -> str | None:
-    return format_timestamp(at) if at is not None else None
-
-
-def _job(job: ReplayJob) -> dict[str, Any]:
-    return {"id": job.id, "status": job.status.value, "from_timestamp": format_timestamp(job.period.start),
-            "to_timestamp": format_timestamp(job.period.end), "event_name": job.event_name,
-            "is_test": job.mode is Mode.TEST, "events_total": job.events_total,
-            "events_replayed": job.events_replayed, "error_message": job.error_message,
-            "started_at": _time(job.started_at), "completed_at": _time(job.completed_at),
-            "created_at": format_timestamp(job.created_at), "updated_at": format_timestamp(job.updated_at)}
-
-
 @router.post("/events/replay", status_code=202, response_model=OneJob)
 async def replay(body: ReplayIn, mode: Mode = Depends(authenticated_mode),
                  ctx: GatewayContext = Depends(context)) -> JSONResponse:
@@ -137,7 +124,7 @@ async def replay(body: ReplayIn, mode: Mode = Depends(authenticated_mode),
         raise FieldError("to", "the range is at most the events-on-record retention long")
     job = await ReplayJobRepository(ctx.pool).create(new_id(IdKind.REPLAY_JOB), mode, Period(body.start, body.to),
                                                      body.event_name)
-    return JSONResponse({"job": _job(job)}, status_code=202)
+    return JSONResponse({"job": job_json(job)}, status_code=202)
 
 
 @router.get("/events/replay/{job_id}", response_model=OneJob)
@@ -146,7 +133,7 @@ async def replay_job(job_id: IdText, mode: Mode = Depends(authenticated_mode),
     job = await ReplayJobRepository(ctx.pool).job(mode, job_id)
     if job is None:
         raise NotFound("job", job_id, "id")
-    return {"job": _job(job)}
+    return {"job": job_json(job)}
 
 
 # After the replay routes: `/v1/events/replay` is theirs (methods and `Allow`), not an idempotency key's.

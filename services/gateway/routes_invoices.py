@@ -23,7 +23,8 @@ router = APIRouter(prefix="/v1/invoices", route_class=checked_route())
 
 
 def invoicing(ctx: GatewayContext = Depends(context)) -> Invoicing:
-    return Invoicing(ctx.catalog, ctx.usage, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
+    return Invoicing(ctx.catalog, ctx.usage, partial(PostgresUnitOfWork, ctx.pool), ctx.clock,
+                     org_id=ctx.settings.org_id)
 
 
 def org_id(ctx: GatewayContext = Depends(context)) -> str:

@@ -30,7 +30,8 @@ router = APIRouter(prefix="/v1/subscriptions", route_class=checked_route())
 
 
 def subscriptions(ctx: GatewayContext = Depends(context)) -> Subscriptions:
-    return Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock)
+    return Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock,
+                         org_id=ctx.settings.org_id)
 
 
 def _one(subscription: Subscription, ctx: GatewayContext) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
+from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 EVENTS_ACCEPTED = Counter("meterflow_events_accepted_total", "Events acknowledged by the broker at ingest",
@@ -62,6 +63,35 @@ async def readiness(probes: Mapping[str, Probe], timeout_s: float = 2.0) -> tupl
     results = await asyncio.gather(*(check(probes[n]) for n in names))
     checks = dict(zip(names, results, strict=True))
     return all(v == "ok" for v in results), checks
+
+
+def health_app(probes: Mapping[str, Probe]) -> web.Application:
+    """`/healthz` (alive), `/readyz` (every probe answers), `/metrics` (Prometheus text): what a worker
+    without an HTTP API of its own serves on its web port."""
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        ready, checks = await readiness(probes)
+        return web.json_response({"status": "ready" if ready else "unavailable", "checks": checks},
+                                 status=200 if ready else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        body, content_type = metrics_payload()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    app = web.Application()
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)])
+    return app
 CLOSE_SKIPPED = Counter("meterflow_close_skipped_total",
                         "Due periods the closer skipped (retried next run), by stage and error class",
                         ["stage", "reason"])
+WEBHOOK_DELIVERIES = Counter("meterflow_webhook_deliveries_total",
+                             "Webhook delivery attempts, by outcome (succeeded, retrying, failed)", ["outcome"])
+WEBHOOK_ATTEMPT_SECONDS = Histogram("meterflow_webhook_attempt_seconds", "Duration of one webhook POST",
+                                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+WEBHOOK_FIRST_ATTEMPT_DELAY = Histogram("meterflow_webhook_first_attempt_delay_seconds",
+                                        "From a change to its webhook's first delivery attempt",
+                                        buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+WEBHOOK_QUEUE_AGE = Gauge("meterflow_webhook_queue_age_seconds",
+                          "How long the oldest due webhook delivery has been waiting (0: none due)")

@@ -9,12 +9,20 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
+
+
+def _seconds_list(value: Any) -> Any:
+    """`30,300,1800` (or the same in brackets) from the environment; a sequence as it is."""
+    if isinstance(value, str):
+        return tuple(float(part) for part in value.strip("()[] ").split(",") if part.strip())
+    return value
 
 
 class Settings(BaseSettings):
@@ -72,6 +80,13 @@ class Settings(BaseSettings):
     processor_rejoin_timeout_s: float = Field(60.0, description="a processor holding no partition, or whose "
                                               "topics are gone, this long exits to be restarted and rejoin")
 
+    @model_validator(mode="after")
+    def _lease_covers_an_attempt(self) -> Settings:
+        # A worker sends only while its lease covers a whole attempt: a shorter lease would send nothing.
+        if self.webhook_lease_s <= self.webhook_timeout_s:
+            raise ValueError("webhook_lease_s must exceed webhook_timeout_s")
+        return self
+
     @property
     def kafka_servers(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.embedded_kafka_port}"
@@ -94,6 +109,20 @@ class Settings(BaseSettings):
 
     def mode_of_topic(self, topic: str) -> Mode | None:
         return {self.events_topic_test: Mode.TEST, self.events_topic_live: Mode.LIVE}.get(topic)
+
+    # Webhooks (api.md "Webhooks", README "Webhooks").
+    webhook_web_port: int = Field(8083, description="where the webhook delivery worker serves /metrics, /readyz")
+    webhook_retry_schedule_s: Annotated[tuple[float, ...], NoDecode, BeforeValidator(_seconds_list)] = Field(
+        (30.0, 300.0, 1_800.0, 7_200.0, 28_800.0),
+        description="wait before each retry after a failed attempt; failed after the last (env: `30,300,1800`)")
+    webhook_timeout_s: float = Field(10.0, description="a 2xx within this is success")
+    webhook_lease_s: float = Field(30.0, description="how long a claimed delivery is a worker's: one killed "
+                                   "mid-delivery is sent again after this")
+    webhook_poll_interval_s: float = Field(0.5, description="how often the worker looks for due deliveries "
+                                           "(besides being woken by each new event)")
+    webhook_claim_batch: int = Field(200, description="deliveries claimed per round by one worker")
+    webhook_allow_private_urls: bool = Field(False, description="let live endpoints resolve to loopback, private "
+                                             "or link-local addresses")
 
     # Events on record (billing.md §6): monthly partitions wholly older than this are dropped.
     event_record_retention_s: int = Field(400 * 86_400, description="how long events on record are kept")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.replay import Replayer
 from meterflow.clock import SystemClock
@@ -29,14 +31,20 @@ EVENTS = 10_000
 HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def replayer_of(pool: Pool, redis: Redis, settings: Settings) -> Replayer:
+    """The closer's replay use case on the test's servers, run in the test's process."""
+    return Replayer(ReplayJobRepository(pool), CatalogRepository(pool), EventRecordRepository(pool),
+                    UsageStore.from_settings(redis, settings), LateEventRepository(pool), SystemClock(),
+                    unit_of_work=partial(PostgresUnitOfWork, pool), org_id=settings.org_id)
+
+
 async def run_job(pool: Pool, redis: Redis, settings: Settings, api: httpx.AsyncClient,
                   body: dict[str, Any]) -> dict[str, Any]:
     answer = await api.post("/v1/events/replay", json=body)
     assert answer.status_code == 202, answer.text
     job = answer.json()["job"]
     assert job["status"] == "pending" and job["is_test"] is True
-    replayer = Replayer(ReplayJobRepository(pool), CatalogRepository(pool), EventRecordRepository(pool),
-                        UsageStore.from_settings(redis, settings), LateEventRepository(pool), SystemClock())
+    replayer = replayer_of(pool, redis, settings)
     while (await api.get(f"/v1/events/replay/{job['id']}")).json()["job"]["status"] == "pending":
         assert await replayer.run_next() is not None
     done: dict[str, Any] = (await api.get(f"/v1/events/replay/{job['id']}")).json()["job"]

@@ -20,7 +20,12 @@ def test_run_starts_everything_and_sigterm_stops_every_child() -> None:
         assert ready.status_code == 200, ready.text
         assert run.process is not None
         children = children_of(run.process.pid)
-        assert len(children) >= 6  # three servers and three services
+        assert len(children) >= 7  # three servers and four services
+        webhooks = f"http://127.0.0.1:{run.ports['WEBHOOK_WEB_PORT']}/readyz"  # the webhook delivery worker
+        deadline = time.monotonic() + 30
+        while not _answers(webhooks) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _answers(webhooks), "the webhook worker is not running"
 
         run.process.send_signal(signal.SIGTERM)
         status, stderr = run.wait(timeout_s=60)
@@ -32,3 +37,10 @@ def test_run_starts_everything_and_sigterm_stops_every_child() -> None:
         assert not [p for p in run.ports.values() if listening(p)], "ports still held"
     finally:
         run.kill()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

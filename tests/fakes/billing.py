@@ -16,12 +16,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Self
 
-from meterflow.domain.catalog import Metric, Plan, Subscription, SubscriptionStatus
+from meterflow.domain.catalog import Customer, Metric, Plan, Subscription, SubscriptionStatus
 from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
+from meterflow.domain.replay import ReplayJob, ReplayStatus
 from meterflow.domain.rollups import COUNTED, Observation, Rollup, fold
 from meterflow.domain.usage import PeriodUsage, UsageQuery
+from meterflow.domain.webhooks import NewDelivery, WebhookEndpoint, WebhookEvent
 
 
 @dataclass
@@ -30,6 +32,10 @@ class Tables:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     close_failures: dict[str, CloseFailure] = field(default_factory=dict)
     unreadable: list[UnreadableSubscription] = field(default_factory=list)  # rows only a hand could write
+    customers: dict[str, Customer] = field(default_factory=dict)
+    webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
+    webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
+    webhook_deliveries: dict[str, NewDelivery] = field(default_factory=dict)
 
 
 class FakeInvoices:
@@ -124,6 +130,36 @@ class FakeCloseFailures:
         return ordered[:limit]
 
 
+class FakeCustomers:
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    async def add_customer(self, customer: Customer) -> None:
+        self._tables.customers[customer.id] = customer
+
+    async def delete_customer(self, mode: Mode, customer_id: str, at: datetime) -> bool:
+        return self._tables.customers.pop(customer_id, None) is not None
+
+
+class FakeReplayJobs:
+    async def finish(self, job_id: str, status: ReplayStatus, error: str | None, now: datetime) -> ReplayJob | None:
+        return None
+
+
+class FakeWebhookOutbox:
+    """The outbox: events and their deliveries, kept (or rolled back) with the unit of work."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    async def enabled_endpoints(self, modes: Collection[Mode]) -> list[WebhookEndpoint]:
+        return [e for e in self._tables.webhook_endpoints.values() if e.mode in modes]
+
+    async def add(self, events: Sequence[WebhookEvent], deliveries: Sequence[NewDelivery]) -> None:
+        self._tables.webhook_events.update({e.id: e for e in events})
+        self._tables.webhook_deliveries.update({d.id: d for d in deliveries})
+
+
 class FakeDatabase:
     """The committed tables, and a unit-of-work factory over them (`db.unit_of_work`)."""
 
@@ -143,6 +179,9 @@ class FakeUnitOfWork:
         self.invoices = FakeInvoices(self._tables, db.refuse_invoices_of)
         self.subscriptions = FakeSubscriptions(self._tables)
         self.close_failures = FakeCloseFailures(self._tables)
+        self.customers = FakeCustomers(self._tables)
+        self.replay_jobs = FakeReplayJobs()
+        self.webhooks = FakeWebhookOutbox(self._tables)
 
     async def __aenter__(self) -> Self:
         return self
@@ -163,6 +202,7 @@ class FakeUnitOfWork:
             # The stores share this Tables object: restoring its fields restores what they all see.
             t = self._tables
             t.invoices, t.subscriptions, t.close_failures = saved.invoices, saved.subscriptions, saved.close_failures
+            t.webhook_events, t.webhook_deliveries = saved.webhook_events, saved.webhook_deliveries
             raise
 
 

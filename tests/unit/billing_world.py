@@ -24,6 +24,7 @@ START = datetime(2027, 3, 1, 9, tzinfo=UTC)
 GRACE = timedelta(hours=1)
 RETENTION = timedelta(days=400)
 MODE = Mode.TEST
+ORG = "org_test"
 
 
 def is_transient(error: BaseException) -> bool:
@@ -42,15 +43,15 @@ class World:
     @property
     def closer(self) -> PeriodCloser:
         return PeriodCloser(self.catalog, self.usage, self.db.unit_of_work, self.clock, GRACE, RETENTION,
-                            is_transient, self.chunk_size)
+                            is_transient, self.chunk_size, org_id=ORG)
 
     @property
     def invoicing(self) -> Invoicing:
-        return Invoicing(self.catalog, self.usage, self.db.unit_of_work, self.clock)
+        return Invoicing(self.catalog, self.usage, self.db.unit_of_work, self.clock, org_id=ORG)
 
     @property
     def subscriptions(self) -> Subscriptions:
-        return Subscriptions(self, self.db.unit_of_work, self.clock)
+        return Subscriptions(self, self.db.unit_of_work, self.clock, org_id=ORG)
 
     async def customer(self, mode: Mode, customer_id: str) -> Customer | None:
         return self.customers.get(customer_id)

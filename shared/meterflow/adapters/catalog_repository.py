@@ -16,7 +16,8 @@ from datetime import datetime
 
 import asyncpg
 
-from meterflow.adapters.postgres import Connection, Pool, UniqueViolation, fetch_page
+from meterflow.adapters.customer_repository import CustomerRepository
+from meterflow.adapters.postgres import Connection, Pool, fetch_page
 from meterflow.adapters.subscription_repository import SubscriptionRepository
 from meterflow.domain.api_keys import ApiKey, KeyScope
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
@@ -44,7 +45,7 @@ async def _soft_delete(db: Pool, table: str, mode: Mode, object_id: str, at: dat
                              mode.value, object_id, at) is not None
 
 
-class CatalogRepository(SubscriptionRepository):
+class CatalogRepository(SubscriptionRepository, CustomerRepository):
     def __init__(self, pool: Pool) -> None:
         super().__init__(pool)
         self._pool = pool
@@ -75,22 +76,10 @@ class CatalogRepository(SubscriptionRepository):
         return await self._pool.fetchval("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL "
                                          "RETURNING true", key_id, at) is not None
 
-    async def add_customer(self, customer: Customer) -> None:
-        try:
-            await self._pool.execute(
-                "INSERT INTO customers (id, mode, external_id, name, email, metadata, created_at, phone) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", customer.id, customer.mode.value, customer.external_id,
-                customer.name, customer.email, customer.metadata, customer.created_at, customer.phone)
-        except asyncpg.UniqueViolationError as exc:
-            raise UniqueViolation(f"a customer with external_id {customer.external_id!r} exists") from exc
-
     async def update_customer(self, c: Customer) -> None:
         await self._pool.execute(
             "UPDATE customers SET name = $2, email = $3, phone = $4, metadata = $5, updated_at = $6 WHERE id = $1",
             c.id, c.name, c.email, c.phone, c.metadata, c.updated_at)
-
-    async def delete_customer(self, mode: Mode, customer_id: str, at: datetime) -> bool:
-        return await _soft_delete(self._pool, "customers", mode, customer_id, at)
 
     async def customer(self, mode: Mode, customer_id: str) -> Customer | None:
         row = await self._pool.fetchrow(f"SELECT * FROM customers WHERE mode = $1 AND id = $2 AND {_LIVE}",

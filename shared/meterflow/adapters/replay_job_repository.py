@@ -6,7 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
-from meterflow.adapters.postgres import Pool
+from meterflow.adapters.postgres import Executor
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.replay import ReplayJob, ReplayStatus
@@ -24,7 +24,7 @@ def _job(row: asyncpg.Record) -> ReplayJob:
 
 
 class ReplayJobRepository:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Executor) -> None:
         self._pool = pool
 
     async def create(self, job_id: str, mode: Mode, period: Period, event_name: str | None) -> ReplayJob:
@@ -53,6 +53,7 @@ class ReplayJobRepository:
         await self._pool.execute("UPDATE replay_jobs SET events_total = $2, events_replayed = $3, updated_at = $4 "
                                  "WHERE id = $1", job_id, total, replayed, now)
 
-    async def finish(self, job_id: str, status: ReplayStatus, error: str | None, now: datetime) -> None:
-        await self._pool.execute("UPDATE replay_jobs SET status = $2, error_message = $3, completed_at = $4, "
-                                 "updated_at = $4 WHERE id = $1", job_id, status.value, error, now)
+    async def finish(self, job_id: str, status: ReplayStatus, error: str | None, now: datetime) -> ReplayJob | None:
+        row = await self._pool.fetchrow("UPDATE replay_jobs SET status = $2, error_message = $3, completed_at = $4, "
+                                        "updated_at = $4 WHERE id = $1 RETURNING *", job_id, status.value, error, now)
+        return _job(row) if row else None

@@ -16,15 +16,21 @@ from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
 from meterflow.adapters.close_failure_repository import CloseFailureRepository
+from meterflow.adapters.customer_repository import CustomerRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
+from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.adapters.subscription_repository import SubscriptionRepository
+from meterflow.adapters.webhook_event_repository import WebhookOutboxRepository
 
 
 class PostgresUnitOfWork:
     invoices: InvoiceRepository
     subscriptions: SubscriptionRepository
     close_failures: CloseFailureRepository
+    customers: CustomerRepository
+    replay_jobs: ReplayJobRepository
+    webhooks: WebhookOutboxRepository
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -43,6 +49,9 @@ class PostgresUnitOfWork:
         self.invoices = InvoiceRepository(self._connection)
         self.subscriptions = SubscriptionRepository(self._connection)
         self.close_failures = CloseFailureRepository(self._connection)
+        self.customers = CustomerRepository(self._connection)
+        self.replay_jobs = ReplayJobRepository(self._connection)
+        self.webhooks = WebhookOutboxRepository(self._connection)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -4,23 +4,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.webhook_outbox import record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus
 from meterflow.domain.catalog_changes import changed, check_metric_change, check_plan_change, refuse_delete_in_use
 from meterflow.domain.errors import NotFound
 from meterflow.domain.modes import Mode
+from meterflow.domain.webhooks import EventType
 
 
 class CatalogStore(Protocol):
     async def customer(self, mode: Mode, customer_id: str) -> Customer | None: ...
 
     async def update_customer(self, c: Customer) -> None: ...
-
-    async def delete_customer(self, mode: Mode, customer_id: str, at: datetime) -> bool: ...
 
     async def active_subscriptions_of(self, mode: Mode, customer_id: str,
                                       statuses: Sequence[str] = ...) -> list[Subscription]: ...
@@ -52,6 +53,18 @@ def _found(item: Any, kind: str, object_id: str) -> Any:
 class CatalogChanges:
     catalog: CatalogStore
     clock: Clock
+    # Customers are created and deleted in a unit of work, with the webhook event each reports.
+    unit_of_work: UnitOfWorkFactory = field(kw_only=True)
+    org_id: str = field(kw_only=True)
+
+    async def create_customer(self, customer: Customer) -> Customer:
+        """Raises UniqueViolation (the adapter's) when `external_id` exists in the mode."""
+        async with self.unit_of_work() as uow:
+            await uow.customers.add_customer(customer)
+            await record_webhooks(uow.webhooks, self.org_id, [(EventType.CUSTOMER_CREATED, customer)],
+                                  customer.created_at)
+            await uow.commit()
+        return customer
 
     async def update_customer(self, mode: Mode, customer_id: str, changes: Mapping[str, Any]) -> Customer:
         customer: Customer = _found(await self.catalog.customer(mode, customer_id), "customer", customer_id)
@@ -60,11 +73,22 @@ class CatalogChanges:
         return updated
 
     async def delete_customer(self, mode: Mode, customer_id: str) -> None:
-        _found(await self.catalog.customer(mode, customer_id), "customer", customer_id)
+        customer: Customer = _found(await self.catalog.customer(mode, customer_id), "customer", customer_id)
         billing = await self.catalog.active_subscriptions_of(
             mode, customer_id, (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED))
+        now = self.clock.now()
+
+        async def delete() -> bool:
+            async with self.unit_of_work() as uow:
+                if not await uow.customers.delete_customer(mode, customer_id, now):
+                    return False
+                deleted = replace(customer, updated_at=now)
+                await record_webhooks(uow.webhooks, self.org_id, [(EventType.CUSTOMER_DELETED, deleted)], now)
+                await uow.commit()
+            return True
+
         await self._delete("customer", customer_id, "it has an active or paused subscription" if billing else None,
-                           lambda: self.catalog.delete_customer(mode, customer_id, self.clock.now()))
+                           delete)
 
     async def update_metric(self, mode: Mode, metric_id: str, changes: Mapping[str, Any]) -> Metric:
         metric: Metric = _found(await self.catalog.metric(mode, metric_id), "metric", metric_id)

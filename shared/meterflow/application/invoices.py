@@ -11,12 +11,13 @@ trusted blindly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from meterflow.application.invoicing import compute_invoices, write_invoices
 from meterflow.application.ports import CatalogReader, UsageReader
 from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from meterflow.application.webhook_outbox import invoice_changes, invoice_status_change, record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.catalog import Subscription
 from meterflow.domain.errors import Conflict, NotFound
@@ -31,6 +32,7 @@ class Invoicing:
     usage: UsageReader
     unit_of_work: UnitOfWorkFactory
     clock: Clock
+    org_id: str = field(kw_only=True)  # shown in the objects webhook events carry
 
     async def generate_draft(self, mode: Mode, subscription_id: str) -> Invoice:
         """The draft of the subscription's open period, created or refreshed (same id)."""
@@ -68,6 +70,7 @@ class Invoicing:
             if changed is None:
                 return invoice
             await uow.invoices.save_status(changed)
+            await record_webhooks(uow.webhooks, self.org_id, invoice_status_change(changed), self.clock.now())
             await uow.commit()
         return changed
 
@@ -78,6 +81,7 @@ class Invoicing:
             written = await write_invoices(uow.invoices, computed, now)
             if written.already_invoiced:
                 raise InvoiceLocked(written.already_invoiced[0])
+            await record_webhooks(uow.webhooks, self.org_id, invoice_changes(written.created, written.invoices), now)
             await uow.commit()
         return written.invoices[0]
 

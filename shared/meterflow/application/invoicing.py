@@ -84,6 +84,7 @@ _WRITE_ROUNDS = 3
 class Written:
     invoices: list[Invoice] = field(default_factory=list)  # as stored: an overwritten draft keeps its id
     already_invoiced: list[Invoice] = field(default_factory=list)  # the period's finalized invoice
+    created: list[Invoice] = field(default_factory=list)  # inserted (not an overwritten draft)
 
 
 async def write_invoices(store: InvoiceStore, computed: Sequence[Invoice], at: datetime) -> Written:
@@ -102,6 +103,7 @@ async def write_invoices(store: InvoiceStore, computed: Sequence[Invoice], at: d
         await store.replace_drafts(drafts, at)
         inserted = await store.insert(fresh)
         written.invoices += drafts + [i for i in fresh if i.id in inserted]
+        written.created += [i for i in fresh if i.id in inserted]
         pending = [i for i in fresh if i.id not in inserted]
         if not pending:
             return written

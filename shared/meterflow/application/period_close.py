@@ -22,6 +22,7 @@ from meterflow.application.invoicing import compute_invoices, write_invoices
 from meterflow.application.isolation import IsTransient, in_isolation
 from meterflow.application.ports import CatalogReader, UsageReader
 from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from meterflow.application.webhook_outbox import invoice_changes, record_webhooks, subscription_changes
 from meterflow.clock import Clock
 from meterflow.domain.catalog import Subscription, advance
 from meterflow.domain.close_failures import CloseFailure, CloseStage, UnreadableSubscription, check_billable
@@ -59,6 +60,7 @@ class PeriodCloser:
     usage_retention: timedelta
     is_transient: IsTransient
     chunk_size: int = CHUNK_SIZE
+    org_id: str = field(kw_only=True)  # shown in the objects webhook events carry
 
     async def close(self, as_of: datetime, subscription_id: str | None = None, dry_run: bool = False,
                     progress: Callable[[CloseSummary], None] | None = None) -> CloseSummary:
@@ -123,6 +125,11 @@ class PeriodCloser:
         written = await write_invoices(uow.invoices, [close.invoice for close in closes], now)
         following = [close.following for close in closes]
         await uow.subscriptions.save_lifecycle(following)
+        # The group's webhook events (invoices created and finalized, a cancel at period end taking effect)
+        # in its savepoint: a group undone takes its events with it.
+        changes = invoice_changes(written.created, written.invoices)
+        changes += subscription_changes([(close.due, close.following) for close in closes])
+        await record_webhooks(uow.webhooks, self.org_id, changes, now)
         summary.invoices_written += len(written.invoices)
         summary.already_invoiced += len(written.already_invoiced)
         return following

@@ -16,7 +16,7 @@ from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.records import DeadLetter
-from meterflow.domain.replay import ChangedHour, ReplayJob, ReplayStatus
+from meterflow.domain.replay import ChangedHour, ReplayJob
 from meterflow.domain.rollups import MetricRule, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
@@ -125,8 +125,6 @@ class ReplayJobStore(Protocol):
     async def claim(self, now: datetime) -> ReplayJob | None: ...
 
     async def progress(self, job_id: str, total: int, replayed: int, now: datetime) -> None: ...
-
-    async def finish(self, job_id: str, status: ReplayStatus, error: str | None, now: datetime) -> None: ...
 
 
 class BackfillRecord(ReplaySource, EventRecordWriter, Protocol):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from meterflow.application.ports import (
@@ -25,6 +25,8 @@ from meterflow.application.ports import (
     ReplaySource,
     RollupRewriter,
 )
+from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.webhook_outbox import record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.counting import Changes, CountableEvent
 from meterflow.domain.event_record import EventFilter
@@ -32,6 +34,7 @@ from meterflow.domain.late_events import find_late
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.replay import ReplayJob, ReplayStatus, fold_replayed, hour_runs, hours_of, in_finalized_period
+from meterflow.domain.webhooks import EventType
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class Replayer:
     rollups: RollupRewriter
     late_events: LateEventStore
     clock: Clock
+    # A job's end is written with its webhook event (replay.completed or replay.failed), in one transaction.
+    unit_of_work: UnitOfWorkFactory = field(kw_only=True)
+    org_id: str = field(kw_only=True)
 
     async def run_next(self) -> ReplayJob | None:
         """Claim and run the oldest waiting job; None when there is none."""
@@ -60,10 +66,19 @@ class Replayer:
         try:
             await self._run(job)
         except Exception as exc:
-            await self.jobs.finish(job.id, ReplayStatus.FAILED, f"{type(exc).__name__}: {exc}", self.clock.now())
+            await self._finish(job, ReplayStatus.FAILED, f"{type(exc).__name__}: {exc}")
             raise
-        await self.jobs.finish(job.id, ReplayStatus.COMPLETED, None, self.clock.now())
+        await self._finish(job, ReplayStatus.COMPLETED, None)
         return job
+
+    async def _finish(self, job: ReplayJob, status: ReplayStatus, error: str | None) -> None:
+        now = self.clock.now()
+        event = EventType.REPLAY_COMPLETED if status is ReplayStatus.COMPLETED else EventType.REPLAY_FAILED
+        async with self.unit_of_work() as uow:
+            finished = await uow.replay_jobs.finish(job.id, status, error, now)
+            if finished is not None:
+                await record_webhooks(uow.webhooks, self.org_id, [(event, finished)], now)
+            await uow.commit()
 
     async def _run(self, job: ReplayJob) -> None:
         async def progress(total: int, replayed: int) -> None:

@@ -8,11 +8,12 @@ the mode, and stores, each change in one unit of work holding the row's lock.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.webhook_outbox import record_webhooks, subscription_changes
 from meterflow.clock import Clock
 from meterflow.domain.catalog import (
     Customer,
@@ -46,6 +47,7 @@ class Subscriptions:
     catalog: CustomersAndPlans
     unit_of_work: UnitOfWorkFactory
     clock: Clock
+    org_id: str = field(kw_only=True)  # shown in the objects webhook events carry
 
     async def start(self, mode: Mode, customer_id: str, plan_id: str, start: datetime | None) -> Subscription:
         """A NotFound naming the field when the customer or the plan is not in this mode; a Conflict when
@@ -65,6 +67,8 @@ class Subscriptions:
                 raise Conflict("the customer already has an active subscription billing "
                                f"{', '.join(sorted(overlap))}: the same usage would be billed twice", "plan_id")
             await uow.subscriptions.add_subscription(subscription)
+            await record_webhooks(uow.webhooks, self.org_id, subscription_changes([(None, subscription)]),
+                                  self.clock.now())
             await uow.commit()
         return subscription
 
@@ -82,7 +86,9 @@ class Subscriptions:
             found = await uow.subscriptions.subscription(mode, subscription_id, lock=True)
             if found is None:
                 raise NotFound("subscription", subscription_id)
-            changed = rule(found, self.clock.now())
+            now = self.clock.now()
+            changed = rule(found, now)
             await uow.subscriptions.save_lifecycle([changed])
+            await record_webhooks(uow.webhooks, self.org_id, subscription_changes([(found, changed)]), now)
             await uow.commit()
         return changed

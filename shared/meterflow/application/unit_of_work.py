@@ -13,10 +13,12 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol, Self
 
-from meterflow.domain.catalog import Subscription
+from meterflow.domain.catalog import Customer, Subscription
 from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.modes import Mode
+from meterflow.domain.replay import ReplayJob, ReplayStatus
+from meterflow.domain.webhooks import NewDelivery, WebhookEndpoint, WebhookEvent
 
 
 class InvoiceStore(Protocol):
@@ -74,6 +76,31 @@ class CloseFailureStore(Protocol):
     async def listing(self, limit: int) -> list[CloseFailure]: ...
 
 
+class CustomerStore(Protocol):
+    async def add_customer(self, customer: Customer) -> None:
+        """Raises UniqueViolation when the mode has a customer with the same `external_id`."""
+        ...
+
+    async def delete_customer(self, mode: Mode, customer_id: str, at: datetime) -> bool:
+        """Soft delete; False when there was no such customer (or another delete won)."""
+        ...
+
+
+class ReplayJobFinisher(Protocol):
+    async def finish(self, job_id: str, status: ReplayStatus, error: str | None, now: datetime) -> ReplayJob | None:
+        ...
+
+
+class WebhookOutboxStore(Protocol):
+    """The webhook outbox, written in the same transaction as the change an event reports."""
+
+    async def enabled_endpoints(self, modes: Collection[Mode]) -> list[WebhookEndpoint]: ...
+
+    async def add(self, events: Sequence[WebhookEvent], deliveries: Sequence[NewDelivery]) -> None:
+        """The events and their deliveries, in batched statements; wakes the delivery workers at commit."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction over the stores: nothing is kept unless `commit` is called, so an error or
     a kill -9 leaves no invoice without its advanced subscription, nor the reverse."""
@@ -87,6 +114,15 @@ class UnitOfWork(Protocol):
 
     @property
     def close_failures(self) -> CloseFailureStore: ...
+
+    @property
+    def customers(self) -> CustomerStore: ...
+
+    @property
+    def replay_jobs(self) -> ReplayJobFinisher: ...
+
+    @property
+    def webhooks(self) -> WebhookOutboxStore: ...
 
     async def __aenter__(self) -> Self: ...
 

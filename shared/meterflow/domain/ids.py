@@ -13,6 +13,9 @@ class IdKind(StrEnum):
     INVOICE = "inv"
     API_KEY = "key"
     REPLAY_JOB = "job"
+    WEBHOOK_ENDPOINT = "whe"
+    WEBHOOK_EVENT = "evt"
+    WEBHOOK_DELIVERY = "whd"
 
 
 def new_id(kind: IdKind) -> str:

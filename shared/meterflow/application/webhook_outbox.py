@@ -1,0 +1,78 @@
+"""Recording webhook events: called by every use case that changes something a webhook reports, inside
+that use case's unit of work, before it commits. So an event exists exactly when its change does: a
+rollback or a kill -9 before the commit loses both, a commit keeps both (the outbox pattern).
+
+Fan-out happens here, at write time: one delivery per endpoint of the event's mode that is enabled and
+subscribed to its type when the change is written (domain `fan_out`). Batched: one read of the
+endpoints and two inserts per call, whether it carries one event or a period close's five hundred.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from meterflow.application.unit_of_work import WebhookOutboxStore
+from meterflow.domain.catalog import Customer, Subscription
+from meterflow.domain.invoices import Invoice, InvoiceStatus
+from meterflow.domain.presentation import customer_json, invoice_json, job_json, subscription_json
+from meterflow.domain.replay import ReplayJob
+from meterflow.domain.webhooks import EventType, WebhookEvent, build_event, fan_out, subscription_event
+
+Subject = Invoice | Subscription | Customer | ReplayJob
+Change = tuple[EventType, Subject]
+
+
+def _object(subject: Subject, org_id: str) -> tuple[str, dict[str, Any]]:
+    """The object under `data`, named and shown as the API shows it."""
+    if isinstance(subject, Invoice):
+        return "invoice", invoice_json(subject, org_id)
+    if isinstance(subject, Subscription):
+        return "subscription", subscription_json(subject, org_id)
+    if isinstance(subject, Customer):
+        return "customer", customer_json(subject, org_id)
+    return "job", job_json(subject)
+
+
+def webhook_event(change: Change, org_id: str, at: datetime) -> WebhookEvent:
+    event_type, subject = change
+    name, shown = _object(subject, org_id)
+    return build_event(event_type, subject.mode, name, shown, at)
+
+
+async def record_webhooks(store: WebhookOutboxStore, org_id: str, changes: Sequence[Change],
+                          at: datetime) -> list[WebhookEvent]:
+    """Record one event per change, and its deliveries, in the caller's transaction."""
+    if not changes:
+        return []
+    events = [webhook_event(change, org_id, at) for change in changes]
+    endpoints = await store.enabled_endpoints({e.mode for e in events})
+    await store.add(events, [d for event in events for d in fan_out(event, endpoints)])
+    return events
+
+
+def invoice_changes(created: Sequence[Invoice], written: Sequence[Invoice]) -> list[Change]:
+    """What writing invoices reports: each new invoice is `invoice.created`, and each one written as
+    finalized (new, or an open draft overwritten by period close or re-invoicing) `invoice.finalized`."""
+    changes: list[Change] = [(EventType.INVOICE_CREATED, i) for i in created]
+    return changes + [(EventType.INVOICE_FINALIZED, i) for i in written if i.status is InvoiceStatus.FINALIZED]
+
+
+_STATUS_EVENTS = {InvoiceStatus.FINALIZED: EventType.INVOICE_FINALIZED, InvoiceStatus.PAID: EventType.INVOICE_PAID,
+                  InvoiceStatus.VOID: EventType.INVOICE_VOIDED}
+
+
+def invoice_status_change(invoice: Invoice) -> list[Change]:
+    event = _STATUS_EVENTS.get(invoice.status)
+    return [(event, invoice)] if event else []
+
+
+def subscription_changes(pairs: Sequence[tuple[Subscription | None, Subscription]]) -> list[Change]:
+    """(before, after) pairs → the events their change of status reports (before None: created)."""
+    changes: list[Change] = []
+    for before, after in pairs:
+        event = subscription_event(before.status if before else None, after.status)
+        if event is not None:
+            changes.append((event, after))
+    return changes

@@ -1,0 +1,87 @@
+"""Each object as the API shows it (api.md): the one rendering the gateway answers with and a webhook
+event carries in its `data`, so a receiver's copy of an invoice equals `GET /v1/invoices/{id}` at the
+time of the change. Pure: money and quantities as decimal strings, timestamps RFC 3339 in UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from meterflow.domain.catalog import Customer, Metric, Plan, Subscription
+from meterflow.domain.events import format_timestamp
+from meterflow.domain.invoices import Invoice
+from meterflow.domain.modes import Mode
+from meterflow.domain.replay import ReplayJob
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    """Plain notation, never exponent (`1E+3`), exactly the digits the value carries."""
+    return None if value is None else format(value, "f")
+
+
+def timestamp_text(value: datetime | None) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+_ts = timestamp_text
+
+
+def _stamps(created_at: datetime, *changes: datetime | None) -> dict[str, str | None]:
+    """`created_at`, and `updated_at` = the latest change known (the creation when there is none)."""
+    return {"created_at": _ts(created_at), "updated_at": _ts(max([created_at, *(c for c in changes if c)]))}
+
+
+def customer_json(c: Customer, org_id: str) -> dict[str, Any]:
+    return {"id": c.id, "org_id": org_id, "external_id": c.external_id, "name": c.name, "email": c.email,
+            "phone": c.phone, "metadata": c.metadata, **_stamps(c.created_at, c.updated_at)}
+
+
+def metric_json(m: Metric, org_id: str) -> dict[str, Any]:
+    return {"id": m.id, "org_id": org_id, "name": m.name, "event_name": m.event_name,
+            "aggregation": m.aggregation.value, "aggregation_property": m.aggregation_property,
+            "description": m.description, **_stamps(m.created_at, m.updated_at)}
+
+
+def plan_json(p: Plan, org_id: str) -> dict[str, Any]:
+    prices = [{**price.definition, "id": price.id, "plan_id": p.id, "metric_id": price.metric_id,
+               **_stamps(p.created_at, p.updated_at)} for price in p.prices]
+    return {"id": p.id, "org_id": org_id, "name": p.name, "description": p.description, "currency": p.currency,
+            "plan_type": p.plan_type, "billing_period": p.billing_period.value,
+            "trial_period_days": p.trial_period_days, "vat_rate": decimal_text(p.vat_rate),
+            "prices": prices, **_stamps(p.created_at, p.updated_at)}
+
+
+def subscription_json(s: Subscription, org_id: str) -> dict[str, Any]:
+    return {"id": s.id, "org_id": org_id, "customer_id": s.customer_id, "plan_id": s.plan_id,
+            "status": s.status, "start_date": _ts(s.anchor),
+            "current_period_start": _ts(s.current_period.start), "current_period_end": _ts(s.current_period.end),
+            "trial_ends_at": _ts(s.trial_ends_at), "cancel_at_period_end": s.cancel_at_period_end,
+            "canceled_at": _ts(s.canceled_at), **_stamps(s.created_at, s.canceled_at, s.updated_at)}
+
+
+def invoice_json(i: Invoice, org_id: str) -> dict[str, Any]:
+    created = _ts(i.created_at)
+    return {
+        "id": i.id, "org_id": org_id, "customer_id": i.customer_id, "subscription_id": i.subscription_id,
+        "status": i.status.value, "currency": i.currency, "period_start": _ts(i.period.start),
+        "period_end": _ts(i.period.end),
+        "line_items": [{"id": f"{i.id}_li{n}", "invoice_id": i.id, "metric_id": li.metric_id,
+                        "price_id": li.price_id, "description": li.description,
+                        "quantity": decimal_text(li.quantity), "unit_price": decimal_text(li.unit_price),
+                        "amount": decimal_text(li.amount), "created_at": created}
+                       for n, li in enumerate(i.lines)],
+        "subtotal": decimal_text(i.subtotal), "vat_enabled": i.vat_enabled, "vat_rate": decimal_text(i.vat_rate),
+        "vat_amount": decimal_text(i.vat_amount), "total": decimal_text(i.total),
+        "finalized_at": _ts(i.finalized_at), "paid_at": _ts(i.paid_at), "provider_invoice_id": i.provider_invoice_id,
+        **_stamps(i.created_at, i.finalized_at, i.voided_at, i.paid_at),
+    }
+
+
+def job_json(job: ReplayJob) -> dict[str, Any]:
+    return {"id": job.id, "status": job.status.value, "from_timestamp": format_timestamp(job.period.start),
+            "to_timestamp": format_timestamp(job.period.end), "event_name": job.event_name,
+            "is_test": job.mode is Mode.TEST, "events_total": job.events_total,
+            "events_replayed": job.events_replayed, "error_message": job.error_message,
+            "started_at": _ts(job.started_at), "completed_at": _ts(job.completed_at),
+            "created_at": format_timestamp(job.created_at), "updated_at": format_timestamp(job.updated_at)}
