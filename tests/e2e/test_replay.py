@@ -31,15 +31,20 @@ EVENTS = 10_000
 HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def replayer_of(pool: Pool, redis: Redis, settings: Settings) -> Replayer:
+    """The closer's replay use case on the test's servers, run in the test's process."""
+    return Replayer(ReplayJobRepository(pool), CatalogRepository(pool), EventRecordRepository(pool),
+                    UsageStore.from_settings(redis, settings), LateEventRepository(pool), SystemClock(),
+                    unit_of_work=partial(PostgresUnitOfWork, pool), org_id=settings.org_id)
+
+
 async def run_job(pool: Pool, redis: Redis, settings: Settings, api: httpx.AsyncClient,
                   body: dict[str, Any]) -> dict[str, Any]:
     answer = await api.post("/v1/events/replay", json=body)
     assert answer.status_code == 202, answer.text
     job = answer.json()["job"]
     assert job["status"] == "pending" and job["is_test"] is True
-    replayer = Replayer(ReplayJobRepository(pool), CatalogRepository(pool), EventRecordRepository(pool),
-                        UsageStore.from_settings(redis, settings), LateEventRepository(pool), SystemClock(),
-                        unit_of_work=partial(PostgresUnitOfWork, pool), org_id=settings.org_id)
+    replayer = replayer_of(pool, redis, settings)
     while (await api.get(f"/v1/events/replay/{job['id']}")).json()["job"]["status"] == "pending":
         assert await replayer.run_next() is not None
     done: dict[str, Any] = (await api.get(f"/v1/events/replay/{job['id']}")).json()["job"]

@@ -15,21 +15,14 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from meterflow.adapters.catalog_repository import CatalogRepository
-from meterflow.adapters.event_record_repository import EventRecordRepository
-from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import Pool
-from meterflow.adapters.replay_job_repository import ReplayJobRepository
-from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.adapters.usage_store import UsageStore
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
-from meterflow.application.replay import Replayer
-from meterflow.clock import SystemClock
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.webhooks import EndpointStatus, WebhookEndpoint
 from meterflow.settings import Settings
 from tests.e2e.scenario import billing_setup, created, listed, the
+from tests.e2e.test_replay import replayer_of
 from tests.support import ServiceProcess, eventually, unique
 from tests.webhook_receiver import Receiver, receiving, verify
 
@@ -216,9 +209,7 @@ async def test_a_replay_job_s_end_is_delivered_with_the_job_as_the_api_shows_it(
     now = datetime.now(UTC)
     window = {"from": (now - timedelta(hours=2)).isoformat(), "to": now.isoformat(), "event_name": unique("none")}
     job = (await api.post("/v1/events/replay", json=window)).json()["job"]
-    replayer = Replayer(ReplayJobRepository(pool), CatalogRepository(pool), EventRecordRepository(pool),
-                        UsageStore.from_settings(redis, settings), LateEventRepository(pool), SystemClock(),
-                        unit_of_work=partial(PostgresUnitOfWork, pool), org_id=settings.org_id)
+    replayer = replayer_of(pool, redis, settings)
     while the(await api.get(f"/v1/events/replay/{job['id']}"), "job")["status"] == "pending":
         assert await replayer.run_next() is not None
     await eventually(lambda: _count(receiver, "/replays"), lambda n: n >= 1, 30)
