@@ -19,17 +19,15 @@ import logging
 from enum import StrEnum
 from typing import TypeVar
 
-import asyncpg
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, compile_path
 
+from meterflow.adapters.failures import TRANSIENT
 from meterflow.domain.errors import Conflict, ErrorCategory, FieldErrors, MeterflowError, NotFound
 from meterflow.domain.json_values import printable
 
@@ -63,10 +61,9 @@ _CATEGORIES: dict[ErrorCategory, tuple[int, ErrorType]] = {
     ErrorCategory.CONFLICT: (409, ErrorType.CONFLICT),
     ErrorCategory.UNAVAILABLE: (503, ErrorType.API),
 }
-# What the client libraries raise when their server is away or slow: transient, so 503.
-DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
-    OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError, RedisConnectionError, RedisTimeoutError, KafkaError)
+# What the client libraries raise when their server is away or slow: transient, so 503. The one list of
+# them is the adapters' (`adapters/failures.py`); any broker refusal is a 503 here too.
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (*TRANSIENT, KafkaError)
 
 
 def found_or_404(value: T | None, kind: str, object_id: str, param: str = "id") -> T:

@@ -26,6 +26,7 @@ from meterflow.domain.errors import Conflict, FieldError, NotFound, Unavailable
     redis_errors.ReadOnlyError(), redis_errors.OutOfMemoryError(), pg.ConnectionDoesNotExistError("gone"),
     pg.CannotConnectNowError("starting"), pg.TooManyConnectionsError("full"), pg.SerializationError("retry"),
     pg.AdminShutdownError("bye"),
+    pg.InternalClientError("cannot switch to state 12; another operation (2) is in progress"),
     KafkaConnectionError(), KafkaTimeoutError(), NotLeaderForPartitionError(), ConnectionRefusedError(),
     socket.gaierror(-2, "Name or service not known"),
     TimeoutError(), Unavailable("down")])

@@ -33,6 +33,8 @@ def app_raising(error: Exception) -> FastAPI:
     (Unavailable("the broker is away"), 503, None),
     (ConnectionRefusedError(), 503, None),
     (asyncpg.CannotConnectNowError(), 503, None),
+    # A pooled connection of a Postgres session killed mid-operation (met under the chaos test): not a 500.
+    (asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress"), 503, None),
     (RedisConnectionError(), 503, None),
     (RuntimeError("a bug"), 500, None),
 ])

@@ -19,12 +19,15 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from meterflow.domain.errors import MeterflowError, Unavailable
 
-TRANSIENT: tuple[type[BaseException], ...] = (
+TRANSIENT: tuple[type[Exception], ...] = (
     OSError,  # every socket error: refused, reset, unreachable, DNS (asyncpg raises them raw), timeouts
     redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError,
     redis_errors.OutOfMemoryError, redis_errors.MasterDownError, redis_errors.TryAgainError,
     redis_errors.ClusterDownError,
     pg.PostgresConnectionError, pg.InterfaceError,  # InterfaceError: the connection was closed under us
+    # A session the server terminated mid-operation (Postgres killed) can leave a pooled connection whose
+    # next use reports "cannot switch to state …" (MagicStack/asyncpg#1069); the pool replaces it.
+    pg.InternalClientError,
     pg.TransactionRollbackError, pg.InsufficientResourcesError,
     pg.OperatorInterventionError, pg.PostgresSystemError,
     KafkaConnectionError, KafkaTimeoutError,
