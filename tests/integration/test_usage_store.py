@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from redis.asyncio import Redis
 
-from meterflow.adapters.usage_store import UsageStore, seen_key
+from meterflow.adapters.dedupe_marks import MarkLayout, digest
+from meterflow.adapters.usage_store import MARKS_PREFIX, UsageStore
 from meterflow.domain.counting import Contribution, CountableEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
@@ -77,9 +78,15 @@ async def test_concurrent_overlapping_batches_count_every_key_once(redis: Redis)
 
 
 async def test_dedupe_keys_expire_after_event_time_plus_window(redis: Redis) -> None:
+    """A mark's hash expires with its slice: at least W + skew after the event, at most a slice later."""
     s, metric, customer = store(redis), unique("met"), unique("cus")
     [event] = events(metric, customer, 1)
-    await s.apply([event], NOW)
-    ttl = await redis.ttl(seen_key(Mode.TEST, event.idempotency_key))
-    expected = (event.timestamp + timedelta(days=7, minutes=5) - datetime.now(UTC)).total_seconds()
-    assert abs(ttl - expected) < 5
+    now = datetime.now(UTC)
+    await s.apply([event], now)
+    width = timedelta(days=7, minutes=10)
+    bucket = MarkLayout(MARKS_PREFIX, int(width.total_seconds()), 12).bucket_of(
+        Mode.TEST, digest(event.idempotency_key), int(now.timestamp()))
+    assert await redis.hlen(bucket) >= 1
+    ttl = await redis.ttl(bucket)
+    needed = (event.timestamp + timedelta(days=7, minutes=5) - datetime.now(UTC)).total_seconds()
+    assert needed - 5 <= ttl <= needed + width.total_seconds() + 5
