@@ -3,40 +3,67 @@ reported as `duplicates`).
 
 A mark is written only after the broker acknowledged the event (acks=all), never before: a mark for an
 event that is not durable would answer a client's retry "duplicate" and lose the event. Marks are scoped
-(mode, key) and expire with the dedupe window plus the clock-skew margin, past which no event with that
+(mode, key) and live at least the dedupe window plus the clock-skew margin, past which no event with that
 key can be accepted any more. They only shape the answer and spare the broker a resend; the processor
 stays the judge of what is counted (its own marks, usage_store.py), so a lost mark costs nothing but a
 duplicate publish the processor drops.
+
+They use the processor's compact layout (`dedupe_marks.py`: a field of a small hash per key, ~20 B
+instead of ~110 for a string key named by the whole key) under their own prefix, with an empty value,
+and one script call per batch. Marks of the previous layout (`mf:acked:{mode}:{key}`) are still read
+until they expire.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
+from meterflow.adapters.dedupe_marks import MarkLayout, digest
 from meterflow.domain.modes import Mode
+
+ACKNOWLEDGED_PREFIX = "mf:a"
 
 
 def acknowledged_key(mode: Mode, idempotency_key: str) -> str:
+    """The previous layout's key of a mark (read until the last of them expires)."""
     return f"mf:acked:{mode.value}:{idempotency_key}"
 
 
 class AcknowledgedKeys:
-    def __init__(self, redis: Redis, ttl_s: int) -> None:
+    def __init__(self, redis: Redis, ttl_s: int, clock_skew: timedelta = timedelta(seconds=300),
+                 bucket_bits: int = 12) -> None:
         self._redis, self._ttl_s = redis, ttl_s
+        self._marks = MarkLayout(ACKNOWLEDGED_PREFIX, ttl_s + int(clock_skew.total_seconds()), bucket_bits)
+
+    def queue_known(self, pipe: Pipeline, mode: Mode, digests: Sequence[bytes],
+                    idempotency_keys: Sequence[str]) -> None:
+        """Two replies for `known_from`: this layout's marks, then the previous layout's."""
+        script, registries, args = self._marks.lookup_args((mode, d) for d in digests)
+        pipe.eval(script, len(registries), *registries, *args)
+        pipe.mget([acknowledged_key(mode, key) for key in idempotency_keys])
+
+    @staticmethod
+    def known_from(idempotency_keys: Sequence[str], marks: list[str | None], legacy: list[str | None]) -> set[str]:
+        return {key for key, mark, old in zip(idempotency_keys, marks, legacy, strict=True)
+                if mark is not None or old is not None}
 
     async def known(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
         if not idempotency_keys:
             return set()
-        found = await self._redis.mget([acknowledged_key(mode, key) for key in idempotency_keys])
-        return {key for key, hit in zip(idempotency_keys, found, strict=True) if hit is not None}
+        pipe = self._redis.pipeline(transaction=False)
+        self.queue_known(pipe, mode, [digest(key) for key in idempotency_keys], idempotency_keys)
+        return self.known_from(idempotency_keys, *await pipe.execute())
 
-    async def mark(self, mode: Mode, idempotency_keys: Sequence[str]) -> None:
-        """One pipeline for the whole batch (never a round trip per event)."""
-        if not idempotency_keys:
+    async def mark(self, mode: Mode, digests: Sequence[bytes], now: datetime) -> None:
+        """One script call for the whole batch (never a round trip, nor a command, per event); `digests`
+        are `dedupe_marks.digest` of the keys."""
+        if not digests:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in idempotency_keys:
-                pipe.set(acknowledged_key(mode, key), "1", ex=self._ttl_s)
-            await pipe.execute()
+        now_s = int(now.timestamp())
+        marks = [(mode, d, b"") for d in digests]
+        script, keys, args = self._marks.write_args(marks, now_s, now_s + self._ttl_s, check=False)
+        await self._redis.eval(script, len(keys), *keys, *args)

@@ -110,10 +110,18 @@ class UsageStore:
         if not idempotency_keys:
             return set()
         pipe = self._redis.pipeline(transaction=False)
-        self._queue_lookup(pipe, [(mode, key) for key in idempotency_keys],
-                           [digest(key) for key in idempotency_keys])
-        found = self._marks_found(idempotency_keys, *await pipe.execute())
-        return set(found)
+        self.queue_known(pipe, mode, idempotency_keys, [digest(key) for key in idempotency_keys])
+        return set(self.known_from(idempotency_keys, *await pipe.execute()))
+
+    def queue_known(self, pipe: Pipeline, mode: Mode, idempotency_keys: Sequence[str],
+                    digests: Sequence[bytes]) -> None:
+        """`known_keys` inside someone else's pipeline (the gateway asks it with its own marks): two
+        replies for `known_from`."""
+        self._queue_lookup(pipe, [(mode, key) for key in idempotency_keys], digests)
+
+    def known_from(self, idempotency_keys: Sequence[str], marks: list[str | None],
+                   legacy: list[str | None]) -> dict[str, str | None]:
+        return self._marks_found(idempotency_keys, marks, legacy)
 
     async def apply(self, events: Sequence[CountableEvent], now: datetime) -> BatchOutcome:
         """Count each not-yet-seen event once: marks and rollups in one transaction, retried on conflict.
