@@ -100,14 +100,12 @@ async def _already_known(ctx: GatewayContext, mode: Mode, digests: dict[str, byt
     try:
         pipe = ctx.redis.pipeline(transaction=False)
         ctx.usage.counter.queue_known(pipe, mode, keys, hashes)
-        ctx.acknowledged.queue_known(pipe, mode, hashes, keys)
-        counted, counted_before, acknowledged, acknowledged_before = await asyncio.wait_for(
-            pipe.execute(), DUPLICATE_CHECK_TIMEOUT_S)
+        ctx.acknowledged.queue_known(pipe, mode, hashes)
+        counted, acknowledged = await asyncio.wait_for(pipe.execute(), DUPLICATE_CHECK_TIMEOUT_S)
     except (RedisError, TimeoutError):
         log.warning("duplicate pre-check skipped: Redis unavailable")
         return set()
-    return (set(ctx.usage.counter.known_from(keys, counted, counted_before))
-            | ctx.acknowledged.known_from(keys, acknowledged, acknowledged_before))
+    return set(ctx.usage.counter.known_from(keys, counted)) | ctx.acknowledged.known_from(keys, acknowledged)
 
 
 async def _mark_acknowledged(ctx: GatewayContext, mode: Mode, digests: dict[str, bytes], now: datetime) -> None:

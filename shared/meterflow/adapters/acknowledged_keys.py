@@ -10,8 +10,10 @@ duplicate publish the processor drops.
 
 They use the processor's compact layout (`dedupe_marks.py`: a field of a small hash per key, ~20 B
 instead of ~110 for a string key named by the whole key) under their own prefix, with an empty value,
-and one script call per batch. Marks of the previous layout (`mf:acked:{mode}:{key}`) are still read
-until they expire.
+and one script call per batch. Marks of the previous layout (`mf:acked:{mode}:{key}`) are not read:
+a retry of a batch acknowledged just before the upgrade and not yet counted is published again and
+dropped by the processor (its marks of the previous layout are still read), answered `ingested`
+instead of `duplicates` once; they expire on their own.
 """
 
 from __future__ import annotations
@@ -28,35 +30,28 @@ from meterflow.domain.modes import Mode
 ACKNOWLEDGED_PREFIX = "mf:a"
 
 
-def acknowledged_key(mode: Mode, idempotency_key: str) -> str:
-    """The previous layout's key of a mark (read until the last of them expires)."""
-    return f"mf:acked:{mode.value}:{idempotency_key}"
-
-
 class AcknowledgedKeys:
     def __init__(self, redis: Redis, ttl_s: int, clock_skew: timedelta = timedelta(seconds=300),
                  bucket_bits: int = 12) -> None:
         self._redis, self._ttl_s = redis, ttl_s
         self._marks = MarkLayout(ACKNOWLEDGED_PREFIX, ttl_s + int(clock_skew.total_seconds()), bucket_bits)
 
-    def queue_known(self, pipe: Pipeline, mode: Mode, digests: Sequence[bytes],
-                    idempotency_keys: Sequence[str]) -> None:
-        """Two replies for `known_from`: this layout's marks, then the previous layout's."""
+    def queue_known(self, pipe: Pipeline, mode: Mode, digests: Sequence[bytes]) -> None:
+        """One reply, for `known_from`."""
         script, registries, args = self._marks.lookup_args((mode, d) for d in digests)
         pipe.eval(script, len(registries), *registries, *args)
-        pipe.mget([acknowledged_key(mode, key) for key in idempotency_keys])
 
     @staticmethod
-    def known_from(idempotency_keys: Sequence[str], marks: list[str | None], legacy: list[str | None]) -> set[str]:
-        return {key for key, mark, old in zip(idempotency_keys, marks, legacy, strict=True)
-                if mark is not None or old is not None}
+    def known_from(idempotency_keys: Sequence[str], marks: list[str | None]) -> set[str]:
+        return {key for key, mark in zip(idempotency_keys, marks, strict=True) if mark is not None}
 
     async def known(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
         if not idempotency_keys:
             return set()
         pipe = self._redis.pipeline(transaction=False)
-        self.queue_known(pipe, mode, [digest(key) for key in idempotency_keys], idempotency_keys)
-        return self.known_from(idempotency_keys, *await pipe.execute())
+        self.queue_known(pipe, mode, [digest(key) for key in idempotency_keys])
+        [marks] = await pipe.execute()
+        return self.known_from(idempotency_keys, marks)
 
     async def mark(self, mode: Mode, digests: Sequence[bytes], now: datetime) -> None:
         """One script call for the whole batch (never a round trip, nor a command, per event); `digests`

@@ -68,14 +68,21 @@ local function slices_of()
 end
 """
 
-# Values come back in hex: the clients decode replies as UTF-8, and a mark's value is binary.
+# Values come back in hex: the clients decode replies as UTF-8, and a mark's value is binary. With
+# ARGV[1] = '1', a key not found is looked up in the previous layout too (`s` + mode letter + digest,
+# which is `s` .. the argument), and its text value comes back behind an `L`.
 _LOOKUP = _LIVE_SLICES + """
 local function hex(c) return string.format('%02x', string.byte(c)) end
-local slices, out = slices_of(), {}
-for i = 1, #ARGV do
+local slices, out, legacy = slices_of(), {}, ARGV[1] == '1'
+for i = 2, #ARGV do
   local d = ARGV[i]
   local v = find(slices[string.sub(d, 1, 1)], d)
-  out[i] = v and (string.gsub(v, '.', hex)) or false
+  if v then
+    out[i - 1] = (string.gsub(v, '.', hex))
+  else
+    local old = legacy and redis.call('GET', 's' .. d)
+    out[i - 1] = old and ('L' .. old) or false
+  end
 end
 return out
 """
@@ -141,6 +148,11 @@ def legacy_key(mode: Mode, key_digest: bytes) -> bytes:
     return _LEGACY_PREFIX[mode] + key_digest
 
 
+def mark_value(reply: str) -> tuple[bytes, bool]:
+    """A lookup's reply for a found mark: its value, and whether it is a previous-layout (text) one."""
+    return (reply[1:].encode(), True) if reply.startswith("L") else (bytes.fromhex(reply), False)
+
+
 @dataclass
 class HashWrites:
     """Whole-hash writes (fields and an expiry) to run inside the marks' script, in its atomic step."""
@@ -192,9 +204,11 @@ class MarkLayout:
         name, _ = self.slice_of(now_s)
         return f"{self.prefix}:{mode.value}:{name}:{int.from_bytes(key_digest[:2], 'big') >> (16 - self.bits)}"
 
-    def lookup_args(self, marks: Iterable[tuple[Mode, bytes]]) -> tuple[str, list[str], list[Any]]:
-        """The script answering, for each (mode, digest), its mark's value in hex, or None."""
-        return _LOOKUP, self.registries(), [_MODE_BYTE[mode] + d for mode, d in marks]
+    def lookup_args(self, marks: Iterable[tuple[Mode, bytes]], *, legacy: bool = False
+                    ) -> tuple[str, list[str], list[Any]]:
+        """The script answering, for each (mode, digest), its mark's value (`mark_value` reads it), or
+        None; with `legacy`, the previous layout's processor marks are looked up too."""
+        return _LOOKUP, self.registries(), ["1" if legacy else "0", *(_MODE_BYTE[mode] + d for mode, d in marks)]
 
     def write_args(self, marks: Sequence[tuple[Mode, bytes, bytes]], now_s: int, expiry_s: int, *,
                    check: bool, writes: HashWrites | None = None) -> tuple[str, list[str], list[Any]]:
@@ -229,8 +243,8 @@ def encode_origin(origin: str | None) -> bytes:
 
 
 def decode_origin(value: bytes) -> str | None:
-    """None: a mark that names no record (written before origins were kept, or by the legacy layout's "1")."""
-    if not value or value == b"1":
+    """None: a mark that names no record (an empty value)."""
+    if not value:
         return None
     if value[0] == _PACKED and len(value) == 16:
         return (f"{int.from_bytes(value[1:3], 'big')}:{int.from_bytes(value[3:9], 'big')}:"

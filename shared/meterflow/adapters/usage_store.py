@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
-from meterflow.adapters.dedupe_marks import HashWrites, MarkLayout, decode_origin, digest, encode_origin, legacy_key
+from meterflow.adapters.dedupe_marks import HashWrites, MarkLayout, decode_origin, digest, encode_origin, mark_value
 from meterflow.domain.counting import (
     BatchOutcome,
     Changes,
@@ -111,17 +111,17 @@ class UsageStore:
             return set()
         pipe = self._redis.pipeline(transaction=False)
         self.queue_known(pipe, mode, idempotency_keys, [digest(key) for key in idempotency_keys])
-        return set(self.known_from(idempotency_keys, *await pipe.execute()))
+        [marks] = await pipe.execute()
+        return set(self.known_from(idempotency_keys, marks))
 
     def queue_known(self, pipe: Pipeline, mode: Mode, idempotency_keys: Sequence[str],
                     digests: Sequence[bytes]) -> None:
-        """`known_keys` inside someone else's pipeline (the gateway asks it with its own marks): two
-        replies for `known_from`."""
+        """`known_keys` inside someone else's pipeline (the gateway asks it with its own marks): one
+        reply, for `known_from`."""
         self._queue_lookup(pipe, [(mode, key) for key in idempotency_keys], digests)
 
-    def known_from(self, idempotency_keys: Sequence[str], marks: list[str | None],
-                   legacy: list[str | None]) -> dict[str, str | None]:
-        return self._marks_found(idempotency_keys, marks, legacy)
+    def known_from(self, idempotency_keys: Sequence[str], marks: list[str | None]) -> dict[str, str | None]:
+        return self._marks_found(idempotency_keys, marks)
 
     async def apply(self, events: Sequence[CountableEvent], now: datetime) -> BatchOutcome:
         """Count each not-yet-seen event once: marks and rollups in one transaction, retried on conflict.
@@ -159,21 +159,19 @@ class UsageStore:
         return outcome
 
     def _queue_lookup(self, pipe: Pipeline, keys: Sequence[tuple[Mode, str]], digests: Sequence[bytes]) -> None:
-        """Two replies: the marks of the current layout, then the previous layout's (legacy_key)."""
+        """One reply: each key's mark, of this layout or the previous one (read until they expire)."""
         script, registries, args = self._marks.lookup_args(
-            (mode, d) for (mode, _), d in zip(keys, digests, strict=True))
+            ((mode, d) for (mode, _), d in zip(keys, digests, strict=True)), legacy=True)
         pipe.eval(script, len(registries), *registries, *args)
-        pipe.mget([legacy_key(mode, d) for (mode, _), d in zip(keys, digests, strict=True)])
 
     @staticmethod
-    def _marks_found(keys: Sequence[_K], marks: list[str | None], legacy: list[str | None]) -> dict[_K, str | None]:
+    def _marks_found(keys: Sequence[_K], marks: list[str | None]) -> dict[_K, str | None]:
         """Each marked key with the origin its mark names (None: unknown)."""
         found: dict[_K, str | None] = {}
-        for key, mark, old in zip(keys, marks, legacy, strict=True):
+        for key, mark in zip(keys, marks, strict=True):
             if mark is not None:
-                found[key] = decode_origin(bytes.fromhex(mark))
-            elif old is not None:
-                found[key] = None if old == "1" else old
+                value, legacy = mark_value(mark)
+                found[key] = (None if value == b"1" else value.decode()) if legacy else decode_origin(value)
         return found
 
     async def _read(self, keys: list[tuple[Mode, str]], digests: dict[tuple[Mode, str], bytes],
@@ -185,7 +183,7 @@ class UsageStore:
         for key, values in reads.distinct.items():
             pipe.hmget(_distinct_key(key), values)
         results = iter(await pipe.execute())
-        hits = self._marks_found(keys, next(results), next(results))
+        hits = self._marks_found(keys, next(results))
         origins = {key: origin for key, origin in hits.items() if origin is not None}
         rollups = {key: decode_rollups(next(results)) for key in reads.rollups}
         distinct = {key: {value: int(mask or 0) for value, mask in zip(values, next(results), strict=True)}
