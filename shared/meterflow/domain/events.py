@@ -7,7 +7,6 @@ producer meant.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,23 +85,7 @@ def decode_json(raw: bytes | str) -> Any:
     # Counting brackets is C-fast; only a record with more of them than the bound needs the real scan.
     if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and nesting_depth(data) > MAX_JSON_DEPTH:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    if _whole_numbers_only(data):
-        # orjson reads these exactly (an int is an int) and ~3x faster; anything it refuses that
-        # simplejson might take (a BOM, a lone surrogate escape) goes to simplejson, which decides.
-        with contextlib.suppress(orjson.JSONDecodeError):
-            return orjson.loads(data)
     return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
-
-
-# Outside strings, a fraction, an exponent, or an integer too long for 64 bits (orjson would read each
-# of them as a binary float). `true` and `false` are taken out first: their `e` is not an exponent.
-_INEXACT_FOR_ORJSON = re.compile(rb"[.eE]|[0-9]{19}")
-
-
-def _whole_numbers_only(data: bytes) -> bool:
-    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    outside = b"".join(unescaped.split(b'"')[::2]).replace(b"true", b"").replace(b"false", b"")
-    return _INEXACT_FOR_ORJSON.search(outside) is None
 
 
 def encode_json(value: Any) -> bytes:
