@@ -86,7 +86,16 @@ def json_fault(value: object, domain: JsonDomain, path: str = "", depth: int | N
 def _container_fault(value: dict[Any, Any] | list[Any], domain: JsonDomain, path: str,
                      depth: int) -> tuple[str, str] | None:
     items = value.items() if isinstance(value, dict) else enumerate(value)
+    unbounded = domain.max_chars is None and domain.max_key_chars is None
     for key, item in items:
+        # The common case checked inline, exactly as `string_fault` and `is_plain_number` would: a plain
+        # ASCII key and an ASCII string or a plain integer as its value (a call per property adds up).
+        kind = type(item)
+        plain_key = type(key) is int or (isinstance(key, str) and key.isascii() and "\x00" not in key)
+        if unbounded and plain_key and (
+                (kind is str and item.isascii() and "\x00" not in item)
+                or (kind is int and -PLAIN_LIMIT < item < PLAIN_LIMIT)):
+            continue
         key_fault = domain.string_fault(key, domain.max_key_chars) if isinstance(key, str) else None
         if key_fault:
             return _item_path(path, key), key_fault
