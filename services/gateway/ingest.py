@@ -20,7 +20,7 @@ from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 from redis.exceptions import RedisError
 
-from meterflow.adapters.dedupe_marks import digest
+from meterflow.adapters.dedupe_marks import any_marked_args, digest
 from meterflow.domain.errors import FieldErrors
 from meterflow.domain.events import Event, EventRejected, event_to_json, parse_event
 from meterflow.domain.json_values import text_fault
@@ -96,16 +96,15 @@ async def _already_known(ctx: GatewayContext, mode: Mode, digests: dict[str, byt
     effort: with Redis away, publish everything and let the processor judge duplicates."""
     if not digests:
         return set()
-    keys, hashes = list(digests), list(digests.values())
+    script, registries, args = any_marked_args([ctx.usage.counter.marks_layout, ctx.acknowledged.layout],
+                                               ((mode, d) for d in digests.values()), legacy=True)
     try:
-        pipe = ctx.redis.pipeline(transaction=False)
-        ctx.usage.counter.queue_known(pipe, mode, keys, hashes)
-        ctx.acknowledged.queue_known(pipe, mode, hashes)
-        counted, acknowledged = await asyncio.wait_for(pipe.execute(), DUPLICATE_CHECK_TIMEOUT_S)
+        found = await asyncio.wait_for(ctx.redis.eval(script, len(registries), *registries, *args),
+                                       DUPLICATE_CHECK_TIMEOUT_S)
     except (RedisError, TimeoutError):
         log.warning("duplicate pre-check skipped: Redis unavailable")
         return set()
-    return set(ctx.usage.counter.known_from(keys, counted)) | ctx.acknowledged.known_from(keys, acknowledged)
+    return {key for key, hit in zip(digests, found, strict=True) if hit}
 
 
 async def _mark_acknowledged(ctx: GatewayContext, mode: Mode, digests: dict[str, bytes], now: datetime) -> None:

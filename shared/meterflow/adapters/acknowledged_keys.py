@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
-from meterflow.adapters.dedupe_marks import MarkLayout, digest
+from meterflow.adapters.dedupe_marks import MarkLayout, any_marked_args, digest
 from meterflow.domain.modes import Mode
 
 ACKNOWLEDGED_PREFIX = "mf:a"
@@ -36,22 +35,18 @@ class AcknowledgedKeys:
         self._redis, self._ttl_s = redis, ttl_s
         self._marks = MarkLayout(ACKNOWLEDGED_PREFIX, ttl_s + int(clock_skew.total_seconds()), bucket_bits)
 
-    def queue_known(self, pipe: Pipeline, mode: Mode, digests: Sequence[bytes]) -> None:
-        """One reply, for `known_from`."""
-        script, registries, args = self._marks.lookup_args((mode, d) for d in digests)
-        pipe.eval(script, len(registries), *registries, *args)
-
-    @staticmethod
-    def known_from(idempotency_keys: Sequence[str], marks: list[str | None]) -> set[str]:
-        return {key for key, mark in zip(idempotency_keys, marks, strict=True) if mark is not None}
+    @property
+    def layout(self) -> MarkLayout:
+        """Where the marks are (the gateway looks them up together with the processor's, `any_marked_args`)."""
+        return self._marks
 
     async def known(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
         if not idempotency_keys:
             return set()
-        pipe = self._redis.pipeline(transaction=False)
-        self.queue_known(pipe, mode, [digest(key) for key in idempotency_keys])
-        [marks] = await pipe.execute()
-        return self.known_from(idempotency_keys, marks)
+        script, registries, args = any_marked_args([self._marks], ((mode, digest(key)) for key in idempotency_keys),
+                                                   legacy=False)
+        found = await self._redis.eval(script, len(registries), *registries, *args)
+        return {key for key, hit in zip(idempotency_keys, found, strict=True) if hit}
 
     async def mark(self, mode: Mode, digests: Sequence[bytes], now: datetime) -> None:
         """One script call for the whole batch (never a round trip, nor a command, per event); `digests`

@@ -87,6 +87,25 @@ end
 return out
 """
 
+# Whether each key is marked in any of several layouts (the gateway asks the processor's and its own in
+# one call, with each digest sent once). KEYS: the test and live registries of each layout in turn;
+# ARGV[1] = '1' to look in the previous processor layout too; then the digest arguments. 1 or 0 a key.
+_ANY = _LIVE_SLICES + """
+local layouts = {}
+for k = 1, #KEYS, 2 do layouts[#layouts + 1] = {t = live(KEYS[k]), l = live(KEYS[k + 1])} end
+local out, legacy = {}, ARGV[1] == '1'
+for i = 2, #ARGV do
+  local d, hit = ARGV[i], 0
+  local m = string.sub(d, 1, 1)
+  for _, slices in ipairs(layouts) do
+    if find(slices[m], d) then hit = 1 break end
+  end
+  if hit == 0 and legacy and redis.call('EXISTS', 's' .. d) == 1 then hit = 1 end
+  out[i - 1] = hit
+end
+return out
+"""
+
 # ARGV: now, check (1 = refuse if any mark already exists), slice field name, slice expiry, divisor,
 # n marks, n digests, n values, then for each of KEYS[3..]: expiry, n pairs, pairs.
 # Returns 0 (nothing written) when a mark appeared since the caller read, else 1.
@@ -146,6 +165,14 @@ def digest(idempotency_key: str) -> bytes:
 def legacy_key(mode: Mode, key_digest: bytes) -> bytes:
     """The previous layout's string key of a mark (read until the last of them expires)."""
     return _LEGACY_PREFIX[mode] + key_digest
+
+
+def any_marked_args(layouts: Sequence[MarkLayout], marks: Iterable[tuple[Mode, bytes]], *, legacy: bool
+                    ) -> tuple[str, list[str], list[Any]]:
+    """The script answering, for each (mode, digest), 1 if any of `layouts` marks it, else 0; with
+    `legacy`, a mark of the processor's previous layout counts too."""
+    registries = [registry for layout in layouts for registry in layout.registries()]
+    return _ANY, registries, ["1" if legacy else "0", *(_MODE_BYTE[mode] + d for mode, d in marks)]
 
 
 def mark_value(reply: str) -> tuple[bytes, bool]:

@@ -110,18 +110,14 @@ class UsageStore:
         if not idempotency_keys:
             return set()
         pipe = self._redis.pipeline(transaction=False)
-        self.queue_known(pipe, mode, idempotency_keys, [digest(key) for key in idempotency_keys])
+        self._queue_lookup(pipe, [(mode, key) for key in idempotency_keys], [digest(key) for key in idempotency_keys])
         [marks] = await pipe.execute()
-        return set(self.known_from(idempotency_keys, marks))
+        return set(self._marks_found(idempotency_keys, marks))
 
-    def queue_known(self, pipe: Pipeline, mode: Mode, idempotency_keys: Sequence[str],
-                    digests: Sequence[bytes]) -> None:
-        """`known_keys` inside someone else's pipeline (the gateway asks it with its own marks): one
-        reply, for `known_from`."""
-        self._queue_lookup(pipe, [(mode, key) for key in idempotency_keys], digests)
-
-    def known_from(self, idempotency_keys: Sequence[str], marks: list[str | None]) -> dict[str, str | None]:
-        return self._marks_found(idempotency_keys, marks)
+    @property
+    def marks_layout(self) -> MarkLayout:
+        """Where the marks are (the gateway looks them up together with its own, `any_marked_args`)."""
+        return self._marks
 
     async def apply(self, events: Sequence[CountableEvent], now: datetime) -> BatchOutcome:
         """Count each not-yet-seen event once: marks and rollups in one transaction, retried on conflict.
