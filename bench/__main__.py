@@ -76,7 +76,8 @@ def _close_100k(settings: Settings, scale: float) -> Results:
 
 def _redis(settings: Settings, scale: float) -> Results:
     found = asyncio.run(redis_memory.measure(settings, int(200_000 * scale)))
-    print(f"  {found.keys_added:,} keys added, used_memory +{found.used_memory_delta:,} B")
+    print(f"  {int(200_000 * scale):,} idempotency keys marked ({found.keys_added:,} Redis keys), "
+          f"used_memory +{found.used_memory_delta:,} B")
     return {"redis_bytes_per_key": found.bytes_per_key}
 
 

@@ -1,4 +1,4 @@
-"""Figure 6: Redis memory per remembered idempotency key.
+"""Figure 6: Redis memory per remembered idempotency key (the processor's dedupe marks).
 
 A load process marks N fresh keys as the processor does (UsageStore.apply of CountableEvents with no
 contributions, each mark holding its record's origin as the processor writes it, at offsets in the

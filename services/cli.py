@@ -6,12 +6,16 @@ import asyncio
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from meterflow.clock import Clock, SystemClock
 from meterflow.domain.modes import Mode
 from meterflow.settings import get_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 keys = typer.Typer(no_args_is_help=True, help="API keys (printed once, stored only as hashes).")
@@ -47,8 +51,22 @@ def gateway() -> None:
 
     settings = get_settings()
     _configure_logging("gateway")
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_level=settings.log_level.lower(), access_log=False, log_config=None)
+    options: dict[str, Any] = {"host": settings.api_host, "port": settings.api_port,
+                               "log_level": settings.log_level.lower(), "access_log": False, "log_config": None}
+    if settings.gateway_workers > 1:
+        # N processes on one socket (uvicorn's supervisor): each builds its own clients in its lifespan,
+        # and the gateway keeps no state of its own, so any worker may take any request.
+        uvicorn.run("services.cli:gateway_app", factory=True, workers=settings.gateway_workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
+
+
+def gateway_app() -> FastAPI:
+    """One gateway worker's app, when `MF_GATEWAY_WORKERS` > 1 (uvicorn imports it in each worker)."""
+    from services.gateway.app import create_app
+
+    _configure_logging("gateway")
+    return create_app(get_settings())
 
 
 @app.command()

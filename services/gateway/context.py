@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
@@ -57,7 +58,9 @@ class GatewayContext:
         self.invoices = InvoiceRepository(self.pool)
         rollups = UsageStore.from_settings(self.redis, self.settings)
         self.usage = GatewayUsage(rollups, EventRecordRepository(self.pool), self.catalog, rollups)
-        self.acknowledged = AcknowledgedKeys(self.redis, self.settings.dedupe_window_s + self.settings.clock_skew_s)
+        self.acknowledged = AcknowledgedKeys(self.redis, self.settings.dedupe_window_s + self.settings.clock_skew_s,
+                                             timedelta(seconds=self.settings.clock_skew_s),
+                                             self.settings.dedupe_mark_bucket_bits)
         self.rates = RequestRates(self.redis, self.settings.api_rate_limit_per_s)
         self.policy = self.settings.acceptance_policy
 

@@ -13,12 +13,14 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 from redis.exceptions import RedisError
 
+from meterflow.adapters.dedupe_marks import any_marked_args, digest
 from meterflow.domain.errors import FieldErrors
 from meterflow.domain.events import Event, EventRejected, event_to_json, parse_event
 from meterflow.domain.json_values import text_fault
@@ -30,7 +32,6 @@ from services.gateway.context import GatewayContext
 MAX_EVENTS_PER_BATCH = 1_000
 MAX_BODY_BYTES = 1 << 20
 DUPLICATE_CHECK_TIMEOUT_S = 1.0
-_PARTITIONER = DefaultPartitioner()  # Kafka's murmur2, as direct producers keying by customer_id use
 log = logging.getLogger(__name__)
 
 
@@ -78,34 +79,39 @@ async def ingest_batch(ctx: GatewayContext, mode: Mode, raw_events: list[Any], r
         else:
             fresh[event.idempotency_key] = event
     result.refuse_if_nothing_valid(len(fresh))
-    already_known = await _already_known(ctx, mode, list(fresh))
+    digests = {key: digest(key) for key in fresh}
+    already_known = await _already_known(ctx, mode, digests)
     to_publish = [e for key, e in fresh.items() if key not in already_known]
     result.duplicates += [key for key in fresh if key in already_known]
     await publish(ctx, mode, to_publish, received_at)
     result.ingested = [e.idempotency_key for e in to_publish]
-    await _mark_acknowledged(ctx, mode, result.ingested)
+    await _mark_acknowledged(ctx, mode, {key: digests[key] for key in result.ingested}, received_at)
     EVENTS_ACCEPTED.labels(mode.value).inc(len(to_publish))
     DUPLICATES_DROPPED.labels("gateway").inc(len(result.duplicates))
     return result
 
 
-async def _already_known(ctx: GatewayContext, mode: Mode, keys: list[str]) -> set[str]:
-    """Keys counted by the processor or acknowledged to an earlier request. Best effort: with Redis
-    away, publish everything and let the processor judge duplicates."""
+async def _already_known(ctx: GatewayContext, mode: Mode, digests: dict[str, bytes]) -> set[str]:
+    """Keys counted by the processor or acknowledged to an earlier request, in one round trip. Best
+    effort: with Redis away, publish everything and let the processor judge duplicates."""
+    if not digests:
+        return set()
+    script, registries, args = any_marked_args([ctx.usage.counter.marks_layout, ctx.acknowledged.layout],
+                                               ((mode, d) for d in digests.values()), legacy=True)
     try:
-        counted, acknowledged = await asyncio.wait_for(asyncio.gather(
-            ctx.usage.known_keys(mode, keys), ctx.acknowledged.known(mode, keys)), DUPLICATE_CHECK_TIMEOUT_S)
+        found = await asyncio.wait_for(ctx.redis.eval(script, len(registries), *registries, *args),
+                                       DUPLICATE_CHECK_TIMEOUT_S)
     except (RedisError, TimeoutError):
         log.warning("duplicate pre-check skipped: Redis unavailable")
         return set()
-    return counted | acknowledged
+    return {key for key, hit in zip(digests, found, strict=True) if hit}
 
 
-async def _mark_acknowledged(ctx: GatewayContext, mode: Mode, keys: list[str]) -> None:
+async def _mark_acknowledged(ctx: GatewayContext, mode: Mode, digests: dict[str, bytes], now: datetime) -> None:
     """After the broker's acknowledgement only. A failure costs a retry's duplicate publish (which the
     processor drops), never the 202 of events that are already durable."""
     try:
-        await asyncio.wait_for(ctx.acknowledged.mark(mode, keys), DUPLICATE_CHECK_TIMEOUT_S)
+        await asyncio.wait_for(ctx.acknowledged.mark(mode, list(digests.values()), now), DUPLICATE_CHECK_TIMEOUT_S)
     except (RedisError, TimeoutError):
         log.warning("acknowledged keys not remembered: Redis unavailable")
 
@@ -125,7 +131,7 @@ async def publish(ctx: GatewayContext, mode: Mode, events: list[Event], received
     sends = []
     for event in events:
         key, value = event.customer_id.encode(), event_to_json(event)
-        partition = _PARTITIONER(key, partitions, partitions)
+        partition = partitions[_key_hash(key) % len(partitions)]
         builder = builders.setdefault(partition, ctx.producer.create_batch())
         if builder.append(key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:
             sends.append(await ctx.producer.send_batch(builder, topic, partition=partition))
@@ -134,3 +140,11 @@ async def publish(ctx: GatewayContext, mode: Mode, events: list[Event], received
     for partition, builder in builders.items():
         sends.append(await ctx.producer.send_batch(builder, topic, partition=partition))
     await asyncio.gather(*sends)
+
+
+@lru_cache(maxsize=65_536)
+def _key_hash(key: bytes) -> int:
+    """Kafka's default partitioner hash (aiokafka's DefaultPartitioner: murmur2, positive), remembered:
+    it runs in Python, and one customer sends many events."""
+    hashed: int = murmur2(key)
+    return hashed & 0x7FFFFFFF

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    gateway_workers: int = Field(1, ge=1, description="gateway processes serving api_port (stateless: any "
+                                 "number; about one per core left to the gateway)")
     processor_web_host: str = Field("127.0.0.1", description="where the processor serves /metrics, /readyz")
     processor_web_port: int = 8081
     closer_web_port: int = 8082
@@ -52,6 +54,9 @@ class Settings(BaseSettings):
     dedupe_window_s: int = Field(7 * 86_400, description="W: max event age accepted, and key memory")
     clock_skew_s: int = Field(300, description="extra key memory beyond W, and future tolerance")
     rollup_retention_s: int = Field(400 * 86_400, description="how long hourly rollups are kept")
+    dedupe_mark_bucket_bits: int = Field(12, ge=8, le=16, description="2^bits small hashes hold the keys "
+                                         "remembered in one slice of time (W + 2 x skew): about keys per "
+                                         "slice / 300, so each stays a listpack (docs/exactly-once.md)")
 
     kafka_session_timeout_s: float = Field(10.0, description="consumer-group session timeout")
     kafka_heartbeat_interval_s: float = 3.0

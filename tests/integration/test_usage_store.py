@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from redis.asyncio import Redis
 
-from meterflow.adapters.usage_store import UsageStore, seen_key
+from meterflow.adapters.dedupe_marks import MarkLayout, digest, legacy_key
+from meterflow.adapters.usage_store import MARKS_PREFIX, UsageStore
 from meterflow.domain.counting import Contribution, CountableEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
@@ -77,9 +79,41 @@ async def test_concurrent_overlapping_batches_count_every_key_once(redis: Redis)
 
 
 async def test_dedupe_keys_expire_after_event_time_plus_window(redis: Redis) -> None:
+    """A mark's hash expires with its slice: at least W + skew after the event, at most a slice later."""
     s, metric, customer = store(redis), unique("met"), unique("cus")
     [event] = events(metric, customer, 1)
-    await s.apply([event], NOW)
-    ttl = await redis.ttl(seen_key(Mode.TEST, event.idempotency_key))
-    expected = (event.timestamp + timedelta(days=7, minutes=5) - datetime.now(UTC)).total_seconds()
-    assert abs(ttl - expected) < 5
+    now = datetime.now(UTC)
+    await s.apply([event], now)
+    width = timedelta(days=7, minutes=10)
+    bucket = MarkLayout(MARKS_PREFIX, int(width.total_seconds()), 12).bucket_of(
+        Mode.TEST, digest(event.idempotency_key), int(now.timestamp()))
+    assert await redis.hlen(bucket) >= 1
+    ttl = await redis.ttl(bucket)
+    needed = (event.timestamp + timedelta(days=7, minutes=5) - datetime.now(UTC)).total_seconds()
+    assert needed - 5 <= ttl <= needed + width.total_seconds() + 5
+
+
+async def test_marks_of_the_previous_layout_are_still_honoured(redis: Redis) -> None:
+    """A key marked by the previous layout (a string key per mark) is a duplicate until it expires, and a
+    record whose origin it names is recognised as the one counted."""
+    s, metric, customer = store(redis), unique("met"), unique("cus")
+    plain, named = events(metric, customer, 2)
+    named = replace(named, origin="3:1000042:1764081416123456")
+    await redis.set(legacy_key(Mode.TEST, digest(plain.idempotency_key)), "1", ex=60)
+    await redis.set(legacy_key(Mode.TEST, digest(named.idempotency_key)), named.origin or "", ex=60)
+    outcome = await s.apply([plain, named], NOW)
+    assert (outcome.counted, outcome.duplicates, outcome.recounted) == ([], [plain], [named])
+    assert await s.known_keys(Mode.TEST, [plain.idempotency_key, named.idempotency_key, unique("k")]) == {
+        plain.idempotency_key, named.idempotency_key}
+    assert await total(s, metric, customer) == (0, Decimal(0))
+
+
+async def test_a_mark_keeps_the_origin_of_the_record_counted(redis: Redis) -> None:
+    s, metric, customer = store(redis), unique("met"), unique("cus")
+    [first] = events(metric, customer, 1)
+    first = replace(first, origin="1:281474976710655:1764081416123456")  # the largest packed offset
+    [other] = events(metric, customer, 1, keys=[first.idempotency_key])
+    other = replace(other, origin="2:7:1764081416123456")
+    await s.apply([first], NOW)
+    again = await s.apply([first, other], NOW)
+    assert (again.counted, again.recounted, again.duplicates) == ([], [first], [other])

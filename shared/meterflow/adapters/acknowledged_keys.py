@@ -3,40 +3,57 @@ reported as `duplicates`).
 
 A mark is written only after the broker acknowledged the event (acks=all), never before: a mark for an
 event that is not durable would answer a client's retry "duplicate" and lose the event. Marks are scoped
-(mode, key) and expire with the dedupe window plus the clock-skew margin, past which no event with that
+(mode, key) and live at least the dedupe window plus the clock-skew margin, past which no event with that
 key can be accepted any more. They only shape the answer and spare the broker a resend; the processor
 stays the judge of what is counted (its own marks, usage_store.py), so a lost mark costs nothing but a
 duplicate publish the processor drops.
+
+They use the processor's compact layout (`dedupe_marks.py`: a field of a small hash per key, ~20 B
+instead of ~110 for a string key named by the whole key) under their own prefix, with an empty value,
+and one script call per batch. Marks of the previous layout (`mf:acked:{mode}:{key}`) are not read:
+a retry of a batch acknowledged just before the upgrade and not yet counted is published again and
+dropped by the processor (its marks of the previous layout are still read), answered `ingested`
+instead of `duplicates` once; they expire on their own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
 
+from meterflow.adapters.dedupe_marks import MarkLayout, any_marked_args, digest
 from meterflow.domain.modes import Mode
 
-
-def acknowledged_key(mode: Mode, idempotency_key: str) -> str:
-    return f"mf:acked:{mode.value}:{idempotency_key}"
+ACKNOWLEDGED_PREFIX = "mf:a"
 
 
 class AcknowledgedKeys:
-    def __init__(self, redis: Redis, ttl_s: int) -> None:
+    def __init__(self, redis: Redis, ttl_s: int, clock_skew: timedelta = timedelta(seconds=300),
+                 bucket_bits: int = 12) -> None:
         self._redis, self._ttl_s = redis, ttl_s
+        self._marks = MarkLayout(ACKNOWLEDGED_PREFIX, ttl_s + int(clock_skew.total_seconds()), bucket_bits)
+
+    @property
+    def layout(self) -> MarkLayout:
+        """Where the marks are (the gateway looks them up together with the processor's, `any_marked_args`)."""
+        return self._marks
 
     async def known(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
         if not idempotency_keys:
             return set()
-        found = await self._redis.mget([acknowledged_key(mode, key) for key in idempotency_keys])
-        return {key for key, hit in zip(idempotency_keys, found, strict=True) if hit is not None}
+        script, registries, args = any_marked_args([self._marks], ((mode, digest(key)) for key in idempotency_keys),
+                                                   legacy=False)
+        found = await self._redis.eval(script, len(registries), *registries, *args)
+        return {key for key, hit in zip(idempotency_keys, found, strict=True) if hit}
 
-    async def mark(self, mode: Mode, idempotency_keys: Sequence[str]) -> None:
-        """One pipeline for the whole batch (never a round trip per event)."""
-        if not idempotency_keys:
+    async def mark(self, mode: Mode, digests: Sequence[bytes], now: datetime) -> None:
+        """One script call for the whole batch (never a round trip, nor a command, per event); `digests`
+        are `dedupe_marks.digest` of the keys."""
+        if not digests:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in idempotency_keys:
-                pipe.set(acknowledged_key(mode, key), "1", ex=self._ttl_s)
-            await pipe.execute()
+        now_s = int(now.timestamp())
+        marks = [(mode, d, b"") for d in digests]
+        script, keys, args = self._marks.write_args(marks, now_s, now_s + self._ttl_s, check=False)
+        await self._redis.eval(script, len(keys), *keys, *args)

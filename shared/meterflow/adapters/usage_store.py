@@ -9,26 +9,28 @@ The rule itself (which events count, what they add) is `domain/counting.py`; thi
 state it needs, encodes, and writes. Arithmetic never happens in Redis (HINCRBYFLOAT is binary float).
 
 Layout (all keys carry the mode, so test and live never meet):
-- dedupe marks: `s` + mode letter + a 96-bit BLAKE2b digest of the idempotency key → the origin token
-  of the record counted (`domain/event_record.py`; "1" when unknown), expiring at event time + W + skew.
-  A digest instead of the key itself saves ~40% of Redis memory per remembered key; at
-  10^9 keys in the window the chance of any collision is ~6e-12;
+- dedupe marks: a field per key (the rest of a 96-bit BLAKE2b digest of it) in small hashes
+  `mf:m:{mode}:{slice}:{bucket}` → the compact origin token of the record counted
+  (`domain/event_record.py`), each hash expiring at once, at least event time + W + skew
+  (`dedupe_marks.py` has the layout and why);
 - `mf:r:{mode}:{metric}:{customer}:{day}` hash, fields `{hour}:{stat}`, one rollup per hour;
 - `mf:d:{mode}:{metric}:{customer}:{day}` hash, distinct value (JSON text) → bitmask of its hours.
 """
 
 from __future__ import annotations
 
-import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
+from meterflow.adapters.dedupe_marks import HashWrites, MarkLayout, decode_origin, digest, encode_origin, mark_value
 from meterflow.domain.counting import (
     BatchOutcome,
     Changes,
@@ -47,12 +49,9 @@ from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices, hour_
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.settings import Settings
 
+_K = TypeVar("_K")
 _STATS = ("e", "v", "t", "x", "m", "u")
-_SET_MARKS = """
-local n = #KEYS
-for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i], 'EXAT', ARGV[n + i]) end
-return n
-"""
+MARKS_PREFIX = "mf:m"
 
 
 _READ_HASHES = """
@@ -62,11 +61,9 @@ return out
 """
 _HASHES_PER_CALL = 2_000
 
-_MARK_PREFIX = {Mode.TEST: b"st", Mode.LIVE: b"sl"}
 
-
-def seen_key(mode: Mode, idempotency_key: str) -> bytes:
-    return _MARK_PREFIX[mode] + hashlib.blake2b(idempotency_key.encode(), digest_size=12).digest()
+class MarkConflict(WatchError):
+    """A key of the batch was marked by someone else between our read and our write: read again."""
 
 
 def _rollup_key(key: RollupKey) -> str:
@@ -98,17 +95,21 @@ def decode_rollups(fields: dict[str, str]) -> dict[int, Rollup]:
 
 class UsageStore:
     def __init__(self, redis: Redis, *, dedupe_window: timedelta, clock_skew: timedelta,
-                 retention: timedelta) -> None:
+                 retention: timedelta, mark_bucket_bits: int = 12) -> None:
         self._redis = redis
         self._key_memory = dedupe_window + clock_skew
         self._clock_skew = clock_skew
         self._retention = retention
+        # A slice as wide as a mark must outlive its write: W + skew past an event up to skew ahead.
+        self._marks = MarkLayout(MARKS_PREFIX, int((dedupe_window + 2 * clock_skew).total_seconds()),
+                                 mark_bucket_bits)
 
     @classmethod
     def from_settings(cls, redis: Redis, settings: Settings) -> UsageStore:
         return cls(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
                    clock_skew=timedelta(seconds=settings.clock_skew_s),
-                   retention=timedelta(seconds=settings.rollup_retention_s))
+                   retention=timedelta(seconds=settings.rollup_retention_s),
+                   mark_bucket_bits=settings.dedupe_mark_bucket_bits)
 
     async def ping(self) -> object:
         return await self._redis.ping()
@@ -117,8 +118,15 @@ class UsageStore:
         """Keys already counted (the gateway's early answer; the processor stays the judge)."""
         if not idempotency_keys:
             return set()
-        found = await self._redis.mget([seen_key(mode, key) for key in idempotency_keys])
-        return {key for key, hit in zip(idempotency_keys, found, strict=True) if hit is not None}
+        pipe = self._redis.pipeline(transaction=False)
+        self._queue_lookup(pipe, [(mode, key) for key in idempotency_keys], [digest(key) for key in idempotency_keys])
+        [marks] = await pipe.execute()
+        return set(self._marks_found(idempotency_keys, marks))
+
+    @property
+    def marks_layout(self) -> MarkLayout:
+        """Where the marks are (the gateway looks them up together with its own, `any_marked_args`)."""
+        return self._marks
 
     async def apply(self, events: Sequence[CountableEvent], now: datetime) -> BatchOutcome:
         """Count each not-yet-seen event once: marks and rollups in one transaction, retried on conflict.
@@ -134,48 +142,76 @@ class UsageStore:
 
     async def _apply_once(self, events: Sequence[CountableEvent], now: datetime) -> BatchOutcome:
         keys = list(dict.fromkeys(e.dedupe_key for e in events))
-        marks = [seen_key(mode, key) for mode, key in keys]
+        digests = {key: digest(key[1]) for key in keys}
         reads = reads_needed(events)
+        watched = [*map(_rollup_key, reads.rollups), *map(_distinct_key, reads.distinct)]
         async with self._redis.pipeline(transaction=True) as tx:
-            await tx.watch(*marks, *map(_rollup_key, reads.rollups), *map(_distinct_key, reads.distinct))
-            outcome, changes = count_batch(events, await self._read(keys, marks, reads))
+            # Marks are not WATCHed: a bucket holds many keys, and two workers would abort each other's
+            # every transaction. The write script checks, atomically, that no key it marks was marked
+            # since the read (MarkConflict, retried like a WatchError).
+            if watched:
+                await tx.watch(*watched)
+            outcome, changes = count_batch(events, await self._read(keys, digests, reads))
+            if not outcome.counted:
+                return outcome
+            writes = HashWrites()
+            self._queue_changes(writes, changes)
             tx.multi()  # type: ignore[no-untyped-call]
-            if outcome.counted:
-                self._queue_marks(tx, outcome.counted, now)
-            self._queue_changes(tx, changes)
-            await tx.execute()
+            self._queue_marks(tx, outcome.counted, digests, now, writes)
+            [written] = await tx.execute()
+        if not written:
+            raise MarkConflict("a key of the batch was marked meanwhile")
         return outcome
 
-    async def _read(self, keys: list[tuple[Mode, str]], marks: list[bytes], reads: Reads) -> StoredState:
+    def _queue_lookup(self, pipe: Pipeline, keys: Sequence[tuple[Mode, str]], digests: Sequence[bytes]) -> None:
+        """One reply: each key's mark, of this layout or the previous one (read until they expire)."""
+        script, registries, args = self._marks.lookup_args(
+            ((mode, d) for (mode, _), d in zip(keys, digests, strict=True)), legacy=True)
+        pipe.eval(script, len(registries), *registries, *args)
+
+    @staticmethod
+    def _marks_found(keys: Sequence[_K], marks: list[str | None]) -> dict[_K, str | None]:
+        """Each marked key with the origin its mark names (None: unknown)."""
+        found: dict[_K, str | None] = {}
+        for key, mark in zip(keys, marks, strict=True):
+            if mark is not None:
+                value, legacy = mark_value(mark)
+                found[key] = (None if value == b"1" else value.decode()) if legacy else decode_origin(value)
+        return found
+
+    async def _read(self, keys: list[tuple[Mode, str]], digests: dict[tuple[Mode, str], bytes],
+                    reads: Reads) -> StoredState:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.mget(marks)
+        self._queue_lookup(pipe, keys, [digests[key] for key in keys])
         for key in reads.rollups:
             pipe.hgetall(_rollup_key(key))
         for key, values in reads.distinct.items():
             pipe.hmget(_distinct_key(key), values)
         results = iter(await pipe.execute())
-        hits = {key: hit for key, hit in zip(keys, next(results), strict=True) if hit is not None}
-        origins = {key: str(hit) for key, hit in hits.items() if hit != "1"}
+        hits = self._marks_found(keys, next(results))
+        origins = {key: origin for key, origin in hits.items() if origin is not None}
         rollups = {key: decode_rollups(next(results)) for key in reads.rollups}
         distinct = {key: {value: int(mask or 0) for value, mask in zip(values, next(results), strict=True)}
                     for key, values in reads.distinct.items()}
         return StoredState(set(hits), rollups, distinct, origins)
 
-    def _queue_marks(self, tx: Pipeline, counted: Sequence[CountableEvent], now: datetime) -> None:
-        """One command for all marks, still inside the MULTI/EXEC: a SET per event would make the client,
-        not Redis, the bottleneck. A key is remembered until its event's time + W + skew (billing.md §1)."""
+    def _queue_marks(self, tx: Pipeline, counted: Sequence[CountableEvent], digests: dict[tuple[Mode, str], bytes],
+                     now: datetime, writes: HashWrites) -> None:
+        """One script for all marks and the rollup writes, inside the MULTI/EXEC: a command per event
+        would make the client, not Redis, the bottleneck. A key is remembered at least until its
+        event's time + W + skew (billing.md §1)."""
         floor = now + self._clock_skew
-        expiries = [int(max(e.timestamp + self._key_memory, floor).timestamp()) for e in counted]
-        marks = [seen_key(e.mode, e.idempotency_key) for e in counted]
-        origins = [e.origin or "1" for e in counted]
-        tx.eval(_SET_MARKS, len(marks), *marks, *origins, *expiries)
+        expiry = math.ceil(max(max(e.timestamp for e in counted) + self._key_memory, floor).timestamp())
+        marks = [(e.mode, digests[e.dedupe_key], encode_origin(e.origin)) for e in counted]
+        script, keys, args = self._marks.write_args(marks, int(now.timestamp()), expiry, check=True, writes=writes)
+        tx.eval(script, len(keys), *keys, *args)
 
-    def _queue_changes(self, tx: Pipeline, changes: Changes) -> None:
+    def _queue_changes(self, tx: HashWrites, changes: Changes) -> None:
         for key, hours in changes.rollups.items():
             mapping: dict[str, str] = {}
             for hour, rollup in hours.items():
                 mapping |= encode_rollup(hour, rollup)
-            tx.hset(_rollup_key(key), mapping=mapping)  # type: ignore[arg-type]
+            tx.hset(_rollup_key(key), mapping=mapping)
             tx.expireat(_rollup_key(key), self._expiry(key.day))
         for key, masks in changes.distinct.items():
             tx.hset(_distinct_key(key), mapping={value: str(mask) for value, mask in masks.items()})

