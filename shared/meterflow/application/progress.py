@@ -24,7 +24,7 @@ class Progress:
 
     def taken(self, records: Sequence[Record]) -> None:
         if records:
-            self._oldest = min(r.received_at for r in records)
+            self._oldest = min(records, key=lambda r: r.timestamp_ms).received_at
 
     def failed(self, error: Exception) -> None:
         self._last_failure = f"{type(error).__name__}: {error}"
