@@ -36,6 +36,7 @@ from meterflow.observability import (
 )
 from meterflow.settings import Settings
 from services.processor.bootstrap import Counting, build_counting
+from services.processor.pipeline import CountSignal, count_batches
 from services.processor.transport import ProcessorApp
 from services.processor.watchdog import CHECK_INTERVAL_S, Watchdog, check
 
@@ -118,19 +119,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
     # the loop for the agent's lifetime; records reach it a fetch at a time, not through `stream`.
     @app.agent(events_topic)
     async def count_usage(stream: faust.StreamT[Any]) -> None:
-        counting = runtime["counting"] = await build_counting(settings, clock, progress)
-        consumer = app.batch_consumer
-        while True:
-            batch = await consumer.take(settings.processor_batch_within_s)
-            if not batch:
-                if consumer.should_stop:
-                    return
-                continue
-            records = [_record(m) for m in batch]
-            report = await counting.policy.settle(records)
-            consumer.settled(batch)
+        signal = CountSignal()
+        counting = runtime["counting"] = await build_counting(settings, clock, progress, signal.counted)
+
+        def after(report: BatchReport, records: list[Record]) -> None:
             observe(report, records, clock.now())
             observe_lag(app, records)
+
+        await count_batches(app.batch_consumer, counting.policy.settle, signal, settings.processor_batch_within_s,
+                            _record, after)
 
     watchdog = Watchdog(clock, timedelta(seconds=settings.processor_rejoin_timeout_s))
 

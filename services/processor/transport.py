@@ -47,6 +47,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._settled: dict[TP, int] = {}  # partition → the next offset to commit (all before it settled)
+        self._in_hand = 0  # batches taken and not yet settled
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -62,21 +63,31 @@ class BatchConsumer(faust_aiokafka.Consumer):
         some. The batch is in hand until `settled`: a revocation waits for it."""
         batch = [message async for _, message in self.getmany(timeout_s)]
         if batch:
+            self._in_hand += 1
             self._idle.clear()
         return batch
 
     def settled(self, batch: Sequence[Message]) -> None:
-        """The batch's effect is durable: its offsets may be committed (by Faust's commit timer, at a
+        """The batch's effect is durable, and so is every batch taken before it (the caller settles
+        batches in the order taken): its offsets may be committed (by Faust's commit timer, at a
         revocation, at stop)."""
         inbound = monotonic()
         for tp, offset in _last_offsets(batch):
             self._settled[tp] = max(offset + 1, self._settled.get(tp, 0))
             # Faust's livelock detector reads when a partition's stream last took a record.
             self.app.monitor.stream_inbound_time[tp] = inbound
-        self._idle.set()
+        self._in_hand -= 1
+        if not self._in_hand:
+            self._idle.set()
+
+    def dropped(self) -> None:
+        """A batch in hand will never settle (its task was cancelled at stop): read again after a restart."""
+        self._in_hand -= 1
+        if not self._in_hand:
+            self._idle.set()
 
     async def wait_empty(self) -> None:
-        """At a revocation: let the batch in hand settle before Faust commits and hands partitions over.
+        """At a revocation: let the batches in hand settle before Faust commits and hands partitions over.
         At stop Faust does not wait (nor do we): an unsettled batch is simply read again."""
         if not self.should_stop:
             await self._idle.wait()

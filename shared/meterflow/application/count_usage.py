@@ -11,7 +11,7 @@ nothing acked; what happens next is the failure policy's decision (`failure_poli
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -88,6 +88,10 @@ def contributions(event: Event, rules: Sequence[MetricRule]) -> tuple[Contributi
                  if rule.event_name == event.event_name)
 
 
+def _nobody_waits(records: Sequence[Record]) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class CountUsage:
     catalog: CountingCatalog
@@ -98,6 +102,9 @@ class CountUsage:
     topic_modes: Mapping[str, Mode]
     policy: AcceptancePolicy
     record: EventRecordWriter
+    # Told, with the records of the call, once their count is durable (Redis EXEC) and before they go on
+    # record: the processor may start counting the next batch then (docs/processor-design.md).
+    counted: Callable[[Sequence[Record]], None] = _nobody_waits
 
     async def __call__(self, records: Sequence[Record]) -> BatchReport:
         report = BatchReport()
@@ -112,6 +119,7 @@ class CountUsage:
         report.late = await self._record_late(countable)
         async with self.record.counting():
             report.outcome = await self.usage.apply(countable, self.clock.now())
+            self.counted(records)
             # After the count (which decides which record of a key is the counted one) and before the
             # ack: a crash in between is repaired by the replay, whose `recounted` events are the same
             # records.
