@@ -20,7 +20,7 @@ from meterflow.application.count_usage import BatchReport
 from meterflow.application.progress import Progress
 from meterflow.clock import Clock, SystemClock
 from meterflow.domain.records import Record
-from meterflow.logs import REQUEST_ID_HEADER, configure_logging
+from meterflow.logs import configure_logging
 from meterflow.observability import (
     CONSUMER_LAG,
     DEAD_LETTERS,
@@ -39,14 +39,6 @@ from services.processor.bootstrap import Counting, build_counting
 from services.processor.pipeline import CountSignal, count_batches
 from services.processor.transport import ProcessorApp
 from services.processor.watchdog import CHECK_INTERVAL_S, Watchdog, check
-
-
-def _record(message: Any) -> Record:
-    headers = message.headers.items() if isinstance(message.headers, dict) else (message.headers or ())
-    request_id = dict(headers).get(REQUEST_ID_HEADER)
-    return Record(message.topic, message.partition, message.offset, int(message.timestamp * 1000),
-                  message.key, message.value,
-                  bytes(request_id).decode(errors="replace") if request_id else None)
 
 
 def observe(report: BatchReport, records: list[Record], done_at: datetime) -> None:
@@ -127,7 +119,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
             observe_lag(app, records)
 
         await count_batches(app.batch_consumer, counting.policy.settle, signal, settings.processor_batch_within_s,
-                            _record, after)
+                            after)
 
     watchdog = Watchdog(clock, timedelta(seconds=settings.processor_rejoin_timeout_s))
 

@@ -19,8 +19,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from faust.types import Message
-
 from meterflow.application.count_usage import BatchReport
 from meterflow.domain.records import Record
 from services.processor.transport import BatchConsumer
@@ -66,7 +64,7 @@ class _InFlight:
 
 
 async def count_batches(consumer: BatchConsumer, settle: Settle, signal: CountSignal, within_s: float,
-                        convert: Callable[[Message], Record], after: Settled) -> None:
+                        after: Settled) -> None:
     """Runs for the agent's lifetime."""
     previous: _InFlight | None = None
     try:
@@ -76,7 +74,7 @@ async def count_batches(consumer: BatchConsumer, settle: Settle, signal: CountSi
                 if consumer.should_stop:
                     return
                 continue
-            records = [convert(m) for m in batch]
+            records = batch
             if previous is not None:
                 await previous.counted_or_done()
                 if previous.task.done():
@@ -92,7 +90,7 @@ async def count_batches(consumer: BatchConsumer, settle: Settle, signal: CountSi
                 await previous.task
 
 
-async def _settle(consumer: BatchConsumer, settle: Settle, signal: CountSignal, batch: list[Message],
+async def _settle(consumer: BatchConsumer, settle: Settle, signal: CountSignal, batch: list[Record],
                   records: list[Record], before: asyncio.Task[None] | None, after: Settled) -> None:
     try:
         try:

@@ -3,10 +3,11 @@
 Faust's worker consumer hands every record, one at a time, through its Conductor to a stream's queue,
 wrapping each in a task race (`wait_first`), an Event and per-message ack bookkeeping; profiled, that
 machinery took over half of the processor's CPU (docs/processor-design.md). Here the Fetcher's drain
-loop is idle and the agent pulls whole fetches instead (`BatchConsumer.take`), still through Faust's
-`getmany`: its flow control (no records while a rebalance is under way), its generation check and its
-active-partition filter are kept. Everything else stays Faust's: the group membership and rebalancing,
-the commit timer, the commit at revocation and at stop, the web server and the sensors.
+loop is idle and the agent pulls whole fetches instead (`BatchConsumer.take`), with the checks of Faust's
+`getmany` (no records while a rebalance is under way, none of a partition no longer active) and records
+built straight from aiokafka's as the use case's `Record`. Everything else stays Faust's: the group
+membership and rebalancing, the commit timer, the commit at revocation and at stop, the web server and
+the sensors.
 
 **The commit rule.** `settled(batch)` is called only once the batch's effect is durable (counted or
 dead-lettered, on record); only then may the offset after each partition's last record be committed.
@@ -27,8 +28,12 @@ from typing import Any
 
 import aiokafka
 import faust
+from aiokafka.structs import ConsumerRecord
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, Message
+from faust.types import TP
+
+from meterflow.domain.records import Record
+from meterflow.logs import REQUEST_ID_HEADER
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -58,16 +63,30 @@ class BatchConsumer(faust_aiokafka.Consumer):
         """Faust's per-record drain loop stays idle: the agent pulls (`take`)."""
         await fetcher.wait_until_stopped()
 
-    async def take(self, timeout_s: float) -> list[Message]:
+    async def take(self, timeout_s: float) -> list[Record]:
         """The records of one fetch (at most `broker_max_poll_records`), waiting up to `timeout_s` for
-        some. The batch is in hand until `settled`: a revocation waits for it."""
-        batch = [message async for _, message in self.getmany(timeout_s)]
+        some. The batch is in hand until `settled`: a revocation waits for it.
+
+        The checks of Faust's `getmany`, without its per-record `ConsumerMessage` and generator: no
+        records while the flow is stopped (a rebalance under way: what was fetched is read again after
+        a seek to the committed offsets, as Faust does), none of a partition no longer active."""
+        fetched, active = await self._wait_next_records(timeout_s)
+        if not fetched or self.should_stop:
+            return []
+        if not self.flow_active:
+            await self.perform_seek()
+            return []
+        batch: list[Record] = []
+        for tp, records in fetched.items():
+            if active is None or tp in active or tp in self._buffered_partitions:
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                batch += map(_record, records)
         if batch:
             self._in_hand += 1
             self._idle.clear()
         return batch
 
-    def settled(self, batch: Sequence[Message]) -> None:
+    def settled(self, batch: Sequence[Record]) -> None:
         """The batch's effect is durable, and so is every batch taken before it (the caller settles
         batches in the order taken): its offsets may be committed (by Faust's commit timer, at a
         revocation, at stop)."""
@@ -106,11 +125,21 @@ class BatchConsumer(faust_aiokafka.Consumer):
         return self._settled.pop(tp, None)
 
 
-def _last_offsets(batch: Sequence[Message]) -> Iterator[tuple[TP, int]]:
-    last: dict[TP, int] = {}
-    for message in batch:
-        last[message.tp] = max(message.offset, last.get(message.tp, -1))
-    return iter(last.items())
+def _record(record: ConsumerRecord[bytes, bytes]) -> Record:
+    headers = dict(record.headers or ())
+    request_id = headers.get(REQUEST_ID_HEADER)
+    # The received time as Faust's messages gave it (seconds as a float, back to milliseconds): a record
+    # read again after an upgrade gets the same received time, so the same origin when it had no timestamp.
+    return Record(record.topic, record.partition, record.offset, int(record.timestamp / 1000.0 * 1000),
+                  record.key, record.value, bytes(request_id).decode(errors="replace") if request_id else None)
+
+
+def _last_offsets(batch: Sequence[Record]) -> Iterator[tuple[TP, int]]:
+    last: dict[tuple[str, int], int] = {}
+    for record in batch:
+        key = record.topic, record.partition
+        last[key] = max(record.offset, last.get(key, -1))
+    return ((TP(topic, partition), offset) for (topic, partition), offset in last.items())
 
 
 class _Transport(faust_aiokafka.Transport):
