@@ -18,13 +18,26 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from meterflow.application.count_usage import BatchReport
 from meterflow.domain.records import Record
-from services.processor.transport import BatchConsumer
 
 Settle = Callable[[Sequence[Record]], Awaitable[BatchReport]]
-Settled = Callable[[BatchReport, list[Record]], None]
+Settled = Callable[[BatchReport, list[Record]], None]  # what to do once a batch is settled (metrics)
+
+
+class BatchSource(Protocol):
+    """What the loop needs of the consumer (transport.BatchConsumer; a fake in unit tests)."""
+
+    @property
+    def should_stop(self) -> bool: ...
+
+    async def take(self, timeout_s: float) -> list[Record]: ...
+
+    def settled(self, batch: Sequence[Record]) -> None: ...
+
+    def dropped(self) -> None: ...
 
 
 @dataclass
@@ -63,35 +76,42 @@ class _InFlight:
             waiter.cancel()
 
 
-async def count_batches(consumer: BatchConsumer, settle: Settle, signal: CountSignal, within_s: float,
+async def count_batches(consumer: BatchSource, settle: Settle, signal: CountSignal, within_s: float,
                         after: Settled) -> None:
     """Runs for the agent's lifetime."""
     previous: _InFlight | None = None
+    tasks: list[asyncio.Task[None]] = []  # at most two not done
     try:
         while True:
-            batch = await consumer.take(within_s)
-            if not batch:
+            records = await consumer.take(within_s)
+            if not records:
                 if consumer.should_stop:
                     return
                 continue
-            records = batch
-            if previous is not None:
-                await previous.counted_or_done()
-                if previous.task.done():
-                    previous.task.result()  # a settle never raises but for a bug: let the agent crash
+            try:
+                if previous is not None:
+                    await previous.counted_or_done()
+                    if previous.task.done():
+                        previous.task.result()  # a settle never raises but for a bug: let the agent crash
+            except BaseException:
+                consumer.dropped()  # never started: read again by whoever owns its partitions next
+                raise
             counted = signal.expect(records)
-            task = asyncio.ensure_future(_settle(consumer, settle, signal, batch, records,
+            task = asyncio.ensure_future(_settle(consumer, settle, signal, records,
                                                  previous.task if previous else None, after))
             previous = _InFlight(records, counted, task)
+            tasks = [t for t in tasks if not t.done()] + [task]
     finally:
-        if previous is not None and not previous.task.done():
-            previous.task.cancel()
+        # At stop (or if the agent dies) the batches in hand are dropped: read again by the next owner.
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await previous.task
+                await task
 
 
-async def _settle(consumer: BatchConsumer, settle: Settle, signal: CountSignal, batch: list[Record],
-                  records: list[Record], before: asyncio.Task[None] | None, after: Settled) -> None:
+async def _settle(consumer: BatchSource, settle: Settle, signal: CountSignal, records: list[Record],
+                  before: asyncio.Task[None] | None, after: Settled) -> None:
     try:
         try:
             report = await settle(records)
@@ -102,5 +122,5 @@ async def _settle(consumer: BatchConsumer, settle: Settle, signal: CountSignal, 
     except BaseException:
         consumer.dropped()
         raise
-    consumer.settled(batch)
+    consumer.settled(records)
     after(report, records)
