@@ -39,13 +39,24 @@ def _ingest(settings: Settings, scale: float) -> Results:
     return {"ingest_events_per_s": rates.events_per_s}
 
 
-def _processor(settings: Settings, scale: float) -> Results:
-    rates = asyncio.run(processor.measure(settings, originals=int(150_000 * scale)))
-    print(f"  {rates.records:,} records timed over {rates.seconds:.1f}s; figures exact: {rates.exact}")
+def _processor_rates(settings: Settings, scale: float, workers: int) -> processor.ProcessorRates:
+    rates = asyncio.run(processor.measure(settings, originals=int(150_000 * scale), workers=workers))
+    print(f"  {rates.records:,} records timed over {rates.seconds:.1f}s; figures exact: {rates.exact}; "
+          f"events counted by each worker: {', '.join(f'{n:,}' for n in rates.shares)}")
     if not rates.exact:
         raise AssertionError("the processor's counts are not exact: a measurement of a wrong result")
-    # The processor always writes the events on record now: its figure is the one with the record on.
+    return rates
+
+
+def _processor(settings: Settings, scale: float) -> Results:
+    rates = _processor_rates(settings, scale, workers=1)
+    # The processor always writes the events on record (no setting turns it off: docs/processor-design.md):
+    # its figure is the one with the record on.
     return {"processor_events_per_s": rates.events_per_s, "processor_with_record_events_per_s": rates.events_per_s}
+
+
+def _processor_2_workers(settings: Settings, scale: float) -> Results:
+    return {"processor_2_workers_events_per_s": _processor_rates(settings, scale, workers=2).events_per_s}
 
 
 def _latency(settings: Settings, scale: float) -> Results:
@@ -101,6 +112,7 @@ MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
     Measurement("ingest", ("ingest_events_per_s",), _ingest),
     Measurement("processor", ("processor_events_per_s", "processor_with_record_events_per_s"), _processor),
+    Measurement("processor2", ("processor_2_workers_events_per_s",), _processor_2_workers),
     Measurement("latency", ("e2e_p50_s", "e2e_p99_s"), _latency),
     Measurement("close", ("close_10k_s",), _close),
     Measurement("close100k", ("close_100k_s",), _close_100k),
@@ -116,7 +128,8 @@ def _ratios(results: Results) -> Results:
         return x / y if x is not None and y else None
 
     pairs = {"ingest_to_raw_produce": ("ingest_events_per_s", "raw_produce_per_s"),
-             "processor_to_raw_consume": ("processor_events_per_s", "raw_consume_per_s")}
+             "processor_to_raw_consume": ("processor_events_per_s", "raw_consume_per_s"),
+             "processor_2_workers_to_one": ("processor_2_workers_events_per_s", "processor_events_per_s")}
     return {key: ratio(a, b) for key, (a, b) in pairs.items() if a in results and b in results}
 
 

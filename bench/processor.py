@@ -1,23 +1,27 @@
-"""Figure 3: events per second `meterflow processor` takes from a pre-loaded topic through dedupe and
-hourly rollups to committed offsets.
+"""Figure 3: events per second `meterflow processor` takes from a pre-loaded topic through dedupe,
+hourly rollups and the events on record to committed offsets; with one worker, and with two in one
+consumer group (scale-out, docs/processor-design.md).
 
 A load process pre-loads the measurement's own topics (10% duplicates, as tests/faults' workload),
-then the processor starts on its own consumer group. The clock runs from the first count visible in
-Redis (so worker start-up and the group join are not in it) to the moment the group has committed
-every offset; the records counted before the first look are taken off the numerator.
+then the workers start together on a consumer group of their own. The clock runs from the first count
+visible in Redis (so worker start-up and the group join are not in it) to the moment the group has
+committed every offset; the records counted before the first look are taken off the numerator.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.asyncio import Redis
 
@@ -31,6 +35,7 @@ from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.periods import Period, align_to_hour
 from meterflow.domain.usage import UsageQuery
+from meterflow.embedded import free_port
 from meterflow.settings import Settings
 
 CUSTOMERS = 100
@@ -43,6 +48,7 @@ class ProcessorRates:
     records: int         # records timed (those counted before the first look are left out)
     seconds: float
     exact: bool
+    shares: tuple[int, ...]  # events each worker counted (the split of the work between workers)
 
 
 def workload(books: Books, originals: int) -> list[tuple[bytes, bytes]]:
@@ -86,13 +92,14 @@ async def counted(store: UsageStore, books: Books) -> tuple[int, Decimal]:
 
 
 async def poll_until(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout_s: float,
-                     interval_s: float, service: subprocess.Popen[bytes]) -> tuple[float, T]:
+                     interval_s: float, workers: Sequence[subprocess.Popen[bytes]]) -> tuple[float, T]:
     """(perf_counter when `accept` first held, the value); polled with a deadline, never a bare sleep,
     and given up at once if the service under test has died."""
     deadline = time.monotonic() + timeout_s
     while True:
-        if service.poll() is not None:
-            raise RuntimeError(f"{service.args!r} exited with {service.returncode}")
+        for service in workers:
+            if service.poll() is not None:
+                raise RuntimeError(f"{service.args!r} exited with {service.returncode}")
         value = await probe()
         at = time.perf_counter()
         if accept(value):
@@ -124,8 +131,23 @@ class CommitWatcher:
         await self._consumer.stop()
 
 
-async def measure(settings: Settings, originals: int, timeout_s: float = 240) -> ProcessorRates:
-    own = await isolated(settings, "processor")
+_COUNTED = re.compile(rb"^meterflow_events_counted_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
+
+
+async def events_counted(settings: Settings) -> int:
+    """What one worker has counted so far, from its own /metrics."""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        body = (await client.get(f"http://127.0.0.1:{settings.processor_web_port}/metrics")).content
+    return int(sum(float(n) for n in _COUNTED.findall(body)))
+
+
+def worker_settings(own: Settings, workers: int) -> list[Settings]:
+    """One group (the same processor_id), one web port each."""
+    return [own] + [own.model_copy(update={"processor_web_port": free_port()}) for _ in range(workers - 1)]
+
+
+async def measure(settings: Settings, originals: int, workers: int = 1, timeout_s: float = 240) -> ProcessorRates:
+    own = await isolated(settings, "processor" if workers == 1 else f"processor{workers}")
     pool = await create_pool(own.database_dsn)
     try:
         books = await open_books(pool, CUSTOMERS)
@@ -135,20 +157,25 @@ async def measure(settings: Settings, originals: int, timeout_s: float = 240) ->
     redis, watcher = connect_redis(own.redis_dsn), CommitWatcher(own, own.events_topic(books.mode), ends)
     store = usage_store(redis)
     await watcher.start()
+    each = worker_settings(own, workers)
     try:
         keys_before = await redis.dbsize()
-        async with services.processor(own) as service:
+        async with contextlib.AsyncExitStack() as stack:
+            # Started together, so that they join the group in one generation (Tansu holds a join for
+            # the rebalance delay), not one after the other with a rebalance mid-measurement.
+            running = await asyncio.gather(*(stack.enter_async_context(services.processor(s)) for s in each))
             # A batch's marks and rollups land in one transaction, so the first new key is the first
             # count; DBSIZE is one cheap command, where reading every figure would steal CPU from the
             # processor on a small machine.
             first_at, _ = await poll_until(redis.dbsize, lambda n: n > keys_before, timeout_s, 0.005,
-                                         service)
+                                           running)
             first, _ = await counted(store, books)
-            drained_at, _ = await poll_until(watcher.drained, bool, timeout_s, 0.05, service)
+            drained_at, _ = await poll_until(watcher.drained, bool, timeout_s, 0.05, running)
+            shares = tuple([await events_counted(s) for s in each])
         totals = await counted(store, books)
     finally:
         await watcher.stop()
         await redis.aclose()
     already = round(first * records / originals)  # records behind the first count seen
     return ProcessorRates((records - already) / (drained_at - first_at), records - already,
-                          drained_at - first_at, totals == (originals, expected_units(originals)))
+                          drained_at - first_at, totals == (originals, expected_units(originals)), shares)

@@ -44,17 +44,19 @@ FIGURES = [
     Figure("raw_consume_per_s", "raw aiokafka consume", "msg/s"),
     Figure("ingest_events_per_s", "gateway ingest, acknowledged", "events/s", at_least(30_000)),
     Figure("ingest_to_raw_produce", "  ingest / raw produce", "ratio"),
-    Figure("processor_events_per_s", "processor, to committed offsets", "events/s", at_least(20_000)),
+    Figure("processor_events_per_s", "processor, to committed offsets", "events/s", at_least(25_000)),
     Figure("processor_to_raw_consume", "  processor / raw consume", "ratio"),
+    Figure("processor_2_workers_events_per_s", "processor, two workers in one group", "events/s"),
+    Figure("processor_2_workers_to_one", "  two workers / one worker", "ratio", at_least(1.3)),
     Figure("e2e_p50_s", "ingest answered -> usage visible, p50", "s"),
     Figure("e2e_p99_s", "ingest answered -> usage visible, p99", "s", at_most(1.0)),
     Figure("close_10k_s", "close-periods, 10,000 subscriptions", "s", at_most(10.0)),
     Figure("close_100k_s", "close-periods, 100,000 subscriptions", "s", at_most(30.0)),
     Figure("redis_bytes_per_key", "Redis memory per idempotency key", "B", at_most(64)),
-    # Target: no worse than 0.8x the processor without the record, on the same machine: main's code gave
-    # 6,047 events/s there on 2026-11-25 (the 9,669 of results.json was another, faster machine).
+    # Issue 13's target (issue 12's was 0.8x the processor without the record). The record is always on,
+    # so this is the processor figure itself (docs/processor-design.md).
     Figure("processor_with_record_events_per_s", "processor with the events on record", "events/s",
-           at_least(0.8 * 6_047)),
+           at_least(20_000)),
     Figure("record_bytes_per_event", "Postgres bytes on disk per event on record", "B"),
     Figure("invoice_events_page_p99_ms", "a page of an invoice's events at 1M in the period, p99", "ms",
            at_most(100)),

@@ -1,13 +1,15 @@
-"""The Faust shell around the counting use case: consume both events topics in batches, ack when settled.
+"""The Faust shell around the counting use case: consume both events topics in batches, commit when settled.
 
-Faust acks the events of a `take_events` batch only after the loop body returns, so offsets are
-committed strictly after `FailurePolicy.settle` made every record's fate durable: counted, or
-dead-lettered. `settle` retries while a dependency is away and isolates records at fault, so it never
-skips a record and never blocks on one (application/failure_policy.py).
+The agent pulls a whole fetch at a time from the consumer (`transport.BatchConsumer.take`, below Faust's
+per-record stream) and marks it settled only after `FailurePolicy.settle` made every record's fate
+durable: counted, or dead-lettered. Offsets are committed from settled batches only, so strictly after
+their effect. `settle` retries while a dependency is away and isolates records at fault, so it never
+skips a record and never blocks on one (application/failure_policy.py). Why: docs/processor-design.md.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +20,7 @@ from meterflow.application.count_usage import BatchReport
 from meterflow.application.progress import Progress
 from meterflow.clock import Clock, SystemClock
 from meterflow.domain.records import Record
-from meterflow.logs import REQUEST_ID_HEADER, configure_logging
+from meterflow.logs import configure_logging
 from meterflow.observability import (
     CONSUMER_LAG,
     DEAD_LETTERS,
@@ -34,33 +36,28 @@ from meterflow.observability import (
 )
 from meterflow.settings import Settings
 from services.processor.bootstrap import Counting, build_counting
+from services.processor.pipeline import CountSignal, count_batches
 from services.processor.transport import ProcessorApp
 from services.processor.watchdog import CHECK_INTERVAL_S, Watchdog, check
 
 
-def _record(event: Any) -> Record:
-    message = event.message
-    headers = message.headers.items() if isinstance(message.headers, dict) else (message.headers or ())
-    request_id = dict(headers).get(REQUEST_ID_HEADER)
-    return Record(message.topic, message.partition, message.offset, int(message.timestamp * 1000),
-                  message.key, message.value,
-                  bytes(request_id).decode(errors="replace") if request_id else None)
-
-
 def observe(report: BatchReport, records: list[Record], done_at: datetime) -> None:
-    """Metrics of a batch whose effect is durable."""
-    for event in report.outcome.counted:
-        EVENTS_COUNTED.labels(event.mode.value).inc()
-        for contribution in event.contributions:
-            if contribution.observation.unbillable:
-                UNBILLABLE_EVENTS.labels(contribution.metric_id).inc()
+    """Metrics of a batch whose effect is durable: one increment per label, not per event."""
+    counted = Counter(event.mode.value for event in report.outcome.counted)
+    unbillable = Counter(c.metric_id for event in report.outcome.counted for c in event.contributions
+                         if c.observation.unbillable)
+    for mode, n in counted.items():
+        EVENTS_COUNTED.labels(mode).inc(n)
+    for metric_id, n in unbillable.items():
+        UNBILLABLE_EVENTS.labels(metric_id).inc(n)
     DUPLICATES_DROPPED.labels("processor").inc(len(report.outcome.duplicates))
-    for letter in report.dead_letters:
-        DEAD_LETTERS.labels(letter.category.value).inc()
-    for late in report.late:
-        LATE_EVENTS.labels(late.mode.value).inc()
+    for category, n in Counter(letter.category.value for letter in report.dead_letters).items():
+        DEAD_LETTERS.labels(category).inc(n)
+    for mode, n in Counter(late.mode.value for late in report.late).items():
+        LATE_EVENTS.labels(mode).inc(n)
+    done_ms = done_at.timestamp() * 1000
     for record in records:
-        PROCESSING_LATENCY.observe(max(0.0, (done_at - record.received_at).total_seconds()))
+        PROCESSING_LATENCY.observe(max(0.0, (done_ms - record.timestamp_ms) / 1000))
 
 
 def observe_lag(app: faust.App, records: list[Record]) -> None:
@@ -73,7 +70,7 @@ def observe_lag(app: faust.App, records: list[Record]) -> None:
             CONSUMER_LAG.labels(topic, str(partition)).set(max(0, highwater - offset - 1))
 
 
-def _faust_app(settings: Settings) -> faust.App:
+def _faust_app(settings: Settings) -> ProcessorApp:
     return ProcessorApp(
         settings.processor_id,
         fetch_max_wait_ms=settings.processor_fetch_max_wait_ms,
@@ -84,9 +81,8 @@ def _faust_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.kafka_heartbeat_interval_s,
         broker_commit_interval=settings.processor_commit_interval_s,
         consumer_auto_offset_reset="earliest",
-        # Larger fetches and buffers: Faust's per-message machinery, not Kafka, bounds throughput.
+        # One fetch is one batch (transport.py): its size bounds the batch.
         broker_max_poll_records=settings.processor_batch_max,
-        stream_buffer_maxsize=settings.processor_batch_max * 4,
         producer_acks=-1,
         web_bind=settings.processor_web_host,
         web_host=settings.processor_web_host,
@@ -111,17 +107,19 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
                              key_serializer="raw", value_serializer="raw")
     runtime: dict[str, Counting] = {}
 
+    # The agent subscribes the topics (so Faust's group membership and rebalancing cover them) and runs
+    # the loop for the agent's lifetime; records reach it a fetch at a time, not through `stream`.
     @app.agent(events_topic)
     async def count_usage(stream: faust.StreamT[Any]) -> None:
-        counting = runtime["counting"] = await build_counting(settings, clock, progress)
-        # take_events is missing from Faust's StreamT type, not from its Stream.
-        batches = stream.take_events(settings.processor_batch_max,  # type: ignore[attr-defined]
-                                     within=settings.processor_batch_within_s)
-        async for batch in batches:
-            records = [_record(e) for e in batch]
-            report = await counting.policy.settle(records)
+        signal = CountSignal()
+        counting = runtime["counting"] = await build_counting(settings, clock, progress, signal.counted)
+
+        def after(report: BatchReport, records: list[Record]) -> None:
             observe(report, records, clock.now())
             observe_lag(app, records)
+
+        await count_batches(app.batch_consumer, counting.policy.settle, signal, settings.processor_batch_within_s,
+                            after)
 
     watchdog = Watchdog(clock, timedelta(seconds=settings.processor_rejoin_timeout_s))
 

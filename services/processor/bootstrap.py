@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from meterflow.adapters.catalog_repository import CatalogRepository
@@ -18,6 +19,7 @@ from meterflow.application.failure_policy import FailurePolicy
 from meterflow.application.progress import Progress
 from meterflow.clock import Clock
 from meterflow.domain.modes import Mode
+from meterflow.domain.records import Record
 from meterflow.observability import Probe
 from meterflow.settings import Settings
 
@@ -30,14 +32,16 @@ class Counting:
     probes: dict[str, Probe]
 
 
-async def build_counting(settings: Settings, clock: Clock, progress: Progress) -> Counting:
+async def build_counting(settings: Settings, clock: Clock, progress: Progress,
+                         counted: Callable[[Sequence[Record]], None]) -> Counting:
     await ensure_topics(settings)
-    pool = await create_pool(settings.database_dsn, max_size=4)
+    # Two batches overlap (pipeline.py), each holding the record fence and another connection at most.
+    pool = await create_pool(settings.database_dsn, max_size=6)
     catalog = CatalogRepository(pool)
     usage = UsageStore.from_settings(connect_redis(settings.redis_dsn), settings)
     dead_letters = KafkaDeadLetterSink(await start_producer(settings), settings.dlq_topic)
     count_usage = CountUsage(catalog, usage, LateEventRepository(pool), dead_letters, clock,
                              {settings.events_topic(mode): mode for mode in Mode}, settings.acceptance_policy,
-                             EventRecordRepository(pool))
+                             EventRecordRepository(pool), counted)
     return Counting(FailurePolicy(count_usage, dead_letters, progress, categorised),
                     {"postgres": catalog.ping, "redis": usage.ping, "kafka": dead_letters.ping})

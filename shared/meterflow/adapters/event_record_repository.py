@@ -8,17 +8,18 @@ processor's hot path, between the counting transaction and the offset commit.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 
 from meterflow.adapters.postgres import Pool
 from meterflow.domain.errors import NotFound
 from meterflow.domain.event_record import EventFilter, EventOnRecord, Position, month_start, next_month
-from meterflow.domain.events import encode_json
 from meterflow.domain.modes import Mode
 
 _INSERT = """
@@ -31,6 +32,27 @@ ON CONFLICT DO NOTHING
 """
 # Two writers creating the same month's partition at once would collide in the catalog: one lock.
 _PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('events_on_record partitions'))"
+
+
+def _number(value: object) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))  # the number's own text, unquoted: exact, as received
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def properties_json(properties: dict[str, Any]) -> str:
+    """The properties as JSON text for the `json` column, in one C call per event (simplejson's encoder
+    took ~3 µs of the processor's hot path). Decoded properties hold only JSON values (numbers as int or
+    Decimal, within the value domain: no int past 64 bits), and `json` keeps the text as given; read back,
+    it decodes to the same values (non-ASCII text is written as UTF-8 rather than escaped)."""
+    return orjson.dumps(properties, default=_number).decode()
+
+
+def months_of(timestamps: Iterable[datetime]) -> set[datetime]:
+    """The UTC months these instants fall in. Month boundaries are whole UTC hours, so each distinct hour
+    is converted once (a batch of thousands spans a few hours)."""
+    hours = {int(t.timestamp()) // 3600 for t in timestamps}
+    return {month_start(datetime.fromtimestamp(hour * 3600, UTC)) for hour in hours}
 
 
 def _event(row: asyncpg.Record) -> EventOnRecord:
@@ -117,11 +139,11 @@ class EventRecordRepository:
         """Idempotent: a row already on record (same mode, key and timestamp) stays as it is."""
         if not events:
             return
-        await self.ensure_partitions({month_start(e.timestamp) for e in events})
+        await self.ensure_partitions(months_of(e.timestamp for e in events))
         columns: tuple[list[object], ...] = tuple([] for _ in range(10))
         for e in events:
             row = (e.mode.value, e.idempotency_key, e.customer_id, e.event_name, e.timestamp,
-                   encode_json(e.properties).decode(), e.received_at, e.position.topic, e.position.partition,
+                   properties_json(e.properties), e.received_at, e.position.topic, e.position.partition,
                    e.position.offset)
             for column, value in zip(columns, row, strict=True):
                 column.append(value)

@@ -11,8 +11,10 @@ nothing acked; what happens next is the failure policy's decision (`failure_poli
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
 
 from meterflow.application.ports import (
     CountingCatalog,
@@ -46,31 +48,33 @@ class BatchReport:
         self.late += other.late
 
 
-@dataclass(frozen=True)
-class _Decoded:
+class _Decoded(NamedTuple):
+    """A record read as a valid event, with what the later steps ask of it computed once (on the hot
+    path, every step of a batch of thousands reads these; a tuple, the cheapest object to make)."""
+
     record: Record
     mode: Mode
     event: Event
+    received_at: datetime
+    position: Position
+    origin: str  # `origin_token`: names this record among the records of its key
 
-    @property
-    def position(self) -> Position:
-        return Position(self.record.topic, self.record.partition, self.record.offset)
 
-    @property
-    def origin(self) -> tuple[Mode, str]:
-        return self.mode, origin_token(self.position, self.event.timestamp)
+def decoded(record: Record, mode: Mode, event: Event, received_at: datetime) -> _Decoded:
+    position = Position(record.topic, record.partition, record.offset)
+    return _Decoded(record, mode, event, received_at, position, origin_token(position, event.timestamp))
 
 
 def on_record(item: _Decoded) -> EventOnRecord:
     event = item.event
     return EventOnRecord(item.mode, event.idempotency_key, event.customer_id, event.event_name,
-                         event.timestamp, event.properties, item.record.received_at, item.position)
+                         event.timestamp, event.properties, item.received_at, item.position)
 
 
 def _counted_items(decoded: Sequence[_Decoded], outcome: BatchOutcome) -> list[_Decoded]:
     """The decoded records behind the events the count put on record (matched by origin, which names
     one record of a mode's topic)."""
-    by_origin = {item.origin: item for item in decoded}
+    by_origin = {(item.mode, item.origin): item for item in decoded}
     return [by_origin[(e.mode, e.origin)] for e in outcome.on_record if e.origin is not None]
 
 
@@ -84,6 +88,10 @@ def contributions(event: Event, rules: Sequence[MetricRule]) -> tuple[Contributi
                  if rule.event_name == event.event_name)
 
 
+def _nobody_waits(records: Sequence[Record]) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class CountUsage:
     catalog: CountingCatalog
@@ -94,6 +102,9 @@ class CountUsage:
     topic_modes: Mapping[str, Mode]
     policy: AcceptancePolicy
     record: EventRecordWriter
+    # Told, with the records of the call, once their count is durable (Redis EXEC) and before they go on
+    # record: the processor may start counting the next batch then (docs/processor-design.md).
+    counted: Callable[[Sequence[Record]], None] = _nobody_waits
 
     async def __call__(self, records: Sequence[Record]) -> BatchReport:
         report = BatchReport()
@@ -108,6 +119,7 @@ class CountUsage:
         report.late = await self._record_late(countable)
         async with self.record.counting():
             report.outcome = await self.usage.apply(countable, self.clock.now())
+            self.counted(records)
             # After the count (which decides which record of a key is the counted one) and before the
             # ack: a crash in between is repaired by the replay, whose `recounted` events are the same
             # records.
@@ -125,9 +137,10 @@ class CountUsage:
             raw = decode_json(record.value)
         except (ValueError, UnicodeDecodeError) as exc:
             return DeadLetter(record, f"not JSON: {exc}", DeadLetterCategory.NOT_JSON)
+        received_at = record.received_at
         try:
-            return _Decoded(record, mode, parse_event(raw, record.received_at, self.policy,
-                                                      size_hint=len(record.value)))
+            return decoded(record, mode, parse_event(raw, received_at, self.policy, size_hint=len(record.value)),
+                           received_at)
         except EventRejected as exc:
             return DeadLetter(record, _reason(exc), DeadLetterCategory.INVALID_EVENT)
 
@@ -160,7 +173,7 @@ class CountUsage:
         except FieldError as exc:
             return DeadLetter(item.record, _reason(exc), DeadLetterCategory.INVALID_EVENT)
         return CountableEvent(item.mode, event.idempotency_key, event.customer_id, event.event_name,
-                              event.timestamp, adds, origin_token(item.position, event.timestamp))
+                              event.timestamp, adds, item.origin)
 
     async def _record_late(self, countable: list[CountableEvent]) -> list[LateEvent]:
         """Report events that land in an already finalized period (they count in usage, never on that

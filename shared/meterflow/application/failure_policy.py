@@ -97,7 +97,7 @@ class FailurePolicy:
                 await self.sleep(delay)
                 delay = min(delay * 2, self.backoff.max_s)
                 continue
-            self.progress.settled()
+            self.progress.settled(records)
             return report
 
     async def _isolating(self, records: Sequence[Record]) -> BatchReport:
