@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from meterflow.adapters.dedupe_marks import MarkLayout, digest, legacy_key
 from meterflow.adapters.usage_store import MARKS_PREFIX, UsageStore
-from meterflow.domain.counting import Contribution, CountableEvent
+from meterflow.domain.counting import Changes, Contribution, CountableEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.rollups import Observation
@@ -117,3 +117,17 @@ async def test_a_mark_keeps_the_origin_of_the_record_counted(redis: Redis) -> No
     await s.apply([first], NOW)
     again = await s.apply([first, other], NOW)
     assert (again.counted, again.recounted, again.duplicates) == ([], [first], [other])
+
+
+async def test_a_rebuild_empties_the_hours_of_a_customer_with_rollups_but_nothing_rebuilt_and_says_which(
+        redis: Redis) -> None:
+    """Replay writes what the events on record say: a customer whose rollups the record does not explain
+    (tampered, or counted past the record's retention) is emptied in the rebuilt hours, not skipped."""
+    s, metric, customer, kept = store(redis), unique("met"), unique("cus"), unique("cus")
+    await s.apply(events(metric, customer, 4) + events(metric, kept, 2), NOW)  # minutes 0-3: the first hour
+    hours = Period(NOW - HOUR, NOW + HOUR)
+    nothing_on_record = Changes()
+    changed = await s.replace_hours(Mode.TEST, [metric], hours, nothing_on_record)
+    assert {(c.customer_id, c.metric_id, c.start) for c in changed} == {(customer, metric, NOW), (kept, metric, NOW)}
+    assert await total(s, metric, customer) == (0, Decimal(0))
+    assert await s.replace_hours(Mode.TEST, [metric], hours, nothing_on_record) == []  # nothing left to change

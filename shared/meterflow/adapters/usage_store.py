@@ -259,18 +259,28 @@ class UsageStore:
         processor counting into the same day at once makes one of the two retry against the other.
         Returns the hours whose figures changed."""
         changed: list[ChangedHour] = []
-        for piece in day_slices(hours):
-            for metric_id in metric_ids:
-                customers = {key.customer_id for key in rebuilt.rollups
-                             if key.metric_id == metric_id and key.day == piece.day}
-                async for name in self._redis.scan_iter(match=f"mf:r:{mode}:{metric_id}:*:{piece.day}", count=1000):
-                    customers.add(str(name).split(":")[4])
+        pieces = list(day_slices(hours))
+        for metric_id in metric_ids:
+            stored = await self._customers_with_rollups(mode, metric_id, {piece.day for piece in pieces})
+            for piece in pieces:
+                customers = stored[piece.day] | {key.customer_id for key in rebuilt.rollups
+                                                 if key.metric_id == metric_id and key.day == piece.day}
                 for customer in customers:
                     key = RollupKey(mode, metric_id, customer, piece.day)
                     changed += [ChangedHour(customer, metric_id, hour_start(piece.day, hour))
                                 for hour in await self._replace_day(key, piece, rebuilt.rollups.get(key, {}),
                                                                     rebuilt.distinct.get(key, {}))]
         return changed
+
+    async def _customers_with_rollups(self, mode: Mode, metric_id: str, days: set[int]) -> dict[int, set[str]]:
+        """The customers with a rollup of the metric on each of `days`: one SCAN of the keyspace per
+        metric (a SCAN per day made a month's replay walk the whole keyspace 31 times per metric)."""
+        found: dict[int, set[str]] = {day: set() for day in days}
+        async for name in self._redis.scan_iter(match=f"mf:r:{mode}:{metric_id}:*", count=10_000):
+            *_, customer, day = str(name).split(":")
+            if int(day) in found:
+                found[int(day)].add(customer)
+        return found
 
     async def _replace_day(self, key: RollupKey, piece: DaySlice, hours: dict[int, Rollup],
                            masks: dict[str, int]) -> list[int]:
