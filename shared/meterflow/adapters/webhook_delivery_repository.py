@@ -23,12 +23,23 @@ from meterflow.adapters.postgres import Executor, Pool, fetch_filtered_page
 from meterflow.domain.modes import Mode
 from meterflow.domain.webhooks import Attempt, AttemptOutcome, Delivery, DeliveryStatus, DueDelivery
 
+# Endpoints are locked first (SKIP LOCKED), then their due deliveries: a claim takes an endpoint's due
+# deliveries whole or not at all. Locking deliveries and endpoints in one SKIP LOCKED scan let two claims
+# each lock part of one endpoint's rows (a row skipped for its endpoint stays locked), so one claimed a
+# single delivery and the rest waited for the next round.
 _CLAIM = """
-    WITH due AS (
-        SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+    WITH ready AS (
+        SELECT e.id FROM webhook_endpoints e
+        WHERE e.status = 'enabled' AND e.deleted_at IS NULL
+          AND EXISTS (
+              SELECT 1 FROM webhook_deliveries d
+              WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+                AND (d.claimed_until IS NULL OR d.claimed_until < $1))
+        FOR NO KEY UPDATE SKIP LOCKED),
+    due AS (
+        SELECT d.id FROM webhook_deliveries d JOIN ready ON ready.id = d.endpoint_id
         WHERE d.status = 'pending' AND d.next_attempt_at <= $1
           AND (d.claimed_until IS NULL OR d.claimed_until < $1)
-          AND e.status = 'enabled' AND e.deleted_at IS NULL
           AND NOT EXISTS (
               SELECT 1 FROM webhook_deliveries o
               WHERE o.endpoint_id = d.endpoint_id AND o.status = 'pending' AND o.claimed_until >= $1
@@ -36,7 +47,7 @@ _CLAIM = """
                 AND (o.event_created_at, o.event_id) < (d.event_created_at, d.event_id))
         ORDER BY d.event_created_at, d.event_id
         LIMIT $2
-        FOR NO KEY UPDATE OF d, e SKIP LOCKED)
+        FOR NO KEY UPDATE OF d)
     UPDATE webhook_deliveries w SET claimed_until = $3, claim_token = $4
     FROM due, webhook_endpoints e, webhook_events v
     WHERE w.id = due.id AND e.id = w.endpoint_id AND v.id = w.event_id
