@@ -1,5 +1,6 @@
 """The closer service's upkeep: the replay loop (jobs run here, in the background, one at a time), the
-retention of the events on record, and forgetting stored idempotent answers past their 24 h."""
+retention of the events on record and of delivered webhook events, and forgetting stored idempotent
+answers past their 24 h."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from meterflow.adapters.idempotency_repository import IdempotencyRepository
 from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
+from meterflow.adapters.webhook_event_repository import WebhookOutboxRepository
 from meterflow.application.replay import Replayer
 from meterflow.clock import Clock
 from meterflow.domain.idempotency import KEPT_FOR
@@ -59,3 +61,13 @@ async def forget_expired_answers(closer: Closer, clock: Clock) -> None:
     forgotten = await IdempotencyRepository(closer.pool).purge(clock.now() - KEPT_FOR)
     if forgotten:
         log.info("idempotent answers past %s forgotten: %d", KEPT_FOR, forgotten)
+
+
+async def forget_delivered_webhooks(closer: Closer, retention: timedelta, clock: Clock) -> None:
+    """Webhook events past `retention` whose deliveries are all done go, with their delivery log, a
+    batch at a time (a pending delivery keeps its event). Run with every close round."""
+    outbox, cutoff, forgotten = WebhookOutboxRepository(closer.pool), clock.now() - retention, 0
+    while (batch := await outbox.forget_before(cutoff)) > 0:
+        forgotten += batch
+    if forgotten:
+        log.info("webhook events past %s forgotten: %d", retention, forgotten)

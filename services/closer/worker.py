@@ -30,7 +30,13 @@ from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
 from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, health_app
 from meterflow.settings import Settings
-from services.closer.replays import drop_expired_events, forget_expired_answers, replay_forever, replayer
+from services.closer.replays import (
+    drop_expired_events,
+    forget_delivered_webhooks,
+    forget_expired_answers,
+    replay_forever,
+    replayer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +118,7 @@ async def _serve(settings: Settings, clock: Clock) -> None:
                     await close_once(closer, clock)
                     await drop_expired_events(closer, timedelta(seconds=settings.event_record_retention_s), clock)
                     await forget_expired_answers(closer, clock)
+                    await forget_delivered_webhooks(closer, timedelta(seconds=settings.webhook_retention_s), clock)
                 except Exception:
                     log.exception("period close failed; retrying next round")
                 await asyncio.sleep(settings.close_interval_s)

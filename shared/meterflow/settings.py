@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     webhook_claim_batch: int = Field(200, description="deliveries claimed per round by one worker")
     webhook_allow_private_urls: bool = Field(False, description="let live endpoints resolve to loopback, private "
                                              "or link-local addresses")
+    webhook_retention_s: int = Field(30 * 86_400, description="how long a webhook event whose deliveries are "
+                                     "all done (succeeded or failed) is kept, with its deliveries and attempts")
 
     # Events on record (billing.md §6): monthly partitions wholly older than this are dropped.
     event_record_retention_s: int = Field(400 * 86_400, description="how long events on record are kept")

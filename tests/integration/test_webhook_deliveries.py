@@ -92,3 +92,18 @@ async def test_a_newer_delivery_waits_while_an_older_one_is_leased_and_only_the_
         assert [d.event_id for d in await store.claim(later, 10, later + LEASE, "d")] == event_ids[1:]
     finally:
         await forget(pool, endpoint)
+
+
+async def test_retention_forgets_old_events_whose_deliveries_are_done_and_keeps_a_pending_one(pool: Pool) -> None:
+    endpoint, (done_id, pending_id) = await endpoint_with_events(pool, 2)
+    try:
+        store, now = WebhookDeliveryRepository(pool), T0 + timedelta(minutes=1)
+        [delivered] = await store.claim(now, 1, now + LEASE, "a")
+        await store.record([outcome_of(delivered, Attempt(1, now, 5, 200, None), (60.0,))], now)
+        assert await WebhookOutboxRepository(pool).forget_before(T0 + timedelta(days=1)) >= 1
+        left = await pool.fetch("SELECT id FROM webhook_events WHERE id = ANY($1::text[])", [done_id, pending_id])
+        assert [r["id"] for r in left] == [pending_id]
+        assert await pool.fetchval("SELECT count(*) FROM webhook_attempts WHERE delivery_id = $1", delivered.id) == 0
+        assert await store.delivery(Mode.TEST, delivered.id) is None
+    finally:
+        await forget(pool, endpoint)

@@ -6,6 +6,7 @@ rollback), so a change reaches its first attempt in milliseconds rather than at 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
 import asyncpg
 
@@ -48,3 +49,20 @@ class WebhookOutboxRepository:
                 [d.endpoint_id for d in deliveries], [d.event.id for d in deliveries],
                 [d.event.type.value for d in deliveries], [d.event.created_at for d in deliveries])
             await self._db.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+    async def forget_before(self, cutoff: datetime, limit: int = 10_000) -> int:
+        """Delete up to `limit` events created before `cutoff` whose deliveries are all done, with their
+        deliveries and attempts, in one statement (the foreign keys are checked at its end); a pending
+        delivery keeps its event, however old. Returns how many events went."""
+        done: str = await self._db.execute("""
+            WITH old AS (
+                SELECT v.id FROM webhook_events v
+                WHERE v.mode IN ('test', 'live') AND v.created_at < $1
+                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = v.id AND d.status = 'pending')
+                ORDER BY v.created_at LIMIT $2),
+            attempts AS (
+                DELETE FROM webhook_attempts a USING webhook_deliveries d, old
+                WHERE a.delivery_id = d.id AND d.event_id = old.id),
+            deliveries AS (DELETE FROM webhook_deliveries d USING old WHERE d.event_id = old.id)
+            DELETE FROM webhook_events v USING old WHERE v.id = old.id""", cutoff, limit)
+        return int(done.split()[-1])
