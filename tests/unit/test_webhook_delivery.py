@@ -40,10 +40,13 @@ class FakeStore:
 class FakeSender:
     clock: SteppedClock
     sent: list[str] = field(default_factory=list)
+    public_only: list[bool] = field(default_factory=list)
     takes: timedelta = timedelta(0)
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int | None, str | None]:
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str],
+                   public_only: bool) -> tuple[int | None, str | None]:
         self.sent.append(url)
+        self.public_only.append(public_only)
         self.clock.advance(self.takes)
         return 200, None
 
@@ -73,7 +76,7 @@ async def test_a_live_host_that_now_resolves_to_a_private_address_is_not_called(
     sender = FakeSender(clock)
     resolver = FakeResolver({"moved.example.com": ["10.0.0.7"], "ok.example.com": ["93.184.216.34"]})
     outcomes = {o.delivery_id: o for o in await delivery(store, sender, resolver, clock).deliver_due()}
-    assert sender.sent == ["https://ok.example.com/h"]
+    assert sender.sent == ["https://ok.example.com/h"] and sender.public_only == [True]  # pinned at connect too
     refused = outcomes["whd_1"]
     assert refused.attempt.status_code is None and "10.0.0.7" in (refused.attempt.error or "")
     assert refused.status is DeliveryStatus.PENDING and outcomes["whd_2"].status is DeliveryStatus.SUCCEEDED
@@ -85,6 +88,7 @@ async def test_test_mode_and_an_allowing_setting_skip_the_address_check() -> Non
     sender = FakeSender(clock)
     await delivery(store, sender, FakeResolver({"localhost": ["127.0.0.1"]}), clock, allow_private=True).deliver_due()
     assert sorted(sender.sent) == ["http://127.0.0.1:9/h", "http://localhost/h"]
+    assert sender.public_only == [False, False]
 
 
 async def test_one_endpoint_s_deliveries_go_in_order_and_what_the_lease_cannot_cover_is_given_back() -> None:

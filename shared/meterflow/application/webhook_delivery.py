@@ -36,9 +36,12 @@ from meterflow.domain.webhooks import (
 
 
 class WebhookSender(Protocol):
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int | None, str | None]:
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str],
+                   public_only: bool) -> tuple[int | None, str | None]:
         """(status code, None) when the receiver answered (the error says why a non-2xx failed, from the
-        first bytes of its answer), (None, why) when it could not be reached in time."""
+        first bytes of its answer), (None, why) when it could not be reached in time. `public_only`: the
+        connection may go only to an address that is not loopback, private or link-local, checked at
+        connect time."""
         ...
 
 
@@ -110,14 +113,19 @@ class WebhookDelivery:
             code, error = None, f"not sent: {refusal}"
         else:
             body = event_body(delivery.payload)
-            code, error = await self.sender.post(delivery.url, body, signed_headers(delivery.secret, body, started))
+            code, error = await self.sender.post(delivery.url, body, signed_headers(delivery.secret, body, started),
+                                                 public_only=self._public_only(delivery))
         elapsed_ms = max(0, round((self.clock.now() - started).total_seconds() * 1000))
         attempt = Attempt(delivery.attempts + 1, started, elapsed_ms, code, error_text(error) if error else None)
         return outcome_of(delivery, attempt, self.schedule_s)
 
+    def _public_only(self, delivery: DueDelivery) -> bool:
+        return delivery.mode is Mode.LIVE and not self.allow_private
+
     async def _address_refusal(self, delivery: DueDelivery) -> str | None:
-        """Live endpoints are checked again at each delivery: the host may resolve elsewhere by now."""
-        if delivery.mode is Mode.TEST or self.allow_private:
+        """Live endpoints are checked again at each delivery: the host may resolve elsewhere by now (and
+        the sender connects only to public addresses, so a change after this check is refused too)."""
+        if not self._public_only(delivery):
             return None
         host = urlsplit(delivery.url).hostname or ""
         return address_fault(delivery.mode, await self.resolver.addresses(host), self.allow_private)
