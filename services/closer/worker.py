@@ -5,17 +5,13 @@ ops commands use it too)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-
-from aiohttp import web
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
@@ -28,7 +24,7 @@ from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
-from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, health_app
+from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED
 from meterflow.settings import Settings
 from services.closer.replays import (
     drop_expired_events,
@@ -37,6 +33,7 @@ from services.closer.replays import (
     replay_forever,
     replayer,
 )
+from services.lifecycle import health_served, until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +78,6 @@ def report(summary: CloseSummary) -> None:
                   failure.detail)  # isoformat: a failed period's bounds may not convert to UTC
 
 
-def _web_app(closer: Closer) -> web.Application:
-    return health_app({"postgres": lambda: closer.pool.fetchval("SELECT 1"), "redis": closer.usage.ping})
-
-
 async def close_once(closer: Closer, clock: Clock) -> None:
     started = time.monotonic()
     summary = await closer.periods.close(as_of=clock.now())
@@ -97,20 +90,13 @@ async def close_once(closer: Closer, clock: Clock) -> None:
 async def run_forever(settings: Settings, clock: Clock) -> None:
     """Until SIGTERM or SIGINT: then the current round is cancelled (its transaction rolls back) and
     connections close cleanly."""
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await _serve(settings, clock)
+    await until_stopped(lambda: _serve(settings, clock))
 
 
 async def _serve(settings: Settings, clock: Clock) -> None:
-    async with period_closer(settings, clock) as closer:
-        runner = web.AppRunner(_web_app(closer))
-        await runner.setup()
-        await web.TCPSite(runner, settings.api_host, settings.closer_web_port).start()
+    async with period_closer(settings, clock) as closer, health_served(
+            {"postgres": lambda: closer.pool.fetchval("SELECT 1"), "redis": closer.usage.ping},
+            settings.api_host, settings.closer_web_port):
         replays = asyncio.create_task(replay_forever(replayer(closer, clock), settings.close_interval_s))
         try:
             while True:
@@ -124,4 +110,3 @@ async def _serve(settings: Settings, clock: Clock) -> None:
                 await asyncio.sleep(settings.close_interval_s)
         finally:
             replays.cancel()
-            await runner.cleanup()

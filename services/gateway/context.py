@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
@@ -17,8 +18,10 @@ from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.request_rates import RequestRates
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.exact_usage import ExactUsage
+from meterflow.application.unit_of_work import UnitOfWorkFactory
 from meterflow.clock import Clock
 from meterflow.domain.api_keys import INGEST_PATH, KeyScope, allows, claimed_mode, hash_api_key
 from meterflow.domain.events import AcceptancePolicy
@@ -50,6 +53,7 @@ class GatewayContext:
     usage: GatewayUsage = field(init=False)
     acknowledged: AcknowledgedKeys = field(init=False)
     rates: RequestRates = field(init=False)
+    unit_of_work: UnitOfWorkFactory = field(init=False)
     policy: AcceptancePolicy = field(init=False)
     known_keys: dict[str, tuple[Mode, KeyScope, float]] = field(default_factory=dict)
 
@@ -62,6 +66,7 @@ class GatewayContext:
                                              timedelta(seconds=self.settings.clock_skew_s),
                                              self.settings.dedupe_mark_bucket_bits)
         self.rates = RequestRates(self.redis, self.settings.api_rate_limit_per_s)
+        self.unit_of_work = partial(PostgresUnitOfWork, self.pool)
         self.policy = self.settings.acceptance_policy
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import UniqueViolation
-from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.catalog_changes import CatalogChanges
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
 from meterflow.domain.errors import Conflict, FieldError
@@ -37,6 +35,13 @@ from services.gateway.schemas import (
 )
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
+
+
+def catalog_changes(ctx: GatewayContext = Depends(context)) -> CatalogChanges:
+    """The catalog's changes use case (customers, metrics, plans), wired for a request."""
+    return CatalogChanges(ctx.catalog, ctx.clock, unit_of_work=ctx.unit_of_work, org_id=ctx.settings.org_id)
+
+
 Limit = Query(100, ge=1, le=1_000)
 StartingAfter = Query(None, description="the last id of the previous page; an unknown id is 404")
 Fetch = Callable[[CatalogRepository, Mode, str], Awaitable[Any]]
@@ -75,11 +80,10 @@ _read_routes("subscriptions", "subscription", CatalogRepository.subscription, No
 
 @router.post("/customers", status_code=201)
 async def create_customer(body: CustomerIn, mode: Mode = Depends(authenticated_mode),
-                          ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
+                          ctx: GatewayContext = Depends(context),
+                          changes: CatalogChanges = Depends(catalog_changes)) -> ExactJSONResponse:
     customer = Customer(new_id(IdKind.CUSTOMER), mode, body.external_id, body.name, body.email, body.metadata,
                         ctx.clock.now(), body.phone)
-    changes = CatalogChanges(ctx.catalog, ctx.clock, unit_of_work=partial(PostgresUnitOfWork, ctx.pool),
-                             org_id=ctx.settings.org_id)
     try:
         await changes.create_customer(customer)
     except UniqueViolation as exc:

@@ -4,19 +4,17 @@ are the domain's (domain/catalog_changes.py), the use cases application/catalog_
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.catalog_changes import CatalogChanges
 from meterflow.domain.inputs import IdText
 from meterflow.domain.metric_definitions import aggregation_property_of
 from meterflow.domain.modes import Mode
 from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
-from services.gateway.routes_catalog import plan_prices
+from services.gateway.routes_catalog import catalog_changes, plan_prices
 from services.gateway.schemas import (
     CustomerUpdate,
     ExactJSONResponse,
@@ -29,11 +27,6 @@ from services.gateway.schemas import (
 )
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
-
-
-def changes(ctx: GatewayContext = Depends(context)) -> CatalogChanges:
-    return CatalogChanges(ctx.catalog, ctx.clock, unit_of_work=partial(PostgresUnitOfWork, ctx.pool),
-                          org_id=ctx.settings.org_id)
 
 
 def _given(body: Any) -> dict[str, Any]:
@@ -49,7 +42,7 @@ def _delete_route(collection: str, kind: str,
 
     @router.delete(f"/{collection}/{{object_id}}", name=f"delete_{kind}")
     async def delete_one(object_id: IdText, mode: Mode = Depends(authenticated_mode),
-                         use_case: CatalogChanges = Depends(changes)) -> dict[str, str]:
+                         use_case: CatalogChanges = Depends(catalog_changes)) -> dict[str, str]:
         await delete(use_case, mode, object_id)
         return {"message": f"{kind.capitalize()} deleted successfully"}
 
@@ -61,7 +54,7 @@ _delete_route("plans", "plan", CatalogChanges.delete_plan)
 
 @router.put("/customers/{object_id}")
 async def update_customer(object_id: IdText, body: CustomerUpdate, mode: Mode = Depends(authenticated_mode),
-                          use_case: CatalogChanges = Depends(changes),
+                          use_case: CatalogChanges = Depends(catalog_changes),
                           ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
     customer = await use_case.update_customer(mode, object_id, _given(body))
     return ExactJSONResponse(one_json("customer", customer_json(customer, ctx.settings.org_id)))
@@ -69,7 +62,7 @@ async def update_customer(object_id: IdText, body: CustomerUpdate, mode: Mode = 
 
 @router.put("/metrics/{object_id}")
 async def update_metric(object_id: IdText, body: MetricUpdate, mode: Mode = Depends(authenticated_mode),
-                        use_case: CatalogChanges = Depends(changes),
+                        use_case: CatalogChanges = Depends(catalog_changes),
                         ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     given = _given(body)
     if "aggregation" in given or "aggregation_property" in given:
@@ -84,7 +77,7 @@ async def update_metric(object_id: IdText, body: MetricUpdate, mode: Mode = Depe
 
 @router.put("/plans/{object_id}")
 async def update_plan(object_id: IdText, body: PlanUpdate, mode: Mode = Depends(authenticated_mode),
-                      use_case: CatalogChanges = Depends(changes),
+                      use_case: CatalogChanges = Depends(catalog_changes),
                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     plan = await use_case.plan(mode, object_id)
     prices = None if body.prices is None else await plan_prices(body.prices, mode, ctx, plan.prices)

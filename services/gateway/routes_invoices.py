@@ -3,13 +3,11 @@ finalize, void. Thin: each route calls one use case of application/invoices.py."
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from meterflow.adapters.invoice_repository import InvoiceFilters
-from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.invoices import Invoicing
 from meterflow.domain.inputs import IdText
 from meterflow.domain.invoices import Invoice, InvoiceStatus
@@ -23,7 +21,7 @@ router = APIRouter(prefix="/v1/invoices", route_class=checked_route())
 
 
 def invoicing(ctx: GatewayContext = Depends(context)) -> Invoicing:
-    return Invoicing(ctx.catalog, ctx.usage, partial(PostgresUnitOfWork, ctx.pool), ctx.clock,
+    return Invoicing(ctx.catalog, ctx.usage, ctx.unit_of_work, ctx.clock,
                      org_id=ctx.settings.org_id)
 
 

@@ -3,13 +3,11 @@ cancel now), DELETE (= cancel now), cancel at period end. Each route calls one u
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from meterflow.adapters.subscription_repository import SubscriptionFilters
-from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.subscriptions import Subscriptions
 from meterflow.domain.catalog import Subscription, SubscriptionStatus
 from meterflow.domain.inputs import IdText
@@ -30,7 +28,7 @@ router = APIRouter(prefix="/v1/subscriptions", route_class=checked_route())
 
 
 def subscriptions(ctx: GatewayContext = Depends(context)) -> Subscriptions:
-    return Subscriptions(ctx.catalog, partial(PostgresUnitOfWork, ctx.pool), ctx.clock,
+    return Subscriptions(ctx.catalog, ctx.unit_of_work, ctx.clock,
                          org_id=ctx.settings.org_id)
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
-from aiohttp import web
 
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository, oldest_due
@@ -31,9 +29,9 @@ from meterflow.observability import (
     WEBHOOK_DELIVERIES,
     WEBHOOK_FIRST_ATTEMPT_DELAY,
     WEBHOOK_QUEUE_AGE,
-    health_app,
 )
 from meterflow.settings import Settings
+from services.lifecycle import health_served, until_stopped
 
 log = logging.getLogger(__name__)
 QUEUE_AGE_EVERY_S = 1.0
@@ -65,10 +63,6 @@ def report(outcomes: Sequence[AttemptOutcome]) -> None:
         outcome = "retrying" if o.status is DeliveryStatus.PENDING else o.status.value
         WEBHOOK_DELIVERIES.labels(outcome).inc()
         WEBHOOK_ATTEMPT_SECONDS.observe(o.attempt.duration_ms / 1000)
-
-
-def _web_app(worker: Worker) -> web.Application:
-    return health_app({"postgres": lambda: worker.pool.fetchval("SELECT 1")})
 
 
 async def _first_attempt_delays(worker: Worker, outcomes: Sequence[AttemptOutcome]) -> None:
@@ -134,17 +128,10 @@ async def _send(worker: Worker, run: Sequence[DueDelivery]) -> None:
 
 async def run_forever(settings: Settings, clock: Clock) -> None:
     """Until SIGTERM or SIGINT: the round in flight is cancelled (its claims expire and are sent again)."""
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        async with webhook_worker(settings, clock) as worker:
-            runner = web.AppRunner(_web_app(worker))
-            await runner.setup()
-            await web.TCPSite(runner, settings.api_host, settings.webhook_web_port).start()
-            try:
-                await deliver_forever(worker, settings)
-            finally:
-                await runner.cleanup()
+    await until_stopped(lambda: _serve(settings, clock))
+
+
+async def _serve(settings: Settings, clock: Clock) -> None:
+    async with webhook_worker(settings, clock) as worker, health_served(
+            {"postgres": lambda: worker.pool.fetchval("SELECT 1")}, settings.api_host, settings.webhook_web_port):
+        await deliver_forever(worker, settings)
