@@ -6,10 +6,10 @@ LOCKED`: two closers share the work), computes their invoices, writes them throu
 moves each subscription on (domain `advance`) and commits. A kill -9 rolls the chunk back whole: never an
 invoice without its advanced subscription, nor the reverse. Safe to run late, twice or concurrently.
 
-One subscription can never stop the others (billing.md §5): a period whose invoice cannot be computed or
-written is skipped for the rest of the run, recorded with its reason in the same transaction, and tried
-again on the next run; every other period of the chunk is still closed in the same batched writes (see
-isolation.py). Only an unreachable dependency stops a run.
+One subscription can never stop the others (docs/billing.md, "Invoices and period close"): a period whose invoice cannot
+be computed or written is skipped for the rest of the run, recorded with its reason in the same transaction, and tried
+again on the next run; every other period of the chunk is still closed in the same batched writes (see isolation.py).
+Only an unreachable dependency stops a run.
 """
 
 from __future__ import annotations

@@ -73,7 +73,8 @@ class Subscriptions:
         return subscription
 
     async def change_status(self, mode: Mode, subscription_id: str, status: str) -> Subscription:
-        """PATCH status: paused, active (resume) or canceled (now), billing.md §5."""
+        """PATCH status: paused, active (resume) or canceled (now) (docs/billing.md, "Periods and the subscription
+        lifecycle")."""
         return await self._change(mode, subscription_id, lambda s, at: change_status(s, status, at))
 
     async def cancel(self, mode: Mode, subscription_id: str) -> Subscription:

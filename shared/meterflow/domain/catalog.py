@@ -1,9 +1,9 @@
 """What a business sets up to be billed: customers, metrics, plans with prices, subscriptions.
 
-A subscription's lifecycle is decided here and nowhere else (billing.md §5): it starts with its first
-period at its start, to the second (or at the end of its trial: usage before `trial_ends_at` is never
-billed), moves to the next period once its current one is invoiced, and, when cancelled at period end,
-stops after invoicing the period it was cancelled in.
+A subscription's lifecycle is decided here and nowhere else (docs/billing.md, "Periods and the subscription lifecycle"):
+it starts with its first period at its start, to the second (or at the end of its trial: usage before `trial_ends_at` is
+never billed), moves to the next period once its current one is invoiced, and, when cancelled at period end, stops after
+invoicing the period it was cancelled in.
 
 Pause and cancel-now end billing at that instant (`stops_at`): the period containing it ends there and is
 invoiced like any ended one (periods before it, not yet closed, are closed as usual first). A subscription
@@ -202,7 +202,7 @@ def cancel_now(subscription: Subscription, at: datetime) -> Subscription:
 
 
 def change_status(subscription: Subscription, status: str, at: datetime) -> Subscription:
-    """PATCH status (api.md): paused, active or canceled; an impossible transition is a Conflict."""
+    """PATCH status (docs/api.md): paused, active or canceled; an impossible transition is a Conflict."""
     transitions = {SubscriptionStatus.PAUSED: pause, SubscriptionStatus.ACTIVE: resume,
                    SubscriptionStatus.CANCELED: cancel_now}
     return transitions[status](subscription, at)
