@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".data"), description="where the embedded servers (and the processor) keep "
                            "their data")
 
-    api_host: str = Field("127.0.0.1", description="address the HTTP API binds (the closer's health server too)")
+    api_host: str = Field("127.0.0.1", description="address the HTTP API binds (the closer's and the webhook "
+                          "worker's health servers too)")
     api_port: int = Field(8080, description="port of the HTTP API")
     gateway_workers: int = Field(1, ge=1, description="gateway processes serving MF_API_PORT (stateless: any "
                                  "number; about one per core left to the gateway)")

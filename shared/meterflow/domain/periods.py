@@ -3,9 +3,10 @@
 Every boundary is computed from the anchor (the subscription's first period start), never from the
 previous boundary, so month-end clamping cannot drift: Jan 31 → Feb 28 → Mar 31 → Apr 30.
 
-Period boundaries fall on whole UTC hours (`align_to_hour`), because usage is rolled up in hourly
-windows: a period quantity is then an exact sum of whole windows, with no window split across two
-invoices.
+A boundary is the exact instant the anchor gives, not rounded to an hour: usage is rolled up in hourly
+windows (`align_to_hour` is the start of an instant's window), and a period's partial hours at either edge
+are recounted from the events on record (`exact_periods.py`), so no event is billed by two periods
+(docs/billing.md, "Periods and the subscription lifecycle").
 """
 
 from __future__ import annotations
