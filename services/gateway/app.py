@@ -20,6 +20,7 @@ from services.gateway import (
     routes_events,
     routes_invoices,
     routes_subscriptions,
+    routes_unbilled,
     routes_usage,
     routes_webhooks,
 )
@@ -30,6 +31,7 @@ from services.gateway.idempotency import with_idempotency
 from services.gateway.json_bodies import JsonBodies
 from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
+from services.gateway.trailing_slash import TrailingSlashes
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
@@ -52,17 +54,20 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await redis.aclose()
             await pool.close()
 
-    app = FastAPI(title="meterflow", version="1", lifespan=lifespan)
+    # No slash redirects: TrailingSlashes serves `/path/` as `/path` (see trailing_slash.py).
+    app = FastAPI(title="meterflow", version="1", lifespan=lifespan, redirect_slashes=False)
     install_error_handlers(app)
     install_openapi(app)
     app.middleware("http")(with_idempotency)
     app.add_middleware(JsonBodies)
     app.middleware("http")(drain.refuse_writes)
     app.middleware("http")(with_request_id)
+    app.add_middleware(TrailingSlashes)  # outermost: every layer sees the one spelling of the path
     for router in (routes_catalog.router, routes_catalog_changes.router, routes_subscriptions.router,
                    routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
         app.include_router(router)
     app.include_router(routes_events.router)
+    app.include_router(routes_unbilled.router)
     app.include_router(routes_webhooks.router)
 
     @app.get("/healthz")
