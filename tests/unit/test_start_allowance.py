@@ -78,3 +78,14 @@ async def test_a_plan_change_at_t_bills_each_event_once() -> None:
     assert [(i.period, i.total) for i in world.invoices_of(old)] == [(Period(START, change), Decimal("1.00"))]
     draft = await world.invoicing.generate_draft(MODE, new.id)
     assert draft.lines[0].quantity == Decimal(3)
+
+
+async def test_a_subscription_cancelled_in_its_start_second_billed_nothing_and_does_not_shorten_the_reach() -> None:
+    world = World()
+    plan = world.add_plan()
+    world.clock.set(START + timedelta(milliseconds=100))
+    first = await world.subscribe(plan)
+    world.clock.set(START + timedelta(milliseconds=900))
+    await world.subscriptions.change_status(MODE, first.id, SubscriptionStatus.CANCELED)
+    again = await world.subscriptions.start(MODE, first.customer_id, plan.id, None)
+    assert again.usage_from == START - ALLOWANCE

@@ -29,7 +29,7 @@ from meterflow.domain.catalog import (
 from meterflow.domain.errors import Conflict, NotFound
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
-from meterflow.domain.start_allowance import billing_end, with_start_allowance
+from meterflow.domain.start_allowance import billed_until, with_start_allowance
 
 BILLING = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
 EVERY_STATUS = (*BILLING, SubscriptionStatus.CANCELED)
@@ -75,7 +75,7 @@ class Subscriptions:
                 raise Conflict("the customer already has an active subscription billing "
                                f"{', '.join(sorted(overlap))}: the same usage would be billed twice", "plan_id")
             ended = [end for o in others if o.plan_id in plans and double_billed_metrics(plan, [plans[o.plan_id]])
-                     and (end := billing_end(o)) is not None]
+                     and (end := billed_until(o)) is not None]
             subscription = with_start_allowance(subscription, self.start_allowance, ended)
             await uow.subscriptions.add_subscription(subscription)
             await record_webhooks(uow.webhooks, self.org_id, subscription_changes([(None, subscription)]),

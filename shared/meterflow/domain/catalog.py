@@ -237,9 +237,12 @@ def change_status(subscription: Subscription, status: str, at: datetime) -> Stat
     Conflict."""
     effective = whole_second(at)
     if status == SubscriptionStatus.ACTIVE:
-        return resume(subscription, effective)
-    stop = pause if status == SubscriptionStatus.PAUSED else cancel_now
-    return StatusChange(stop(subscription, effective))
+        change = resume(subscription, effective)
+    else:
+        stop = pause if status == SubscriptionStatus.PAUSED else cancel_now
+        change = StatusChange(stop(subscription, effective))
+    # Boundaries at the whole second; `updated_at` when the change was made (never before the creation).
+    return replace(change, subscription=replace(change.subscription, updated_at=at))
 
 
 def double_billed_metrics(plan: Plan, others: list[Plan]) -> set[str]:

@@ -48,6 +48,14 @@ def billing_end(subscription: Subscription) -> datetime | None:
     return subscription.stops_at or subscription.current_period.end
 
 
+def billed_until(subscription: Subscription) -> datetime | None:
+    """Where an earlier subscription's periods stopped billing, for a new one's reach: None when it billed
+    nothing (stopped within the second its first period began) or may still bill."""
+    end = billing_end(subscription)
+    start = subscription.first_period_start
+    return end if end is not None and (start is None or end > start) else None
+
+
 def billed_range(subscription: Subscription, period: Period) -> Period:
     """The usage timestamps one of the subscription's periods bills: the period itself, reaching back to
     `usage_from` when it is the subscription's first period."""
