@@ -59,7 +59,12 @@ def billed_until(subscription: Subscription) -> datetime | None:
 def billed_range(subscription: Subscription, period: Period) -> Period:
     """The usage timestamps one of the subscription's periods bills: the period itself, reaching back to
     `usage_from` when it is the subscription's first period."""
-    reach = subscription.usage_from
-    if reach is None or period.start != subscription.first_period_start or reach >= period.start:
-        return period
-    return Period(reach, period.end)
+    return Period(billed_from(period.start, subscription.first_period_start, subscription.usage_from), period.end)
+
+
+def billed_from(period_start: datetime, first_period_start: datetime | None, reach: datetime | None) -> datetime:
+    """Where a period's billed usage starts, from what is stored of its subscription: `reach` for the first
+    period (the start allowance), the period's own start for every other."""
+    if reach is None or period_start != first_period_start or reach >= period_start:
+        return period_start
+    return reach
