@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from meterflow.application.unbilled import Unbilled, UnbilledUsage
-from meterflow.domain.errors import FieldError
 from meterflow.domain.inputs import IdText, Timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.presentation import decimal_text, timestamp_text
@@ -33,12 +32,11 @@ def unbilled_json(customer_id: str, row: Unbilled) -> dict[str, Any]:
 
 @router.get("/unbilled")
 async def unbilled(customer_id: IdText, metric_id: IdText | None = None,
-                   start: Timestamp | None = Query(None, alias="from"), to: Timestamp | None = None,
+                   start: Timestamp = Query(alias="from"), to: Timestamp = Query(),
                    mode: Mode = Depends(authenticated_mode),
                    ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
     window = usage_window(start, to, timedelta(seconds=ctx.settings.rollup_retention_s))
-    if window is None:
-        raise FieldError("from", "from and to are required: the window to look for unbilled usage in")
+    assert window is not None  # both bounds are required parameters
     found_or_404(await ctx.catalog.customer(mode, customer_id), "customer", customer_id, "customer_id")
     if metric_id is not None:
         found_or_404(await ctx.catalog.metric(mode, metric_id), "metric", metric_id, "metric_id")
