@@ -1,4 +1,4 @@
-"""The ops commands on the events on record (billing.md §6): `explain` an invoice from its events, and
+"""The ops commands on the events on record: `explain` an invoice from its events, and
 `backfill` a file of old events."""
 
 from __future__ import annotations

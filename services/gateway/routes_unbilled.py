@@ -1,5 +1,5 @@
 """`GET /v1/usage/unbilled`: a customer's counted usage that no period bills, per metric and reason
-(billing.md §7). Thin: the window is checked like `GET /v1/usage`'s, the use case finds the spans."""
+(docs/billing-periods.md). Thin: the window is checked like `GET /v1/usage`'s, the use case finds the spans."""
 
 from __future__ import annotations
 

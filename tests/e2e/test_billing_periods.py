@@ -1,4 +1,4 @@
-"""billing.md §5 and §7 over HTTP on the real stack: whole-second periods, the start allowance (Monigo's
+"""Billing periods and unbilled usage over HTTP on the real stack: whole-second periods, the start allowance (Monigo's
 quickstart bills all its events), a plan change that bills each event once, pause and resume at any time
 with one invoice per ended period, unbilled usage with its reason, ids that tell the CLI their mode, and
 paths with a trailing slash that keep their Idempotency-Key."""

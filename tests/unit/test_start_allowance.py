@@ -1,4 +1,4 @@
-"""The start allowance (billing.md §5): usage stamped up to five minutes before a subscription's first
+"""The start allowance: usage stamped up to five minutes before a subscription's first
 period, and billed by no other period of the customer, is billed in that first period; on a plan change
 at T every event is billed once. The rule pure, then through drafts and period close on fakes."""
 

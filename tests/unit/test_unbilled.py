@@ -1,4 +1,4 @@
-"""Unbilled usage (billing.md §7): the parts of a window no period bills, each with its reason, from a
+"""Unbilled usage: the parts of a window no period bills, each with its reason, from a
 subscription's billing history."""
 
 from __future__ import annotations

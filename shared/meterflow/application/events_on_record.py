@@ -1,4 +1,4 @@
-"""Reading the events on record back (billing.md §6): an invoice's events, and `explain`, each line's
+"""Reading the events on record back: an invoice's events, and `explain`, each line's
 quantity recomputed from the events beside the invoice's figure.
 
 An invoice line's events are the counted events of its customer whose event name its metric reads and

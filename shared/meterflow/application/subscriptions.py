@@ -51,7 +51,7 @@ class Subscriptions:
     unit_of_work: UnitOfWorkFactory
     clock: Clock
     org_id: str = field(kw_only=True)  # shown in the objects webhook events carry
-    # How far before its start a first period bills usage: the clock-skew allowance (billing.md §5).
+    # How far before its start a first period bills usage: the clock-skew allowance.
     start_allowance: timedelta = field(kw_only=True, default=timedelta(minutes=5))
 
     async def start(self, mode: Mode, customer_id: str, plan_id: str, start: datetime | None) -> Subscription:
@@ -84,7 +84,7 @@ class Subscriptions:
         return subscription
 
     async def change_status(self, mode: Mode, subscription_id: str, status: str) -> Subscription:
-        """PATCH status: paused, active (resume) or canceled (now), billing.md §5, at any time: the
+        """PATCH status: paused, active (resume) or canceled (now) at any time: the
         periods a resume leaves behind uninvoiced are queued for the closer in the same transaction."""
         return await self._change(mode, subscription_id, lambda s, at: change_status(s, status, at))
 

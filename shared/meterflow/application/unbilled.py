@@ -1,4 +1,4 @@
-"""Unbilled usage of a customer (billing.md §7, `GET /v1/usage/unbilled`, `meterflow explain`): counted
+"""Unbilled usage of a customer (`GET /v1/usage/unbilled`, `meterflow explain`): counted
 usage in a window that no period bills, per metric and reason, with exact figures.
 
 The spans come from the domain (`domain/unbilled.py`) given each subscription's billing history; their

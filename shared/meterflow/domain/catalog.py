@@ -1,6 +1,6 @@
 """What a business sets up to be billed: customers, metrics, plans with prices, subscriptions.
 
-A subscription's lifecycle is decided here and nowhere else (billing.md §5): it starts with its first
+A subscription's lifecycle is decided here and nowhere else: it starts with its first
 period at its start truncated to the whole second (or at the end of its trial: usage before
 `trial_ends_at` is never billed), moves to the next period once its current one is invoiced, and, when
 cancelled at period end, stops after invoicing the period it was cancelled in. Every instant a change
@@ -232,7 +232,7 @@ class StatusChange:
 
 
 def change_status(subscription: Subscription, status: str, at: datetime) -> StatusChange:
-    """PATCH status (api.md): paused, active or canceled, taking effect at the whole second of `at`; an
+    """PATCH status: paused, active or canceled, taking effect at the whole second of `at`; an
     impossible transition (pausing what is not active, resuming what is not paused, cancelling twice) is a
     Conflict."""
     effective = whole_second(at)

@@ -1,4 +1,4 @@
-"""The start allowance (billing.md §5): which usage a subscription's first period bills besides its own.
+"""The start allowance: which usage a subscription's first period bills besides its own.
 
 Clients stamp events with their own clocks, and a client that creates a subscription and at once sends
 the usage of the last few seconds stamps some of it just before the subscription's start. So the first

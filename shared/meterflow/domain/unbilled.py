@@ -1,4 +1,4 @@
-"""Unbilled usage (billing.md §7): the parts of a time window that no period of a customer bills for one
+"""Unbilled usage: the parts of a time window that no period of a customer bills for one
 metric, each with why, so that counted usage no invoice carries is shown and never silently dropped.
 
 A metric's usage is billed where a period of one of the customer's subscriptions whose plan prices it
@@ -31,7 +31,7 @@ class UnbilledReason(StrEnum):
     AFTER_CANCEL = "after_cancel"
     NO_SUBSCRIPTION = "no_subscription"
     METRIC_NOT_PRICED = "metric_not_priced"
-    NON_NUMERIC = "non_numeric"  # counted events whose value a numeric metric cannot read (billing.md §2)
+    NON_NUMERIC = "non_numeric"  # counted events whose value a numeric metric cannot read
 
 
 @dataclass(frozen=True)

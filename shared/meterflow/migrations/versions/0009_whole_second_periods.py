@@ -1,4 +1,4 @@
-"""Whole-second periods, the start allowance, and ended periods waiting for the closer (billing.md §5).
+"""Whole-second periods, the start allowance, and ended periods waiting for the closer.
 
 Revision ID: 0009
 Revises: 0008_webhooks
@@ -55,6 +55,8 @@ STATEMENTS = (
     )
     """,
     "CREATE INDEX waiting_periods_to_close ON waiting_periods (period_end, subscription_id)",
+    # A subscription's ended periods, every status (unbilled usage reads them per customer's subscriptions).
+    "CREATE INDEX invoices_by_subscription ON invoices (subscription_id, period_start)",
 )
 
 
@@ -65,5 +67,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Truncated boundaries stay truncated: they are valid boundaries for the code before this revision.
+    op.execute("DROP INDEX invoices_by_subscription")
     op.execute("DROP TABLE waiting_periods")
     op.execute("ALTER TABLE subscriptions DROP COLUMN first_period_start, DROP COLUMN usage_from")
