@@ -1,5 +1,5 @@
-"""The ops commands on the events on record: `explain` an invoice from its events, and
-`backfill` a file of old events."""
+"""The ops commands on the events on record (docs/billing.md, "Events on record"): `explain` an invoice from its events,
+and `backfill` a file of old events."""
 
 from __future__ import annotations
 

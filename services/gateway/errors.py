@@ -1,6 +1,6 @@
-"""The one mapping from failures to HTTP answers (api.md error shape, never a trace).
+"""The one mapping from failures to HTTP answers (docs/api.md, "Errors", never a trace).
 
-The body is Monigo's (monigo-wire.md §2) with meterflow's additions: `{"error": "<message>", "type",
+The body is Monigo's (docs/monigo.md) with meterflow's additions: `{"error": "<message>", "type",
 "param", "details": {"<field path>": "<message>"}}`. `error` is a string because Monigo's clients read it
 as one; a 400 always carries a non-empty `details` naming every faulty field, because that is what their
 `IsValidationError` helper tests.

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on every POST, PUT and PATCH but ingest (api.md; the rules: domain/idempotency.py).
+"""`Idempotency-Key` on every POST, PUT and PATCH but ingest (docs/api.md; the rules: domain/idempotency.py).
 
 Runs around the routes: the key's row is claimed in Postgres before the route executes, the answer (status
 and body) is stored after it, and a retry gets that answer with `Idempotent-Replayed: true`. A 5xx is not

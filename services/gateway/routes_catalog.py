@@ -108,7 +108,7 @@ _MONEY_FIELDS = frozenset({"unit_price", "unit_amount", "package_price", "base_p
 
 
 def _decimal_strings(value: Any, key: str | None = None) -> Any:
-    """Store prices as given, money written as api.md shows it: decimal strings, whatever number form
+    """Store prices as given, money written as docs/api.md shows it: decimal strings, whatever number form
     the client sent."""
     if isinstance(value, dict):
         return {k: _decimal_strings(v, k) for k, v in value.items()}

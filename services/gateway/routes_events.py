@@ -1,5 +1,5 @@
-"""Events on record (billing.md §6): list, one by key, and an invoice's events. Thin: parse, call the
-reader or the use case, shape the answer; refusals are domain errors mapped in `errors.py`."""
+"""Events on record (docs/billing.md, "Events on record"): list, one by key, and an invoice's events. Thin: parse, call
+the reader or the use case, shape the answer; refusals are domain errors mapped in `errors.py`."""
 
 from __future__ import annotations
 

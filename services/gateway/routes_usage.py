@@ -22,7 +22,7 @@ from services.gateway.ingest import MAX_BODY_BYTES, ingest_batch
 from services.gateway.schemas import ExactJSONResponse, IngestIn, page_json, rollup_json
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
-# Ingest takes the larger body api.md allows; each event is checked on its own (one bad event is
+# Ingest takes the larger body docs/api.md allows; each event is checked on its own (one bad event is
 # listed in `rejected`, never a reason to refuse the batch).
 ingest_router = APIRouter(prefix="/v1", route_class=checked_route(MAX_BODY_BYTES))
 

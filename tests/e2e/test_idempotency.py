@@ -1,4 +1,4 @@
-"""`Idempotency-Key` (api.md): a retry gets the first answer and changes nothing, another request under
+"""`Idempotency-Key` (docs/api.md): a retry gets the first answer and changes nothing, another request under
 the same key is a 400, and concurrent retries never both execute (the database decides)."""
 
 from __future__ import annotations

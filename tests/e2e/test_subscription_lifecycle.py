@@ -1,5 +1,5 @@
-"""billing.md §5 end to end: pause, resume, cancel now and trials through the API and the closer
-(`meterflow close-periods`, grace 0 for these runs), with the invoices each must produce."""
+"""docs/billing.md, "Periods and the subscription lifecycle" end to end: pause, resume, cancel now and trials through
+the API and the closer (`meterflow close-periods`, grace 0 for these runs), with the invoices each must produce."""
 
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ async def wait_for_exact(store: UsageStore, books: Books, expected: Expected, se
 
 
 async def assert_on_record(pool: Pool, books: Books, expected: Expected, mode: Mode | None = None) -> None:
-    """The events on record are the counted set, key for key and body for body (billing.md §6): no
+    """The events on record are the counted set, key for key and body for body (docs/billing.md, "Events on record"): no
     duplicate's body, no dead letter, nothing missing. Call it after `wait_for_exact`."""
     rows = await pool.fetch(
         "SELECT idempotency_key, customer_id, properties, topic, kafka_offset FROM events_on_record "

@@ -31,7 +31,7 @@ def test_missing_timestamp_means_received_at() -> None:
 @pytest.mark.parametrize("zero", [None, "0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z",
                                   "0001-01-01T00:00:00+00:00"])
 def test_null_or_zero_timestamp_means_received_at_and_null_properties_mean_none(zero: str | None) -> None:
-    """What Monigo's Go client sends when the caller sets neither (monigo-wire.md §7)."""
+    """What Monigo's Go client sends when the caller sets neither (docs/monigo.md)."""
     event = parse_event(raw(timestamp=zero, properties=None), NOW, POLICY)
     assert (event.timestamp, event.properties) == (NOW, {})
 

@@ -1,5 +1,5 @@
-"""billing.md §5 as use cases on fakes, the clock stepped: periods to the second, trials, pause, resume,
-cancel now, and the double-billing guard."""
+"""docs/billing.md, "Periods and the subscription lifecycle" as use cases on fakes, the clock stepped: periods to the
+second, trials, pause, resume, cancel now, and the double-billing guard."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Redis layout of remembered idempotency keys: small hashes, a few bytes a key (billing.md §1).
+"""Redis layout of remembered idempotency keys: small hashes, a few bytes a key (docs/billing.md, "Deduplication").
 
 A mark is one field of a small hash, never a top-level Redis key of its own: a top-level key costs ~50 B
 of table entry, object header and expiry record before its name and value. Marks are grouped by

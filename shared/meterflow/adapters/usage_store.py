@@ -199,7 +199,7 @@ class UsageStore:
                      now: datetime, writes: HashWrites) -> None:
         """One script for all marks and the rollup writes, inside the MULTI/EXEC: a command per event
         would make the client, not Redis, the bottleneck. A key is remembered at least until its
-        event's time + W + skew (billing.md §1)."""
+        event's time + W + skew (docs/billing.md, "Deduplication")."""
         floor = now + self._clock_skew
         expiry = math.ceil(max(max(e.timestamp for e in counted) + self._key_memory, floor).timestamp())
         marks = [(e.mode, digests[e.dedupe_key], encode_origin(e.origin)) for e in counted]

@@ -1,5 +1,5 @@
-"""Reading the events on record back: an invoice's events, and `explain`, each line's
-quantity recomputed from the events beside the invoice's figure.
+"""Reading the events on record back (docs/billing.md, "Events on record"): an invoice's events, and `explain`, each
+line's quantity recomputed from the events beside the invoice's figure.
 
 An invoice line's events are the counted events of its customer whose event name its metric reads and
 whose timestamp is in the range the invoice's period bills (`start_allowance.billed_range`: the period

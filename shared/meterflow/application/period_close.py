@@ -10,10 +10,10 @@ advanced subscription or its dequeued period, nor the reverse. Safe to run late,
 A waiting period is one a resume left uninvoiced (domain `resume`): several of one subscription may wait
 at once, beside its current period, and each is invoiced exactly once like any other.
 
-One subscription can never stop the others: a period whose invoice cannot be computed or
-written is skipped for the rest of the run, recorded with its reason in the same transaction, and tried
-again on the next run; every other period of the chunk is still closed in the same batched writes (see
-isolation.py). Only an unreachable dependency stops a run.
+One subscription can never stop the others (docs/billing.md, "Invoices and period close"): a period whose invoice cannot
+be computed or written is skipped for the rest of the run, recorded with its reason in the same transaction, and tried
+again on the next run; every other period of the chunk is still closed in the same batched writes (see isolation.py).
+Only an unreachable dependency stops a run.
 """
 
 from __future__ import annotations

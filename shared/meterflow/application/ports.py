@@ -69,8 +69,8 @@ class DeadLetterSink(Protocol):
 
 
 class EventRecordWriter(Protocol):
-    """The events on record (billing.md §6): `add` is idempotent per (mode, idempotency key, timestamp),
-    so a replayed batch adds nothing, and returns only once the rows are durable.
+    """The events on record (docs/billing.md, "Events on record"): `add` is idempotent per (mode, idempotency key,
+    timestamp), so a replayed batch adds nothing, and returns only once the rows are durable.
 
     `counting()` is held from a batch's count to its `add`: a rebuild of rollups from the record
     (`ReplaySource.rebuilding`) never runs in between, where it would see the count in the rollups but

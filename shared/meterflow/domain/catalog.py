@@ -1,10 +1,10 @@
 """What a business sets up to be billed: customers, metrics, plans with prices, subscriptions.
 
-A subscription's lifecycle is decided here and nowhere else: it starts with its first
-period at its start truncated to the whole second (or at the end of its trial: usage before
-`trial_ends_at` is never billed), moves to the next period once its current one is invoiced, and, when
-cancelled at period end, stops after invoicing the period it was cancelled in. Every instant a change
-takes effect is a whole second, so every period boundary is one.
+A subscription's lifecycle is decided here and nowhere else (docs/billing.md, "Periods and the subscription lifecycle";
+docs/billing-periods.md): it starts with its first period at its start truncated to the whole second (or at the end of
+its trial: usage before `trial_ends_at` is never billed), moves to the next period once its current one is invoiced,
+and, when cancelled at period end, stops after invoicing the period it was cancelled in. Every instant a change takes
+effect is a whole second, so every period boundary is one.
 
 Pause and cancel-now end billing at that instant (`stops_at`): the period containing it ends there and is
 invoiced like any ended one (periods before it, not yet closed, are closed as usual first). A subscription

@@ -1,4 +1,5 @@
-"""The counting rule of billing.md §1 and §2: which events of a batch count, and what they add to the rollups.
+"""The counting rule of docs/billing.md ("Deduplication", "Aggregations"): which events of a batch count, and what they
+add to the rollups.
 
 The first event of a (mode, idempotency key) is the one counted; every later one, stored before or
 earlier in the same batch, is a duplicate even if its body differs. A counted event folds into the

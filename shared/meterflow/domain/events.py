@@ -49,7 +49,7 @@ class Event(BaseModel):
 class AcceptancePolicy:
     """Which timestamps are accepted: not older than the dedupe window W, not too far in the future.
 
-    Accepting only events younger than W is what lets dedupe forget a key after W (billing.md §1).
+    Accepting only events younger than W is what lets dedupe forget a key after W (docs/billing.md, "Deduplication").
     """
 
     window: timedelta

@@ -29,8 +29,8 @@ MAX_ID_CHARS = 64
 MAX_NAME_CHARS = 255
 MAX_DESCRIPTION_CHARS = 1_000
 MAX_EMAIL_CHARS = 320
-MAX_EVENT_NAME_CHARS = 128  # api.md
-MAX_KEY_CHARS = 255  # idempotency keys, api.md
+MAX_EVENT_NAME_CHARS = 128  # docs/api.md, "Ingest"
+MAX_KEY_CHARS = 255  # idempotency keys, docs/api.md
 # Dates a billing system can step through in both directions: no period arithmetic leaves `datetime`.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)

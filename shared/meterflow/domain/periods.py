@@ -5,7 +5,10 @@ previous boundary, so month-end clamping cannot drift: Jan 31 → Feb 28 → Mar
 
 Every boundary is a whole second (`whole_second`): clients stamp events to the second (often with no
 fraction at all), so a period starting at 10:00:00.4829 would leave out an event stamped 10:00:00 that was
-sent after the subscription was created. An event stamped in the second a period starts belongs to it.
+sent after the subscription was created. An event stamped in the second a period starts belongs to it. A
+boundary is not rounded to an hour: usage is rolled up in hourly windows (`align_to_hour` is the start of
+an instant's window), and a period's partial hours at either edge are recounted from the events on record
+(`exact_periods.py`), so no event is billed by two periods (docs/billing-periods.md).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Which usage window a client may ask for: the rules of `GET /v1/usage`'s `from` and `to`.
 
-Any second may bound a window (billing.md §2: whole hours from the rollups, edge hours from the events on
-record). A window is read hour by hour from the rollups, so its length bounds the work of one request: no longer
-than the rollups are kept (nothing older exists), else one request could walk centuries of empty hours
-and hold the gateway's memory with them.
+Any second may bound a window (docs/billing.md, "Aggregations": whole hours from the rollups, edge hours from the events
+on record). A window is read hour by hour from the rollups, so its length bounds the work of one request: no longer than
+the rollups are kept (nothing older exists), else one request could walk centuries of empty hours and hold the gateway's
+memory with them.
 """
 
 from __future__ import annotations

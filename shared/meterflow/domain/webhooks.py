@@ -1,4 +1,4 @@
-"""Webhooks (api.md "Webhooks"): the closed set of event types, the event envelope, both signatures, the
+"""Webhooks (docs/api.md, "Webhooks"): the closed set of event types, the event envelope, both signatures, the
 retry schedule, which endpoints an event goes to, and which URLs an endpoint may have. Pure: no clock (the
 time is an argument), no network (resolved addresses are handed in).
 
@@ -154,7 +154,7 @@ class Delivery:
 
 def build_event(event_type: EventType, mode: Mode, object_name: str, object_json: dict[str, Any],
                 at: datetime, event_id: str | None = None) -> WebhookEvent:
-    """The envelope of api.md: `{"id", "type", "created_at", "is_test", "data": {"<object name>": {...}}}`."""
+    """The envelope of docs/api.md: `{"id", "type", "created_at", "is_test", "data": {"<object name>": {...}}}`."""
     event_id = event_id or new_id(IdKind.WEBHOOK_EVENT)
     payload = {"id": event_id, "type": event_type.value, "created_at": format_timestamp(at),
                "is_test": mode is Mode.TEST, "data": {object_name: object_json}}
