@@ -54,15 +54,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await redis.aclose()
             await pool.close()
 
-    # No slash redirects: TrailingSlashes serves `/path/` as `/path` (see trailing_slash.py).
-    app = FastAPI(title="meterflow", version="1", lifespan=lifespan, redirect_slashes=False)
+    app = FastAPI(title="meterflow", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_openapi(app)
     app.middleware("http")(with_idempotency)
     app.add_middleware(JsonBodies)
     app.middleware("http")(drain.refuse_writes)
     app.middleware("http")(with_request_id)
-    app.add_middleware(TrailingSlashes)  # outermost: every layer sees the one spelling of the path
+    # Outermost: every layer sees one spelling of an API path, so none is ever redirected after its
+    # Idempotency-Key was seen (trailing_slash.py).
+    app.add_middleware(TrailingSlashes)
     for router in (routes_catalog.router, routes_catalog_changes.router, routes_subscriptions.router,
                    routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
         app.include_router(router)
