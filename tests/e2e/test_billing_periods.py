@@ -138,9 +138,12 @@ async def test_pause_resume_within_a_second_pause_cancel_then_one_invoice_per_en
     await eventually(_now, lambda now: now >= second_start + SECOND, timeout_s=5)
     await ingest(api, [stamped(setup, second_start) for _ in range(3)])
     second_pause = the(await api.patch(patch, json={"status": "paused"}), "subscription")
+    paused_at = parse(second_pause["current_period_end"])
+    await ingest(api, [stamped(setup, paused_at)])  # while paused: kept, billed by no period
+    await eventually(_now, lambda now: now >= paused_at + SECOND, timeout_s=5)
     canceled = the(await api.patch(patch, json={"status": "canceled"}), "subscription")
     assert canceled["status"] == "canceled"
-    await counted(api, setup, start, 5)
+    await counted(api, setup, start, 6)
 
     for _ in range(2):  # twice: the second run finds nothing left to invoice
         closed = meterflow(settings, "close-periods", "--subscription", sub_id, close_grace_s=0)
@@ -148,7 +151,11 @@ async def test_pause_resume_within_a_second_pause_cancel_then_one_invoice_per_en
     found = listed(await api.get("/v1/invoices", params={"subscription_id": sub_id}), "invoices")
     assert sorted((parse(i["period_start"]), parse(i["period_end"]), i["status"], i["total"]) for i in found) == [
         (start, parse(first_pause["current_period_end"]), "finalized", "4.00"),
-        (second_start, parse(second_pause["current_period_end"]), "finalized", "6.00")]
+        (second_start, paused_at, "finalized", "6.00")]
+    unbilled = (await api.get("/v1/usage/unbilled", params={
+        "customer_id": setup.customer_id, "from": ts(start - HOUR), "to": ts(paused_at + HOUR)})).json()
+    assert [(u["metric_id"], u["reason"], u["value_exact"], u["from"]) for u in unbilled["unbilled"]] == [
+        (setup.metric_id, "paused", "1", ts(paused_at))]
 
 
 async def _now() -> datetime:

@@ -74,3 +74,11 @@ def test_without_a_subscription_pricing_the_metric_the_whole_window_is_unbilled(
 def test_an_invoiced_period_and_the_next_one_leave_nothing_unbilled_between_them() -> None:
     second = subscription(current_period=Period(START + DAY, START + 2 * DAY))
     assert spans(Period(START, START + 2 * DAY), second, [Period(START, START + DAY)]) == []
+
+
+def test_a_pause_then_a_cancel_is_paused_until_the_cancel_and_after_cancel_from_it() -> None:
+    paused_at, canceled_at = START + 2 * HOUR, START + 3 * HOUR
+    canceled = subscription(status=SubscriptionStatus.CANCELED, current_period=Period(paused_at, paused_at),
+                            stops_at=paused_at, canceled_at=canceled_at + timedelta(milliseconds=400))
+    assert spans(Period(START, START + DAY), canceled, [Period(START, paused_at)]) == [
+        (Period(paused_at, canceled_at), "paused"), (Period(canceled_at, START + DAY), "after_cancel")]

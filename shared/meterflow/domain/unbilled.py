@@ -18,7 +18,7 @@ from enum import StrEnum
 from itertools import pairwise
 
 from meterflow.domain.catalog import Subscription, SubscriptionStatus
-from meterflow.domain.periods import Period
+from meterflow.domain.periods import Period, whole_second
 from meterflow.domain.start_allowance import billed_range, billing_end
 
 FOREVER = datetime(9999, 1, 1, tzinfo=UTC)  # the end of an active subscription's billing: not known yet
@@ -70,11 +70,20 @@ def billing_history(subscription: Subscription, ended: Iterable[Period], trial_d
     periods = [*ended, *([onward] if (onward := _onward(subscription)) else [])]
     billed = tuple(billed_range(subscription, p) for p in periods if p.end > p.start)
     begins = subscription.usage_from or subscription.first_period_start or subscription.anchor
-    end = billing_end(subscription)
+    end = _life_end(subscription)
     trial_end = subscription.trial_ends_at
     trial = Period(trial_end - timedelta(days=trial_days), trial_end) if trial_end and trial_days else None
     return BillingHistory(billed, Period(begins, FOREVER if end is None else max(begins, end)), trial,
                           end is not None)
+
+
+def _life_end(subscription: Subscription) -> datetime | None:
+    """Where a cancelled subscription's life ended: the cancel, even when a pause had stopped its billing
+    earlier (the time between is paused, after it cancelled); None while it lives."""
+    end = billing_end(subscription)
+    if end is None or subscription.stops_at is None or subscription.canceled_at is None:
+        return end
+    return max(end, whole_second(subscription.canceled_at))
 
 
 def _reason(at: datetime, histories: Sequence[BillingHistory]) -> UnbilledReason:
