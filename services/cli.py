@@ -116,6 +116,14 @@ class ModeOption(StrEnum):
     live = "live"
 
 
+# Commands that take an object's id find its mode from the object; `--mode` is an optional check.
+_MODE_CHECK = "optional: the object's mode is found from its id; if given, it must be this one"
+
+
+def _mode(option: ModeOption | None) -> Mode | None:
+    return Mode(option.value) if option else None
+
+
 def _timestamp(value: str | None) -> datetime:
     if value is None:
         return clock().now()
@@ -167,12 +175,12 @@ def late_events(since: str | None = typer.Option(None, "--since", help="detected
 
 @app.command()
 def reinvoice(invoice_id: str = typer.Argument(..., help="a void invoice whose period should be billed again"),
-              mode: ModeOption = typer.Option(..., "--mode")) -> None:
+              mode: ModeOption | None = typer.Option(None, "--mode", help=_MODE_CHECK)) -> None:
     """Bill a voided invoice's period again with current usage (a new finalized invoice)."""
     from services.ops import reinvoice as run_reinvoice
 
     try:
-        code = asyncio.run(run_reinvoice(get_settings(), clock(), invoice_id, Mode(mode.value)))
+        code = asyncio.run(run_reinvoice(get_settings(), clock(), invoice_id, _mode(mode)))
     except Exception as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     raise typer.Exit(code)
@@ -218,12 +226,13 @@ def revoke_key(key_id: str = typer.Argument(..., help="the key's id, from `meter
 
 @app.command()
 def explain(invoice_id: str = typer.Argument(..., help="the invoice to explain"),
-            mode: ModeOption = typer.Option(..., "--mode")) -> None:
-    """Each line's quantity recomputed from the events on record, beside the invoice's; exit 1 on a mismatch."""
+            mode: ModeOption | None = typer.Option(None, "--mode", help=_MODE_CHECK)) -> None:
+    """Each line's quantity recomputed from the events on record, beside the invoice's, and the unbilled
+    usage around its period; exit 1 on a mismatch."""
     from services.record_ops import explain_invoice
 
     try:
-        code = asyncio.run(explain_invoice(get_settings(), invoice_id, Mode(mode.value)))
+        code = asyncio.run(explain_invoice(get_settings(), invoice_id, _mode(mode)))
     except Exception as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     raise typer.Exit(code)

@@ -20,6 +20,7 @@ from services.gateway import (
     routes_events,
     routes_invoices,
     routes_subscriptions,
+    routes_unbilled,
     routes_usage,
     routes_webhooks,
 )
@@ -30,6 +31,7 @@ from services.gateway.idempotency import with_idempotency
 from services.gateway.json_bodies import JsonBodies
 from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
+from services.gateway.trailing_slash import TrailingSlashes
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
@@ -59,10 +61,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.add_middleware(JsonBodies)
     app.middleware("http")(drain.refuse_writes)
     app.middleware("http")(with_request_id)
+    # Outermost: every layer sees one spelling of an API path, so none is ever redirected after its
+    # Idempotency-Key was seen (trailing_slash.py).
+    app.add_middleware(TrailingSlashes)
     for router in (routes_catalog.router, routes_catalog_changes.router, routes_subscriptions.router,
                    routes_usage.router, routes_usage.ingest_router, routes_invoices.router):
         app.include_router(router)
     app.include_router(routes_events.router)
+    app.include_router(routes_unbilled.router)
     app.include_router(routes_webhooks.router)
 
     @app.get("/healthz")

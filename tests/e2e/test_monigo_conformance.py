@@ -6,6 +6,7 @@ rollups, generate → finalize → void."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -171,7 +172,9 @@ async def test_subscriptions_create_guard_filters_status_changes_and_delete(api:
 
     paused = check(await call(api, "PATCH", f"/v1/subscriptions/{sub['id']}", {"status": "paused"}),
                    "subscription", SUBSCRIPTION)
-    assert paused["status"] == "paused" and paused["current_period_end"] <= paused["updated_at"]
+    # The period ends at the pause's whole second, compared as instants (a whole second is written
+    # without a fraction, so the texts do not sort as the instants do).
+    assert paused["status"] == "paused" and _instant(paused["current_period_end"]) <= _instant(paused["updated_at"])
     assert (await call(api, "PATCH", f"/v1/subscriptions/{sub['id']}", {"status": "paused"})).status_code == 409
     validation_error(await call(api, "PATCH", f"/v1/subscriptions/{sub['id']}", {"status": "cancelled"}), "status")
     assert (await call(api, "DELETE", f"/v1/customers/{customer['id']}")).status_code == 409  # paused: billing
@@ -179,6 +182,10 @@ async def test_subscriptions_create_guard_filters_status_changes_and_delete(api:
     gone = check(await call(api, "GET", f"/v1/subscriptions/{sub['id']}"), "subscription", SUBSCRIPTION)
     assert gone["status"] == "canceled"
     assert (await call(api, "DELETE", f"/v1/customers/{customer['id']}")).status_code == 200
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 async def test_ingest_usage_and_invoice_flow_as_the_sdk_sends_it(api: httpx.AsyncClient) -> None:

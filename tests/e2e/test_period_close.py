@@ -111,6 +111,19 @@ async def test_late_event_is_kept_reported_and_leaves_the_invoice_alone(api: htt
     assert before[0]["id"] in listing.stdout
 
 
+async def test_an_event_in_the_start_allowance_of_a_finalized_first_period_is_late(api: httpx.AsyncClient,
+                                                                                   settings: Settings) -> None:
+    setup = await daily_setup(api, days_ago=2)
+    assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
+    first = (await invoices_of(api, setup["customer"]))[0]
+    # Two minutes before the first period: that period would have billed it (the start allowance).
+    late = [{**calls(setup, 2, 1)[0], "timestamp": (TODAY - timedelta(days=2, minutes=2)).isoformat()}]
+    await ingest(api, late)
+    await usage_reaches_total(api, setup, 1)
+    listing = meterflow(settings, "late-events", "--limit", "1000")
+    assert any(late[0]["idempotency_key"] in line and first["id"] in line for line in listing.stdout.splitlines())
+
+
 async def test_cancelled_subscription_gets_its_last_invoice_and_stops(api: httpx.AsyncClient,
                                                                       settings: Settings) -> None:
     setup = await daily_setup(api, days_ago=1)
