@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: run test check bench install clean
+.PHONY: run test test-fast check bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 # Lint, strict typing and the import rules gate the suite: CI runs `make test`, so it runs all four.
 test: check
 	$(BIN)/pytest
+
+# The inner loop: the pure rules and each adapter against its real server (the contract suites), in about a
+# minute. CI runs `make test`, every tier.
+test-fast: check
+	$(BIN)/pytest tests/unit tests/integration
 
 check: $(STAMP)
 	$(BIN)/ruff check shared services tests bench
