@@ -6,10 +6,11 @@ STAMP := $(VENV)/.install-stamp
 
 .PHONY: run test test-fast check bench install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e clients/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,7 +28,7 @@ test-fast: check
 	$(BIN)/pytest tests/unit tests/integration
 
 check: $(STAMP)
-	$(BIN)/ruff check shared services tests bench
+	$(BIN)/ruff check shared services tests bench clients/python
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -1,0 +1,132 @@
+"""The state of a buffered ingest, without threads or tasks: which events wait, which batch goes next
+and when, what has been settled. The sync buffer (a thread) and the async buffer (a task) each hold one
+under their own lock and only decide *when to wake*; every rule is here, given `now`.
+
+An event accepted by `add` stays counted in `unsettled` until its batch has an answer (reported to
+`on_result`) or a final failure (reported to `on_error`, or raised): it is never forgotten silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict, TypeVar
+
+from meterflow_client.errors import MeterflowError
+from meterflow_client.resources.events import MAX_EVENTS_PER_BATCH, EventParams, IngestResult, keyed
+from meterflow_client.retries import RetryPolicy
+
+log = logging.getLogger("meterflow_client")
+T = TypeVar("T")
+Overflow = Literal["block", "drop"]
+# Until delivered or refused for good: only `close_timeout_s` ends the attempts of a transient failure.
+UNTIL_DELIVERED = 1 << 62
+
+
+class BufferClosed(MeterflowError):
+    """The buffer was closed (its `close_timeout_s` ran out) before the batch was delivered."""
+
+
+def delivering(policy: RetryPolicy) -> RetryPolicy:
+    """The client's waits, without its limit on attempts."""
+    return RetryPolicy(UNTIL_DELIVERED, policy.initial_delay_s, policy.max_delay_s, policy.max_retry_after_s)
+
+
+def call_back(callback: Callable[[T], None] | None, value: T) -> None:
+    """A callback that raises must not stop the sending: it is logged."""
+    if callback is None:
+        return
+    try:
+        callback(value)
+    except Exception:
+        log.exception("meterflow buffer callback %r raised", callback)
+
+
+class IngestFailed(MeterflowError):
+    """A batch the API refused for good (a 400 naming every event, a revoked key), or that could not be
+    delivered before the buffer was closed: `events` are those not recorded."""
+
+    def __init__(self, events: list[dict[str, Any]], cause: BaseException) -> None:
+        super().__init__(f"{len(events)} events not ingested: {cause}")
+        self.events, self.cause = events, cause
+
+
+class BufferOptions(TypedDict, total=False):
+    """`max_batch` events (≤ 1,000) or `flush_interval_s` after the oldest waiting one, whichever comes
+    first. At most `max_buffered` events wait in memory: beyond it `add` blocks (`overflow="block"`, the
+    default, which loses nothing) or refuses the event and returns False (`overflow="drop"`, chosen
+    explicitly). `concurrency` batches are sent at once. Each answer goes to `on_result`; a batch that
+    failed for good goes to `on_error`, or, without one, is raised by the next `add`, `flush` or `close`.
+    `close_timeout_s` bounds the wait of `close` (and so of the context's exit) for undelivered batches."""
+
+    max_batch: int
+    flush_interval_s: float
+    max_buffered: int
+    overflow: Overflow
+    concurrency: int
+    on_result: Callable[[IngestResult], None]
+    on_error: Callable[[IngestFailed], None]
+    close_timeout_s: float
+
+
+@dataclass
+class Batches:
+    max_batch: int = MAX_EVENTS_PER_BATCH
+    flush_interval_s: float = 1.0
+    max_buffered: int = 100_000
+    overflow: Overflow = "block"
+    waiting: deque[tuple[float, dict[str, Any]]] = field(default_factory=deque)
+    unsettled: int = 0
+    dropped: int = 0
+    flushing: bool = False
+    failures: list[IngestFailed] = field(default_factory=list)
+
+    @classmethod
+    def from_options(cls, options: BufferOptions) -> Batches:
+        batches = cls(options.get("max_batch", MAX_EVENTS_PER_BATCH), options.get("flush_interval_s", 1.0),
+                      options.get("max_buffered", 100_000), options.get("overflow", "block"))
+        if not 1 <= batches.max_batch <= MAX_EVENTS_PER_BATCH or batches.max_buffered < batches.max_batch:
+            raise ValueError(f"1 ≤ max_batch ≤ {MAX_EVENTS_PER_BATCH} and max_buffered ≥ max_batch")
+        if batches.overflow not in ("block", "drop"):
+            raise ValueError("overflow is 'block' or 'drop'")
+        return batches
+
+    def has_room(self) -> bool:
+        return self.unsettled < self.max_buffered
+
+    def accept(self, event: EventParams | Mapping[str, Any], now: float) -> None:
+        """Keyed now, so every attempt of its batch carries the same key."""
+        self.waiting.append((now, keyed(event)))
+        self.unsettled += 1
+
+    def next_batch(self, now: float, closing: bool) -> list[dict[str, Any]] | None:
+        """A batch when one is due: full, old enough, or everything waiting on flush and close."""
+        if not self.waiting:
+            return None
+        due = (len(self.waiting) >= self.max_batch or closing or self.flushing
+               or now - self.waiting[0][0] >= self.flush_interval_s)
+        if not due:
+            return None
+        return [self.waiting.popleft()[1] for _ in range(min(self.max_batch, len(self.waiting)))]
+
+    def wake_in_s(self, now: float) -> float | None:
+        """How long the sender may sleep before a batch falls due by age (None: nothing waits)."""
+        return None if not self.waiting else max(0.0, self.waiting[0][0] + self.flush_interval_s - now)
+
+    def settled(self, batch: list[dict[str, Any]], failure: IngestFailed | None = None) -> None:
+        self.unsettled -= len(batch)
+        if failure is not None:
+            self.failures.append(failure)
+
+    def take_failures(self) -> IngestFailed | None:
+        """Every failure kept since the last call, as one (their events together)."""
+        taken, self.failures = self.failures, []
+        return IngestFailed([e for f in taken for e in f.events], taken[0].cause) if taken else None
+
+    def take_waiting(self) -> list[dict[str, Any]]:
+        """On a close that ran out of time: what still waits, to be reported as not delivered."""
+        taken = [event for _, event in self.waiting]
+        self.waiting.clear()
+        return taken
