@@ -18,7 +18,6 @@ from typing import Any, Unpack
 
 from meterflow_client._batching import Batches, BufferClosed, BufferOptions, IngestFailed, call_back, delivering
 from meterflow_client._transport import AsyncSender
-from meterflow_client.errors import MeterflowError
 from meterflow_client.resources.events import EventParams, Events, IngestResult
 
 
@@ -107,7 +106,7 @@ class AsyncEventBuffer:
             try:
                 result: IngestResult | None = call.decode(await self._sender.send(ingest.request(call)))
                 failure = None
-            except MeterflowError as exc:
+            except Exception as exc:  # anything, a bug included: reported with the batch, never lost silently
                 result, failure = None, IngestFailed(batch, exc)
             except asyncio.CancelledError:
                 await self._settle(batch, IngestFailed(batch, BufferClosed("closed before the batch was delivered")))

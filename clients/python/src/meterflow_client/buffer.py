@@ -19,7 +19,6 @@ from typing import Any, Unpack
 
 from meterflow_client._batching import Batches, BufferClosed, BufferOptions, IngestFailed, call_back, delivering
 from meterflow_client._transport import SyncSender
-from meterflow_client.errors import MeterflowError
 from meterflow_client.resources.events import EventParams, Events, IngestResult
 
 
@@ -115,7 +114,7 @@ class EventBuffer:
             try:
                 result: IngestResult | None = call.decode(self._sender.send(ingest.request(call)))
                 failure = None
-            except MeterflowError as exc:
+            except Exception as exc:  # anything, a bug included: reported with the batch, never lost silently
                 result, failure = None, IngestFailed(batch, exc)
             if result is not None:
                 call_back(self._options.get("on_result"), result)

@@ -44,7 +44,7 @@ class RetryPolicy:
         asked = retry_after_s(retry_after, now or datetime.now(UTC))
         if asked is not None and asked <= self.max_retry_after_s:
             return asked
-        backoff = min(self.max_delay_s, self.initial_delay_s * 2.0 ** retries_done)
+        backoff = min(self.max_delay_s, self.initial_delay_s * 2.0 ** min(retries_done, 32))
         return backoff / 2 + backoff / 2 * jitter()
 
 
