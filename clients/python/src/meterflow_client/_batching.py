@@ -29,14 +29,19 @@ class BufferClosed(MeterflowError):
     """The buffer was closed (its `close_timeout_s` ran out) before the batch was delivered."""
 
 
+def undelivered(batch: list[dict[str, Any]]) -> IngestFailed:
+    return IngestFailed(batch, BufferClosed("closed before the batch was delivered"))
+
+
 def delivering(policy: RetryPolicy) -> RetryPolicy:
     """The client's waits, without its limit on attempts."""
     return RetryPolicy(UNTIL_DELIVERED, policy.initial_delay_s, policy.max_delay_s, policy.max_retry_after_s)
 
 
-def call_back(callback: Callable[[T], None] | None, value: T) -> None:
-    """A callback that raises must not stop the sending: it is logged."""
-    if callback is None:
+def call_back(callback: Callable[[T], None] | None, value: T | None) -> None:
+    """`callback(value)` when both are given. A callback that raises must not stop the sending: it is
+    logged."""
+    if callback is None or value is None:
         return
     try:
         callback(value)
@@ -57,9 +62,11 @@ class BufferOptions(TypedDict, total=False):
     """`max_batch` events (≤ 1,000) or `flush_interval_s` after the oldest waiting one, whichever comes
     first. At most `max_buffered` events wait in memory: beyond it `add` blocks (`overflow="block"`, the
     default, which loses nothing) or refuses the event and returns False (`overflow="drop"`, chosen
-    explicitly). `concurrency` batches are sent at once. Each answer goes to `on_result`; a batch that
-    failed for good goes to `on_error`, or, without one, is raised by the next `add`, `flush` or `close`.
-    `close_timeout_s` bounds the wait of `close` (and so of the context's exit) for undelivered batches."""
+    explicitly). `concurrency` batches are sent at once (default 1: batches arrive in the order their
+    events were added; with more they may overtake each other, each event still counted once). Each
+    answer goes to `on_result`; a batch that failed for good goes to `on_error`, or, without one, is
+    raised by the next `add`, `flush` or `close`. `close_timeout_s` bounds the wait of `close` (and so of
+    the context's exit) for undelivered batches."""
 
     max_batch: int
     flush_interval_s: float
@@ -82,24 +89,34 @@ class Batches:
     dropped: int = 0
     flushing: bool = False
     failures: list[IngestFailed] = field(default_factory=list)
+    on_error: Callable[[IngestFailed], None] | None = None
 
     @classmethod
     def from_options(cls, options: BufferOptions) -> Batches:
         batches = cls(options.get("max_batch", MAX_EVENTS_PER_BATCH), options.get("flush_interval_s", 1.0),
-                      options.get("max_buffered", 100_000), options.get("overflow", "block"))
+                      options.get("max_buffered", 100_000), options.get("overflow", "block"),
+                      on_error=options.get("on_error"))
         if not 1 <= batches.max_batch <= MAX_EVENTS_PER_BATCH or batches.max_buffered < batches.max_batch:
             raise ValueError(f"1 ≤ max_batch ≤ {MAX_EVENTS_PER_BATCH} and max_buffered ≥ max_batch")
         if batches.overflow not in ("block", "drop"):
             raise ValueError("overflow is 'block' or 'drop'")
         return batches
 
-    def has_room(self) -> bool:
-        return self.unsettled < self.max_buffered
-
-    def accept(self, event: EventParams | Mapping[str, Any], now: float) -> None:
-        """Keyed now, so every attempt of its batch carries the same key."""
+    def offer(self, event: EventParams | Mapping[str, Any], now: float, closing: bool) -> bool | None:
+        """True: the event is held (keyed now, so every attempt of its batch carries the same key).
+        False: dropped, the buffer being full under `overflow="drop"`. None: full, wait for room. Raises
+        the failures kept so far, and on an `add` after close."""
+        self.raise_failures()
+        if closing:
+            raise BufferClosed("add after close")
+        if self.unsettled >= self.max_buffered:
+            if self.overflow == "block":
+                return None
+            self.dropped += 1
+            return False
         self.waiting.append((now, keyed(event)))
         self.unsettled += 1
+        return True
 
     def next_batch(self, now: float, closing: bool) -> list[dict[str, Any]] | None:
         """A batch when one is due: full, old enough, or everything waiting on flush and close."""
@@ -115,15 +132,21 @@ class Batches:
         """How long the sender may sleep before a batch falls due by age (None: nothing waits)."""
         return None if not self.waiting else max(0.0, self.waiting[0][0] + self.flush_interval_s - now)
 
-    def settled(self, batch: list[dict[str, Any]], failure: IngestFailed | None = None) -> None:
+    def settled(self, batch: list[dict[str, Any]], failure: IngestFailed | None = None) -> IngestFailed | None:
+        """The batch has its answer or its final failure. A failure is kept here, to be raised by the next
+        call of the buffer, unless there is an `on_error` to hand it to: then it is returned for that
+        (called once the buffer's lock is released)."""
         self.unsettled -= len(batch)
-        if failure is not None:
-            self.failures.append(failure)
+        if failure is None or self.on_error is not None:
+            return failure
+        self.failures.append(failure)
+        return None
 
-    def take_failures(self) -> IngestFailed | None:
-        """Every failure kept since the last call, as one (their events together)."""
+    def raise_failures(self) -> None:
+        """Every failure kept since the last call, raised as one (their events together)."""
         taken, self.failures = self.failures, []
-        return IngestFailed([e for f in taken for e in f.events], taken[0].cause) if taken else None
+        if taken:
+            raise IngestFailed([e for f in taken for e in f.events], taken[0].cause)
 
     def take_waiting(self) -> list[dict[str, Any]]:
         """On a close that ran out of time: what still waits, to be reported as not delivered."""

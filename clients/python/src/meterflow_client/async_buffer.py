@@ -16,7 +16,14 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Unpack
 
-from meterflow_client._batching import Batches, BufferClosed, BufferOptions, IngestFailed, call_back, delivering
+from meterflow_client._batching import (
+    Batches,
+    BufferOptions,
+    IngestFailed,
+    call_back,
+    delivering,
+    undelivered,
+)
 from meterflow_client._transport import AsyncSender
 from meterflow_client.resources.events import EventParams, Events, IngestResult
 
@@ -34,17 +41,10 @@ class AsyncEventBuffer:
         """True once the buffer holds the event; False only with `overflow="drop"` and the buffer full."""
         self._start()
         async with self._cond:
-            self._raise_failures()
-            if self._closing:
-                raise BufferClosed("add after close")
-            while not self._batches.has_room():
-                if self._batches.overflow == "drop":
-                    self._batches.dropped += 1
-                    return False
+            while (held := self._batches.offer(event, time.monotonic(), self._closing)) is None:
                 await self._cond.wait()
-            self._batches.accept(event, time.monotonic())
             self._cond.notify()
-            return True
+            return held
 
     async def flush(self) -> None:
         """Returns once every event added so far is settled (recorded, or reported as failed)."""
@@ -53,7 +53,7 @@ class AsyncEventBuffer:
             self._cond.notify_all()
             await self._cond.wait_for(lambda: self._batches.unsettled == 0)
             self._batches.flushing = False
-            self._raise_failures()
+            self._batches.raise_failures()
 
     async def aclose(self) -> None:
         """Sends what waits, then stops; raises what failed (without `on_error`)."""
@@ -68,9 +68,9 @@ class AsyncEventBuffer:
         async with self._cond:
             late = self._batches.take_waiting()
         if late:
-            await self._settle(late, IngestFailed(late, BufferClosed("closed before the batch was delivered")))
+            await self._settle(late, undelivered(late))
         async with self._cond:
-            self._raise_failures()
+            self._batches.raise_failures()
 
     @property
     def dropped(self) -> int:
@@ -88,7 +88,7 @@ class AsyncEventBuffer:
         """The senders start with the first use, inside the running loop."""
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._send_batches(), name=f"meterflow-buffer-{n}")
-                           for n in range(self._options.get("concurrency", 2))]
+                           for n in range(self._options.get("concurrency", 1))]
 
     async def _next_batch(self) -> list[dict[str, Any]] | None:
         async with self._cond:
@@ -109,26 +109,17 @@ class AsyncEventBuffer:
             except Exception as exc:  # anything, a bug included: reported with the batch, never lost silently
                 result, failure = None, IngestFailed(batch, exc)
             except asyncio.CancelledError:
-                await self._settle(batch, IngestFailed(batch, BufferClosed("closed before the batch was delivered")))
+                await self._settle(batch, undelivered(batch))
                 raise
-            if result is not None:
-                call_back(self._options.get("on_result"), result)
+            call_back(self._options.get("on_result"), result)
             await self._settle(batch, failure)
 
     async def _settle(self, batch: list[dict[str, Any]], failure: IngestFailed | None) -> None:
-        """Counted as settled and, when it failed, kept to be raised in the same step, so a `flush` that
-        returns has either raised the failure or handed it to `on_error`."""
-        on_error = self._options.get("on_error")
         async with self._cond:
-            self._batches.settled(batch, failure if on_error is None else None)
+            to_report = self._batches.settled(batch, failure)
             self._cond.notify_all()
-        if failure is not None and on_error is not None:
-            call_back(on_error, failure)
+        call_back(self._batches.on_error, to_report)
 
-    def _raise_failures(self) -> None:
-        failure = self._batches.take_failures()
-        if failure is not None:
-            raise failure
 
 
 class AsyncEvents(Events[AsyncSender]):

@@ -17,7 +17,15 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Unpack
 
-from meterflow_client._batching import Batches, BufferClosed, BufferOptions, IngestFailed, call_back, delivering
+from meterflow_client._batching import (
+    Batches,
+    BufferClosed,
+    BufferOptions,
+    IngestFailed,
+    call_back,
+    delivering,
+    undelivered,
+)
 from meterflow_client._transport import SyncSender
 from meterflow_client.resources.events import EventParams, Events, IngestResult
 
@@ -32,7 +40,7 @@ class EventBuffer:
         self._cond = threading.Condition()
         self._closing = False
         self._threads = [threading.Thread(target=self._send_batches, name=f"meterflow-buffer-{n}", daemon=True)
-                         for n in range(options.get("concurrency", 2))]
+                         for n in range(options.get("concurrency", 1))]
         for thread in self._threads:
             thread.start()
         self._at_exit = functools.partial(EventBuffer.close, self)  # its own, so unregistering spares others
@@ -41,17 +49,10 @@ class EventBuffer:
     def add(self, event: EventParams | Mapping[str, Any]) -> bool:
         """True once the buffer holds the event; False only with `overflow="drop"` and the buffer full."""
         with self._cond:
-            self._raise_failures()
-            if self._closing:
-                raise BufferClosed("add after close")
-            while not self._batches.has_room():
-                if self._batches.overflow == "drop":
-                    self._batches.dropped += 1
-                    return False
+            while (held := self._batches.offer(event, time.monotonic(), self._closing)) is None:
                 self._cond.wait()
-            self._batches.accept(event, time.monotonic())
             self._cond.notify()
-            return True
+            return held
 
     def flush(self) -> None:
         """Returns once every event added so far is settled (recorded, or reported as failed)."""
@@ -60,13 +61,13 @@ class EventBuffer:
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._batches.unsettled == 0)
             self._batches.flushing = False
-            self._raise_failures()
+            self._batches.raise_failures()
 
     def close(self) -> None:
         """Sends what waits, then stops; raises what failed (without `on_error`)."""
         with self._cond:
             if self._closing and not any(t.is_alive() for t in self._threads):
-                self._raise_failures()
+                self._batches.raise_failures()
                 return
             self._closing = True
             self._cond.notify_all()
@@ -80,9 +81,9 @@ class EventBuffer:
         with self._cond:
             late = self._batches.take_waiting()
         if late:
-            self._settle(late, IngestFailed(late, BufferClosed("closed before the batch was delivered")))
+            self._settle(late, undelivered(late))
         with self._cond:
-            self._raise_failures()
+            self._batches.raise_failures()
 
     @property
     def dropped(self) -> int:
@@ -116,24 +117,15 @@ class EventBuffer:
                 failure = None
             except Exception as exc:  # anything, a bug included: reported with the batch, never lost silently
                 result, failure = None, IngestFailed(batch, exc)
-            if result is not None:
-                call_back(self._options.get("on_result"), result)
+            call_back(self._options.get("on_result"), result)
             self._settle(batch, failure)
 
     def _settle(self, batch: list[dict[str, Any]], failure: IngestFailed | None) -> None:
-        """Counted as settled and, when it failed, kept to be raised in the same step, so a `flush` that
-        returns has either raised the failure or handed it to `on_error`."""
-        on_error = self._options.get("on_error")
         with self._cond:
-            self._batches.settled(batch, failure if on_error is None else None)
+            to_report = self._batches.settled(batch, failure)
             self._cond.notify_all()
-        if failure is not None and on_error is not None:
-            call_back(on_error, failure)
+        call_back(self._batches.on_error, to_report)
 
-    def _raise_failures(self) -> None:
-        failure = self._batches.take_failures()
-        if failure is not None:
-            raise failure
 
 
 class SyncEvents(Events[SyncSender]):
