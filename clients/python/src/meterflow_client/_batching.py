@@ -118,6 +118,12 @@ class Batches:
         self.unsettled += 1
         return True
 
+    def sender_must_wake(self) -> bool:
+        """After an `offer`: only the first waiting event (the senders may be asleep without a deadline)
+        and each full batch change what a sender would do; waking one per event would cost a thread
+        switch per event."""
+        return len(self.waiting) == 1 or len(self.waiting) % self.max_batch == 0
+
     def next_batch(self, now: float, closing: bool) -> list[dict[str, Any]] | None:
         """A batch when one is due: full, old enough, or everything waiting on flush and close."""
         if not self.waiting:

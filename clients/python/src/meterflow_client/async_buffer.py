@@ -43,7 +43,8 @@ class AsyncEventBuffer:
         async with self._cond:
             while (held := self._batches.offer(event, time.monotonic(), self._closing)) is None:
                 await self._cond.wait()
-            self._cond.notify()
+            if held and self._batches.sender_must_wake():
+                self._cond.notify_all()  # producers waiting for room share the condition: wake a sender too
             return held
 
     async def flush(self) -> None:

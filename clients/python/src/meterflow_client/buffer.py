@@ -51,7 +51,8 @@ class EventBuffer:
         with self._cond:
             while (held := self._batches.offer(event, time.monotonic(), self._closing)) is None:
                 self._cond.wait()
-            self._cond.notify()
+            if held and self._batches.sender_must_wake():
+                self._cond.notify_all()  # producers waiting for room share the condition: wake a sender too
             return held
 
     def flush(self) -> None:
