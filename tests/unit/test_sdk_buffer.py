@@ -1,18 +1,25 @@
 """The SDK's buffered ingest against a wire double: batches by size and by age, flushed on exit, a
 transient failure retried until delivered, a final refusal reported with its events (never dropped
-silently), memory bounded by the chosen overflow policy."""
+silently), memory bounded by the chosen overflow policy, and the on-disk spool across a restart (a kill -9
+included) of the producer."""
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from meterflow.embedded import free_port
 from meterflow_client import AsyncMeterflow, IngestFailed, IngestResult, Meterflow, RetryPolicy
 
 NO_WAIT = RetryPolicy(max_retries=0, initial_delay_s=0, max_delay_s=0)
@@ -167,3 +174,49 @@ async def test_the_async_buffer_batches_and_flushes_on_exit() -> None:
     assert sorted(len(b) for b in gateway.batches) == [50, 100, 100]
     assert sorted(gateway.keys()) == sorted(f"k{n}" for n in range(250))
     assert sum(len(r.ingested) for r in results) == 250
+
+
+def test_with_a_spool_the_events_undelivered_at_close_go_with_the_next_buffer(tmp_path: Path) -> None:
+    down = Gateway([httpx.ConnectError("down")] * 10_000)
+    buffer = client_on(down).events.buffer(spool_dir=tmp_path, close_timeout_s=0.2)
+    for n in range(3):
+        buffer.add(event(n))
+    with pytest.raises(IngestFailed):
+        buffer.close()
+    gateway = Gateway()
+    with client_on(gateway).events.buffer(spool_dir=tmp_path) as restarted:
+        restarted.add(event(3))
+    assert sorted(gateway.keys()) == ["k0", "k1", "k2", "k3"]
+    assert list(tmp_path.glob("*.jsonl")) == []  # everything settled: no segment left
+
+
+PRODUCER = textwrap.dedent("""
+    import sys
+    from meterflow_client import Meterflow
+
+    buffer = Meterflow(api_key="sk", base_url=sys.argv[1]).events.buffer(spool_dir=sys.argv[2])
+    for n in range(25):
+        buffer.add({"event_name": "call", "customer_id": "cus_1", "idempotency_key": f"k{n}"})
+    print("added", flush=True)
+    sys.stdin.read()  # killed here
+""")
+
+
+def test_with_a_spool_a_producer_killed_9_loses_no_accepted_event(tmp_path: Path) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens: every batch waits to be retried
+    with subprocess.Popen([sys.executable, "-c", PRODUCER, nobody, str(tmp_path)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as producer:
+        assert producer.stdout is not None and producer.stdout.readline().strip() == "added"
+        producer.send_signal(signal.SIGKILL)
+    gateway = Gateway()
+    with client_on(gateway).events.buffer(spool_dir=tmp_path):
+        pass
+    assert sorted(gateway.keys()) == sorted(f"k{n}" for n in range(25))
+
+
+def test_a_spool_line_cut_short_by_a_crash_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "000000000001.jsonl").write_bytes(json.dumps(event(1)).encode() + b'\n{"event_name": "ca')
+    gateway = Gateway()
+    with client_on(gateway).events.buffer(spool_dir=tmp_path):
+        pass
+    assert gateway.keys() == ["k1"]

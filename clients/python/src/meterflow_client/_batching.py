@@ -9,11 +9,13 @@ An event accepted by `add` stays counted in `unsettled` until its batch has an a
 from __future__ import annotations
 
 import logging
-from collections import deque
+import os
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, TypeVar
 
+from meterflow_client._spool import Spool
 from meterflow_client.errors import MeterflowError
 from meterflow_client.resources.events import MAX_EVENTS_PER_BATCH, EventParams, IngestResult, keyed
 from meterflow_client.retries import RetryPolicy
@@ -29,8 +31,8 @@ class BufferClosed(MeterflowError):
     """The buffer was closed (its `close_timeout_s` ran out) before the batch was delivered."""
 
 
-def undelivered(batch: list[dict[str, Any]]) -> IngestFailed:
-    return IngestFailed(batch, BufferClosed("closed before the batch was delivered"))
+def undelivered(events: list[dict[str, Any]]) -> IngestFailed:
+    return IngestFailed(events, BufferClosed("closed before the batch was delivered"))
 
 
 def delivering(policy: RetryPolicy) -> RetryPolicy:
@@ -66,7 +68,9 @@ class BufferOptions(TypedDict, total=False):
     events were added; with more they may overtake each other, each event still counted once). Each
     answer goes to `on_result`; a batch that failed for good goes to `on_error`, or, without one, is
     raised by the next `add`, `flush` or `close`. `close_timeout_s` bounds the wait of `close` (and so of
-    the context's exit) for undelivered batches."""
+    the context's exit) for undelivered batches. `spool_dir` keeps accepted events on disk until settled,
+    so that a restarted producer sends what it had not (`_spool.py`); events undelivered at close stay
+    there."""
 
     max_batch: int
     flush_interval_s: float
@@ -76,6 +80,13 @@ class BufferOptions(TypedDict, total=False):
     on_result: Callable[[IngestResult], None]
     on_error: Callable[[IngestFailed], None]
     close_timeout_s: float
+    spool_dir: str | os.PathLike[str]
+
+
+@dataclass
+class Batch:
+    events: list[dict[str, Any]]
+    segments: Counter[int] = field(default_factory=Counter)  # spool segment → events of this batch in it
 
 
 @dataclass
@@ -84,12 +95,13 @@ class Batches:
     flush_interval_s: float = 1.0
     max_buffered: int = 100_000
     overflow: Overflow = "block"
-    waiting: deque[tuple[float, dict[str, Any]]] = field(default_factory=deque)
+    waiting: deque[tuple[float, int, dict[str, Any]]] = field(default_factory=deque)  # (added at, segment, event)
     unsettled: int = 0
     dropped: int = 0
     flushing: bool = False
     failures: list[IngestFailed] = field(default_factory=list)
     on_error: Callable[[IngestFailed], None] | None = None
+    spool: Spool | None = None
 
     @classmethod
     def from_options(cls, options: BufferOptions) -> Batches:
@@ -100,6 +112,11 @@ class Batches:
             raise ValueError(f"1 ≤ max_batch ≤ {MAX_EVENTS_PER_BATCH} and max_buffered ≥ max_batch")
         if batches.overflow not in ("block", "drop"):
             raise ValueError("overflow is 'block' or 'drop'")
+        if "spool_dir" in options:
+            batches.spool = Spool(options["spool_dir"])
+            for segment, event in batches.spool.recover():  # due at once: they are the oldest
+                batches.waiting.append((float("-inf"), segment, event))
+                batches.unsettled += 1
         return batches
 
     def offer(self, event: EventParams | Mapping[str, Any], now: float, closing: bool) -> bool | None:
@@ -114,7 +131,8 @@ class Batches:
                 return None
             self.dropped += 1
             return False
-        self.waiting.append((now, keyed(event)))
+        held = keyed(event)
+        self.waiting.append((now, self.spool.write(held) if self.spool else 0, held))
         self.unsettled += 1
         return True
 
@@ -124,7 +142,7 @@ class Batches:
         switch per event."""
         return len(self.waiting) == 1 or len(self.waiting) % self.max_batch == 0
 
-    def next_batch(self, now: float, closing: bool) -> list[dict[str, Any]] | None:
+    def next_batch(self, now: float, closing: bool) -> Batch | None:
         """A batch when one is due: full, old enough, or everything waiting on flush and close."""
         if not self.waiting:
             return None
@@ -132,17 +150,21 @@ class Batches:
                or now - self.waiting[0][0] >= self.flush_interval_s)
         if not due:
             return None
-        return [self.waiting.popleft()[1] for _ in range(min(self.max_batch, len(self.waiting)))]
+        taken = [self.waiting.popleft() for _ in range(min(self.max_batch, len(self.waiting)))]
+        return Batch([event for _, _, event in taken], Counter(segment for _, segment, _ in taken))
 
     def wake_in_s(self, now: float) -> float | None:
         """How long the sender may sleep before a batch falls due by age (None: nothing waits)."""
         return None if not self.waiting else max(0.0, self.waiting[0][0] + self.flush_interval_s - now)
 
-    def settled(self, batch: list[dict[str, Any]], failure: IngestFailed | None = None) -> IngestFailed | None:
+    def settled(self, batch: Batch, failure: IngestFailed | None = None) -> IngestFailed | None:
         """The batch has its answer or its final failure. A failure is kept here, to be raised by the next
         call of the buffer, unless there is an `on_error` to hand it to: then it is returned for that
-        (called once the buffer's lock is released)."""
-        self.unsettled -= len(batch)
+        (called once the buffer's lock is released). The spool lets the batch go, unless it was only cut
+        short by a close: then the next buffer on the spool sends it."""
+        self.unsettled -= len(batch.events)
+        if self.spool is not None and not (failure is not None and isinstance(failure.cause, BufferClosed)):
+            self.spool.release(batch.segments)
         if failure is None or self.on_error is not None:
             return failure
         self.failures.append(failure)
@@ -154,8 +176,12 @@ class Batches:
         if taken:
             raise IngestFailed([e for f in taken for e in f.events], taken[0].cause)
 
-    def take_waiting(self) -> list[dict[str, Any]]:
+    def take_waiting(self) -> Batch:
         """On a close that ran out of time: what still waits, to be reported as not delivered."""
-        taken = [event for _, event in self.waiting]
+        taken = Batch([event for _, _, event in self.waiting], Counter(segment for _, segment, _ in self.waiting))
         self.waiting.clear()
         return taken
+
+    def close_spool(self) -> None:
+        if self.spool is not None:
+            self.spool.close()

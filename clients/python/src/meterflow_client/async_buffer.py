@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Unpack
 
 from meterflow_client._batching import (
+    Batch,
     Batches,
     BufferOptions,
     IngestFailed,
@@ -68,9 +69,10 @@ class AsyncEventBuffer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         async with self._cond:
             late = self._batches.take_waiting()
-        if late:
-            await self._settle(late, undelivered(late))
+        if late.events:
+            await self._settle(late, undelivered(late.events))
         async with self._cond:
+            self._batches.close_spool()
             self._batches.raise_failures()
 
     @property
@@ -91,7 +93,7 @@ class AsyncEventBuffer:
             self._tasks = [asyncio.create_task(self._send_batches(), name=f"meterflow-buffer-{n}")
                            for n in range(self._options.get("concurrency", 1))]
 
-    async def _next_batch(self) -> list[dict[str, Any]] | None:
+    async def _next_batch(self) -> Batch | None:
         async with self._cond:
             while True:
                 batch = self._batches.next_batch(time.monotonic(), self._closing)
@@ -103,19 +105,19 @@ class AsyncEventBuffer:
     async def _send_batches(self) -> None:
         while (batch := await self._next_batch()) is not None:
             ingest = Events.ingest
-            call = ingest.build(batch)
+            call = ingest.build(batch.events)
             try:
                 result: IngestResult | None = call.decode(await self._sender.send(ingest.request(call)))
                 failure = None
             except Exception as exc:  # anything, a bug included: reported with the batch, never lost silently
-                result, failure = None, IngestFailed(batch, exc)
+                result, failure = None, IngestFailed(batch.events, exc)
             except asyncio.CancelledError:
-                await self._settle(batch, undelivered(batch))
+                await self._settle(batch, undelivered(batch.events))
                 raise
             call_back(self._options.get("on_result"), result)
             await self._settle(batch, failure)
 
-    async def _settle(self, batch: list[dict[str, Any]], failure: IngestFailed | None) -> None:
+    async def _settle(self, batch: Batch, failure: IngestFailed | None) -> None:
         async with self._cond:
             to_report = self._batches.settled(batch, failure)
             self._cond.notify_all()

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, Unpack
 
 from meterflow_client._batching import (
+    Batch,
     Batches,
     BufferClosed,
     BufferOptions,
@@ -81,9 +82,10 @@ class EventBuffer:
         atexit.unregister(self._at_exit)
         with self._cond:
             late = self._batches.take_waiting()
-        if late:
-            self._settle(late, undelivered(late))
+        if late.events:
+            self._settle(late, undelivered(late.events))
         with self._cond:
+            self._batches.close_spool()
             self._batches.raise_failures()
 
     @property
@@ -101,7 +103,7 @@ class EventBuffer:
         if self._abandon.wait(delay_s):
             raise BufferClosed("closed before the batch was delivered")
 
-    def _next_batch(self) -> list[dict[str, Any]] | None:
+    def _next_batch(self) -> Batch | None:
         with self._cond:
             while True:
                 batch = self._batches.next_batch(time.monotonic(), self._closing)
@@ -112,16 +114,16 @@ class EventBuffer:
     def _send_batches(self) -> None:
         while (batch := self._next_batch()) is not None:
             ingest = Events.ingest
-            call = ingest.build(batch)
+            call = ingest.build(batch.events)
             try:
                 result: IngestResult | None = call.decode(self._sender.send(ingest.request(call)))
                 failure = None
             except Exception as exc:  # anything, a bug included: reported with the batch, never lost silently
-                result, failure = None, IngestFailed(batch, exc)
+                result, failure = None, IngestFailed(batch.events, exc)
             call_back(self._options.get("on_result"), result)
             self._settle(batch, failure)
 
-    def _settle(self, batch: list[dict[str, Any]], failure: IngestFailed | None) -> None:
+    def _settle(self, batch: Batch, failure: IngestFailed | None) -> None:
         with self._cond:
             to_report = self._batches.settled(batch, failure)
             self._cond.notify_all()
