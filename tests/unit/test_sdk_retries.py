@@ -121,6 +121,13 @@ def test_no_answer_after_every_attempt_is_a_connection_error() -> None:
     assert len(seen) == 4
 
 
+def test_a_request_this_client_cannot_make_is_not_retried() -> None:
+    handler, seen = scripted(httpx.UnsupportedProtocol("no such scheme"), httpx.Response(200, json={}))
+    with pytest.raises(APIConnectionError):
+        sync_client(handler).customers.get("cus_1")
+    assert len(seen) == 1
+
+
 def test_an_answer_without_the_error_body_is_classed_by_its_status() -> None:
     handler, _ = scripted(*[httpx.Response(502, text="<html>bad gateway</html>")] * 4)
     with pytest.raises(APIError) as caught:

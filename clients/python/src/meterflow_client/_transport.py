@@ -23,6 +23,9 @@ from meterflow_client.retries import IDEMPOTENCY_HEADER, RetryPolicy, retryable_
 
 VERSION = "0.1.0"
 _KEYED_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# No answer, for a reason that may pass: a connection refused, dropped or timed out. Not a request this
+# client cannot make (an unsupported scheme, an invalid header), which would fail the same way again.
+_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class _Sender:
             kind = APITimeoutError if isinstance(outcome, httpx.TimeoutException) else APIConnectionError
             error: MeterflowError = kind(f"no answer from the API: {type(outcome).__name__}: {outcome}")
             retry_after = None
-            retryable = True
+            retryable = isinstance(outcome, _TRANSIENT)
         else:
             decoded = _decoded(outcome)
             if outcome.is_success:
