@@ -15,6 +15,7 @@ from meterflow_client import (
     InvalidRequestError,
     Meterflow,
     NotFoundError,
+    UnbilledList,
     WebhookDelivery,
 )
 from tests.e2e.sdk.exact import assert_exact
@@ -77,8 +78,7 @@ def test_subscriptions_pause_resume_cancel(client: Meterflow) -> None:
     subscription = client.subscriptions.create(customer_id=customer.id, plan_id=plan.id)
     assert [s.id for s in client.subscriptions.list(customer_id=customer.id)] == [subscription.id]
     assert client.subscriptions.update(subscription.id, status="paused").status == "paused"
-    with pytest.raises(ConflictError):  # resumed only once its paused period is invoiced
-        client.subscriptions.update(subscription.id, status="active")
+    assert client.subscriptions.update(subscription.id, status="active").status == "active"
     assert client.subscriptions.delete(subscription.id).message
     assert client.subscriptions.get(subscription.id).status == "canceled"
     assert [s.id for s in client.subscriptions.list(customer_id=customer.id, status="canceled")] == [subscription.id]
@@ -144,3 +144,20 @@ def test_webhook_endpoints_and_deliveries(client: Meterflow) -> None:
     with pytest.raises(NotFoundError):
         client.webhook_endpoints.get(endpoint.id)
     assert_exact([endpoint, delivery, retried, disabled])
+
+
+async def test_usage_no_period_bills_is_listed_as_unbilled(client: Meterflow) -> None:
+    customer = client.customers.create(external_id=unique("ext"), name="No plan")
+    metric = client.metrics.create(name="Calls", event_name=unique("call"), aggregation="count")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    client.events.ingest([{"event_name": metric.event_name, "customer_id": customer.id} for _ in range(2)])
+
+    def unbilled() -> UnbilledList:
+        return client.usage.unbilled(customer_id=customer.id, metric_id=metric.id, from_=since,
+                                     to=datetime.now(UTC) + timedelta(minutes=1))
+
+    found = await eventually(lambda: asyncio.to_thread(unbilled), lambda u: sum(s.event_count for s in u.unbilled) == 2)
+    [span] = found.unbilled
+    assert (span.reason, span.value_exact, span.metric_id) == ("no_subscription", Decimal(2), metric.id)
+    assert span.from_ <= span.to
+    assert_exact(found)

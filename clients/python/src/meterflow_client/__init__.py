@@ -32,7 +32,7 @@ from meterflow_client.resources.invoices import Invoice, LineItem
 from meterflow_client.resources.metrics import Metric
 from meterflow_client.resources.plans import Plan, Price, PriceParams, Tier, TierParams
 from meterflow_client.resources.subscriptions import Subscription
-from meterflow_client.resources.usage import Rollup, UsageList
+from meterflow_client.resources.usage import Rollup, UnbilledList, UnbilledSpan, UsageList
 from meterflow_client.resources.webhook_endpoints import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from meterflow_client.retries import RetryPolicy
 
@@ -43,5 +43,5 @@ __all__ = [
     "IngestFailed", "IngestResult", "InvalidRequestError", "Invoice", "LineItem", "Meterflow", "MeterflowError",
     "Metric", "NotFoundError", "PermissionDeniedError", "Plan", "Price", "PriceParams", "RateLimitError",
     "RejectedEvent", "ReplayJob", "RetryPolicy", "Rollup", "Subscription", "SyncPager", "Tier", "TierParams",
-    "UsageList", "WebhookDelivery", "WebhookEndpoint", "webhooks",
+    "UnbilledList", "UnbilledSpan", "UsageList", "WebhookDelivery", "WebhookEndpoint", "webhooks",
 ]
