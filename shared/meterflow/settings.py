@@ -126,8 +126,8 @@ class Settings(BaseSettings):
     webhook_poll_interval_s: float = Field(0.5, description="how often the worker looks for due deliveries "
                                            "(besides being woken by each new event)")
     webhook_claim_batch: int = Field(200, description="deliveries claimed per round by one worker")
-    webhook_allow_private_urls: bool = Field(False, description="let live endpoints resolve to loopback, private "
-                                             "or link-local addresses")
+    webhook_allow_private_urls: bool = Field(False, description="let live endpoints resolve to addresses that "
+                                             "are not globally routable unicast (loopback, private, CGNAT...)")
     webhook_retention_s: int = Field(30 * 86_400, description="how long a webhook event whose deliveries are "
                                      "all done (succeeded or failed) is kept, with its deliveries and attempts")
 

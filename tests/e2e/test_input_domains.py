@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests.e2e.input_answers import refused
-from tests.e2e.scenario import Setup, billing_setup, created, event
-from tests.support import unique
+from tests.e2e.scenario import Setup, billing_setup, created, event, ingest, usage
+from tests.support import eventually, unique
 
 
 async def rejected_event(api: httpx.AsyncClient, setup: Setup, body: bytes) -> str:
@@ -44,6 +44,17 @@ async def test_numeric_property_edges_are_accepted_exactly(api: httpx.AsyncClien
     answer = await api.post("/v1/ingest", content=b'{"events": [' + raw_event(
         setup, b'{"v": 999999999999999999.999999999999999999}') + b"]}")
     assert answer.status_code == 202 and len(answer.json()["ingested"]) == 1, answer.text
+
+
+async def test_only_json_number_shaped_ascii_strings_are_quantities(api: httpx.AsyncClient) -> None:
+    """`"12.5"` bills 12.5; `"1_000"`, `" 12 "`, Arabic-Indic `"١٢"` and other text `Decimal` would read
+    are unbillable: counted as events, valued by nothing."""
+    setup = await billing_setup(api, aggregation="sum", prop="v")
+    numbers = ["12.5", "+1", "-2", "1e1", "007"]
+    text = ["1_000", " 12 ", "\u0661\u0662", "12.", ".5", "0x10", "1e9999999", "NaN", "12\n", "\uff11"]
+    await ingest(api, [event(setup, properties={"v": v}) for v in [*numbers, *text]])
+    figure = await eventually(lambda: usage(api, setup), lambda u: u["unbillable_count"] == len(text))
+    assert (figure["value_exact"], figure["event_count"]) == ("28.5", len(numbers)), figure  # 12.5+1-2+10+7
 
 
 @pytest.mark.parametrize("start_date", ["0001-01-01T00:00:00Z", "9999-12-31T23:00:00Z", "1999-12-31T23:00:00Z",

@@ -24,6 +24,9 @@ from meterflow.domain.json_values import MAX_JSON_DEPTH, JsonDomain, joined_para
 from meterflow.domain.quantities import value_fault
 
 MAX_PROPERTIES_BYTES = 8 * 1024
+# A numeric string (billing.md's "12.5"): an optional sign, ASCII digits, an optional fraction and exponent.
+# Nothing else is a number, whatever `Decimal` would read: `"1_000"`, `" 12 "` and Arabic-Indic `"١٢"` are text.
+NUMERIC_TEXT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 # Go's zero time.Time as its encoder writes it (any zero offset, any zero fraction).
 ZERO_TIME = re.compile(r"0001-01-01T00:00:00(\.0+)?(Z|[+-]00:00)")
 # Levels of objects and arrays inside `properties`: metrics read only the top level; a little nesting
@@ -157,17 +160,18 @@ def event_to_json(event: Event) -> bytes:
 
 
 def numeric_property(event: Event, name: str) -> Decimal | None:
-    """A property read as an exact Decimal: JSON numbers or numeric strings within the value domain;
-    anything else is None."""
+    """A property read as an exact Decimal: JSON numbers, or numeric strings (`NUMERIC_TEXT`), within the
+    value domain; anything else is None (text, unbillable). One rule for both ingest paths: the processor
+    reads every event through it, whether it came over HTTP or straight from Kafka."""
     value = event.properties.get(name)
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | Decimal):
         number = Decimal(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and NUMERIC_TEXT.fullmatch(value):
         try:
-            number = Decimal(value.strip())
-        except ArithmeticError:
+            number = Decimal(value)
+        except ArithmeticError:  # an exponent beyond what Decimal holds (`1e99999999999999999999`)
             return None
     else:
         return None
