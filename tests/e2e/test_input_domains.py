@@ -153,3 +153,41 @@ async def test_enumerations_are_closed(api: httpx.AsyncClient, path: str, field:
         {"metric_id": setup.metric_id, "model": "flat", "unit_price": "1"}]},
         "/v1/metrics": {"name": "M", "event_name": "e", "aggregation": "sum", "aggregation_property": "v"}}
     refused(await api.post(path, json={**bodies[path], field: value}), field)
+
+
+@pytest.mark.parametrize("email", ["a@b", "a@b.", "a@.b", "a@b..c", "a b@c.d", "@b.c", "a@b@c.d", "a\x01@b.c"])
+async def test_an_email_needs_a_dotted_domain(api: httpx.AsyncClient, email: str) -> None:
+    refused(await api.post("/v1/customers", json=customer(email=email)), "email")
+
+
+async def test_an_email_with_a_dotted_domain_in_any_script_is_kept(api: httpx.AsyncClient) -> None:
+    made = await created(await api.post("/v1/customers", json=customer(email="ops+billing@b\u00fccher.example")))
+    assert made["email"] == "ops+billing@b\u00fccher.example"
+
+
+@pytest.mark.parametrize("name", ["Ac\tme", "Ac\nme", "Ac\x1bme", "Ac\x7fme", "Ac\x85me", "Acme\u202egpj.exe",
+                                  "\u2066Acme\u2069", "Ac\u202ame"])
+async def test_names_refuse_control_and_bidirectional_override_characters(api: httpx.AsyncClient, name: str) -> None:
+    refused(await api.post("/v1/customers", json=customer(name=name)), "name")
+    refused(await api.post("/v1/customers", json=customer(external_id=name)), "external_id")
+    refused(await api.post("/v1/plans", json={"name": name}), "name")
+
+
+async def test_names_in_any_script_with_bidirectional_marks_are_kept(api: httpx.AsyncClient) -> None:
+    name = "\u0634\u0631\u0643\u0629 \u200fAcme \u00c9t\u00e9"  # Arabic, a right-to-left mark, Latin
+    assert (await created(await api.post("/v1/customers", json=customer(name=name))))["name"] == name
+
+
+@pytest.mark.parametrize(("window", "message"), [
+    ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "must be after from"),
+    ({"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "must be after from"),
+    ({"from": "2020-01-01T00:00:00Z", "to": "2120-01-01T00:00:00Z"}, "at most 400 days"),
+])
+async def test_events_replays_and_usage_share_one_window_rule(api: httpx.AsyncClient, window: dict[str, str],
+                                                               message: str) -> None:
+    setup = await billing_setup(api)
+    usage_error = refused(await api.get("/v1/usage", params={"customer_id": setup.customer_id, **window}), "to")
+    events_error = refused(await api.get("/v1/events", params=window), "to")
+    replay_error = refused(await api.post("/v1/events/replay", json=window), "to")
+    assert message in usage_error["details"]["to"] and message in events_error["details"]["to"], events_error
+    assert message in replay_error["details"]["to"], replay_error
