@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     api_port: int = 8080
     gateway_workers: int = Field(1, ge=1, description="gateway processes serving api_port (stateless: any "
                                  "number; about one per core left to the gateway)")
+    http_head_timeout_s: float = Field(10.0, gt=0, description="a request's line and headers must arrive within "
+                                       "this of their first byte (of the connection, for its first request), "
+                                       "else 408 and the connection is closed")
+    http_body_timeout_s: float = Field(30.0, gt=0, description="a request's whole body must arrive within this of "
+                                       "its headers, else the connection is closed (1 MiB in 30 s: 35 KB/s)")
+    http_keep_alive_s: int = Field(5, ge=1, description="an idle kept-alive connection is closed after this")
+    http_max_head_bytes: int = Field(16_384, ge=1_024, description="a request line and headers larger than this "
+                                     "are refused (400) and the connection closed")
     processor_web_host: str = Field("127.0.0.1", description="where the processor serves /metrics, /readyz")
     processor_web_port: int = 8081
     closer_web_port: int = 8082
