@@ -109,7 +109,8 @@ async def test_json_bodies_are_bounded_in_size_and_nesting_on_every_endpoint(api
     refused(await api.post("/v1/ingest", content=b'{"events": [' + b'"x",' * 300_000 + b'"x"]}'), "body", 413)
     deep = b"[" * 260 + b"]" * 260
     refused(await api.post("/v1/customers", content=b'{"name": "A", "metadata": {"a": ' + deep + b"}}"), "body")
-    refused(await api.post("/v1/ingest", content=b'{"events": ' + deep + b"}"), "body")
+    refused(await api.post("/v1/ingest", content=b'{"events": [' + deep + b"]}"), "events[0]")  # not an event
+    refused(await api.post("/v1/ingest", content=b'{"events": [' + deep[:-1] + b"]}"), "body")  # not JSON
     refused(await api.post("/v1/customers", content=b'{"name": "A", "metadata": {"a": NaN}}'), "body")
 
 
@@ -191,3 +192,25 @@ async def test_events_replays_and_usage_share_one_window_rule(api: httpx.AsyncCl
     replay_error = refused(await api.post("/v1/events/replay", json=window), "to")
     assert message in usage_error["details"]["to"] and message in events_error["details"]["to"], events_error
     assert message in replay_error["details"]["to"], replay_error
+
+
+async def test_an_event_nested_past_the_body_bound_is_refused_alone_naming_its_path(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    deep = b'{"a": ' * 40 + b"1" + b"}" * 40
+    valid, too_deep = raw_event(setup), raw_event(setup, deep, idempotency_key=unique("deep"))
+    answer = await api.post("/v1/ingest", content=b'{"events": [' + valid + b", " + too_deep + b"]}")
+    assert answer.status_code == 202 and len(answer.json()["ingested"]) == 1, answer.text
+    [rejected] = answer.json()["rejected"]
+    assert rejected["index"] == 1 and rejected["idempotency_key"].startswith("deep_"), rejected
+    assert rejected["error"] == "events[1].properties" + ".a" * 8 + ": is nested too deeply", rejected
+    alone = await rejected_event(api, setup, too_deep)
+    assert alone == "events[0].properties" + ".a" * 8 + ": is nested too deeply", alone
+
+
+async def test_a_deep_batch_that_is_not_json_or_too_large_to_split_is_refused_whole(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    deep = b'{"a": ' * 40 + b"1" + b"}" * 40
+    broken = raw_event(setup, deep.replace(b"1}", b"1,}", 1))  # malformed inside the part that nests too deeply
+    refused(await api.post("/v1/ingest", content=b'{"events": [' + raw_event(setup) + b", " + broken + b"]}"), "body")
+    huge = b"[" * 110_000 + b"]" * 110_000  # more brackets than are split on the event loop
+    refused(await api.post("/v1/ingest", content=b'{"events": [' + raw_event(setup) + b", " + huge + b"]}"), "body")
