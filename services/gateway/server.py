@@ -12,7 +12,7 @@ adds both deadlines to uvicorn's own HTTP/1.1 protocol:
 - its body must be complete within `http_body_timeout_s` of the end of the head.
 
 A deadline is armed once per stage and never moved, so a client trickling a byte a second cannot extend
-it. When it passes the connection is closed: a client still sending its head is answered 408 first; a
+it. When it passes the connection is closed: a client part-way through its head is answered 408 first; a
 body cut short reaches the app as the client's disconnect (request_ids.py logs it as such).
 """
 
@@ -87,7 +87,9 @@ class DeadlineH11Protocol(H11Protocol):
         HTTP_SLOW_CLIENTS_CLOSED.labels(stage).inc()
         client = f"{self.client[0]}:{self.client[1]}" if self.client else None
         log.info("closed a slow client", extra={"stage": stage, "timeout_s": self._timeouts[stage], "client": client})
-        if stage == "head" and self.conn.our_state is h11.IDLE:
+        # A client part-way through a head is told why; a connection that never sent a byte is only
+        # closed (a client's pool may hold it unused, and would read a 408 as its next request's answer).
+        if stage == "head" and self.conn.our_state is h11.IDLE and self.conn.trailing_data[0]:
             self.transport.write(_TIMED_OUT)
         self.transport.close()
 
