@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -48,11 +48,11 @@ def gateway() -> None:
     import uvicorn
 
     from services.gateway.app import create_app
+    from services.gateway.server import uvicorn_options
 
     settings = get_settings()
     _configure_logging("gateway")
-    options: dict[str, Any] = {"host": settings.api_host, "port": settings.api_port,
-                               "log_level": settings.log_level.lower(), "access_log": False, "log_config": None}
+    options = uvicorn_options(settings)
     if settings.gateway_workers > 1:
         # N processes on one socket (uvicorn's supervisor): each builds its own clients in its lifespan,
         # and the gateway keeps no state of its own, so any worker may take any request.

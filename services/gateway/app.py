@@ -27,6 +27,7 @@ from services.gateway import (
 from services.gateway.context import GatewayContext, context
 from services.gateway.draining import DrainSwitch
 from services.gateway.errors import install_error_handlers
+from services.gateway.head_requests import HeadAsGet
 from services.gateway.idempotency import with_idempotency
 from services.gateway.json_bodies import JsonBodies
 from services.gateway.openapi import install_openapi
@@ -57,6 +58,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app = FastAPI(title="meterflow", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_openapi(app)
+    app.add_middleware(HeadAsGet)  # innermost: the access log and the request id see the HEAD
     app.middleware("http")(with_idempotency)
     app.add_middleware(JsonBodies)
     app.middleware("http")(drain.refuse_writes)

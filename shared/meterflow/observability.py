@@ -24,6 +24,15 @@ UNBILLABLE_EVENTS = Counter("meterflow_unbillable_events_total",
                             "Events a metric could not read (missing or non-numeric property)", ["metric_id"])
 LATE_EVENTS = Counter("meterflow_late_events_total", "Counted events whose period was already finalized",
                       ["mode"])
+HTTP_RESPONSES = Counter("meterflow_http_responses_total", "Answers the gateway sent, by status class (2xx ... "
+                         "5xx); a client gone before its answer is counted in client disconnects instead",
+                         ["status_class"])
+HTTP_CLIENT_DISCONNECTS = Counter("meterflow_http_client_disconnects_total",
+                                  "Requests whose client closed the connection before the request was read "
+                                  "(nothing is answered: not an error of the gateway)")
+HTTP_SLOW_CLIENTS_CLOSED = Counter("meterflow_http_slow_clients_closed_total",
+                                   "Connections the gateway closed because a request's head or body did not "
+                                   "arrive in time (MF_HTTP_HEAD_TIMEOUT_S, MF_HTTP_BODY_TIMEOUT_S)", ["stage"])
 PROCESSING_LATENCY = Histogram(
     "meterflow_processing_latency_seconds", "From the record's broker timestamp to its effect being durable",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))

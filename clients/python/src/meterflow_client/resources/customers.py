@@ -36,8 +36,9 @@ class Customers(Resource[S]):
         return Call(one("customer", Customer), path={"object_id": customer_id})
 
     @paged("/v1/customers", "customers")
-    def list(*, limit: int | None = None) -> Cursor[Customer]:
-        return Cursor(Customer, query(limit=limit))
+    def list(*, external_id: str | None = None, limit: int | None = None) -> Cursor[Customer]:
+        """`external_id`: the customer (not deleted) with that id of yours, if any."""
+        return Cursor(Customer, query(external_id=external_id, limit=limit))
 
     @operation("PUT", "/v1/customers/{object_id}")
     def update(customer_id: str, *, name: str | None = None, email: str | None = None, phone: str | None = None,
