@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     webhook_retention_s: int = Field(30 * 86_400, description="how long a webhook event whose deliveries are "
                                      "all done (succeeded or failed) is kept, with its deliveries and attempts")
 
+    # Accounting (billing.md §7, docs/accounting.md).
+    accounting_retention_s: int = Field(40 * 86_400, description="how long the per-hour accounting figures "
+                                        "are kept after their hour ends (also the longest reconciliation window)")
+
     # Events on record (billing.md §6): monthly partitions wholly older than this are dropped.
     event_record_retention_s: int = Field(400 * 86_400, description="how long events on record are kept")
 

@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
+from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.dedupe_marks import HashWrites, MarkLayout, decode_origin, digest, encode_origin, mark_value
 from meterflow.domain.counting import (
     BatchOutcome,
@@ -95,8 +96,10 @@ def decode_rollups(fields: dict[str, str]) -> dict[int, Rollup]:
 
 class UsageStore:
     def __init__(self, redis: Redis, *, dedupe_window: timedelta, clock_skew: timedelta,
-                 retention: timedelta, mark_bucket_bits: int = 12) -> None:
+                 retention: timedelta, mark_bucket_bits: int = 12, accounting: AccountingStore | None = None) -> None:
         self._redis = redis
+        # Where the counted and duplicate figures go, in the same transaction (None: not kept).
+        self._accounting = accounting
         self._key_memory = dedupe_window + clock_skew
         self._clock_skew = clock_skew
         self._retention = retention
@@ -109,7 +112,8 @@ class UsageStore:
         return cls(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
                    clock_skew=timedelta(seconds=settings.clock_skew_s),
                    retention=timedelta(seconds=settings.rollup_retention_s),
-                   mark_bucket_bits=settings.dedupe_mark_bucket_bits)
+                   mark_bucket_bits=settings.dedupe_mark_bucket_bits,
+                   accounting=AccountingStore(redis, timedelta(seconds=settings.accounting_retention_s)))
 
     async def ping(self) -> object:
         return await self._redis.ping()
@@ -152,16 +156,23 @@ class UsageStore:
             if watched:
                 await tx.watch(*watched)
             outcome, changes = count_batch(events, await self._read(keys, digests, reads))
-            if not outcome.counted:
+            if not outcome.counted and not self._accounts(outcome.duplicates):
                 return outcome
             writes = HashWrites()
             self._queue_changes(writes, changes)
+            if self._accounting is not None:
+                # The figures of billing.md §7, decided here: a key is marked once, so counted once; a
+                # duplicate record sets its own field again on a replay (accounting_store.py).
+                self._accounting.queue_outcome(writes, outcome)
             tx.multi()  # type: ignore[no-untyped-call]
             self._queue_marks(tx, outcome.counted, digests, now, writes)
             [written] = await tx.execute()
         if not written:
             raise MarkConflict("a key of the batch was marked meanwhile")
         return outcome
+
+    def _accounts(self, duplicates: Sequence[CountableEvent]) -> bool:
+        return self._accounting is not None and any(e.receipt is not None for e in duplicates)
 
     def _queue_lookup(self, pipe: Pipeline, keys: Sequence[tuple[Mode, str]], digests: Sequence[bytes]) -> None:
         """One reply: each key's mark, of this layout or the previous one (read until they expire)."""
@@ -201,7 +212,8 @@ class UsageStore:
         would make the client, not Redis, the bottleneck. A key is remembered at least until its
         event's time + W + skew (billing.md §1)."""
         floor = now + self._clock_skew
-        expiry = math.ceil(max(max(e.timestamp for e in counted) + self._key_memory, floor).timestamp())
+        latest = max((e.timestamp for e in counted), default=now)
+        expiry = math.ceil(max(latest + self._key_memory, floor).timestamp())
         marks = [(e.mode, digests[e.dedupe_key], encode_origin(e.origin)) for e in counted]
         script, keys, args = self._marks.write_args(marks, int(now.timestamp()), expiry, check=True, writes=writes)
         tx.eval(script, len(keys), *keys, *args)
