@@ -170,8 +170,9 @@ class Accounted:
         hours = [start, start + HOUR]
         rows = [figures_of(h, t) for h, t in zip(hours, await AccountingStore(redis, timedelta(days=1)).tallies(
             mode, hours), strict=True)]
-        return cls(start, *(sum(getattr(r, name) for r in rows) for name in (
-            "acknowledged", "counted", "duplicates", "dead_lettered", "in_flight")), all(map(_balanced, rows)))
+        return cls(start, sum(r.acknowledged for r in rows), sum(r.counted for r in rows),
+                   sum(r.duplicates for r in rows), sum(r.dead_lettered for r in rows),
+                   sum(r.in_flight for r in rows), all(map(_balanced, rows)))
 
     def since(self, earlier: Accounted) -> tuple[int, int, int, int, int]:
         return (self.acknowledged - earlier.acknowledged, self.counted - earlier.counted,
