@@ -80,5 +80,5 @@ async def check_loss(settings: Settings, clock: Clock) -> list[str]:
     for loss in pending:
         EVENTS_LOST.labels(loss.mode.value).set(loss.events)
         HOURS_LOST.labels(loss.mode.value).set(len(loss.hours))
-    return [f"the broker lost {loss_message(loss)}; once handled, acknowledge with "
+    return [f"the embedded broker restarted empty: {loss_message(loss)}; once handled, acknowledge with "
             f"`meterflow reconcile --mode {loss.mode} --acknowledge-loss`" for loss in found if loss.events]

@@ -53,6 +53,7 @@ SERVICES = ("gateway", "processor", "closer", "webhooks")
 EMBEDDED_KAFKA_TIMEOUTS = {"MF_KAFKA_SESSION_TIMEOUT_S": "3", "MF_KAFKA_HEARTBEAT_INTERVAL_S": "1"}
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 POLL_S = 0.2
+PROCESSOR_STOP_WITHOUT_BROKER_S = 3.0
 
 
 def embedded_stack_for(settings: Settings) -> EmbeddedStack:
@@ -156,7 +157,9 @@ class Healer:
         # new broker's group afresh.
         consumers = [c for c in self.children if c.name == "processor" and c.alive()]
         for consumer in consumers:
-            consumer.stop()
+            # With no broker to commit to it may not stop cleanly; a kill is safe (exactly-once.md) and
+            # keeps ingest refused for seconds, not the whole stop timeout.
+            consumer.stop(PROCESSOR_STOP_WITHOUT_BROKER_S)
         self.broker_lost()
         self._start(child)
         asyncio.run(ensure_topics(self.settings))
