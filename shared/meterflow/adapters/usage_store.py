@@ -14,7 +14,9 @@ Layout (all keys carry the mode, so test and live never meet):
   (`domain/event_record.py`), each hash expiring at once, at least event time + W + skew
   (`dedupe_marks.py` has the layout and why);
 - `mf:r:{mode}:{metric}:{customer}:{day}` hash, fields `{hour}:{stat}`, one rollup per hour;
-- `mf:d:{mode}:{metric}:{customer}:{day}` hash, distinct value (JSON text) → bitmask of its hours.
+- `mf:d:{mode}:{metric}:{customer}:{day}` hash, distinct value (JSON text) → bitmask of its hours;
+- the accounting figures a batch decides (counted, duplicates per hour of receipt, billing.md §7), written
+  by the same script (`accounting_store.py` has their layout).
 """
 
 from __future__ import annotations
