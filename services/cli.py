@@ -264,4 +264,6 @@ def reconcile(mode: ModeOption = typer.Option(..., "--mode"),
                                          acknowledge_loss))
     except FieldError as exc:
         raise _fail(f"--{exc.param}: {exc.message}") from exc
+    except (ValueError, OverflowError) as exc:
+        raise _fail(f"--from/--to: {exc} (RFC 3339, a whole hour, e.g. 2026-02-25T10:00:00Z)") from exc
     raise typer.Exit(code)

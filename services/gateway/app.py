@@ -35,7 +35,7 @@ from services.gateway.idempotency import with_idempotency
 from services.gateway.json_bodies import JsonBodies
 from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
-from services.gateway.routes_accounting import loss_json, refresh_accounting_metrics
+from services.gateway.routes_accounting import AccountingGauges, loss_json
 
 ACCOUNTING_SCRAPE_TIMEOUT_S = 2.0
 
@@ -43,6 +43,7 @@ ACCOUNTING_SCRAPE_TIMEOUT_S = 2.0
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     """`clock` defaults to the system clock; tests may hand in a stepped one."""
     drain = DrainSwitch()
+    gauges = AccountingGauges()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,21 +90,21 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
         # Acknowledged events lost with the broker keep the gateway "degraded" until ops acknowledge them
         # (`meterflow reconcile --acknowledge-loss`); it still serves (docs/accounting.md).
-        lost = loss_json(await _accounting_metrics(ctx))
+        lost = loss_json(await _accounting_metrics(gauges, ctx))
         return JSONResponse({"status": "degraded", "checks": checks, "lost": lost} if lost
                             else {"status": "ready", "checks": checks})
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics(ctx: GatewayContext = Depends(context)) -> Response:
-        await _accounting_metrics(ctx)
+        await _accounting_metrics(gauges, ctx)
         body, content_type = metrics_payload()
         return Response(body, media_type=content_type)
 
     return app
 
 
-async def _accounting_metrics(ctx: GatewayContext) -> list[LossReport]:
+async def _accounting_metrics(gauges: AccountingGauges, ctx: GatewayContext) -> list[LossReport]:
     """Bounded: a slow Redis must not hold a probe or a scrape (the gauges keep their last values)."""
     with contextlib.suppress(RedisError, TimeoutError):
-        return await asyncio.wait_for(refresh_accounting_metrics(ctx), ACCOUNTING_SCRAPE_TIMEOUT_S)
-    return []
+        return await asyncio.wait_for(gauges.refresh(ctx), ACCOUNTING_SCRAPE_TIMEOUT_S)
+    return gauges.losses

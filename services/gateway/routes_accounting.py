@@ -4,6 +4,8 @@ reads in `application/accounting.py`."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -18,6 +20,7 @@ from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
+ACCOUNTING_REFRESH_S = 5.0
 
 
 class HourOut(BaseModel):
@@ -53,19 +56,30 @@ async def reconciliation(start: Timestamp | None = Query(None, alias="from", des
     return {"hours": [hour_json(row) for row in rows], "count": len(rows)}
 
 
-async def refresh_accounting_metrics(ctx: GatewayContext) -> list[LossReport]:
-    """The accounting gauges, read at each scrape (the whole retention, one script call per mode);
-    returns the losses ops have not acknowledged, for readiness."""
-    losses = []
-    for mode in Mode:
-        rows = await ctx.reconciliation.kept(mode)
-        ACCOUNTING_OLDEST_IN_FLIGHT_AGE.labels(mode.value).set(ctx.reconciliation.oldest_in_flight_age(rows))
-        ACCOUNTING_IN_FLIGHT.labels(mode.value).set(sum(max(0, row.in_flight) for row in rows))
-        loss = unacknowledged_losses(mode, rows)
-        EVENTS_LOST.labels(mode.value).set(loss.events)
-        HOURS_LOST.labels(mode.value).set(len(loss.hours))
-        losses.append(loss)
-    return losses
+@dataclass
+class AccountingGauges:
+    """The accounting gauges and the losses readiness reports, read from Redis at most every
+    `ACCOUNTING_REFRESH_S` (a scrape or a probe in between gets the last reading): a read covers the
+    whole retention, one script call per mode, and probes may come often from many load balancers."""
+
+    losses: list[LossReport] = field(default_factory=list)
+    read_at: float | None = None
+
+    async def refresh(self, ctx: GatewayContext) -> list[LossReport]:
+        now = time.monotonic()
+        if self.read_at is not None and now - self.read_at < ACCOUNTING_REFRESH_S:
+            return self.losses
+        losses = []
+        for mode in Mode:
+            rows = await ctx.reconciliation.kept(mode)
+            ACCOUNTING_OLDEST_IN_FLIGHT_AGE.labels(mode.value).set(ctx.reconciliation.oldest_in_flight_age(rows))
+            ACCOUNTING_IN_FLIGHT.labels(mode.value).set(sum(max(0, row.in_flight) for row in rows))
+            loss = unacknowledged_losses(mode, rows)
+            EVENTS_LOST.labels(mode.value).set(loss.events)
+            HOURS_LOST.labels(mode.value).set(len(loss.hours))
+            losses.append(loss)
+        self.losses, self.read_at = losses, now
+        return losses
 
 
 def loss_json(losses: list[LossReport]) -> dict[str, Any]:

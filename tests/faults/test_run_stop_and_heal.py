@@ -188,7 +188,10 @@ async def assert_loss_reported(run: MeterflowRun, api: httpx.AsyncClient, setup:
     seen = await asyncio.to_thread(run.meterflow, "reconcile", "--mode", "test", "--acknowledge-loss")
     assert seen.returncode == 0 and f"acknowledged {lost} lost events" in seen.stderr, seen.stderr
     async with httpx.AsyncClient() as client:
-        assert (await client.get(f"{run.api_url}/readyz")).json()["status"] == "ready"
+        async def status() -> str:
+            return str((await client.get(f"{run.api_url}/readyz")).json()["status"])
+
+        await eventually(status, lambda now: now == "ready", timeout_s=30)  # the gateway reads every 5 s
     return lost
 
 
