@@ -156,6 +156,7 @@ class Accounted:
     the next one (a fault test may cross an hour). Fault tests share the session's Redis, mode and hours
     with the other tests, so they compare what changed (`since`)."""
 
+    mode: Mode
     start: datetime
     acknowledged: int
     counted: int
@@ -170,7 +171,7 @@ class Accounted:
         hours = [start, start + HOUR]
         rows = [figures_of(h, t) for h, t in zip(hours, await AccountingStore(redis, timedelta(days=1)).tallies(
             mode, hours), strict=True)]
-        return cls(start, sum(r.acknowledged for r in rows), sum(r.counted for r in rows),
+        return cls(mode, start, sum(r.acknowledged for r in rows), sum(r.counted for r in rows),
                    sum(r.duplicates for r in rows), sum(r.dead_lettered for r in rows),
                    sum(r.in_flight for r in rows), all(map(_balanced, rows)))
 
