@@ -38,7 +38,7 @@ RETENTION = timedelta(days=2)
 
 def row(hour: datetime, acknowledged: int, counted: int, duplicates: int = 0, dead: int = 0, lost: int = 0,
         seen: int = 0) -> HourFigures:
-    return HourFigures(hour, acknowledged, counted, duplicates, dead, lost, seen, acknowledged)
+    return HourFigures(hour, acknowledged, counted, duplicates, dead, lost, seen)
 
 
 def test_direct_records_are_acknowledged_by_their_outcome_so_never_in_flight() -> None:

@@ -145,6 +145,3 @@ class AccountingStore:
     async def acknowledge_loss(self, mode: Mode, hours: Iterable[datetime]) -> int:
         bases = [hour_key(mode, hour) for hour in hours]
         return int(await self._redis.eval(_ACKNOWLEDGE_LOSS, 0, *bases)) if bases else 0
-
-    async def ping(self) -> object:
-        return await self._redis.ping()

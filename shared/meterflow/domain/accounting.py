@@ -103,7 +103,6 @@ class HourFigures:
     dead_lettered: int
     lost: int = 0
     loss_acknowledged: int = 0
-    acknowledged_http: int = 0  # the part acknowledged over HTTP (direct records are never in flight)
 
     @property
     def in_flight(self) -> int:
@@ -116,16 +115,11 @@ class HourFigures:
     def unacknowledged_loss(self) -> int:
         return max(0, self.lost - self.loss_acknowledged)
 
-    @property
-    def empty(self) -> bool:
-        return not (self.acknowledged or self.counted or self.duplicates or self.dead_lettered or self.lost)
-
 
 def figures_of(hour: datetime, tally: HourTally) -> HourFigures:
     """Direct records are acknowledged by the very write of their outcome (see the module's docstring)."""
     return HourFigures(hour, tally.acknowledged_http + tally.outcome(Source.DIRECT), _total(tally.counted),
-                       _total(tally.duplicates), _total(tally.dead_lettered), tally.lost, tally.loss_acknowledged,
-                       tally.acknowledged_http)
+                       _total(tally.duplicates), _total(tally.dead_lettered), tally.lost, tally.loss_acknowledged)
 
 
 def reconciliation_window(start: datetime | None, end: datetime | None, now: datetime,
