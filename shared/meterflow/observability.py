@@ -51,6 +51,22 @@ PROCESSOR_OLDEST_UNPROCESSED_AGE = Gauge(
 PROCESSOR_STALLED = Gauge("meterflow_processor_stalled",
                           "1 while the oldest unprocessed record is older than MF_PROCESSOR_STALL_AFTER_S")
 
+# Accounting (docs/accounting.md): refreshed by the gateway at each scrape, and by
+# `meterflow run` after a loss check.
+ACCOUNTING_OLDEST_IN_FLIGHT_AGE = Gauge(
+    "meterflow_accounting_oldest_in_flight_age_seconds",
+    "Seconds since the end of the oldest hour of receipt that still has events in flight (0: none, or only "
+    "the current hour); past MF_PROCESSOR_STALL_AFTER_S, counting is behind or events were lost", ["mode"])
+ACCOUNTING_IN_FLIGHT = Gauge("meterflow_accounting_in_flight",
+                             "Events acknowledged and not yet counted, found duplicate or dead-lettered", ["mode"])
+EVENTS_LOST = Gauge("meterflow_events_lost",
+                    "Acknowledged events a loss check found gone with the broker, not yet acknowledged by ops",
+                    ["mode"])
+HOURS_LOST = Gauge("meterflow_hours_lost", "Hours of receipt with lost events not yet acknowledged by ops",
+                   ["mode"])
+ACKNOWLEDGED_TALLY_FAILURES = Counter("meterflow_acknowledged_tally_failures_total",
+                                      "Events acknowledged over HTTP whose acknowledged tally could not be written")
+
 
 def metrics_payload() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST

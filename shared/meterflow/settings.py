@@ -157,6 +157,10 @@ class Settings(BaseSettings):
                                      "all done (succeeded or failed) is kept, with its deliveries and attempts "
                                      "(30 days; the closer removes older ones)")
 
+    # Accounting (docs/accounting.md).
+    accounting_retention_s: int = Field(40 * 86_400, description="how long the per-hour accounting figures "
+                                        "are kept after their hour ends (also the longest reconciliation window)")
+
     # Events on record (docs/billing.md "Events on record"): monthly partitions wholly older are dropped.
     event_record_retention_s: int = Field(400 * 86_400, description="how long events on record are kept "
                                           "(400 days; the closer drops whole monthly partitions)")

@@ -15,6 +15,7 @@ from meterflow_client import (
     InvalidRequestError,
     Meterflow,
     NotFoundError,
+    ReconciliationList,
     UnbilledList,
     WebhookDelivery,
 )
@@ -160,4 +161,20 @@ async def test_usage_no_period_bills_is_listed_as_unbilled(client: Meterflow) ->
     [span] = found.unbilled
     assert (span.reason, span.value_exact, span.metric_id) == ("no_subscription", Decimal(2), metric.id)
     assert span.from_ <= span.to
+    assert_exact(found)
+
+
+async def test_reconciliation_accounts_for_the_events_ingested_this_hour(client: Meterflow) -> None:
+    customer = client.customers.create(external_id=unique("ext"), name="Counted")
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    client.events.ingest([{"event_name": unique("call"), "customer_id": customer.id} for _ in range(3)])
+
+    def this_hour() -> ReconciliationList:
+        return client.reconciliation.get(from_=hour, to=hour + timedelta(hours=1))
+
+    found = await eventually(lambda: asyncio.to_thread(this_hour),
+                             lambda r: r.count == 1 and r.hours[0].acknowledged >= 3 and r.hours[0].in_flight == 0)
+    [row] = found.hours
+    assert row.hour == hour
+    assert row.acknowledged == row.counted + row.duplicates + row.dead_lettered + row.lost + row.in_flight
     assert_exact(found)

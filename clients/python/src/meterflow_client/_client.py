@@ -19,6 +19,7 @@ from meterflow_client.resources.customers import Customers
 from meterflow_client.resources.invoices import Invoices
 from meterflow_client.resources.metrics import Metrics
 from meterflow_client.resources.plans import Plans
+from meterflow_client.resources.reconciliation import Reconciliation
 from meterflow_client.resources.subscriptions import Subscriptions
 from meterflow_client.resources.usage import Usage
 from meterflow_client.resources.webhook_endpoints import WebhookDeliveries, WebhookEndpoints
@@ -34,6 +35,7 @@ class _Resources(Generic[S]):
         self.plans: Plans[S] = Plans(sender)
         self.subscriptions: Subscriptions[S] = Subscriptions(sender)
         self.usage: Usage[S] = Usage(sender)
+        self.reconciliation: Reconciliation[S] = Reconciliation(sender)
         self.invoices: Invoices[S] = Invoices(sender)
         self.webhook_endpoints: WebhookEndpoints[S] = WebhookEndpoints(sender)
         self.webhook_deliveries: WebhookDeliveries[S] = WebhookDeliveries(sender)
