@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.spool.broker import SpoolBroker
+from meterflow.adapters.spool.spool import Spool, SpoolOptions, claim
 from meterflow.clock import Clock, SystemClock
-from meterflow.observability import metrics_payload, readiness
+from meterflow.domain.modes import Mode
+from meterflow.observability import (
+    SPOOL_BYTES,
+    SPOOL_EVENTS,
+    SPOOL_OLDEST_UNFORWARDED_AGE,
+    metrics_payload,
+    readiness,
+)
 from meterflow.settings import Settings
 from services.gateway import (
     routes_catalog,
@@ -32,6 +42,18 @@ from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
 
 
+async def open_spool(settings: Settings, producer: AIOKafkaProducer, clock: Clock) -> Spool:
+    """This process's own spool directory under MF_SPOOL_DIR (one per gateway worker), read back and
+    forwarding before the first request."""
+    directory, lock = claim(settings.spool_path)
+    options = SpoolOptions(settings.spool_max_bytes, settings.spool_segment_bytes, settings.spool_forward_wait_s,
+                           settings.spool_confirm_interval_s)
+    spool = Spool(directory, lock, SpoolBroker(producer, settings.kafka_servers, settings.processor_id),
+                  {mode: settings.events_topic(mode) for mode in Mode}, options, clock)
+    await spool.open()
+    return spool
+
+
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     """`clock` defaults to the system clock; tests may hand in a stepped one."""
     drain = DrainSwitch()
@@ -43,11 +65,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         pool = await create_pool(settings.database_dsn, max_size=20)
         redis = connect_redis(settings.redis_dsn)
         producer = await start_producer(settings)
-        app.state.context = GatewayContext(settings, pool, redis, producer,
-                                           clock or SystemClock())
+        spool = await open_spool(settings, producer, clock or SystemClock()) if settings.spool_enabled else None
+        app.state.context = GatewayContext(settings, pool, redis, producer, clock or SystemClock(), spool)
         try:
             yield
         finally:
+            if spool is not None:
+                await spool.close(drain_s=settings.spool_forward_wait_s)
             await producer.stop()
             await redis.aclose()
             await pool.close()
@@ -73,14 +97,29 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def readyz(ctx: GatewayContext = Depends(context)) -> JSONResponse:
         if drain.draining:
             return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
-        ready, checks = await readiness({
-            "postgres": lambda: ctx.pool.fetchval("SELECT 1"), "redis": ctx.redis.ping,
-            "kafka": ctx.producer.client.fetch_all_metadata})
-        return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
+        probes = {"postgres": lambda: ctx.pool.fetchval("SELECT 1"), "redis": ctx.redis.ping,
+                  "kafka": ctx.producer.client.fetch_all_metadata}
+        if ctx.spool is None:
+            ready, checks = await readiness(probes)
+            return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
+                                status_code=200 if ready else 503)
+        # With a spool, Kafka away is not a reason to refuse events: a full spool is.
+        _, checks = await readiness({**probes, "spool": ctx.spool.check})
+        ready = all(result == "ok" for name, result in checks.items() if name != "kafka")
+        figures = ctx.spool.figures()
+        return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks,
+                             "spool": {"bytes": figures.bytes, "max_bytes": settings.spool_max_bytes,
+                                       "events": figures.events,
+                                       "oldest_unforwarded_age_s": round(figures.oldest_unforwarded_age_s, 3)}},
                             status_code=200 if ready else 503)
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    async def metrics() -> Response:
+    async def metrics(ctx: GatewayContext = Depends(context)) -> Response:
+        if ctx.spool is not None:
+            figures = ctx.spool.figures()
+            SPOOL_BYTES.set(figures.bytes)
+            SPOOL_EVENTS.set(figures.events)
+            SPOOL_OLDEST_UNFORWARDED_AGE.set(figures.oldest_unforwarded_age_s)
         body, content_type = metrics_payload()
         return Response(body, media_type=content_type)
 

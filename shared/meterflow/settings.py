@@ -105,6 +105,10 @@ class Settings(BaseSettings):
         return self.database_url or f"postgresql://postgres@127.0.0.1:{self.embedded_postgres_port}/meterflow"
 
     @property
+    def spool_path(self) -> Path:
+        return self.spool_dir or self.data_dir / "spool"
+
+    @property
     def acceptance_policy(self) -> AcceptancePolicy:
         """Events older than W or more than the clock skew ahead are refused, on both ingest paths."""
         return AcceptancePolicy(timedelta(seconds=self.dedupe_window_s), timedelta(seconds=self.clock_skew_s))
@@ -130,6 +134,20 @@ class Settings(BaseSettings):
                                              "or link-local addresses")
     webhook_retention_s: int = Field(30 * 86_400, description="how long a webhook event whose deliveries are "
                                      "all done (succeeded or failed) is kept, with its deliveries and attempts")
+
+    # The gateway's write-ahead spool (docs/spool.md).
+    spool_enabled: bool = Field(True, description="acknowledge ingested events once on the gateway's disk "
+                                "(and in Kafka while it is up); false: only once Kafka acknowledged them")
+    spool_dir: Path | None = Field(None, description="where each gateway process keeps its spool (a "
+                                   "`worker-N` folder each); unset = <data_dir>/spool")
+    spool_max_bytes: int = Field(1 << 30, ge=1 << 20, description="disk budget of one gateway process's "
+                                 "spool: past it, ingest answers 503 with Retry-After until Kafka is back")
+    spool_segment_bytes: int = Field(16 << 20, ge=1 << 16, description="size of one spool segment file "
+                                     "(the unit freed once its events are counted)")
+    spool_forward_wait_s: float = Field(5.0, ge=0, description="while Kafka is up, how long a 202 waits for "
+                                        "Kafka's acknowledgement besides the disk's")
+    spool_confirm_interval_s: float = Field(1.0, gt=0, description="how often the spool asks which forwarded "
+                                            "events are counted")
 
     # Events on record (billing.md §6): monthly partitions wholly older than this are dropped.
     event_record_retention_s: int = Field(400 * 86_400, description="how long events on record are kept")

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+# The header a gateway's spool puts on each record it forwards: `<spool id>.<sequence>`, the same on every
+# produce of one acknowledged event, so a record produced again (after a broker lost it) is recognised as
+# the record already counted (docs/spool.md).
+DELIVERY_ID_HEADER = "mf-delivery-id"
+
 
 @dataclass(frozen=True)
 class Record:
@@ -23,6 +28,7 @@ class Record:
     key: bytes | None
     value: bytes
     request_id: str | None = None  # set by the gateway for HTTP-ingested events; direct producers may too
+    delivery_id: str | None = None  # DELIVERY_ID_HEADER: set on records forwarded from a gateway's spool
 
     @property
     def received_at(self) -> datetime:

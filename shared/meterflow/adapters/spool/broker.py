@@ -1,0 +1,65 @@
+"""What the spool's forwarder asks of Kafka: produce (acks=all) and learn each record's position, read the
+processor group's committed offsets, and check that a record it produced is still where it was put.
+
+The last is how a broker that lost data is noticed (an embedded broker restarted, with topics in memory
+only; a cluster rebuilt; an unclean leader election): offsets are reused from where the log was cut, so
+a committed offset is evidence about our record only while our record is still at its offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from meterflow.adapters.kafka_publisher import Outgoing, produce
+from meterflow.domain.records import DELIVERY_ID_HEADER
+
+CALL_TIMEOUT_S = 10.0
+
+
+class SpoolBroker:
+    def __init__(self, producer: AIOKafkaProducer, bootstrap_servers: str, processor_group: str) -> None:
+        self._producer = producer
+        self._servers, self._group = bootstrap_servers, processor_group
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def produce(self, topic: str, records: Sequence[Outgoing]) -> list[tuple[int, int]]:
+        return await produce(self._producer, topic, records)
+
+    async def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The processor group's next offset to read per partition (0 where it committed none). Read by a
+        consumer of the group that never subscribes, so it never joins the group or rebalances it."""
+        consumer = await self._reader()
+        return {tp: await asyncio.wait_for(consumer.committed(tp), CALL_TIMEOUT_S) or 0 for tp in partitions}
+
+    async def holds(self, tp: TopicPartition, offset: int, delivery_id: str) -> bool:
+        """Whether the record at `offset` is the one we produced with `delivery_id` (False also when the
+        partition ends before it, as it does after a broker lost its log)."""
+        consumer = await self._reader()
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        found = await consumer.getmany(tp, timeout_ms=int(CALL_TIMEOUT_S * 200), max_records=1)
+        records = found.get(tp, [])
+        if not records or records[0].offset != offset:
+            return False
+        headers = dict(records[0].headers or ())
+        return bytes(headers.get(DELIVERY_ID_HEADER, b"")).decode(errors="replace") == delivery_id
+
+    async def _reader(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self._servers, group_id=self._group,
+                                        enable_auto_commit=False, auto_offset_reset="latest")
+            try:
+                await asyncio.wait_for(consumer.start(), CALL_TIMEOUT_S)
+            except BaseException:
+                await consumer.stop()
+                raise
+            self._consumer = consumer
+        return self._consumer
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None

@@ -1,0 +1,215 @@
+"""The spool's forwarder: produces spooled batches to Kafka in spool order, then keeps each until it is
+known to be counted, producing it again if the broker lost it.
+
+Order: one round at a time, each round every waiting batch (up to a cap) in sequence order, one Kafka
+batch per partition; a round that fails is produced again whole, after a backoff. So the records of one
+partition key reach Kafka in the order they were acknowledged, even across outages.
+
+Known to be counted (docs/spool.md): the processor commits a partition's offset only once every record
+before it is counted or dead-lettered, durably (docs/exactly-once.md). A produced event is settled once
+the processor group's committed offset of its partition is past its offset, *and* the broker still holds
+our records there: before settling anything in a partition, the forwarder reads the committed offset,
+then checks that the records at the lowest and highest offsets it is waiting on are still its own (their
+delivery-id headers). A broker loses a log whole (memory-only) or from some offset on (a truncation),
+and reuses offsets after that; if both ends are still ours, so is everything between, and the committed
+offset, read before, speaks of them. If either is not, every waiting batch with an event in that
+partition is produced again, ahead of newer batches. A record counted before the loss is then
+`recounted` by the processor (its delivery id is the origin on its mark), never counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from time import monotonic
+
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+
+from meterflow.adapters.kafka_publisher import Outgoing
+from meterflow.adapters.spool.broker import SpoolBroker
+from meterflow.adapters.spool.frames import SpooledBatch
+from meterflow.domain.modes import Mode
+from meterflow.domain.records import DELIVERY_ID_HEADER
+from meterflow.logs import REQUEST_ID_HEADER
+
+log = logging.getLogger(__name__)
+ROUND_EVENTS = 50_000
+BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
+# A partition whose committed offset has not reached our oldest record for this long is checked anyway:
+# after a broker lost everything, the new committed offset may never reach our old positions.
+STALE_AFTER_S = 10.0
+_FAILURES = (KafkaError, OSError, TimeoutError)
+
+
+@dataclass
+class Delivery:
+    batch: SpooledBatch
+    forwarded: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    positions: list[tuple[int, int]] | None = None  # (partition, offset) of each event once produced
+    produced_at: float = 0.0
+    settled: bool = False
+
+    def delivery_id(self, spool_id: str, index: int) -> str:
+        return f"{spool_id}.{self.batch.first_seq + index}"
+
+    def stop_waiting(self, forwarded: bool) -> None:
+        if not self.forwarded.done():
+            self.forwarded.set_result(forwarded)
+
+
+class Forwarder:
+    def __init__(self, broker: SpoolBroker, spool_id: str, topics: dict[Mode, str],
+                 settled: Callable[[], Awaitable[None]], confirm_interval_s: float) -> None:
+        self._broker, self._spool_id, self._topics = broker, spool_id, topics
+        self._settled, self._confirm_interval_s = settled, confirm_interval_s
+        self.pending: deque[Delivery] = deque()
+        self.produced: deque[Delivery] = deque()
+        self.healthy = True
+        self._wake = asyncio.Event()
+        self._last_confirm = 0.0
+
+    def enqueue(self, batch: SpooledBatch) -> Delivery:
+        delivery = Delivery(batch)
+        self.pending.append(delivery)
+        self._wake.set()
+        return delivery
+
+    def unsettled_events(self) -> int:
+        return sum(len(d.batch.events) for d in (*self.pending, *self.produced) if not d.settled)
+
+    def settled_before(self, next_seq: int) -> int:
+        """The highest sequence up to which every event is settled (`next_seq`: the next one to append)."""
+        unsettled = [d.batch.first_seq for d in (*self.produced, *self.pending) if not d.settled]
+        return min(unsettled, default=next_seq) - 1
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            if self.pending:
+                try:
+                    await self._produce_round()
+                    failures = 0
+                    self.healthy = True
+                except _FAILURES as exc:
+                    if self.healthy:
+                        log.warning("spool: the event log is away (%s); keeping events on disk", type(exc).__name__)
+                    self.healthy = False
+                    for delivery in self.pending:
+                        delivery.stop_waiting(False)
+                    await self._sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
+                    failures += 1
+                    continue
+            if self.produced and monotonic() - self._last_confirm >= self._confirm_interval_s:
+                self._last_confirm = monotonic()
+                try:
+                    await self._confirm()
+                except _FAILURES as exc:
+                    log.warning("spool: could not learn what is counted (%s)", type(exc).__name__)
+            if not self.pending:
+                await self._sleep(self._confirm_interval_s)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _produce_round(self) -> None:
+        taken: list[Delivery] = []
+        events = 0
+        for delivery in self.pending:
+            if taken and events + len(delivery.batch.events) > ROUND_EVENTS:
+                break
+            taken.append(delivery)
+            events += len(delivery.batch.events)
+        by_mode: dict[Mode, list[Delivery]] = defaultdict(list)
+        for delivery in taken:
+            by_mode[delivery.batch.mode].append(delivery)
+        modes = list(by_mode)
+        answers = await asyncio.gather(*(self._broker.produce(self._topics[mode], self._records(by_mode[mode]))
+                                         for mode in modes))
+        now = monotonic()
+        for mode, positions in zip(modes, answers, strict=True):
+            at = 0
+            for delivery in by_mode[mode]:
+                delivery.positions = positions[at:at + len(delivery.batch.events)]
+                delivery.produced_at = now
+                at += len(delivery.batch.events)
+        for delivery in taken:
+            self.pending.popleft()
+            self.produced.append(delivery)
+            delivery.stop_waiting(True)
+
+    def _records(self, deliveries: Iterable[Delivery]) -> list[Outgoing]:
+        records = []
+        for delivery in deliveries:
+            batch = delivery.batch
+            request = batch.request_id.encode()
+            for index, (key, value) in enumerate(batch.events):
+                headers = [(REQUEST_ID_HEADER, request),
+                           (DELIVERY_ID_HEADER, delivery.delivery_id(self._spool_id, index).encode())]
+                records.append(Outgoing(key, value, batch.received_ms, headers))
+        return records
+
+    async def _confirm(self) -> None:
+        waiting = [d for d in self.produced if not d.settled]
+        ends: dict[TopicPartition, tuple[tuple[int, str], tuple[int, str]]] = {}
+        oldest: dict[TopicPartition, float] = {}
+        for delivery in waiting:
+            topic = self._topics[delivery.batch.mode]
+            for index, (partition, offset) in enumerate(delivery.positions or ()):
+                tp = TopicPartition(topic, partition)
+                mark = (offset, delivery.delivery_id(self._spool_id, index))
+                low, high = ends.get(tp, (mark, mark))
+                ends[tp] = (min(low, mark), max(high, mark))
+                oldest[tp] = min(oldest.get(tp, delivery.produced_at), delivery.produced_at)
+        committed = await self._broker.committed(ends)  # read before the checks below (see the docstring)
+        trusted: set[TopicPartition] = set()
+        lost: set[TopicPartition] = set()
+        for tp, (low, high) in ends.items():
+            if committed[tp] <= low[0] and monotonic() - oldest[tp] < STALE_AFTER_S:
+                continue  # nothing to settle here yet
+            if await self._broker.holds(tp, *low) and (high == low or await self._broker.holds(tp, *high)):
+                trusted.add(tp)
+            else:
+                lost.add(tp)
+        for delivery in waiting:
+            tps = [TopicPartition(self._topics[delivery.batch.mode], p) for p, _ in delivery.positions or ()]
+            if all(tp in trusted and offset < committed[tp]
+                   for tp, (_, offset) in zip(tps, delivery.positions or (), strict=True)):
+                delivery.settled = True
+        if lost:
+            self._produce_again(lost)
+        await self._advance()
+
+    def _produce_again(self, lost: set[TopicPartition]) -> None:
+        """Every waiting batch with an event in a partition the broker lost goes back ahead of the newer
+        batches, in sequence order."""
+        log.warning("spool: the event log lost records of %s; producing them again",
+                    ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(lost)))
+        again: list[Delivery] = []
+        kept: deque[Delivery] = deque()
+        for delivery in self.produced:
+            topic = self._topics[delivery.batch.mode]
+            if not delivery.settled and any(TopicPartition(topic, p) in lost for p, _ in delivery.positions or ()):
+                delivery.positions = None
+                again.append(delivery)
+            else:
+                kept.append(delivery)
+        self.produced = kept
+        self.pending.extendleft(reversed(again))
+        self._wake.set()
+
+    async def _advance(self) -> None:
+        """Forget the settled batches at the head, and let the spool free what they held."""
+        advanced = False
+        while self.produced and self.produced[0].settled:
+            self.produced.popleft()
+            advanced = True
+        if advanced:
+            await self._settled()
+
