@@ -7,49 +7,17 @@ processor's own; duplicates (in the batch, or already known) are answered, never
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from meterflow.application.ingest import IngestBatch
 from meterflow.domain.errors import FieldErrors, Unavailable
-from meterflow.domain.events import AcceptancePolicy, Event
+from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
+from tests.fakes.ingest import Directory, Precheck, Publisher
 
 NOW = datetime(2026, 3, 1, 10, 30, tzinfo=UTC)
-
-
-@dataclass
-class Directory:
-    customers: dict[Mode, set[str]]
-
-    async def existing_customer_ids(self, mode: Mode, ids: Iterable[str]) -> set[str]:
-        return set(ids) & self.customers.get(mode, set())
-
-
-@dataclass
-class Precheck:
-    known: set[tuple[Mode, str]] = field(default_factory=set)
-    remembered: list[tuple[Mode, str]] = field(default_factory=list)
-
-    async def already_known(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
-        return {key for key in idempotency_keys if (mode, key) in self.known}
-
-    async def remember(self, mode: Mode, idempotency_keys: Sequence[str], now: datetime) -> None:
-        self.remembered += [(mode, key) for key in idempotency_keys]
-
-
-@dataclass
-class Publisher:
-    published: list[tuple[Mode, str]] = field(default_factory=list)
-    away: bool = False
-
-    async def publish(self, mode: Mode, events: Sequence[Event], received_at: datetime) -> None:
-        if self.away:
-            raise Unavailable("the spool is full")
-        self.published += [(mode, e.idempotency_key) for e in events]
 
 
 def body(key: str, customer: str = "cus_1") -> dict[str, object]:

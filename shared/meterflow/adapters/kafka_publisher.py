@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.structs import RecordMetadata
 
 from meterflow.domain.errors import Unavailable
 from meterflow.domain.events import Event, event_to_json
@@ -41,7 +42,7 @@ async def produce(producer: AIOKafkaProducer, topic: str, records: Sequence[Outg
     """Every record acknowledged (acks=all), in order per partition; each one's (partition, offset)."""
     partitions = sorted(await producer.partitions_for(topic))
     builders: dict[int, BatchBuilder] = {}
-    sends: list[tuple[int, list[int], asyncio.Future[object]]] = []
+    sends: list[tuple[int, list[int], asyncio.Future[RecordMetadata]]] = []
     members: dict[int, list[int]] = {}
     where: list[int] = []
     for index, record in enumerate(records):
@@ -61,7 +62,7 @@ async def produce(producer: AIOKafkaProducer, topic: str, records: Sequence[Outg
     metadata = await asyncio.gather(*(future for _, _, future in sends))
     positions = [(0, 0)] * len(records)
     for (partition, indexes, _), sent in zip(sends, metadata, strict=True):
-        base: int = sent.offset  # type: ignore[attr-defined]
+        base = sent.offset
         for n, index in enumerate(indexes):
             positions[index] = (partition, base + n)
     return positions
