@@ -64,14 +64,23 @@ class Delivery:
 
 class Forwarder:
     def __init__(self, broker: SpoolBroker, spool_id: str, topics: dict[Mode, str],
-                 settled: Callable[[], Awaitable[None]], confirm_interval_s: float) -> None:
+                 settled: Callable[[], Awaitable[None]], confirm_interval_s: float, slow_after_s: float) -> None:
         self._broker, self._spool_id, self._topics = broker, spool_id, topics
-        self._settled, self._confirm_interval_s = settled, confirm_interval_s
+        self._settled, self._confirm_interval_s, self._slow_after_s = settled, confirm_interval_s, slow_after_s
         self.pending: deque[Delivery] = deque()
         self.produced: deque[Delivery] = deque()
-        self.healthy = True
+        self._failing = False
+        self._round_started: float | None = None
         self._wake = asyncio.Event()
         self._last_confirm = 0.0
+
+    @property
+    def healthy(self) -> bool:
+        """Kafka takes what we produce: the last round succeeded and the one in flight is not slow. A
+        broker that went away is noticed by the client only after its request timeout; until then, a
+        round in flight for longer than `slow_after_s` counts as failing."""
+        started = self._round_started
+        return not self._failing and (started is None or monotonic() - started < self._slow_after_s)
 
     def enqueue(self, batch: SpooledBatch) -> Delivery:
         delivery = Delivery(batch)
@@ -91,19 +100,22 @@ class Forwarder:
         failures = 0
         while True:
             if self.pending:
+                self._round_started = monotonic()
                 try:
                     await self._produce_round()
                     failures = 0
-                    self.healthy = True
+                    self._failing = False
                 except _FAILURES as exc:
-                    if self.healthy:
+                    if not self._failing:
                         log.warning("spool: the event log is away (%s); keeping events on disk", type(exc).__name__)
-                    self.healthy = False
+                    self._failing = True
                     for delivery in self.pending:
                         delivery.stop_waiting(False)
-                    await self._sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
+                    await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])  # not woken by new batches
                     failures += 1
                     continue
+                finally:
+                    self._round_started = None
             if self.produced and monotonic() - self._last_confirm >= self._confirm_interval_s:
                 self._last_confirm = monotonic()
                 try:

@@ -80,7 +80,7 @@ class Spool:
         self._state = SpoolState.load(directory)
         self._log = SpoolLog(directory, options.segment_bytes, options.max_bytes)
         self._forwarder = Forwarder(broker, self._state.spool_id, topics, self._free_settled,
-                                    options.confirm_interval_s)
+                                    options.confirm_interval_s, slow_after_s=options.forward_wait_s)
         self._next_seq = self._state.settled_through + 1
         self._running: asyncio.Task[None] | None = None
 
