@@ -102,6 +102,7 @@ def test_the_disk_budget_is_a_refusal_and_writes_nothing(tmp_path: Path) -> None
     spool.append(batch(4))
     with pytest.raises(SpoolFull):
         spool.append(batch(7))
+    assert spool.refusing  # readiness says so until something is freed
     spool.close()
     assert [b.first_seq for b in SpoolLog(tmp_path, 1 << 20, 1 << 20).open(folded_through=0)] == [1, 4]
 

@@ -68,6 +68,7 @@ class SpoolLog:
         self._sync: asyncio.Task[None] | None = None
         self._retiring: list[Segment] = []
         self._broken: OSError | None = None
+        self.refusing = False  # a batch was refused for the budget, and nothing was freed since
 
     @property
     def bytes(self) -> int:
@@ -113,6 +114,7 @@ class SpoolLog:
             raise Unavailable(f"the spool's disk failed ({self._broken.strerror}); restart the gateway")
         frame = encode(batch)
         if self.bytes + len(frame) > self._max_bytes:
+            self.refusing = True
             raise SpoolFull("the spool is full (MF_SPOOL_MAX_BYTES) while the event log is away; retry later")
         segment = self._writable(batch.first_seq, len(frame))
         assert segment.fd is not None
@@ -183,6 +185,7 @@ class SpoolLog:
         segment.path.unlink(missing_ok=True)
         _sync_directory(self._directory)
         self.segments.remove(segment)
+        self.refusing = False
 
     def close(self) -> None:
         for segment in (*self._retiring, *self.segments):

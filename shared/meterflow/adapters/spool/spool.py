@@ -69,7 +69,7 @@ class SpoolFigures:
     bytes: int
     events: int  # acknowledged, not yet known to be counted
     oldest_unforwarded_age_s: float  # 0 when every event is in Kafka
-    full: bool
+    full: bool  # refusing batches for the budget until something is freed
 
 
 class Spool:
@@ -124,9 +124,7 @@ class Spool:
     def figures(self) -> SpoolFigures:
         waiting = self._forwarder.pending
         oldest = (self._clock.now().timestamp() - waiting[0].batch.received_ms / 1000) if waiting else 0.0
-        size = self._log.bytes
-        return SpoolFigures(size, self._forwarder.unsettled_events(), max(oldest, 0.0),
-                            size >= self._options.max_bytes)
+        return SpoolFigures(self._log.bytes, self._forwarder.unsettled_events(), max(oldest, 0.0), self._log.refusing)
 
     async def check(self) -> None:
         """Readiness: the spool can take a batch."""
