@@ -177,8 +177,8 @@ async def test_a_full_spool_answers_503_with_retry_after_and_loses_nothing() -> 
             sending = asyncio.create_task(load.run(api, setup))
             await eventually(lambda: asyncio.sleep(0, load.statuses[503]), lambda n: n >= 3, timeout_s=90)
             async with httpx.AsyncClient(timeout=10) as probe:
-                refused = await probe.post(f"{run.api_url}/v1/ingest", json={"events": [event(setup) for _ in range(200)]},
-                                           headers=api.headers)
+                refused = await probe.post(f"{run.api_url}/v1/ingest", headers=api.headers,
+                                           json={"events": [event(setup) for _ in range(200)]})
                 ready = await probe.get(f"{run.api_url}/readyz")
             assert refused.status_code == 503 and refused.headers.get("Retry-After"), refused.text
             assert ready.status_code == 503 and ready.json()["checks"]["spool"] != "ok"
