@@ -35,8 +35,11 @@ def _raw(settings: Settings, scale: float) -> Results:
 
 def _ingest(settings: Settings, scale: float) -> Results:
     rates = asyncio.run(ingest.measure(settings, clients=6, batches=int(300 * scale), max_seconds=30))
-    print(f"  {rates.events:,} events in {rates.seconds:.1f}s from {rates.clients} clients")
-    return {"ingest_events_per_s": rates.events_per_s}
+    for label, run in (("spool on", rates.spooled), ("spool off", rates.without)):
+        print(f"  {label}: {run.events:,} events in {run.seconds:.1f}s from {run.clients} clients")
+    return {"ingest_events_per_s": rates.spooled.events_per_s,
+            "ingest_without_spool_events_per_s": rates.without.events_per_s,
+            "spool_bytes_per_event": rates.spool_bytes_per_event}
 
 
 def _processor_rates(settings: Settings, scale: float, workers: int) -> processor.ProcessorRates:
@@ -110,7 +113,8 @@ def _webhooks(settings: Settings, scale: float) -> Results:
 
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
-    Measurement("ingest", ("ingest_events_per_s",), _ingest),
+    Measurement("ingest", ("ingest_events_per_s", "ingest_without_spool_events_per_s", "spool_bytes_per_event"),
+                _ingest),
     Measurement("processor", ("processor_events_per_s", "processor_with_record_events_per_s"), _processor),
     Measurement("processor2", ("processor_2_workers_events_per_s",), _processor_2_workers),
     Measurement("latency", ("e2e_p50_s", "e2e_p99_s"), _latency),
@@ -128,6 +132,8 @@ def _ratios(results: Results) -> Results:
         return x / y if x is not None and y else None
 
     pairs = {"ingest_to_raw_produce": ("ingest_events_per_s", "raw_produce_per_s"),
+             "ingest_without_spool_to_raw_produce": ("ingest_without_spool_events_per_s", "raw_produce_per_s"),
+             "ingest_spool_to_without": ("ingest_events_per_s", "ingest_without_spool_events_per_s"),
              "processor_to_raw_consume": ("processor_events_per_s", "raw_consume_per_s"),
              "processor_2_workers_to_one": ("processor_2_workers_events_per_s", "processor_events_per_s")}
     return {key: ratio(a, b) for key, (a, b) in pairs.items() if a in results and b in results}

@@ -1,4 +1,7 @@
-"""Figure 2: events per second a running `meterflow gateway` acknowledges (acks=all at the broker).
+"""Figure 2: events per second a running `meterflow gateway` acknowledges, with its spool on (the default:
+on the gateway's disk, fsynced, and acks=all at the broker) and off (acks=all only), in the same run, and
+the spool's bytes on disk per event acknowledged (nothing is counted during the figure, so nothing is
+freed).
 
 Several httpx clients in a load process post batches of 1,000 events with unique idempotency keys
 as fast as the gateway answers; the figure is acknowledged (`ingested`) events over the wall time of
@@ -8,8 +11,10 @@ the timed phase. Bodies are encoded before timing, so the client's JSON work is 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -32,6 +37,13 @@ class IngestRates:
     events: int
     seconds: float
     clients: int
+
+
+@dataclass(frozen=True)
+class SpoolRates:
+    spooled: IngestRates
+    without: IngestRates
+    spool_bytes_per_event: float
 
 
 def bodies(customers: list[str], batches: int) -> list[bytes]:
@@ -72,7 +84,8 @@ def load(base_url: str, api_key: str, customers: list[str], clients: int, batche
     return IngestRates(events / seconds, events, seconds, clients)
 
 
-async def measure(settings: Settings, clients: int, batches: int, max_seconds: float) -> IngestRates:
+async def measure(settings: Settings, clients: int, batches: int, max_seconds: float) -> SpoolRates:
+    """Without the spool first, then with it, each on topics of its own; the spool in a fresh folder."""
     own = await isolated(settings, "ingest")
     api_key = await create_api_key(own, Mode.TEST)
     pool = await create_pool(own.database_dsn)
@@ -80,5 +93,13 @@ async def measure(settings: Settings, clients: int, batches: int, max_seconds: f
         customers = await add_customers(pool, 100)
     finally:
         await pool.close()
-    async with services.gateway(own) as base_url:
-        return await in_load_process(load, base_url, api_key, customers, clients, batches, max_seconds)
+    without_spool = (await isolated(settings, "ingest-nospool")).model_copy(update={"spool_enabled": False})
+    async with services.gateway(without_spool) as base_url:
+        without = await in_load_process(load, base_url, api_key, customers, clients, batches, max_seconds)
+    with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool_dir:
+        spooled_settings = own.model_copy(update={"spool_dir": Path(spool_dir)})
+        async with services.gateway(spooled_settings) as base_url:
+            spooled = await in_load_process(load, base_url, api_key, customers, clients, batches, max_seconds)
+        on_disk = sum(f.stat().st_size for f in Path(spool_dir).rglob("*.seg"))
+        warmed = clients * WARMUP_BATCHES_PER_CLIENT * BATCH
+    return SpoolRates(spooled, without, on_disk / (spooled.events + warmed))

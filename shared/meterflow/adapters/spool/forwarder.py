@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from time import monotonic
 
@@ -50,12 +50,22 @@ _FAILURES = (KafkaError, OSError, TimeoutError)
 class Delivery:
     batch: SpooledBatch
     forwarded: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    positions: list[tuple[int, int]] | None = None  # (partition, offset) of each event once produced
+    # Once produced: per partition, the lowest and highest (offset, event index) of its events there. All
+    # the confirmation needs, computed once (it runs every second over everything waiting).
+    spans: dict[int, tuple[tuple[int, int], tuple[int, int]]] | None = None
     produced_at: float = 0.0
     settled: bool = False
 
     def delivery_id(self, spool_id: str, index: int) -> str:
         return f"{spool_id}.{self.batch.first_seq + index}"
+
+    def produced_at_positions(self, positions: Sequence[tuple[int, int]]) -> None:
+        spans: dict[int, tuple[tuple[int, int], tuple[int, int]]] = {}
+        for index, (partition, offset) in enumerate(positions):
+            low, high = spans.get(partition, ((offset, index), (offset, index)))
+            spans[partition] = (min(low, (offset, index)), max(high, (offset, index)))
+        self.spans = spans
+        self.produced_at = monotonic()
 
     def stop_waiting(self, forwarded: bool) -> None:
         if not self.forwarded.done():
@@ -73,6 +83,7 @@ class Forwarder:
         self._round_started: float | None = None
         self._wake = asyncio.Event()
         self._last_confirm = 0.0
+        self._checked_at: dict[TopicPartition, float] = {}
 
     @property
     def healthy(self) -> bool:
@@ -144,12 +155,10 @@ class Forwarder:
         modes = list(by_mode)
         answers = await asyncio.gather(*(self._broker.produce(self._topics[mode], self._records(by_mode[mode]))
                                          for mode in modes))
-        now = monotonic()
         for mode, positions in zip(modes, answers, strict=True):
             at = 0
             for delivery in by_mode[mode]:
-                delivery.positions = positions[at:at + len(delivery.batch.events)]
-                delivery.produced_at = now
+                delivery.produced_at_positions(positions[at:at + len(delivery.batch.events)])
                 at += len(delivery.batch.events)
         for delivery in taken:
             self.pending.popleft()
@@ -158,13 +167,13 @@ class Forwarder:
 
     def _records(self, deliveries: Iterable[Delivery]) -> list[Outgoing]:
         records = []
+        prefix = f"{self._spool_id}."
         for delivery in deliveries:
             batch = delivery.batch
-            request = batch.request_id.encode()
-            for index, (key, value) in enumerate(batch.events):
-                headers = [(REQUEST_ID_HEADER, request),
-                           (DELIVERY_ID_HEADER, delivery.delivery_id(self._spool_id, index).encode())]
-                records.append(Outgoing(key, value, batch.received_ms, headers))
+            request = (REQUEST_ID_HEADER, batch.request_id.encode())
+            for seq, (key, value) in enumerate(batch.events, batch.first_seq):
+                records.append(Outgoing(key, value, batch.received_ms,
+                                        [request, (DELIVERY_ID_HEADER, f"{prefix}{seq}".encode())]))
         return records
 
     async def _confirm(self) -> None:
@@ -173,26 +182,30 @@ class Forwarder:
         oldest: dict[TopicPartition, float] = {}
         for delivery in waiting:
             topic = self._topics[delivery.batch.mode]
-            for index, (partition, offset) in enumerate(delivery.positions or ()):
+            for partition, ((low, low_index), (high, high_index)) in (delivery.spans or {}).items():
                 tp = TopicPartition(topic, partition)
-                mark = (offset, delivery.delivery_id(self._spool_id, index))
-                low, high = ends.get(tp, (mark, mark))
-                ends[tp] = (min(low, mark), max(high, mark))
+                ours = ((low, delivery.delivery_id(self._spool_id, low_index)),
+                        (high, delivery.delivery_id(self._spool_id, high_index)))
+                known = ends.get(tp, ours)
+                ends[tp] = (min(known[0], ours[0]), max(known[1], ours[1]))
                 oldest[tp] = min(oldest.get(tp, delivery.produced_at), delivery.produced_at)
         committed = await self._broker.committed(ends)  # read before the checks below (see the docstring)
         trusted: set[TopicPartition] = set()
         lost: set[TopicPartition] = set()
-        for tp, (low, high) in ends.items():
-            if committed[tp] <= low[0] and monotonic() - oldest[tp] < STALE_AFTER_S:
-                continue  # nothing to settle here yet
-            if await self._broker.holds(tp, *low) and (high == low or await self._broker.holds(tp, *high)):
+        for tp, (first, last) in ends.items():
+            if committed[tp] <= first[0] and (monotonic() - oldest[tp] < STALE_AFTER_S
+                                              or monotonic() - self._checked_at.get(tp, 0.0) < STALE_AFTER_S):
+                continue  # nothing to settle here yet, and not stale (or checked lately)
+            self._checked_at[tp] = monotonic()
+            if await self._broker.holds(tp, *first) and (last == first or await self._broker.holds(tp, *last)):
                 trusted.add(tp)
             else:
                 lost.add(tp)
         for delivery in waiting:
-            tps = [TopicPartition(self._topics[delivery.batch.mode], p) for p, _ in delivery.positions or ()]
-            if all(tp in trusted and offset < committed[tp]
-                   for tp, (_, offset) in zip(tps, delivery.positions or (), strict=True)):
+            topic = self._topics[delivery.batch.mode]
+            spans = (delivery.spans or {}).items()
+            if all(TopicPartition(topic, partition) in trusted and top < committed[TopicPartition(topic, partition)]
+                   for partition, (_, (top, _)) in spans):
                 delivery.settled = True
         if lost:
             self._produce_again(lost)
@@ -207,8 +220,8 @@ class Forwarder:
         kept: deque[Delivery] = deque()
         for delivery in self.produced:
             topic = self._topics[delivery.batch.mode]
-            if not delivery.settled and any(TopicPartition(topic, p) in lost for p, _ in delivery.positions or ()):
-                delivery.positions = None
+            if not delivery.settled and any(TopicPartition(topic, p) in lost for p in delivery.spans or {}):
+                delivery.spans = None
                 again.append(delivery)
             else:
                 kept.append(delivery)
