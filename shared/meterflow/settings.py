@@ -39,8 +39,8 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
-    gateway_workers: int = Field(1, ge=1, description="gateway processes serving api_port (stateless: any "
-                                 "number; about one per core left to the gateway)")
+    gateway_workers: int = Field(1, ge=1, description="gateway processes serving api_port (any number, each "
+                                 "with its own spool directory; about one per core left to the gateway)")
     processor_web_host: str = Field("127.0.0.1", description="where the processor serves /metrics, /readyz")
     processor_web_port: int = 8081
     closer_web_port: int = 8082
