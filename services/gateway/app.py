@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from meterflow.adapters.kafka import ensure_topics, start_producer
+from meterflow.adapters.kafka import connect_when_reachable, ensure_topics, new_producer, start_producer
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.spool.broker import SpoolBroker
@@ -42,13 +43,15 @@ from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
 
 
-async def open_spool(settings: Settings, producer: AIOKafkaProducer, clock: Clock) -> Spool:
+async def open_spool(settings: Settings, producer: AIOKafkaProducer, connected: asyncio.Future[None],
+                     clock: Clock) -> Spool:
     """This process's own spool directory under MF_SPOOL_DIR (one per gateway worker), read back and
-    forwarding before the first request."""
+    forwarding (once `connected`) before the first request."""
     directory, lock = claim(settings.spool_path)
     options = SpoolOptions(settings.spool_max_bytes, settings.spool_segment_bytes, settings.spool_forward_wait_s,
                            settings.spool_confirm_interval_s)
-    spool = Spool(directory, lock, SpoolBroker(producer, settings.kafka_servers, settings.processor_id),
+    broker = SpoolBroker(producer, settings.kafka_servers, settings.processor_id, connected)
+    spool = Spool(directory, lock, broker,
                   {mode: settings.events_topic(mode) for mode in Mode}, options, clock)
     await spool.open()
     return spool
@@ -61,18 +64,26 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         drain.install()
-        await ensure_topics(settings)
         pool = await create_pool(settings.database_dsn, max_size=20)
         redis = connect_redis(settings.redis_dsn)
-        producer = await start_producer(settings)
-        spool = await open_spool(settings, producer, clock or SystemClock()) if settings.spool_enabled else None
+        spool, connecting = None, None
+        if settings.spool_enabled:  # Kafka may be away: events wait in the spool until it is reachable
+            producer = new_producer(settings)
+            connecting = asyncio.create_task(connect_when_reachable(settings, producer), name="kafka-connect")
+            spool = await open_spool(settings, producer, connecting, clock or SystemClock())
+        else:
+            await ensure_topics(settings)
+            producer = await start_producer(settings)
         app.state.context = GatewayContext(settings, pool, redis, producer, clock or SystemClock(), spool)
         try:
             yield
         finally:
             if spool is not None:
                 await spool.close(drain_s=settings.spool_forward_wait_s)
-            await producer.stop()
+            if connecting is not None and not connecting.done():
+                connecting.cancel()
+            else:
+                await producer.stop()
             await redis.aclose()
             await pool.close()
 

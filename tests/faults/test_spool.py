@@ -192,3 +192,43 @@ async def test_a_full_spool_answers_503_with_retry_after_and_loses_nothing() -> 
             with contextlib.suppress(ProcessLookupError):
                 os.kill(broker, signal.SIGCONT)
         run.kill()
+
+
+async def test_a_gateway_restarted_while_the_broker_is_away_takes_events_and_forwards_them_later() -> None:
+    """The broker frozen, the gateway killed -9 and restarted by the supervisor: it starts without Kafka,
+    answers 202 from its spool (its readiness shows Kafka away but stays ready), and once the broker is
+    back everything acknowledged, before and after the restart, counts once."""
+    run = MeterflowRun(settings={"SPOOL_FORWARD_WAIT_S": "1"})
+    broker = 0
+    try:
+        async with started(run) as api:
+            setup = await billing_setup(api)
+            broker = pid_of(run, "tansu")
+            os.kill(broker, signal.SIGSTOP)
+            before = await api.post("/v1/ingest", json={"events": [event(setup) for _ in range(300)]}, timeout=30)
+            assert before.status_code == 202, before.text
+            os.kill(pid_of(run, "python", "services", "gateway"), signal.SIGKILL)
+            await eventually(lambda: restarts(run, "gateway"), lambda n: n[0] >= 1, timeout_s=60)
+
+            async def ingest_once() -> int:
+                with contextlib.suppress(httpx.HTTPError):
+                    answer = await api.post("/v1/ingest", json={"events": [event(setup) for _ in range(200)]},
+                                            timeout=30)
+                    return answer.status_code
+                return 0
+            assert await eventually(ingest_once, lambda status: status == 202, timeout_s=90, interval_s=1) == 202
+            ready = await eventually(lambda: _readiness(run), lambda r: r[0] == 200, timeout_s=30)
+            assert ready[1]["checks"]["kafka"] != "ok" and ready[1]["spool"]["events"] >= 500
+            os.kill(broker, signal.SIGCONT)
+            await counted_exactly(api, run, setup, 500)
+    finally:
+        if broker:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(broker, signal.SIGCONT)
+        run.kill()
+
+
+async def _readiness(run: MeterflowRun) -> tuple[int, dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(f"{run.api_url}/readyz")
+        return answer.status_code, answer.json()

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 from meterflow.adapters.kafka_publisher import Outgoing, produce
 from meterflow.domain.records import DELIVERY_ID_HEADER
@@ -20,17 +21,27 @@ CALL_TIMEOUT_S = 10.0
 
 
 class SpoolBroker:
-    def __init__(self, producer: AIOKafkaProducer, bootstrap_servers: str, processor_group: str) -> None:
-        self._producer = producer
+    """`connected`: done once `producer` is started (the gateway may start while Kafka is away); until
+    then every call fails like a broker away, and the forwarder retries."""
+
+    def __init__(self, producer: AIOKafkaProducer, bootstrap_servers: str, processor_group: str,
+                 connected: asyncio.Future[None] | None = None) -> None:
+        self._producer, self._connected = producer, connected
         self._servers, self._group = bootstrap_servers, processor_group
         self._consumer: AIOKafkaConsumer | None = None
 
+    def _check_connected(self) -> None:
+        if self._connected is not None and not self._connected.done():
+            raise KafkaConnectionError("the event log has not been reachable since the gateway started")
+
     async def produce(self, topic: str, records: Sequence[Outgoing]) -> list[tuple[int, int]]:
+        self._check_connected()
         return await produce(self._producer, topic, records)
 
     async def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """The processor group's next offset to read per partition (0 where it committed none). Read by a
         consumer of the group that never subscribes, so it never joins the group or rebalances it."""
+        self._check_connected()
         consumer = await self._reader()
         return {tp: await asyncio.wait_for(consumer.committed(tp), CALL_TIMEOUT_S) or 0 for tp in partitions}
 
