@@ -11,15 +11,19 @@ from pathlib import Path
 import pytest
 
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
+from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.duplicate_precheck import RedisDuplicatePrecheck
 from meterflow.adapters.kafka_publisher import KafkaPublisher
+from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
-from meterflow.application.ports import DuplicatePrecheck, EventPublisher
+from meterflow.application.ports import CustomerDirectory, DuplicatePrecheck, EventPublisher
+from meterflow.domain.catalog import Customer
 from meterflow.domain.counting import CountableEvent
+from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-from tests.fakes.ingest import Precheck, Publisher
+from tests.fakes.ingest import Directory, Precheck, Publisher
 from tests.integration.spool_kit import events, own_topics, producer_for, read_topic, spool_on
 from tests.support import unique
 
@@ -58,6 +62,28 @@ async def test_keys_remembered_or_counted_are_known_in_their_mode_only(checked: 
     await checked.mark_counted(Mode.TEST, counted)
     assert await checked.precheck.already_known(Mode.TEST, [remembered, counted, fresh]) == {remembered, counted}
     assert await checked.precheck.already_known(Mode.LIVE, [remembered, counted]) == set()
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def directory(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[tuple[CustomerDirectory, str]]:
+    """A directory holding one test-mode customer, and that customer's id."""
+    if request.param == "memory":
+        yield Directory({Mode.TEST: {"cus_known"}}), "cus_known"
+        return
+    pool = await create_pool(settings.database_dsn)
+    try:
+        customer = Customer(new_id(IdKind.CUSTOMER), Mode.TEST, unique("ext"), "c", None, {}, NOW)
+        await CatalogRepository(pool).add_customer(customer)
+        yield CatalogRepository(pool), customer.id
+    finally:
+        await pool.close()
+
+
+@pytest.mark.postgres
+async def test_a_customer_exists_in_its_own_mode_only(directory: tuple[CustomerDirectory, str]) -> None:
+    customers, known = directory
+    assert await customers.existing_customer_ids(Mode.TEST, {known, "cus_nobody"}) == {known}
+    assert await customers.existing_customer_ids(Mode.LIVE, {known}) == set()
 
 
 @dataclass

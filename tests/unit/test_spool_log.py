@@ -8,6 +8,7 @@ rather than skip acknowledged events; a failed write leaves no part of a frame; 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ import pytest
 from meterflow.adapters.spool import log as spool_log
 from meterflow.adapters.spool.frames import SpooledBatch, encode, scan
 from meterflow.adapters.spool.log import SpoolCorrupt, SpoolFull, SpoolLog
+from meterflow.adapters.spool.spool import claim
 from meterflow.domain.modes import Mode
 
 HOUR_MS = 3_600_000
@@ -136,3 +138,16 @@ def test_a_full_disk_leaves_no_part_of_a_frame(tmp_path: Path) -> None:
     read = SpoolLog(tmp_path, 1 << 20, 1 << 20).open(folded_through=0)
     assert read[-1].last_seq == next_seq - 1
     assert segment.stat().st_size == len(b"".join(map(encode, read)))
+
+
+def test_each_gateway_process_claims_a_directory_of_its_own_and_a_freed_one_is_taken_again(tmp_path: Path) -> None:
+    """Two processes never append to one log; a worker restarted after a crash takes up what the dead one
+    left (the lock dies with its holder)."""
+    first, first_lock = claim(tmp_path)
+    second, second_lock = claim(tmp_path)
+    assert (first.name, second.name) == ("worker-0", "worker-1")
+    os.close(first_lock)
+    again, again_lock = claim(tmp_path)
+    assert again == first
+    os.close(again_lock)
+    os.close(second_lock)

@@ -116,8 +116,10 @@ class Forwarder:
                     await self._produce_round()
                     failures = 0
                     self._failing = False
-                except _FAILURES as exc:
-                    if not self._failing:
+                except Exception as exc:  # anything: the events are safe on disk, and forwarding must go on
+                    if not isinstance(exc, _FAILURES):
+                        log.exception("spool: forwarding failed unexpectedly; retrying")
+                    elif not self._failing:
                         log.warning("spool: the event log is away (%s); keeping events on disk", type(exc).__name__)
                     self._failing = True
                     for delivery in self.pending:
@@ -133,6 +135,8 @@ class Forwarder:
                     await self._confirm()
                 except _FAILURES as exc:
                     log.warning("spool: could not learn what is counted (%s)", type(exc).__name__)
+                except Exception:
+                    log.exception("spool: learning what is counted failed unexpectedly; trying again later")
             if not self.pending:
                 await self._sleep(self._confirm_interval_s)
 
