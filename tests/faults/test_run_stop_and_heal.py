@@ -132,13 +132,13 @@ async def test_a_broker_killed_under_load_comes_back_and_every_event_acknowledge
             load.stop = True
             await sending
             after_restart = load.acknowledged - before_restart
-            # The memory-only broker loses what it held unprocessed at the crash; never anything after it.
+            # The memory-only broker loses what it held unprocessed at the crash; the gateway's spool
+            # produces it again (docs/spool.md), so every event acknowledged, before or after, counts once.
             usage = await eventually(lambda: usage_of(api, setup),
-                                     lambda n: n >= len(after_restart), timeout_s=60)
-            lost = len(load.acknowledged) - usage
+                                     lambda n: n >= len(load.acknowledged), timeout_s=90)
             print(f"\nbroker kill -9 at {BATCH * BATCHES_PER_S} events/s: {len(before_restart)} acknowledged "
-                  f"before, {len(after_restart)} after (all counted), {lost} of those before lost")
-            assert usage <= len(load.acknowledged)
+                  f"before, {len(after_restart)} after, all counted")
+            assert usage == len(load.acknowledged)
         run.process.send_signal(signal.SIGTERM)
         status, stderr = await asyncio.to_thread(run.wait, 60)
         assert status == 0, stderr

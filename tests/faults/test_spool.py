@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.scenario import Setup, billing_setup, event
+from tests.e2e.test_observability import metric_value
 from tests.faults.test_run_stop_and_heal import restarts, started, usage_of
 from tests.meterflow_run import MeterflowRun, child_running
 from tests.support import eventually
@@ -107,6 +108,11 @@ async def test_a_broker_away_under_load_answers_202_or_503_and_every_202_counts(
             await asyncio.sleep(12)  # the outage itself: its length is the point, not a wait for a condition
             acknowledged_while_away = len(load.acknowledged) - during
             figures = await spooled(run)
+            async with httpx.AsyncClient(timeout=10) as client:
+                metrics = (await client.get(f"{run.api_url}/metrics")).text
+            assert metric_value(metrics, "meterflow_spool_oldest_unforwarded_age_seconds") > 1
+            assert metric_value(metrics, "meterflow_spool_events") >= acknowledged_while_away
+            assert metric_value(metrics, "meterflow_spool_bytes") > 0
             os.kill(broker, signal.SIGKILL)
             os.kill(broker, signal.SIGCONT)
             await eventually(lambda: restarts(run, "kafka"), lambda n: n[0] >= 1, timeout_s=60)

@@ -9,6 +9,7 @@ a committed offset is evidence about our record only while our record is still a
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -26,6 +27,9 @@ class SpoolBroker:
 
     def __init__(self, producer: AIOKafkaProducer, bootstrap_servers: str, processor_group: str,
                  connected: asyncio.Future[None] | None = None) -> None:
+        # The reader assigns the one partition it checks, several times a second under load; aiokafka logs
+        # every assignment at INFO.
+        logging.getLogger("aiokafka.consumer.subscription_state").setLevel(logging.WARNING)
         self._producer, self._connected = producer, connected
         self._servers, self._group = bootstrap_servers, processor_group
         self._consumer: AIOKafkaConsumer | None = None
@@ -49,7 +53,8 @@ class SpoolBroker:
         """Whether the record at `offset` is the one we produced with `delivery_id` (False also when the
         partition ends before it, as it does after a broker lost its log)."""
         consumer = await self._reader()
-        consumer.assign([tp])
+        if consumer.assignment() != {tp}:
+            consumer.assign([tp])
         consumer.seek(tp, offset)
         found = await consumer.getmany(tp, timeout_ms=int(CALL_TIMEOUT_S * 200), max_records=1)
         records = found.get(tp, [])
