@@ -144,7 +144,7 @@ class Settings(BaseSettings):
                                  "spool: past it, ingest answers 503 with Retry-After until Kafka is back")
     spool_segment_bytes: int = Field(16 << 20, ge=1 << 16, description="size of one spool segment file "
                                      "(the unit freed once its events are counted)")
-    spool_forward_wait_s: float = Field(5.0, ge=0, description="while Kafka is up, how long a 202 waits for "
+    spool_forward_wait_s: float = Field(2.0, ge=0, description="while Kafka is up, how long a 202 waits for "
                                         "Kafka's acknowledgement besides the disk's")
     spool_confirm_interval_s: float = Field(1.0, gt=0, description="how often the spool asks which forwarded "
                                             "events are counted")

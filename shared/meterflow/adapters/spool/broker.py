@@ -56,7 +56,7 @@ class SpoolBroker:
         if consumer.assignment() != {tp}:
             consumer.assign([tp])
         consumer.seek(tp, offset)
-        found = await consumer.getmany(tp, timeout_ms=int(CALL_TIMEOUT_S * 200), max_records=1)
+        found = await consumer.getmany(tp, timeout_ms=1_000, max_records=1)
         records = found.get(tp, [])
         if not records or records[0].offset != offset:
             return False

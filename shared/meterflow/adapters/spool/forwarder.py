@@ -82,7 +82,9 @@ class Forwarder:
         self._failing = False
         self._round_started: float | None = None
         self._wake = asyncio.Event()
-        self._last_confirm = 0.0
+        # Held by a produce round from taking batches to filing them as produced, and by the confirmation
+        # while it moves batches back to be produced again: never in the middle of a round.
+        self._round = asyncio.Lock()
         self._checked_at: dict[TopicPartition, float] = {}
 
     @property
@@ -108,37 +110,46 @@ class Forwarder:
         return min(unsettled, default=next_seq) - 1
 
     async def run(self) -> None:
+        """Forward and confirm side by side: reading offsets and records back can take seconds, and
+        requests must not wait for it."""
+        await asyncio.gather(self._forward(), self._confirm_forever())
+
+    async def _forward(self) -> None:
         failures = 0
         while True:
-            if self.pending:
-                self._round_started = monotonic()
-                try:
-                    await self._produce_round()
-                    failures = 0
-                    self._failing = False
-                except Exception as exc:  # anything: the events are safe on disk, and forwarding must go on
-                    if not isinstance(exc, _FAILURES):
-                        log.exception("spool: forwarding failed unexpectedly; retrying")
-                    elif not self._failing:
-                        log.warning("spool: the event log is away (%s); keeping events on disk", type(exc).__name__)
-                    self._failing = True
-                    for delivery in self.pending:
-                        delivery.stop_waiting(False)
-                    await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])  # not woken by new batches
-                    failures += 1
-                    continue
-                finally:
-                    self._round_started = None
-            if self.produced and monotonic() - self._last_confirm >= self._confirm_interval_s:
-                self._last_confirm = monotonic()
-                try:
-                    await self._confirm()
-                except _FAILURES as exc:
-                    log.warning("spool: could not learn what is counted (%s)", type(exc).__name__)
-                except Exception:
-                    log.exception("spool: learning what is counted failed unexpectedly; trying again later")
             if not self.pending:
                 await self._sleep(self._confirm_interval_s)
+                continue
+            self._round_started = monotonic()
+            try:
+                async with self._round:
+                    await self._produce_round()
+                failures = 0
+                self._failing = False
+            except Exception as exc:  # anything: the events are safe on disk, and forwarding must go on
+                if not isinstance(exc, _FAILURES):
+                    log.exception("spool: forwarding failed unexpectedly; retrying")
+                elif not self._failing:
+                    log.warning("spool: the event log is away (%s); keeping events on disk", type(exc).__name__)
+                self._failing = True
+                for delivery in self.pending:
+                    delivery.stop_waiting(False)
+                await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])  # not woken by new batches
+                failures += 1
+            finally:
+                self._round_started = None
+
+    async def _confirm_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._confirm_interval_s)
+            if not self.produced:
+                continue
+            try:
+                await self._confirm()
+            except _FAILURES as exc:
+                log.warning("spool: could not learn what is counted (%s)", type(exc).__name__)
+            except Exception:
+                log.exception("spool: learning what is counted failed unexpectedly; trying again later")
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
@@ -205,14 +216,15 @@ class Forwarder:
                 trusted.add(tp)
             else:
                 lost.add(tp)
-        for delivery in waiting:
-            topic = self._topics[delivery.batch.mode]
-            spans = (delivery.spans or {}).items()
-            if all(TopicPartition(topic, partition) in trusted and top < committed[TopicPartition(topic, partition)]
-                   for partition, (_, (top, _)) in spans):
-                delivery.settled = True
-        if lost:
-            self._produce_again(lost)
+        async with self._round:  # `produced` only grew since `waiting` was taken: nothing in it moved
+            for delivery in waiting:
+                topic = self._topics[delivery.batch.mode]
+                spans = (delivery.spans or {}).items()
+                if all(TopicPartition(topic, partition) in trusted and top < committed[TopicPartition(topic, partition)]
+                       for partition, (_, (top, _)) in spans):
+                    delivery.settled = True
+            if lost:
+                self._produce_again(lost)
         await self._advance()
 
     def _produce_again(self, lost: set[TopicPartition]) -> None:
