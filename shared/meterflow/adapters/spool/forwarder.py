@@ -60,11 +60,15 @@ class Delivery:
         return f"{spool_id}.{self.batch.first_seq + index}"
 
     def produced_at_positions(self, positions: Sequence[tuple[int, int]]) -> None:
-        spans: dict[int, tuple[tuple[int, int], tuple[int, int]]] = {}
+        """Offsets grow with the index within a partition (one round, in order): a partition's first
+        event is its lowest, its last the highest."""
+        first: dict[int, tuple[int, int]] = {}
+        last: dict[int, tuple[int, int]] = {}
         for index, (partition, offset) in enumerate(positions):
-            low, high = spans.get(partition, ((offset, index), (offset, index)))
-            spans[partition] = (min(low, (offset, index)), max(high, (offset, index)))
-        self.spans = spans
+            if partition not in first:
+                first[partition] = (offset, index)
+            last[partition] = (offset, index)
+        self.spans = {partition: (low, last[partition]) for partition, low in first.items()}
         self.produced_at = monotonic()
 
     def stop_waiting(self, forwarded: bool) -> None:
@@ -182,13 +186,12 @@ class Forwarder:
 
     def _records(self, deliveries: Iterable[Delivery]) -> list[Outgoing]:
         records = []
-        prefix = f"{self._spool_id}."
+        prefix = f"{self._spool_id}.".encode()
         for delivery in deliveries:
             batch = delivery.batch
-            request = (REQUEST_ID_HEADER, batch.request_id.encode())
-            for seq, (key, value) in enumerate(batch.events, batch.first_seq):
-                records.append(Outgoing(key, value, batch.received_ms,
-                                        [request, (DELIVERY_ID_HEADER, f"{prefix}{seq}".encode())]))
+            request, received_ms = (REQUEST_ID_HEADER, batch.request_id.encode()), batch.received_ms
+            records += [Outgoing(key, value, received_ms, [request, (DELIVERY_ID_HEADER, b"%s%d" % (prefix, seq))])
+                        for seq, (key, value) in enumerate(batch.events, batch.first_seq)]
         return records
 
     async def _confirm(self) -> None:
