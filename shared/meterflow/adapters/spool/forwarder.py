@@ -26,12 +26,12 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from time import monotonic
+from typing import Protocol
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from meterflow.adapters.kafka_publisher import Outgoing
-from meterflow.adapters.spool.broker import SpoolBroker
 from meterflow.adapters.spool.frames import SpooledBatch
 from meterflow.domain.modes import Mode
 from meterflow.domain.records import DELIVERY_ID_HEADER
@@ -76,10 +76,22 @@ class Delivery:
             self.forwarded.set_result(forwarded)
 
 
+class ForwardingBroker(Protocol):
+    """What the forwarder asks of Kafka (`broker.py`'s `SpoolBroker`; unit tests hand in a fake)."""
+
+    async def produce(self, topic: str, records: Sequence[Outgoing]) -> list[tuple[int, int]]: ...
+
+    async def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]: ...
+
+    async def holds(self, tp: TopicPartition, offset: int, delivery_id: str) -> bool: ...
+
+
 class Forwarder:
-    def __init__(self, broker: SpoolBroker, spool_id: str, topics: dict[Mode, str],
-                 settled: Callable[[], Awaitable[None]], confirm_interval_s: float, slow_after_s: float) -> None:
+    def __init__(self, broker: ForwardingBroker, spool_id: str, topics: dict[Mode, str],
+                 settled: Callable[[], Awaitable[None]], confirm_interval_s: float, slow_after_s: float,
+                 stale_after_s: float = STALE_AFTER_S) -> None:
         self._broker, self._spool_id, self._topics = broker, spool_id, topics
+        self._stale_after_s = stale_after_s
         self._settled, self._confirm_interval_s, self._slow_after_s = settled, confirm_interval_s, slow_after_s
         self.pending: deque[Delivery] = deque()
         self.produced: deque[Delivery] = deque()
@@ -211,8 +223,9 @@ class Forwarder:
         trusted: set[TopicPartition] = set()
         lost: set[TopicPartition] = set()
         for tp, (first, last) in ends.items():
-            if committed[tp] <= first[0] and (monotonic() - oldest[tp] < STALE_AFTER_S
-                                              or monotonic() - self._checked_at.get(tp, 0.0) < STALE_AFTER_S):
+            stale_after = self._stale_after_s
+            if committed[tp] <= first[0] and (monotonic() - oldest[tp] < stale_after
+                                              or monotonic() - self._checked_at.get(tp, 0.0) < stale_after):
                 continue  # nothing to settle here yet, and not stale (or checked lately)
             self._checked_at[tp] = monotonic()
             if await self._broker.holds(tp, *first) and (last == first or await self._broker.holds(tp, *last)):
