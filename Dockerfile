@@ -34,6 +34,10 @@ COPY services ./services
 RUN pip install --no-cache-dir . \
  && cd / && rm -rf /tmp/meterflow
 
+# The gateway's spool (MF_SPOOL_DIR in docker-compose.yml), made here so that a volume mounted on it
+# starts owned by the service's user.
+RUN mkdir -p /var/lib/meterflow/spool && chown -R 10001:10001 /var/lib/meterflow
+
 USER 10001:10001
 WORKDIR /home/meterflow
 

@@ -75,6 +75,8 @@ async def isolated(settings: Settings, name: str) -> Settings:
     own = settings.model_copy(update={
         "events_topic_test": f"{tag}.events.test", "events_topic_live": f"{tag}.events.live",
         "dlq_topic": f"{tag}.events.dlq", "processor_id": f"{tag}-processor", "api_port": free_port(),
-        "processor_web_port": free_port(), "closer_web_port": free_port()})
+        "processor_web_port": free_port(), "closer_web_port": free_port(),
+        # A gateway spool of its own: another measurement's leftovers would be forwarded to these topics.
+        "spool_dir": settings.data_dir / "spool" / tag})
     await ensure_topics(own)
     return own

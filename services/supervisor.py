@@ -168,7 +168,15 @@ class Healer:
 
     def _start(self, child: Child) -> None:
         SERVICE_RESTARTS.labels(child.name).inc()
-        child.start()
+        try:
+            child.start()
+        except (OSError, subprocess.SubprocessError, TimeoutError, RuntimeError) as exc:
+            # A restart that fails (Postgres still recovering after a kill -9 on a loaded machine, a port
+            # not yet free) is one more exit: tried again with backoff, and a crash loop still gives up.
+            print(f"meterflow: {child.name} did not come back ({exc!r}); trying again", file=sys.stderr,
+                  flush=True)
+            child.stop(0)
+            return
         print(f"meterflow: {child.name} restarted", file=sys.stderr, flush=True)
 
 
@@ -230,7 +238,13 @@ def drain(settings: Settings, gateway: ServiceChild, healer: Healer, signals: St
 
 def report_loss(settings: Settings) -> None:
     """Acknowledged events the memory-only broker took with it, recorded and said out loud (docs/accounting.md:
-    a loss is never silent); the gateway stays "degraded" until ops acknowledge them."""
+    a loss is never silent); the gateway stays "degraded" until ops acknowledge them. With the gateway's
+    spool there is none to record: it keeps every acknowledged event until it is counted and produces
+    again what the broker lost (docs/spool.md), so what is in flight is on its way, not lost."""
+    if settings.spool_enabled:
+        print("meterflow: the embedded broker lost its topics; the gateway's spool produces again every "
+              "acknowledged event not yet counted", file=sys.stderr, flush=True)
+        return
     for line in asyncio.run(check_loss(settings, SystemClock())):
         print(f"meterflow: {line}", file=sys.stderr, flush=True)
 

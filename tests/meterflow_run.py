@@ -52,12 +52,14 @@ class MeterflowRun:
     data_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="meterflow-run-"))
     ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in PORT_NAMES})
     process: subprocess.Popen[str] | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # more MF_* variables, by name without the prefix
 
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MF_")}
         env |= {f"MF_{name}": str(port) for name, port in self.ports.items()}
         env["MF_DATA_DIR"] = self.data_dir
+        env |= {f"MF_{name}": value for name, value in self.settings.items()}
         return env
 
     @property

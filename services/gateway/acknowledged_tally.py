@@ -1,35 +1,72 @@
-"""The gateway's interim writer of the acknowledged tally (docs/accounting.md).
+"""The gateway's writers of the acknowledged figure (docs/accounting.md), told once a batch is durable.
 
-Called once per batch right after the broker acknowledged it (acks=all), where the acknowledged keys are
-marked: the events are durable, so they are acknowledged, in the hour the gateway received them (the
-Kafka timestamp it gave their records). Until the write-ahead spool publishes its own durable counts,
-two windows make this tally short of the truth, never silently: a gateway killed between the broker's
-acknowledgement and this write, and a Redis that does not take the write in time (logged as an error
-and counted in `meterflow_acknowledged_tally_failures_total`). Either shows as an hour whose in-flight
-figure is negative once the processor has caught up.
+With the write-ahead spool (the default) the spool's own counts are the truth: events appended per (mode,
+hour of receipt), durable with the log and surviving kill -9 and segment deletion. They are published as
+ABSOLUTE values under the spool's stable id, so a publish that failed, or a gateway killed between the
+fsync and the publish, is made good by the next publish of that hour (and by a full publish at start);
+publishing twice changes nothing.
+
+Without the spool (MF_SPOOL_ENABLED=false), a batch is acknowledged when Kafka acknowledged it, and the
+figure is an increment told right after. A gateway killed between the broker's acknowledgement and the
+increment, or a Redis that does not take it in time, leaves the hour short of the truth, never silently:
+logged, counted in `meterflow_acknowledged_tally_failures_total`, and shown as a negative in-flight figure
+once the processor has caught up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import datetime
 
 from redis.exceptions import RedisError
 
+from meterflow.adapters.accounting_store import AccountingStore
+from meterflow.adapters.spool.spool import Spool
+from meterflow.domain.accounting import hour_of
 from meterflow.domain.modes import Mode
 from meterflow.observability import ACKNOWLEDGED_TALLY_FAILURES
-from services.gateway.context import GatewayContext
 
 TALLY_TIMEOUT_S = 1.0
 log = logging.getLogger(__name__)
 
 
-async def tally_acknowledged(ctx: GatewayContext, mode: Mode, received_at: datetime, count: int) -> None:
-    """Never fails the request: the events are already durable, and their 202 must not be lost."""
+async def _told(write: Awaitable[None], count: int) -> bool:
     try:
-        await asyncio.wait_for(ctx.accounting.add(mode, received_at, count), TALLY_TIMEOUT_S)
+        await asyncio.wait_for(write, TALLY_TIMEOUT_S)
     except (RedisError, TimeoutError) as exc:
         ACKNOWLEDGED_TALLY_FAILURES.inc(count)
-        log.error("%d acknowledged events not tallied (%r): the reconciliation will be short of them",
-                  count, exc)
+        log.error("%d acknowledged events not tallied yet (%r)", count, exc)
+        return False
+    return True
+
+
+class BrokerAcknowledgements:
+    """Without a spool: an increment per batch, after Kafka acknowledged it."""
+
+    def __init__(self, accounting: AccountingStore) -> None:
+        self._accounting = accounting
+
+    async def acknowledged(self, mode: Mode, received_at: datetime, count: int) -> None:
+        await _told(self._accounting.add(mode, received_at, count), count)
+
+
+class SpoolAcknowledgements:
+    """With the spool: the spool's absolute count of the batch's hour, or every hour's after a failure."""
+
+    def __init__(self, spool: Spool, accounting: AccountingStore) -> None:
+        self._spool, self._accounting = spool, accounting
+        self._behind = True  # nothing published yet: the first publish carries every hour
+
+    async def publish_all(self) -> None:
+        counts = self._spool.acknowledged_by_hour()
+        self._behind = not await _told(self._accounting.publish(self._spool.spool_id, counts), 0)
+
+    async def acknowledged(self, mode: Mode, received_at: datetime, count: int) -> None:
+        if self._behind:
+            await self.publish_all()
+            return
+        hour = hour_of(received_at)
+        counts = {(mode, hour): self._spool.acknowledged_by_hour()[(mode, hour)]}
+        self._behind = not await _told(self._accounting.publish(self._spool.spool_id, counts), count)

@@ -15,20 +15,25 @@ from redis.asyncio import Redis
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
 from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.duplicate_precheck import RedisDuplicatePrecheck
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
+from meterflow.adapters.kafka_publisher import KafkaPublisher
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.request_rates import RequestRates
+from meterflow.adapters.spool.spool import Spool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.accounting import Reconciliation
 from meterflow.application.exact_usage import ExactUsage
+from meterflow.application.ingest import IngestBatch
 from meterflow.application.unit_of_work import UnitOfWorkFactory
 from meterflow.clock import Clock
 from meterflow.domain.api_keys import INGEST_PATH, KeyScope, allows, claimed_mode, hash_api_key
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
+from services.gateway.acknowledged_tally import BrokerAcknowledgements, SpoolAcknowledgements
 from services.gateway.errors import ApiError, ErrorType
 
 
@@ -50,6 +55,7 @@ class GatewayContext:
     redis: Redis
     producer: AIOKafkaProducer
     clock: Clock
+    spool: Spool | None = None  # None: MF_SPOOL_ENABLED=false, ingest publishes straight to Kafka
     catalog: CatalogRepository = field(init=False)
     invoices: InvoiceRepository = field(init=False)
     usage: GatewayUsage = field(init=False)
@@ -59,6 +65,7 @@ class GatewayContext:
     rates: RequestRates = field(init=False)
     unit_of_work: UnitOfWorkFactory = field(init=False)
     policy: AcceptancePolicy = field(init=False)
+    ingest: IngestBatch = field(init=False)
     known_keys: dict[str, tuple[Mode, KeyScope, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -76,6 +83,14 @@ class GatewayContext:
         self.rates = RequestRates(self.redis, self.settings.api_rate_limit_per_s)
         self.unit_of_work = partial(PostgresUnitOfWork, self.pool)
         self.policy = self.settings.acceptance_policy
+        topics = {mode: self.settings.events_topic(mode) for mode in Mode}
+        precheck = RedisDuplicatePrecheck(self.redis, rollups.marks_layout, self.acknowledged)
+        if self.spool is None:
+            self.ingest = IngestBatch(self.catalog, precheck, KafkaPublisher(self.producer, topics),
+                                      BrokerAcknowledgements(self.accounting), self.policy)
+        else:
+            self.ingest = IngestBatch(self.catalog, precheck, self.spool,
+                                      SpoolAcknowledgements(self.spool, self.accounting), self.policy)
 
 
 def context(request: Request) -> GatewayContext:

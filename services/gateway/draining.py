@@ -3,7 +3,8 @@
 The supervisor sends SIGUSR1 first. From then on every request that would change something answers 503
 with `Retry-After` (a producer keeps its batch and retries against the next run), `/readyz` says
 "draining", and requests already past this point finish normally: a 202 is still only sent once the
-broker acknowledged. Reads keep working until the gateway is told to stop (SIGTERM).
+broker acknowledged (or, with the spool on, once it is on disk: docs/spool.md). Reads keep working until
+the gateway is told to stop (SIGTERM).
 """
 
 from __future__ import annotations

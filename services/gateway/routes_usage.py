@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from meterflow.adapters.subscription_repository import SubscriptionFilters
+from meterflow.application.ingest import MAX_BODY_BYTES
 from meterflow.application.invoicing import billed_quantity, metric_usage
 from meterflow.domain.catalog import Metric, Subscription
-from meterflow.domain.errors import Unavailable
 from meterflow.domain.events import decode_json_cutting_deep
 from meterflow.domain.inputs import IdText, Timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.usage_windows import no_current_period, usage_window
+from meterflow.observability import DUPLICATES_DROPPED, EVENTS_ACCEPTED, EVENTS_REJECTED
 from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
 from services.gateway.errors import found_or_404
-from services.gateway.ingest import MAX_BODY_BYTES, ingest_batch
 from services.gateway.schemas import ExactJSONResponse, IngestIn, page_json, rollup_json
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
@@ -32,11 +31,12 @@ ingest_router = APIRouter(prefix="/v1", route_class=checked_route(MAX_BODY_BYTES
 @ingest_router.post("/ingest", status_code=202)
 async def ingest(body: IngestIn, mode: Mode = Depends(authenticated_mode),
                  ctx: GatewayContext = Depends(context)) -> JSONResponse:
-    try:
-        result = await ingest_batch(ctx, mode, body.events, ctx.clock.now())
-    except KafkaError as exc:
-        raise Unavailable(f"The event log did not acknowledge the batch ({type(exc).__name__}); "
-                          "retry it: events are deduplicated by idempotency_key") from None
+    """Acknowledged (`ingested`) means durable: application/ingest.py, docs/spool.md."""
+    result = await ctx.ingest(mode, body.events, ctx.clock.now())
+    for reason in result.reasons:
+        EVENTS_REJECTED.labels(reason).inc()
+    EVENTS_ACCEPTED.labels(mode.value).inc(len(result.ingested))
+    DUPLICATES_DROPPED.labels("gateway").inc(len(result.duplicates))
     return JSONResponse(result.as_json(), status_code=202)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from meterflow.application.ingest import MAX_EVENTS_PER_BATCH
 from meterflow.domain.catalog import Metric
 from meterflow.domain.events import encode_json
 from meterflow.domain.inputs import (
@@ -34,7 +35,6 @@ from meterflow.domain.presentation import plan_json as plan_json
 from meterflow.domain.presentation import subscription_json as subscription_json
 from meterflow.domain.presentation import timestamp_text as _ts
 from meterflow.domain.rollups import Aggregation
-from services.gateway.ingest import MAX_EVENTS_PER_BATCH
 
 MAX_PRICES_PER_PLAN = 100
 

@@ -33,7 +33,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from meterflow.adapters.kafka import GATEWAY_SOURCE
-from meterflow.domain.records import Record
+from meterflow.domain.records import DELIVERY_ID_HEADER, Record
 from meterflow.logs import REQUEST_ID_HEADER
 
 
@@ -128,12 +128,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
 def _record(record: ConsumerRecord[bytes, bytes]) -> Record:
     headers = dict(record.headers or ())
-    request_id = headers.get(REQUEST_ID_HEADER)
+    request_id, delivery_id = headers.get(REQUEST_ID_HEADER), headers.get(DELIVERY_ID_HEADER)
     # The received time as Faust's messages gave it (seconds as a float, back to milliseconds): a record
     # read again after an upgrade gets the same received time, so the same origin when it had no timestamp.
     return Record(record.topic, record.partition, record.offset, int(record.timestamp / 1000.0 * 1000),
                   record.key, record.value, bytes(request_id).decode(errors="replace") if request_id else None,
-                  headers.get(GATEWAY_SOURCE[0]) == GATEWAY_SOURCE[1])
+                  from_gateway=headers.get(GATEWAY_SOURCE[0]) == GATEWAY_SOURCE[1],
+                  delivery_id=bytes(delivery_id).decode(errors="replace") if delivery_id else None)
 
 
 def _last_offsets(batch: Sequence[Record]) -> Iterator[tuple[TP, int]]:

@@ -250,8 +250,10 @@ class EmbeddedPostgres(EmbeddedServer):
 
     def _create_database(self) -> None:
         psql = [str(self._bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-tA"]
-        deadline = time.monotonic() + 30
-        while True:  # the port opens a moment before Postgres accepts logins
+        # The port opens before Postgres accepts logins, and after a kill -9 it first replays its WAL
+        # (seconds, longer on a loaded machine).
+        deadline = time.monotonic() + 120
+        while True:
             found = subprocess.run([*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname='{self.database}'"],
                                    capture_output=True, text=True)
             if found.returncode == 0 or time.monotonic() > deadline:

@@ -50,6 +50,11 @@ PROCESSOR_OLDEST_UNPROCESSED_AGE = Gauge(
     "Age (from its broker timestamp) of the oldest record taken but not yet counted or dead-lettered; 0 idle")
 PROCESSOR_STALLED = Gauge("meterflow_processor_stalled",
                           "1 while the oldest unprocessed record is older than MF_PROCESSOR_STALL_AFTER_S")
+SPOOL_BYTES = Gauge("meterflow_spool_bytes", "Bytes of this gateway process's spool on disk")
+SPOOL_EVENTS = Gauge("meterflow_spool_events", "Acknowledged events in the spool not yet known to be counted")
+SPOOL_OLDEST_UNFORWARDED_AGE = Gauge(
+    "meterflow_spool_oldest_unforwarded_age_seconds",
+    "Age (from its receipt) of the oldest acknowledged event not yet in Kafka; 0 when none waits")
 
 # Accounting (docs/accounting.md): refreshed by the gateway at each scrape, and by
 # `meterflow run` after a loss check.

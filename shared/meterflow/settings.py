@@ -41,8 +41,8 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="address the HTTP API binds (the closer's and the webhook "
                           "worker's health servers too)")
     api_port: int = Field(8080, description="port of the HTTP API")
-    gateway_workers: int = Field(1, ge=1, description="gateway processes serving MF_API_PORT (stateless: any "
-                                 "number; about one per core left to the gateway)")
+    gateway_workers: int = Field(1, ge=1, description="gateway processes serving MF_API_PORT (any number, "
+                                 "each with its own spool directory; about one per core left to the gateway)")
     http_head_timeout_s: float = Field(10.0, gt=0, description="a request's line and headers must arrive within "
                                        "this of their first byte (of the connection, for its first request), "
                                        "else 408 and the connection is closed")
@@ -129,6 +129,10 @@ class Settings(BaseSettings):
         return self.database_url or f"postgresql://postgres@127.0.0.1:{self.embedded_postgres_port}/meterflow"
 
     @property
+    def spool_path(self) -> Path:
+        return self.spool_dir or self.data_dir / "spool"
+
+    @property
     def acceptance_policy(self) -> AcceptancePolicy:
         """Events older than W or more than the clock skew ahead are refused, on both ingest paths."""
         return AcceptancePolicy(timedelta(seconds=self.dedupe_window_s), timedelta(seconds=self.clock_skew_s))
@@ -156,6 +160,20 @@ class Settings(BaseSettings):
     webhook_retention_s: int = Field(30 * 86_400, description="how long a webhook event whose deliveries are "
                                      "all done (succeeded or failed) is kept, with its deliveries and attempts "
                                      "(30 days; the closer removes older ones)")
+
+    # The gateway's write-ahead spool (docs/spool.md).
+    spool_enabled: bool = Field(True, description="acknowledge ingested events once on the gateway's disk "
+                                "(and in Kafka while it is up); false: only once Kafka acknowledged them")
+    spool_dir: Path | None = Field(None, description="where each gateway process keeps its spool (a "
+                                   "`worker-N` folder each); unset = <data_dir>/spool")
+    spool_max_bytes: int = Field(1 << 30, ge=1 << 20, description="disk budget of one gateway process's "
+                                 "spool: past it, ingest answers 503 with Retry-After until Kafka is back")
+    spool_segment_bytes: int = Field(16 << 20, ge=1 << 16, description="size of one spool segment file "
+                                     "(the unit freed once its events are counted)")
+    spool_forward_wait_s: float = Field(2.0, ge=0, description="while Kafka is up, how long a 202 waits for "
+                                        "Kafka's acknowledgement besides the disk's")
+    spool_confirm_interval_s: float = Field(1.0, gt=0, description="how often the spool asks which forwarded "
+                                            "events are counted")
 
     # Accounting (docs/accounting.md).
     accounting_retention_s: int = Field(40 * 86_400, description="how long the per-hour accounting figures "

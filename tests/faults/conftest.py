@@ -38,7 +38,10 @@ async def isolated(settings: Settings) -> Settings:
     isolated = settings.model_copy(update={
         "events_topic_test": f"{tag}.events.test", "events_topic_live": f"{tag}.events.live",
         "dlq_topic": f"{tag}.events.dlq", "processor_id": f"{tag}-processor", "api_port": free_port(),
-        "processor_web_port": free_port(), "topic_partitions": 4})
+        "processor_web_port": free_port(), "topic_partitions": 4,
+        # A spool of its own: one left by another test holds that test's events, which would be forwarded
+        # to this test's topics.
+        "spool_dir": settings.data_dir / "spool" / tag})
     await ensure_topics(isolated)
     return isolated
 

@@ -113,11 +113,12 @@ async def test_a_service_or_server_that_dies_is_restarted_and_counting_goes_on()
 
 
 async def test_a_broker_killed_under_load_comes_back_and_every_event_acknowledged_after_counts() -> None:
-    """The embedded broker is memory-only: killed while the processor lags (paused here), it takes the
-    unsettled events with it. That loss is never silent (docs/accounting.md): the supervisor prints it, the
+    """Without the gateway's spool (MF_SPOOL_ENABLED=false; with it nothing is lost: test_spool.py) the
+    embedded broker, memory-only, killed while the processor lags (paused here), takes the unsettled
+    events with it. That loss is never silent (docs/accounting.md): the supervisor prints it, the
     reconciliation shows it per hour, a gauge exports it and the gateway says "degraded" until ops
     acknowledge it; every event acknowledged after the restart counts."""
-    run = MeterflowRun()
+    run = MeterflowRun(settings={"SPOOL_ENABLED": "false"})
     load = Load()
     try:
         async with started(run) as api:

@@ -258,3 +258,20 @@ async def test_a_later_duplicate_of_a_counted_key_never_reaches_the_record() -> 
     report = await pipeline.policy.settle(records(body("x", "5"), body("a", "100")))
     assert on_record(pipeline) == {"a": "1", "x": "5"}
     assert [e.idempotency_key for e in report.outcome.duplicates] == ["a"] and report.outcome.recounted == []
+
+
+async def test_a_spooled_event_produced_again_is_recounted_not_a_duplicate_of_itself() -> None:
+    """A gateway's spool produces an event again after a broker lost it: a new offset, the same delivery
+    id. The processor must see the record it already counted (on record again, not counted twice), while
+    another record of the key (another delivery id, or none) stays a duplicate."""
+    pipeline = Pipeline()
+    first = Record("events.test", 0, 7, int(NOW.timestamp() * 1000), None, encode_json(body("a", "3")),
+                   delivery_id="5f3a.41")
+    await pipeline.policy.settle([first])
+    again = Record("events.test", 0, 0, first.timestamp_ms, None, first.value, delivery_id="5f3a.41")
+    other = Record("events.test", 0, 1, first.timestamp_ms, None, encode_json(body("a", "9")), delivery_id="5f3a.99")
+    report = await pipeline.policy.settle([again, other])
+    assert pipeline.totals() == (1, Decimal(3))
+    assert [e.idempotency_key for e in report.outcome.recounted] == ["a"]
+    assert [e.idempotency_key for e in report.outcome.duplicates] == ["a"]
+    assert [e.position.offset for e in pipeline.record.rows.values()] == [7]  # the first write of it stays

@@ -71,3 +71,27 @@ def test_exits_older_than_the_window_are_forgotten() -> None:
         healer.check(now)
         healer.check(healer.due["gateway"])
     assert child.starts == 3
+
+
+@dataclass
+class StubbornServer(FakeChild):
+    """Comes up, then fails its own readiness step (Postgres still replaying its WAL) `failures` times."""
+
+    failures: int = 1
+
+    def start(self) -> None:
+        super().start()
+        if self.failures:
+            self.failures -= 1
+            raise TimeoutError("not accepting logins yet")
+
+
+def test_a_restart_that_fails_is_stopped_and_tried_again_with_backoff_not_the_end_of_the_run() -> None:
+    child = StubbornServer("postgres", running=False)
+    healer = Healer(Settings(), [child])
+    healer.check(now=0.0)
+    healer.check(now=0.5)  # the restart fails: the half-started server is stopped, not left for dead
+    assert child.starts == 1 and not child.alive()
+    healer.check(now=0.5)
+    healer.check(now=1.5)  # one more exit within the window: a longer backoff, then it comes back
+    assert child.starts == 2 and child.alive()

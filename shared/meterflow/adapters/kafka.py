@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -15,6 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from meterflow.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # The header the gateway writes on every record it publishes: the event was acknowledged over HTTP, and
 # tallied as acknowledged there (docs/accounting.md). Reserved: a direct producer must not write it.
@@ -65,11 +68,28 @@ async def _start_with_retry(start: Callable[[], Awaitable[None]], timeout_s: flo
             await asyncio.sleep(0.5)
 
 
+def new_producer(settings: Settings) -> AIOKafkaProducer:
+    """Not started: `start_producer` or `connect_when_reachable` starts it."""
+    return AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all", linger_ms=2,
+                            max_batch_size=1 << 20, max_request_size=4 << 20)
+
+
 async def start_producer(settings: Settings) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all", linger_ms=2,
-                                max_batch_size=1 << 20, max_request_size=4 << 20)
+    producer = new_producer(settings)
     await _start_with_retry(producer.start, 30.0)
     return producer
+
+
+async def connect_when_reachable(settings: Settings, producer: AIOKafkaProducer) -> None:
+    """Ensure the topics and start `producer`, however long the broker takes to be reachable: a gateway with
+    a spool starts, and takes events, while Kafka is away."""
+    while True:
+        try:
+            await ensure_topics(settings)
+            await _start_with_retry(producer.start, 30.0)
+            return
+        except Exception as exc:
+            log.warning("Kafka not reachable yet (%s); events wait in the spool", type(exc).__name__)
 
 
 def events_partitions(settings: Settings) -> list[TopicPartition]:

@@ -29,6 +29,7 @@ from meterflow.domain.counting import BatchOutcome, Contribution, CountableEvent
 from meterflow.domain.errors import FieldError
 from meterflow.domain.event_record import EventOnRecord, Position, origin_token
 from meterflow.domain.events import AcceptancePolicy, Event, EventRejected, decode_json, parse_event
+from meterflow.domain.known_customers import unknown_customer
 from meterflow.domain.late_events import LateEvent, find_late
 from meterflow.domain.modes import Mode
 from meterflow.domain.records import DeadLetter, DeadLetterCategory, Record
@@ -62,8 +63,12 @@ class _Decoded(NamedTuple):
 
 
 def decoded(record: Record, mode: Mode, event: Event, received_at: datetime) -> _Decoded:
+    """A record forwarded from a gateway's spool is named by its delivery id, which every produce of that
+    event carries: produced again after a broker lost it, it is the record already counted (`recounted`),
+    not a duplicate of itself; any other record by where it was read."""
     position = Position(record.topic, record.partition, record.offset)
-    return _Decoded(record, mode, event, received_at, position, origin_token(position, event.timestamp))
+    return _Decoded(record, mode, event, received_at, position,
+                    record.delivery_id or origin_token(position, event.timestamp))
 
 
 def on_record(item: _Decoded) -> EventOnRecord:
@@ -166,9 +171,9 @@ class CountUsage:
     @staticmethod
     def _countable(item: _Decoded, customers: set[str], rules: Sequence[MetricRule]) -> CountableEvent | DeadLetter:
         event = item.event
-        if event.customer_id not in customers:
-            return DeadLetter(item.record, f"customer_id: no customer {event.customer_id!r} in {item.mode} mode",
-                              DeadLetterCategory.UNKNOWN_CUSTOMER)
+        unknown = unknown_customer(event.customer_id, item.mode, customers)
+        if unknown is not None:
+            return DeadLetter(item.record, _reason(unknown), DeadLetterCategory.UNKNOWN_CUSTOMER)
         try:
             adds = contributions(event, rules)
         except FieldError as exc:

@@ -12,6 +12,7 @@ from meterflow.domain.accounting import HourTally, Receipt
 from meterflow.domain.catalog import Metric, Plan
 from meterflow.domain.counting import BatchOutcome, Changes, CountableEvent
 from meterflow.domain.event_record import EventFilter, EventOnRecord
+from meterflow.domain.events import Event
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
@@ -160,3 +161,38 @@ class AccountingBook(Protocol):
     async def record_loss(self, mode: Mode, lost: Mapping[datetime, int]) -> None: ...
 
     async def acknowledge_loss(self, mode: Mode, hours: Iterable[datetime]) -> int: ...
+
+
+class CustomerDirectory(Protocol):
+    """Which of these customer ids exist in a mode (read per batch, never cached: a customer created a
+    moment before its first event must see that event accepted)."""
+
+    async def existing_customer_ids(self, mode: Mode, ids: Iterable[str]) -> set[str]: ...
+
+
+class DuplicatePrecheck(Protocol):
+    """Ingest's early duplicate answer (the processor stays the judge). Best effort both ways: with its
+    store away, `already_known` finds nothing and `remember` forgets; neither ever fails a batch."""
+
+    async def already_known(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
+        """Keys counted, or acknowledged to an earlier request."""
+        ...
+
+    async def remember(self, mode: Mode, idempotency_keys: Sequence[str], now: datetime) -> None:
+        """Called only once the events are acknowledged (durable)."""
+        ...
+
+
+class Acknowledgements(Protocol):
+    """Told once a batch is durable (after `EventPublisher.publish` returned): the accounting's
+    acknowledged figure for the hour the gateway received it (docs/accounting.md). Never raises: the events
+    are already durable, and their 202 must not be lost to a figure."""
+
+    async def acknowledged(self, mode: Mode, received_at: datetime, count: int) -> None: ...
+
+
+class EventPublisher(Protocol):
+    """Makes accepted events durable on their way to counting; returns only once they are (else raises
+    `Unavailable`, and nothing of the call is acknowledged)."""
+
+    async def publish(self, mode: Mode, events: Sequence[Event], received_at: datetime) -> None: ...

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+# The header a gateway's spool puts on each record it forwards: `<spool id>.<sequence>`, the same on every
+# produce of one acknowledged event, so a record produced again (after a broker lost it) is recognised as
+# the record already counted (docs/spool.md).
+DELIVERY_ID_HEADER = "mf-delivery-id"
+
 
 @dataclass(frozen=True)
 class Record:
@@ -26,6 +31,7 @@ class Record:
     # Written by the gateway (its source header): the event was acknowledged over HTTP, and counted as
     # acknowledged there (domain/accounting.py); any other record is acknowledged when it is settled.
     from_gateway: bool = False
+    delivery_id: str | None = None  # DELIVERY_ID_HEADER: set on records forwarded from a gateway's spool
 
     @property
     def received_at(self) -> datetime:

@@ -1,0 +1,121 @@
+"""One contract for the ingest use case's ports, run against the in-memory fakes (tests/fakes/ingest.py)
+and the real adapters: what tests/unit/test_ingest.py learns from the fakes holds for Redis and Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
+from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.duplicate_precheck import RedisDuplicatePrecheck
+from meterflow.adapters.kafka_publisher import KafkaPublisher
+from meterflow.adapters.postgres import create_pool
+from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.ports import CustomerDirectory, DuplicatePrecheck, EventPublisher
+from meterflow.domain.catalog import Customer
+from meterflow.domain.counting import CountableEvent
+from meterflow.domain.ids import IdKind, new_id
+from meterflow.domain.modes import Mode
+from meterflow.settings import Settings
+from tests.fakes.ingest import Directory, Precheck, Publisher
+from tests.integration.spool_kit import events, own_topics, producer_for, read_topic, spool_on
+from tests.support import unique
+
+pytestmark = [pytest.mark.redis, pytest.mark.kafka]
+NOW = datetime.now(UTC)
+
+
+@dataclass
+class Checked:
+    precheck: DuplicatePrecheck
+    mark_counted: Callable[[Mode, str], Awaitable[None]]  # what the processor's count leaves
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def checked(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Checked]:
+    if request.param == "memory":
+        fake = Precheck()
+
+        async def fake_count(mode: Mode, key: str) -> None:
+            fake.known.add((mode, key))
+        yield Checked(fake, fake_count)
+        return
+    redis = connect_redis(settings.redis_dsn)
+    store = UsageStore.from_settings(redis, settings)
+
+    async def count(mode: Mode, key: str) -> None:
+        await store.apply([CountableEvent(mode, key, "cus_1", "tokens", NOW, ())], NOW)
+    yield Checked(RedisDuplicatePrecheck(redis, store.marks_layout,
+                                         AcknowledgedKeys(redis, 3_600, timedelta(seconds=300))), count)
+    await redis.aclose()
+
+
+async def test_keys_remembered_or_counted_are_known_in_their_mode_only(checked: Checked) -> None:
+    remembered, counted, fresh = unique("r"), unique("c"), unique("f")
+    await checked.precheck.remember(Mode.TEST, [remembered], NOW)
+    await checked.mark_counted(Mode.TEST, counted)
+    assert await checked.precheck.already_known(Mode.TEST, [remembered, counted, fresh]) == {remembered, counted}
+    assert await checked.precheck.already_known(Mode.LIVE, [remembered, counted]) == set()
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def directory(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[tuple[CustomerDirectory, str]]:
+    """A directory holding one test-mode customer, and that customer's id."""
+    if request.param == "memory":
+        yield Directory({Mode.TEST: {"cus_known"}}), "cus_known"
+        return
+    pool = await create_pool(settings.database_dsn)
+    try:
+        customer = Customer(new_id(IdKind.CUSTOMER), Mode.TEST, unique("ext"), "c", None, {}, NOW)
+        await CatalogRepository(pool).add_customer(customer)
+        yield CatalogRepository(pool), customer.id
+    finally:
+        await pool.close()
+
+
+@pytest.mark.postgres
+async def test_a_customer_exists_in_its_own_mode_only(directory: tuple[CustomerDirectory, str]) -> None:
+    customers, known = directory
+    assert await customers.existing_customer_ids(Mode.TEST, {known, "cus_nobody"}) == {known}
+    assert await customers.existing_customer_ids(Mode.LIVE, {known}) == set()
+
+
+@dataclass
+class Published:
+    publisher: EventPublisher
+    read_back: Callable[[], Awaitable[list[tuple[Mode, str]]]]
+
+
+@pytest.fixture(params=["memory", "kafka", "spool"])
+async def published(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> AsyncIterator[Published]:
+    if request.param == "memory":
+        fake = Publisher()
+
+        async def fake_read() -> list[tuple[Mode, str]]:
+            return fake.published
+        yield Published(fake, fake_read)
+        return
+    mine = await own_topics(settings)
+
+    async def read() -> list[tuple[Mode, str]]:
+        return [(mode, r.idempotency_key) for mode in Mode for r in await read_topic(mine, mode)]
+    async with producer_for(mine) as producer:
+        if request.param == "kafka":
+            yield Published(KafkaPublisher(producer, {mode: mine.events_topic(mode) for mode in Mode}), read)
+            return
+        async with spool_on(mine, tmp_path, producer) as spool:
+            yield Published(spool, read)
+
+
+async def test_what_publish_returned_for_is_there_in_its_mode(published: Published) -> None:
+    test, live = events("t", 20), events("l", 5)
+    await published.publisher.publish(Mode.TEST, test, NOW)
+    await published.publisher.publish(Mode.LIVE, live, NOW)
+    assert sorted(await published.read_back()) == sorted(
+        [(Mode.TEST, e.idempotency_key) for e in test] + [(Mode.LIVE, e.idempotency_key) for e in live])
