@@ -14,16 +14,19 @@ from datetime import timedelta
 from functools import partial
 
 from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.edge_figure_repository import EdgeFigureRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.failures import is_transient
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.edge_recounts import EdgeRecounts, RecountLimits
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
+from meterflow.domain.edge_figures import EdgeFigure
 from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED
 from meterflow.settings import Settings
 from services.closer.replays import (
@@ -55,7 +58,9 @@ async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Close
     redis = connect_redis(settings.redis_dsn)
     usage = UsageStore.from_settings(redis, settings)
     catalog, unit_of_work = CatalogRepository(pool), partial(PostgresUnitOfWork, pool)
-    exact = ExactUsage(usage, EventRecordRepository(pool), catalog)
+    # The closer waits for every edge recount it needs (no caller to answer 503), two at a time.
+    exact = ExactUsage(usage, EventRecordRepository(pool), catalog, EdgeFigureRepository(pool),
+                       EdgeRecounts[EdgeFigure](RecountLimits(slots=2)), settings.usage_edge_keep_from_events)
     try:
         yield Closer(PeriodCloser(catalog, exact, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
                                   timedelta(seconds=settings.rollup_retention_s), is_transient,

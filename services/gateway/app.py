@@ -48,6 +48,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.context.usage.recounts.aclose()
             await producer.stop()
             await redis.aclose()
             await pool.close()

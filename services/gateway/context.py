@@ -14,16 +14,19 @@ from redis.asyncio import Redis
 
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
 from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.edge_figure_repository import EdgeFigureRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.request_rates import RequestRates
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.edge_recounts import EdgeRecounts, RecountLimits
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.unit_of_work import UnitOfWorkFactory
 from meterflow.clock import Clock
 from meterflow.domain.api_keys import INGEST_PATH, KeyScope, allows, claimed_mode, hash_api_key
+from meterflow.domain.edge_figures import EdgeFigure
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
@@ -61,7 +64,11 @@ class GatewayContext:
         self.catalog = CatalogRepository(self.pool)
         self.invoices = InvoiceRepository(self.pool)
         rollups = UsageStore.from_settings(self.redis, self.settings)
-        self.usage = GatewayUsage(rollups, EventRecordRepository(self.pool), self.catalog, rollups)
+        s = self.settings
+        limits = RecountLimits(s.usage_recount_slots, s.usage_recount_queue, s.usage_recount_wait_s)
+        recounts = EdgeRecounts[EdgeFigure](limits)
+        self.usage = GatewayUsage(rollups, EventRecordRepository(self.pool), self.catalog,
+                                  EdgeFigureRepository(self.pool), recounts, s.usage_edge_keep_from_events, rollups)
         self.acknowledged = AcknowledgedKeys(self.redis, self.settings.dedupe_window_s + self.settings.clock_skew_s,
                                              timedelta(seconds=self.settings.clock_skew_s),
                                              self.settings.dedupe_mark_bucket_bits)

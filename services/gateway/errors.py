@@ -22,7 +22,7 @@ from typing import TypeVar
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, compile_path
@@ -30,10 +30,13 @@ from starlette.routing import Route, compile_path
 from meterflow.adapters.failures import TRANSIENT
 from meterflow.domain.errors import Conflict, ErrorCategory, FieldErrors, MeterflowError, NotFound
 from meterflow.domain.json_values import printable
+from services.gateway.disconnects import ClientGone
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_AFTER_S = 1
+# nginx's name for it: the client closed the connection before the answer (logged, never sent).
+CLIENT_CLOSED_REQUEST = 499
 
 
 class ErrorType(StrEnum):
@@ -152,6 +155,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:  # the router names only its first matching route's methods
             response.headers["Allow"] = ", ".join(sorted(allowed_methods(app, request.url.path)))
         return response
+
+    @app.exception_handler(ClientGone)
+    async def _client_gone(request: Request, _: ClientGone) -> Response:
+        log.info("client went before its answer to %s %s; its work was stopped", request.method, request.url.path)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)  # never sent: there is nobody to send it to
 
     for dependency_error in DEPENDENCY_ERRORS:
         @app.exception_handler(dependency_error)

@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     close_grace_s: int = Field(3_600, description="how long after period end the closer waits")
     close_interval_s: float = Field(30.0, description="how often the closer looks for due periods")
 
+    # Usage to the second (docs/usage-edges.md): a period's partial edge hours are folded once from the
+    # events on record and kept; these bound the folds a gateway process runs for usage and drafts.
+    usage_recount_slots: int = Field(1, ge=1, description="edge recounts a gateway process runs at once")
+    usage_recount_queue: int = Field(16, ge=1, description="edge recounts wanted at once in a gateway process; "
+                                     "past it a usage or draft call answers 503 with Retry-After")
+    usage_recount_wait_s: float = Field(5.0, ge=0, description="longest a usage or draft call waits for edge "
+                                        "recounts before answering 503 with Retry-After (the recount goes on)")
+    usage_edge_keep_from_events: int = Field(1_000, ge=0, description="an edge folded from at least this many "
+                                             "events is kept for later calls; smaller ones are folded each time")
+
     log_level: str = "INFO"
     api_key_cache_s: float = Field(5.0, description="how long a gateway trusts a key it has checked: a "
                                    "revoked key is refused everywhere within this")

@@ -22,13 +22,24 @@ from meterflow.domain.errors import NotFound
 from meterflow.domain.event_record import EventFilter, EventOnRecord, Position, month_start, next_month
 from meterflow.domain.modes import Mode
 
+# The rows written bump their hour's version in the same statement (docs/usage-edges.md): a figure
+# folded from the record is never used once a row of its hour was added, and no reader can see the
+# rows without the bump. Versions are upserted in key order, so two writers never deadlock.
 _INSERT = """
-INSERT INTO events_on_record (mode, idempotency_key, customer_id, event_name, timestamp, properties,
-                              received_at, topic, kafka_partition, kafka_offset)
-SELECT m, k, c, n, t, p::json, r, tp, pa, o
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
-            $7::timestamptz[], $8::text[], $9::int[], $10::bigint[]) AS x(m, k, c, n, t, p, r, tp, pa, o)
-ON CONFLICT DO NOTHING
+WITH written AS (
+    INSERT INTO events_on_record (mode, idempotency_key, customer_id, event_name, timestamp, properties,
+                                  received_at, topic, kafka_partition, kafka_offset)
+    SELECT m, k, c, n, t, p::json, r, tp, pa, o
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+                $7::timestamptz[], $8::text[], $9::int[], $10::bigint[]) AS x(m, k, c, n, t, p, r, tp, pa, o)
+    ON CONFLICT DO NOTHING
+    RETURNING mode, customer_id, event_name, date_trunc('hour', timestamp, 'UTC') AS hour
+)
+INSERT INTO record_hour_versions (mode, customer_id, event_name, hour, version)
+SELECT mode, customer_id, event_name, hour, count(*) FROM written
+GROUP BY mode, customer_id, event_name, hour ORDER BY mode, customer_id, event_name, hour
+ON CONFLICT (mode, customer_id, event_name, hour)
+DO UPDATE SET version = record_hour_versions.version + excluded.version
 """
 # Two writers creating the same month's partition at once would collide in the catalog: one lock.
 _PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('events_on_record partitions'))"

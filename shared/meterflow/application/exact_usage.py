@@ -1,25 +1,34 @@
 """The usage reader every figure goes through (usage API, drafts, period close): any `[start, end)` to
 the second, for every aggregation (billing.md §2). Whole hours come from the rollups in one round trip;
-the partial edge hours are recounted from the events on record (`domain/exact_periods.py`).
+each partial edge hour is an edge figure (`domain/edge_figures.py`): kept and still current, it is read
+with the others in one query; otherwise it is folded from the events on record, once for all callers,
+within the recount limits (`edge_recounts.py`), and kept for the next caller.
 
-Same port as the rollups (`UsageReader`), so `compute_invoices` and the closer are unchanged. An
-hour-aligned period reads the rollups only; a period's edges cost one indexed read of at most two
-hours of one customer's events each.
+So an edge costs one indexed read however many events it holds, except the first time after its hour
+was written to (docs/usage-edges.md). Same port as the rollups (`UsageReader`), so `compute_invoices`
+and the closer are unchanged, and close, drafts and the usage API read one figure.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
-from meterflow.application.ports import CatalogReader, EventRecordReader, RollupReader
+from meterflow.application.edge_recounts import EdgeRecounts
+from meterflow.application.ports import CatalogReader, EdgeFigureStore, EventRecordReader, RollupReader
 from meterflow.domain.catalog import Metric
+from meterflow.domain.edge_figures import Edge, EdgeFigure
 from meterflow.domain.event_record import EventFilter, fold_events
 from meterflow.domain.exact_periods import split
 from meterflow.domain.modes import Mode
-from meterflow.domain.periods import Period
-from meterflow.domain.rollups import Aggregation, Rollup
+from meterflow.domain.rollups import Aggregation, MetricRule, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
+
+# Rows per read of the record while folding: each chunk is turned into events on the event loop, so a
+# chunk is kept small enough not to hold the loop (the fold itself runs in a thread).
+_CHUNK = 5_000
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,11 @@ class ExactUsage:
     rollups: RollupReader
     record: EventRecordReader
     catalog: CatalogReader
+    edges: EdgeFigureStore
+    recounts: EdgeRecounts[EdgeFigure]
+    # An edge folded from fewer events is not kept: folding it again costs less than keeping it, and
+    # windows asked at random seconds do not fill the table.
+    keep_from_events: int
 
     async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
         metrics = await self._metrics(queries)
@@ -35,13 +49,14 @@ class ExactUsage:
         whole = [(i, UsageQuery(q.mode, q.metric_id, q.customer_id, part.hours,
                                 distinct=metric.aggregation is Aggregation.UNIQUE))
                  for i, q, metric, part in known if part.hours is not None]
-        merged: list[tuple[Rollup, set[str]]] = [(Rollup(), set()) for _ in queries]
-        for (i, _), figure in zip(whole, await self.rollups.usage_parts([q for _, q in whole]), strict=True):
-            merged[i] = figure
-        for i, query, metric, part in known:
-            for edge in part.edges:
-                rollup, values = await self._edge(query, metric, edge)
-                merged[i] = (merged[i][0].merge(rollup), merged[i][1] | values)
+        merged: list[tuple[Rollup, frozenset[str] | set[str]]] = [(Rollup(), set()) for _ in queries]
+        for (i, _), hours in zip(whole, await self.rollups.usage_parts([q for _, q in whole]), strict=True):
+            merged[i] = hours
+        edges = [(i, Edge(q.mode, q.metric_id, q.customer_id, metric.event_name, period), metric.rule)
+                 for i, q, metric, part in known for period in part.edges]
+        figures = await self._figures([(edge, rule) for _, edge, rule in edges])
+        for (i, _, _), edge_figure in zip(edges, figures, strict=True):
+            merged[i] = (merged[i][0].merge(edge_figure.rollup), merged[i][1] | edge_figure.values)
         return [PeriodUsage(rollup, len(values)) for rollup, values in merged]
 
     async def _metrics(self, queries: Sequence[UsageQuery]) -> dict[tuple[Mode, str], Metric]:
@@ -51,10 +66,23 @@ class ExactUsage:
             found |= {(mode, i): m for i, m in (await self.catalog.metrics_by_id(mode, ids)).items()}
         return found
 
-    async def _edge(self, query: UsageQuery, metric: Metric, edge: Period) -> tuple[Rollup, set[str]]:
+    async def _figures(self, edges: Sequence[tuple[Edge, MetricRule]]) -> list[EdgeFigure]:
+        """Kept figures where current; the others recounted (a recount is named by its edge and the
+        version it folds at: a caller that saw a newer version never takes an older fold)."""
+        states = await self.edges.states([edge for edge, _ in edges])
+        recounted = iter(await self.recounts.results(
+            [((edge, state.version), partial(self._recount, edge, rule, state.version))
+             for (edge, rule), state in zip(edges, states, strict=True) if state.figure is None]))
+        return [state.figure if state.figure is not None else next(recounted) for state in states]
+
+    async def _recount(self, edge: Edge, rule: MetricRule, version: int) -> EdgeFigure:
+        """The edge folded from the events on record read after `version` was: exact while it is current."""
         rollup, values = Rollup(), set[str]()
-        wanted = EventFilter(query.customer_id, (metric.event_name,), start=edge.start, end=edge.end)
-        async for chunk in self.record.scan(query.mode, wanted):
-            more, seen = fold_events(metric.rule, chunk)
+        wanted = EventFilter(edge.customer_id, (edge.event_name,), start=edge.period.start, end=edge.period.end)
+        async for chunk in self.record.scan(edge.mode, wanted, _CHUNK):
+            more, seen = await asyncio.to_thread(fold_events, rule, chunk)
             rollup, values = rollup.merge(more), values | seen
-        return rollup, values
+        figure = EdgeFigure(rollup, frozenset(values))
+        if rollup.events + rollup.unbillable >= self.keep_from_events:
+            await self.edges.keep(edge, version, figure)
+        return figure

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from meterflow.domain.catalog import Metric, Plan
 from meterflow.domain.counting import BatchOutcome, Changes, CountableEvent
+from meterflow.domain.edge_figures import Edge, EdgeFigure, EdgeState
 from meterflow.domain.event_record import EventFilter, EventOnRecord
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
@@ -100,6 +101,14 @@ class RollupReader(Protocol):
     """Hour-aligned period figures with their distinct values (the hourly rollups' grain)."""
 
     async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]: ...
+
+
+class EdgeFigureStore(Protocol):
+    """Figures of period edges folded from the events on record, each kept with its hour's version."""
+
+    async def states(self, edges: Sequence[Edge]) -> list[EdgeState]: ...
+
+    async def keep(self, edge: Edge, version: int, figure: EdgeFigure) -> None: ...
 
 
 class ReplaySource(EventRecordReader, Protocol):

@@ -1,0 +1,104 @@
+"""How many edge recounts run, and how long a caller waits for them (docs/usage-edges.md).
+
+Folding an edge from the events on record can take a minute in a busy hour, and a gateway that serves
+ingest on the same event loop must never spend that loop on it nor let callers pile such work up. So:
+
+- at most `slots` recounts run at once in a process, and at most `queue` are wanted at once: past that a
+  caller is answered Unavailable (503 with Retry-After) at once, never queued without end;
+- callers asking for the same recount share it (one fold, however many callers);
+- a caller waits at most `wait_s` (None: as long as it takes, the closer's case). Past it the caller is
+  answered Unavailable and the recount goes on, so the retry finds its figure kept;
+- a caller that goes away (its task cancelled: the client disconnected) stops the recount, unless
+  another caller still waits for it or one was told to come back for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from meterflow.domain.errors import Unavailable
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecountLimits:
+    slots: int = 1
+    queue: int = 1_000_000
+    wait_s: float | None = None
+
+
+@dataclass
+class _Recount(Generic[T]):
+    task: asyncio.Task[T]
+    waiters: int = 0
+    promised: bool = False  # a caller was told to retry: the recount must finish for it
+
+    def leave(self) -> None:
+        self.waiters -= 1
+        if self.waiters == 0 and not self.promised:
+            self.task.cancel()
+
+
+@dataclass
+class EdgeRecounts(Generic[T]):
+    limits: RecountLimits = field(default_factory=RecountLimits)
+    _running: dict[Hashable, _Recount[T]] = field(default_factory=dict, init=False)
+    _slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.limits.slots)
+
+    @property
+    def under_way(self) -> int:
+        return len(self._running)
+
+    async def results(self, work: Sequence[tuple[Hashable, Callable[[], Awaitable[T]]]]) -> list[T]:
+        """Each recount's result, in order; `work` names each recount by a key (callers with the same key
+        share one) and says how to start it."""
+        wanted = {key for key, _ in work}
+        if len(self._running) + len(wanted - self._running.keys()) > self.limits.queue:
+            raise Unavailable(f"{len(self._running)} usage recounts are under way; retry later")
+        joined = [self._join(key, start) for key, start in work]
+        try:
+            async with asyncio.timeout(self.limits.wait_s):
+                # shield: a caller's timeout or cancellation is decided below, never by the await itself.
+                return [await asyncio.shield(recount.task) for recount in joined]
+        except TimeoutError:
+            for recount in joined:
+                recount.promised = True
+            raise Unavailable("usage of this period's edge hours is being recounted from the events on record; "
+                              "retry after the time in Retry-After") from None
+        finally:
+            for recount in joined:
+                recount.leave()
+
+    def _join(self, key: Hashable, start: Callable[[], Awaitable[T]]) -> _Recount[T]:
+        recount = self._running.get(key)
+        if recount is None:
+            recount = self._running[key] = _Recount(asyncio.create_task(self._run(start)))
+            recount.task.add_done_callback(lambda task: self._finished(key, task))
+        recount.waiters += 1
+        return recount
+
+    async def _run(self, start: Callable[[], Awaitable[T]]) -> T:
+        async with self._slots:
+            return await start()
+
+    def _finished(self, key: Hashable, task: asyncio.Task[T]) -> None:
+        self._running.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            # Read here, so a recount nobody waits for any more still reports its failure.
+            log.warning("a usage recount failed: %r", task.exception())
+
+    async def aclose(self) -> None:
+        """Stop every recount (the process is stopping)."""
+        tasks = [recount.task for recount in self._running.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,55 @@
+"""Edge figures: what a metric counts in one partial hour of a period, folded once from the events on
+record and kept while that hour's record is unchanged (docs/usage-edges.md).
+
+A period to the second is whole hours (the rollups) plus at most two edges, each inside one UTC hour
+(`exact_periods.split`). Folding an edge reads every event of it, millions in a busy hour; but the
+events on record of an hour only ever grow (the processor's count, a backfill), and every write bumps
+the hour's version in the same statement. So a figure folded after reading version v is the exact
+figure of its edge for as long as the version is still v: it is used then, and never otherwise.
+`unique` keeps the distinct values themselves, so the period's union stays exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period, align_to_hour
+from meterflow.domain.rollups import Rollup
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One partial hour of a period for one metric (read from `event_name`) and customer."""
+
+    mode: Mode
+    metric_id: str
+    customer_id: str
+    event_name: str
+    period: Period
+
+    @property
+    def hour(self) -> datetime:
+        """The UTC hour the edge lies in, whose version says whether a kept figure still holds."""
+        return align_to_hour(self.period.start)
+
+
+@dataclass(frozen=True)
+class EdgeFigure:
+    rollup: Rollup
+    values: frozenset[str]
+
+
+@dataclass(frozen=True)
+class EdgeState:
+    """The edge's hour's version now, and the figure kept for the edge if it was folded at that version."""
+
+    version: int
+    figure: EdgeFigure | None
+
+
+def usable(version_now: int, version_kept: int | None) -> bool:
+    """A kept figure holds only at the version it was folded at: any row written to its hour since
+    bumped the version, and a figure folded before that write may lack the row."""
+    return version_kept is not None and version_kept == version_now
