@@ -27,7 +27,7 @@ from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
 from meterflow.domain.edge_figures import EdgeFigure
-from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED
+from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, count_recount
 from meterflow.settings import Settings
 from services.closer.replays import (
     drop_expired_events,
@@ -59,8 +59,9 @@ async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Close
     usage = UsageStore.from_settings(redis, settings)
     catalog, unit_of_work = CatalogRepository(pool), partial(PostgresUnitOfWork, pool)
     # The closer waits for every edge recount it needs (no caller to answer 503), two at a time.
-    exact = ExactUsage(usage, EventRecordRepository(pool), catalog, EdgeFigureRepository(pool),
-                       EdgeRecounts[EdgeFigure](RecountLimits(slots=2)), settings.usage_edge_keep_from_events)
+    recounts = EdgeRecounts[EdgeFigure](RecountLimits(slots=2), count_recount)
+    exact = ExactUsage(usage, EventRecordRepository(pool), catalog, EdgeFigureRepository(pool), recounts,
+                       settings.usage_edge_keep_from_events)
     try:
         yield Closer(PeriodCloser(catalog, exact, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
                                   timedelta(seconds=settings.rollup_retention_s), is_transient,

@@ -29,6 +29,7 @@ from meterflow.domain.api_keys import INGEST_PATH, KeyScope, allows, claimed_mod
 from meterflow.domain.edge_figures import EdgeFigure
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
+from meterflow.observability import count_recount
 from meterflow.settings import Settings
 from services.gateway.errors import ApiError, ErrorType
 
@@ -66,7 +67,7 @@ class GatewayContext:
         rollups = UsageStore.from_settings(self.redis, self.settings)
         s = self.settings
         limits = RecountLimits(s.usage_recount_slots, s.usage_recount_queue, s.usage_recount_wait_s)
-        recounts = EdgeRecounts[EdgeFigure](limits)
+        recounts = EdgeRecounts[EdgeFigure](limits, count_recount)
         self.usage = GatewayUsage(rollups, EventRecordRepository(self.pool), self.catalog,
                                   EdgeFigureRepository(self.pool), recounts, s.usage_edge_keep_from_events, rollups)
         self.acknowledged = AcknowledgedKeys(self.redis, self.settings.dedupe_window_s + self.settings.clock_skew_s,

@@ -4,8 +4,9 @@ figure, and after a late event and a replay of the hours (docs/usage-edges.md)."
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from meterflow.application.replay import rebuild_hours
 from meterflow.domain.catalog import Metric
 from meterflow.domain.counting import CountableEvent
 from meterflow.domain.edge_figures import Edge, EdgeFigure
-from meterflow.domain.event_record import EventOnRecord, Position, as_event, origin_token, usage_of
+from meterflow.domain.event_record import EventFilter, EventOnRecord, Position, as_event, origin_token, usage_of
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
@@ -37,10 +38,20 @@ HOUR = datetime(2026, 11, 20, 13, tzinfo=UTC)  # within the rollups' retention o
 VALUES: list[Any] = ["0.1", "2.5", 7, "-3", "not a number", None, "1E+2", 42, "0.10", "x", "2.5"]
 
 
+class CountedScans(EventRecordRepository):
+    """The real record, counting the folds asked of it."""
+
+    scans = 0
+
+    def scan(self, mode: Mode, wanted: EventFilter, chunk: int = 10_000) -> AsyncIterator[list[EventOnRecord]]:
+        self.scans += 1
+        return super().scan(mode, wanted, chunk)
+
+
 class World:
     def __init__(self, pool: Pool, redis: Redis) -> None:
         self.pool, self.event_name, self.customer = pool, unique("edge"), unique("cus")
-        self.catalog, self.record = CatalogRepository(pool), EventRecordRepository(pool)
+        self.catalog, self.record = CatalogRepository(pool), CountedScans(pool)
         self.store = UsageStore(redis, dedupe_window=timedelta(days=7), clock_skew=timedelta(minutes=5),
                                 retention=timedelta(days=400))
         self.metrics: list[Metric] = []
@@ -159,3 +170,12 @@ async def test_a_replay_of_the_hours_changes_no_figure(world: World) -> None:
                         world.event_name)
     await world.check(periods)
 
+
+
+async def test_a_kept_edge_is_read_not_folded_again_and_concurrent_callers_fold_it_once(world: World) -> None:
+    period = Period(HOUR + timedelta(minutes=37, seconds=12), HOUR + timedelta(hours=2, minutes=20, seconds=1))
+    queries = [UsageQuery(Mode.TEST, m.id, world.customer, period) for m in world.metrics]
+    reader = world.usage()
+    first = await asyncio.gather(*(reader.usage(queries) for _ in range(4)))
+    assert world.record.scans == 2 * len(world.metrics)  # each edge of each metric folded once for all four
+    assert await world.usage().usage(queries) == first[0] and world.record.scans == 2 * len(world.metrics)

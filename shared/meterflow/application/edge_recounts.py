@@ -18,12 +18,27 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Generic, TypeVar
 
 from meterflow.domain.errors import Unavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+
+class RecountOutcome(StrEnum):
+    """What became of a recount, or of a caller's ask for one (a metric for ops)."""
+
+    FOLDED = "folded"  # finished
+    CANCELLED = "cancelled"  # its last caller went away (or the process stopped)
+    FAILED = "failed"  # the record could not be read or the figure kept
+    DEFERRED = "deferred"  # a caller waited past wait_s: answered Unavailable, the recount goes on
+    REFUSED = "refused"  # the queue was full: answered Unavailable at once
+
+
+def _unobserved(outcome: RecountOutcome) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,7 @@ class _Recount(Generic[T]):
 @dataclass
 class EdgeRecounts(Generic[T]):
     limits: RecountLimits = field(default_factory=RecountLimits)
+    observe: Callable[[RecountOutcome], None] = _unobserved
     _running: dict[Hashable, _Recount[T]] = field(default_factory=dict, init=False)
     _slots: asyncio.Semaphore = field(init=False)
 
@@ -63,6 +79,7 @@ class EdgeRecounts(Generic[T]):
         share one) and says how to start it."""
         wanted = {key for key, _ in work}
         if len(self._running) + len(wanted - self._running.keys()) > self.limits.queue:
+            self.observe(RecountOutcome.REFUSED)
             raise Unavailable(f"{len(self._running)} usage recounts are under way; retry later")
         joined = [self._join(key, start) for key, start in work]
         try:
@@ -72,6 +89,7 @@ class EdgeRecounts(Generic[T]):
         except TimeoutError:
             for recount in joined:
                 recount.promised = True
+            self.observe(RecountOutcome.DEFERRED)
             raise Unavailable("usage of this period's edge hours is being recounted from the events on record; "
                               "retry after the time in Retry-After") from None
         finally:
@@ -92,9 +110,14 @@ class EdgeRecounts(Generic[T]):
 
     def _finished(self, key: Hashable, task: asyncio.Task[T]) -> None:
         self._running.pop(key, None)
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            self.observe(RecountOutcome.CANCELLED)
+        elif task.exception() is not None:
             # Read here, so a recount nobody waits for any more still reports its failure.
             log.warning("a usage recount failed: %r", task.exception())
+            self.observe(RecountOutcome.FAILED)
+        else:
+            self.observe(RecountOutcome.FOLDED)
 
     async def aclose(self) -> None:
         """Stop every recount (the process is stopping)."""

@@ -76,7 +76,11 @@ class ExactUsage:
         return [state.figure if state.figure is not None else next(recounted) for state in states]
 
     async def _recount(self, edge: Edge, rule: MetricRule, version: int) -> EdgeFigure:
-        """The edge folded from the events on record read after `version` was: exact while it is current."""
+        """The edge folded from the events on record read after `version` was: exact while it is current.
+        A caller that found no figure may start its recount just after another one kept it: read first."""
+        [state] = await self.edges.states([edge])
+        if state.figure is not None:
+            return state.figure
         rollup, values = Rollup(), set[str]()
         wanted = EventFilter(edge.customer_id, (edge.event_name,), start=edge.period.start, end=edge.period.end)
         async for chunk in self.record.scan(edge.mode, wanted, _CHUNK):
