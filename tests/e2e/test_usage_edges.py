@@ -37,6 +37,7 @@ async def on_record(pool: Pool, setup: Setup, events: int) -> tuple[int, Decimal
         setup.subscription_id, setup.customer_id, setup.event_name, HOUR, events)
     row = await pool.fetchrow("SELECT count(*) AS n, sum((properties->>'n')::numeric) AS total FROM events_on_record "
                               "WHERE mode = 'test' AND customer_id = $1 AND timestamp >= $2", setup.customer_id, START)
+    assert row is not None
     return row["n"], row["total"]
 
 
