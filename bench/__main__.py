@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import close, ingest, latency, processor, raw_kafka, record, redis_memory, report, webhooks
+from bench import close, edges, ingest, latency, processor, raw_kafka, record, redis_memory, report, webhooks
 from bench.stack import bench_stack
 from meterflow.settings import Settings
 
@@ -99,6 +99,18 @@ def _record(settings: Settings, scale: float) -> Results:
             "replay_1m_s": found.replay_s}
 
 
+def _edges(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(edges.measure(settings, int(3_600_000 * scale)))
+    print(f"  {found.events_in_hour:,} events in the edge hour (loaded on record in {found.load_s:.0f}s), "
+          f"{found.events_in_edge:,} in the period's edge; first answer after {found.first_fold_s:.1f}s of folding; "
+          f"{found.calls_during_ingest} usage/draft calls beside ingest; after a late event the edge was folded "
+          f"again in {found.refold_s:.1f}s, calls meanwhile answered {found.answers_during_fold}")
+    return {"edge_first_fold_s": found.first_fold_s, "edge_usage_p99_ms": found.usage_p99_ms,
+            "edge_draft_p99_ms": found.draft_p99_ms, "ingest_p99_alone_ms": found.ingest_p99_alone_ms,
+            "ingest_p99_with_edge_calls_ms": found.ingest_p99_with_calls_ms,
+            "ingest_p99_during_edge_fold_ms": found.ingest_p99_during_fold_ms}
+
+
 def _webhooks(settings: Settings, scale: float) -> Results:
     found = asyncio.run(webhooks.measure(settings, events=int(5_000 * scale), paced_seconds=max(5.0, 15 * scale)))
     print(f"  {found.events:,} events to one local endpoint; {found.deliveries_per_s_at_once:,.0f} deliveries/s "
@@ -118,6 +130,8 @@ MEASUREMENTS = [
     Measurement("close100k", ("close_100k_s",), _close_100k),
     Measurement("redis", ("redis_bytes_per_key",), _redis),
     Measurement("record", ("record_bytes_per_event", "invoice_events_page_p99_ms", "replay_1m_s"), _record),
+    Measurement("edges", ("edge_first_fold_s", "edge_usage_p99_ms", "edge_draft_p99_ms", "ingest_p99_alone_ms",
+                          "ingest_p99_with_edge_calls_ms", "ingest_p99_during_edge_fold_ms"), _edges),
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
 ]
 
@@ -129,7 +143,8 @@ def _ratios(results: Results) -> Results:
 
     pairs = {"ingest_to_raw_produce": ("ingest_events_per_s", "raw_produce_per_s"),
              "processor_to_raw_consume": ("processor_events_per_s", "raw_consume_per_s"),
-             "processor_2_workers_to_one": ("processor_2_workers_events_per_s", "processor_events_per_s")}
+             "processor_2_workers_to_one": ("processor_2_workers_events_per_s", "processor_events_per_s"),
+             "ingest_with_edge_calls_to_alone": ("ingest_p99_with_edge_calls_ms", "ingest_p99_alone_ms")}
     return {key: ratio(a, b) for key, (a, b) in pairs.items() if a in results and b in results}
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from meterflow.adapters.event_record_repository import EventRecordRepository
+from meterflow.adapters.event_record_repository import EventRecordRepository, partition_name
 from meterflow.adapters.postgres import Pool
 from meterflow.domain.event_record import month_start
 from meterflow.domain.periods import align_to_hour
@@ -55,7 +55,7 @@ async def recounts(client: httpx.AsyncClient, outcome: str) -> float:
 async def test_past_its_wait_a_call_is_answered_503_and_the_retry_gets_the_exact_figure(
         api: httpx.AsyncClient, pool: Pool, settings: Settings, test_key: str) -> None:
     setup = await billing_setup(api, aggregation="sum", prop="n")
-    count, total = await on_record(pool, setup, 60_000)
+    count, total = await on_record(pool, setup, 5_000)
     port = free_port()
     with ServiceProcess.running("gateway", settings, api_port=port, usage_recount_wait_s=0):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
@@ -74,11 +74,14 @@ async def test_past_its_wait_a_call_is_answered_503_and_the_retry_gets_the_exact
 async def test_a_client_that_goes_away_stops_the_recount_it_started(
         api: httpx.AsyncClient, pool: Pool, settings: Settings, test_key: str) -> None:
     setup = await billing_setup(api, aggregation="sum", prop="n")
-    await on_record(pool, setup, 200_000)  # seconds of folding: the client leaves long before the end
+    await on_record(pool, setup, 5_000)
     port = free_port()
     with ServiceProcess.running("gateway", settings, api_port=port, usage_recount_wait_s=600) as gateway:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
-                                     headers={"Authorization": f"Bearer {test_key}"}) as client:
+                                     headers={"Authorization": f"Bearer {test_key}"}) as client, \
+                pool.acquire() as holder, holder.transaction():
+            # The hour's partition held by another transaction: the fold waits on it as on a slow read.
+            await holder.execute(f"LOCK TABLE {partition_name(month_start(HOUR))} IN ACCESS EXCLUSIVE MODE")
             with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes its connection
                 await client.get("/v1/usage", params=window(setup), timeout=1.0)
             cancelled = await eventually(lambda: recounts(client, "cancelled"), lambda n: n >= 1, timeout_s=30)

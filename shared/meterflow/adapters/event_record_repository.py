@@ -19,7 +19,14 @@ import orjson
 
 from meterflow.adapters.postgres import Pool
 from meterflow.domain.errors import NotFound
-from meterflow.domain.event_record import EventFilter, EventOnRecord, Position, month_start, next_month
+from meterflow.domain.event_record import (
+    EventFilter,
+    EventOnRecord,
+    Position,
+    ValueTally,
+    month_start,
+    next_month,
+)
 from meterflow.domain.modes import Mode
 
 # The rows written bump their hour's version in the same statement (docs/usage-edges.md): a figure
@@ -219,6 +226,23 @@ class EventRecordRepository:
                 following.cancel()
                 raise
             rows = await following
+
+    async def tally(self, mode: Mode, wanted: EventFilter, prop: str | None,
+                    chunk: int = 5_000) -> AsyncIterator[list[ValueTally]]:
+        """How many matching events carry each JSON text of `prop` (None: all of them, as one count),
+        in order of each text's first event: Postgres reads every event, the caller only the distinct
+        texts. A cursor hands them over in chunks (a `unique` property may have millions)."""
+        query = _Query(mode, wanted)
+        if prop is None:
+            sql = f"SELECT NULL::text AS text, count(*) AS events FROM events_on_record WHERE {query.where}"
+        else:
+            sql = (f"SELECT (properties -> {query.bind(prop)})::text AS text, count(*) AS events "
+                   f"FROM events_on_record WHERE {query.where} GROUP BY 1 "
+                   "ORDER BY min(timestamp), min(idempotency_key)")
+        async with self._pool.acquire() as connection, connection.transaction():
+            cursor = await connection.cursor(sql, *query.params)
+            while rows := await cursor.fetch(chunk):
+                yield [ValueTally(row["text"], row["events"]) for row in rows if row["events"]]
 
     async def _fetch(self, query: tuple[str, list[Any]]) -> list[asyncpg.Record]:
         sql, params = query

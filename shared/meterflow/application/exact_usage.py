@@ -17,24 +17,20 @@ from dataclasses import dataclass
 from functools import partial
 
 from meterflow.application.edge_recounts import EdgeRecounts
-from meterflow.application.ports import CatalogReader, EdgeFigureStore, EventRecordReader, RollupReader
+from meterflow.application.ports import CatalogReader, EdgeFigureStore, RollupReader, ValueTallies
 from meterflow.domain.catalog import Metric
 from meterflow.domain.edge_figures import Edge, EdgeFigure
-from meterflow.domain.event_record import EventFilter, fold_events
+from meterflow.domain.event_record import EventFilter, fold_tally
 from meterflow.domain.exact_periods import split
 from meterflow.domain.modes import Mode
 from meterflow.domain.rollups import Aggregation, MetricRule, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
-# Rows per read of the record while folding: each chunk is turned into events on the event loop, so a
-# chunk is kept small enough not to hold the loop (the fold itself runs in a thread).
-_CHUNK = 5_000
-
 
 @dataclass(frozen=True)
 class ExactUsage:
     rollups: RollupReader
-    record: EventRecordReader
+    record: ValueTallies
     catalog: CatalogReader
     edges: EdgeFigureStore
     recounts: EdgeRecounts[EdgeFigure]
@@ -83,8 +79,8 @@ class ExactUsage:
             return state.figure
         rollup, values = Rollup(), set[str]()
         wanted = EventFilter(edge.customer_id, (edge.event_name,), start=edge.period.start, end=edge.period.end)
-        async for chunk in self.record.scan(edge.mode, wanted, _CHUNK):
-            more, seen = await asyncio.to_thread(fold_events, rule, chunk)
+        async for chunk in self.record.tally(edge.mode, wanted, rule.aggregation_property):
+            more, seen = await asyncio.to_thread(fold_tally, rule, chunk)
             rollup, values = rollup.merge(more), values | seen
         figure = EdgeFigure(rollup, frozenset(values))
         if rollup.events + rollup.unbillable >= self.keep_from_events:

@@ -11,7 +11,7 @@ from typing import Protocol
 from meterflow.domain.catalog import Metric, Plan
 from meterflow.domain.counting import BatchOutcome, Changes, CountableEvent
 from meterflow.domain.edge_figures import Edge, EdgeFigure, EdgeState
-from meterflow.domain.event_record import EventFilter, EventOnRecord
+from meterflow.domain.event_record import EventFilter, EventOnRecord, ValueTally
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
@@ -101,6 +101,13 @@ class RollupReader(Protocol):
     """Hour-aligned period figures with their distinct values (the hourly rollups' grain)."""
 
     async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]: ...
+
+
+class ValueTallies(Protocol):
+    """The events on record of a range, as counts per JSON text of a property (`domain/event_record.py`)."""
+
+    def tally(self, mode: Mode, wanted: EventFilter, prop: str | None,
+              chunk: int = 5_000) -> AsyncIterator[list[ValueTally]]: ...
 
 
 class EdgeFigureStore(Protocol):
