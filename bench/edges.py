@@ -1,6 +1,6 @@
 """Usage and drafts when the current period's first hour holds 3.6 M events (one a millisecond), and
-ingest latency alone, while 8 such calls run, and while the edge is being folded again after a late event
-(docs/usage-edges.md).
+ingest latency alone, while 8 such calls run at once every second (half usage, half drafts), and while
+the edge is being folded again after a late event (docs/usage-edges.md).
 
 A customer's monthly subscription starts at 37:12 past an hour of yesterday; every event of that hour is
 on record, so the default window's first edge, [37:12, the next hour), holds 1.37 M of its 3.6 M events.
@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -32,6 +33,7 @@ from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.domain.catalog import Plan, PlanPrice
 from meterflow.domain.event_record import EventOnRecord, Position, month_start
+from meterflow.domain.events import format_timestamp
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, align_to_hour, period_at
@@ -39,7 +41,7 @@ from meterflow.keys import create_api_key
 from meterflow.settings import Settings
 
 CALLERS = 8  # usage and draft calls at once: half each
-CALLER_PAUSE_S = 0.1  # each caller's pause between its calls (a dashboard refreshing, not a flood)
+CALLS_EVERY_S = 1.0
 INGEST_SECONDS = 10.0
 INGEST_BATCH, INGEST_INTERVAL_S = 10, 0.02  # 500 events/s, 500 latency samples per phase
 SAMPLES = 200
@@ -55,8 +57,27 @@ class Edge:
     customer_id: str
     subscription_id: str
     sender_customer_id: str
+    hour: datetime
     expected_events: int
     expected_units: Decimal
+
+
+@dataclass(frozen=True)
+class Timing:
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Answer times with the edge's figure kept, and ingest's beside them."""
+
+    usage: Timing
+    draft: Timing
+    whole_hours: Timing  # the same usage over whole hours only (no edge): the baseline of this run
+    ingest_alone_p99_ms: float
+    ingest_beside_calls_p99_ms: float
+    calls: int
 
 
 @dataclass(frozen=True)
@@ -65,11 +86,7 @@ class EdgeFigures:
     events_in_edge: int
     load_s: float
     first_fold_s: float
-    usage_p99_ms: float
-    draft_p99_ms: float
-    ingest_p99_alone_ms: float
-    ingest_p99_with_calls_ms: float
-    calls_during_ingest: int
+    kept: Kept
     refold_s: float
     ingest_p99_during_fold_ms: float
     answers_during_fold: dict[int, int]
@@ -114,14 +131,14 @@ async def _first_answer(edge: Edge) -> float:
         return time.perf_counter() - started
 
 
-async def _p99_of(client: httpx.AsyncClient, edge: Edge, draft: bool) -> float:
+async def _timed(ask: Callable[[], Awaitable[httpx.Response]]) -> Timing:
     timings = []
     for _ in range(SAMPLES):
         started = time.perf_counter()
-        answer = await (_draft(client, edge) if draft else _usage(client, edge))
+        answer = await ask()
         timings.append(time.perf_counter() - started)
         answer.raise_for_status()
-    return p99(timings) * 1000
+    return Timing(statistics.median(timings) * 1000, p99(timings) * 1000)
 
 
 async def _ingest(client: httpx.AsyncClient, edge: Edge) -> list[float]:
@@ -139,16 +156,19 @@ async def _ingest(client: httpx.AsyncClient, edge: Edge) -> list[float]:
 
 
 async def _callers(client: httpx.AsyncClient, edge: Edge, until: asyncio.Future[list[float]]) -> dict[int, int]:
-    """CALLERS loops of usage and draft calls while `until` runs; the answers by status."""
+    """While `until` runs: every CALLS_EVERY_S, CALLERS calls at once (half usage, half drafts: dashboards
+    refreshing together), waited for; the answers by status."""
     statuses: dict[int, int] = {}
 
-    async def loop(draft: bool) -> None:
-        while not until.done():
-            answer = await (_draft(client, edge) if draft else _usage(client, edge))
-            statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
-            await asyncio.sleep(CALLER_PAUSE_S)
+    async def call(draft: bool) -> None:
+        answer = await (_draft(client, edge) if draft else _usage(client, edge))
+        statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
 
-    await asyncio.gather(*(loop(draft=i % 2 == 1) for i in range(CALLERS)))
+    started, n = time.perf_counter(), 0
+    while not until.done():
+        await asyncio.gather(*(call(draft=i % 2 == 1) for i in range(CALLERS)))
+        n += 1
+        await asyncio.sleep(max(0.0, started + n * CALLS_EVERY_S - time.perf_counter()))
     return statuses
 
 
@@ -158,15 +178,18 @@ async def _ingest_beside_callers(client: httpx.AsyncClient, edge: Edge) -> tuple
     return p99(await sender) * 1000, statuses
 
 
-async def _kept(edge: Edge) -> tuple[float, float, float, float, int]:
+async def _kept(edge: Edge) -> Kept:
+    whole_hours = {"customer_id": edge.customer_id, "from": format_timestamp(edge.hour + timedelta(hours=1)),
+                   "to": format_timestamp(edge.hour + timedelta(days=1))}
     async with _client(edge) as client:
-        usage_ms = await _p99_of(client, edge, draft=False)
-        draft_ms = await _p99_of(client, edge, draft=True)
+        usage = await _timed(lambda: _usage(client, edge))
+        draft = await _timed(lambda: _draft(client, edge))
+        baseline = await _timed(lambda: client.get("/v1/usage", params=whole_hours))
         alone_ms = p99(await _ingest(client, edge)) * 1000
         beside_ms, statuses = await _ingest_beside_callers(client, edge)
     if set(statuses) != {200, 201}:
         raise AssertionError(f"usage and draft calls answered {statuses} with the edge kept")
-    return usage_ms, draft_ms, alone_ms, beside_ms, sum(statuses.values())
+    return Kept(usage, draft, baseline, alone_ms, beside_ms, sum(statuses.values()))
 
 
 async def _folding(edge: Edge) -> tuple[float, dict[int, int]]:
@@ -178,7 +201,7 @@ def first_answer(edge: Edge) -> float:
     return asyncio.run(_first_answer(edge))
 
 
-def kept(edge: Edge) -> tuple[float, float, float, float, int]:
+def kept(edge: Edge) -> Kept:
     return asyncio.run(_kept(edge))
 
 
@@ -241,16 +264,15 @@ async def measure(settings: Settings, events: int) -> EdgeFigures:
         in_edge = [i for i in range(events) if hour + i * step >= start]
         units = sum((Decimal(units_of(i)) for i in in_edge), Decimal(0))
         async with services.gateway(own) as base_url:
-            edge = Edge(base_url, api_key, books.customers[0], subscription, books.customers[1], len(in_edge), units)
+            edge = Edge(base_url, api_key, books.customers[0], subscription, books.customers[1], hour, len(in_edge),
+                        units)
             first_fold_s = await in_load_process(first_answer, edge)
-            usage_ms, draft_ms, alone_ms, beside_ms, calls = await in_load_process(kept, edge)
+            timings = await in_load_process(kept, edge)
             await _late_event(pool, books, hour)
-            edge = Edge(base_url, api_key, books.customers[0], subscription, books.customers[1], len(in_edge) + 1,
-                        units + Decimal("0.25"))
+            edge = replace(edge, expected_events=len(in_edge) + 1, expected_units=units + Decimal("0.25"))
             refolding = asyncio.ensure_future(in_load_process(first_answer, edge))
             during_ms, answers = await in_load_process(folding, edge)
             refold_s = await refolding
     finally:
         await pool.close()
-    return EdgeFigures(events, len(in_edge), load_s, first_fold_s, usage_ms, draft_ms, alone_ms, beside_ms, calls,
-                       refold_s, during_ms, answers)
+    return EdgeFigures(events, len(in_edge), load_s, first_fold_s, timings, refold_s, during_ms, answers)

@@ -61,7 +61,7 @@ async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Close
     # The closer waits for every edge recount it needs (no caller to answer 503), two at a time.
     recounts = EdgeRecounts[EdgeFigure](RecountLimits(slots=2), count_recount)
     exact = ExactUsage(usage, EventRecordRepository(pool), catalog, EdgeFigureRepository(pool), recounts,
-                       settings.usage_edge_keep_from_events)
+                       settings.edge_rules, clock)
     try:
         yield Closer(PeriodCloser(catalog, exact, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
                                   timedelta(seconds=settings.rollup_retention_s), is_transient,

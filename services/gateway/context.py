@@ -69,7 +69,7 @@ class GatewayContext:
         limits = RecountLimits(s.usage_recount_slots, s.usage_recount_queue, s.usage_recount_wait_s)
         recounts = EdgeRecounts[EdgeFigure](limits, count_recount)
         self.usage = GatewayUsage(rollups, EventRecordRepository(self.pool), self.catalog,
-                                  EdgeFigureRepository(self.pool), recounts, s.usage_edge_keep_from_events, rollups)
+                                  EdgeFigureRepository(self.pool), recounts, s.edge_rules, self.clock, rollups)
         self.acknowledged = AcknowledgedKeys(self.redis, self.settings.dedupe_window_s + self.settings.clock_skew_s,
                                              timedelta(seconds=self.settings.clock_skew_s),
                                              self.settings.dedupe_mark_bucket_bits)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from meterflow.domain.edge_figures import EdgeRules
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
 
@@ -73,7 +74,7 @@ class Settings(BaseSettings):
 
     # Usage to the second (docs/usage-edges.md): a period's partial edge hours are folded once from the
     # events on record and kept; these bound the folds a gateway process runs for usage and drafts.
-    usage_recount_slots: int = Field(1, ge=1, description="edge recounts a gateway process runs at once")
+    usage_recount_slots: int = Field(4, ge=1, description="edge recounts a gateway process runs at once")
     usage_recount_queue: int = Field(16, ge=1, description="edge recounts wanted at once in a gateway process; "
                                      "past it a usage or draft call answers 503 with Retry-After")
     usage_recount_wait_s: float = Field(5.0, ge=0, description="longest a usage or draft call waits for edge "
@@ -118,6 +119,10 @@ class Settings(BaseSettings):
     def acceptance_policy(self) -> AcceptancePolicy:
         """Events older than W or more than the clock skew ahead are refused, on both ingest paths."""
         return AcceptancePolicy(timedelta(seconds=self.dedupe_window_s), timedelta(seconds=self.clock_skew_s))
+
+    @property
+    def edge_rules(self) -> EdgeRules:
+        return EdgeRules(self.usage_edge_keep_from_events, timedelta(seconds=self.clock_skew_s))
 
     def events_topic(self, mode: Mode) -> str:
         return self.events_topic_live if mode is Mode.LIVE else self.events_topic_test

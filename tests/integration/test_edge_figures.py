@@ -22,9 +22,10 @@ from meterflow.application.count_usage import contributions
 from meterflow.application.edge_recounts import EdgeRecounts
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.replay import rebuild_hours
+from meterflow.clock import SystemClock
 from meterflow.domain.catalog import Metric
 from meterflow.domain.counting import CountableEvent
-from meterflow.domain.edge_figures import Edge, EdgeFigure
+from meterflow.domain.edge_figures import Edge, EdgeFigure, EdgeRules
 from meterflow.domain.event_record import (
     EventFilter,
     EventOnRecord,
@@ -43,6 +44,7 @@ from tests.support import unique
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 HOUR = datetime(2026, 11, 20, 13, tzinfo=UTC)  # within the rollups' retention of the store below
+SKEW = timedelta(minutes=5)
 VALUES: list[Any] = ["0.1", "2.5", 7, "-3", "not a number", None, "1E+2", 42, "0.10", "x", "2.5"]
 
 
@@ -78,7 +80,8 @@ class World:
     def usage(self) -> ExactUsage:
         """Each call a new reader: nothing is remembered between calls but what the store keeps."""
         return ExactUsage(self.store, self.record, self.catalog, EdgeFigureRepository(self.pool),
-                          EdgeRecounts[EdgeFigure](), keep_from_events=0)
+                          EdgeRecounts[EdgeFigure](), EdgeRules(keep_from_events=0, future_tolerance=SKEW),
+                          SystemClock())
 
     async def count(self, stamps: Sequence[datetime]) -> None:
         """What the processor does with each event: count it into the rollups, then put it on record."""

@@ -18,13 +18,16 @@ from functools import partial
 
 from meterflow.application.edge_recounts import EdgeRecounts
 from meterflow.application.ports import CatalogReader, EdgeFigureStore, RollupReader, ValueTallies
+from meterflow.clock import Clock
 from meterflow.domain.catalog import Metric
-from meterflow.domain.edge_figures import Edge, EdgeFigure
+from meterflow.domain.edge_figures import Edge, EdgeFigure, EdgeRules
 from meterflow.domain.event_record import EventFilter, fold_tally
 from meterflow.domain.exact_periods import split
 from meterflow.domain.modes import Mode
 from meterflow.domain.rollups import Aggregation, MetricRule, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
+
+_FOLD_INLINE = 200  # distinct values
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,8 @@ class ExactUsage:
     catalog: CatalogReader
     edges: EdgeFigureStore
     recounts: EdgeRecounts[EdgeFigure]
-    # An edge folded from fewer events is not kept: folding it again costs less than keeping it, and
-    # windows asked at random seconds do not fill the table.
-    keep_from_events: int
+    rules: EdgeRules
+    clock: Clock
 
     async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
         metrics = await self._metrics(queries)
@@ -48,8 +50,10 @@ class ExactUsage:
         merged: list[tuple[Rollup, frozenset[str] | set[str]]] = [(Rollup(), set()) for _ in queries]
         for (i, _), hours in zip(whole, await self.rollups.usage_parts([q for _, q in whole]), strict=True):
             merged[i] = hours
+        now = self.clock.now()
         edges = [(i, Edge(q.mode, q.metric_id, q.customer_id, metric.event_name, period), metric.rule)
-                 for i, q, metric, part in known for period in part.edges]
+                 for i, q, metric, part in known for period in part.edges
+                 if not self.rules.empty_for_now(period, now)]
         figures = await self._figures([(edge, rule) for _, edge, rule in edges])
         for (i, _, _), edge_figure in zip(edges, figures, strict=True):
             merged[i] = (merged[i][0].merge(edge_figure.rollup), merged[i][1] | edge_figure.values)
@@ -80,9 +84,11 @@ class ExactUsage:
         rollup, values = Rollup(), set[str]()
         wanted = EventFilter(edge.customer_id, (edge.event_name,), start=edge.period.start, end=edge.period.end)
         async for chunk in self.record.tally(edge.mode, wanted, rule.aggregation_property):
-            more, seen = await asyncio.to_thread(fold_tally, rule, chunk)
+            # A few distinct values fold in microseconds; many (a `unique` property) would hold the loop.
+            more, seen = (fold_tally(rule, chunk) if len(chunk) <= _FOLD_INLINE
+                          else await asyncio.to_thread(fold_tally, rule, chunk))
             rollup, values = rollup.merge(more), values | seen
         figure = EdgeFigure(rollup, frozenset(values))
-        if rollup.events + rollup.unbillable >= self.keep_from_events:
+        if self.rules.worth_keeping(rollup):
             await self.edges.keep(edge, version, figure)
         return figure

@@ -12,7 +12,7 @@ figure of its edge for as long as the version is still v: it is used then, and n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period, align_to_hour
@@ -53,3 +53,23 @@ def usable(version_now: int, version_kept: int | None) -> bool:
     """A kept figure holds only at the version it was folded at: any row written to its hour since
     bumped the version, and a figure folded before that write may lack the row."""
     return version_kept is not None and version_kept == version_now
+
+
+@dataclass(frozen=True)
+class EdgeRules:
+    """Which edges need the events on record at all, and which folds are worth keeping."""
+
+    # An edge folded from fewer events is not kept: folding it again costs less than keeping it, and
+    # windows asked at random seconds do not fill the table.
+    keep_from_events: int
+    # How far ahead of its receipt an event's timestamp may be (the acceptance policy's tolerance).
+    future_tolerance: timedelta
+
+    def worth_keeping(self, rollup: Rollup) -> bool:
+        return rollup.events + rollup.unbillable >= self.keep_from_events
+
+    def empty_for_now(self, period: Period, now: datetime) -> bool:
+        """An edge starting later than the furthest timestamp accepted now has no event on record: ingest
+        refuses events stamped further ahead, and a backfill takes only old ones. So the end edge of a
+        current period is not read at all."""
+        return period.start > now + self.future_tolerance
