@@ -106,8 +106,9 @@ def _edges(settings: Settings, scale: float) -> Results:
           f"{found.events_in_edge:,} in the period's edge; first answer after {found.first_fold_s:.1f}s of folding")
     print(f"  p50: usage {kept.usage.p50_ms:.1f} ms, draft {kept.draft.p50_ms:.1f} ms, whole hours only "
           f"{kept.whole_hours.p50_ms:.1f} ms (p99 {kept.whole_hours.p99_ms:.1f} ms); {kept.calls} usage/draft calls "
-          f"beside ingest; after a late event the edge was folded again in {found.refold_s:.1f}s, calls meanwhile "
-          f"answered {found.answers_during_fold}")
+          f"beside ingest; ingest p99 beside as many whole-hour calls {kept.ingest_beside_whole_hour_calls_p99_ms:.1f} "
+          f"ms; after a late event the edge was folded again in {found.refold_s:.1f}s, calls meanwhile answered "
+          f"{found.answers_during_fold}")
     return {"edge_first_fold_s": found.first_fold_s, "edge_usage_p99_ms": kept.usage.p99_ms,
             "edge_draft_p99_ms": kept.draft.p99_ms, "ingest_p99_alone_ms": kept.ingest_alone_p99_ms,
             "ingest_p99_with_edge_calls_ms": kept.ingest_beside_calls_p99_ms,
