@@ -117,3 +117,24 @@ async def test_a_failed_recount_fails_its_callers_and_is_counted() -> None:
     with pytest.raises(ConnectionError):
         await edges.results([("edge", broken)])
     assert seen == [RecountOutcome.FAILED] and edges.under_way == 0
+
+
+async def test_one_caller_may_need_more_recounts_than_slots_and_queue() -> None:
+    """A usage listing of many customers: each small edge folded in turn, none refused."""
+    edges, _ = recounts(RecountLimits(slots=1, queue=1))
+    works = [Gated(f"edge {i}") for i in range(10)]
+    for work in works:
+        work.gate.set()
+    assert await edges.results([(f"edge {i}", work) for i, work in enumerate(works)]) == [w.result for w in works]
+
+
+async def test_at_most_queue_recounts_go_on_for_callers_told_to_retry() -> None:
+    edges, seen = recounts(RecountLimits(slots=1, queue=1, wait_s=0))
+    kept, dropped = Gated("kept"), Gated("dropped")
+    with pytest.raises(Unavailable):
+        await edges.results([("kept", kept), ("dropped", dropped)])
+    await until(lambda: edges.under_way == 1)
+    assert dropped.runs == 0 and RecountOutcome.CANCELLED in seen
+    kept.gate.set()
+    await until(lambda: edges.under_way == 0)
+    assert kept.runs == 1

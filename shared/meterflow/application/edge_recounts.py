@@ -3,11 +3,13 @@
 Folding an edge from the events on record can take a minute in a busy hour, and a gateway that serves
 ingest on the same event loop must never spend that loop on it nor let callers pile such work up. So:
 
-- at most `slots` recounts run at once in a process, and at most `queue` are wanted at once: past that a
-  caller is answered Unavailable (503 with Retry-After) at once, never queued without end;
+- at most `slots` recounts run at once in a process, and at most `queue` callers wait for recounts at
+  once: past that a caller is answered Unavailable (503 with Retry-After) at once, never queued without
+  end (one caller may need many small recounts: a usage listing of a thousand customers);
 - callers asking for the same recount share it (one fold, however many callers);
 - a caller waits at most `wait_s` (None: as long as it takes, the closer's case). Past it the caller is
-  answered Unavailable and the recount goes on, so the retry finds its figure kept;
+  answered Unavailable and the recount goes on, so the retry finds its figure kept (at most `queue`
+  recounts go on so, for nobody waiting);
 - a caller that goes away (its task cancelled: the client disconnected) stops the recount, unless
   another caller still waits for it or one was told to come back for it.
 """
@@ -34,7 +36,7 @@ class RecountOutcome(StrEnum):
     CANCELLED = "cancelled"  # its last caller went away (or the process stopped)
     FAILED = "failed"  # the record could not be read or the figure kept
     DEFERRED = "deferred"  # a caller waited past wait_s: answered Unavailable, the recount goes on
-    REFUSED = "refused"  # the queue was full: answered Unavailable at once
+    REFUSED = "refused"  # `queue` callers were waiting already: answered Unavailable at once
 
 
 def _unobserved(outcome: RecountOutcome) -> None:
@@ -44,7 +46,7 @@ def _unobserved(outcome: RecountOutcome) -> None:
 @dataclass(frozen=True)
 class RecountLimits:
     slots: int = 1
-    queue: int = 1_000_000
+    queue: int = 1_000_000  # callers
     wait_s: float | None = None
 
 
@@ -66,6 +68,8 @@ class EdgeRecounts(Generic[T]):
     observe: Callable[[RecountOutcome], None] = _unobserved
     _running: dict[Hashable, _Recount[T]] = field(default_factory=dict, init=False)
     _slots: asyncio.Semaphore = field(init=False)
+    _waiting: int = field(default=0, init=False)
+    _promised: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.limits.slots)
@@ -77,24 +81,35 @@ class EdgeRecounts(Generic[T]):
     async def results(self, work: Sequence[tuple[Hashable, Callable[[], Awaitable[T]]]]) -> list[T]:
         """Each recount's result, in order; `work` names each recount by a key (callers with the same key
         share one) and says how to start it."""
-        wanted = {key for key, _ in work}
-        if len(self._running) + len(wanted - self._running.keys()) > self.limits.queue:
+        if not work:
+            return []
+        if self._waiting >= self.limits.queue:
             self.observe(RecountOutcome.REFUSED)
-            raise Unavailable(f"{len(self._running)} usage recounts are under way; retry later")
-        joined = [self._join(key, start) for key, start in work]
+            raise Unavailable(f"{self._waiting} usage calls are waiting for recounts; retry later")
+        self._waiting += 1
+        joined: list[_Recount[T]] = []
         try:
+            joined = [self._join(key, start) for key, start in work]
             async with asyncio.timeout(self.limits.wait_s):
                 # shield: a caller's timeout or cancellation is decided below, never by the await itself.
                 return [await asyncio.shield(recount.task) for recount in joined]
         except TimeoutError:
             for recount in joined:
-                recount.promised = True
+                self._promise(recount)
             self.observe(RecountOutcome.DEFERRED)
             raise Unavailable("usage of this period's edge hours is being recounted from the events on record; "
                               "retry after the time in Retry-After") from None
         finally:
+            self._waiting -= 1
             for recount in joined:
                 recount.leave()
+
+    def _promise(self, recount: _Recount[T]) -> None:
+        """Keep a recount going for a caller told to retry; at most `queue` of them at once (past that, one
+        nobody waits for stops, and a retry starts it again)."""
+        if not recount.promised and not recount.task.done() and self._promised < self.limits.queue:
+            recount.promised = True
+            self._promised += 1
 
     def _join(self, key: Hashable, start: Callable[[], Awaitable[T]]) -> _Recount[T]:
         recount = self._running.get(key)
@@ -109,7 +124,9 @@ class EdgeRecounts(Generic[T]):
             return await start()
 
     def _finished(self, key: Hashable, task: asyncio.Task[T]) -> None:
-        self._running.pop(key, None)
+        recount = self._running.pop(key, None)
+        if recount is not None and recount.promised:
+            self._promised -= 1
         if task.cancelled():
             self.observe(RecountOutcome.CANCELLED)
         elif task.exception() is not None:
