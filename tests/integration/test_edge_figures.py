@@ -37,7 +37,7 @@ from meterflow.domain.event_record import (
 )
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
-from meterflow.domain.periods import Period
+from meterflow.domain.periods import Period, align_to_hour
 from meterflow.domain.rollups import Aggregation
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from tests.support import unique
@@ -195,3 +195,15 @@ async def test_a_kept_edge_is_read_not_folded_again_and_concurrent_callers_fold_
     first = await asyncio.gather(*(reader.usage(queries) for _ in range(4)))
     assert world.record.folds == 2 * len(world.metrics)  # each edge of each metric folded once for all four
     assert await world.usage().usage(queries) == first[0] and world.record.folds == 2 * len(world.metrics)
+
+
+async def test_an_edge_ahead_of_now_is_not_read_until_its_hour_is_written_to(world: World) -> None:
+    """A current period's end edge costs no fold; an event stamped there all the same (a direct Kafka
+    producer sets its own receipt time) is counted."""
+    ahead = align_to_hour(datetime.now(UTC)) + timedelta(hours=3)
+    period = Period(ahead + timedelta(minutes=10), ahead + timedelta(minutes=50))
+    await world.check([period])
+    assert world.record.folds == 0
+    await world.count([ahead + timedelta(minutes=20)])
+    await world.check([period])
+    assert world.record.folds == len(world.metrics)

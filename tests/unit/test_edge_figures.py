@@ -18,12 +18,13 @@ def test_a_kept_figure_holds_only_at_the_version_it_was_folded_at() -> None:
     assert not usable(0, None)
 
 
-def test_an_edge_is_read_unless_it_starts_past_the_furthest_timestamp_accepted_now() -> None:
+def test_an_edge_is_known_empty_only_ahead_of_what_ingest_accepts_and_in_an_hour_never_written() -> None:
     at_limit = Period(NOW + timedelta(minutes=5), NOW + timedelta(minutes=30))
     beyond = Period(NOW + timedelta(minutes=5, seconds=1), NOW + timedelta(minutes=30))
-    assert not RULES.empty_for_now(at_limit, NOW)  # an event stamped exactly 5 minutes ahead is accepted
-    assert RULES.empty_for_now(beyond, NOW)
-    assert not RULES.empty_for_now(Period(NOW - timedelta(minutes=20), NOW), NOW)
+    assert not RULES.known_empty(at_limit, 0, NOW)  # an event stamped exactly 5 minutes ahead is accepted
+    assert RULES.known_empty(beyond, 0, NOW)
+    assert not RULES.known_empty(beyond, 1, NOW)  # written to all the same (a direct producer's clock)
+    assert not RULES.known_empty(Period(NOW - timedelta(minutes=20), NOW), 0, NOW)
 
 
 def test_only_folds_of_many_events_are_kept() -> None:

@@ -28,6 +28,7 @@ from meterflow.domain.rollups import Aggregation, MetricRule, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
 _FOLD_INLINE = 200  # distinct values
+_EMPTY = EdgeFigure(Rollup(), frozenset())
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,8 @@ class ExactUsage:
         merged: list[tuple[Rollup, frozenset[str] | set[str]]] = [(Rollup(), set()) for _ in queries]
         for (i, _), hours in zip(whole, await self.rollups.usage_parts([q for _, q in whole]), strict=True):
             merged[i] = hours
-        now = self.clock.now()
         edges = [(i, Edge(q.mode, q.metric_id, q.customer_id, metric.event_name, period), metric.rule)
-                 for i, q, metric, part in known for period in part.edges
-                 if not self.rules.empty_for_now(period, now)]
+                 for i, q, metric, part in known for period in part.edges]
         figures = await self._figures([(edge, rule) for _, edge, rule in edges])
         for (i, _, _), edge_figure in zip(edges, figures, strict=True):
             merged[i] = (merged[i][0].merge(edge_figure.rollup), merged[i][1] | edge_figure.values)
@@ -69,11 +68,14 @@ class ExactUsage:
     async def _figures(self, edges: Sequence[tuple[Edge, MetricRule]]) -> list[EdgeFigure]:
         """Kept figures where current; the others recounted (a recount is named by its edge and the
         version it folds at: a caller that saw a newer version never takes an older fold)."""
-        states = await self.edges.states([edge for edge, _ in edges])
+        now, states = self.clock.now(), await self.edges.states([edge for edge, _ in edges])
+        known = [state.figure if state.figure is not None
+                 else _EMPTY if self.rules.known_empty(edge.period, state.version, now) else None
+                 for (edge, _), state in zip(edges, states, strict=True)]
         recounted = iter(await self.recounts.results(
             [((edge, state.version), partial(self._recount, edge, rule, state.version))
-             for (edge, rule), state in zip(edges, states, strict=True) if state.figure is None]))
-        return [state.figure if state.figure is not None else next(recounted) for state in states]
+             for (edge, rule), state, figure in zip(edges, states, known, strict=True) if figure is None]))
+        return [figure if figure is not None else next(recounted) for figure in known]
 
     async def _recount(self, edge: Edge, rule: MetricRule, version: int) -> EdgeFigure:
         """The edge folded from the events on record read after `version` was: exact while it is current.

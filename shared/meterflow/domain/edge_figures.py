@@ -68,8 +68,9 @@ class EdgeRules:
     def worth_keeping(self, rollup: Rollup) -> bool:
         return rollup.events + rollup.unbillable >= self.keep_from_events
 
-    def empty_for_now(self, period: Period, now: datetime) -> bool:
-        """An edge starting later than the furthest timestamp accepted now has no event on record: ingest
-        refuses events stamped further ahead, and a backfill takes only old ones. So the end edge of a
-        current period is not read at all."""
-        return period.start > now + self.future_tolerance
+    def known_empty(self, period: Period, version: int, now: datetime) -> bool:
+        """An edge ahead of the furthest timestamp ingest accepts now, in an hour nothing was ever written
+        to (version 0), has no event on record: the end edge of a current period is not read at all. Both
+        are needed: a producer writing to Kafka directly sets the receipt time itself, so an event may be
+        stamped further ahead, and rows older than the versions never moved one."""
+        return version == 0 and period.start > now + self.future_tolerance
