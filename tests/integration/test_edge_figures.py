@@ -207,3 +207,13 @@ async def test_an_edge_ahead_of_now_is_not_read_until_its_hour_is_written_to(wor
     await world.count([ahead + timedelta(minutes=20)])
     await world.check([period])
     assert world.record.folds == len(world.metrics)
+
+
+async def test_a_tally_of_many_texts_comes_in_chunks_and_the_same_order(world: World) -> None:
+    """Past one chunk of distinct texts the tally is read through a cursor: the same tally."""
+    wanted = EventFilter(world.customer, (world.event_name,), start=HOUR, end=HOUR + timedelta(hours=3))
+    whole = [t async for chunk in world.record.tally(Mode.TEST, wanted, "n") for t in chunk]
+    chunks = [chunk async for chunk in world.record.tally(Mode.TEST, wanted, "n", chunk=4)]
+    assert len(whole) > 4 and all(len(chunk) <= 4 for chunk in chunks)
+    assert [t for chunk in chunks for t in chunk] == whole
+    assert sum(t.events for t in whole) == len(world.on_record)

@@ -231,7 +231,8 @@ class EventRecordRepository:
                     chunk: int = 5_000) -> AsyncIterator[list[ValueTally]]:
         """How many matching events carry each JSON text of `prop` (None: all of them, as one count),
         in order of each text's first event: Postgres reads every event, the caller only the distinct
-        texts. A cursor hands them over in chunks (a `unique` property may have millions)."""
+        texts. Up to `chunk` of them come in one round trip; more (a `unique` property may have millions)
+        are read again through a cursor, a chunk at a time."""
         query = _Query(mode, wanted)
         if prop is None:
             sql = f"SELECT NULL::text AS text, count(*) AS events FROM events_on_record WHERE {query.where}"
@@ -239,6 +240,10 @@ class EventRecordRepository:
             sql = (f"SELECT (properties -> {query.bind(prop)})::text AS text, count(*) AS events "
                    f"FROM events_on_record WHERE {query.where} GROUP BY 1 "
                    "ORDER BY min(timestamp), min(idempotency_key)")
+        rows = await self._pool.fetch(f"{sql} LIMIT ${len(query.params) + 1}", *query.params, chunk + 1)
+        if len(rows) <= chunk:
+            yield [ValueTally(row["text"], row["events"]) for row in rows if row["events"]]
+            return
         async with self._pool.acquire() as connection, connection.transaction():
             cursor = await connection.cursor(sql, *query.params)
             while rows := await cursor.fetch(chunk):
