@@ -75,9 +75,9 @@ class Settings(BaseSettings):
     # Usage to the second (docs/usage-edges.md): a period's partial edge hours are folded once from the
     # events on record and kept; these bound the folds a gateway process runs for usage and drafts.
     usage_recount_slots: int = Field(4, ge=1, description="edge recounts a gateway process runs at once")
-    usage_recount_queue: int = Field(16, ge=1, description="usage and draft calls waiting for edge recounts at "
-                                     "once in a gateway process (past it: 503 with Retry-After), and recounts "
-                                     "going on for calls told to retry")
+    usage_recount_queue: int = Field(16, ge=1, description="usage and draft calls waiting for edge recounts "
+                                     "they started, at once in a gateway process (past it: 503 with "
+                                     "Retry-After), and recounts going on for calls told to retry")
     usage_recount_wait_s: float = Field(5.0, ge=0, description="longest a usage or draft call waits for edge "
                                         "recounts before answering 503 with Retry-After (the recount goes on)")
     usage_edge_keep_from_events: int = Field(1_000, ge=0, description="an edge folded from at least this many "

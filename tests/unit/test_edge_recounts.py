@@ -65,15 +65,17 @@ async def test_no_more_recounts_run_at_once_than_the_slots() -> None:
     assert await both == ["a", "b"]
 
 
-async def test_past_the_queue_a_caller_is_refused_at_once_and_the_others_go_on() -> None:
+async def test_past_the_queue_a_caller_with_new_work_is_refused_at_once_one_joining_is_not() -> None:
     edges, seen = recounts(RecountLimits(slots=1, queue=1))
     running = Gated("a")
     first = ask(edges, ("a", running))
     await until(lambda: running.started == 1)
     with pytest.raises(Unavailable):
         await edges.results([("b", Gated("b"))])
+    joining = ask(edges, ("a", running))
     running.gate.set()
-    assert await first == ["a"] and seen == [RecountOutcome.REFUSED, RecountOutcome.FOLDED]
+    assert await first == ["a"] and await joining == ["a"]
+    assert seen == [RecountOutcome.REFUSED, RecountOutcome.FOLDED]
 
 
 async def test_a_caller_waits_at_most_wait_s_and_the_recount_goes_on_for_its_retry() -> None:

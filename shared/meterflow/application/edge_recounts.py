@@ -3,9 +3,10 @@
 Folding an edge from the events on record can take a minute in a busy hour, and a gateway that serves
 ingest on the same event loop must never spend that loop on it nor let callers pile such work up. So:
 
-- at most `slots` recounts run at once in a process, and at most `queue` callers wait for recounts at
-  once: past that a caller is answered Unavailable (503 with Retry-After) at once, never queued without
-  end (one caller may need many small recounts: a usage listing of a thousand customers);
+- at most `slots` recounts run at once in a process, and at most `queue` callers that started recounts
+  wait at once: past that a caller that would start more is answered Unavailable (503 with Retry-After)
+  at once, never queued without end. The queue counts callers, not recounts: one caller may need many
+  small ones (a usage listing of a thousand customers), and callers joining a recount add none;
 - callers asking for the same recount share it (one fold, however many callers);
 - a caller waits at most `wait_s` (None: as long as it takes, the closer's case). Past it the caller is
   answered Unavailable and the recount goes on, so the retry finds its figure kept (at most `queue`
@@ -36,7 +37,7 @@ class RecountOutcome(StrEnum):
     CANCELLED = "cancelled"  # its last caller went away (or the process stopped)
     FAILED = "failed"  # the record could not be read or the figure kept
     DEFERRED = "deferred"  # a caller waited past wait_s: answered Unavailable, the recount goes on
-    REFUSED = "refused"  # `queue` callers were waiting already: answered Unavailable at once
+    REFUSED = "refused"  # `queue` callers that started recounts were waiting: answered Unavailable
 
 
 def _unobserved(outcome: RecountOutcome) -> None:
@@ -68,7 +69,7 @@ class EdgeRecounts(Generic[T]):
     observe: Callable[[RecountOutcome], None] = _unobserved
     _running: dict[Hashable, _Recount[T]] = field(default_factory=dict, init=False)
     _slots: asyncio.Semaphore = field(init=False)
-    _waiting: int = field(default=0, init=False)
+    _starters: int = field(default=0, init=False)  # callers waiting that started recounts
     _promised: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -83,10 +84,13 @@ class EdgeRecounts(Generic[T]):
         share one) and says how to start it."""
         if not work:
             return []
-        if self._waiting >= self.limits.queue:
+        # Only a caller that brings new work counts against the queue: joining a recount under way adds
+        # none (a hundred drafts of one period at once share one fold).
+        starts = any(key not in self._running for key, _ in work)
+        if starts and self._starters >= self.limits.queue:
             self.observe(RecountOutcome.REFUSED)
-            raise Unavailable(f"{self._waiting} usage calls are waiting for recounts; retry later")
-        self._waiting += 1
+            raise Unavailable(f"{self._starters} usage calls are waiting for their recounts; retry later")
+        self._starters += starts
         joined: list[_Recount[T]] = []
         try:
             joined = [self._join(key, start) for key, start in work]
@@ -100,7 +104,7 @@ class EdgeRecounts(Generic[T]):
             raise Unavailable("usage of this period's edge hours is being recounted from the events on record; "
                               "retry after the time in Retry-After") from None
         finally:
-            self._waiting -= 1
+            self._starters -= starts
             for recount in joined:
                 recount.leave()
 

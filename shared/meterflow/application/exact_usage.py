@@ -48,12 +48,14 @@ class ExactUsage:
         whole = [(i, UsageQuery(q.mode, q.metric_id, q.customer_id, part.hours,
                                 distinct=metric.aggregation is Aggregation.UNIQUE))
                  for i, q, metric, part in known if part.hours is not None]
-        merged: list[tuple[Rollup, frozenset[str] | set[str]]] = [(Rollup(), set()) for _ in queries]
-        for (i, _), hours in zip(whole, await self.rollups.usage_parts([q for _, q in whole]), strict=True):
-            merged[i] = hours
         edges = [(i, Edge(q.mode, q.metric_id, q.customer_id, metric.event_name, period), metric.rule)
                  for i, q, metric, part in known for period in part.edges]
-        figures = await self._figures([(edge, rule) for _, edge, rule in edges])
+        # Redis and Postgres at once: the two reads do not depend on each other.
+        hours, figures = await asyncio.gather(self.rollups.usage_parts([q for _, q in whole]),
+                                              self._figures([(edge, rule) for _, edge, rule in edges]))
+        merged: list[tuple[Rollup, frozenset[str] | set[str]]] = [(Rollup(), set()) for _ in queries]
+        for (i, _), figure in zip(whole, hours, strict=True):
+            merged[i] = figure
         for (i, _, _), edge_figure in zip(edges, figures, strict=True):
             merged[i] = (merged[i][0].merge(edge_figure.rollup), merged[i][1] | edge_figure.values)
         return [PeriodUsage(rollup, len(values)) for rollup, values in merged]
