@@ -52,16 +52,22 @@ class Closer:
     org_id: str
 
 
+def waiting_usage(pool: Pool, rollups: UsageStore, catalog: CatalogRepository, settings: Settings,
+                  clock: Clock) -> ExactUsage:
+    """Usage to the second for a process with no caller to answer 503 (the closer, ops commands): it
+    waits for every edge fold it needs, two at a time (docs/usage-edges.md)."""
+    recounts = EdgeRecounts[EdgeFigure](RecountLimits(slots=2), count_recount)
+    return ExactUsage(rollups, EventRecordRepository(pool), catalog, EdgeFigureRepository(pool), recounts,
+                      settings.edge_rules, clock)
+
+
 @asynccontextmanager
 async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Closer]:
     pool = await create_pool(settings.database_dsn, max_size=4)
     redis = connect_redis(settings.redis_dsn)
     usage = UsageStore.from_settings(redis, settings)
     catalog, unit_of_work = CatalogRepository(pool), partial(PostgresUnitOfWork, pool)
-    # The closer waits for every edge recount it needs (no caller to answer 503), two at a time.
-    recounts = EdgeRecounts[EdgeFigure](RecountLimits(slots=2), count_recount)
-    exact = ExactUsage(usage, EventRecordRepository(pool), catalog, EdgeFigureRepository(pool), recounts,
-                       settings.edge_rules, clock)
+    exact = waiting_usage(pool, usage, catalog, settings, clock)
     try:
         yield Closer(PeriodCloser(catalog, exact, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
                                   timedelta(seconds=settings.rollup_retention_s), is_transient,

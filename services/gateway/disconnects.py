@@ -3,7 +3,8 @@ on record, and nobody is left to read the answer of a client that disconnected (
 
 The route's work runs beside a watch on the connection; whichever ends first wins. When the client has
 gone, the work is cancelled (a recount it started stops unless another caller still waits for it) and
-`ClientGone` is raised: nothing can be sent any more, so nothing is logged as an error.
+`ClientGone` is raised: nothing can be sent any more, so it is logged and counted as a disconnect
+(`request_ids.py`), never as an error.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The one mapping from failures to HTTP answers (api.md error shape, never a trace).
+"""The one mapping from failures to HTTP answers (docs/api.md, "Errors", never a trace).
 
-The body is Monigo's (monigo-wire.md §2) with meterflow's additions: `{"error": "<message>", "type",
+The body is Monigo's (docs/monigo.md) with meterflow's additions: `{"error": "<message>", "type",
 "param", "details": {"<field path>": "<message>"}}`. `error` is a string because Monigo's clients read it
 as one; a 400 always carries a non-empty `details` naming every faulty field, because that is what their
 `IsValidationError` helper tests.
@@ -22,7 +22,7 @@ from typing import TypeVar
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, compile_path
@@ -30,13 +30,10 @@ from starlette.routing import Route, compile_path
 from meterflow.adapters.failures import TRANSIENT
 from meterflow.domain.errors import Conflict, ErrorCategory, FieldErrors, MeterflowError, NotFound
 from meterflow.domain.json_values import printable
-from services.gateway.disconnects import ClientGone
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_AFTER_S = 1
-# nginx's name for it: the client closed the connection before the answer (logged, never sent).
-CLIENT_CLOSED_REQUEST = 499
 
 
 class ErrorType(StrEnum):
@@ -118,7 +115,8 @@ def allowed_methods(app: FastAPI, path: str) -> set[str]:
     for included in app.routes:
         routes += [(e.path, e.methods) for e in getattr(included, "effective_route_contexts", list)()]
     template = next((t for t, _ in routes if compile_path(t)[0].match(path)), None)
-    return {method for t, methods in routes if t == template for method in methods or ()}
+    allowed = {method for t, methods in routes if t == template for method in methods or ()}
+    return allowed | {"HEAD"} if "GET" in allowed else allowed  # head_requests.py answers HEAD as GET
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -155,11 +153,6 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:  # the router names only its first matching route's methods
             response.headers["Allow"] = ", ".join(sorted(allowed_methods(app, request.url.path)))
         return response
-
-    @app.exception_handler(ClientGone)
-    async def _client_gone(request: Request, _: ClientGone) -> Response:
-        log.info("client went before its answer to %s %s; its work was stopped", request.method, request.url.path)
-        return Response(status_code=CLIENT_CLOSED_REQUEST)  # never sent: there is nobody to send it to
 
     for dependency_error in DEPENDENCY_ERRORS:
         @app.exception_handler(dependency_error)

@@ -20,6 +20,7 @@ from meterflow.domain.catalog import Customer, Metric, Plan, Subscription, Subsc
 from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period
 from meterflow.domain.replay import ReplayJob, ReplayStatus
 from meterflow.domain.rollups import COUNTED, Observation, Rollup, fold
 from meterflow.domain.usage import PeriodUsage, UsageQuery
@@ -30,6 +31,7 @@ from meterflow.domain.webhooks import NewDelivery, WebhookEndpoint, WebhookEvent
 class Tables:
     invoices: dict[str, Invoice] = field(default_factory=dict)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    waiting: dict[tuple[str, datetime], Period] = field(default_factory=dict)  # (subscription, start) → period
     close_failures: dict[str, CloseFailure] = field(default_factory=dict)
     unreadable: list[UnreadableSubscription] = field(default_factory=list)  # rows only a hand could write
     customers: dict[str, Customer] = field(default_factory=dict)
@@ -101,6 +103,21 @@ class FakeSubscriptions:
                and s.current_period.end <= ended_by and only in (None, s.id) and s.id not in skip]
         unreadable = [u for u in self._tables.unreadable if u.subscription_id not in skip]
         return sorted(due, key=lambda s: (s.current_period.end, s.id))[:limit], unreadable
+
+    async def add_waiting_periods(self, subscription: Subscription, periods: Sequence[Period], at: datetime) -> None:
+        for p in periods:
+            self._tables.waiting.setdefault((subscription.id, p.start), p)
+
+    async def lock_waiting(self, ended_by: datetime, limit: int, only: str | None,
+                           skip: Collection[str]) -> tuple[list[Subscription], list[UnreadableSubscription]]:
+        due = [replace(self._tables.subscriptions[sid], current_period=p)
+               for (sid, _), p in self._tables.waiting.items()
+               if p.end <= ended_by and only in (None, sid) and sid not in skip]
+        return sorted(due, key=lambda s: (s.current_period.end, s.id))[:limit], []
+
+    async def remove_waiting(self, closed: Sequence[Subscription]) -> None:
+        for s in closed:
+            self._tables.waiting.pop((s.id, s.current_period.start), None)
 
     async def save_lifecycle(self, subscriptions: Sequence[Subscription]) -> None:
         for s in subscriptions:
@@ -202,6 +219,7 @@ class FakeUnitOfWork:
             # The stores share this Tables object: restoring its fields restores what they all see.
             t = self._tables
             t.invoices, t.subscriptions, t.close_failures = saved.invoices, saved.subscriptions, saved.close_failures
+            t.waiting = saved.waiting
             t.webhook_events, t.webhook_deliveries = saved.webhook_events, saved.webhook_deliveries
             raise
 

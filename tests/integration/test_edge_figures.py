@@ -100,7 +100,7 @@ class World:
         self.on_record += events
 
     def expected(self, metric: Metric, period: Period) -> PeriodUsage:
-        """billing.md §2 itself: the aggregation of the events on record in [start, end), in their order
+        """The aggregations of docs/billing.md themselves: over the events on record in [start, end), in their order
         on record (of equal values written differently, `max` and `minimum` show the first)."""
         events = sorted(self.on_record, key=lambda e: (e.timestamp, e.idempotency_key))
         return usage_of(metric.rule, [e for e in events if period.start <= e.timestamp < period.end])

@@ -1,8 +1,8 @@
 """The usage reader every figure goes through (usage API, drafts, period close): any `[start, end)` to
-the second, for every aggregation (billing.md §2). Whole hours come from the rollups in one round trip;
-each partial edge hour is an edge figure (`domain/edge_figures.py`): kept and still current, it is read
-with the others in one query; otherwise it is folded from the events on record, once for all callers,
-within the recount limits (`edge_recounts.py`), and kept for the next caller.
+the second, for every aggregation (docs/billing.md, "Aggregations"). Whole hours come from the rollups in one round
+trip; each partial edge hour is an edge figure (`domain/edge_figures.py`): kept and still current, it is
+read with the others in one query; otherwise it is folded from the events on record, once for all
+callers, within the recount limits (`edge_recounts.py`), and kept for the next caller.
 
 So an edge costs one indexed read however many events it holds, except the first time after its hour
 was written to (docs/usage-edges.md). Same port as the rollups (`UsageReader`), so `compute_invoices`

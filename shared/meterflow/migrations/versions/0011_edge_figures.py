@@ -2,7 +2,7 @@
 that hour's record changes (docs/usage-edges.md).
 
 Revision ID: 0011
-Revises: 0008_webhooks
+Revises: 0009
 
 `record_hour_versions` counts the rows ever written on record per (mode, customer, event name, UTC
 hour); the record's own insert bumps it in the same statement, so a figure folded from the record after
@@ -14,7 +14,7 @@ one is never used. Decimals are kept as their text: read back, each is the very 
 from alembic import op
 
 revision = "0011"
-down_revision = "0008_webhooks"
+down_revision = "0009"
 
 STATEMENTS = (
     """
