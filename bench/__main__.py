@@ -11,7 +11,19 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import close, ingest, latency, processor, raw_kafka, record, redis_memory, report, sdk_ingest, webhooks
+from bench import (
+    close,
+    edges,
+    ingest,
+    latency,
+    processor,
+    raw_kafka,
+    record,
+    redis_memory,
+    report,
+    sdk_ingest,
+    webhooks,
+)
 from bench.stack import bench_stack
 from meterflow.settings import Settings
 
@@ -108,6 +120,22 @@ def _record(settings: Settings, scale: float) -> Results:
             "replay_1m_s": found.replay_s}
 
 
+def _edges(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(edges.measure(settings, int(3_600_000 * scale)))
+    kept = found.kept
+    print(f"  {found.events_in_hour:,} events in the edge hour (loaded on record in {found.load_s:.0f}s), "
+          f"{found.events_in_edge:,} in the period's edge; first answer after {found.first_fold_s:.1f}s of folding")
+    print(f"  p50: usage {kept.usage.p50_ms:.1f} ms, draft {kept.draft.p50_ms:.1f} ms, whole hours only "
+          f"{kept.whole_hours.p50_ms:.1f} ms (p99 {kept.whole_hours.p99_ms:.1f} ms); {kept.calls} usage/draft calls "
+          f"beside ingest; ingest p99 beside as many whole-hour calls {kept.ingest_beside_whole_hour_calls_p99_ms:.1f} "
+          f"ms; after a late event the edge was folded again in {found.refold_s:.1f}s, calls meanwhile answered "
+          f"{found.answers_during_fold}")
+    return {"edge_first_fold_s": found.first_fold_s, "edge_usage_p99_ms": kept.usage.p99_ms,
+            "edge_draft_p99_ms": kept.draft.p99_ms, "ingest_p99_alone_ms": kept.ingest_alone_p99_ms,
+            "ingest_p99_with_edge_calls_ms": kept.ingest_beside_calls_p99_ms,
+            "ingest_p99_during_edge_fold_ms": found.ingest_p99_during_fold_ms}
+
+
 def _webhooks(settings: Settings, scale: float) -> Results:
     found = asyncio.run(webhooks.measure(settings, events=int(5_000 * scale), paced_seconds=max(5.0, 15 * scale)))
     print(f"  {found.events:,} events to one local endpoint; {found.deliveries_per_s_at_once:,.0f} deliveries/s "
@@ -129,6 +157,8 @@ MEASUREMENTS = [
     Measurement("close100k", ("close_100k_s",), _close_100k),
     Measurement("redis", ("redis_bytes_per_key",), _redis),
     Measurement("record", ("record_bytes_per_event", "invoice_events_page_p99_ms", "replay_1m_s"), _record),
+    Measurement("edges", ("edge_first_fold_s", "edge_usage_p99_ms", "edge_draft_p99_ms", "ingest_p99_alone_ms",
+                          "ingest_p99_with_edge_calls_ms", "ingest_p99_during_edge_fold_ms"), _edges),
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
 ]
 
@@ -143,6 +173,7 @@ def _ratios(results: Results) -> Results:
              "ingest_spool_to_without": ("ingest_events_per_s", "ingest_without_spool_events_per_s"),
              "processor_to_raw_consume": ("processor_events_per_s", "raw_consume_per_s"),
              "processor_2_workers_to_one": ("processor_2_workers_events_per_s", "processor_events_per_s"),
+             "ingest_with_edge_calls_to_alone": ("ingest_p99_with_edge_calls_ms", "ingest_p99_alone_ms"),
              "sdk_buffer_to_ingest": ("sdk_buffer_events_per_s", "ingest_events_per_s")}
     return {key: ratio(a, b) for key, (a, b) in pairs.items() if a in results and b in results}
 

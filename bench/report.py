@@ -67,6 +67,14 @@ FIGURES = [
     Figure("invoice_events_page_p99_ms", "a page of an invoice's events at 1M in the period, p99", "ms",
            at_most(100)),
     Figure("replay_1m_s", "replay of 1,000,000 events", "s", at_most(60)),
+    Figure("edge_first_fold_s", "first usage answer, 3.6M events in the edge hour (fold)", "s"),
+    Figure("edge_usage_p99_ms", "usage, 3.6M events in the edge hour, p99", "ms", at_most(50)),
+    Figure("edge_draft_p99_ms", "draft invoice, 3.6M events in the edge hour, p99", "ms", at_most(50)),
+    Figure("ingest_p99_alone_ms", "ingest answer, paced, p99", "ms"),
+    Figure("ingest_p99_with_edge_calls_ms", "  the same while 8 usage/draft calls run", "ms"),
+    # "Unchanged": within the run-to-run noise of a shared 2-core machine.
+    Figure("ingest_with_edge_calls_to_alone", "  with 8 calls / alone", "ratio", at_most(1.25)),
+    Figure("ingest_p99_during_edge_fold_ms", "  the same while the edge is folded again", "ms"),
     Figure("webhook_deliveries_per_s", "webhook deliveries to a local receiver", "events/s"),
     Figure("webhook_first_attempt_p99_s", "change committed -> first webhook attempt, p99", "s", at_most(1.0)),
 ]

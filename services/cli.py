@@ -232,7 +232,7 @@ def explain(invoice_id: str = typer.Argument(..., help="the invoice to explain")
     from services.record_ops import explain_invoice
 
     try:
-        code = asyncio.run(explain_invoice(get_settings(), invoice_id, _mode(mode)))
+        code = asyncio.run(explain_invoice(get_settings(), clock(), invoice_id, _mode(mode)))
     except Exception as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     raise typer.Exit(code)

@@ -21,7 +21,6 @@ from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.backfill import Backfill, BackfillReport
 from meterflow.application.events_on_record import InvoiceOnRecord, explain
-from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import mode_of_invoice
 from meterflow.application.unbilled import UnbilledUsage
 from meterflow.clock import Clock
@@ -30,11 +29,12 @@ from meterflow.domain.events import format_timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.settings import Settings
+from services.closer.worker import waiting_usage
 
 UNBILLED_LOOKBACK = timedelta(hours=1)
 
 
-async def explain_invoice(settings: Settings, invoice_id: str, mode: Mode | None) -> int:
+async def explain_invoice(settings: Settings, clock: Clock, invoice_id: str, mode: Mode | None) -> int:
     """Exit status 1 when any line disagrees with its events (or the invoice is not found): a figure that
     the events cannot explain is what ops must look at. The invoice's mode is found from its id; a
     `mode` given must agree. Unbilled usage of the line metrics around the period is listed after them."""
@@ -44,9 +44,9 @@ async def explain_invoice(settings: Settings, invoice_id: str, mode: Mode | None
         invoices, catalog, record = InvoiceRepository(pool), CatalogRepository(pool), EventRecordRepository(pool)
         mode = await mode_of_invoice(invoices, invoice_id, mode)
         found, checks = await explain(invoices, catalog, record, mode, invoice_id)
-        unbilled = await UnbilledUsage(catalog, ExactUsage(UsageStore.from_settings(redis, settings), record, catalog)
-                                       ).of_customer(mode, found.invoice.customer_id, _near(found),
-                                                     {line.metric_id for line in found.invoice.lines})
+        usage = waiting_usage(pool, UsageStore.from_settings(redis, settings), catalog, settings, clock)
+        unbilled = await UnbilledUsage(catalog, usage).of_customer(mode, found.invoice.customer_id, _near(found),
+                                                                   {line.metric_id for line in found.invoice.lines})
     except MeterflowError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.edge_figure_repository import EdgeFigureRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.idempotency_repository import IdempotencyRepository
 from meterflow.adapters.late_event_repository import LateEventRepository
@@ -49,10 +50,13 @@ async def replay_forever(replays: Replayer, idle_s: float) -> None:
 
 async def drop_expired_events(closer: Closer, retention: timedelta, clock: Clock) -> None:
     """Retention of the events on record: whole monthly partitions older than `retention` are dropped
-    (a catalog operation, never a row-by-row delete). Run with every close round."""
-    dropped = await EventRecordRepository(closer.pool).drop_before(clock.now() - retention)
+    (a catalog operation, never a row-by-row delete), with the edge figures and hour versions of the
+    same hours. Run with every close round."""
+    cutoff = clock.now() - retention
+    dropped = await EventRecordRepository(closer.pool).drop_before(cutoff)
     if dropped:
         log.info("events on record past retention dropped: %s", ", ".join(dropped))
+    await EdgeFigureRepository(closer.pool).forget_before(cutoff)
 
 
 async def forget_expired_answers(closer: Closer, clock: Clock) -> None:

@@ -14,17 +14,20 @@ from datetime import timedelta
 from functools import partial
 
 from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.edge_figure_repository import EdgeFigureRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.failures import is_transient
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.edge_recounts import EdgeRecounts, RecountLimits
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
-from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED
+from meterflow.domain.edge_figures import EdgeFigure
+from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, count_recount
 from meterflow.settings import Settings
 from services.closer.replays import (
     drop_expired_events,
@@ -49,13 +52,22 @@ class Closer:
     org_id: str
 
 
+def waiting_usage(pool: Pool, rollups: UsageStore, catalog: CatalogRepository, settings: Settings,
+                  clock: Clock) -> ExactUsage:
+    """Usage to the second for a process with no caller to answer 503 (the closer, ops commands): it
+    waits for every edge fold it needs, two at a time (docs/usage-edges.md)."""
+    recounts = EdgeRecounts[EdgeFigure](RecountLimits(slots=2), count_recount)
+    return ExactUsage(rollups, EventRecordRepository(pool), catalog, EdgeFigureRepository(pool), recounts,
+                      settings.edge_rules, clock)
+
+
 @asynccontextmanager
 async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Closer]:
     pool = await create_pool(settings.database_dsn, max_size=4)
     redis = connect_redis(settings.redis_dsn)
     usage = UsageStore.from_settings(redis, settings)
     catalog, unit_of_work = CatalogRepository(pool), partial(PostgresUnitOfWork, pool)
-    exact = ExactUsage(usage, EventRecordRepository(pool), catalog)
+    exact = waiting_usage(pool, usage, catalog, settings, clock)
     try:
         yield Closer(PeriodCloser(catalog, exact, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
                                   timedelta(seconds=settings.rollup_retention_s), is_transient,

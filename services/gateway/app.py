@@ -89,6 +89,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.context.usage.recounts.aclose()
             if spool is not None:
                 await spool.close(drain_s=settings.spool_forward_wait_s)
             if connecting is not None and not connecting.done():

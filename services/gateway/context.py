@@ -16,6 +16,7 @@ from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.duplicate_precheck import RedisDuplicatePrecheck
+from meterflow.adapters.edge_figure_repository import EdgeFigureRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.kafka_publisher import KafkaPublisher
@@ -25,13 +26,16 @@ from meterflow.adapters.spool.spool import Spool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.accounting import Reconciliation
+from meterflow.application.edge_recounts import EdgeRecounts, RecountLimits
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.ingest import IngestBatch
 from meterflow.application.unit_of_work import UnitOfWorkFactory
 from meterflow.clock import Clock
 from meterflow.domain.api_keys import INGEST_PATH, KeyScope, allows, claimed_mode, hash_api_key
+from meterflow.domain.edge_figures import EdgeFigure
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
+from meterflow.observability import count_recount
 from meterflow.settings import Settings
 from services.gateway.acknowledged_tally import BrokerAcknowledgements, SpoolAcknowledgements
 from services.gateway.errors import ApiError, ErrorType
@@ -72,7 +76,11 @@ class GatewayContext:
         self.catalog = CatalogRepository(self.pool)
         self.invoices = InvoiceRepository(self.pool)
         rollups = UsageStore.from_settings(self.redis, self.settings)
-        self.usage = GatewayUsage(rollups, EventRecordRepository(self.pool), self.catalog, rollups)
+        s = self.settings
+        limits = RecountLimits(s.usage_recount_slots, s.usage_recount_queue, s.usage_recount_wait_s)
+        recounts = EdgeRecounts[EdgeFigure](limits, count_recount)
+        self.usage = GatewayUsage(rollups, EventRecordRepository(self.pool), self.catalog,
+                                  EdgeFigureRepository(self.pool), recounts, s.edge_rules, self.clock, rollups)
         self.acknowledged = AcknowledgedKeys(self.redis, self.settings.dedupe_window_s + self.settings.clock_skew_s,
                                              timedelta(seconds=self.settings.clock_skew_s),
                                              self.settings.dedupe_mark_bucket_bits)

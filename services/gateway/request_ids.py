@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 
 from meterflow.logs import request_id
 from meterflow.observability import HTTP_CLIENT_DISCONNECTS, HTTP_RESPONSES
+from services.gateway.disconnects import ClientGone
 from services.gateway.errors import internal_error
 
 log = logging.getLogger("meterflow.access")
@@ -31,11 +32,13 @@ async def with_request_id(request: Request, call_next: Callable[[Request], Await
     try:
         try:
             response = await call_next(request)
-        except ClientDisconnect:
+        except (ClientDisconnect, ClientGone) as gone:
             # The client closed the connection before its request was read (or the body deadline cut it
-            # off, server.py): no error of ours, and no answer to give, so no status to log or count.
+            # off, server.py), or while its answer was computed (its work was stopped, disconnects.py): no
+            # error of ours, and no answer to give, so no status to log or count.
             HTTP_CLIENT_DISCONNECTS.inc()
-            log.info("client disconnected before its request was read",
+            log.info("client disconnected before its answer; its work was stopped" if isinstance(gone, ClientGone)
+                     else "client disconnected before its request was read",
                      extra={"method": request.method, "path": request.url.path, "duration_ms": _since(started)})
             return Response(status_code=CLIENT_CLOSED_REQUEST)
         except Exception as exc:  # a bug: answered here, inside this middleware, so it carries the id too

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from meterflow.adapters.invoice_repository import InvoiceFilters
 from meterflow.application.invoices import Invoicing
@@ -14,6 +14,7 @@ from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
 from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.disconnects import unless_client_goes
 from services.gateway.errors import found_or_404
 from services.gateway.schemas import GenerateInvoiceIn, MarkPaidIn, invoice_json, one_json, page_json
 
@@ -34,9 +35,9 @@ def _one(invoice: Invoice, org: str) -> dict[str, Any]:
 
 
 @router.post("/generate", status_code=201)
-async def generate(body: GenerateInvoiceIn, mode: Mode = Depends(authenticated_mode),
+async def generate(request: Request, body: GenerateInvoiceIn, mode: Mode = Depends(authenticated_mode),
                    use_case: Invoicing = Depends(invoicing), org: str = Depends(org_id)) -> dict[str, Any]:
-    return _one(await use_case.generate_draft(mode, body.subscription_id), org)
+    return _one(await unless_client_goes(request, use_case.generate_draft(mode, body.subscription_id)), org)
 
 
 @router.get("")
@@ -79,6 +80,6 @@ async def mark_paid(invoice_id: str, body: MarkPaidIn | None = None, mode: Mode 
 
 
 @router.post("/{invoice_id}/regenerate")
-async def regenerate(invoice_id: str, mode: Mode = Depends(authenticated_mode),
+async def regenerate(request: Request, invoice_id: str, mode: Mode = Depends(authenticated_mode),
                      use_case: Invoicing = Depends(invoicing), org: str = Depends(org_id)) -> dict[str, Any]:
-    return _one(await use_case.regenerate(mode, invoice_id), org)
+    return _one(await unless_client_goes(request, use_case.regenerate(mode, invoice_id)), org)

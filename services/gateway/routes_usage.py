@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from meterflow.adapters.subscription_repository import SubscriptionFilters
@@ -14,10 +14,12 @@ from meterflow.domain.catalog import Metric, Subscription
 from meterflow.domain.events import decode_json_cutting_deep
 from meterflow.domain.inputs import IdText, Timestamp
 from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period
 from meterflow.domain.usage_windows import no_current_period, usage_window
 from meterflow.observability import DUPLICATES_DROPPED, EVENTS_ACCEPTED, EVENTS_REJECTED
 from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.disconnects import unless_client_goes
 from services.gateway.errors import found_or_404
 from services.gateway.schemas import ExactJSONResponse, IngestIn, page_json, rollup_json
 
@@ -65,7 +67,7 @@ async def _priced_metrics(ctx: GatewayContext, mode: Mode,
 
 
 @router.get("/usage")
-async def usage(customer_id: IdText | None = None, metric_id: IdText | None = None,
+async def usage(request: Request, customer_id: IdText | None = None, metric_id: IdText | None = None,
                 start: Timestamp | None = Query(None, alias="from"), to: Timestamp | None = None,
                 mode: Mode = Depends(authenticated_mode), ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
     """One rollup per (customer, metric): each filter optional, as Monigo's clients send them. Without a
@@ -82,11 +84,17 @@ async def usage(customer_id: IdText | None = None, metric_id: IdText | None = No
     customers = [customer_id] if customer_id is not None else list(priced)
     if customer_id is not None and window is None and customer_id not in current:
         raise no_current_period()
+    asked = [(customer, window or current[customer], [metric] if metric else priced.get(customer, []))
+             for customer in customers]
+    rollups = await unless_client_goes(request, _rollups(ctx, mode, asked))
+    return ExactJSONResponse(page_json("rollups", rollups[:MAX_ROLLUPS], len(rollups) > MAX_ROLLUPS))
+
+
+async def _rollups(ctx: GatewayContext, mode: Mode,
+                   asked: list[tuple[str, Period, list[Metric]]]) -> list[dict[str, object]]:
     now, rollups = ctx.clock.now(), []
-    for customer in customers:
-        period = window or current[customer]
-        metrics = [metric] if metric else priced.get(customer, [])
+    for customer, period, metrics in asked:
         for m, figure in zip(metrics, await metric_usage(ctx.usage, customer, metrics, period), strict=True):
             rollups.append(rollup_json(ctx.settings.org_id, mode, customer, m, period, billed_quantity(m, figure),
                                        figure.rollup.events, figure.rollup.unbillable, now))
-    return ExactJSONResponse(page_json("rollups", rollups[:MAX_ROLLUPS], len(rollups) > MAX_ROLLUPS))
+    return rollups

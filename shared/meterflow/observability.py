@@ -116,6 +116,15 @@ def health_app(probes: Mapping[str, Probe]) -> web.Application:
 CLOSE_SKIPPED = Counter("meterflow_close_skipped_total",
                         "Due periods the closer skipped (retried next run), by stage and error class",
                         ["stage", "reason"])
+USAGE_RECOUNTS = Counter("meterflow_usage_recounts_total",
+                         "Edge hours folded from the events on record for usage and drafts, and calls answered "
+                         "503 for them, by outcome (folded, cancelled, failed, deferred, refused)", ["outcome"])
+
+
+def count_recount(outcome: str) -> None:
+    USAGE_RECOUNTS.labels(outcome).inc()
+
+
 WEBHOOK_DELIVERIES = Counter("meterflow_webhook_deliveries_total",
                              "Webhook delivery attempts, by outcome (succeeded, retrying, failed)", ["outcome"])
 WEBHOOK_ATTEMPT_SECONDS = Histogram("meterflow_webhook_attempt_seconds", "Duration of one webhook POST",

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from meterflow.domain.edge_figures import EdgeRules
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
 
@@ -91,6 +92,17 @@ class Settings(BaseSettings):
     close_interval_s: float = Field(30.0, description="how often the closer looks for due periods "
                                   "and replay jobs")
 
+    # Usage to the second (docs/usage-edges.md): a period's partial edge hours are folded once from the
+    # events on record and kept; these bound the folds a gateway process runs for usage and drafts.
+    usage_recount_slots: int = Field(4, ge=1, description="edge recounts a gateway process runs at once")
+    usage_recount_queue: int = Field(16, ge=1, description="usage and draft calls waiting for edge recounts "
+                                     "they started, at once in a gateway process (past it: 503 with "
+                                     "Retry-After), and recounts going on for calls told to retry")
+    usage_recount_wait_s: float = Field(5.0, ge=0, description="longest a usage or draft call waits for edge "
+                                        "recounts before answering 503 with Retry-After (the recount goes on)")
+    usage_edge_keep_from_events: int = Field(1_000, ge=0, description="an edge folded from at least this many "
+                                             "events is kept for later calls; smaller ones are folded each time")
+
     log_level: str = Field("INFO", description="log level of every service")
     api_key_cache_s: float = Field(5.0, description="how long a gateway trusts a key it has checked: a "
                                    "revoked key is refused everywhere within this")
@@ -136,6 +148,10 @@ class Settings(BaseSettings):
     def acceptance_policy(self) -> AcceptancePolicy:
         """Events older than W or more than the clock skew ahead are refused, on both ingest paths."""
         return AcceptancePolicy(timedelta(seconds=self.dedupe_window_s), timedelta(seconds=self.clock_skew_s))
+
+    @property
+    def edge_rules(self) -> EdgeRules:
+        return EdgeRules(self.usage_edge_keep_from_events, timedelta(seconds=self.clock_skew_s))
 
     def events_topic(self, mode: Mode) -> str:
         return self.events_topic_live if mode is Mode.LIVE else self.events_topic_test

@@ -19,16 +19,34 @@ import orjson
 
 from meterflow.adapters.postgres import Pool
 from meterflow.domain.errors import NotFound
-from meterflow.domain.event_record import EventFilter, EventOnRecord, Position, month_start, next_month
+from meterflow.domain.event_record import (
+    EventFilter,
+    EventOnRecord,
+    Position,
+    ValueTally,
+    month_start,
+    next_month,
+)
 from meterflow.domain.modes import Mode
 
+# The rows written bump their hour's version in the same statement (docs/usage-edges.md): a figure
+# folded from the record is never used once a row of its hour was added, and no reader can see the
+# rows without the bump. Versions are upserted in key order, so two writers never deadlock.
 _INSERT = """
-INSERT INTO events_on_record (mode, idempotency_key, customer_id, event_name, timestamp, properties,
-                              received_at, topic, kafka_partition, kafka_offset)
-SELECT m, k, c, n, t, p::json, r, tp, pa, o
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
-            $7::timestamptz[], $8::text[], $9::int[], $10::bigint[]) AS x(m, k, c, n, t, p, r, tp, pa, o)
-ON CONFLICT DO NOTHING
+WITH written AS (
+    INSERT INTO events_on_record (mode, idempotency_key, customer_id, event_name, timestamp, properties,
+                                  received_at, topic, kafka_partition, kafka_offset)
+    SELECT m, k, c, n, t, p::json, r, tp, pa, o
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+                $7::timestamptz[], $8::text[], $9::int[], $10::bigint[]) AS x(m, k, c, n, t, p, r, tp, pa, o)
+    ON CONFLICT DO NOTHING
+    RETURNING mode, customer_id, event_name, date_trunc('hour', timestamp, 'UTC') AS hour
+)
+INSERT INTO record_hour_versions (mode, customer_id, event_name, hour, version)
+SELECT mode, customer_id, event_name, hour, count(*) FROM written
+GROUP BY mode, customer_id, event_name, hour ORDER BY mode, customer_id, event_name, hour
+ON CONFLICT (mode, customer_id, event_name, hour)
+DO UPDATE SET version = record_hour_versions.version + excluded.version
 """
 # Two writers creating the same month's partition at once would collide in the catalog: one lock.
 _PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('events_on_record partitions'))"
@@ -208,6 +226,28 @@ class EventRecordRepository:
                 following.cancel()
                 raise
             rows = await following
+
+    async def tally(self, mode: Mode, wanted: EventFilter, prop: str | None,
+                    chunk: int = 5_000) -> AsyncIterator[list[ValueTally]]:
+        """How many matching events carry each JSON text of `prop` (None: all of them, as one count),
+        in order of each text's first event: Postgres reads every event, the caller only the distinct
+        texts. Up to `chunk` of them come in one round trip; more (a `unique` property may have millions)
+        are read again through a cursor, a chunk at a time."""
+        query = _Query(mode, wanted)
+        if prop is None:
+            sql = f"SELECT NULL::text AS text, count(*) AS events FROM events_on_record WHERE {query.where}"
+        else:
+            sql = (f"SELECT (properties -> {query.bind(prop)})::text AS text, count(*) AS events "
+                   f"FROM events_on_record WHERE {query.where} GROUP BY 1 "
+                   "ORDER BY min(timestamp), min(idempotency_key)")
+        rows = await self._pool.fetch(f"{sql} LIMIT ${len(query.params) + 1}", *query.params, chunk + 1)
+        if len(rows) <= chunk:
+            yield [ValueTally(row["text"], row["events"]) for row in rows if row["events"]]
+            return
+        async with self._pool.acquire() as connection, connection.transaction():
+            cursor = await connection.cursor(sql, *query.params)
+            while rows := await cursor.fetch(chunk):
+                yield [ValueTally(row["text"], row["events"]) for row in rows if row["events"]]
 
     async def _fetch(self, query: tuple[str, list[Any]]) -> list[asyncpg.Record]:
         sql, params = query

@@ -11,7 +11,8 @@ from typing import Protocol
 from meterflow.domain.accounting import HourTally, Receipt
 from meterflow.domain.catalog import Metric, Plan
 from meterflow.domain.counting import BatchOutcome, Changes, CountableEvent
-from meterflow.domain.event_record import EventFilter, EventOnRecord
+from meterflow.domain.edge_figures import Edge, EdgeFigure, EdgeState
+from meterflow.domain.event_record import EventFilter, EventOnRecord, ValueTally
 from meterflow.domain.events import Event
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
@@ -102,6 +103,21 @@ class RollupReader(Protocol):
     """Hour-aligned period figures with their distinct values (the hourly rollups' grain)."""
 
     async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]: ...
+
+
+class ValueTallies(Protocol):
+    """The events on record of a range, as counts per JSON text of a property (`domain/event_record.py`)."""
+
+    def tally(self, mode: Mode, wanted: EventFilter, prop: str | None,
+              chunk: int = 5_000) -> AsyncIterator[list[ValueTally]]: ...
+
+
+class EdgeFigureStore(Protocol):
+    """Figures of period edges folded from the events on record, each kept with its hour's version."""
+
+    async def states(self, edges: Sequence[Edge]) -> list[EdgeState]: ...
+
+    async def keep(self, edge: Edge, version: int, figure: EdgeFigure) -> None: ...
 
 
 class ReplaySource(EventRecordReader, Protocol):

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from meterflow.domain.events import Event
+from meterflow.domain.events import Event, decode_json
 from meterflow.domain.modes import Mode
-from meterflow.domain.rollups import MetricRule, Rollup, fold, observe_event
+from meterflow.domain.rollups import MetricRule, Rollup, fold, observe_event, observed
 from meterflow.domain.usage import PeriodUsage
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,6 +90,32 @@ def usage_of(rule: MetricRule, events: Iterable[EventOnRecord]) -> PeriodUsage:
     the rollups, and the exact number of distinct values. The figure an invoice line is explained by."""
     rollup, values = fold_events(rule, events)
     return PeriodUsage(rollup, len(values))
+
+
+class ValueTally(NamedTuple):
+    """How many events of a range carry one JSON text of a metric's property (None: they lack it)."""
+
+    text: str | None
+    events: int
+
+
+def fold_tally(rule: MetricRule, tally: Iterable[ValueTally]) -> tuple[Rollup, set[str]]:
+    """`fold_events` of the events a tally stands for, each distinct text read once: the same figure in
+    O(distinct values). The tally comes in order of each text's first event (timestamp, then key), so
+    that of two equal values written differently ("1.5", "1.50") `max` and `minimum` keep the one
+    `fold_events` keeps, the earlier."""
+    rollup, values = Rollup(), set[str]()
+    for text, events in tally:
+        properties = {} if text is None or rule.aggregation_property is None else {
+            rule.aggregation_property: decode_json(text)}
+        # A metric reads nothing of an event but its property: the other fields stand for no event.
+        standing_for = Event.model_construct(event_name=rule.event_name, customer_id="", idempotency_key="",
+                                             timestamp=_EPOCH, properties=properties)
+        observation = observe_event(rule, standing_for)
+        rollup = rollup.merge(observed(observation, events))
+        if observation.distinct is not None:
+            values.add(observation.distinct)
+    return rollup, values
 
 
 def fold_events(rule: MetricRule, events: Iterable[EventOnRecord]) -> tuple[Rollup, set[str]]:

@@ -18,7 +18,7 @@ _HOUR = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class PeriodParts:
-    """`hours`: the whole hours (None if there is none); `edges`: what is left, read from events."""
+    """`hours`: the whole hours (None if there is none); `edges`: what is left, each inside one hour."""
 
     hours: Period | None
     edges: tuple[Period, ...]
@@ -30,8 +30,10 @@ def _ceil_hour(at: datetime) -> datetime:
 
 
 def split(period: Period) -> PeriodParts:
+    """Each edge lies inside one UTC hour: a figure folded for it is kept until that hour's events on
+    record change (`domain/edge_figures.py`), so an edge never spans two hours."""
     first, last = _ceil_hour(period.start), align_to_hour(period.end)
-    if first >= last:
+    if first > last:  # inside one hour
         return PeriodParts(None, (period,))
     edges = tuple(p for p in (Period(period.start, first), Period(last, period.end)) if p.start < p.end)
-    return PeriodParts(Period(first, last), edges)
+    return PeriodParts(Period(first, last) if first < last else None, edges)
