@@ -36,6 +36,7 @@ class Tables:
     webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     webhook_deliveries: dict[str, NewDelivery] = field(default_factory=dict)
+    collection_queue: dict[str, datetime] = field(default_factory=dict)  # invoice id → due at
 
 
 class FakeInvoices:
@@ -67,7 +68,7 @@ class FakeInvoices:
             if self._tables.invoices[invoice.id].status is InvoiceStatus.DRAFT:
                 self._tables.invoices[invoice.id] = invoice
 
-    async def save_status(self, invoice: Invoice) -> None:
+    async def save_status(self, invoice: Invoice, at: datetime | None = None) -> None:
         self._tables.invoices[invoice.id] = invoice
 
     def _check(self, invoices: Sequence[Invoice]) -> None:
@@ -160,6 +161,19 @@ class FakeWebhookOutbox:
         self._tables.webhook_deliveries.update({d.id: d for d in deliveries})
 
 
+class FakeCollectionQueue:
+    """The payment outbox as period close and finalize see it: which invoices were queued. Whether an
+    invoice qualifies (plan type, default method) is the Postgres query's to decide, checked in
+    tests/integration/test_payment_stores.py; here every finalized invoice offered is queued."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    async def queue_finalized(self, invoices: Sequence[Invoice], at: datetime) -> None:
+        for invoice in invoices:
+            self._tables.collection_queue.setdefault(invoice.id, at)
+
+
 class FakeDatabase:
     """The committed tables, and a unit-of-work factory over them (`db.unit_of_work`)."""
 
@@ -182,6 +196,7 @@ class FakeUnitOfWork:
         self.customers = FakeCustomers(self._tables)
         self.replay_jobs = FakeReplayJobs()
         self.webhooks = FakeWebhookOutbox(self._tables)
+        self.payments = FakeCollectionQueue(self._tables)
 
     async def __aenter__(self) -> Self:
         return self
@@ -203,6 +218,7 @@ class FakeUnitOfWork:
             t = self._tables
             t.invoices, t.subscriptions, t.close_failures = saved.invoices, saved.subscriptions, saved.close_failures
             t.webhook_events, t.webhook_deliveries = saved.webhook_events, saved.webhook_deliveries
+            t.collection_queue = saved.collection_queue
             raise
 
 

@@ -17,7 +17,8 @@ class LateEventRepository:
     async def finalized_periods(self, mode: Mode, customer_ids: Sequence[str],
                                 since: datetime) -> list[FinalizedPeriod]:
         rows = await self._pool.fetch(
-            "SELECT customer_id, id, period_start, period_end FROM invoices WHERE status IN ('finalized', 'paid') "
+            "SELECT customer_id, id, period_start, period_end FROM invoices "
+            "WHERE status IN ('finalized', 'paid', 'uncollectible') "
             "AND mode = $1 AND customer_id = ANY($2::text[]) AND period_end > $3",
             mode.value, list(set(customer_ids)), since)
         return [FinalizedPeriod(r["customer_id"], r["id"], r["period_start"], r["period_end"]) for r in rows]
