@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from meterflow.adapters.kafka import ensure_topics, start_producer
+from meterflow.adapters.payment_providers import payment_providers
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.clock import Clock, SystemClock
@@ -19,6 +21,7 @@ from services.gateway import (
     routes_catalog_changes,
     routes_events,
     routes_invoices,
+    routes_payments,
     routes_subscriptions,
     routes_usage,
     routes_webhooks,
@@ -45,9 +48,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         producer = await start_producer(settings)
         app.state.context = GatewayContext(settings, pool, redis, producer,
                                            clock or SystemClock())
+        payments_http = httpx.AsyncClient()
+        app.state.payment_providers = payment_providers(settings, payments_http)
         try:
             yield
         finally:
+            await payments_http.aclose()
             await producer.stop()
             await redis.aclose()
             await pool.close()
@@ -64,6 +70,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(routes_events.router)
     app.include_router(routes_webhooks.router)
+    app.include_router(routes_payments.router)
+    app.include_router(routes_payments.provider_router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -127,12 +127,16 @@ class Collection:
             await uow.commit()
         return claims
 
-    async def collect(self, claim: Claim) -> str:
-        """Take one claimed invoice a step further: resolve its attempt in flight, or start the next one."""
+    async def collect(self, claim: Claim) -> tuple[str, Transaction | None]:
+        """Take one claimed invoice a step further: resolve its attempt in flight, or start the next one.
+        How it ended (ChargeOutcome), and the attempt it concerned."""
         opened = await self._current_attempt(claim)
         if opened is None:
-            return ChargeOutcome.NOTHING_DUE
+            return ChargeOutcome.NOTHING_DUE, None
         attempt, fresh, method, still_due = opened
+        return await self._charge_once(attempt, fresh, method, still_due), attempt
+
+    async def _charge_once(self, attempt: Transaction, fresh: bool, method: PaymentMethod, still_due: bool) -> str:
         provider = self.providers[attempt.provider]
         try:
             if not fresh:
