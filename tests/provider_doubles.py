@@ -88,10 +88,15 @@ class ProviderDouble:
         self.requests.append((request.method, request.path_qs, body))
         return body
 
-    async def _charge(self, provider: str, mode: str, body: dict[str, Any], reference: str, token: str) -> Charge:
+    async def _charge(self, provider: str, mode: str, body: dict[str, Any], reference: str,
+                      token: str) -> Charge | None:
+        """The charge made, or None when the reference is known already (checked after any hold, at the
+        moment of charging, as a provider's unique reference is)."""
         if self.hold is not None:
             self.held += 1
             await self.hold.wait()
+        if (provider, reference) in self.ledger:
+            return None
         declined = token in self.decline
         ok = "success" if provider == "paystack" else "successful"
         charge = Charge(provider, mode, next(self._ids), reference, Decimal(str(body["amount"])), body["currency"],
@@ -126,11 +131,11 @@ class ProviderDouble:
             return web.json_response({"status": False, "message": "Invalid key"}, status=401)
         if (faulty := self._faulty()) is not None:
             return faulty
-        if ("paystack", body["reference"]) in self.ledger:
-            return web.json_response({"status": False, "message": "Duplicate Transaction Reference"}, status=400)
         if not isinstance(body["amount"], int):
             return web.json_response({"status": False, "message": "Invalid amount"}, status=400)
         charge = await self._charge("paystack", mode, body, body["reference"], body["authorization_code"])
+        if charge is None:
+            return web.json_response({"status": False, "message": "Duplicate Transaction Reference"}, status=400)
         return web.json_response({"status": True, "message": "Charge attempted", "data": self.paystack_data(charge)})
 
     async def paystack_verify(self, request: web.Request) -> web.Response:
@@ -170,10 +175,10 @@ class ProviderDouble:
                                      status=401)
         if (faulty := self._faulty()) is not None:
             return faulty
-        if ("flutterwave", body["tx_ref"]) in self.ledger:
+        charge = await self._charge("flutterwave", mode, body, body["tx_ref"], body["token"])
+        if charge is None:
             return web.json_response({"status": "error", "message": "Duplicate transaction reference",
                                       "data": None}, status=400)
-        charge = await self._charge("flutterwave", mode, body, body["tx_ref"], body["token"])
         if charge.status == "failed":
             return web.json_response({"status": "error", "message": charge.reason, "data": None}, status=400)
         return self._json({"status": "success", "message": "Charge successful", "data": self.flutterwave_data(charge)})
