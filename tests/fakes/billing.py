@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Self
@@ -20,10 +20,12 @@ from meterflow.domain.catalog import Customer, Metric, Plan, Subscription, Subsc
 from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
+from meterflow.domain.payments import PaymentMethod, Setup, Transaction
 from meterflow.domain.replay import ReplayJob, ReplayStatus
 from meterflow.domain.rollups import COUNTED, Observation, Rollup, fold
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.domain.webhooks import NewDelivery, WebhookEndpoint, WebhookEvent
+from tests.fakes.payments import FakePayments, QueueRow
 
 
 @dataclass
@@ -36,7 +38,13 @@ class Tables:
     webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     webhook_deliveries: dict[str, NewDelivery] = field(default_factory=dict)
-    collection_queue: dict[str, datetime] = field(default_factory=dict)  # invoice id → due at
+    plan_types: dict[str, str] = field(default_factory=dict)  # plan id → plan_type (absent: collection)
+    payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)
+    deleted_methods: set[str] = field(default_factory=set)
+    payment_transactions: dict[str, Transaction] = field(default_factory=dict)
+    payment_queue: dict[str, QueueRow] = field(default_factory=dict)  # by invoice id
+    provider_events: set[tuple[str, str]] = field(default_factory=set)
+    payment_setups: dict[str, Setup] = field(default_factory=dict)
 
 
 class FakeInvoices:
@@ -161,19 +169,6 @@ class FakeWebhookOutbox:
         self._tables.webhook_deliveries.update({d.id: d for d in deliveries})
 
 
-class FakeCollectionQueue:
-    """The payment outbox as period close and finalize see it: which invoices were queued. Whether an
-    invoice qualifies (plan type, default method) is the Postgres query's to decide, checked in
-    tests/integration/test_payment_stores.py; here every finalized invoice offered is queued."""
-
-    def __init__(self, tables: Tables) -> None:
-        self._tables = tables
-
-    async def queue_finalized(self, invoices: Sequence[Invoice], at: datetime) -> None:
-        for invoice in invoices:
-            self._tables.collection_queue.setdefault(invoice.id, at)
-
-
 class FakeDatabase:
     """The committed tables, and a unit-of-work factory over them (`db.unit_of_work`)."""
 
@@ -196,7 +191,7 @@ class FakeUnitOfWork:
         self.customers = FakeCustomers(self._tables)
         self.replay_jobs = FakeReplayJobs()
         self.webhooks = FakeWebhookOutbox(self._tables)
-        self.payments = FakeCollectionQueue(self._tables)
+        self.payments = FakePayments(self._tables)
 
     async def __aenter__(self) -> Self:
         return self
@@ -215,10 +210,8 @@ class FakeUnitOfWork:
             yield
         except BaseException:
             # The stores share this Tables object: restoring its fields restores what they all see.
-            t = self._tables
-            t.invoices, t.subscriptions, t.close_failures = saved.invoices, saved.subscriptions, saved.close_failures
-            t.webhook_events, t.webhook_deliveries = saved.webhook_events, saved.webhook_deliveries
-            t.collection_queue = saved.collection_queue
+            for table in fields(Tables):
+                setattr(self._tables, table.name, getattr(saved, table.name))
             raise
 
 
