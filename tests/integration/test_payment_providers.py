@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
@@ -19,6 +20,7 @@ from meterflow.domain.events import encode_json
 from meterflow.domain.modes import Mode
 from meterflow.domain.payments import Provider, ProviderVerdict
 from meterflow.settings import Settings
+from tests.fakes.providers import FakeProvider
 from tests.provider_doubles import FLUTTERWAVE_HASHES, PAYSTACK_KEYS, ProviderDouble, provider_double, provider_settings
 from tests.support import unique
 
@@ -115,3 +117,49 @@ async def test_a_completed_checkout_yields_the_reusable_card(providers: Pair, pr
     outcome = await api[provider].verify(Mode.TEST, reference)
     assert outcome.verdict is ProviderVerdict.SUCCEEDED and outcome.card is not None
     assert outcome.card.token == "AUTH_saved" and outcome.card.last4 and outcome.card.exp_year and outcome.card.reusable
+
+
+@dataclass
+class Subject:
+    """A PaymentProvider and the switches of whatever stands behind it (the wire double, or the fake)."""
+
+    api: PaymentProvider
+    decline: Callable[[str], None]
+    lose_next_answer: Callable[[], None]
+    charged: Callable[[str], int]
+
+
+@pytest.fixture(params=["fake", "paystack", "flutterwave"])
+async def subject(request: pytest.FixtureRequest, providers: Pair) -> Subject:
+    """The contract the unit tests' fake shares with both real adapters."""
+    if request.param == "fake":
+        fake = FakeProvider()
+
+        def lose_fake() -> None:
+            fake.lose_answers += 1
+
+        return Subject(fake, fake.declined_tokens.add, lose_fake,
+                       lambda ref: int(fake.charges.get(ref, (0, None))[1] is ProviderVerdict.SUCCEEDED))
+    double, api = providers
+
+    def lose() -> None:
+        double.hang_after_charge, double.hang_s = 1, 1.0
+
+    return Subject(api[Provider(request.param)], double.decline.add, lose, lambda ref: len(double.succeeded(ref)))
+
+
+async def test_contract_a_reference_is_charged_at_most_once_whatever_is_retried(subject: Subject) -> None:
+    reference = unique("c").replace("_", "-")
+    assert (await subject.api.verify(Mode.TEST, reference)).verdict is ProviderVerdict.NOT_FOUND
+    subject.lose_next_answer()
+    with pytest.raises(Unavailable):
+        await subject.api.charge(Mode.TEST, "AUTH_ok", "a@b.co", Decimal("10.00"), "NGN", reference)
+    assert (await subject.api.verify(Mode.TEST, reference)).verdict is ProviderVerdict.SUCCEEDED
+    again = await subject.api.charge(Mode.TEST, "AUTH_ok", "a@b.co", Decimal("10.00"), "NGN", reference)
+    assert again.verdict is ProviderVerdict.SUCCEEDED and subject.charged(reference) == 1
+
+
+async def test_contract_a_decline_is_a_failed_verdict_with_a_reason(subject: Subject) -> None:
+    subject.decline("AUTH_declined")
+    outcome = await subject.api.charge(Mode.TEST, "AUTH_declined", "a@b.co", Decimal("10.00"), "NGN", unique("d"))
+    assert outcome.verdict is ProviderVerdict.FAILED and outcome.reason
