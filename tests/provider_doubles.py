@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import itertools
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ class ProviderDouble:
     hold: asyncio.Event | None = None
     held: int = 0
     webhook_before_answer: str | None = None  # a gateway URL: the webhook of a charge goes there first
+    arrived_at: dict[str, float] = field(default_factory=dict)  # reference → time.time() of its first charge
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(4_099_260_516))
 
     @property
@@ -92,6 +94,7 @@ class ProviderDouble:
                       token: str) -> Charge | None:
         """The charge made, or None when the reference is known already (checked after any hold, at the
         moment of charging, as a provider's unique reference is)."""
+        self.arrived_at.setdefault(reference, time.time())
         if self.hold is not None:
             self.held += 1
             await self.hold.wait()
