@@ -55,24 +55,30 @@ def payment_worker(settings: Settings, payment_stack: PaymentStack) -> Iterator[
     assert "Traceback" not in service.log(), service.log()[-3000:]
 
 
-async def customer_with_method(api: httpx.AsyncClient, provider: str, token: str, currency: str = "NGN",
-                               plan_type: str = "collection", base_fee: str = "1500.50") -> tuple[str, str]:
-    """(subscription id, payment method id): a customer whose plan bills `base_fee` a period whatever the
-    usage, and a default method of `provider`."""
-    customer = await created(await api.post("/v1/customers", json={"external_id": unique("ext"), "name": "Acme"}))
+async def subscribe(api: httpx.AsyncClient, customer_id: str, currency: str = "NGN", plan_type: str = "collection",
+                    base_fee: str = "1500.50") -> str:
+    """A subscription whose plan bills `base_fee` a period whatever the usage."""
     metric = await created(await api.post("/v1/metrics", json={"name": "calls", "event_name": unique("call"),
                                                                "aggregation": "count"}))
     plan = await created(await api.post("/v1/plans", json={
         "name": "base", "currency": currency, "plan_type": plan_type, "prices": [{
             "metric_id": metric["id"], "model": "overage", "base_fee": base_fee, "included_units": "1000",
             "unit_price": "1"}]}))
-    subscription = await created(await api.post("/v1/subscriptions", json={"customer_id": customer["id"],
+    subscription = await created(await api.post("/v1/subscriptions", json={"customer_id": customer_id,
                                                                            "plan_id": plan["id"]}))
+    return str(subscription["id"])
+
+
+async def customer_with_method(api: httpx.AsyncClient, provider: str, token: str, currency: str = "NGN",
+                               plan_type: str = "collection", base_fee: str = "1500.50") -> tuple[str, str]:
+    """(subscription id, payment method id): a subscribed customer with a default method of `provider`."""
+    customer = await created(await api.post("/v1/customers", json={"external_id": unique("ext"), "name": "Acme"}))
+    subscription = await subscribe(api, customer["id"], currency, plan_type, base_fee)
     key = "authorization_code" if provider == "paystack" else "token"
     method = await created(await api.post(f"/v1/customers/{customer['id']}/payment_methods",
                                           json={"provider": provider, key: token, "email": "pay@acme.test"}))
     assert method["is_default"] is True and "token" not in method and key not in method
-    return subscription["id"], method["id"]
+    return subscription, method["id"]
 
 
 async def finalized_invoice(api: httpx.AsyncClient, subscription_id: str) -> dict[str, Any]:

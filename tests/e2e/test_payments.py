@@ -23,6 +23,7 @@ from tests.e2e.payments_stack import (
     pay_api,
     payment_stack,
     payment_worker,
+    subscribe,
     transactions,
 )
 from tests.provider_doubles import provider_settings
@@ -151,8 +152,8 @@ async def test_what_is_never_charged(pay_api: httpx.AsyncClient, payment_stack: 
     assert not [r for r in double.requests if slip["id"].replace("_", "-") in str(r[2])]
 
 
-async def test_a_card_saved_through_the_hosted_checkout_becomes_the_default_once(
-        pay_api: httpx.AsyncClient, payment_stack: PaymentStack) -> None:
+async def test_a_card_saved_through_the_hosted_checkout_is_the_default_and_pays_the_next_invoice(
+        pay_api: httpx.AsyncClient, payment_stack: PaymentStack, payment_worker: ServiceProcess) -> None:
     double = payment_stack.double
     customer = (await pay_api.post("/v1/customers", json={"external_id": unique("e"), "name": "n"})).json()["customer"]
     started = await pay_api.post(f"/v1/customers/{customer['id']}/payment_methods/setup",
@@ -168,3 +169,11 @@ async def test_a_card_saved_through_the_hosted_checkout_becomes_the_default_once
     assert len(methods) == 1 and methods[0]["is_default"] and methods[0]["last4"] == "2950"
     again = await pay_api.get(f"/v1/customers/{customer['id']}/payment_methods/setup/{setup['reference']}")
     assert again.json()["payment_method"]["id"] == methods[0]["id"]  # saved once
+
+    payment_worker.start(**{**WORKER, **payment_stack.overrides})
+    finalized = await finalized_invoice(pay_api, await subscribe(pay_api, customer["id"], "USD", base_fee="12.00"))
+    await eventually(lambda: invoice(pay_api, finalized["id"]), paid, 30)
+    [attempt] = await transactions(pay_api, finalized["id"])
+    assert attempt["payment_method_id"] == methods[0]["id"] and attempt["provider"] == "flutterwave"
+    [charge] = double.succeeded(attempt["reference"])
+    assert charge.token == double.ledger[("flutterwave", setup["reference"])].token and charge.amount == Decimal(12)

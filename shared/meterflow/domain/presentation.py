@@ -12,6 +12,7 @@ from meterflow.domain.catalog import Customer, Metric, Plan, Subscription
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.modes import Mode
+from meterflow.domain.money import round_money
 from meterflow.domain.payments import PaymentMethod, Transaction
 from meterflow.domain.replay import ReplayJob
 
@@ -75,8 +76,8 @@ def invoice_json(i: Invoice, org_id: str) -> dict[str, Any]:
         "subtotal": decimal_text(i.subtotal), "vat_enabled": i.vat_enabled, "vat_rate": decimal_text(i.vat_rate),
         "vat_amount": decimal_text(i.vat_amount), "total": decimal_text(i.total),
         "finalized_at": _ts(i.finalized_at), "paid_at": _ts(i.paid_at), "provider_invoice_id": i.provider_invoice_id,
-        "payment_status": i.payment_status.value, "amount_paid": decimal_text(i.amount_paid),
-        "amount_due": decimal_text(i.amount_due),
+        "payment_status": i.payment_status.value, "amount_paid": decimal_text(round_money(i.amount_paid, i.currency)),
+        "amount_due": decimal_text(round_money(i.amount_due, i.currency)),
         **_stamps(i.created_at, i.finalized_at, i.voided_at, i.paid_at),
     }
 
