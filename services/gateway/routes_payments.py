@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field, StringConstraints
@@ -21,10 +21,9 @@ from meterflow.application.collection import Collection
 from meterflow.application.payment_methods import PaymentMethods
 from meterflow.application.payment_ports import Providers
 from meterflow.application.provider_webhooks import ProviderWebhooks, WebhookResult
-from meterflow.domain.errors import FieldError
 from meterflow.domain.inputs import EmailText, IdText
 from meterflow.domain.modes import Mode
-from meterflow.domain.payments import Provider, parse_schedule
+from meterflow.domain.payments import Provider, SetupCurrency, parse_schedule
 from meterflow.domain.presentation import payment_method_json, transaction_json
 from services.gateway.checked_route import MAX_BODY_BYTES, checked_route, read_body
 from services.gateway.context import GatewayContext, authenticated_mode, context
@@ -36,22 +35,36 @@ provider_router = APIRouter(prefix="/v1/providers")
 
 TokenText = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[!-~]+$")]
 UrlText = Annotated[str, StringConstraints(min_length=1, max_length=2_048, pattern=r"^https?://[!-~]+$")]
-SetupCurrency = Annotated[str, StringConstraints(pattern="^[A-Z]{3}$")]
 
 
-class PaymentMethodIn(_Body):
-    provider: Provider
-    authorization_code: TokenText | None = None  # Paystack
-    token: TokenText | None = None  # Flutterwave
+class _MethodIn(_Body):
     email: Annotated[EmailText, Field(min_length=3)]
     default: bool = False
+
+
+class PaystackMethodIn(_MethodIn):
+    provider: Literal[Provider.PAYSTACK]
+    authorization_code: TokenText
+
+    @property
+    def token(self) -> str:
+        return self.authorization_code
+
+
+class FlutterwaveMethodIn(_MethodIn):
+    provider: Literal[Provider.FLUTTERWAVE]
+    token: TokenText
+
+
+# The token's field is the one the provider names: Paystack's `authorization_code`, Flutterwave's `token`.
+PaymentMethodIn = Annotated[PaystackMethodIn | FlutterwaveMethodIn, Field(discriminator="provider")]
 
 
 class SetupIn(_Body):
     provider: Provider
     email: Annotated[EmailText, Field(min_length=3)]
     callback_url: UrlText | None = None
-    currency: SetupCurrency = "NGN"
+    currency: SetupCurrency = SetupCurrency.NGN
 
 
 class InitiateIn(_Body):
@@ -73,19 +86,10 @@ def methods(ctx: GatewayContext = Depends(context), apis: Providers = Depends(pr
     return PaymentMethods(partial(PostgresUnitOfWork, ctx.pool), apis, ctx.clock)
 
 
-def _token(body: PaymentMethodIn) -> str:
-    """Paystack's `authorization_code` or Flutterwave's `token`: the one the provider names."""
-    field, value = (("authorization_code", body.authorization_code) if body.provider is Provider.PAYSTACK
-                    else ("token", body.token))
-    if value is None:
-        raise FieldError(field, f"required to attach a {body.provider.value} method")
-    return value
-
-
 @router.post("/customers/{customer_id}/payment_methods", status_code=201)
 async def attach(customer_id: IdText, body: PaymentMethodIn, mode: Mode = Depends(authenticated_mode),
                  use_case: PaymentMethods = Depends(methods)) -> dict[str, Any]:
-    method = await use_case.attach(mode, customer_id, body.provider, _token(body), body.email, body.default)
+    method = await use_case.attach(mode, customer_id, body.provider, body.token, body.email, body.default)
     return one_json("payment_method", payment_method_json(method))
 
 

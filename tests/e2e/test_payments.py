@@ -141,6 +141,10 @@ async def test_what_is_never_charged(pay_api: httpx.AsyncClient, payment_stack: 
     draft = (await pay_api.post("/v1/invoices/generate", json={"subscription_id": subscription})).json()["invoice"]
     assert (await pay_api.post(f"/v1/invoices/{draft['id']}/initiate-payment")).status_code == 409
     assert (await pay_api.post("/v1/invoices/inv_nothere/initiate-payment")).status_code == 404
+    customer_id = draft["customer_id"]
+    wrong_field = await pay_api.post(f"/v1/customers/{customer_id}/payment_methods",
+                                     json={"provider": "paystack", "token": "AUTH_x", "email": "a@b.co"})
+    assert wrong_field.status_code == 400 and "authorization_code" in wrong_field.json()["param"], wrong_field.text
     payout, _ = await customer_with_method(pay_api, "paystack", unique("AUTH"), plan_type="payout")
     slip = await finalized_invoice(pay_api, payout)
     refused = await pay_api.post(f"/v1/invoices/{slip['id']}/initiate-payment")

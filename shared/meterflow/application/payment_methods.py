@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from meterflow.application.collection import provider_of
 from meterflow.application.payment_ports import PaymentUnitOfWork, PaymentUnitOfWorkFactory, Providers
 from meterflow.clock import Clock
-from meterflow.domain.errors import Conflict, FieldError, NotFound
+from meterflow.domain.errors import Conflict, NotFound
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.payments import (
@@ -24,6 +24,7 @@ from meterflow.domain.payments import (
     ProviderOutcome,
     ProviderVerdict,
     Setup,
+    SetupCurrency,
 )
 
 
@@ -42,13 +43,11 @@ class PaymentMethods:
             await uow.commit()
         return method
 
-    async def start_setup(self, mode: Mode, customer_id: str, provider: Provider, email: str, currency: str,
-                          callback_url: str | None) -> Setup:
+    async def start_setup(self, mode: Mode, customer_id: str, provider: Provider, email: str,
+                          currency: SetupCurrency, callback_url: str | None) -> Setup:
         """The provider's hosted checkout: the customer pays the currency's small setup amount there, and
         the card it tokenizes is saved once the provider confirms the payment."""
-        amount = SETUP_AMOUNTS.get(currency)
-        if amount is None:
-            raise FieldError("currency", "a checkout to save a card takes " + ", ".join(sorted(SETUP_AMOUNTS)))
+        amount = SETUP_AMOUNTS[currency]
         async with self.unit_of_work() as uow:
             await _customer(uow, mode, customer_id)
         reference = f"setup-{secrets.token_hex(12)}"

@@ -40,10 +40,24 @@ SUPPORTED_CURRENCIES: dict[Provider, frozenset[str]] = {
                                      "XOF", "ZMW", "EGP", "MWK"}),
 }
 
+class SetupCurrency(StrEnum):
+    """The currencies a hosted checkout that saves a card can charge its setup amount in."""
+
+    NGN = "NGN"
+    GHS = "GHS"
+    ZAR = "ZAR"
+    USD = "USD"
+    KES = "KES"
+    EGP = "EGP"
+    EUR = "EUR"
+    GBP = "GBP"
+
+
 # What the hosted checkout that saves a card charges (the providers need a payment to tokenize a card).
-SETUP_AMOUNTS: dict[str, Decimal] = {"NGN": Decimal("50.00"), "GHS": Decimal("1.00"), "ZAR": Decimal("5.00"),
-                                     "USD": Decimal("1.00"), "KES": Decimal("10.00"), "EGP": Decimal("10.00"),
-                                     "EUR": Decimal("1.00"), "GBP": Decimal("1.00")}
+SETUP_AMOUNTS: dict[SetupCurrency, Decimal] = {
+    SetupCurrency.NGN: Decimal("50.00"), SetupCurrency.GHS: Decimal("1.00"), SetupCurrency.ZAR: Decimal("5.00"),
+    SetupCurrency.USD: Decimal("1.00"), SetupCurrency.KES: Decimal("10.00"), SetupCurrency.EGP: Decimal("10.00"),
+    SetupCurrency.EUR: Decimal("1.00"), SetupCurrency.GBP: Decimal("1.00")}
 
 DEFAULT_DUNNING = "1d,3d,5d"
 _WAIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
