@@ -9,8 +9,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from meterflow.adapters.close_failure_repository import CloseFailureRepository
+from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
+from meterflow.application.invoices import mode_of_invoice
 from meterflow.application.period_close import CloseSummary
 from meterflow.clock import Clock
 from meterflow.domain.close_failures import CloseFailure
@@ -81,10 +83,12 @@ async def list_late_events(settings: Settings, since: datetime | None, limit: in
     print(f"{len(events)} late events", file=sys.stderr)
 
 
-async def reinvoice(settings: Settings, clock: Clock, invoice_id: str, mode: Mode) -> int:
+async def reinvoice(settings: Settings, clock: Clock, invoice_id: str, mode: Mode | None) -> int:
+    """`mode`: a check; the invoice's own mode is found from its id."""
     async with period_closer(settings, clock) as closer:
         try:
-            invoice = await closer.invoicing.reinvoice(mode, invoice_id)
+            found = await mode_of_invoice(InvoiceRepository(closer.pool), invoice_id, mode)
+            invoice = await closer.invoicing.reinvoice(found, invoice_id)
         except MeterflowError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 1

@@ -1,5 +1,5 @@
-"""The ops commands on the events on record (billing.md §6): `explain` an invoice from its events, and
-`backfill` a file of old events."""
+"""The ops commands on the events on record (docs/billing.md, "Events on record"): `explain` an invoice from its events,
+and `backfill` a file of old events."""
 
 from __future__ import annotations
 
@@ -20,35 +20,59 @@ from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.backfill import Backfill, BackfillReport
-from meterflow.application.events_on_record import explain
+from meterflow.application.events_on_record import InvoiceOnRecord, explain
+from meterflow.application.exact_usage import ExactUsage
+from meterflow.application.invoices import mode_of_invoice
+from meterflow.application.unbilled import UnbilledUsage
 from meterflow.clock import Clock
 from meterflow.domain.errors import MeterflowError
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period
 from meterflow.settings import Settings
 
+UNBILLED_LOOKBACK = timedelta(hours=1)
 
-async def explain_invoice(settings: Settings, invoice_id: str, mode: Mode) -> int:
+
+async def explain_invoice(settings: Settings, invoice_id: str, mode: Mode | None) -> int:
     """Exit status 1 when any line disagrees with its events (or the invoice is not found): a figure that
-    the events cannot explain is what ops must look at."""
+    the events cannot explain is what ops must look at. The invoice's mode is found from its id; a
+    `mode` given must agree. Unbilled usage of the line metrics around the period is listed after them."""
     pool = await create_pool(settings.database_dsn, max_size=2)
+    redis = connect_redis(settings.redis_dsn)
     try:
-        invoice, checks = await explain(InvoiceRepository(pool), CatalogRepository(pool),
-                                        EventRecordRepository(pool), mode, invoice_id)
+        invoices, catalog, record = InvoiceRepository(pool), CatalogRepository(pool), EventRecordRepository(pool)
+        mode = await mode_of_invoice(invoices, invoice_id, mode)
+        found, checks = await explain(invoices, catalog, record, mode, invoice_id)
+        unbilled = await UnbilledUsage(catalog, ExactUsage(UsageStore.from_settings(redis, settings), record, catalog)
+                                       ).of_customer(mode, found.invoice.customer_id, _near(found),
+                                                     {line.metric_id for line in found.invoice.lines})
     except MeterflowError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     finally:
+        await redis.aclose()
         await pool.close()
+    invoice = found.invoice
     print(f"{invoice.id}  {invoice.status.value}  {invoice.customer_id}  "
-          f"{format_timestamp(invoice.period.start)} → {format_timestamp(invoice.period.end)}")
+          f"{format_timestamp(invoice.period.start)} → {format_timestamp(invoice.period.end)}  "
+          f"(usage billed from {format_timestamp(found.billed.start)})")
     for check in checks:
         verdict = "ok" if check.agrees else "MISMATCH"
         print(f"line {check.position}  {check.metric_id}  invoiced {check.invoiced}  "
               f"from {check.events} events on record {check.recomputed}  {verdict}")
+    for row in unbilled:
+        print(f"unbilled  {row.metric.id}  {row.reason.value}  {format_timestamp(row.period.start)} → "
+              f"{format_timestamp(row.period.end)}  {row.value} from {row.events} events")
     mismatches = sum(not check.agrees for check in checks)
-    print(f"{len(checks)} lines, {mismatches} mismatches", file=sys.stderr)
+    print(f"{len(checks)} lines, {mismatches} mismatches, {len(unbilled)} unbilled spans", file=sys.stderr)
     return 1 if mismatches else 0
+
+
+def _near(found: InvoiceOnRecord) -> Period:
+    """Where unbilled usage touches the invoice: its period, and the hour before the usage it bills (where
+    a client's clock just missed the start)."""
+    return Period(found.billed.start - UNBILLED_LOOKBACK, found.invoice.period.end)
 
 
 class _Source:

@@ -104,10 +104,40 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+SERVERS = ("kafka", "redis", "postgres")
+# What each server-backed fixture touches. A test that asks for one must declare those servers.
+FIXTURE_SERVERS: dict[str, frozenset[str]] = {
+    "environment": frozenset(), "settings": frozenset(),
+    "redis": frozenset({"redis"}), "pool": frozenset({"postgres"}),
+    "test_key": frozenset({"postgres"}), "live_key": frozenset({"postgres"}),
+    "gateway": frozenset(SERVERS), "processor": frozenset(SERVERS), "api": frozenset(SERVERS),
+}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests under integration/, e2e/ and faults/ touch real servers: say so with markers."""
+    """Tests under e2e/ and faults/ drive the whole stack: they carry every server marker. Elsewhere a
+    test declares the servers it touches itself (`pytestmark = pytest.mark.redis`)."""
     for item in items:
         parts = Path(str(item.fspath)).parts
         if {"e2e", "faults"} & set(parts):
-            for marker in ("kafka", "redis", "postgres"):
+            for marker in SERVERS:
                 item.add_marker(marker)
+
+
+@pytest.fixture(autouse=True)
+def declared_servers(request: pytest.FixtureRequest) -> None:
+    """Snuba's rule: the markers are the contract. A marked test gets the session's servers; a test that
+    reaches a server through a fixture without declaring it fails here, loudly, instead of passing on a
+    machine where the servers happen to run (or hiding a unit test that is really an integration test)."""
+    declared = {marker.name for marker in request.node.iter_markers() if marker.name in SERVERS}
+    used = [name for name in request.fixturenames if name in FIXTURE_SERVERS]
+    if used and not declared:
+        pytest.fail(f"{request.node.nodeid} uses {', '.join(used)} (real servers) but declares none: "
+                    f"mark it with pytest.mark.{'/'.join(SERVERS)}", pytrace=False)
+    missing = {server for name in used for server in FIXTURE_SERVERS[name]} - declared
+    if missing:
+        pytest.fail(f"{request.node.nodeid} touches {', '.join(sorted(missing))} through its fixtures "
+                    f"but does not declare it: add pytest.mark.{', pytest.mark.'.join(sorted(missing))}",
+                    pytrace=False)
+    if declared:
+        request.getfixturevalue("environment")

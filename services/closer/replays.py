@@ -56,8 +56,8 @@ async def drop_expired_events(closer: Closer, retention: timedelta, clock: Clock
 
 
 async def forget_expired_answers(closer: Closer, clock: Clock) -> None:
-    """Stored answers to Idempotency-Key requests are kept 24 h (api.md); a retry after that executes
-    again, so older rows only take space. Run with every close round."""
+    """Stored answers to Idempotency-Key requests are kept 24 h (docs/api.md, "Idempotency-Key"); a retry after that
+    executes again, so older rows only take space. Run with every close round."""
     forgotten = await IdempotencyRepository(closer.pool).purge(clock.now() - KEPT_FOR)
     if forgotten:
         log.info("idempotent answers past %s forgotten: %d", KEPT_FOR, forgotten)

@@ -1,6 +1,6 @@
-"""The one mapping from failures to HTTP answers (api.md error shape, never a trace).
+"""The one mapping from failures to HTTP answers (docs/api.md, "Errors", never a trace).
 
-The body is Monigo's (monigo-wire.md §2) with meterflow's additions: `{"error": "<message>", "type",
+The body is Monigo's (docs/monigo.md) with meterflow's additions: `{"error": "<message>", "type",
 "param", "details": {"<field path>": "<message>"}}`. `error` is a string because Monigo's clients read it
 as one; a 400 always carries a non-empty `details` naming every faulty field, because that is what their
 `IsValidationError` helper tests.
@@ -115,7 +115,8 @@ def allowed_methods(app: FastAPI, path: str) -> set[str]:
     for included in app.routes:
         routes += [(e.path, e.methods) for e in getattr(included, "effective_route_contexts", list)()]
     template = next((t for t, _ in routes if compile_path(t)[0].match(path)), None)
-    return {method for t, methods in routes if t == template for method in methods or ()}
+    allowed = {method for t, methods in routes if t == template for method in methods or ()}
+    return allowed | {"HEAD"} if "GET" in allowed else allowed  # head_requests.py answers HEAD as GET
 
 
 def install_error_handlers(app: FastAPI) -> None:

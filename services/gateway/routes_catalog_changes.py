@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1", route_class=checked_route())
 
 def _given(body: Any) -> dict[str, Any]:
     """Only the fields the client sent (Monigo's clients leave out what they do not change); `null` is
-    "not given" too, as a field cannot be cleared (monigo-wire.md §3)."""
+    "not given" too, as a field cannot be cleared (docs/monigo.md)."""
     return {name: getattr(body, name) for name in body.model_fields_set
             if name != "prices" and getattr(body, name) is not None}
 

@@ -1,4 +1,4 @@
-"""Webhook endpoints and their deliveries (api.md "Webhooks"). Thin: each route parses, calls one use case
+"""Webhook endpoints and their deliveries (docs/api.md, "Webhooks"). Thin: each route parses, calls one use case
 (application/webhook_endpoints.py, webhook_delivery.py) and renders. The secret is rendered only in the
 answer to the creation."""
 

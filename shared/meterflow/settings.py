@@ -33,56 +33,80 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="redis:// URL; unset = embedded")
     database_url: str | None = Field(None, description="postgresql:// URL; unset = embedded")
 
-    embedded_kafka_port: int = 9092
-    embedded_redis_port: int = 6379
-    embedded_postgres_port: int = 5432
-    data_dir: Path = Field(Path(".data"), description="where embedded servers keep their data")
+    embedded_kafka_port: int = Field(9092, description="port of the embedded Kafka-protocol broker (Tansu)")
+    embedded_redis_port: int = Field(6379, description="port of the embedded Redis-compatible server (Valkey)")
+    embedded_postgres_port: int = Field(5432, description="port of the embedded PostgreSQL")
+    data_dir: Path = Field(Path(".data"), description="where the embedded servers (and the processor) keep "
+                           "their data")
 
-    api_host: str = "127.0.0.1"
-    api_port: int = 8080
-    gateway_workers: int = Field(1, ge=1, description="gateway processes serving api_port (stateless: any "
+    api_host: str = Field("127.0.0.1", description="address the HTTP API binds (the closer's and the webhook "
+                          "worker's health servers too)")
+    api_port: int = Field(8080, description="port of the HTTP API")
+    gateway_workers: int = Field(1, ge=1, description="gateway processes serving MF_API_PORT (stateless: any "
                                  "number; about one per core left to the gateway)")
+    http_head_timeout_s: float = Field(10.0, gt=0, description="a request's line and headers must arrive within "
+                                       "this of their first byte (of the connection, for its first request), "
+                                       "else 408 and the connection is closed")
+    http_body_timeout_s: float = Field(30.0, gt=0, description="a request's whole body must arrive within this of "
+                                       "its headers, else the connection is closed (1 MiB in 30 s: 35 KB/s)")
+    http_keep_alive_s: int = Field(5, ge=1, description="an idle kept-alive connection is closed after this")
+    http_max_head_bytes: int = Field(16_384, ge=1_024, description="a request line and headers larger than this "
+                                     "are refused (400) and the connection closed")
     processor_web_host: str = Field("127.0.0.1", description="where the processor serves /metrics, /readyz")
-    processor_web_port: int = 8081
-    closer_web_port: int = 8082
+    processor_web_port: int = Field(8081, description="port of the processor's /healthz, /readyz, /metrics")
+    closer_web_port: int = Field(8082, description="port of the closer's /healthz, /readyz, /metrics")
 
-    events_topic_test: str = "meterflow.events.test"
-    events_topic_live: str = "meterflow.events.live"
-    dlq_topic: str = "meterflow.events.dlq"
-    topic_partitions: int = 4
+    events_topic_test: str = Field("meterflow.events.test", description="topic of test-mode events")
+    events_topic_live: str = Field("meterflow.events.live", description="topic of live-mode events")
+    dlq_topic: str = Field("meterflow.events.dlq", description="dead-letter topic: records the processor "
+                           "could not count, with the reason")
+    topic_partitions: int = Field(4, description="partitions of the topics meterflow creates: the most "
+                                  "processors one consumer group can use")
     topic_replication_factor: int = Field(1, description="for topics meterflow creates; 3 on a real cluster")
 
-    dedupe_window_s: int = Field(7 * 86_400, description="W: max event age accepted, and key memory")
-    clock_skew_s: int = Field(300, description="extra key memory beyond W, and future tolerance")
-    rollup_retention_s: int = Field(400 * 86_400, description="how long hourly rollups are kept")
+    dedupe_window_s: int = Field(7 * 86_400, description="W: the oldest event accepted, and how long "
+                                 "idempotency keys are remembered (7 days)")
+    clock_skew_s: int = Field(300, description="how far ahead of the receiver an event may be "
+                              "stamped, and extra key memory beyond W")
+    rollup_retention_s: int = Field(400 * 86_400, description="how long hourly rollups are kept (400 days)")
     dedupe_mark_bucket_bits: int = Field(12, ge=8, le=16, description="2^bits small hashes hold the keys "
                                          "remembered in one slice of time (W + 2 x skew): about keys per "
                                          "slice / 300, so each stays a listpack (docs/exactly-once.md)")
 
-    kafka_session_timeout_s: float = Field(10.0, description="consumer-group session timeout")
-    kafka_heartbeat_interval_s: float = 3.0
-    processor_batch_max: int = 2_000
-    processor_batch_within_s: float = 0.05
-    processor_commit_interval_s: float = 1.0
-    processor_fetch_max_wait_ms: int = Field(100, description="longest a consumer fetch waits for data")
-    processor_id: str = "meterflow-processor"
+    kafka_session_timeout_s: float = Field(10.0, description="consumer-group session timeout (`make run` uses "
+                                           "3 on the embedded broker, where a joining member waits it out)")
+    kafka_heartbeat_interval_s: float = Field(3.0, description="consumer-group heartbeat interval "
+                                              "(`make run` uses 1 on the embedded broker)")
+    processor_batch_max: int = Field(2_000, description="most records the processor counts in one batch")
+    processor_batch_within_s: float = Field(0.05, description="longest the processor waits to fill a batch")
+    processor_commit_interval_s: float = Field(1.0, description="how often the processor commits offsets")
+    processor_fetch_max_wait_ms: int = Field(100, description="longest a consumer fetch waits for data "
+                                             "(bounds ingest-to-usage latency)")
+    processor_id: str = Field("meterflow-processor", description="Faust app id and consumer group: "
+                              "processors sharing it split the partitions")
     processor_stall_after_s: float = Field(60.0, description="oldest unprocessed record older than this: "
                                            "the processor is stalled (/readyz 503, metric)")
 
-    close_grace_s: int = Field(3_600, description="how long after period end the closer waits")
-    close_interval_s: float = Field(30.0, description="how often the closer looks for due periods")
+    close_grace_s: int = Field(3_600, description="how long after a period's end the closer waits "
+                               "before invoicing it (late events' grace)")
+    close_interval_s: float = Field(30.0, description="how often the closer looks for due periods "
+                                  "and replay jobs")
 
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="log level of every service")
     api_key_cache_s: float = Field(5.0, description="how long a gateway trusts a key it has checked: a "
                                    "revoked key is refused everywhere within this")
     api_rate_limit_per_s: int = Field(1_000, ge=0, description="requests a second per API key across every "
                                       "gateway (429 with Retry-After past it); 0 = no limit")
-    org_id: str = Field("org_meterflow", description="the one organisation of this deployment (`org_id`)")
+    org_id: str = Field("org_meterflow", description="the `org_id` every object carries (one organisation "
+                                 "per deployment)")
 
-    supervisor_web_port: int = Field(8090, description="where `meterflow run` serves its /metrics")
-    drain_timeout_s: float = Field(30.0, description="how long a stop waits for acknowledged events to count")
-    restart_limit: int = Field(5, description="restarts of one child within restart_window_s before giving up")
-    restart_window_s: float = 60.0
+    supervisor_web_port: int = Field(8090, description="where `meterflow run` serves its own /metrics "
+                                     "(service restarts)")
+    drain_timeout_s: float = Field(30.0, description="how long a stop of `meterflow run` waits for "
+                                  "acknowledged events to be counted; past it, exit 1 naming what is left")
+    restart_limit: int = Field(5, description="exits of one child of `meterflow run` within "
+                               "MF_RESTART_WINDOW_S that make a crash loop: everything stops, exit 1")
+    restart_window_s: float = Field(60.0, description="the window MF_RESTART_LIMIT counts exits in")
     processor_rejoin_timeout_s: float = Field(60.0, description="a processor holding no partition, or whose "
                                               "topics are gone, this long exits to be restarted and rejoin")
 
@@ -118,21 +142,23 @@ class Settings(BaseSettings):
     def mode_of_topic(self, topic: str) -> Mode | None:
         return {self.events_topic_test: Mode.TEST, self.events_topic_live: Mode.LIVE}.get(topic)
 
-    # Webhooks (api.md "Webhooks", README "Webhooks").
+    # Webhooks (docs/api.md "Webhooks", docs/operations.md "Webhooks").
     webhook_web_port: int = Field(8083, description="where the webhook delivery worker serves /metrics, /readyz")
     webhook_retry_schedule_s: Annotated[tuple[float, ...], NoDecode, BeforeValidator(_seconds_list)] = Field(
         (30.0, 300.0, 1_800.0, 7_200.0, 28_800.0),
-        description="wait before each retry after a failed attempt; failed after the last (env: `30,300,1800`)")
+        description="waits before each retry after a failed attempt; `failed` after the last (comma-separated "
+                    "seconds)")
     webhook_timeout_s: float = Field(10.0, description="a 2xx within this is success")
-    webhook_lease_s: float = Field(30.0, description="how long a claimed delivery is a worker's: one killed "
-                                   "mid-delivery is sent again after this")
+    webhook_lease_s: float = Field(30.0, description="how long a claimed delivery is a worker's (more "
+                                   "than MF_WEBHOOK_TIMEOUT_S): one killed mid-delivery is sent again after this")
     webhook_poll_interval_s: float = Field(0.5, description="how often the worker looks for due deliveries "
                                            "(besides being woken by each new event)")
     webhook_claim_batch: int = Field(200, description="deliveries claimed per round by one worker")
-    webhook_allow_private_urls: bool = Field(False, description="let live endpoints resolve to loopback, private "
-                                             "or link-local addresses")
+    webhook_allow_private_urls: bool = Field(False, description="let live endpoints resolve to addresses that "
+                                             "are not globally routable unicast (loopback, private, CGNAT...)")
     webhook_retention_s: int = Field(30 * 86_400, description="how long a webhook event whose deliveries are "
-                                     "all done (succeeded or failed) is kept, with its deliveries and attempts")
+                                     "all done (succeeded or failed) is kept, with its deliveries and attempts "
+                                     "(30 days; the closer removes older ones)")
 
     # Payments (docs/payments.md): a provider is usable in a mode once that mode's secret key is set.
     paystack_secret_key_test: SecretStr | None = None
@@ -163,8 +189,13 @@ class Settings(BaseSettings):
         parse_schedule(value)
         return value
 
-    # Events on record (billing.md §6): monthly partitions wholly older than this are dropped.
-    event_record_retention_s: int = Field(400 * 86_400, description="how long events on record are kept")
+    # Accounting (docs/accounting.md).
+    accounting_retention_s: int = Field(40 * 86_400, description="how long the per-hour accounting figures "
+                                        "are kept after their hour ends (also the longest reconciliation window)")
+
+    # Events on record (docs/billing.md "Events on record"): monthly partitions wholly older are dropped.
+    event_record_retention_s: int = Field(400 * 86_400, description="how long events on record are kept "
+                                          "(400 days; the closer drops whole monthly partitions)")
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-"""What a Monigo client decodes, written from monigo-wire.md alone: for each object, every key it reads
+"""What a Monigo client decodes, written from Monigo's Go client (docs/monigo.md): for each object, every key it reads
 and the JSON type that decodes into its Go field. `check` fails on a missing key or a type mismatch (a
 Go client would get a decode error, or silently a zero value for a missing envelope)."""
 

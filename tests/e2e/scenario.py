@@ -62,7 +62,8 @@ def rollup_of(response: httpx.Response) -> dict[str, Any]:
 
 
 async def billing_setup(api: httpx.AsyncClient, *, aggregation: str = "count", prop: str | None = None,
-                        price: dict[str, Any] | None = None, currency: str = "NGN") -> Setup:
+                        price: dict[str, Any] | None = None, currency: str = "NGN",
+                        start_date: str | None = None) -> Setup:
     event_name = unique("api_call")
     customer = await created(await api.post("/v1/customers", json={
         "external_id": unique("ext"), "name": "Acme", "email": "billing@acme.test"}))
@@ -73,7 +74,7 @@ async def billing_setup(api: httpx.AsyncClient, *, aggregation: str = "count", p
         "name": "Pay as you go", "currency": currency, "plan_type": "collection", "billing_period": "monthly",
         "prices": [{"metric_id": metric["id"], **(price or {"model": "flat_unit", "unit_price": "2.000000"})}]}))
     subscription = await created(await api.post("/v1/subscriptions", json={
-        "customer_id": customer["id"], "plan_id": plan["id"]}))
+        "customer_id": customer["id"], "plan_id": plan["id"], **({"start_date": start_date} if start_date else {})}))
     return Setup(customer["id"], metric["id"], plan["id"], subscription["id"], event_name)
 
 

@@ -61,7 +61,7 @@ async def test_six_aggregations_over_several_windows_are_exact(api: httpx.AsyncC
 
 async def test_a_window_bounded_mid_hour_counts_exactly_its_seconds_for_every_aggregation(
         api: httpx.AsyncClient) -> None:
-    """billing.md §2: a period starting at 13:37:12 counts no event of 13:20, and one ending at 15:20
+    """docs/billing.md, "Aggregations": a period starting at 13:37:12 counts no event of 13:20, and one ending at 15:20
     counts no event of 15:20 or 15:40, though the hourly rollups hold them in the same hours."""
     event_name = unique("tokens")
     customer = (await created(await api.post("/v1/customers", json={"external_id": unique("c"), "name": "n"})))["id"]

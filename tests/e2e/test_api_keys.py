@@ -1,4 +1,4 @@
-"""Key scopes and revocation through the CLI and the running gateway (api.md: `keys create --scope`,
+"""Key scopes and revocation through the CLI and the running gateway (docs/api.md: `keys create --scope`,
 `keys list`, `keys revoke`; an ingest key gets 403 elsewhere; a revoked key is 401 within seconds even
 on a gateway that has it cached)."""
 

@@ -3,15 +3,15 @@ invoice and each of its lines, and every line explained by them (a tampered reco
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from meterflow.adapters.postgres import Pool
 from meterflow.settings import Settings
-from tests.e2e.period_tools import meterflow
+from tests.e2e.period_tools import calls, daily_setup, invoices_of, meterflow, usage_reaches_total
 from tests.e2e.scenario import ingest
-from tests.e2e.test_period_close import calls, daily_setup, invoices_of, usage_reaches_total
 from tests.support import unique
 
 
@@ -28,8 +28,8 @@ async def all_pages(api: httpx.AsyncClient, path: str, **params: Any) -> list[di
 
 
 async def test_counted_events_are_listed_found_and_explain_every_invoice_line(
-        api: httpx.AsyncClient, settings: Settings, pool: Pool) -> None:
-    setup = await daily_setup(api)
+        api: httpx.AsyncClient, settings: Settings, pool: Pool, today: datetime) -> None:
+    setup = await daily_setup(api, today)
     day2, day1 = calls(setup, 2, 3), calls(setup, 1, 2)
     day1[0]["properties"] = {"note": "first"}
     await ingest(api, day2 + day1)

@@ -1,4 +1,4 @@
-"""A Monigo client against meterflow: every endpoint row of monigo-wire.md, decoded with the keys and JSON
+"""A Monigo client against meterflow: every endpoint of docs/monigo.md, decoded with the keys and JSON
 types the client reads (tests/e2e/monigo_wire.py), and the SDK's flows: create → get → list → update →
 delete per resource, the pricing models in Monigo's shapes, ingest as the Go client sends it, usage
 rollups, generate → finalize → void."""
@@ -6,6 +6,7 @@ rollups, generate → finalize → void."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -26,7 +27,7 @@ from tests.e2e.scenario import Setup as ScenarioSetup
 from tests.e2e.scenario import usage_reaches
 from tests.support import eventually, unique
 
-# What the Go client sends on every request, and on every POST/PUT/PATCH (monigo-wire.md §1).
+# What the Go client sends on every request, and on every POST/PUT/PATCH (docs/monigo.md).
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
@@ -171,7 +172,9 @@ async def test_subscriptions_create_guard_filters_status_changes_and_delete(api:
 
     paused = check(await call(api, "PATCH", f"/v1/subscriptions/{sub['id']}", {"status": "paused"}),
                    "subscription", SUBSCRIPTION)
-    assert paused["status"] == "paused" and paused["current_period_end"] <= paused["updated_at"]
+    # The period ends at the pause's whole second, compared as instants (a whole second is written
+    # without a fraction, so the texts do not sort as the instants do).
+    assert paused["status"] == "paused" and _instant(paused["current_period_end"]) <= _instant(paused["updated_at"])
     assert (await call(api, "PATCH", f"/v1/subscriptions/{sub['id']}", {"status": "paused"})).status_code == 409
     validation_error(await call(api, "PATCH", f"/v1/subscriptions/{sub['id']}", {"status": "cancelled"}), "status")
     assert (await call(api, "DELETE", f"/v1/customers/{customer['id']}")).status_code == 409  # paused: billing
@@ -179,6 +182,10 @@ async def test_subscriptions_create_guard_filters_status_changes_and_delete(api:
     gone = check(await call(api, "GET", f"/v1/subscriptions/{sub['id']}"), "subscription", SUBSCRIPTION)
     assert gone["status"] == "canceled"
     assert (await call(api, "DELETE", f"/v1/customers/{customer['id']}")).status_code == 200
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 async def test_ingest_usage_and_invoice_flow_as_the_sdk_sends_it(api: httpx.AsyncClient) -> None:
@@ -193,7 +200,7 @@ async def test_ingest_usage_and_invoice_flow_as_the_sdk_sends_it(api: httpx.Asyn
     params = {"customer_id": customer["id"], "metric_id": metric["id"]}
     [rollup] = check_list(await call(api, "GET", "/v1/usage", params=params), "rollups", ROLLUP)
     assert (rollup["value"], rollup["event_count"], rollup["is_test"]) == (3, 3, True)
-    # Every filter is optional (monigo-wire.md §8): the customer's priced metrics, or everyone's.
+    # Every filter is optional (docs/monigo.md): the customer's priced metrics, or everyone's.
     [mine] = check_list(await call(api, "GET", "/v1/usage", params={"customer_id": customer["id"]}), "rollups",
                         ROLLUP)
     assert (mine["metric_id"], mine["value"]) == (metric["id"], 3)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 import httpx
@@ -15,41 +14,13 @@ import pytest
 
 from meterflow.adapters.postgres import Pool
 from meterflow.settings import Settings
-from tests.e2e.period_tools import meterflow
-from tests.e2e.scenario import created, ingest, listed, rollup_of, the
-from tests.support import unique
-
-TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+from tests.e2e.period_tools import calls, daily_setup, invoices_of, meterflow, usage_reaches_total
+from tests.e2e.scenario import ingest, the
 
 
-async def daily_setup(api: httpx.AsyncClient, days_ago: int = 3) -> dict[str, Any]:
-    event_name = unique("call")
-    customer = await created(await api.post("/v1/customers", json={"external_id": unique("c"), "name": "n"}))
-    metric = await created(await api.post("/v1/metrics", json={"name": "calls", "event_name": event_name,
-                                                                 "aggregation": "count"}))
-    plan = await created(await api.post("/v1/plans", json={
-        "name": "daily", "currency": "USD", "billing_period": "daily",
-        "prices": [{"metric_id": metric["id"], "model": "flat", "unit_price": "0.50"}]}))
-    subscription = await created(await api.post("/v1/subscriptions", json={
-        "customer_id": customer["id"], "plan_id": plan["id"],
-        "start_date": (TODAY - timedelta(days=days_ago)).isoformat()}))
-    return {"customer": customer["id"], "metric": metric["id"], "subscription": subscription["id"],
-            "event_name": event_name}
-
-
-def calls(setup: dict[str, Any], day: int, n: int) -> list[dict[str, Any]]:
-    at = TODAY - timedelta(days=day) + timedelta(hours=6)
-    return [{"event_name": setup["event_name"], "customer_id": setup["customer"], "idempotency_key": unique("k"),
-             "timestamp": at.isoformat()} for _ in range(n)]
-
-
-async def invoices_of(api: httpx.AsyncClient, customer: str) -> list[dict[str, Any]]:
-    body = listed(await api.get("/v1/invoices", params={"customer_id": customer, "limit": 100}), "invoices")
-    return sorted(body, key=lambda i: (i["period_start"], i["created_at"]))
-
-
-async def test_close_bills_each_past_period_once_and_is_idempotent(api: httpx.AsyncClient, settings: Settings) -> None:
-    setup = await daily_setup(api)
+async def test_close_bills_each_past_period_once_and_is_idempotent(api: httpx.AsyncClient, today: datetime,
+                                                                   settings: Settings) -> None:
+    setup = await daily_setup(api, today)
     await ingest(api, calls(setup, 3, 2) + calls(setup, 2, 4) + calls(setup, 1, 1))
     await usage_reaches_total(api, setup, 7)
 
@@ -64,25 +35,14 @@ async def test_close_bills_each_past_period_once_and_is_idempotent(api: httpx.As
     assert [(i["status"], i["total"]) for i in invoices] == [("finalized", "1.00"), ("finalized", "2.00"),
                                                              ("finalized", "0.50")]
     assert [i["period_start"] for i in invoices] == [
-        (TODAY - timedelta(days=d)).isoformat().replace("+00:00", "Z") for d in (3, 2, 1)]
+        (today - timedelta(days=d)).isoformat().replace("+00:00", "Z") for d in (3, 2, 1)]
     subscription = the(await api.get(f"/v1/subscriptions/{setup['subscription']}"), "subscription")
-    assert subscription["current_period_start"] == TODAY.isoformat().replace("+00:00", "Z")
+    assert subscription["current_period_start"] == today.isoformat().replace("+00:00", "Z")
 
     again = meterflow(settings, "close-periods", "--subscription", setup["subscription"])
     assert again.returncode == 0
     assert "closed 0 periods" in again.stdout
     assert await invoices_of(api, setup["customer"]) == invoices
-
-
-async def usage_reaches_total(api: httpx.AsyncClient, setup: dict[str, Any], n: int) -> None:
-    from tests.support import eventually
-
-    async def probe() -> str:
-        params = {"customer_id": setup["customer"], "metric_id": setup["metric"],
-                  "from": (TODAY - timedelta(days=7)).isoformat(), "to": (TODAY + timedelta(days=1)).isoformat()}
-        return str(rollup_of(await api.get("/v1/usage", params=params))["value_exact"])
-
-    await eventually(probe, lambda v: v == str(n))
 
 
 async def test_a_future_as_of_is_refused(settings: Settings) -> None:
@@ -92,9 +52,9 @@ async def test_a_future_as_of_is_refused(settings: Settings) -> None:
 
 
 @pytest.mark.parametrize("paid", [False, True], ids=["finalized", "paid"])
-async def test_late_event_is_kept_reported_and_leaves_the_invoice_alone(api: httpx.AsyncClient,
+async def test_late_event_is_kept_reported_and_leaves_the_invoice_alone(api: httpx.AsyncClient, today: datetime,
                                                                        settings: Settings, paid: bool) -> None:
-    setup = await daily_setup(api, days_ago=2)
+    setup = await daily_setup(api, today, days_ago=2)
     await ingest(api, calls(setup, 2, 2))
     await usage_reaches_total(api, setup, 2)
     assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
@@ -111,9 +71,23 @@ async def test_late_event_is_kept_reported_and_leaves_the_invoice_alone(api: htt
     assert before[0]["id"] in listing.stdout
 
 
-async def test_cancelled_subscription_gets_its_last_invoice_and_stops(api: httpx.AsyncClient,
+async def test_an_event_in_the_start_allowance_of_a_finalized_first_period_is_late(api: httpx.AsyncClient,
+                                                                                   today: datetime,
+                                                                                   settings: Settings) -> None:
+    setup = await daily_setup(api, today, days_ago=2)
+    assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
+    first = (await invoices_of(api, setup["customer"]))[0]
+    # Two minutes before the first period: that period would have billed it (the start allowance).
+    late = [{**calls(setup, 2, 1)[0], "timestamp": (today - timedelta(days=2, minutes=2)).isoformat()}]
+    await ingest(api, late)
+    await usage_reaches_total(api, setup, 1)
+    listing = meterflow(settings, "late-events", "--limit", "1000")
+    assert any(late[0]["idempotency_key"] in line and first["id"] in line for line in listing.stdout.splitlines())
+
+
+async def test_cancelled_subscription_gets_its_last_invoice_and_stops(api: httpx.AsyncClient, today: datetime,
                                                                       settings: Settings) -> None:
-    setup = await daily_setup(api, days_ago=1)
+    setup = await daily_setup(api, today, days_ago=1)
     cancelled = the(await api.post(f"/v1/subscriptions/{setup['subscription']}/cancel"), "subscription")
     assert cancelled["cancel_at_period_end"] is True
     assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
@@ -121,8 +95,8 @@ async def test_cancelled_subscription_gets_its_last_invoice_and_stops(api: httpx
     assert the(await api.get(f"/v1/subscriptions/{setup['subscription']}"), "subscription")["status"] == "canceled"
 
 
-async def test_voided_period_can_be_invoiced_again(api: httpx.AsyncClient, settings: Settings) -> None:
-    setup = await daily_setup(api, days_ago=1)
+async def test_voided_period_can_be_invoiced_again(api: httpx.AsyncClient, today: datetime, settings: Settings) -> None:
+    setup = await daily_setup(api, today, days_ago=1)
     await ingest(api, calls(setup, 1, 3))
     await usage_reaches_total(api, setup, 3)
     assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
@@ -142,8 +116,8 @@ async def test_voided_period_can_be_invoiced_again(api: httpx.AsyncClient, setti
 
 
 async def test_the_database_guards_one_live_invoice_per_period_and_frozen_totals(
-        api: httpx.AsyncClient, settings: Settings, pool: Pool) -> None:
-    setup = await daily_setup(api, days_ago=1)
+        api: httpx.AsyncClient, today: datetime, settings: Settings, pool: Pool) -> None:
+    setup = await daily_setup(api, today, days_ago=1)
     assert meterflow(settings, "close-periods", "--subscription", setup["subscription"]).returncode == 0
     [invoice] = await invoices_of(api, setup["customer"])
     with pytest.raises(asyncpg.RaiseError, match="finalized"):
@@ -156,8 +130,9 @@ async def test_the_database_guards_one_live_invoice_per_period_and_frozen_totals
     assert Decimal(invoice["total"]) == 0
 
 
-async def test_a_start_whose_first_period_cannot_end_is_a_400_naming_start_date(api: httpx.AsyncClient) -> None:
-    setup = await daily_setup(api)
+async def test_a_start_whose_first_period_cannot_end_is_a_400_naming_start_date(api: httpx.AsyncClient,
+                                                                                 today: datetime) -> None:
+    setup = await daily_setup(api, today)
     plan = the(await api.get(f"/v1/subscriptions/{setup['subscription']}"), "subscription")["plan_id"]
     response = await api.post("/v1/subscriptions", json={"customer_id": setup["customer"], "plan_id": plan,
                                                          "start_date": "9999-12-31T12:00:00Z"})

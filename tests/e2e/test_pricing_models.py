@@ -146,7 +146,7 @@ async def test_weighted_tiered_bills_one_line_at_the_blended_unit_price(api: htt
     await ingest(api, [event(setup) for _ in range(3)])
     await usage_reaches(api, setup, "3")
 
-    # billing.md §3: graduated 1 + 2 + 2.5 = 5.5; b = 5.5 ÷ 3 → 1.833333; 3 * b = 5.499999 → 5.50.
+    # docs/billing.md, "Prices": graduated 1 + 2 + 2.5 = 5.5; b = 5.5 ÷ 3 → 1.833333; 3 * b = 5.499999 → 5.50.
     invoice = await draft_invoice(api, setup)
     [line] = invoice["line_items"]
     assert figures(line) == ("3", "1.833333", "5.50")
@@ -288,7 +288,7 @@ async def test_monigo_overage_tiers_object_is_accepted_and_returned_as_sent(api:
 
 
 async def test_monigo_price_shapes_are_billed_and_echoed_as_sent(api: httpx.AsyncClient) -> None:
-    """What Monigo's clients send (monigo-wire.md §5): `per_unit`, tiers with `unit_amount` and integer
+    """What Monigo's clients send (docs/monigo.md): `per_unit`, tiers with `unit_amount` and integer
     `up_to` (the last one null), a package `tiers` object; each echoed with its integers as integers."""
     tiered = {"model": "tiered", "tiers": [{"up_to": 2, "unit_amount": "1.000000"},
                                            {"up_to": None, "unit_amount": "0.500000"}]}

@@ -1,5 +1,5 @@
-"""billing.md §5 end to end: pause, resume, cancel now and trials through the API and the closer
-(`meterflow close-periods`, grace 0 for these runs), with the invoices each must produce."""
+"""docs/billing.md, "Periods and the subscription lifecycle" end to end: pause, resume, cancel now and trials through
+the API and the closer (`meterflow close-periods`, grace 0 for these runs), with the invoices each must produce."""
 
 from __future__ import annotations
 
@@ -58,6 +58,10 @@ async def invoices(api: httpx.AsyncClient, books: dict[str, Any]) -> list[tuple[
     return sorted((i["period_start"], i["period_end"], i["status"], i["total"]) for i in found)
 
 
+async def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def start_of_history() -> datetime:
     """Two whole days and five hours ago, on the hour: the current daily period began five hours ago."""
     return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - 2 * DAY - 5 * HOUR
@@ -76,9 +80,8 @@ async def test_pause_invoices_the_cut_period_resume_starts_anew_cancel_now_stops
     paused = the(await api.patch(f"/v1/subscriptions/{sub_id}", json={"status": "paused"}), "subscription")
     # The periods before it are not closed yet: the next to invoice is still the first one.
     assert paused["status"] == "paused" and paused["current_period_start"] == ts(start)
-    cut = paused["updated_at"]  # the pause instant: the period containing it ends there
-    refused = await api.patch(f"/v1/subscriptions/{sub_id}", json={"status": "active"})
-    assert refused.status_code == 409, refused.text  # its cut period is not invoiced yet
+    # The period containing the pause ends at the pause's whole second.
+    cut = ts(datetime.fromisoformat(paused["updated_at"].replace("Z", "+00:00")).replace(microsecond=0))
     close(settings, books)
     assert await invoices(api, books) == [
         (ts(start), ts(start + DAY), "finalized", "1.00"), (ts(start + DAY), ts(start + 2 * DAY), "finalized", "2.00"),
@@ -86,6 +89,9 @@ async def test_pause_invoices_the_cut_period_resume_starts_anew_cancel_now_stops
 
     resumed = the(await api.patch(f"/v1/subscriptions/{sub_id}", json={"status": "active"}), "subscription")
     assert resumed["status"] == "active" and resumed["current_period_start"] > cut
+    # Boundaries are whole seconds: a cancel in the resume's own second would leave an empty period.
+    resumed_at = datetime.fromisoformat(resumed["current_period_start"].replace("Z", "+00:00"))
+    await eventually(_now, lambda now: now >= resumed_at + timedelta(seconds=1), timeout_s=5)
     canceled = the(await api.patch(f"/v1/subscriptions/{sub_id}", json={"status": "canceled"}), "subscription")
     assert canceled["status"] == "canceled"
     assert canceled["current_period_start"] == resumed["current_period_start"]

@@ -21,6 +21,7 @@ from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
 from meterflow.domain.payments import PaymentMethod, Setup, Transaction
+from meterflow.domain.periods import Period
 from meterflow.domain.replay import ReplayJob, ReplayStatus
 from meterflow.domain.rollups import COUNTED, Observation, Rollup, fold
 from meterflow.domain.usage import PeriodUsage, UsageQuery
@@ -32,6 +33,7 @@ from tests.fakes.payments import FakePayments, QueueRow
 class Tables:
     invoices: dict[str, Invoice] = field(default_factory=dict)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    waiting: dict[tuple[str, datetime], Period] = field(default_factory=dict)  # (subscription, start) → period
     close_failures: dict[str, CloseFailure] = field(default_factory=dict)
     unreadable: list[UnreadableSubscription] = field(default_factory=list)  # rows only a hand could write
     customers: dict[str, Customer] = field(default_factory=dict)
@@ -110,6 +112,21 @@ class FakeSubscriptions:
                and s.current_period.end <= ended_by and only in (None, s.id) and s.id not in skip]
         unreadable = [u for u in self._tables.unreadable if u.subscription_id not in skip]
         return sorted(due, key=lambda s: (s.current_period.end, s.id))[:limit], unreadable
+
+    async def add_waiting_periods(self, subscription: Subscription, periods: Sequence[Period], at: datetime) -> None:
+        for p in periods:
+            self._tables.waiting.setdefault((subscription.id, p.start), p)
+
+    async def lock_waiting(self, ended_by: datetime, limit: int, only: str | None,
+                           skip: Collection[str]) -> tuple[list[Subscription], list[UnreadableSubscription]]:
+        due = [replace(self._tables.subscriptions[sid], current_period=p)
+               for (sid, _), p in self._tables.waiting.items()
+               if p.end <= ended_by and only in (None, sid) and sid not in skip]
+        return sorted(due, key=lambda s: (s.current_period.end, s.id))[:limit], []
+
+    async def remove_waiting(self, closed: Sequence[Subscription]) -> None:
+        for s in closed:
+            self._tables.waiting.pop((s.id, s.current_period.start), None)
 
     async def save_lifecycle(self, subscriptions: Sequence[Subscription]) -> None:
         for s in subscriptions:

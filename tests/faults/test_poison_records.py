@@ -59,7 +59,7 @@ def poisons(books: Books) -> list[Poison]:
 
 
 def negative(books: Books) -> dict[str, object]:
-    """Not a poison: a negative value is a correction, counted as it is (billing.md §2)."""
+    """Not a poison: a negative value is a correction, counted as it is (docs/billing.md, "Aggregations")."""
     return {"event_name": books.event_name, "customer_id": books.customers[0],
             "idempotency_key": f"{books.count_metric}-negative", "properties": {"units": "-5"}}
 

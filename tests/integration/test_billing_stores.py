@@ -165,6 +165,26 @@ async def test_due_subscriptions_oldest_first_within_limit_only_and_skip(backend
         assert await uow.subscriptions.subscription(Mode.TEST, moved.id, lock=True) == moved
 
 
+async def test_waiting_periods_are_locked_oldest_first_each_as_its_subscription_and_removed(
+        backend: Backend) -> None:
+    unit_of_work, customer, plan = backend
+    s, other = subscription(customer, plan), subscription(customer, plan, 1)
+    hour = timedelta(hours=1)
+    first, second = Period(ANCHOR, ANCHOR + hour), Period(ANCHOR + 2 * hour, ANCHOR + 3 * hour)
+    async with unit_of_work() as uow:
+        for sub in (s, other):
+            await uow.subscriptions.add_subscription(sub)
+        await uow.subscriptions.add_waiting_periods(s, [second, first], ANCHOR)
+        await uow.subscriptions.add_waiting_periods(s, [first], ANCHOR)  # queued twice: kept once
+        await uow.subscriptions.add_waiting_periods(other, [Period(ANCHOR, ANCHOR + 5 * hour)], ANCHOR)
+        waiting, unreadable = await uow.subscriptions.lock_waiting(LONG_AGO, 10, s.id, ())
+        assert (waiting, unreadable) == ([replace(s, current_period=first), replace(s, current_period=second)], [])
+        assert await uow.subscriptions.lock_waiting(ANCHOR + 2 * hour, 10, s.id, ()) == (waiting[:1], [])
+        assert await uow.subscriptions.lock_waiting(LONG_AGO, 10, s.id, {s.id}) == ([], [])
+        await uow.subscriptions.remove_waiting(waiting[:1])
+        assert await uow.subscriptions.lock_waiting(LONG_AGO, 10, s.id, ()) == (waiting[1:], [])
+
+
 async def test_close_failures_are_upserted_listed_and_cleared(backend: Backend) -> None:
     unit_of_work, customer, plan = backend
     s, other = subscription(customer, plan), subscription(customer, plan)

@@ -81,7 +81,7 @@ def test_asking_twice_for_the_same_status_changes_nothing() -> None:
 
 
 def test_a_subscription_starts_at_its_start_to_the_second_with_its_first_period() -> None:
-    """billing.md §5: not rounded to an hour or a day (T0 is 09:41:07)."""
+    """docs/billing.md, "Periods and the subscription lifecycle": not rounded to an hour or a day (T0 is 09:41:07)."""
     s = start_subscription("sub_1", CUSTOMER, PLAN, T0, T0 + timedelta(days=1))
     assert s.anchor == T0 == datetime(2027, 1, 31, 9, 41, 7, tzinfo=UTC)
     assert s.current_period == Period(s.anchor, datetime(2027, 2, 28, 9, 41, 7, tzinfo=UTC))

@@ -1,4 +1,4 @@
-"""billing.md section 2: a negative period quantity is billed as zero by every price model, never a credit
+"""docs/billing.md, "Aggregations": a negative period quantity is billed as zero by every price model, never a credit
 and never a crash; the line still shows the quantity as it is (see tests/unit/test_invoices.py)."""
 
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Refusals name the faulty field (billing.md section 3: a 400 naming the field), and accepted forms
+"""Refusals name the faulty field (docs/billing.md, "Prices": a 400 naming the field), and accepted forms
 normalise to one canonical price."""
 
 from decimal import Decimal
@@ -223,7 +223,7 @@ def test_an_integer_json_number_is_a_price() -> None:
 
 
 def test_monigo_aliases_parse_to_the_same_prices() -> None:
-    """billing.md §3: `per_unit` is flat; a tier's `unit_amount` is its unit_price, `up_to` an integer."""
+    """docs/monigo.md: `per_unit` is flat; a tier's `unit_amount` is its unit_price, `up_to` an integer."""
     assert parse_price({"model": "per_unit", "unit_price": "2.000000"}) == parse_price(
         {"model": "flat", "unit_price": "2"})
     monigo = parse_price({"model": "tiered", "tiers": [{"up_to": 10, "unit_amount": "1.000000"},

@@ -27,7 +27,7 @@ def test_vector_amount(case: dict[str, Any]) -> None:
     assert str(line.amount) == case["amount"]
 
 
-# The unit price an invoice line shows, for the worked examples of billing.md section 3.
+# The unit price an invoice line shows, for the worked examples of docs/billing.md, "Prices".
 WEIGHTED = {
     "model": "weighted_tiered",
     "tiers": [
@@ -103,7 +103,7 @@ def test_describe(raw: dict[str, Any], text: str) -> None:
     assert describe(parse_price(raw)) == text
 
 
-# A negative quantity is billed as zero since billing.md section 2 says so: tests/unit/test_pricing_negative.py.
+# A negative quantity is billed as zero (docs/billing.md, "Aggregations"): tests/unit/test_pricing_negative.py.
 @pytest.mark.parametrize("quantity", ["NaN", "Infinity", "-Infinity"])
 def test_a_quantity_that_cannot_be_billed_is_refused(quantity: str) -> None:
     with pytest.raises(ValueError, match="quantity"):

@@ -1,4 +1,4 @@
-"""Folding events into windows and merging windows gives billing.md §2 exactly."""
+"""Folding events into windows and merging windows gives docs/billing.md, "Aggregations" exactly."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The gateway's memory of the event keys the broker has acknowledged (api.md: a retry after a 202 is
+"""The gateway's memory of the event keys the broker has acknowledged (docs/api.md, "Ingest": a retry after a 202 is
 reported as `duplicates`).
 
 A mark is written only after the broker acknowledged the event (acks=all), never before: a mark for an

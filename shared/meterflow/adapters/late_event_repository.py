@@ -8,6 +8,7 @@ from datetime import datetime
 from meterflow.adapters.postgres import Pool
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
+from meterflow.domain.start_allowance import billed_from
 
 
 class LateEventRepository:
@@ -16,12 +17,15 @@ class LateEventRepository:
 
     async def finalized_periods(self, mode: Mode, customer_ids: Sequence[str],
                                 since: datetime) -> list[FinalizedPeriod]:
+        """Each from where its invoice's usage starts: a first period reaches back by the start allowance."""
         rows = await self._pool.fetch(
-            "SELECT customer_id, id, period_start, period_end FROM invoices "
-            "WHERE status IN ('finalized', 'paid', 'uncollectible') "
-            "AND mode = $1 AND customer_id = ANY($2::text[]) AND period_end > $3",
+            "SELECT i.customer_id, i.id, i.period_start, i.period_end, s.first_period_start, s.usage_from "
+            "FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id "
+            "WHERE i.status IN ('finalized', 'paid', 'uncollectible') "
+            "AND i.mode = $1 AND i.customer_id = ANY($2::text[]) AND i.period_end > $3",
             mode.value, list(set(customer_ids)), since)
-        return [FinalizedPeriod(r["customer_id"], r["id"], r["period_start"], r["period_end"]) for r in rows]
+        return [FinalizedPeriod(r["customer_id"], r["id"], billed_from(r["period_start"], r["first_period_start"],
+                                                                      r["usage_from"]), r["period_end"]) for r in rows]
 
     async def record(self, events: Sequence[LateEvent]) -> None:
         """Idempotent: a replayed batch records nothing new."""

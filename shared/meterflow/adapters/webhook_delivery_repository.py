@@ -6,7 +6,7 @@ to one worker at a time), then leased (`claimed_until`, `claim_token`) and the t
 outcome is written only where the token still matches: a worker whose lease ran out (killed, stalled)
 cannot log an attempt over the claim that replaced it.
 
-Per-endpoint order (README "Webhooks"): a delivery is not claimed while an older delivery (earlier event)
+Per-endpoint order (docs/api.md, "Webhooks"): a delivery is not claimed while an older delivery (earlier event)
 to the same endpoint is pending, leased by a worker, and due no later than it. Older deliveries due now
 are claimed in the same batch, first, and a worker sends one endpoint's batch in event order. An older
 delivery waiting out its backoff does not hold the newer ones back (its next attempt is due later).

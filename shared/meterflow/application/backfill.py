@@ -1,4 +1,4 @@
-"""Backfill (billing.md §6): newline-delimited events older than the acceptance window, exactly once
+"""Backfill (docs/billing.md, "Backfill"): newline-delimited events older than the acceptance window, exactly once
 against the events on record.
 
 Each line is validated like any event (`parse_event`, the customer, every metric's reading of it), with

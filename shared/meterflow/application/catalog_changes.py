@@ -1,4 +1,4 @@
-"""Updating and deleting customers, metrics and plans (api.md), with the guards of
+"""Updating and deleting customers, metrics and plans (docs/api.md), with the guards of
 `domain/catalog_changes.py`: load within the mode (404), apply the rule, store."""
 
 from __future__ import annotations

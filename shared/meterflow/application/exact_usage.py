@@ -1,6 +1,6 @@
 """The usage reader every figure goes through (usage API, drafts, period close): any `[start, end)` to
-the second, for every aggregation (billing.md §2). Whole hours come from the rollups in one round trip;
-the partial edge hours are recounted from the events on record (`domain/exact_periods.py`).
+the second, for every aggregation (docs/billing.md, "Aggregations"). Whole hours come from the rollups in one round
+trip; the partial edge hours are recounted from the events on record (`domain/exact_periods.py`).
 
 Same port as the rollups (`UsageReader`), so `compute_invoices` and the closer are unchanged. An
 hour-aligned period reads the rollups only; a period's edges cost one indexed read of at most two

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from meterflow.application.collection_outbox import queue_collection
 from meterflow.application.invoicing import compute_invoices, write_invoices
-from meterflow.application.ports import CatalogReader, UsageReader
+from meterflow.application.ports import CatalogReader, InvoiceLookup, UsageReader
 from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from meterflow.application.webhook_outbox import invoice_changes, invoice_status_change, record_webhooks
 from meterflow.clock import Clock
@@ -88,6 +88,15 @@ class Invoicing:
             await queue_collection(uow.payments, written.invoices, now, self.auto_collect)
             await uow.commit()
         return written.invoices[0]
+
+
+async def mode_of_invoice(invoices: InvoiceLookup, invoice_id: str, asked: Mode | None = None) -> Mode:
+    """The mode an invoice belongs to, found by its id (ids are unique across modes), so ops commands need
+    no `--mode`; one given must agree (a NotFound otherwise, as an invoice of another mode is to the API)."""
+    for mode in (asked,) if asked else tuple(Mode):
+        if await invoices.invoice(mode, invoice_id) is not None:
+            return mode
+    raise NotFound("invoice", invoice_id)
 
 
 async def _subscription(uow: UnitOfWork, mode: Mode, subscription_id: str, param: str) -> Subscription:

@@ -2,7 +2,8 @@
 
 `compute_invoices` is the one path from rollups to invoices; a draft (the API, one subscription) and a
 period close (the closer, thousands at once) both call it, so a draft shows exactly what the close
-will bill for the same usage. It batches: one catalog read per mode and one Redis round trip in all.
+will bill for the same usage: each period's usage over its `billed_range` (the first period reaches back
+by the start allowance). It batches: one catalog read per mode and one Redis round trip in all.
 
 `write_invoices` is the one path from computed invoices to the invoices table, for drafts, period close
 and re-invoicing alike: the domain decides per period (insert, write over the open draft, already
@@ -26,6 +27,7 @@ from meterflow.domain.invoices import Invoice, InvoiceStatus, plan_write, rate
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.rollups import quantity
+from meterflow.domain.start_allowance import billed_range
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
 
@@ -56,7 +58,7 @@ async def compute_invoices(catalog: CatalogReader, usage: UsageReader,
                            items: Sequence[tuple[Subscription, Period]], now: datetime,
                            status: InvoiceStatus) -> list[Invoice]:
     plans, metrics = await _catalog_for(catalog, [s for s, _ in items])
-    queries = [UsageQuery(s.mode, price.metric_id, s.customer_id, period)
+    queries = [UsageQuery(s.mode, price.metric_id, s.customer_id, billed_range(s, period))
                for s, period in items for price in plans[s.plan_id].prices]
     figures = iter(await usage.usage(queries))
     invoices = []

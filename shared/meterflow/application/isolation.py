@@ -1,4 +1,5 @@
-"""Run a batched step so that one bad item cannot fail the others (billing.md §5, issue #10).
+"""Run a batched step so that one bad item cannot fail the others (issue #10; docs/billing.md, "Invoices and
+period close").
 
 The step runs on the whole batch first, so the good case keeps its one catalog read, one Redis round trip
 and one `executemany`. Only when it raises is the batch split in halves and each half run again, down to

@@ -1,15 +1,19 @@
 """Period close: every period whose end + grace has passed gets exactly one finalized invoice.
 
 Run by the closer service on a timer and by ops (`meterflow close-periods --as-of … [--dry-run]`). The use
-case owns its transaction: one unit of work per chunk locks up to CHUNK_SIZE due subscriptions (`SKIP
-LOCKED`: two closers share the work), computes their invoices, writes them through the one write path,
-moves each subscription on (domain `advance`) and commits. A kill -9 rolls the chunk back whole: never an
-invoice without its advanced subscription, nor the reverse. Safe to run late, twice or concurrently.
+case owns its transaction: one unit of work per chunk locks up to CHUNK_SIZE due subscriptions and up to
+CHUNK_SIZE waiting periods (`SKIP LOCKED`: two closers share the work), computes their invoices, writes
+them through the one write path, moves each subscription on (domain `advance`) or takes each waiting
+period off the queue, and commits. A kill -9 rolls the chunk back whole: never an invoice without its
+advanced subscription or its dequeued period, nor the reverse. Safe to run late, twice or concurrently.
 
-One subscription can never stop the others (billing.md §5): a period whose invoice cannot be computed or
-written is skipped for the rest of the run, recorded with its reason in the same transaction, and tried
-again on the next run; every other period of the chunk is still closed in the same batched writes (see
-isolation.py). Only an unreachable dependency stops a run.
+A waiting period is one a resume left uninvoiced (domain `resume`): several of one subscription may wait
+at once, beside its current period, and each is invoiced exactly once like any other.
+
+One subscription can never stop the others (docs/billing.md, "Invoices and period close"): a period whose invoice cannot
+be computed or written is skipped for the rest of the run, recorded with its reason in the same transaction, and tried
+again on the next run; every other period of the chunk is still closed in the same batched writes (see isolation.py).
+Only an unreachable dependency stops a run.
 """
 
 from __future__ import annotations
@@ -34,12 +38,22 @@ DRY_RUN_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
-class Close:
-    """One due period, computed: its invoice, and the subscription as it will be once that is written."""
+class DuePeriod:
+    """A period to invoice: a subscription's current period, or a waiting one (the subscription read on
+    that period, which is not moved on once it is invoiced)."""
 
-    due: Subscription
+    subscription: Subscription
+    waiting: bool = False
+
+
+@dataclass(frozen=True)
+class Close:
+    """One due period, computed: its invoice, and the subscription as it will be once that is written
+    (None for a waiting period: its queue row goes instead)."""
+
+    due: DuePeriod
     invoice: Invoice
-    following: Subscription
+    following: Subscription | None
 
 
 @dataclass
@@ -76,7 +90,12 @@ class PeriodCloser:
         while True:
             async with self.unit_of_work() as uow:
                 limit = DRY_RUN_LIMIT if dry_run else self.chunk_size
-                due, unreadable = await uow.subscriptions.lock_due(as_of - self.grace, limit, subscription_id, skip)
+                current, unreadable = await uow.subscriptions.lock_due(as_of - self.grace, limit, subscription_id,
+                                                                       skip)
+                waiting, unreadable_waiting = await uow.subscriptions.lock_waiting(as_of - self.grace, limit,
+                                                                                   subscription_id, skip)
+                due = [DuePeriod(s) for s in current] + [DuePeriod(s, waiting=True) for s in waiting]
+                unreadable += unreadable_waiting
                 if not due and not unreadable:
                     return summary
                 await self._close_chunk(uow, due, unreadable, summary, dry_run)
@@ -86,56 +105,59 @@ class PeriodCloser:
             if dry_run:
                 return summary
 
-    async def _close_chunk(self, uow: UnitOfWork, due: Sequence[Subscription],
+    async def _close_chunk(self, uow: UnitOfWork, due: Sequence[DuePeriod],
                            unreadable: Sequence[UnreadableSubscription], summary: CloseSummary,
                            dry_run: bool) -> None:
         now = self.clock.now()
         computed = await in_isolation(due, self._compute, self.is_transient)
         failures = [CloseFailure.of(u.subscription_id, u.mode, u.period, CloseStage.READ, u.error, now)
                     for u in unreadable]
-        failures += _failures([(s, error) for s, error in computed.failed], CloseStage.COMPUTE, now)
+        failures += _failures([(d.subscription, error) for d, error in computed.failed], CloseStage.COMPUTE, now)
         summary.skipped += failures
         if dry_run:
             summary.previews = [close.invoice for _, close in computed.done]
             summary.periods_closed = len(summary.previews)
             return
 
-        async def write(closes: Sequence[Close]) -> list[Subscription]:
+        async def write(closes: Sequence[Close]) -> list[Close]:
             async with uow.savepoint():
                 return await self._write(uow, closes, summary, now)
 
         writes = await in_isolation([close for _, close in computed.done], write, self.is_transient)
-        write_failures = _failures([(c.due, error) for c, error in writes.failed], CloseStage.WRITE, now)
+        write_failures = _failures([(c.due.subscription, error) for c, error in writes.failed], CloseStage.WRITE, now)
         summary.skipped += write_failures
         await uow.close_failures.record(failures + write_failures)
-        await uow.close_failures.clear([close.due.id for close, _ in writes.done])
+        await uow.close_failures.clear([close.due.subscription.id for close, _ in writes.done])
         await uow.commit()
         summary.periods_closed += len(writes.done)
 
-    async def _compute(self, due: Sequence[Subscription]) -> list[Close]:
+    async def _compute(self, due: Sequence[DuePeriod]) -> list[Close]:
         oldest_usage = self.clock.now() - self.usage_retention
-        for s in due:
-            check_billable(s.current_period, oldest_usage)
-        invoices = await compute_invoices(self.catalog, self.usage, [(s, s.current_period) for s in due],
+        for d in due:
+            check_billable(d.subscription.current_period, oldest_usage)
+        invoices = await compute_invoices(self.catalog, self.usage,
+                                          [(d.subscription, d.subscription.current_period) for d in due],
                                           self.clock.now(), InvoiceStatus.FINALIZED)
-        return [Close(s, invoice, advance(s)) for invoice, s in zip(invoices, due, strict=True)]
+        return [Close(d, invoice, None if d.waiting else advance(d.subscription))
+                for invoice, d in zip(invoices, due, strict=True)]
 
     async def _write(self, uow: UnitOfWork, closes: Sequence[Close], summary: CloseSummary,
-                     now: datetime) -> list[Subscription]:
-        """Write a group's invoices and advance its subscriptions. The summary counts them only once both
-        writes are done: a group that fails is undone by its savepoint and retried in halves."""
+                     now: datetime) -> list[Close]:
+        """Write a group's invoices, advance its subscriptions and dequeue its waiting periods. The summary
+        counts them only once every write is done: a group that fails is undone by its savepoint and
+        retried in halves."""
         written = await write_invoices(uow.invoices, [close.invoice for close in closes], now)
-        following = [close.following for close in closes]
-        await uow.subscriptions.save_lifecycle(following)
+        moved = [(close.due.subscription, close.following) for close in closes if close.following is not None]
+        await uow.subscriptions.save_lifecycle([following for _, following in moved])
+        await uow.subscriptions.remove_waiting([c.due.subscription for c in closes if c.following is None])
         # The group's webhook events (invoices created and finalized, a cancel at period end taking effect)
         # in its savepoint: a group undone takes its events with it.
-        changes = invoice_changes(written.created, written.invoices)
-        changes += subscription_changes([(close.due, close.following) for close in closes])
+        changes = invoice_changes(written.created, written.invoices) + subscription_changes(moved)
         await record_webhooks(uow.webhooks, self.org_id, changes, now)
         await queue_collection(uow.payments, written.invoices, now, self.auto_collect)  # same savepoint
         summary.invoices_written += len(written.invoices)
         summary.already_invoiced += len(written.already_invoiced)
-        return following
+        return list(closes)
 
 
 def _failures(failed: Sequence[tuple[Subscription, Exception]], stage: CloseStage,

@@ -1,12 +1,12 @@
-"""Running replay jobs (billing.md §6): one job at a time, claimed from the store, its hours rebuilt from
+"""Running replay jobs (docs/billing.md, "Replay"): one job at a time, claimed from the store, its hours rebuilt from
 the events on record in chunks with progress, then written over the rollups (`domain/replay.py`).
 
 Runs in the closer's service as a background loop, never inside an HTTP request. A job that fails is
 marked failed with its reason; a worker killed mid-job leaves it processing, and it is claimed again once
 stale (replay is idempotent: running it again from the start gives the same rollups). Finalized invoices
 are never touched: a replay writes rollups only. Where it changes the figures of an hour inside a
-finalized period, the events on record there are reported as late events for that invoice (billing.md
-§6): the invoice stays as it was, and ops see which events it no longer agrees with. The report is
+finalized period, the events on record there are reported as late events for that invoice (docs/billing.md,
+"Replay"): the invoice stays as it was, and ops see which events it no longer agrees with. The report is
 idempotent (one late event per key), so a replay run twice reports nothing new.
 """
 

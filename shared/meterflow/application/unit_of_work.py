@@ -17,6 +17,7 @@ from meterflow.domain.catalog import Customer, Subscription
 from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.modes import Mode
+from meterflow.domain.periods import Period
 from meterflow.domain.replay import ReplayJob, ReplayStatus
 from meterflow.domain.webhooks import NewDelivery, WebhookEndpoint, WebhookEvent
 
@@ -63,6 +64,20 @@ class SubscriptionStore(Protocol):
 
     async def save_lifecycle(self, subscriptions: Sequence[Subscription]) -> None:
         """Write each one's status, current period and cancellation."""
+        ...
+
+    async def add_waiting_periods(self, subscription: Subscription, periods: Sequence[Period], at: datetime) -> None:
+        """Queue ended periods of the subscription for the closer (one already queued stays as it is)."""
+        ...
+
+    async def lock_waiting(self, ended_by: datetime, limit: int, only: str | None,
+                           skip: Collection[str]) -> tuple[list[Subscription], list[UnreadableSubscription]]:
+        """Lock up to `limit` waiting periods that ended by `ended_by`, oldest first, each read as its
+        subscription on that period; skipping, like `lock_due`, rows another closer holds and `skip`."""
+        ...
+
+    async def remove_waiting(self, closed: Sequence[Subscription]) -> None:
+        """Dequeue the waiting periods (each a subscription on its period) once invoiced."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""Webhook endpoints (api.md "Webhooks"): create with a secret shown once, read, update, delete.
+"""Webhook endpoints (docs/api.md, "Webhooks"): create with a secret shown once, read, update, delete.
 
 The URL rules are the domain's (`parse_url`, `address_fault`); this module resolves the host (through
 the `Resolver` port) for a live endpoint, so that a live API key cannot point meterflow at the operator's

@@ -1,14 +1,17 @@
 """What a business sets up to be billed: customers, metrics, plans with prices, subscriptions.
 
-A subscription's lifecycle is decided here and nowhere else (billing.md §5): it starts with its first
-period at its start, to the second (or at the end of its trial: usage before `trial_ends_at` is never
-billed), moves to the next period once its current one is invoiced, and, when cancelled at period end,
-stops after invoicing the period it was cancelled in.
+A subscription's lifecycle is decided here and nowhere else (docs/billing.md, "Periods and the subscription lifecycle";
+docs/billing-periods.md): it starts with its first period at its start truncated to the whole second (or at the end of
+its trial: usage before `trial_ends_at` is never billed), moves to the next period once its current one is invoiced,
+and, when cancelled at period end, stops after invoicing the period it was cancelled in. Every instant a change takes
+effect is a whole second, so every period boundary is one.
 
 Pause and cancel-now end billing at that instant (`stops_at`): the period containing it ends there and is
 invoiced like any ended one (periods before it, not yet closed, are closed as usual first). A subscription
 with no period left to invoice (paused or stopped, its last period invoiced) holds an empty period
-`[t, t)`, which no close ever picks up. Resume starts a new period anchored at the resume instant.
+`[t, t)`, which no close ever picks up. Resume starts a new period anchored at the resume instant, at any
+time: the periods the pause ended and the closer has not invoiced yet are handed over as `waiting`
+periods, which the closer invoices on their own (so several ended periods of one subscription may wait).
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from typing import Any
 
 from meterflow.domain.errors import Conflict, FieldError
 from meterflow.domain.modes import Mode
-from meterflow.domain.periods import BillingInterval, Period, next_period, period_at, period_containing
+from meterflow.domain.periods import (
+    BillingInterval,
+    Period,
+    next_period,
+    period_at,
+    period_containing,
+    whole_second,
+)
 from meterflow.domain.pricing.parse import Price, parse_price
 from meterflow.domain.rollups import Aggregation, MetricRule
 
@@ -109,6 +119,8 @@ class Subscription:
     trial_ends_at: datetime | None = None
     updated_at: datetime | None = None
     stops_at: datetime | None = None  # pause or cancel-now instant: no period runs past it
+    first_period_start: datetime | None = None  # where its first billing period starts (None: not recorded)
+    usage_from: datetime | None = None  # the first period bills usage from here (start allowance)
 
     @property
     def bills(self) -> bool:
@@ -133,14 +145,15 @@ def _first_period(anchor: datetime, interval: BillingInterval) -> Period:
 
 def start_subscription(subscription_id: str, customer: Customer, plan: Plan, start: datetime | None,
                        now: datetime) -> Subscription:
-    """A new active subscription whose first period starts at `start` (default: now) to the second, or
-    at the end of the plan's trial, so no usage of the trial is ever in a billing period."""
-    begins = start or now
+    """A new active subscription whose first period starts at `start` (default: now) truncated to the
+    whole second, or at the end of the plan's trial, so no usage of the trial is ever in a billing period.
+    Its first period bills usage from its own start (`start_allowance.with_start_allowance` reaches back)."""
+    begins = whole_second(start or now)
     trial_ends_at = begins + timedelta(days=plan.trial_period_days) if plan.trial_period_days else None
     anchor = trial_ends_at or begins
     return Subscription(subscription_id, customer.mode, customer.id, plan.id, SubscriptionStatus.ACTIVE, anchor,
                         _first_period(anchor, plan.billing_period), False, None, now, plan.billing_period,
-                        trial_ends_at, now)
+                        trial_ends_at, now, first_period_start=anchor, usage_from=anchor)
 
 
 def _stopped_at(at: datetime) -> Period:
@@ -179,16 +192,25 @@ def pause(subscription: Subscription, at: datetime) -> Subscription:
                    stops_at=at, updated_at=at)
 
 
-def resume(subscription: Subscription, at: datetime) -> Subscription:
-    """A new period anchored at the resume instant. The paused period must be invoiced first (409 until
-    the closer has done it), so two periods are never pending at once."""
+def periods_owed(subscription: Subscription) -> tuple[Period, ...]:
+    """The ended periods a stopped or paused subscription has still to invoice: its current period and
+    those after it up to where billing stopped (several, when the closer is behind)."""
+    owed: list[Period] = []
+    while subscription.bills and subscription.stops_at is not None:
+        owed.append(subscription.current_period)
+        subscription = advance(subscription)
+    return tuple(owed)
+
+
+def resume(subscription: Subscription, at: datetime) -> StatusChange:
+    """A new period anchored at the resume instant, however soon after the pause: the periods the pause
+    ended and the closer has not invoiced yet wait for it apart (`waiting`), each invoiced once."""
     if subscription.status != SubscriptionStatus.PAUSED:
         raise Conflict(f"only a paused subscription can be resumed; this one is {subscription.status}", "status")
-    if subscription.bills:
-        raise Conflict("the paused period is not invoiced yet; resume once it is closed", "status")
-    return replace(subscription, status=SubscriptionStatus.ACTIVE, anchor=at,
-                   current_period=_first_period(at, subscription.interval), trial_ends_at=None, stops_at=None,
-                   updated_at=at)
+    resumed = replace(subscription, status=SubscriptionStatus.ACTIVE, anchor=at,
+                      current_period=_first_period(at, subscription.interval), trial_ends_at=None, stops_at=None,
+                      updated_at=at)
+    return StatusChange(resumed, periods_owed(subscription))
 
 
 def cancel_now(subscription: Subscription, at: datetime) -> Subscription:
@@ -201,11 +223,26 @@ def cancel_now(subscription: Subscription, at: datetime) -> Subscription:
                    canceled_at=subscription.canceled_at or at, stops_at=subscription.stops_at or at, updated_at=at)
 
 
-def change_status(subscription: Subscription, status: str, at: datetime) -> Subscription:
-    """PATCH status (api.md): paused, active or canceled; an impossible transition is a Conflict."""
-    transitions = {SubscriptionStatus.PAUSED: pause, SubscriptionStatus.ACTIVE: resume,
-                   SubscriptionStatus.CANCELED: cancel_now}
-    return transitions[status](subscription, at)
+@dataclass(frozen=True)
+class StatusChange:
+    """A subscription after a status change, and the ended periods it hands to the closer's queue."""
+
+    subscription: Subscription
+    waiting: tuple[Period, ...] = ()
+
+
+def change_status(subscription: Subscription, status: str, at: datetime) -> StatusChange:
+    """PATCH status: paused, active or canceled, taking effect at the whole second of `at`; an
+    impossible transition (pausing what is not active, resuming what is not paused, cancelling twice) is a
+    Conflict."""
+    effective = whole_second(at)
+    if status == SubscriptionStatus.ACTIVE:
+        change = resume(subscription, effective)
+    else:
+        stop = pause if status == SubscriptionStatus.PAUSED else cancel_now
+        change = StatusChange(stop(subscription, effective))
+    # Boundaries at the whole second; `updated_at` when the change was made (never before the creation).
+    return replace(change, subscription=replace(change.subscription, updated_at=at))
 
 
 def double_billed_metrics(plan: Plan, others: list[Plan]) -> set[str]:

@@ -1,4 +1,4 @@
-"""What may change in the catalog once it is in use (api.md's table of guards), decided here for every
+"""What may change in the catalog once it is in use (the guards docs/api.md lists per call), decided here for every
 caller: the routes only load, call these rules and store.
 
 - A metric's counting rule (`event_name`, `aggregation`, `aggregation_property`) is fixed once a price

@@ -1,5 +1,5 @@
-"""A period the closer could not invoice, and why (billing.md section 5: one subscription can never stop
-the others).
+"""A period the closer could not invoice, and why (docs/billing.md, "Invoices and period close": one subscription can
+never stop the others).
 
 The closer skips such a period, closes every other due one, reports this record (CLI output and exit
 status, the `meterflow_close_skipped_total` metric, the `close_failures` listing) and tries the period

@@ -1,4 +1,5 @@
-"""The counting rule of billing.md §1 and §2: which events of a batch count, and what they add to the rollups.
+"""The counting rule of docs/billing.md ("Deduplication", "Aggregations"): which events of a batch count, and what they
+add to the rollups.
 
 The first event of a (mode, idempotency key) is the one counted; every later one, stored before or
 earlier in the same batch, is a duplicate even if its body differs. A counted event folds into the
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
+from meterflow.domain.accounting import Receipt
 from meterflow.domain.modes import Mode
 from meterflow.domain.rollups import DaySlice, Observation, Rollup, Window, fold, hour_bit, merge_all
 from meterflow.domain.usage import PeriodUsage
@@ -47,6 +49,9 @@ class CountableEvent:
     # Which record this is (`event_record.origin_token`): kept with the dedupe mark of the counted one,
     # so a replay can tell the counted record from a later duplicate of its key. None: not known.
     origin: str | None = None
+    # Where the record is accounted (docs/accounting.md): its counted or duplicate outcome is tallied in the
+    # same transaction as the marks. None: not a record of an events topic (nothing to account).
+    receipt: Receipt | None = None
 
     @property
     def dedupe_key(self) -> DedupeKey:

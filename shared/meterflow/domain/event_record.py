@@ -1,5 +1,5 @@
-"""Events on record (billing.md §6): every counted event, durably, with its body as counted, when it was
-received and where it was read from (Kafka topic, partition, offset).
+"""Events on record (docs/billing.md, "Events on record"): every counted event, durably, with its body as counted, when
+it was received and where it was read from (Kafka topic, partition, offset).
 
 Invariant: the events on record are exactly the counted events. The counting transaction decides which
 record of a key is counted and keeps that record's `origin_token` with the key's dedupe mark; the record is

@@ -1,5 +1,5 @@
-"""Usage over any `[start, end)` to the second (billing.md §2): whole hours from the hourly rollups, the
-partial hours at either edge recounted from the events on record, merged exactly.
+"""Usage over any `[start, end)` to the second (docs/billing.md, "Aggregations"): whole hours from the hourly rollups,
+the partial hours at either edge recounted from the events on record, merged exactly.
 
 A period that starts at 13:37:12 counts no event of 13:20: the rollup of 13:00-14:00 holds both, so that
 hour is recounted from its events in [13:37:12, 14:00) instead. `unique` stays exact because both parts

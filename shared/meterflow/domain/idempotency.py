@@ -1,5 +1,5 @@
-"""`Idempotency-Key` (api.md): what a request carrying a key already seen must get, decided from the stored
-record alone.
+"""`Idempotency-Key` (docs/api.md, "Idempotency-Key"): what a request carrying a key already seen must get, decided from
+the stored record alone.
 
 The first request with a key in a mode is executed and its answer stored for 24 h with a fingerprint of
 the request (method, path, query, body). A retry with the same fingerprint gets the stored answer and

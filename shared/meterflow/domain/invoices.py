@@ -3,7 +3,7 @@
 This is the single computation behind both a draft (`POST /v1/invoices/generate`) and a period close,
 so the two can never disagree. Each line is rounded once by pricing; subtotal = Σ rounded lines;
 vat_amount = subtotal * the plan's vat_rate ÷ 100, rounded once; total = subtotal + vat_amount
-(billing.md §4).
+(docs/billing.md, "Money and rounding").
 
 The invoice's life is decided here too, for every caller: what writing a computed invoice does to the
 period's live invoice (`plan_write`), and which status changes are allowed (`transition`). Invariants:

@@ -1,4 +1,4 @@
-"""Late events (billing.md §5): counted events whose timestamp falls in a period already invoiced and
+"""Late events (docs/billing.md, "Late events"): counted events whose timestamp falls in a period already invoiced and
 finalized. They are kept in usage, never change that invoice, and are reported to ops.
 
 Only an event counted for the first time can be late: a duplicate of a counted event was reported (or

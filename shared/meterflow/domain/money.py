@@ -1,6 +1,6 @@
 """Money: the one place where a computed amount becomes money, and where a unit price is rounded.
 
-Invariants (billing.md section 4):
+Invariants (docs/billing.md, "Money and rounding"):
 - every line amount is rounded exactly once, half-up, to its currency's ISO 4217 minor unit, and that
   happens only in `round_money`; everything before it is exact Decimal arithmetic;
 - derived unit prices (blended, effective, per-package) are rounded half-up to 6 decimal places, here;

@@ -3,9 +3,12 @@
 Every boundary is computed from the anchor (the subscription's first period start), never from the
 previous boundary, so month-end clamping cannot drift: Jan 31 → Feb 28 → Mar 31 → Apr 30.
 
-Period boundaries fall on whole UTC hours (`align_to_hour`), because usage is rolled up in hourly
-windows: a period quantity is then an exact sum of whole windows, with no window split across two
-invoices.
+Every boundary is a whole second (`whole_second`): clients stamp events to the second (often with no
+fraction at all), so a period starting at 10:00:00.4829 would leave out an event stamped 10:00:00 that was
+sent after the subscription was created. An event stamped in the second a period starts belongs to it. A
+boundary is not rounded to an hour: usage is rolled up in hourly windows (`align_to_hour` is the start of
+an instant's window), and a period's partial hours at either edge are recounted from the events on record
+(`exact_periods.py`), so no event is billed by two periods (docs/billing-periods.md).
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ class Period:
 
     def contains(self, at: datetime) -> bool:
         return self.start <= at < self.end
+
+
+def whole_second(at: datetime) -> datetime:
+    """`at` truncated to its second: the instant a start, pause, resume or cancel takes effect."""
+    return at.replace(microsecond=0)
 
 
 def align_to_hour(at: datetime) -> datetime:

@@ -1,4 +1,4 @@
-"""Each object as the API shows it (api.md): the one rendering the gateway answers with and a webhook
+"""Each object as the API shows it (docs/api.md): the one rendering the gateway answers with and a webhook
 event carries in its `data`, so a receiver's copy of an invoice equals `GET /v1/invoices/{id}` at the
 time of the change. Pure: money and quantities as decimal strings, timestamps RFC 3339 in UTC."""
 

@@ -1,4 +1,4 @@
-"""Replay (billing.md §6): rebuild the hourly rollups of a range from the events on record.
+"""Replay (docs/billing.md, "Replay"): rebuild the hourly rollups of a range from the events on record.
 
 The rebuilt unit is the whole UTC hour: a range is widened to the hours it touches, and each of those
 hours is recomputed from **all** its events on record, so replaying a range twice, or two overlapping
@@ -93,7 +93,7 @@ def hour_start(day: int, hour: int) -> datetime:
 
 def in_finalized_period(customer_id: str, hour: datetime, periods: Sequence[FinalizedPeriod]) -> bool:
     """Does this hour of the customer overlap one of its finalized periods: an hour where a rebuild
-    changes figures an invoice has already locked (billing.md §6)?"""
+    changes figures an invoice has already locked (docs/billing.md, "Replay")?"""
     return any(p.customer_id == customer_id and p.start < hour + _HOUR and hour < p.end for p in periods)
 
 

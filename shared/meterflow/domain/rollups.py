@@ -1,7 +1,7 @@
 """Rollups: how events fold into hourly windows, and how windows merge into a period quantity.
 
 One `Rollup` per (metric, customer, hour). `observe` folds one event in, `merge` combines windows, and
-`quantity` turns the merged rollup into the billed figure of billing.md §2. Everything is exact
+`quantity` turns the merged rollup into the billed figure of docs/billing.md, "Aggregations". Everything is exact
 Decimal computed in `QUANTITY_CONTEXT`, wide enough that no value inside the documented domain of a
 usage value (domain/quantities.py) ever loses a digit; a value outside it is refused, never folded.
 Negative values and negative sums are kept as they are (pricing bills them as zero). An event a numeric
@@ -128,7 +128,7 @@ def merge_all(rollups: Iterable[Rollup]) -> Rollup:
 
 
 def quantity(aggregation: Aggregation, rollup: Rollup, distinct_values: int = 0) -> Decimal:
-    """The billed quantity of billing.md §2 (0 when nothing was observed)."""
+    """The billed quantity of docs/billing.md, "Aggregations" (0 when nothing was observed)."""
     match aggregation:
         case Aggregation.COUNT:
             return Decimal(rollup.events)

@@ -1,4 +1,4 @@
-"""Pricing: what a quantity of usage costs under a plan's price (billing.md section 3).
+"""Pricing: what a quantity of usage costs under a plan's price (docs/billing.md, "Prices"; docs/pricing.md).
 
 One module per price model (`flat`, `tiered`, `volume`, `package`, `overage`, `weighted_tiered`), each a
 frozen pydantic model implementing the `PriceModel` protocol; shared tier arithmetic lives in `tiers`.

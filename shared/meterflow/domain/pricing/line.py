@@ -3,13 +3,13 @@
 The line's `unit_price`:
 - `flat`, `overage`: the price's own unit_price (for overage, the price per unit beyond the included ones);
 - `package`: package_price ÷ package_size, 6 places half-up;
-- `weighted_tiered`: the blended b the amount was computed from (billing.md section 3);
+- `weighted_tiered`: the blended b the amount was computed from (docs/billing.md, "Prices");
 - `tiered`, `volume`: the effective price, exact amount ÷ q, 6 places half-up, so that a reader can see
   what one unit cost on average; None when q = 0 (nothing to divide by; likewise for weighted_tiered).
 The shown unit price is informative only: the amount is never recomputed from it (except weighted_tiered,
 whose definition is q * b).
 
-A negative quantity (a `sum` of corrections, billing.md section 2) is priced as zero: no model ever
+A negative quantity (a `sum` of corrections, docs/billing.md, "Aggregations") is priced as zero: no model ever
 creates a credit implicitly, and no accepted usage value can make an invoice fail to compute. The line
 still shows the quantity as it is; only the price applies to max(q, 0).
 """

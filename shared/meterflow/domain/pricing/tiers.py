@@ -27,7 +27,7 @@ class Tier(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _accept_monigo_unit_amount(cls, data: Any) -> Any:
-        """Monigo names a tier's price `unit_amount` (billing.md §3); given once, under either name."""
+        """Monigo names a tier's price `unit_amount` (docs/monigo.md); given once, under either name."""
         if not isinstance(data, Mapping) or "unit_amount" not in data:
             return data
         if "unit_price" in data:

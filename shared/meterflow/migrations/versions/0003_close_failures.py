@@ -1,4 +1,5 @@
-"""Close failures: periods the closer skipped and why, listed for ops until they close (billing.md §5).
+"""Close failures: periods the closer skipped and why, listed for ops until they close (docs/billing.md, "Invoices and
+period close").
 
 No foreign key to subscriptions: the listing must be writable whatever state the failing row is in.
 

@@ -1,5 +1,6 @@
 """Monigo's resource surface: customer phone, updates and soft deletes, plan trials and VAT, subscription
-trials and pauses, paid invoices with VAT (api.md, billing.md §4, §5), Idempotency-Key records.
+trials and pauses, paid invoices with VAT (docs/api.md; docs/billing.md, "Money and rounding" and "Periods and the
+subscription lifecycle"), Idempotency-Key records.
 
 Deletes are soft (`deleted_at`): a deleted customer's invoices stay readable and its rows stay the target
 of their foreign keys. `external_id` is unique among the customers not deleted, so it can be reused.

@@ -1,4 +1,4 @@
-"""Events on record (billing.md §6): every counted event, partitioned by month of its timestamp.
+"""Events on record (docs/billing.md, "Events on record"): every counted event, partitioned by month of its timestamp.
 
 Revision ID: 0005_events_on_record
 Revises: 0004_monigo_surface

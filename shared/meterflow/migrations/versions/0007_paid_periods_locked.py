@@ -3,9 +3,9 @@
 Revision ID: 0007_paid_periods_locked
 Revises: 0006_close_order
 
-An invoice is paid only once finalized (billing.md §5), and its amounts never change after; an event
-counted later in its period is a late event (billing.md §5) like one in a finalized period. The lookup
-of locked periods by customer gets an index covering both states.
+An invoice is paid only once finalized (docs/billing.md, "Invoices and period close"), and its amounts never change
+after; an event counted later in its period is a late event (docs/billing.md, "Late events") like one in a finalized
+period. The lookup of locked periods by customer gets an index covering both states.
 """
 
 from alembic import op

@@ -2,7 +2,7 @@
 hosted-checkout setups; invoices gain their payment state and the status `uncollectible`.
 
 Revision ID: 0014
-Revises: 0008_webhooks
+Revises: 0009
 
 The final guards of "charged at most once" that live in Postgres: one attempt per (invoice, attempt
 number) and one reference per attempt (`UNIQUE`), at most one succeeded attempt per invoice (partial
@@ -16,7 +16,7 @@ voided; a paid or void one never changes.
 from alembic import op
 
 revision = "0014"
-down_revision = "0008_webhooks"
+down_revision = "0009"
 
 STATEMENTS = (
     "ALTER TABLE invoices DROP CONSTRAINT invoices_status_check",
