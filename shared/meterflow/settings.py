@@ -161,13 +161,17 @@ class Settings(BaseSettings):
                                      "(30 days; the closer removes older ones)")
 
     # Payments (docs/payments.md): a provider is usable in a mode once that mode's secret key is set.
-    paystack_secret_key_test: SecretStr | None = None
-    paystack_secret_key_live: SecretStr | None = None
+    paystack_secret_key_test: SecretStr | None = Field(None, description="Paystack secret key of test mode "
+                                                       "(sk_test_…); also verifies its webhooks")
+    paystack_secret_key_live: SecretStr | None = Field(None, description="Paystack secret key of live mode "
+                                                       "(sk_live_…)")
     paystack_base_url: str = Field("https://api.paystack.co", description="Paystack's API (a test double's in tests)")
-    flutterwave_secret_key_test: SecretStr | None = None
-    flutterwave_secret_key_live: SecretStr | None = None
-    flutterwave_secret_hash_test: SecretStr | None = Field(None, description="the `verif-hash` Flutterwave sends")
-    flutterwave_secret_hash_live: SecretStr | None = None
+    flutterwave_secret_key_test: SecretStr | None = Field(None, description="Flutterwave secret key of test mode")
+    flutterwave_secret_key_live: SecretStr | None = Field(None, description="Flutterwave secret key of live mode")
+    flutterwave_secret_hash_test: SecretStr | None = Field(None, description="the `verif-hash` Flutterwave sends "
+                                                           "with test-mode webhooks (set on its dashboard)")
+    flutterwave_secret_hash_live: SecretStr | None = Field(None, description="the `verif-hash` of live-mode "
+                                                           "webhooks")
     flutterwave_base_url: str = Field("https://api.flutterwave.com", description="Flutterwave's API (v3 paths)")
     auto_collect: bool = Field(True, description="charge a collection invoice's default method on finalize")
     dunning_schedule: str = Field(DEFAULT_DUNNING, description="wait before each retry after a declined charge, "

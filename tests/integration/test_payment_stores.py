@@ -3,7 +3,8 @@ case tests use and against the Postgres repository: the collection rule of the f
 leases, one default method per customer, attempts and provider events.
 
 Timestamps are in the year 2000: a claim made by this test (as of then) can take only this test's rows,
-and every queue row it commits is removed again before it ends.
+and every queue row it commits is removed again before it ends. Its subscriptions are stopped ones, which
+no closer picks.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.payment_ports import PaymentUnitOfWork
-from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
+from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, SubscriptionStatus
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
@@ -97,7 +98,8 @@ async def _invoices(world: World, *made: tuple[Plan, InvoiceStatus, str]) -> lis
     invoices = []
     async with world.unit_of_work() as uow:
         for n, (plan, status, total) in enumerate(made):
-            s = subscription(world.customer, plan, days_after=n)
+            # Stopped: its period is empty, so no closer (nor test_billing_stores' due scan) ever picks it.
+            s = subscription(world.customer, plan, days_after=n, status=SubscriptionStatus.CANCELED)
             await uow.subscriptions.add_subscription(s)
             invoices.append(invoice(s, status, total))
         await uow.invoices.insert(invoices)

@@ -22,8 +22,8 @@ from meterflow.domain.payments import Claim, PaymentMethod, Provider, Setup, Tra
 
 NOTIFY_CHANNEL = "meterflow_payments"
 
-# The collection rule of billing.md §8, applied in one statement for a whole period close: finalized, of a
-# `collection` plan, a total above zero, and a customer with a default method.
+# The collection rule of docs/payments.md ("What happens on finalize"), applied in one statement for a whole
+# period close: finalized, of a `collection` plan, a total above zero, and a customer with a default method.
 _QUEUE_FINALIZED = """
     INSERT INTO payment_queue (invoice_id, mode, due_at, created_at, updated_at)
     SELECT i.id, i.mode, $2, $2, $2 FROM invoices i

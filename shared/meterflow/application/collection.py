@@ -1,4 +1,4 @@
-"""Collecting invoices, exactly once (billing.md §8): initiate a payment, charge what the queue says is due,
+"""Collecting invoices, exactly once (docs/payments.md): initiate a payment, charge what the queue says is due,
 settle an attempt with what the provider says about its reference.
 
 The order that makes a charge happen at most once:

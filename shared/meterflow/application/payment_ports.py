@@ -1,4 +1,4 @@
-"""The ports of collection (billing.md §8): the payment providers, and the payment tables inside the same
+"""The ports of collection (docs/payments.md): the payment providers, and the payment tables inside the same
 unit of work as the invoices and the webhook outbox, so that an outcome, the invoice it changes and the
 webhook events reporting it are written together or not at all."""
 
