@@ -38,7 +38,7 @@ UrlText = Annotated[str, StringConstraints(min_length=1, max_length=2_048, patte
 
 
 class _MethodIn(_Body):
-    email: Annotated[EmailText, Field(min_length=3)]
+    email: EmailText
     default: bool = False
 
 
@@ -62,7 +62,7 @@ PaymentMethodIn = Annotated[PaystackMethodIn | FlutterwaveMethodIn, Field(discri
 
 class SetupIn(_Body):
     provider: Provider
-    email: Annotated[EmailText, Field(min_length=3)]
+    email: EmailText
     callback_url: UrlText | None = None
     currency: SetupCurrency = SetupCurrency.NGN
 
