@@ -11,7 +11,19 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import close, ingest, latency, processor, raw_kafka, record, redis_memory, report, sdk_ingest, webhooks
+from bench import (
+    close,
+    ingest,
+    latency,
+    payments,
+    processor,
+    raw_kafka,
+    record,
+    redis_memory,
+    report,
+    sdk_ingest,
+    webhooks,
+)
 from bench.stack import bench_stack
 from meterflow.settings import Settings
 
@@ -117,6 +129,17 @@ def _webhooks(settings: Settings, scale: float) -> Results:
             "webhook_first_attempt_p99_s": found.first_attempt_p99_s}
 
 
+def _payments(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(payments.measure(settings, invoices=int(1_000 * scale), paced_seconds=max(5.0, 10 * scale)))
+    print(f"  {found.invoices:,} invoices charged through the provider double; {found.latency_samples:,} paced "
+          f"finalizes, finalize → charge p50 {found.finalize_to_charge_p50_s:.3f}s; "
+          f"{found.charged_twice} charged twice")
+    if found.charged_twice:
+        raise AssertionError(f"{found.charged_twice} invoices charged twice: a measurement of a wrong result")
+    return {"payment_charges_per_s": found.charges_per_s,
+            "payment_finalize_to_charge_p99_s": found.finalize_to_charge_p99_s}
+
+
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
     Measurement("ingest", ("ingest_events_per_s", "ingest_without_spool_events_per_s", "spool_bytes_per_event"),
@@ -130,6 +153,7 @@ MEASUREMENTS = [
     Measurement("redis", ("redis_bytes_per_key",), _redis),
     Measurement("record", ("record_bytes_per_event", "invoice_events_page_p99_ms", "replay_1m_s"), _record),
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
+    Measurement("payments", ("payment_charges_per_s", "payment_finalize_to_charge_p99_s"), _payments),
 ]
 
 

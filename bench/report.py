@@ -69,6 +69,9 @@ FIGURES = [
     Figure("replay_1m_s", "replay of 1,000,000 events", "s", at_most(60)),
     Figure("webhook_deliveries_per_s", "webhook deliveries to a local receiver", "events/s"),
     Figure("webhook_first_attempt_p99_s", "change committed -> first webhook attempt, p99", "s", at_most(1.0)),
+    Figure("payment_charges_per_s", "invoices charged through the provider double", "charges/s"),
+    Figure("payment_finalize_to_charge_p99_s", "finalize committed -> charge request at the provider, p99", "s",
+           at_most(1.0)),
 ]
 
 

@@ -96,6 +96,15 @@ def webhooks() -> None:
 
 
 @app.command()
+def payments() -> None:
+    """Run the payment worker (charges, verification of unknown outcomes, dunning)."""
+    from services.payments.worker import run_forever
+
+    _configure_logging("payments")
+    asyncio.run(run_forever(get_settings(), clock()))
+
+
+@app.command()
 def topics() -> None:
     """Create the events and dead-letter topics if missing."""
     from meterflow.adapters.kafka import ensure_topics

@@ -59,8 +59,9 @@ async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Close
     try:
         yield Closer(PeriodCloser(catalog, exact, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
                                   timedelta(seconds=settings.rollup_retention_s), is_transient,
-                                  org_id=settings.org_id),
-                     Invoicing(catalog, exact, unit_of_work, clock, org_id=settings.org_id), pool, usage,
+                                  org_id=settings.org_id, auto_collect=settings.auto_collect),
+                     Invoicing(catalog, exact, unit_of_work, clock, org_id=settings.org_id,
+                               auto_collect=settings.auto_collect), pool, usage,
                      settings.org_id)
     finally:
         await redis.aclose()

@@ -7,12 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from redis.exceptions import RedisError
 
 from meterflow.adapters.kafka import connect_when_reachable, ensure_topics, new_producer, start_producer
+from meterflow.adapters.payment_providers import payment_providers
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.spool.broker import SpoolBroker
@@ -34,6 +36,7 @@ from services.gateway import (
     routes_catalog_changes,
     routes_events,
     routes_invoices,
+    routes_payments,
     routes_subscriptions,
     routes_unbilled,
     routes_usage,
@@ -86,9 +89,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await ensure_topics(settings)
             producer = await start_producer(settings)
         app.state.context = GatewayContext(settings, pool, redis, producer, clock or SystemClock(), spool)
+        payments_http = httpx.AsyncClient()
+        app.state.payment_providers = payment_providers(settings, payments_http)
         try:
             yield
         finally:
+            await payments_http.aclose()
             if spool is not None:
                 await spool.close(drain_s=settings.spool_forward_wait_s)
             if connecting is not None and not connecting.done():
@@ -116,6 +122,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(routes_unbilled.router)
     app.include_router(routes_webhooks.router)
     app.include_router(routes_accounting.router)
+    app.include_router(routes_payments.router)
+    app.include_router(routes_payments.provider_router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -123,5 +123,11 @@ WEBHOOK_ATTEMPT_SECONDS = Histogram("meterflow_webhook_attempt_seconds", "Durati
 WEBHOOK_FIRST_ATTEMPT_DELAY = Histogram("meterflow_webhook_first_attempt_delay_seconds",
                                         "From a change to its webhook's first delivery attempt",
                                         buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+PAYMENT_CHARGES = Counter("meterflow_payment_charges_total", "Collection steps by outcome (succeeded, failed, "
+                          "unknown, pending, nothing_due)", ["outcome"])
+PAYMENT_AMOUNT_COLLECTED = Counter("meterflow_payment_amount_collected_total",
+                                   "Amount collected by successful charges, in major units", ["currency"])
+PAYMENT_QUEUE_AGE = Gauge("meterflow_payment_queue_age_seconds",
+                          "How long the oldest due collection (charge or dunning retry) has been waiting")
 WEBHOOK_QUEUE_AGE = Gauge("meterflow_webhook_queue_age_seconds",
                           "How long the oldest due webhook delivery has been waiting (0: none due)")

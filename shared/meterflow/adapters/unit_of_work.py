@@ -18,6 +18,7 @@ from asyncpg.transaction import Transaction
 from meterflow.adapters.close_failure_repository import CloseFailureRepository
 from meterflow.adapters.customer_repository import CustomerRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
+from meterflow.adapters.payment_repository import PaymentRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.adapters.subscription_repository import SubscriptionRepository
@@ -31,6 +32,7 @@ class PostgresUnitOfWork:
     customers: CustomerRepository
     replay_jobs: ReplayJobRepository
     webhooks: WebhookOutboxRepository
+    payments: PaymentRepository
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -52,6 +54,7 @@ class PostgresUnitOfWork:
         self.customers = CustomerRepository(self._connection)
         self.replay_jobs = ReplayJobRepository(self._connection)
         self.webhooks = WebhookOutboxRepository(self._connection)
+        self.payments = PaymentRepository(self._connection)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from meterflow.application.collection_outbox import queue_collection
 from meterflow.application.invoicing import compute_invoices, write_invoices
 from meterflow.application.ports import CatalogReader, InvoiceLookup, UsageReader
 from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -33,6 +34,7 @@ class Invoicing:
     unit_of_work: UnitOfWorkFactory
     clock: Clock
     org_id: str = field(kw_only=True)  # shown in the objects webhook events carry
+    auto_collect: bool = field(default=True, kw_only=True)  # finalized invoices go to the payment queue
 
     async def generate_draft(self, mode: Mode, subscription_id: str) -> Invoice:
         """The draft of the subscription's open period, created or refreshed (same id)."""
@@ -71,6 +73,7 @@ class Invoicing:
                 return invoice
             await uow.invoices.save_status(changed)
             await record_webhooks(uow.webhooks, self.org_id, invoice_status_change(changed), self.clock.now())
+            await queue_collection(uow.payments, [changed], self.clock.now(), self.auto_collect)
             await uow.commit()
         return changed
 
@@ -82,6 +85,7 @@ class Invoicing:
             if written.already_invoiced:
                 raise InvoiceLocked(written.already_invoiced[0])
             await record_webhooks(uow.webhooks, self.org_id, invoice_changes(written.created, written.invoices), now)
+            await queue_collection(uow.payments, written.invoices, now, self.auto_collect)
             await uow.commit()
         return written.invoices[0]
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from meterflow.application.collection_outbox import queue_collection
 from meterflow.application.invoicing import compute_invoices, write_invoices
 from meterflow.application.isolation import IsTransient, in_isolation
 from meterflow.application.ports import CatalogReader, UsageReader
@@ -75,6 +76,7 @@ class PeriodCloser:
     is_transient: IsTransient
     chunk_size: int = CHUNK_SIZE
     org_id: str = field(kw_only=True)  # shown in the objects webhook events carry
+    auto_collect: bool = field(default=True, kw_only=True)  # finalized invoices go to the payment queue
 
     async def close(self, as_of: datetime, subscription_id: str | None = None, dry_run: bool = False,
                     progress: Callable[[CloseSummary], None] | None = None) -> CloseSummary:
@@ -152,6 +154,7 @@ class PeriodCloser:
         # in its savepoint: a group undone takes its events with it.
         changes = invoice_changes(written.created, written.invoices) + subscription_changes(moved)
         await record_webhooks(uow.webhooks, self.org_id, changes, now)
+        await queue_collection(uow.payments, written.invoices, now, self.auto_collect)  # same savepoint
         summary.invoices_written += len(written.invoices)
         summary.already_invoiced += len(written.already_invoiced)
         return list(closes)

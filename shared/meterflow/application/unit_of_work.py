@@ -39,7 +39,7 @@ class InvoiceStore(Protocol):
         """Overwrite open drafts (same id) with these figures, status and lines, as changed at `at`."""
         ...
 
-    async def save_status(self, invoice: Invoice) -> None: ...
+    async def save_status(self, invoice: Invoice, at: datetime | None = None) -> None: ...
 
 
 class SubscriptionStore(Protocol):
@@ -116,6 +116,16 @@ class WebhookOutboxStore(Protocol):
         ...
 
 
+class CollectionQueue(Protocol):
+    """The payment outbox: invoices with collection work due, written in the same transaction as the
+    finalize that makes them due, so that a finalized invoice is never forgotten nor charged unasked."""
+
+    async def queue_finalized(self, invoices: Sequence[Invoice], at: datetime) -> None:
+        """Queue, due at `at`, each of these invoices that is finalized, of a `collection` plan, with a total
+        above zero and a customer with a default payment method (an invoice already queued stays as it is)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction over the stores: nothing is kept unless `commit` is called, so an error or
     a kill -9 leaves no invoice without its advanced subscription, nor the reverse."""
@@ -138,6 +148,9 @@ class UnitOfWork(Protocol):
 
     @property
     def webhooks(self) -> WebhookOutboxStore: ...
+
+    @property
+    def payments(self) -> CollectionQueue: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -18,11 +18,18 @@ from typing import Any
 from meterflow.application.unit_of_work import WebhookOutboxStore
 from meterflow.domain.catalog import Customer, Subscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
-from meterflow.domain.presentation import customer_json, invoice_json, job_json, subscription_json
+from meterflow.domain.payments import Transaction
+from meterflow.domain.presentation import (
+    customer_json,
+    invoice_json,
+    job_json,
+    subscription_json,
+    transaction_json,
+)
 from meterflow.domain.replay import ReplayJob
 from meterflow.domain.webhooks import EventType, WebhookEvent, build_event, fan_out, receivers, subscription_event
 
-Subject = Invoice | Subscription | Customer | ReplayJob
+Subject = Invoice | Subscription | Customer | ReplayJob | Transaction
 Change = tuple[EventType, Subject]
 
 
@@ -34,6 +41,8 @@ def _object(subject: Subject, org_id: str) -> tuple[str, dict[str, Any]]:
         return "subscription", subscription_json(subject, org_id)
     if isinstance(subject, Customer):
         return "customer", customer_json(subject, org_id)
+    if isinstance(subject, Transaction):
+        return "transaction", transaction_json(subject)
     return "job", job_json(subject)
 
 
@@ -60,7 +69,8 @@ def invoice_changes(created: Sequence[Invoice], written: Sequence[Invoice]) -> l
 
 
 _STATUS_EVENTS = {InvoiceStatus.FINALIZED: EventType.INVOICE_FINALIZED, InvoiceStatus.PAID: EventType.INVOICE_PAID,
-                  InvoiceStatus.VOID: EventType.INVOICE_VOIDED}
+                  InvoiceStatus.VOID: EventType.INVOICE_VOIDED,
+                  InvoiceStatus.UNCOLLECTIBLE: EventType.INVOICE_UNCOLLECTIBLE}
 
 
 def invoice_status_change(invoice: Invoice) -> list[Change]:

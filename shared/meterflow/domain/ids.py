@@ -16,6 +16,8 @@ class IdKind(StrEnum):
     WEBHOOK_ENDPOINT = "whe"
     WEBHOOK_EVENT = "evt"
     WEBHOOK_DELIVERY = "whd"
+    PAYMENT_METHOD = "pm"
+    TRANSACTION = "txn"
 
 
 def new_id(kind: IdKind) -> str:

@@ -12,6 +12,8 @@ from meterflow.domain.catalog import Customer, Metric, Plan, Subscription
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.modes import Mode
+from meterflow.domain.money import round_money
+from meterflow.domain.payments import PaymentMethod, Transaction
 from meterflow.domain.replay import ReplayJob
 
 
@@ -74,6 +76,8 @@ def invoice_json(i: Invoice, org_id: str) -> dict[str, Any]:
         "subtotal": decimal_text(i.subtotal), "vat_enabled": i.vat_enabled, "vat_rate": decimal_text(i.vat_rate),
         "vat_amount": decimal_text(i.vat_amount), "total": decimal_text(i.total),
         "finalized_at": _ts(i.finalized_at), "paid_at": _ts(i.paid_at), "provider_invoice_id": i.provider_invoice_id,
+        "payment_status": i.payment_status.value, "amount_paid": decimal_text(round_money(i.amount_paid, i.currency)),
+        "amount_due": decimal_text(round_money(i.amount_due, i.currency)),
         **_stamps(i.created_at, i.finalized_at, i.voided_at, i.paid_at),
     }
 
@@ -85,3 +89,18 @@ def job_json(job: ReplayJob) -> dict[str, Any]:
             "events_replayed": job.events_replayed, "error_message": job.error_message,
             "started_at": _ts(job.started_at), "completed_at": _ts(job.completed_at),
             "created_at": format_timestamp(job.created_at), "updated_at": format_timestamp(job.updated_at)}
+
+
+def payment_method_json(m: PaymentMethod) -> dict[str, Any]:
+    """Never the reusable token itself: whoever reads the API could charge the card with it."""
+    return {"id": m.id, "customer_id": m.customer_id, "provider": m.provider.value, "brand": m.brand,
+            "last4": m.last4, "exp_month": m.exp_month, "exp_year": m.exp_year, "email": m.email,
+            "is_default": m.is_default, "is_test": m.mode is Mode.TEST, **_stamps(m.created_at, m.updated_at)}
+
+
+def transaction_json(t: Transaction) -> dict[str, Any]:
+    return {"id": t.id, "invoice_id": t.invoice_id, "payment_method_id": t.payment_method_id,
+            "provider": t.provider.value, "reference": t.reference, "amount": decimal_text(t.amount),
+            "currency": t.currency, "status": t.status.value, "failure_reason": t.failure_reason,
+            "attempt": t.attempt, "next_attempt_at": _ts(t.next_attempt_at), "is_test": t.mode is Mode.TEST,
+            **_stamps(t.created_at, t.updated_at)}
