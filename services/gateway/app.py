@@ -22,6 +22,7 @@ from services.gateway import (
     routes_subscriptions,
     routes_unbilled,
     routes_usage,
+    routes_wallets,
     routes_webhooks,
 )
 from services.gateway.context import GatewayContext, context
@@ -70,6 +71,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(routes_events.router)
     app.include_router(routes_unbilled.router)
     app.include_router(routes_webhooks.router)
+    app.include_router(routes_wallets.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -25,6 +25,7 @@ from meterflow.domain.replay import ReplayJob, ReplayStatus
 from meterflow.domain.rollups import COUNTED, Observation, Rollup, fold
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.domain.webhooks import NewDelivery, WebhookEndpoint, WebhookEvent
+from tests.fakes.wallets import FakeWallets, WalletTables
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Tables:
     webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     webhook_deliveries: dict[str, NewDelivery] = field(default_factory=dict)
+    wallets: WalletTables = field(default_factory=WalletTables)
 
 
 class FakeInvoices:
@@ -199,6 +201,7 @@ class FakeUnitOfWork:
         self.customers = FakeCustomers(self._tables)
         self.replay_jobs = FakeReplayJobs()
         self.webhooks = FakeWebhookOutbox(self._tables)
+        self.wallets = FakeWallets(self._tables.wallets, self._tables.customers)
 
     async def __aenter__(self) -> Self:
         return self
@@ -221,6 +224,7 @@ class FakeUnitOfWork:
             t.invoices, t.subscriptions, t.close_failures = saved.invoices, saved.subscriptions, saved.close_failures
             t.waiting = saved.waiting
             t.webhook_events, t.webhook_deliveries = saved.webhook_events, saved.webhook_deliveries
+            t.wallets.wallets, t.wallets.entries = saved.wallets.wallets, saved.wallets.entries
             raise
 
 

@@ -21,6 +21,7 @@ from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.adapters.subscription_repository import SubscriptionRepository
+from meterflow.adapters.wallet_repository import WalletRepository
 from meterflow.adapters.webhook_event_repository import WebhookOutboxRepository
 
 
@@ -31,6 +32,7 @@ class PostgresUnitOfWork:
     customers: CustomerRepository
     replay_jobs: ReplayJobRepository
     webhooks: WebhookOutboxRepository
+    wallets: WalletRepository
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -52,6 +54,7 @@ class PostgresUnitOfWork:
         self.customers = CustomerRepository(self._connection)
         self.replay_jobs = ReplayJobRepository(self._connection)
         self.webhooks = WebhookOutboxRepository(self._connection)
+        self.wallets = WalletRepository(self._connection)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

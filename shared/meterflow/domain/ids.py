@@ -16,6 +16,9 @@ class IdKind(StrEnum):
     WEBHOOK_ENDPOINT = "whe"
     WEBHOOK_EVENT = "evt"
     WEBHOOK_DELIVERY = "whd"
+    WALLET = "wal"
+    WALLET_TRANSACTION = "wtx"
+    LEDGER_ENTRY = "led"
 
 
 def new_id(kind: IdKind) -> str:

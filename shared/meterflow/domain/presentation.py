@@ -12,7 +12,9 @@ from meterflow.domain.catalog import Customer, Metric, Plan, Subscription
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.modes import Mode
+from meterflow.domain.money import round_money
 from meterflow.domain.replay import ReplayJob
+from meterflow.domain.wallets import AccountType, LedgerEntry, Wallet
 
 
 def decimal_text(value: Decimal | None) -> str | None:
@@ -85,3 +87,26 @@ def job_json(job: ReplayJob) -> dict[str, Any]:
             "events_replayed": job.events_replayed, "error_message": job.error_message,
             "started_at": _ts(job.started_at), "completed_at": _ts(job.completed_at),
             "created_at": format_timestamp(job.created_at), "updated_at": format_timestamp(job.updated_at)}
+
+
+def _money(value: Decimal, currency: str) -> str | None:
+    """A wallet figure in its currency's places (`0.00`, never `0`); exact, so writing it rounds nothing."""
+    return decimal_text(round_money(value, currency))
+
+
+def wallet_json(w: Wallet, org_id: str) -> dict[str, Any]:
+    return {"id": w.id, "customer_id": w.customer_id, "org_id": org_id, "currency": w.currency,
+            "balance": _money(w.balance, w.currency), "reserved_balance": _money(w.reserved_balance, w.currency),
+            "is_test": w.mode is Mode.TEST, **_stamps(w.created_at, w.updated_at)}
+
+
+def ledger_entry_json(e: LedgerEntry, org_id: str) -> dict[str, Any]:
+    """`wallet_id` is set on the wallet's side only, null on the organisation's counter-account side."""
+    return {"id": e.id, "org_id": org_id, "transaction_id": e.transaction_id,
+            "wallet_id": e.wallet_id if e.account_type is AccountType.CUSTOMER_WALLET else None,
+            "account_type": e.account_type.value, "account_id": e.account_id, "direction": e.direction.value,
+            "amount": _money(e.amount, e.currency), "currency": e.currency, "description": e.description,
+            "balance_before": _money(e.balance_before, e.currency),
+            "balance_after": _money(e.balance_after, e.currency),
+            "entry_type": e.entry_type.value, "reference_type": e.reference_type, "reference_id": e.reference_id,
+            "idempotency_key": e.idempotency_key or "", "metadata": {}, "created_at": _ts(e.created_at)}

@@ -1,0 +1,72 @@
+"""Wallets and their double-entry ledger.
+
+Revision ID: 0015
+Revises: 0009
+
+One wallet per (mode, customer, currency). Every movement is one transaction of two `ledger_entries`
+rows (the customer's wallet and the organisation's counter-account), both carrying the wallet's id. The
+database guards what the code already checks, so that no bug or race can break it:
+- `balance >= reserved_balance - overdraft_limit`: no debit overspends, whatever raced it;
+- one wallet-side entry per (wallet, idempotency key): a key applies once;
+- one entry per (transaction, account type): a transaction is exactly two entries.
+"""
+
+from alembic import op
+
+revision = "0015"
+down_revision = "0009"
+
+STATEMENTS = (
+    """
+    CREATE TABLE wallets (
+        id               text PRIMARY KEY,
+        mode             text NOT NULL CHECK (mode IN ('test', 'live')),
+        customer_id      text NOT NULL REFERENCES customers (id),
+        currency         text NOT NULL,
+        balance          numeric NOT NULL DEFAULT 0,
+        reserved_balance numeric NOT NULL DEFAULT 0 CHECK (reserved_balance >= 0),
+        overdraft_limit  numeric NOT NULL DEFAULT 0 CHECK (overdraft_limit >= 0),
+        created_at       timestamptz NOT NULL,
+        updated_at       timestamptz NOT NULL,
+        UNIQUE (mode, customer_id, currency),
+        CONSTRAINT wallets_no_overspend CHECK (balance >= reserved_balance - overdraft_limit)
+    )
+    """,
+    "CREATE INDEX wallets_listing ON wallets (mode, created_at, id)",
+    """
+    CREATE TABLE ledger_entries (
+        id              text PRIMARY KEY,
+        position        bigserial,
+        mode            text NOT NULL CHECK (mode IN ('test', 'live')),
+        transaction_id  text NOT NULL,
+        wallet_id       text NOT NULL REFERENCES wallets (id),
+        account_type    text NOT NULL CHECK (account_type IN ('customer_wallet', 'organisation')),
+        account_id      text NOT NULL,
+        direction       text NOT NULL CHECK (direction IN ('debit', 'credit')),
+        amount          numeric NOT NULL CHECK (amount > 0),
+        currency        text NOT NULL,
+        balance_before  numeric NOT NULL,
+        balance_after   numeric NOT NULL,
+        description     text NOT NULL,
+        entry_type      text NOT NULL CHECK (entry_type IN ('deposit', 'withdrawal', 'usage', 'refund', 'adjustment')),
+        reference_type  text NOT NULL,
+        reference_id    text NOT NULL,
+        idempotency_key text,
+        created_at      timestamptz NOT NULL,
+        UNIQUE (transaction_id, account_type)
+    )
+    """,
+    """CREATE UNIQUE INDEX ledger_entries_idempotency ON ledger_entries (wallet_id, idempotency_key)
+       WHERE account_type = 'customer_wallet' AND idempotency_key IS NOT NULL""",
+    "CREATE INDEX ledger_entries_of_wallet ON ledger_entries (wallet_id, position)",
+)
+
+
+def upgrade() -> None:
+    for statement in STATEMENTS:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for table in ("ledger_entries", "wallets"):
+        op.execute(f"DROP TABLE {table}")
