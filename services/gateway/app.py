@@ -19,6 +19,7 @@ from services.gateway import (
     routes_catalog_changes,
     routes_events,
     routes_invoices,
+    routes_payout_accounts,
     routes_subscriptions,
     routes_unbilled,
     routes_usage,
@@ -72,6 +73,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(routes_unbilled.router)
     app.include_router(routes_webhooks.router)
     app.include_router(routes_wallets.router)
+    app.include_router(routes_payout_accounts.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -47,6 +47,10 @@ LEDGER_ENTRY = {"id": "str", "org_id": "str", "transaction_id": "str", "wallet_i
                 "reference_id": "str", "idempotency_key": "str", "metadata": "any", "created_at": "ts"}
 WALLET_OPERATION = {"wallet": WALLET, "ledger_entries": [LEDGER_ENTRY]}
 TRANSACTIONS = {"transactions": [LEDGER_ENTRY], "total": "int", "limit": "int", "offset": "int"}
+PAYOUT_ACCOUNT = {"id": "str", "customer_id": "str", "org_id": "str", "account_name": "str", "bank_name": "str?",
+                  "bank_code": "str?", "account_number": "str?", "mobile_money_number": "str?",
+                  "payout_method": "str", "currency": "str", "is_default": "bool", "metadata": "any",
+                  "created_at": "ts", "updated_at": "ts"}
 INGEST = {"ingested": ["str"], "duplicates": ["str"]}
 ERROR = {"error": "str", "details": "details"}
 

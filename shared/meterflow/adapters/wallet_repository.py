@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from meterflow.adapters.customer_repository import customer_id_of
 from meterflow.adapters.postgres import Executor, fetch_filtered_page
 from meterflow.domain.errors import Conflict
 from meterflow.domain.modes import Mode
@@ -36,10 +37,7 @@ class WalletRepository:
         self._db = db
 
     async def customer_id_of(self, mode: Mode, reference: str) -> str | None:
-        found: str | None = await self._db.fetchval(
-            "SELECT id FROM customers WHERE mode = $1 AND (id = $2 OR external_id = $2) AND deleted_at IS NULL "
-            "ORDER BY id = $2 DESC LIMIT 1", mode.value, reference)
-        return found
+        return await customer_id_of(self._db, mode, reference)
 
     async def add_wallet(self, wallet: Wallet) -> Wallet:
         await self._db.execute(

@@ -19,6 +19,7 @@ class IdKind(StrEnum):
     WALLET = "wal"
     WALLET_TRANSACTION = "wtx"
     LEDGER_ENTRY = "led"
+    PAYOUT_ACCOUNT = "pac"
 
 
 def new_id(kind: IdKind) -> str:

@@ -13,6 +13,7 @@ from meterflow.domain.events import format_timestamp
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.modes import Mode
 from meterflow.domain.money import round_money
+from meterflow.domain.payout_accounts import PayoutAccount
 from meterflow.domain.replay import ReplayJob
 from meterflow.domain.wallets import AccountType, LedgerEntry, Wallet
 
@@ -110,3 +111,11 @@ def ledger_entry_json(e: LedgerEntry, org_id: str) -> dict[str, Any]:
             "balance_after": _money(e.balance_after, e.currency),
             "entry_type": e.entry_type.value, "reference_type": e.reference_type, "reference_id": e.reference_id,
             "idempotency_key": e.idempotency_key or "", "metadata": {}, "created_at": _ts(e.created_at)}
+
+
+def payout_account_json(a: PayoutAccount, org_id: str) -> dict[str, Any]:
+    return {"id": a.id, "customer_id": a.customer_id, "org_id": org_id, "account_name": a.account_name,
+            "bank_name": a.bank_name, "bank_code": a.bank_code, "account_number": a.account_number,
+            "mobile_money_number": a.mobile_money_number, "payout_method": a.payout_method.value,
+            "currency": a.currency, "is_default": a.is_default, "metadata": a.metadata,
+            **_stamps(a.created_at, a.updated_at)}

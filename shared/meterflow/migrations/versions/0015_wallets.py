@@ -1,4 +1,4 @@
-"""Wallets and their double-entry ledger.
+"""Wallets and their double-entry ledger; customers' payout accounts.
 
 Revision ID: 0015
 Revises: 0009
@@ -8,7 +8,8 @@ rows (the customer's wallet and the organisation's counter-account), both carryi
 database guards what the code already checks, so that no bug or race can break it:
 - `balance >= reserved_balance - overdraft_limit`: no debit overspends, whatever raced it;
 - one wallet-side entry per (wallet, idempotency key): a key applies once;
-- one entry per (transaction, account type): a transaction is exactly two entries.
+- one entry per (transaction, account type): a transaction is exactly two entries;
+- one default payout account per (customer, currency) among those not deleted.
 """
 
 from alembic import op
@@ -59,6 +60,28 @@ STATEMENTS = (
     """CREATE UNIQUE INDEX ledger_entries_idempotency ON ledger_entries (wallet_id, idempotency_key)
        WHERE account_type = 'customer_wallet' AND idempotency_key IS NOT NULL""",
     "CREATE INDEX ledger_entries_of_wallet ON ledger_entries (wallet_id, position)",
+    """
+    CREATE TABLE payout_accounts (
+        id                  text PRIMARY KEY,
+        mode                text NOT NULL CHECK (mode IN ('test', 'live')),
+        customer_id         text NOT NULL REFERENCES customers (id),
+        account_name        text NOT NULL,
+        payout_method       text NOT NULL CHECK (payout_method IN ('bank_transfer', 'mobile_money')),
+        currency            text NOT NULL,
+        is_default          boolean NOT NULL,
+        metadata            jsonb NOT NULL DEFAULT '{}',
+        bank_name           text,
+        bank_code           text,
+        account_number      text,
+        mobile_money_number text,
+        created_at          timestamptz NOT NULL,
+        updated_at          timestamptz NOT NULL,
+        deleted_at          timestamptz
+    )
+    """,
+    """CREATE UNIQUE INDEX payout_accounts_one_default ON payout_accounts (customer_id, currency)
+       WHERE is_default AND deleted_at IS NULL""",
+    "CREATE INDEX payout_accounts_of_customer ON payout_accounts (customer_id, created_at) WHERE deleted_at IS NULL",
 )
 
 
@@ -68,5 +91,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("ledger_entries", "wallets"):
+    for table in ("payout_accounts", "ledger_entries", "wallets"):
         op.execute(f"DROP TABLE {table}")
