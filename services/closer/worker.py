@@ -20,11 +20,12 @@ from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.alerts import evaluate_alerts
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
-from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED
+from meterflow.observability import ALERTS_FIRED, CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED
 from meterflow.settings import Settings
 from services.closer.replays import (
     drop_expired_events,
@@ -47,6 +48,7 @@ class Closer:
     pool: Pool
     usage: UsageStore
     org_id: str
+    exact: ExactUsage
 
 
 @asynccontextmanager
@@ -61,7 +63,7 @@ async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Close
                                   timedelta(seconds=settings.rollup_retention_s), is_transient,
                                   org_id=settings.org_id),
                      Invoicing(catalog, exact, unit_of_work, clock, org_id=settings.org_id), pool, usage,
-                     settings.org_id)
+                     settings.org_id, exact)
     finally:
         await redis.aclose()
         await pool.close()
@@ -87,6 +89,18 @@ async def close_once(closer: Closer, clock: Clock) -> None:
         log.info("closed %d periods, %d invoices written", summary.periods_closed, summary.invoices_written)
 
 
+async def evaluate_alerts_once(closer: Closer, clock: Clock) -> None:
+    """Its own step: a failing alert never holds back period close, nor the reverse."""
+    try:
+        fired = await evaluate_alerts(partial(PostgresUnitOfWork, closer.pool), closer.exact.catalog, closer.exact,
+                                      clock, closer.org_id)
+    except Exception:
+        log.exception("alert evaluation failed; retrying next round")
+        return
+    for firing in fired:
+        ALERTS_FIRED.labels(firing.alert.type.value).inc()
+
+
 async def run_forever(settings: Settings, clock: Clock) -> None:
     """Until SIGTERM or SIGINT: then the current round is cancelled (its transaction rolls back) and
     connections close cleanly."""
@@ -107,6 +121,7 @@ async def _serve(settings: Settings, clock: Clock) -> None:
                     await forget_delivered_webhooks(closer, timedelta(seconds=settings.webhook_retention_s), clock)
                 except Exception:
                     log.exception("period close failed; retrying next round")
+                await evaluate_alerts_once(closer, clock)
                 await asyncio.sleep(settings.close_interval_s)
         finally:
             replays.cancel()

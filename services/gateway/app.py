@@ -15,6 +15,7 @@ from meterflow.clock import Clock, SystemClock
 from meterflow.observability import metrics_payload, readiness
 from meterflow.settings import Settings
 from services.gateway import (
+    routes_alerts,
     routes_catalog,
     routes_catalog_changes,
     routes_events,
@@ -74,6 +75,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(routes_webhooks.router)
     app.include_router(routes_wallets.router)
     app.include_router(routes_payout_accounts.router)
+    app.include_router(routes_alerts.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -16,13 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from meterflow.application.unit_of_work import WebhookOutboxStore
+from meterflow.domain.alerts import AlertFiring
 from meterflow.domain.catalog import Customer, Subscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
-from meterflow.domain.presentation import customer_json, invoice_json, job_json, subscription_json
+from meterflow.domain.presentation import alert_json, customer_json, invoice_json, job_json, subscription_json
 from meterflow.domain.replay import ReplayJob
 from meterflow.domain.webhooks import EventType, WebhookEvent, build_event, fan_out, receivers, subscription_event
 
-Subject = Invoice | Subscription | Customer | ReplayJob
+Subject = Invoice | Subscription | Customer | ReplayJob | AlertFiring
 Change = tuple[EventType, Subject]
 
 
@@ -34,6 +35,8 @@ def _object(subject: Subject, org_id: str) -> tuple[str, dict[str, Any]]:
         return "subscription", subscription_json(subject, org_id)
     if isinstance(subject, Customer):
         return "customer", customer_json(subject, org_id)
+    if isinstance(subject, AlertFiring):  # the alert, with the one state that fired
+        return "alert", alert_json(subject.alert, org_id, (subject.state,))
     return "job", job_json(subject)
 
 

@@ -20,6 +20,7 @@ class IdKind(StrEnum):
     WALLET_TRANSACTION = "wtx"
     LEDGER_ENTRY = "led"
     PAYOUT_ACCOUNT = "pac"
+    ALERT = "alr"
 
 
 def new_id(kind: IdKind) -> str:

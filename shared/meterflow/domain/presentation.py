@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from meterflow.domain.alerts import Alert, AlertState
 from meterflow.domain.catalog import Customer, Metric, Plan, Subscription
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.invoices import Invoice
@@ -118,4 +119,24 @@ def payout_account_json(a: PayoutAccount, org_id: str) -> dict[str, Any]:
             "bank_name": a.bank_name, "bank_code": a.bank_code, "account_number": a.account_number,
             "mobile_money_number": a.mobile_money_number, "payout_method": a.payout_method.value,
             "currency": a.currency, "is_default": a.is_default, "metadata": a.metadata,
+            **_stamps(a.created_at, a.updated_at)}
+
+
+def alert_state_json(s: AlertState, subscription_id: str | None, wallet_id: str | None) -> dict[str, Any]:
+    return {"threshold_index": s.threshold_index, "label": s.label, "value": decimal_text(s.value),
+            "subscription_id": subscription_id, "wallet_id": wallet_id, "period_start": _ts(s.period_start),
+            "observed": decimal_text(s.observed), "status": "acknowledged" if s.acknowledged_at else "triggered",
+            "triggered_at": _ts(s.triggered_at), "acknowledged_at": _ts(s.acknowledged_at)}
+
+
+def alert_json(a: Alert, org_id: str, states: tuple[AlertState, ...] | None = None) -> dict[str, Any]:
+    """`states`: the alert's own by default; a webhook shows the one it reports."""
+    on_wallet = a.type == "wallet_balance_dropped"
+    return {"id": a.id, "org_id": org_id, "type": a.type.value, "scope": a.scope.value, "scope_id": a.scope_id,
+            "metric_id": a.metric_id, "currency": a.currency,
+            "thresholds": [{"value": decimal_text(t.value), "label": t.label} for t in a.thresholds],
+            "require_acknowledgment": a.require_acknowledgment, "status": "enabled" if a.enabled else "disabled",
+            "is_test": a.mode is Mode.TEST,
+            "states": [alert_state_json(s, None if on_wallet else s.subject_id, s.subject_id if on_wallet else None)
+                       for s in (a.states if states is None else states)],
             **_stamps(a.created_at, a.updated_at)}

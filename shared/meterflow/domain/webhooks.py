@@ -49,6 +49,7 @@ class EventType(StrEnum):
     CUSTOMER_DELETED = "customer.deleted"
     REPLAY_COMPLETED = "replay.completed"
     REPLAY_FAILED = "replay.failed"
+    ALERT_TRIGGERED = "alert.triggered"
 
 
 class EndpointStatus(StrEnum):

@@ -1,4 +1,4 @@
-"""Wallets and their double-entry ledger; customers' payout accounts.
+"""Wallets and their double-entry ledger; customers' payout accounts; usage alerts and their states.
 
 Revision ID: 0015
 Revises: 0009
@@ -9,7 +9,10 @@ database guards what the code already checks, so that no bug or race can break i
 - `balance >= reserved_balance - overdraft_limit`: no debit overspends, whatever raced it;
 - one wallet-side entry per (wallet, idempotency key): a key applies once;
 - one entry per (transaction, account type): a transaction is exactly two entries;
-- one default payout account per (customer, currency) among those not deleted.
+- one default payout account per (customer, currency) among those not deleted;
+- one live alert per (mode, type, scope, scope id);
+- one state per (alert, threshold, subject, period key): a threshold fires once per subscription and
+  period (a balance threshold once per wallet until re-armed), whatever evaluates it.
 """
 
 from alembic import op
@@ -81,6 +84,41 @@ STATEMENTS = (
     """,
     """CREATE UNIQUE INDEX payout_accounts_one_default ON payout_accounts (customer_id, currency)
        WHERE is_default AND deleted_at IS NULL""",
+    """
+    CREATE TABLE alerts (
+        id                     text PRIMARY KEY,
+        mode                   text NOT NULL CHECK (mode IN ('test', 'live')),
+        type                   text NOT NULL CHECK (type IN ('usage_exceeded', 'cost_exceeded',
+                                                             'wallet_balance_dropped')),
+        scope                  text NOT NULL CHECK (scope IN ('customer', 'subscription', 'plan')),
+        scope_id               text NOT NULL,
+        metric_id              text,
+        currency               text,
+        thresholds             jsonb NOT NULL,
+        require_acknowledgment boolean NOT NULL,
+        enabled                boolean NOT NULL,
+        created_at             timestamptz NOT NULL,
+        updated_at             timestamptz NOT NULL,
+        deleted_at             timestamptz
+    )
+    """,
+    "CREATE UNIQUE INDEX alerts_one_per_scope ON alerts (mode, type, scope, scope_id) WHERE deleted_at IS NULL",
+    "CREATE INDEX alerts_listing ON alerts (mode, created_at, id) WHERE deleted_at IS NULL",
+    """
+    CREATE TABLE alert_states (
+        alert_id        text NOT NULL REFERENCES alerts (id),
+        threshold_index integer NOT NULL,
+        subject_id      text NOT NULL,
+        period_key      text NOT NULL,
+        label           text NOT NULL,
+        value           numeric NOT NULL,
+        period_start    timestamptz,
+        observed        numeric NOT NULL,
+        triggered_at    timestamptz NOT NULL,
+        acknowledged_at timestamptz,
+        PRIMARY KEY (alert_id, threshold_index, subject_id, period_key)
+    )
+    """,
     "CREATE INDEX payout_accounts_of_customer ON payout_accounts (customer_id, created_at) WHERE deleted_at IS NULL",
 )
 
@@ -91,5 +129,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("payout_accounts", "ledger_entries", "wallets"):
+    for table in ("alert_states", "alerts", "payout_accounts", "ledger_entries", "wallets"):
         op.execute(f"DROP TABLE {table}")
