@@ -1,6 +1,7 @@
 """Wallets over HTTP on the real stack, in the shapes Monigo's Go client decodes (tests/e2e/monigo_wire.py):
 get-or-create, credit twice under one idempotency key, 409 on overspend, 50 parallel debits that never
-overspend, bad input named by field, another mode's wallet unseen, virtual accounts as documented."""
+overspend, bad input named by field, another mode's wallet unseen, virtual accounts as documented; and a
+finalized invoice paid from the wallet first."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from meterflow.adapters.postgres import Pool
 from meterflow.settings import Settings
 from tests.e2e.monigo_wire import LEDGER_ENTRY, TRANSACTIONS, WALLET, WALLET_OPERATION, check, check_list
-from tests.e2e.scenario import created
+from tests.e2e.scenario import billing_setup, created, event, ingest, the, usage_reaches
 from tests.support import unique
 
 
@@ -118,3 +120,28 @@ async def test_virtual_accounts_are_not_offered(api: httpx.AsyncClient) -> None:
     assert (await api.get(f"/v1/wallets/{wallet['id']}/virtual-accounts")).json() == {"virtual_accounts": [],
                                                                                        "count": 0}
     assert (await api.get("/v1/wallets/wal_missing/virtual-accounts")).status_code == 404
+
+
+async def test_finalizing_pays_from_the_wallet_first_once_and_the_ledger_balances(api: httpx.AsyncClient,
+                                                                                   pool: Pool) -> None:
+    """Credit 1,000.00, usage of 700.00 (350 events at 2.00), finalize: wallet 300.00, invoice paid."""
+    setup = await billing_setup(api)
+    wallet = check(await api.post("/v1/wallets", json={"customer_id": setup.customer_id, "currency": "NGN"}),
+                   "wallet", WALLET, 201)
+    await api.post(f"/v1/wallets/{wallet['id']}/credit", json=go_body("1000.00", unique("topup")))
+    await ingest(api, [event(setup) for _ in range(350)])
+    await usage_reaches(api, setup, "350")
+    draft = the(await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id}),
+                "invoice", 201)
+    paid = the(await api.post(f"/v1/invoices/{draft['id']}/finalize"), "invoice")
+    assert (paid["total"], paid["status"]) == ("700.00", "paid")
+    # Paid is past finalized: asking again is refused, and pays nothing twice.
+    assert (await api.post(f"/v1/invoices/{draft['id']}/finalize")).status_code == 409
+    assert check(await api.get(f"/v1/wallets/{wallet['id']}"), "wallet", WALLET)["balance"] == "300.00"
+    [usage, _] = (await api.get(f"/v1/wallets/{wallet['id']}/transactions")).json()["transactions"]
+    assert (usage["entry_type"], usage["amount"], usage["reference_type"], usage["reference_id"]) == (
+        "usage", "700.00", "invoice", draft["id"])
+    assert paid["provider_invoice_id"] == usage["transaction_id"]
+    sides = await pool.fetch("SELECT direction, sum(amount) AS total FROM ledger_entries WHERE wallet_id = $1 "
+                             "GROUP BY direction", wallet["id"])
+    assert {r["direction"]: r["total"] for r in sides} == {"debit": Decimal("1700.00"), "credit": Decimal("1700.00")}

@@ -201,7 +201,7 @@ class FakeUnitOfWork:
         self.customers = FakeCustomers(self._tables)
         self.replay_jobs = FakeReplayJobs()
         self.webhooks = FakeWebhookOutbox(self._tables)
-        self.wallets = FakeWallets(self._tables.wallets, self._tables.customers)
+        self.wallets = FakeWallets(self._tables)
 
     async def __aenter__(self) -> Self:
         return self

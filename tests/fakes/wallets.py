@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
 
-from meterflow.domain.catalog import Customer
+from meterflow.domain.catalog import Customer, Subscription
 from meterflow.domain.errors import Conflict
+from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
 from meterflow.domain.wallets import AccountType, LedgerEntry, Wallet
 
@@ -18,11 +21,39 @@ from meterflow.domain.wallets import AccountType, LedgerEntry, Wallet
 class WalletTables:
     wallets: dict[str, Wallet] = field(default_factory=dict)
     entries: list[LedgerEntry] = field(default_factory=list)
+    payout_plan_ids: set[str] = field(default_factory=set)  # every other plan is a collection plan
+
+
+class BillingTables(Protocol):
+    customers: dict[str, Customer]
+    invoices: dict[str, Invoice]
+    subscriptions: dict[str, Subscription]
+    wallets: WalletTables
 
 
 class FakeWallets:
-    def __init__(self, tables: WalletTables, customers: dict[str, Customer]) -> None:
-        self._tables, self._customers = tables, customers
+    """Reads the billing tables through `billing` at each call: a savepoint rolled back swaps their dicts."""
+
+    def __init__(self, billing: BillingTables) -> None:
+        self._billing, self._tables = billing, billing.wallets
+
+    @property
+    def _customers(self) -> dict[str, Customer]:
+        return self._billing.customers
+
+    async def paying_wallets(self, invoice_ids: Sequence[str]) -> dict[str, Wallet]:
+        paying: dict[str, Wallet] = {}
+        for invoice_id in invoice_ids:
+            invoice = self._billing.invoices.get(invoice_id)
+            if invoice is None or invoice.status is not InvoiceStatus.FINALIZED or invoice.total <= Decimal(0):
+                continue
+            subscription = self._billing.subscriptions.get(invoice.subscription_id)
+            if subscription is None or subscription.plan_id in self._tables.payout_plan_ids:
+                continue
+            wallet = await self.wallet_of(invoice.mode, invoice.customer_id, invoice.currency)
+            if wallet is not None:
+                paying[invoice_id] = wallet
+        return paying
 
     async def customer_id_of(self, mode: Mode, reference: str) -> str | None:
         found = [c for c in self._customers.values() if c.mode is mode and reference in (c.id, c.external_id)]

@@ -65,6 +65,14 @@ class WalletRepository:
                                                {"customer_id": customer_id})
         return [_wallet(r) for r in rows], more
 
+    async def paying_wallets(self, invoice_ids: Sequence[str]) -> dict[str, Wallet]:
+        rows = await self._db.fetch(
+            "SELECT i.id AS invoice_id, w.* FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id "
+            "JOIN plans p ON p.id = s.plan_id JOIN wallets w ON w.mode = i.mode AND w.customer_id = i.customer_id "
+            "AND w.currency = i.currency WHERE i.id = ANY($1::text[]) AND i.status = 'finalized' AND i.total > 0 "
+            "AND p.plan_type = 'collection' ORDER BY w.id FOR NO KEY UPDATE OF w", list(invoice_ids))
+        return {r["invoice_id"]: _wallet(r) for r in rows}
+
     async def transaction_by_key(self, wallet_id: str, idempotency_key: str) -> list[LedgerEntry]:
         rows = await self._db.fetch(
             f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE transaction_id = (SELECT transaction_id FROM "

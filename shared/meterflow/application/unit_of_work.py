@@ -137,6 +137,12 @@ class WalletStore(Protocol):
     async def wallets(self, mode: Mode, customer_id: str | None, limit: int,
                       starting_after: str | None) -> tuple[list[Wallet], bool]: ...
 
+    async def paying_wallets(self, invoice_ids: Sequence[str]) -> dict[str, Wallet]:
+        """Of these finalized invoices, those of a `collection` plan with a total above zero whose customer
+        has a wallet in the invoice's currency: invoice id → that wallet, locked (in wallet id order, so two
+        closers never wait on each other in a cycle)."""
+        ...
+
     async def transaction_by_key(self, wallet_id: str, idempotency_key: str) -> list[LedgerEntry]:
         """The entries of the wallet's transaction recorded under that key (empty: none)."""
         ...

@@ -8,14 +8,17 @@ the lock and each sees the balance the previous one left: none overspends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from meterflow.application.unit_of_work import UnitOfWorkFactory, WalletStore
+from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory, WalletStore
+from meterflow.application.webhook_outbox import invoice_status_change, record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.errors import Conflict, NotFound
 from meterflow.domain.ids import IdKind, new_id
+from meterflow.domain.invoices import Invoice, InvoiceStatus, transition
 from meterflow.domain.modes import Mode
 from meterflow.domain.wallets import (
     Direction,
@@ -24,6 +27,8 @@ from meterflow.domain.wallets import (
     Wallet,
     apply,
     check_currency,
+    invoice_key,
+    invoice_payment,
     movement,
     same_request,
 )
@@ -57,6 +62,37 @@ async def move_locked(store: WalletStore, wallet: Wallet, asked: Movement, org_i
                            (new_id(IdKind.LEDGER_ENTRY), new_id(IdKind.LEDGER_ENTRY)), at)
     await store.record(after, entries)
     return after, entries
+
+
+async def pay_from_wallets(uow: UnitOfWork, invoices: Sequence[Invoice], org_id: str,
+                           at: datetime) -> list[Invoice]:
+    """Wallet first (docs/wallets.md), the one call the finalize paths make, inside their transaction. Each
+    finalized collection invoice whose customer has a wallet in its currency is paid from the wallet's
+    available balance, up to its total, by one `usage` debit referencing it under the key `invoice:<id>`:
+    in the finalize's own transaction, so a kill -9 undoes both or neither, and applied once whatever is
+    tried again. An invoice paid in full becomes `paid` (its `provider_invoice_id` is the ledger
+    transaction, with the `invoice.paid` webhook); what a wallet paid in part is in the ledger, for
+    collection to charge only the rest. Answers the invoices as they now stand."""
+    paying = await uow.wallets.paying_wallets([i.id for i in invoices])
+    settled: dict[str, Invoice] = {}
+    for invoice in invoices:
+        wallet = paying.get(invoice.id)
+        payment = invoice_payment(wallet, invoice.id, invoice.total) if wallet else None
+        if wallet is None or payment is None or await _already_paid(uow.wallets, wallet, invoice):
+            continue
+        after, entries = await move_locked(uow.wallets, wallet, payment, org_id, at)
+        paying.update({i: after for i, w in paying.items() if w.id == after.id})  # one customer's invoices
+        if payment.amount == invoice.total and (paid := transition(invoice, InvoiceStatus.PAID, at,
+                                                                   entries[0].transaction_id)):
+            await uow.invoices.save_status(paid)
+            settled[invoice.id] = paid
+    await record_webhooks(uow.webhooks, org_id, [c for i in settled.values() for c in invoice_status_change(i)], at)
+    return [settled.get(i.id, i) for i in invoices]
+
+
+async def _already_paid(store: WalletStore, wallet: Wallet, invoice: Invoice) -> bool:
+    """Whether the wallet paid this invoice before (then it never pays it again, whatever its balance)."""
+    return bool(await store.transaction_by_key(wallet.id, invoice_key(invoice.id)))
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,11 @@ def apply(wallet: Wallet, asked: Movement, org_id: str, transaction_id: str, ent
     return replace(wallet, balance=after, updated_at=at), entries
 
 
+def invoice_key(invoice_id: str) -> str:
+    """The idempotency key of a wallet's payment of an invoice: one payment per invoice, ever."""
+    return f"invoice:{invoice_id}"
+
+
 def invoice_payment(wallet: Wallet, invoice_id: str, total: Decimal) -> Movement | None:
     """What a wallet pays of a finalized invoice: its available balance, up to the total, as a `usage`
     debit referencing the invoice; the key derived from the invoice makes it apply once whatever retries."""
@@ -187,4 +192,4 @@ def invoice_payment(wallet: Wallet, invoice_id: str, total: Decimal) -> Movement
     if paid <= 0:
         return None
     return Movement(Direction.DEBIT, paid, EntryType.USAGE, f"Invoice {invoice_id}", "invoice", invoice_id,
-                    f"invoice:{invoice_id}")
+                    invoice_key(invoice_id))
