@@ -41,6 +41,9 @@ class FakeWallets:
     def _customers(self) -> dict[str, Customer]:
         return self._billing.customers
 
+    async def allow_overdraft(self, wallet: Wallet) -> None:
+        self._tables.wallets[wallet.id] = wallet
+
     async def paying_wallets(self, invoice_ids: Sequence[str]) -> dict[str, Wallet]:
         paying: dict[str, Wallet] = {}
         for invoice_id in invoice_ids:

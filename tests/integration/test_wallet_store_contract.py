@@ -113,3 +113,19 @@ async def test_the_store_refuses_a_balance_below_its_bound_whatever_the_caller(u
     async with unit_of_work() as uow:
         with pytest.raises(Conflict):
             await uow.wallets.record(replace(wallet, balance=Decimal("-0.01")), [])
+
+
+async def test_an_overdraft_ops_allow_lets_a_wallet_go_below_zero_down_to_its_limit(wallets: Wallets,
+                                                                                    customer: Customer) -> None:
+    wallet, _ = await wallets.get_or_create(Mode.TEST, customer.id, "USD")
+    allowed = await wallets.allow_overdraft(wallet.id, "20.00")
+    assert allowed.overdraft_limit == Decimal("20.00")
+    after, _ = await wallets.move(Mode.TEST, wallet.id, Direction.DEBIT, MovementAsked("20.00"))
+    assert after.balance == Decimal("-20.00")
+    with pytest.raises(InsufficientBalance):
+        await wallets.move(Mode.TEST, wallet.id, Direction.DEBIT, MovementAsked("0.01"))
+    with pytest.raises(FieldError) as refused:
+        await wallets.allow_overdraft(wallet.id, "1.001")
+    assert refused.value.param == "limit"
+    with pytest.raises(NotFound):
+        await wallets.allow_overdraft("wal_missing", "1.00")

@@ -65,6 +65,10 @@ class WalletRepository:
                                                {"customer_id": customer_id})
         return [_wallet(r) for r in rows], more
 
+    async def allow_overdraft(self, wallet: Wallet) -> None:
+        await self._db.execute("UPDATE wallets SET overdraft_limit = $2, updated_at = $3 WHERE id = $1",
+                               wallet.id, wallet.overdraft_limit, wallet.updated_at)
+
     async def paying_wallets(self, invoice_ids: Sequence[str]) -> dict[str, Wallet]:
         rows = await self._db.fetch(
             "SELECT i.id AS invoice_id, w.* FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id "

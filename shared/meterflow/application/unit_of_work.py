@@ -137,6 +137,10 @@ class WalletStore(Protocol):
     async def wallets(self, mode: Mode, customer_id: str | None, limit: int,
                       starting_after: str | None) -> tuple[list[Wallet], bool]: ...
 
+    async def allow_overdraft(self, wallet: Wallet) -> None:
+        """Write the wallet's `overdraft_limit` (ops only)."""
+        ...
+
     async def paying_wallets(self, invoice_ids: Sequence[str]) -> dict[str, Wallet]:
         """Of these finalized invoices, those of a `collection` plan with a total above zero whose customer
         has a wallet in the invoice's currency: invoice id → that wallet, locked (in wallet id order, so two

@@ -9,7 +9,7 @@ the lock and each sees the balance the previous one left: none overspends.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -30,6 +30,7 @@ from meterflow.domain.wallets import (
     invoice_key,
     invoice_payment,
     movement,
+    parse_amount,
     same_request,
 )
 
@@ -132,6 +133,19 @@ class Wallets:
             after, entries = await move_locked(uow.wallets, wallet, checked, self.org_id, self.clock.now())
             await uow.commit()
         return after, entries
+
+    async def allow_overdraft(self, wallet_id: str, limit: str) -> Wallet:
+        """Ops: let the wallet's balance go down to `-limit` ("0" takes the overdraft away). The wallet is
+        found by id in either mode (ids are unique across modes)."""
+        async with self.unit_of_work() as uow:
+            for mode in Mode:
+                if (wallet := await uow.wallets.wallet(mode, wallet_id, lock=True)) is not None:
+                    allowed = replace(wallet, updated_at=self.clock.now(), overdraft_limit=parse_amount(
+                        limit, wallet.currency, param="limit", allow_zero=True))
+                    await uow.wallets.allow_overdraft(allowed)
+                    await uow.commit()
+                    return allowed
+        raise NotFound("wallet", wallet_id)
 
     async def transactions(self, mode: Mode, wallet_id: str, limit: int,
                            offset: int) -> tuple[list[LedgerEntry], int]:

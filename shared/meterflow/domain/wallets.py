@@ -114,17 +114,18 @@ class InsufficientBalance(Conflict):
         self.balance = wallet.balance
 
 
-def parse_amount(text: object, currency: str) -> Decimal:
-    """A movement's amount: decimal text, positive, exact in the currency's minor unit."""
+def parse_amount(text: object, currency: str, *, param: str = "amount", allow_zero: bool = False) -> Decimal:
+    """A movement's amount (or an overdraft limit, which may be 0): decimal text, positive, exact in the
+    currency's minor unit."""
     if not isinstance(text, str) or not _AMOUNT.fullmatch(text):
-        raise FieldError("amount", "must be a positive decimal string such as \"100.50\"")
+        raise FieldError(param, "must be a positive decimal string such as \"100.50\"")
     amount = Decimal(text)
-    if amount == 0:
-        raise FieldError("amount", "must be greater than 0")
+    if amount == 0 and not allow_zero:
+        raise FieldError(param, "must be greater than 0")
     places = minor_unit_exponent(currency)
     if decimal_places(amount) > places:
-        raise FieldError("amount", f"{currency} has {places} decimal places: {text} is not a whole number "
-                                   "of its minor unit")
+        raise FieldError(param, f"{currency} has {places} decimal places: {text} is not a whole number "
+                                "of its minor unit")
     return amount.quantize(Decimal(1).scaleb(-places))
 
 
