@@ -3,9 +3,10 @@ Thin: each route parses, calls the use case (application/wallets.py) and renders
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import StringConstraints
 
 from meterflow.application.wallets import MovementAsked, Wallets
 from meterflow.domain.errors import FieldError
@@ -20,17 +21,21 @@ from services.gateway.schemas import _Body, page_json
 router = APIRouter(prefix="/v1", route_class=checked_route())
 
 
+# Decimal text (`"100.50"`): whether it is exact in the wallet's currency is the domain's check.
+AmountText = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}(\.[0-9]{1,18})?$")]
+CurrencyText = Annotated[str, StringConstraints(pattern="^([A-Za-z]{3})?$")]  # empty: the wallet's
+
+
 class WalletIn(_Body):
     customer_id: NameText  # an id or an external_id
-    currency: OptionalText
+    currency: CurrencyText
 
 
 class MovementIn(_Body):
-    """`amount` is checked by the domain (decimal text, exact in the wallet's currency), so that its
-    400 says why in the project's own words; `provider_id` is accepted and ignored."""
+    """`provider_id` is accepted and ignored."""
 
-    amount: Any = None
-    currency: OptionalText = ""
+    amount: AmountText
+    currency: CurrencyText = ""
     description: DescriptionText = ""
     entry_type: OptionalText = ""
     reference_type: OptionalText = ""

@@ -21,7 +21,7 @@ from enum import StrEnum
 from meterflow.domain.errors import Conflict, FieldError
 from meterflow.domain.modes import Mode
 from meterflow.domain.money import is_known_currency, minor_unit_exponent
-from meterflow.domain.quantities import decimal_places
+from meterflow.domain.quantities import QUANTITY_CONTEXT, decimal_places
 
 # Plain decimal text only: no sign, no exponent (`1E+3`), no blanks; at most 18 integer digits.
 _AMOUNT = re.compile(r"\d{1,18}(\.\d{1,18})?")
@@ -165,7 +165,9 @@ def apply(wallet: Wallet, asked: Movement, org_id: str, transaction_id: str, ent
     kept per wallet, as the mirror of the wallet's (what the organisation owes on it), so that movements
     on different wallets never wait for one shared row."""
     sign = 1 if asked.direction is Direction.CREDIT else -1
-    after = wallet.balance + sign * asked.amount
+    # Exact whatever the caller's decimal context: 80 digits hold any balance a ledger can reach, and the
+    # context traps rather than rounds if one ever could not be held.
+    after = QUANTITY_CONTEXT.add(wallet.balance, asked.amount.copy_sign(Decimal(sign)))
     if sign < 0 and after - wallet.reserved_balance < -wallet.overdraft_limit:
         raise InsufficientBalance(wallet, asked.amount)
     other = Direction.DEBIT if asked.direction is Direction.CREDIT else Direction.CREDIT
