@@ -92,13 +92,15 @@ async def close_once(closer: Closer, clock: Clock) -> None:
 async def evaluate_alerts_once(closer: Closer, clock: Clock) -> None:
     """Its own step: a failing alert never holds back period close, nor the reverse."""
     try:
-        fired = await evaluate_alerts(partial(PostgresUnitOfWork, closer.pool), closer.exact.catalog, closer.exact,
-                                      clock, closer.org_id)
+        done = await evaluate_alerts(partial(PostgresUnitOfWork, closer.pool), closer.exact.catalog, closer.exact,
+                                     clock, closer.org_id, is_transient)
     except Exception:
         log.exception("alert evaluation failed; retrying next round")
         return
-    for firing in fired:
+    for firing in done.fired:
         ALERTS_FIRED.labels(firing.alert.type.value).inc()
+    for alert, error in done.skipped:
+        log.error("alert %s skipped this round: %s: %s", alert.id, type(error).__name__, error)
 
 
 async def run_forever(settings: Settings, clock: Clock) -> None:

@@ -25,6 +25,7 @@ from meterflow.domain.replay import ReplayJob, ReplayStatus
 from meterflow.domain.rollups import COUNTED, Observation, Rollup, fold
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.domain.webhooks import NewDelivery, WebhookEndpoint, WebhookEvent
+from tests.fakes.alerts import AlertTables, FakeAlertStates
 from tests.fakes.wallets import FakeWallets, WalletTables
 
 
@@ -40,6 +41,7 @@ class Tables:
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     webhook_deliveries: dict[str, NewDelivery] = field(default_factory=dict)
     wallets: WalletTables = field(default_factory=WalletTables)
+    alerts: AlertTables = field(default_factory=AlertTables)
 
 
 class FakeInvoices:
@@ -202,6 +204,7 @@ class FakeUnitOfWork:
         self.replay_jobs = FakeReplayJobs()
         self.webhooks = FakeWebhookOutbox(self._tables)
         self.wallets = FakeWallets(self._tables)
+        self.alerts = FakeAlertStates(self._tables)
 
     async def __aenter__(self) -> Self:
         return self
@@ -225,6 +228,7 @@ class FakeUnitOfWork:
             t.waiting = saved.waiting
             t.webhook_events, t.webhook_deliveries = saved.webhook_events, saved.webhook_deliveries
             t.wallets.wallets, t.wallets.entries = saved.wallets.wallets, saved.wallets.entries
+            t.alerts.alerts, t.alerts.states = saved.alerts.alerts, saved.alerts.states
             raise
 
 

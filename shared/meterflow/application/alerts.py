@@ -12,12 +12,13 @@ the open period's draft with `compute_invoices`, the invoices' own code.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, Self
 
 from meterflow.application.invoicing import billed_quantity, compute_invoices
+from meterflow.application.isolation import IsTransient, in_isolation
 from meterflow.application.ports import CatalogReader, UsageReader
 from meterflow.application.unit_of_work import WalletStore, WebhookOutboxStore
 from meterflow.application.webhook_outbox import record_webhooks
@@ -150,19 +151,23 @@ class Alerts:
 Observation = tuple[Alert, str, datetime | None, Decimal]  # alert, subject, period start (None: a wallet), figure
 
 
+@dataclass
+class AlertRound:
+    fired: list[AlertFiring] = field(default_factory=list)
+    skipped: list[tuple[Alert, Exception]] = field(default_factory=list)  # could not be observed; next round
+
+
 async def observe(uow: AlertUnitOfWork, catalog: CatalogReader, usage: UsageReader, alerts: Sequence[Alert],
-                  now: datetime) -> list[Observation]:
-    """Each figure an alert watches now: a subscription's open-period usage or cost, or a wallet's balance."""
-    observed: list[Observation] = []
+                  now: datetime) -> list[list[Observation]]:
+    """Each figure each alert watches now: a subscription's open-period usage or cost, or a wallet's balance."""
+    observed: list[list[Observation]] = []
     for alert in alerts:
         if alert.type is AlertType.WALLET_BALANCE_DROPPED:
             wallets, _ = await uow.wallets.wallets(alert.mode, alert.scope_id, _WALLETS_WATCHED, None)
-            observed += [(alert, w.id, None, w.balance) for w in wallets if alert.currency in (None, w.currency)]
+            observed.append([(alert, w.id, None, w.balance) for w in wallets if alert.currency in (None, w.currency)])
             continue
-        for subscription in await uow.alerts.subscriptions_in_scope(alert):
-            period = subscription.open_period(now)
-            observed.append((alert, subscription.id, period.start,
-                             await _figure(catalog, usage, alert, subscription, now)))
+        observed.append([(alert, s.id, s.open_period(now).start, await _figure(catalog, usage, alert, s, now))
+                         for s in await uow.alerts.subscriptions_in_scope(alert)])
     return observed
 
 
@@ -182,14 +187,18 @@ async def _figure(catalog: CatalogReader, usage: UsageReader, alert: Alert, subs
 
 
 async def evaluate_alerts(unit_of_work: Callable[[], AlertUnitOfWork], catalog: CatalogReader,
-                          usage: UsageReader, clock: Clock, org_id: str) -> list[AlertFiring]:
-    """One round: fire what is crossed and not yet fired, re-arm what the balance is above again."""
-    now = clock.now()
+                          usage: UsageReader, clock: Clock, org_id: str, is_transient: IsTransient) -> AlertRound:
+    """One round: fire what is crossed and not yet fired, re-arm what the balance is above again. An alert
+    that cannot be observed (its plan gone, a price that no longer rates) is skipped and reported, never
+    holding back the others; an unreachable dependency fails the round."""
+    now, done = clock.now(), AlertRound()
     async with unit_of_work() as uow:
         alerts = await uow.alerts.enabled_alerts()
-        observed = await observe(uow, catalog, usage, alerts, now)
+        watched = await in_isolation(alerts, lambda batch: observe(uow, catalog, usage, batch, now), is_transient)
+    done.skipped = watched.failed
+    observed = [o for _, observations in watched.done for o in observations]
     if not observed:
-        return []
+        return done
     by_id = {a.id: a for a in alerts}
     async with unit_of_work() as uow:
         fired = await uow.alerts.fire([s for alert, subject, start, figure in observed
@@ -197,7 +206,7 @@ async def evaluate_alerts(unit_of_work: Callable[[], AlertUnitOfWork], catalog: 
         for alert, subject, _, figure in observed:
             if indexes := rearmed(alert, figure):
                 await uow.alerts.rearm(alert.id, subject, indexes, now)
-        firings_made = [AlertFiring(by_id[s.alert_id], s) for s in fired]
-        await record_webhooks(uow.webhooks, org_id, [(EventType.ALERT_TRIGGERED, f) for f in firings_made], now)
+        done.fired = [AlertFiring(by_id[s.alert_id], s) for s in fired]
+        await record_webhooks(uow.webhooks, org_id, [(EventType.ALERT_TRIGGERED, f) for f in done.fired], now)
         await uow.commit()
-    return firings_made
+    return done
