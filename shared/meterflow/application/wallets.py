@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory, WalletStore
-from meterflow.application.webhook_outbox import invoice_status_change, record_webhooks
+from meterflow.application.webhook_outbox import invoice_status_change, record_webhooks, wallet_change
 from meterflow.clock import Clock
 from meterflow.domain.errors import Conflict, NotFound
 from meterflow.domain.ids import IdKind, new_id
@@ -25,6 +25,7 @@ from meterflow.domain.wallets import (
     LedgerEntry,
     Movement,
     Wallet,
+    WalletMovement,
     apply,
     check_currency,
     invoice_key,
@@ -48,12 +49,13 @@ class MovementAsked:
     idempotency_key: str = ""
 
 
-async def move_locked(store: WalletStore, wallet: Wallet, asked: Movement, org_id: str,
+async def move_locked(uow: UnitOfWork, wallet: Wallet, asked: Movement, org_id: str,
                       at: datetime) -> tuple[Wallet, list[LedgerEntry]]:
     """Apply `asked` to a wallet whose row the caller's unit of work holds: once per idempotency key (a
-    repeat answers the transaction on record), never beyond the balance."""
+    repeat answers the transaction on record and reports nothing), never beyond the balance; a movement
+    made is reported as `wallet.credited` or `wallet.debited` in the same transaction."""
     if asked.idempotency_key:
-        earlier = await store.transaction_by_key(wallet.id, asked.idempotency_key)
+        earlier = await uow.wallets.transaction_by_key(wallet.id, asked.idempotency_key)
         if earlier:
             if not same_request(earlier, asked):
                 raise Conflict("This idempotency_key was used for another amount or direction on this wallet",
@@ -61,7 +63,8 @@ async def move_locked(store: WalletStore, wallet: Wallet, asked: Movement, org_i
             return wallet, earlier
     after, entries = apply(wallet, asked, org_id, new_id(IdKind.WALLET_TRANSACTION),
                            (new_id(IdKind.LEDGER_ENTRY), new_id(IdKind.LEDGER_ENTRY)), at)
-    await store.record(after, entries)
+    await uow.wallets.record(after, entries)
+    await record_webhooks(uow.webhooks, org_id, wallet_change(WalletMovement(after, tuple(entries))), at)
     return after, entries
 
 
@@ -81,7 +84,7 @@ async def pay_from_wallets(uow: UnitOfWork, invoices: Sequence[Invoice], org_id:
         payment = invoice_payment(wallet, invoice.id, invoice.total) if wallet else None
         if wallet is None or payment is None or await _already_paid(uow.wallets, wallet, invoice):
             continue
-        after, entries = await move_locked(uow.wallets, wallet, payment, org_id, at)
+        after, entries = await move_locked(uow, wallet, payment, org_id, at)
         paying.update({i: after for i, w in paying.items() if w.id == after.id})  # one customer's invoices
         if payment.amount == invoice.total and (paid := transition(invoice, InvoiceStatus.PAID, at,
                                                                    entries[0].transaction_id)):
@@ -130,7 +133,7 @@ class Wallets:
             wallet = await self._wallet(uow.wallets, mode, wallet_id, lock=True)
             checked = movement(wallet, direction, asked.amount, asked.currency, asked.entry_type, asked.description,
                                asked.reference_type, asked.reference_id, asked.idempotency_key)
-            after, entries = await move_locked(uow.wallets, wallet, checked, self.org_id, self.clock.now())
+            after, entries = await move_locked(uow, wallet, checked, self.org_id, self.clock.now())
             await uow.commit()
         return after, entries
 

@@ -105,6 +105,22 @@ class LedgerEntry:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class WalletMovement:
+    """What `wallet.credited` and `wallet.debited` report: the wallet after a transaction, and its entries."""
+
+    wallet: Wallet
+    entries: tuple[LedgerEntry, ...]
+
+    @property
+    def mode(self) -> Mode:
+        return self.wallet.mode
+
+    @property
+    def direction(self) -> Direction:
+        return wallet_side(list(self.entries)).direction
+
+
 class InsufficientBalance(Conflict):
     """A debit larger than the wallet can pay: 409, with the balance the caller can still take."""
 

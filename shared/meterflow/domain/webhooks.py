@@ -50,6 +50,8 @@ class EventType(StrEnum):
     REPLAY_COMPLETED = "replay.completed"
     REPLAY_FAILED = "replay.failed"
     ALERT_TRIGGERED = "alert.triggered"
+    WALLET_CREDITED = "wallet.credited"
+    WALLET_DEBITED = "wallet.debited"
 
 
 class EndpointStatus(StrEnum):
