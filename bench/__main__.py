@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import close, ingest, latency, processor, raw_kafka, record, redis_memory, report, webhooks
+from bench import close, ingest, latency, processor, raw_kafka, record, redis_memory, report, wallets, webhooks
 from bench.stack import bench_stack
 from meterflow.settings import Settings
 
@@ -108,6 +108,14 @@ def _webhooks(settings: Settings, scale: float) -> Results:
             "webhook_first_attempt_p99_s": found.first_attempt_p99_s}
 
 
+def _wallets(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(wallets.measure(settings, debits=int(5_000 * scale)))
+    print(f"  {found.debits:,} debits of 1.00, 16 at once, on one wallet then over {found.many_wallets:,}; "
+          "balances exact")
+    return {"wallet_debits_one_wallet_per_s": found.one_wallet_per_s,
+            "wallet_debits_1000_wallets_per_s": found.many_wallets_per_s}
+
+
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
     Measurement("ingest", ("ingest_events_per_s",), _ingest),
@@ -119,6 +127,7 @@ MEASUREMENTS = [
     Measurement("redis", ("redis_bytes_per_key",), _redis),
     Measurement("record", ("record_bytes_per_event", "invoice_events_page_p99_ms", "replay_1m_s"), _record),
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
+    Measurement("wallets", ("wallet_debits_one_wallet_per_s", "wallet_debits_1000_wallets_per_s"), _wallets),
 ]
 
 

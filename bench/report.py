@@ -63,6 +63,8 @@ FIGURES = [
     Figure("replay_1m_s", "replay of 1,000,000 events", "s", at_most(60)),
     Figure("webhook_deliveries_per_s", "webhook deliveries to a local receiver", "events/s"),
     Figure("webhook_first_attempt_p99_s", "change committed -> first webhook attempt, p99", "s", at_most(1.0)),
+    Figure("wallet_debits_one_wallet_per_s", "wallet debits, all on one wallet", "debits/s"),
+    Figure("wallet_debits_1000_wallets_per_s", "wallet debits over 1,000 wallets", "debits/s"),
 ]
 
 
