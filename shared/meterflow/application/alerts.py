@@ -34,7 +34,7 @@ from meterflow.domain.alerts import (
     rearmed,
     thresholds_of,
 )
-from meterflow.domain.catalog import Subscription
+from meterflow.domain.catalog import Metric, Subscription
 from meterflow.domain.errors import Conflict, FieldError, NotFound
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.invoices import InvoiceStatus
@@ -159,31 +159,52 @@ class AlertRound:
 
 async def observe(uow: AlertUnitOfWork, catalog: CatalogReader, usage: UsageReader, alerts: Sequence[Alert],
                   now: datetime) -> list[list[Observation]]:
-    """Each figure each alert watches now: a subscription's open-period usage or cost, or a wallet's balance."""
+    """Each figure each alert watches now: a subscription's open-period usage or cost, or a wallet's balance.
+    Batched: one usage read for every usage alert's subscriptions, one draft computation for every cost
+    alert's, whatever the number of alerts."""
+    watched = [(a, [] if a.type is AlertType.WALLET_BALANCE_DROPPED else await uow.alerts.subscriptions_in_scope(a))
+               for a in alerts]
+    pairs = [(a, s) for a, subscriptions in watched for s in subscriptions]
+    figures = await _usage_figures(catalog, usage, [p for p in pairs if p[0].type is AlertType.USAGE_EXCEEDED], now)
+    figures |= await _cost_figures(catalog, usage, [p for p in pairs if p[0].type is AlertType.COST_EXCEEDED], now)
     observed: list[list[Observation]] = []
-    for alert in alerts:
+    for alert, subscriptions in watched:
         if alert.type is AlertType.WALLET_BALANCE_DROPPED:
             wallets, _ = await uow.wallets.wallets(alert.mode, alert.scope_id, _WALLETS_WATCHED, None)
             observed.append([(alert, w.id, None, w.balance) for w in wallets if alert.currency in (None, w.currency)])
-            continue
-        observed.append([(alert, s.id, s.open_period(now).start, await _figure(catalog, usage, alert, s, now))
-                         for s in await uow.alerts.subscriptions_in_scope(alert)])
+        else:
+            observed.append([(alert, s.id, s.open_period(now).start, figures[(alert.id, s.id)])
+                             for s in subscriptions])
     return observed
 
 
-async def _figure(catalog: CatalogReader, usage: UsageReader, alert: Alert, subscription: Subscription,
-                  now: datetime) -> Decimal:
-    period = subscription.open_period(now)
-    if alert.type is AlertType.COST_EXCEEDED:
-        [draft] = await compute_invoices(catalog, usage, [(subscription, period)], now, InvoiceStatus.DRAFT)
-        return draft.total if alert.currency in (None, draft.currency) else Decimal(0)
-    assert alert.metric_id is not None
-    metric = (await catalog.metrics_by_id(alert.mode, [alert.metric_id])).get(alert.metric_id)
-    if metric is None:
-        return Decimal(0)
-    [figure] = await usage.usage([UsageQuery(alert.mode, metric.id, subscription.customer_id,
-                                             billed_range(subscription, period))])
-    return billed_quantity(metric, figure)
+Watched = Sequence[tuple[Alert, Subscription]]
+
+
+async def _usage_figures(catalog: CatalogReader, usage: UsageReader, pairs: Watched,
+                         now: datetime) -> dict[tuple[str, str], Decimal]:
+    """Each subscription's quantity of its alert's metric over the open period, as the invoice would bill it
+    (0 for a metric that is gone)."""
+    metrics: dict[tuple[Mode, str], Metric] = {}
+    for mode in {a.mode for a, _ in pairs}:
+        found = await catalog.metrics_by_id(mode, {a.metric_id for a, _ in pairs if a.mode is mode and a.metric_id})
+        metrics |= {(mode, metric_id): metric for metric_id, metric in found.items()}
+    known = [(a, s, metrics[(a.mode, a.metric_id or "")]) for a, s in pairs if (a.mode, a.metric_id) in metrics]
+    read = await usage.usage([UsageQuery(a.mode, m.id, s.customer_id, billed_range(s, s.open_period(now)))
+                              for a, s, m in known])
+    figures = {(a.id, s.id): Decimal(0) for a, s in pairs}
+    figures |= {(a.id, s.id): billed_quantity(m, f) for (a, s, m), f in zip(known, read, strict=True)}
+    return figures
+
+
+async def _cost_figures(catalog: CatalogReader, usage: UsageReader, pairs: Watched,
+                        now: datetime) -> dict[tuple[str, str], Decimal]:
+    """Each subscription's open-period draft total, computed as the invoice is (0 in another currency
+    than the alert's)."""
+    drafts = await compute_invoices(catalog, usage, [(s, s.open_period(now)) for _, s in pairs], now,
+                                    InvoiceStatus.DRAFT)
+    return {(a.id, s.id): d.total if a.currency in (None, d.currency) else Decimal(0)
+            for (a, s), d in zip(pairs, drafts, strict=True)}
 
 
 async def evaluate_alerts(unit_of_work: Callable[[], AlertUnitOfWork], catalog: CatalogReader,
