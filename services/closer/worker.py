@@ -89,8 +89,16 @@ async def close_once(closer: Closer, clock: Clock) -> None:
         log.info("closed %d periods, %d invoices written", summary.periods_closed, summary.invoices_written)
 
 
+async def alerts_forever(closer: Closer, clock: Clock, interval_s: float) -> None:
+    """Alerts in a loop of their own, every `interval_s` (a couple of seconds, not the close interval), so a
+    threshold fires within seconds of its crossing; a failing round never holds back period close, nor the
+    reverse."""
+    while True:
+        await evaluate_alerts_once(closer, clock)
+        await asyncio.sleep(interval_s)
+
+
 async def evaluate_alerts_once(closer: Closer, clock: Clock) -> None:
-    """Its own step: a failing alert never holds back period close, nor the reverse."""
     try:
         done = await evaluate_alerts(partial(PostgresUnitOfWork, closer.pool), closer.exact.catalog, closer.exact,
                                      clock, closer.org_id, is_transient)
@@ -114,6 +122,7 @@ async def _serve(settings: Settings, clock: Clock) -> None:
             {"postgres": lambda: closer.pool.fetchval("SELECT 1"), "redis": closer.usage.ping},
             settings.api_host, settings.closer_web_port):
         replays = asyncio.create_task(replay_forever(replayer(closer, clock), settings.close_interval_s))
+        alerts = asyncio.create_task(alerts_forever(closer, clock, settings.alert_interval_s))
         try:
             while True:
                 try:
@@ -123,7 +132,7 @@ async def _serve(settings: Settings, clock: Clock) -> None:
                     await forget_delivered_webhooks(closer, timedelta(seconds=settings.webhook_retention_s), clock)
                 except Exception:
                     log.exception("period close failed; retrying next round")
-                await evaluate_alerts_once(closer, clock)
                 await asyncio.sleep(settings.close_interval_s)
         finally:
             replays.cancel()
+            alerts.cancel()

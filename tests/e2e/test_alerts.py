@@ -1,11 +1,13 @@
-"""Alerts on the real stack: a closer evaluates them every round (close_interval_s = 1 here). A usage
-threshold fires once, within seconds of the event that crosses it, and not again after duplicates are
-sent; a cost threshold fires when the open period's draft reaches it; a balance threshold fires on the
-debit that crosses it and again only after a credit re-armed it; each firing is one `alert.triggered` in
-the webhook outbox. Bad alerts are 400s naming the field; a second alert of a type on a scope is a 409."""
+"""Alerts on the real stack: a closer evaluates them every MF_ALERT_INTERVAL_S (2 s). A usage threshold
+fires once, within seconds of the event that crosses it, and not again after duplicates are sent; a cost
+threshold fires when the open period's draft reaches it; a balance threshold fires on the debit that
+crosses it and again only after a credit re-armed it; each firing is one `alert.triggered` in the webhook
+outbox, and counted in the closer's `meterflow_alerts_fired_total`. Bad alerts are 400s naming the field;
+a second alert of a type on a scope is a 409."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -57,7 +59,8 @@ async def count_events(api: httpx.AsyncClient, setup: Setup, keys: list[str]) ->
 
 
 async def test_a_usage_threshold_fires_once_within_seconds_and_a_cost_threshold_on_the_draft(
-        api: httpx.AsyncClient, closer: ServiceProcess, alert_endpoint: None, pool: Pool) -> None:
+        api: httpx.AsyncClient, closer: ServiceProcess, alert_endpoint: None, pool: Pool,
+        settings: Settings) -> None:
     setup = await billing_setup(api)  # flat_unit 2.00 an event
     usage_alert = await create_alert(api, type="usage_exceeded", scope="subscription", scope_id=setup.subscription_id,
                                      metric_id=setup.metric_id, thresholds=[{"value": "100", "label": "hundred"},
@@ -76,6 +79,8 @@ async def test_a_usage_threshold_fires_once_within_seconds_and_a_cost_threshold_
     assert sorted(s["threshold_index"] for s in after) == [0, 1]
     assert await fired_webhooks(pool, usage_alert["id"]) == [0, 1]
     assert await fired_webhooks(pool, cost_alert["id"]) == [0]
+    metrics = (await api.get(f"http://127.0.0.1:{settings.closer_web_port}/metrics")).text
+    assert re.search(r'^meterflow_alerts_fired_total\{type="usage_exceeded"\} [1-9]', metrics, re.M), metrics[-2000:]
 
 
 async def test_a_balance_threshold_fires_on_the_crossing_debit_and_rearms_after_a_credit(
