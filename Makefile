@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: run test check bench install clean
+.PHONY: run test test-fast check bench install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e clients/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,8 +22,13 @@ run: $(STAMP)
 test: check
 	$(BIN)/pytest
 
+# The inner loop: the pure rules and each adapter against its real server (the contract suites), in about a
+# minute. CI runs `make test`, every tier.
+test-fast: check
+	$(BIN)/pytest tests/unit tests/integration
+
 check: $(STAMP)
-	$(BIN)/ruff check shared services tests bench
+	$(BIN)/ruff check shared services tests bench clients/python
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

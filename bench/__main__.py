@@ -11,7 +11,19 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import close, ingest, latency, processor, raw_kafka, record, redis_memory, report, wallets, webhooks
+from bench import (
+    close,
+    ingest,
+    latency,
+    processor,
+    raw_kafka,
+    record,
+    redis_memory,
+    report,
+    sdk_ingest,
+    wallets,
+    webhooks,
+)
 from bench.stack import bench_stack
 from meterflow.settings import Settings
 
@@ -37,6 +49,12 @@ def _ingest(settings: Settings, scale: float) -> Results:
     rates = asyncio.run(ingest.measure(settings, clients=6, batches=int(300 * scale), max_seconds=30))
     print(f"  {rates.events:,} events in {rates.seconds:.1f}s from {rates.clients} clients")
     return {"ingest_events_per_s": rates.events_per_s}
+
+
+def _sdk(settings: Settings, scale: float) -> Results:
+    rates = asyncio.run(sdk_ingest.measure(settings, events=int(300_000 * scale)))
+    print(f"  {rates.events:,} events in {rates.seconds:.1f}s through one process's SDK buffer")
+    return {"sdk_buffer_events_per_s": rates.events_per_s}
 
 
 def _processor_rates(settings: Settings, scale: float, workers: int) -> processor.ProcessorRates:
@@ -119,6 +137,7 @@ def _wallets(settings: Settings, scale: float) -> Results:
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
     Measurement("ingest", ("ingest_events_per_s",), _ingest),
+    Measurement("sdk", ("sdk_buffer_events_per_s",), _sdk),
     Measurement("processor", ("processor_events_per_s", "processor_with_record_events_per_s"), _processor),
     Measurement("processor2", ("processor_2_workers_events_per_s",), _processor_2_workers),
     Measurement("latency", ("e2e_p50_s", "e2e_p99_s"), _latency),
@@ -138,7 +157,8 @@ def _ratios(results: Results) -> Results:
 
     pairs = {"ingest_to_raw_produce": ("ingest_events_per_s", "raw_produce_per_s"),
              "processor_to_raw_consume": ("processor_events_per_s", "raw_consume_per_s"),
-             "processor_2_workers_to_one": ("processor_2_workers_events_per_s", "processor_events_per_s")}
+             "processor_2_workers_to_one": ("processor_2_workers_events_per_s", "processor_events_per_s"),
+             "sdk_buffer_to_ingest": ("sdk_buffer_events_per_s", "ingest_events_per_s")}
     return {key: ratio(a, b) for key, (a, b) in pairs.items() if a in results and b in results}
 
 

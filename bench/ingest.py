@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 
@@ -22,6 +24,7 @@ from meterflow.domain.modes import Mode
 from meterflow.keys import create_api_key
 from meterflow.settings import Settings
 
+T = TypeVar("T")
 BATCH = 1_000
 WARMUP_BATCHES_PER_CLIENT = 2
 
@@ -72,8 +75,10 @@ def load(base_url: str, api_key: str, customers: list[str], clients: int, batche
     return IngestRates(events / seconds, events, seconds, clients)
 
 
-async def measure(settings: Settings, clients: int, batches: int, max_seconds: float) -> IngestRates:
-    own = await isolated(settings, "ingest")
+async def against_gateway(settings: Settings, name: str, load_with: Callable[..., T], *args: Any) -> T:
+    """`load_with(base_url, api_key, customers, *args)` in a load process, against a gateway of its own
+    (topics, test key and 100 customers named after `name`)."""
+    own = await isolated(settings, name)
     api_key = await create_api_key(own, Mode.TEST)
     pool = await create_pool(own.database_dsn)
     try:
@@ -81,4 +86,8 @@ async def measure(settings: Settings, clients: int, batches: int, max_seconds: f
     finally:
         await pool.close()
     async with services.gateway(own) as base_url:
-        return await in_load_process(load, base_url, api_key, customers, clients, batches, max_seconds)
+        return await in_load_process(load_with, base_url, api_key, customers, *args)
+
+
+async def measure(settings: Settings, clients: int, batches: int, max_seconds: float) -> IngestRates:
+    return await against_gateway(settings, "ingest", load, clients, batches, max_seconds)

@@ -44,6 +44,8 @@ FIGURES = [
     Figure("raw_consume_per_s", "raw aiokafka consume", "msg/s"),
     Figure("ingest_events_per_s", "gateway ingest, acknowledged", "events/s", at_least(45_000)),
     Figure("ingest_to_raw_produce", "  ingest / raw produce", "ratio", at_least(0.75)),
+    Figure("sdk_buffer_events_per_s", "Python SDK buffered ingest, one process", "events/s"),
+    Figure("sdk_buffer_to_ingest", "  SDK buffer / gateway ingest", "ratio", at_least(0.8)),
     Figure("processor_events_per_s", "processor, to committed offsets", "events/s", at_least(25_000)),
     Figure("processor_to_raw_consume", "  processor / raw consume", "ratio"),
     Figure("processor_2_workers_events_per_s", "processor, two workers in one group", "events/s"),

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -48,11 +48,11 @@ def gateway() -> None:
     import uvicorn
 
     from services.gateway.app import create_app
+    from services.gateway.server import uvicorn_options
 
     settings = get_settings()
     _configure_logging("gateway")
-    options: dict[str, Any] = {"host": settings.api_host, "port": settings.api_port,
-                               "log_level": settings.log_level.lower(), "access_log": False, "log_config": None}
+    options = uvicorn_options(settings)
     if settings.gateway_workers > 1:
         # N processes on one socket (uvicorn's supervisor): each builds its own clients in its lifespan,
         # and the gateway keeps no state of its own, so any worker may take any request.
@@ -258,4 +258,30 @@ def backfill(source: str = typer.Argument(..., help="newline-delimited events, o
         code = asyncio.run(backfill_file(get_settings(), clock(), Mode(mode.value), source))
     except Exception as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    raise typer.Exit(code)
+
+
+@app.command()
+def reconcile(mode: ModeOption = typer.Option(..., "--mode"),
+              start: str | None = typer.Option(None, "--from", help="first hour (RFC 3339, a whole hour); "
+                                               "default 24 hours before --to"),
+              end: str | None = typer.Option(None, "--to", help="hour after the last (whole hour); default the "
+                                             "end of the current hour"),
+              acknowledge_loss: bool = typer.Option(False, "--acknowledge-loss", help="ops have seen the lost "
+                                                    "events: readiness and meterflow_events_lost stop reporting "
+                                                    "them (the figures keep them)")) -> None:
+    """Per hour of receipt: acknowledged = counted + duplicates + dead_lettered + lost + in_flight. Exit 1
+    when a past hour still has events in flight beyond the stall threshold, or lost events are not
+    acknowledged."""
+    from meterflow.domain.errors import FieldError
+    from services.accounting_ops import reconcile as run_reconcile
+
+    try:
+        code = asyncio.run(run_reconcile(get_settings(), clock(), Mode(mode.value),
+                                         _timestamp(start) if start else None, _timestamp(end) if end else None,
+                                         acknowledge_loss))
+    except FieldError as exc:
+        raise _fail(f"--{exc.param}: {exc.message}") from exc
+    except (ValueError, OverflowError) as exc:
+        raise _fail(f"--from/--to: {exc} (RFC 3339, a whole hour, e.g. 2026-02-25T10:00:00Z)") from exc
     raise typer.Exit(code)

@@ -13,7 +13,9 @@ that loses nothing acknowledged:
 A second Ctrl-C skips the wait. While running, a child that exits is restarted with backoff, logged and
 counted (`meterflow_service_restarts_total`); a child that keeps dying (`restart_limit` exits within
 `restart_window_s`) stops everything with exit status 1. A restarted embedded broker starts empty, so
-topics are ensured again and the processor is restarted to join the new broker's group afresh. Every
+topics are ensured again and the processor is restarted to join the new broker's group afresh; before the
+broker starts again, with the processor stopped, what it held unsettled is recorded as lost, printed and
+exported (`meterflow_events_lost`), the same check running at every start (docs/accounting.md). Every
 child is also told to die with us (PR_SET_PDEATHSIG), so even a kill -9 of this process frees the ports.
 """
 
@@ -27,8 +29,9 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from types import FrameType
 from typing import Protocol
 
@@ -37,10 +40,12 @@ from aiokafka import TopicPartition
 from prometheus_client import start_http_server
 
 from meterflow.adapters.kafka import ensure_topics, last_offsets, unprocessed
+from meterflow.clock import SystemClock
 from meterflow.embedded import EmbeddedStack, _die_with_parent, build_stack, stop_process, wait_for_port
 from meterflow.migrations import upgrade_to_head
 from meterflow.observability import SERVICE_RESTARTS
 from meterflow.settings import Settings
+from services.accounting_ops import check_loss
 
 SERVICES = ("gateway", "processor", "closer", "webhooks")
 # Tansu makes a consumer wait the whole session timeout before it joins; Kafka's usual 10 s+ would
@@ -48,6 +53,7 @@ SERVICES = ("gateway", "processor", "closer", "webhooks")
 EMBEDDED_KAFKA_TIMEOUTS = {"MF_KAFKA_SESSION_TIMEOUT_S": "3", "MF_KAFKA_HEARTBEAT_INTERVAL_S": "1"}
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 POLL_S = 0.2
+PROCESSOR_STOP_WITHOUT_BROKER_S = 3.0
 
 
 def embedded_stack_for(settings: Settings) -> EmbeddedStack:
@@ -118,6 +124,8 @@ class Healer:
     children: Sequence[Child]
     exits: dict[str, deque[float]] = field(default_factory=dict)
     due: dict[str, float] = field(default_factory=dict)
+    # Called with the broker down and no processor running, before the broker starts again (empty).
+    broker_lost: Callable[[], None] = lambda: None
 
     def check(self, now: float, skip: frozenset[str] = frozenset()) -> None:
         for child in self.children:
@@ -141,14 +149,27 @@ class Healer:
         return delay
 
     def _restart(self, child: Child) -> None:
+        if child.name != "kafka":
+            self._start(child)
+            return
+        # The embedded broker kept topics, records and group offsets in memory: all gone. The processor
+        # stops first, so that nothing settles meanwhile and the loss check is exact; it then joins the
+        # new broker's group afresh.
+        consumers = [c for c in self.children if c.name == "processor" and c.alive()]
+        for consumer in consumers:
+            # With no broker to commit to it may not stop cleanly; a kill is safe (exactly-once.md) and
+            # keeps ingest refused for seconds, not the whole stop timeout.
+            consumer.stop(PROCESSOR_STOP_WITHOUT_BROKER_S)
+        self.broker_lost()
+        self._start(child)
+        asyncio.run(ensure_topics(self.settings))
+        for consumer in consumers:
+            self._start(consumer)
+
+    def _start(self, child: Child) -> None:
         SERVICE_RESTARTS.labels(child.name).inc()
         child.start()
         print(f"meterflow: {child.name} restarted", file=sys.stderr, flush=True)
-        if child.name == "kafka":  # the embedded broker keeps topics and group offsets in memory: all gone
-            asyncio.run(ensure_topics(self.settings))
-            for consumer in (c for c in self.children if c.name == "processor" and c.alive()):
-                consumer.stop()
-                self._restart(consumer)
 
 
 class _Stop(Exception):
@@ -207,6 +228,13 @@ def drain(settings: Settings, gateway: ServiceChild, healer: Healer, signals: St
     return [f"{tp.topic}[{tp.partition}]: {n} records" for tp, n in sorted(left.items())]
 
 
+def report_loss(settings: Settings) -> None:
+    """Acknowledged events the memory-only broker took with it, recorded and said out loud (docs/accounting.md:
+    a loss is never silent); the gateway stays "degraded" until ops acknowledge them."""
+    for line in asyncio.run(check_loss(settings, SystemClock())):
+        print(f"meterflow: {line}", file=sys.stderr, flush=True)
+
+
 def run(settings: Settings) -> int:
     signals = StopSignals()
     signals.install()
@@ -220,6 +248,8 @@ def run(settings: Settings) -> int:
         stack.start()
         upgrade_to_head(settings.database_dsn)
         asyncio.run(ensure_topics(settings))
+        if not settings.kafka_bootstrap:  # a fresh embedded broker: what a previous run left unsettled is gone
+            report_loss(settings)
         metrics_server, _ = start_http_server(settings.supervisor_web_port, settings.api_host)
         for service in services:
             service.start()
@@ -228,7 +258,7 @@ def run(settings: Settings) -> int:
         print(f"meterflow is up in {time.monotonic() - started:.1f}s: API at "
               f"http://{settings.api_host}:{settings.api_port}  (Ctrl-C stops everything)", flush=True)
         signals.running = True
-        healer = Healer(settings, [*stack.servers, *services])
+        healer = Healer(settings, [*stack.servers, *services], broker_lost=partial(report_loss, settings))
         while not signals.received:
             healer.check(time.monotonic())
             time.sleep(POLL_S)

@@ -28,8 +28,6 @@ from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
 from tests.support import ServiceProcess, TestEnvironment, stack_settings
 
-pytest_plugins = ["pytester"]
-
 
 @pytest.fixture(scope="session")
 def environment() -> Iterator[TestEnvironment]:

@@ -78,9 +78,14 @@ class MeterflowRun:
         return self.process.stdout.readline()
 
     def create_key(self) -> str:
-        made = subprocess.run([sys.executable, "-m", "services", "keys", "create", "--mode", "test"],
-                              env=self.env, capture_output=True, text=True, check=True, timeout=60)
+        made = self.meterflow("keys", "create", "--mode", "test")
+        made.check_returncode()
         return made.stdout.strip()
+
+    def meterflow(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A `meterflow` command against this run's servers."""
+        return subprocess.run([sys.executable, "-m", "services", *args], env=self.env, capture_output=True,
+                              text=True, timeout=60)
 
     def interrupt_group(self) -> None:
         """What a terminal's Ctrl-C does: SIGINT to every process of the foreground group."""

@@ -57,9 +57,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def decode_body(body: bytes) -> Any:
+def decode_body(body: bytes, decode: Callable[[bytes], Any] = decode_json) -> Any:
     try:
-        return decode_json(body)
+        return decode(body)
     except (ValueError, RecursionError) as exc:
         raise FieldError("body", f"Malformed JSON body: {exc}") from None
 
@@ -73,8 +73,9 @@ def _check_parameters(request: Request) -> None:
             raise FieldError(name, fault)
 
 
-def checked_route(max_body_bytes: int = MAX_BODY_BYTES) -> type[APIRoute]:
-    """The route class of a router: `max_body_bytes` bounds its bodies."""
+def checked_route(max_body_bytes: int = MAX_BODY_BYTES, decode: Callable[[bytes], Any] = decode_json) -> type[APIRoute]:
+    """The route class of a router: `max_body_bytes` bounds its bodies, `decode` reads them (strict JSON;
+    a body of independent items may cut what nests too deeply, for its item to be refused alone)."""
 
     class CheckedRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -90,7 +91,7 @@ def checked_route(max_body_bytes: int = MAX_BODY_BYTES) -> type[APIRoute]:
                 if reads_body:
                     checked_request.checked_body = await read_body(request, max_body_bytes)
                     if checked_request.checked_body:
-                        checked_request.checked_json = decode_body(checked_request.checked_body)
+                        checked_request.checked_json = decode_body(checked_request.checked_body, decode)
                 return await handler(checked_request)
 
             return checked

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
+from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
@@ -20,6 +21,7 @@ from meterflow.adapters.postgres import Pool
 from meterflow.adapters.request_rates import RequestRates
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.accounting import Reconciliation
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.unit_of_work import UnitOfWorkFactory
 from meterflow.clock import Clock
@@ -52,6 +54,8 @@ class GatewayContext:
     invoices: InvoiceRepository = field(init=False)
     usage: GatewayUsage = field(init=False)
     acknowledged: AcknowledgedKeys = field(init=False)
+    accounting: AccountingStore = field(init=False)
+    reconciliation: Reconciliation = field(init=False)
     rates: RequestRates = field(init=False)
     unit_of_work: UnitOfWorkFactory = field(init=False)
     policy: AcceptancePolicy = field(init=False)
@@ -65,6 +69,10 @@ class GatewayContext:
         self.acknowledged = AcknowledgedKeys(self.redis, self.settings.dedupe_window_s + self.settings.clock_skew_s,
                                              timedelta(seconds=self.settings.clock_skew_s),
                                              self.settings.dedupe_mark_bucket_bits)
+        retention = timedelta(seconds=self.settings.accounting_retention_s)
+        self.accounting = AccountingStore(self.redis, retention)
+        self.reconciliation = Reconciliation(self.accounting, self.clock, retention,
+                                             timedelta(seconds=self.settings.processor_stall_after_s))
         self.rates = RequestRates(self.redis, self.settings.api_rate_limit_per_s)
         self.unit_of_work = partial(PostgresUnitOfWork, self.pool)
         self.policy = self.settings.acceptance_policy

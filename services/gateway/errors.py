@@ -115,7 +115,8 @@ def allowed_methods(app: FastAPI, path: str) -> set[str]:
     for included in app.routes:
         routes += [(e.path, e.methods) for e in getattr(included, "effective_route_contexts", list)()]
     template = next((t for t, _ in routes if compile_path(t)[0].match(path)), None)
-    return {method for t, methods in routes if t == template for method in methods or ()}
+    allowed = {method for t, methods in routes if t == template for method in methods or ()}
+    return allowed | {"HEAD"} if "GET" in allowed else allowed  # head_requests.py answers HEAD as GET
 
 
 def install_error_handlers(app: FastAPI) -> None:

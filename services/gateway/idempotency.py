@@ -3,7 +3,8 @@
 Runs around the routes: the key's row is claimed in Postgres before the route executes, the answer (status
 and body) is stored after it, and a retry gets that answer with `Idempotent-Replayed: true`. A 5xx is not
 stored (the request was not carried out) and the key is released, so the retry executes. A request
-without a valid API key passes through untouched, to be refused by the route (401).
+without a valid API key passes through untouched, to be refused by the route (401). The body is read
+here within the routes' limit (413 past it), never buffered whole whatever its size.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from meterflow.domain.errors import Conflict
 from meterflow.domain.idempotency import MAX_KEY_CHARS, Decision, decide, fingerprint, is_stored
 from meterflow.domain.json_values import text_fault
 from meterflow.domain.modes import Mode
+from services.gateway.checked_route import MAX_BODY_BYTES, read_body
 from services.gateway.context import GatewayContext, authenticated_mode
 from services.gateway.errors import DEPENDENCY_ERRORS, ApiError, ErrorType, error_response, unavailable
 
@@ -48,10 +50,15 @@ async def with_idempotency(request: Request, call_next: Callable[[Request], Awai
         return await call_next(request)
     if not key or len(key) > MAX_KEY_CHARS or text_fault(key):
         return _refusal(f"{HEADER} must be 1 to {MAX_KEY_CHARS} characters of text")
+    try:
+        body = await read_body(request, MAX_BODY_BYTES)
+    except ApiError as refusal:  # answered, not raised: the error handlers do not reach this far out
+        return error_response(refusal.status, refusal.error_type, refusal.message, refusal.param)
+    request._body = body  # Starlette's cache of a body read once: the route is handed these bytes again
     store = IdempotencyRepository(ctx.pool)
     try:
         claimed = await _claim(store, mode, key, fingerprint(request.method, request.url.path, request.url.query,
-                                                             await request.body()), ctx)
+                                                             body), ctx)
     except DEPENDENCY_ERRORS as exc:
         return unavailable(exc)
     if claimed is not None:

@@ -21,12 +21,14 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from redis.exceptions import RedisError
 
 from meterflow.adapters.dedupe_marks import any_marked_args, digest
+from meterflow.adapters.kafka import GATEWAY_SOURCE
 from meterflow.domain.errors import FieldErrors
 from meterflow.domain.events import Event, EventRejected, event_to_json, parse_event
 from meterflow.domain.json_values import text_fault
 from meterflow.domain.modes import Mode
 from meterflow.logs import REQUEST_ID_HEADER, request_id
 from meterflow.observability import DUPLICATES_DROPPED, EVENTS_ACCEPTED, EVENTS_REJECTED
+from services.gateway.acknowledged_tally import tally_acknowledged
 from services.gateway.context import GatewayContext
 
 MAX_EVENTS_PER_BATCH = 1_000
@@ -86,6 +88,7 @@ async def ingest_batch(ctx: GatewayContext, mode: Mode, raw_events: list[Any], r
     await publish(ctx, mode, to_publish, received_at)
     result.ingested = [e.idempotency_key for e in to_publish]
     await _mark_acknowledged(ctx, mode, {key: digests[key] for key in result.ingested}, received_at)
+    await tally_acknowledged(ctx, mode, received_at, len(result.ingested))
     EVENTS_ACCEPTED.labels(mode.value).inc(len(to_publish))
     DUPLICATES_DROPPED.labels("gateway").inc(len(result.duplicates))
     return result
@@ -125,7 +128,7 @@ async def publish(ctx: GatewayContext, mode: Mode, events: list[Event], received
     """
     topic = ctx.settings.events_topic(mode)
     timestamp_ms = int(received_at.timestamp() * 1000)
-    headers = [(REQUEST_ID_HEADER, (request_id.get() or "").encode())]
+    headers = [(REQUEST_ID_HEADER, (request_id.get() or "").encode()), GATEWAY_SOURCE]
     partitions = sorted(await ctx.producer.partitions_for(topic))
     builders: dict[int, BatchBuilder] = {}
     sends = []

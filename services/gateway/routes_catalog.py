@@ -8,13 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.catalog_repository import CatalogRepository, CustomerFilters
 from meterflow.adapters.postgres import UniqueViolation
 from meterflow.application.catalog_changes import CatalogChanges
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
 from meterflow.domain.errors import Conflict, FieldError
 from meterflow.domain.ids import IdKind, new_id
-from meterflow.domain.inputs import IdText
+from meterflow.domain.inputs import IdText, NameText
 from meterflow.domain.metric_definitions import aggregation_property_of
 from meterflow.domain.modes import Mode
 from meterflow.domain.pricing import PriceError, parse_price
@@ -72,10 +72,21 @@ def _list_route(collection: str, page: FetchPage, to_json: Callable[[Any, str], 
         return ExactJSONResponse(page_json(collection, [to_json(item, org) for item in items], more))
 
 
-_read_routes("customers", "customer", CatalogRepository.customer, CatalogRepository.customers, customer_json)
+_read_routes("customers", "customer", CatalogRepository.customer, None, customer_json)
 _read_routes("metrics", "metric", CatalogRepository.metric, CatalogRepository.metrics, metric_json)
 _read_routes("plans", "plan", CatalogRepository.plan, CatalogRepository.plans, plan_json)
 _read_routes("subscriptions", "subscription", CatalogRepository.subscription, None, subscription_json)
+
+
+@router.get("/customers", name="list_customers")
+async def list_customers(external_id: NameText | None = Query(None, description="only the customer with this "
+                                                              "external_id (none if no customer has it)"),
+                         limit: int = Limit, starting_after: IdText | None = StartingAfter,
+                         mode: Mode = Depends(authenticated_mode),
+                         ctx: GatewayContext = Depends(context)) -> ExactJSONResponse:
+    items, more = await ctx.catalog.customers(mode, limit, starting_after, CustomerFilters(external_id=external_id))
+    org = ctx.settings.org_id
+    return ExactJSONResponse(page_json("customers", [customer_json(item, org) for item in items], more))
 
 
 @router.post("/customers", status_code=201)
@@ -131,6 +142,15 @@ def _merged(raw: dict[str, Any], index: int, existing: dict[str, PlanPrice]) -> 
     return price_id, {"metric_id": old.metric_id, **old.definition, **raw}
 
 
+def _no_metric(metric_id: object, mode: Mode) -> str:
+    """Why a price's `metric_id` names no metric of this mode (absent: "is required", never `None`)."""
+    if metric_id is None:
+        return "is required"
+    if not isinstance(metric_id, str):
+        return "must be a metric's id (a string)"
+    return f"no metric {metric_id!r} in {mode} mode"
+
+
 async def plan_prices(raw_prices: list[dict[str, Any]], mode: Mode, ctx: GatewayContext,
                       existing: tuple[PlanPrice, ...] = ()) -> tuple[PlanPrice, ...]:
     """The plan's prices, each checked (its metric in this mode, its definition): the existing ones in
@@ -142,7 +162,7 @@ async def plan_prices(raw_prices: list[dict[str, Any]], mode: Mode, ctx: Gateway
     for index, (price_id, raw) in enumerate(given):
         metric_id = raw.get("metric_id")
         if not isinstance(metric_id, str) or metric_id not in known:
-            raise FieldError(f"prices[{index}].metric_id", f"no metric {raw.get('metric_id')!r} in {mode} mode")
+            raise FieldError(f"prices[{index}].metric_id", _no_metric(metric_id, mode))
         try:
             parse_price(raw)
         except PriceError as exc:

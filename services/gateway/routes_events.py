@@ -13,14 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.application.events_on_record import invoice_events
-from meterflow.domain.errors import FieldError, NotFound
+from meterflow.domain.errors import NotFound
 from meterflow.domain.event_record import EventFilter, EventOnRecord
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.inputs import EventNameText, IdText, KeyText, Timestamp
 from meterflow.domain.modes import Mode
-from meterflow.domain.periods import Period
 from meterflow.domain.presentation import job_json
+from meterflow.domain.usage_windows import checked_window
 from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
 
@@ -47,6 +47,13 @@ class OneEvent(BaseModel):
     event: EventOut
 
 
+_KEPT_FOR = "the events-on-record retention"
+
+
+def _kept(ctx: GatewayContext) -> timedelta:
+    return timedelta(seconds=ctx.settings.event_record_retention_s)
+
+
 def record(ctx: GatewayContext = Depends(context)) -> EventRecordRepository:
     return EventRecordRepository(ctx.pool)
 
@@ -66,10 +73,13 @@ async def list_events(customer_id: IdText | None = None, event_name: EventNameTe
                       idempotency_key: KeyText | None = None,
                       start: Timestamp | None = Query(None, alias="from"), to: Timestamp | None = None,
                       limit: int = Query(10, ge=1, le=100), starting_after: KeyText | None = None,
-                      mode: Mode = Depends(authenticated_mode),
+                      mode: Mode = Depends(authenticated_mode), ctx: GatewayContext = Depends(context),
                       reader: EventRecordRepository = Depends(record)) -> dict[str, Any]:
-    """The counted events on record, newest first (by timestamp, then key); `[from, to)` by timestamp
-    (an empty range lists nothing)."""
+    """The counted events on record, newest first (by timestamp, then key); `[from, to)` by timestamp,
+    either bound optional; with both, the window rule of usage and replays (`to` after `from`, at most the
+    retention long)."""
+    if start is not None and to is not None:
+        checked_window(start, to, _kept(ctx), _KEPT_FOR)
     wanted = EventFilter(customer_id, (event_name,) if event_name is not None else None, idempotency_key,
                          start, to)
     return _page(*await reader.page(mode, wanted, limit, starting_after))
@@ -118,12 +128,8 @@ async def replay(body: ReplayIn, mode: Mode = Depends(authenticated_mode),
                  ctx: GatewayContext = Depends(context)) -> JSONResponse:
     """Rebuild the usage of `[from, to)` (widened to whole hours) from the events on record, as a
     background job: poll `GET /v1/events/replay/{id}`."""
-    if body.to <= body.start:
-        raise FieldError("to", "must be after from")
-    if body.to - body.start > timedelta(seconds=ctx.settings.event_record_retention_s):
-        raise FieldError("to", "the range is at most the events-on-record retention long")
-    job = await ReplayJobRepository(ctx.pool).create(new_id(IdKind.REPLAY_JOB), mode, Period(body.start, body.to),
-                                                     body.event_name)
+    window = checked_window(body.start, body.to, _kept(ctx), _KEPT_FOR)
+    job = await ReplayJobRepository(ctx.pool).create(new_id(IdKind.REPLAY_JOB), mode, window, body.event_name)
     return JSONResponse({"job": job_json(job)}, status_code=202)
 
 

@@ -12,6 +12,7 @@ from meterflow.adapters.subscription_repository import SubscriptionFilters
 from meterflow.application.invoicing import billed_quantity, metric_usage
 from meterflow.domain.catalog import Metric, Subscription
 from meterflow.domain.errors import Unavailable
+from meterflow.domain.events import decode_json_cutting_deep
 from meterflow.domain.inputs import IdText, Timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.usage_windows import no_current_period, usage_window
@@ -23,8 +24,9 @@ from services.gateway.schemas import ExactJSONResponse, IngestIn, page_json, rol
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
 # Ingest takes the larger body docs/api.md allows; each event is checked on its own (one bad event is
-# listed in `rejected`, never a reason to refuse the batch).
-ingest_router = APIRouter(prefix="/v1", route_class=checked_route(MAX_BODY_BYTES))
+# listed in `rejected`, never a reason to refuse the batch), nesting included: an event nested past the
+# body's bound is cut at the bound and refused by its own properties' rule, naming the path.
+ingest_router = APIRouter(prefix="/v1", route_class=checked_route(MAX_BODY_BYTES, decode_json_cutting_deep))
 
 
 @ingest_router.post("/ingest", status_code=202)

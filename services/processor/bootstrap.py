@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
+from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.dead_letter_sink import KafkaDeadLetterSink
 from meterflow.adapters.event_record_repository import EventRecordRepository
@@ -14,6 +16,7 @@ from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.accounting import AccountedDeadLetters
 from meterflow.application.count_usage import CountUsage
 from meterflow.application.failure_policy import FailurePolicy
 from meterflow.application.progress import Progress
@@ -38,10 +41,14 @@ async def build_counting(settings: Settings, clock: Clock, progress: Progress,
     # Two batches overlap (pipeline.py), each holding the record fence and another connection at most.
     pool = await create_pool(settings.database_dsn, max_size=6)
     catalog = CatalogRepository(pool)
-    usage = UsageStore.from_settings(connect_redis(settings.redis_dsn), settings)
-    dead_letters = KafkaDeadLetterSink(await start_producer(settings), settings.dlq_topic)
-    count_usage = CountUsage(catalog, usage, LateEventRepository(pool), dead_letters, clock,
-                             {settings.events_topic(mode): mode for mode in Mode}, settings.acceptance_policy,
-                             EventRecordRepository(pool), counted)
+    redis = connect_redis(settings.redis_dsn)
+    usage = UsageStore.from_settings(redis, settings)
+    topic_modes = {settings.events_topic(mode): mode for mode in Mode}
+    letters = KafkaDeadLetterSink(await start_producer(settings), settings.dlq_topic)
+    # Each letter is tallied for docs/accounting.md once the topic acknowledged it, on both paths that send.
+    accounting = AccountingStore(redis, timedelta(seconds=settings.accounting_retention_s))
+    dead_letters = AccountedDeadLetters(letters, accounting, topic_modes)
+    count_usage = CountUsage(catalog, usage, LateEventRepository(pool), dead_letters, clock, topic_modes,
+                             settings.acceptance_policy, EventRecordRepository(pool), counted)
     return Counting(FailurePolicy(count_usage, dead_letters, progress, categorised),
-                    {"postgres": catalog.ping, "redis": usage.ping, "kafka": dead_letters.ping})
+                    {"postgres": catalog.ping, "redis": usage.ping, "kafka": letters.ping})

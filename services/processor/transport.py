@@ -32,6 +32,7 @@ from aiokafka.structs import ConsumerRecord
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from meterflow.adapters.kafka import GATEWAY_SOURCE
 from meterflow.domain.records import Record
 from meterflow.logs import REQUEST_ID_HEADER
 
@@ -131,7 +132,8 @@ def _record(record: ConsumerRecord[bytes, bytes]) -> Record:
     # The received time as Faust's messages gave it (seconds as a float, back to milliseconds): a record
     # read again after an upgrade gets the same received time, so the same origin when it had no timestamp.
     return Record(record.topic, record.partition, record.offset, int(record.timestamp / 1000.0 * 1000),
-                  record.key, record.value, bytes(request_id).decode(errors="replace") if request_id else None)
+                  record.key, record.value, bytes(request_id).decode(errors="replace") if request_id else None,
+                  headers.get(GATEWAY_SOURCE[0]) == GATEWAY_SOURCE[1])
 
 
 def _last_offsets(batch: Sequence[Record]) -> Iterator[tuple[TP, int]]:

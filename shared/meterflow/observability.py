@@ -24,6 +24,15 @@ UNBILLABLE_EVENTS = Counter("meterflow_unbillable_events_total",
                             "Events a metric could not read (missing or non-numeric property)", ["metric_id"])
 LATE_EVENTS = Counter("meterflow_late_events_total", "Counted events whose period was already finalized",
                       ["mode"])
+HTTP_RESPONSES = Counter("meterflow_http_responses_total", "Answers the gateway sent, by status class (2xx ... "
+                         "5xx); a client gone before its answer is counted in client disconnects instead",
+                         ["status_class"])
+HTTP_CLIENT_DISCONNECTS = Counter("meterflow_http_client_disconnects_total",
+                                  "Requests whose client closed the connection before the request was read "
+                                  "(nothing is answered: not an error of the gateway)")
+HTTP_SLOW_CLIENTS_CLOSED = Counter("meterflow_http_slow_clients_closed_total",
+                                   "Connections the gateway closed because a request's head or body did not "
+                                   "arrive in time (MF_HTTP_HEAD_TIMEOUT_S, MF_HTTP_BODY_TIMEOUT_S)", ["stage"])
 PROCESSING_LATENCY = Histogram(
     "meterflow_processing_latency_seconds", "From the record's broker timestamp to its effect being durable",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
@@ -43,6 +52,22 @@ PROCESSOR_OLDEST_UNPROCESSED_AGE = Gauge(
     "Age (from its broker timestamp) of the oldest record taken but not yet counted or dead-lettered; 0 idle")
 PROCESSOR_STALLED = Gauge("meterflow_processor_stalled",
                           "1 while the oldest unprocessed record is older than MF_PROCESSOR_STALL_AFTER_S")
+
+# Accounting (docs/accounting.md): refreshed by the gateway at each scrape, and by
+# `meterflow run` after a loss check.
+ACCOUNTING_OLDEST_IN_FLIGHT_AGE = Gauge(
+    "meterflow_accounting_oldest_in_flight_age_seconds",
+    "Seconds since the end of the oldest hour of receipt that still has events in flight (0: none, or only "
+    "the current hour); past MF_PROCESSOR_STALL_AFTER_S, counting is behind or events were lost", ["mode"])
+ACCOUNTING_IN_FLIGHT = Gauge("meterflow_accounting_in_flight",
+                             "Events acknowledged and not yet counted, found duplicate or dead-lettered", ["mode"])
+EVENTS_LOST = Gauge("meterflow_events_lost",
+                    "Acknowledged events a loss check found gone with the broker, not yet acknowledged by ops",
+                    ["mode"])
+HOURS_LOST = Gauge("meterflow_hours_lost", "Hours of receipt with lost events not yet acknowledged by ops",
+                   ["mode"])
+ACKNOWLEDGED_TALLY_FAILURES = Counter("meterflow_acknowledged_tally_failures_total",
+                                      "Events acknowledged over HTTP whose acknowledged tally could not be written")
 
 
 def metrics_payload() -> tuple[bytes, str]:

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     api_port: int = Field(8080, description="port of the HTTP API")
     gateway_workers: int = Field(1, ge=1, description="gateway processes serving MF_API_PORT (stateless: any "
                                  "number; about one per core left to the gateway)")
+    http_head_timeout_s: float = Field(10.0, gt=0, description="a request's line and headers must arrive within "
+                                       "this of their first byte (of the connection, for its first request), "
+                                       "else 408 and the connection is closed")
+    http_body_timeout_s: float = Field(30.0, gt=0, description="a request's whole body must arrive within this of "
+                                       "its headers, else the connection is closed (1 MiB in 30 s: 35 KB/s)")
+    http_keep_alive_s: int = Field(5, ge=1, description="an idle kept-alive connection is closed after this")
+    http_max_head_bytes: int = Field(16_384, ge=1_024, description="a request line and headers larger than this "
+                                     "are refused (400) and the connection closed")
     processor_web_host: str = Field("127.0.0.1", description="where the processor serves /metrics, /readyz")
     processor_web_port: int = Field(8081, description="port of the processor's /healthz, /readyz, /metrics")
     closer_web_port: int = Field(8082, description="port of the closer's /healthz, /readyz, /metrics")
@@ -145,11 +153,15 @@ class Settings(BaseSettings):
     webhook_poll_interval_s: float = Field(0.5, description="how often the worker looks for due deliveries "
                                            "(besides being woken by each new event)")
     webhook_claim_batch: int = Field(200, description="deliveries claimed per round by one worker")
-    webhook_allow_private_urls: bool = Field(False, description="let live endpoints resolve to loopback, private "
-                                             "or link-local addresses")
+    webhook_allow_private_urls: bool = Field(False, description="let live endpoints resolve to addresses that "
+                                             "are not globally routable unicast (loopback, private, CGNAT...)")
     webhook_retention_s: int = Field(30 * 86_400, description="how long a webhook event whose deliveries are "
                                      "all done (succeeded or failed) is kept, with its deliveries and attempts "
                                      "(30 days; the closer removes older ones)")
+
+    # Accounting (docs/accounting.md).
+    accounting_retention_s: int = Field(40 * 86_400, description="how long the per-hour accounting figures "
+                                        "are kept after their hour ends (also the longest reconciliation window)")
 
     # Events on record (docs/billing.md "Events on record"): monthly partitions wholly older are dropped.
     event_record_retention_s: int = Field(400 * 86_400, description="how long events on record are kept "

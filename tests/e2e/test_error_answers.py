@@ -53,3 +53,25 @@ async def test_the_openapi_schema_documents_the_error_answers(api: httpx.AsyncCl
     assert {"400", "401", "413", "503"} <= set(ingest["responses"])
     assert "422" not in str(schema["paths"])
     assert {"404", "409"} <= set(schema["paths"]["/v1/invoices/{invoice_id}/finalize"]["post"]["responses"])
+
+
+async def test_head_on_a_get_route_answers_as_get_without_a_body(api: httpx.AsyncClient) -> None:
+    made = await created(await api.post("/v1/customers", json={"external_id": unique("e"), "name": "Head"}))
+    for path in (f"/v1/customers/{made['id']}", "/v1/customers", "/healthz", "/openapi.json"):
+        got, head = await api.get(path), await api.head(path)
+        assert (head.status_code, head.content) == (got.status_code, b""), (path, head.text)
+        assert head.headers["content-length"] == got.headers["content-length"] and head.headers["x-request-id"]
+    assert (await api.head("/v1/customers/cus_nope")).status_code == 404
+    assert (await api.head("/v1/customers", headers={"Authorization": "Bearer mk_test_nope"})).status_code == 401
+    not_a_read = await api.head("/v1/ingest")
+    assert (not_a_read.status_code, not_a_read.headers["allow"]) == (405, "POST")
+    assert set((await api.delete("/v1/usage")).headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+
+
+async def test_a_price_without_a_metric_says_the_metric_is_required(api: httpx.AsyncClient) -> None:
+    error = refused(await api.post("/v1/plans", json={"name": "P", "prices": [{"model": "flat", "unit_price": "1"}]}),
+                    "prices[0].metric_id")
+    assert error["details"]["prices[0].metric_id"] == "is required", error
+    wrong = refused(await api.post("/v1/plans", json={"name": "P", "prices": [
+        {"metric_id": 7, "model": "flat", "unit_price": "1"}]}), "prices[0].metric_id")
+    assert "None" not in wrong["error"] and "string" in wrong["error"], wrong

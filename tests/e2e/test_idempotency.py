@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -72,3 +73,20 @@ async def test_ingest_ignores_the_header_and_bodiless_posts_replay(api: httpx.As
     second = await api.post("/v1/ingest", json={"events": [event]}, headers=ingest_key)
     assert "idempotent-replayed" not in second.headers
     assert (first.json()["ingested"], second.json()["duplicates"]) == ([event["idempotency_key"]],) * 2
+
+
+async def test_a_body_past_the_limit_is_413_with_a_key_too_never_buffered_whole(api: httpx.AsyncClient) -> None:
+    """The key's fingerprint reads the body within the routes' limit: a declared or a streamed body past it
+    is refused, as it is without a key, instead of being held in memory whatever its size."""
+    headers = {"Idempotency-Key": unique("big")}
+    declared = await api.post("/v1/customers", content=b"x" * (1 << 20), headers=headers)
+    assert (declared.status_code, declared.json()["param"]) == (413, "body"), declared.text
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(64):
+            yield b" " * 65_536
+
+    streamed = await api.post("/v1/customers", content=chunks(), headers={"Idempotency-Key": unique("big")})
+    assert (streamed.status_code, streamed.json()["param"]) == (413, "body"), streamed.text
+    small = await api.post("/v1/customers", json={"external_id": unique("e"), "name": "Kept"}, headers=headers)
+    assert small.status_code == 201, small.text  # the key was never claimed by the refused body

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests.e2e.input_answers import refused
-from tests.e2e.scenario import Setup, billing_setup, created, event
-from tests.support import unique
+from tests.e2e.scenario import Setup, billing_setup, created, event, ingest, usage
+from tests.support import eventually, unique
 
 
 async def rejected_event(api: httpx.AsyncClient, setup: Setup, body: bytes) -> str:
@@ -44,6 +44,17 @@ async def test_numeric_property_edges_are_accepted_exactly(api: httpx.AsyncClien
     answer = await api.post("/v1/ingest", content=b'{"events": [' + raw_event(
         setup, b'{"v": 999999999999999999.999999999999999999}') + b"]}")
     assert answer.status_code == 202 and len(answer.json()["ingested"]) == 1, answer.text
+
+
+async def test_only_json_number_shaped_ascii_strings_are_quantities(api: httpx.AsyncClient) -> None:
+    """`"12.5"` bills 12.5; `"1_000"`, `" 12 "`, Arabic-Indic `"١٢"` and other text `Decimal` would read
+    are unbillable: counted as events, valued by nothing."""
+    setup = await billing_setup(api, aggregation="sum", prop="v")
+    numbers = ["12.5", "+1", "-2", "1e1", "007"]
+    text = ["1_000", " 12 ", "\u0661\u0662", "12.", ".5", "0x10", "1e9999999", "NaN", "12\n", "\uff11"]
+    await ingest(api, [event(setup, properties={"v": v}) for v in [*numbers, *text]])
+    figure = await eventually(lambda: usage(api, setup), lambda u: u["unbillable_count"] == len(text))
+    assert (figure["value_exact"], figure["event_count"]) == ("28.5", len(numbers)), figure  # 12.5+1-2+10+7
 
 
 @pytest.mark.parametrize("start_date", ["0001-01-01T00:00:00Z", "9999-12-31T23:00:00Z", "1999-12-31T23:00:00Z",
@@ -98,7 +109,8 @@ async def test_json_bodies_are_bounded_in_size_and_nesting_on_every_endpoint(api
     refused(await api.post("/v1/ingest", content=b'{"events": [' + b'"x",' * 300_000 + b'"x"]}'), "body", 413)
     deep = b"[" * 260 + b"]" * 260
     refused(await api.post("/v1/customers", content=b'{"name": "A", "metadata": {"a": ' + deep + b"}}"), "body")
-    refused(await api.post("/v1/ingest", content=b'{"events": ' + deep + b"}"), "body")
+    refused(await api.post("/v1/ingest", content=b'{"events": [' + deep + b"]}"), "events[0]")  # not an event
+    refused(await api.post("/v1/ingest", content=b'{"events": [' + deep[:-1] + b"]}"), "body")  # not JSON
     refused(await api.post("/v1/customers", content=b'{"name": "A", "metadata": {"a": NaN}}'), "body")
 
 
@@ -142,3 +154,63 @@ async def test_enumerations_are_closed(api: httpx.AsyncClient, path: str, field:
         {"metric_id": setup.metric_id, "model": "flat", "unit_price": "1"}]},
         "/v1/metrics": {"name": "M", "event_name": "e", "aggregation": "sum", "aggregation_property": "v"}}
     refused(await api.post(path, json={**bodies[path], field: value}), field)
+
+
+@pytest.mark.parametrize("email", ["a@b", "a@b.", "a@.b", "a@b..c", "a b@c.d", "@b.c", "a@b@c.d", "a\x01@b.c"])
+async def test_an_email_needs_a_dotted_domain(api: httpx.AsyncClient, email: str) -> None:
+    refused(await api.post("/v1/customers", json=customer(email=email)), "email")
+
+
+async def test_an_email_with_a_dotted_domain_in_any_script_is_kept(api: httpx.AsyncClient) -> None:
+    made = await created(await api.post("/v1/customers", json=customer(email="ops+billing@b\u00fccher.example")))
+    assert made["email"] == "ops+billing@b\u00fccher.example"
+
+
+@pytest.mark.parametrize("name", ["Ac\tme", "Ac\nme", "Ac\x1bme", "Ac\x7fme", "Ac\x85me", "Acme\u202egpj.exe",
+                                  "\u2066Acme\u2069", "Ac\u202ame"])
+async def test_names_refuse_control_and_bidirectional_override_characters(api: httpx.AsyncClient, name: str) -> None:
+    refused(await api.post("/v1/customers", json=customer(name=name)), "name")
+    refused(await api.post("/v1/customers", json=customer(external_id=name)), "external_id")
+    refused(await api.post("/v1/plans", json={"name": name}), "name")
+
+
+async def test_names_in_any_script_with_bidirectional_marks_are_kept(api: httpx.AsyncClient) -> None:
+    name = "\u0634\u0631\u0643\u0629 \u200fAcme \u00c9t\u00e9"  # Arabic, a right-to-left mark, Latin
+    assert (await created(await api.post("/v1/customers", json=customer(name=name))))["name"] == name
+
+
+@pytest.mark.parametrize(("window", "message"), [
+    ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "must be after from"),
+    ({"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "must be after from"),
+    ({"from": "2020-01-01T00:00:00Z", "to": "2120-01-01T00:00:00Z"}, "at most 400 days"),
+])
+async def test_events_replays_and_usage_share_one_window_rule(api: httpx.AsyncClient, window: dict[str, str],
+                                                               message: str) -> None:
+    setup = await billing_setup(api)
+    usage_error = refused(await api.get("/v1/usage", params={"customer_id": setup.customer_id, **window}), "to")
+    events_error = refused(await api.get("/v1/events", params=window), "to")
+    replay_error = refused(await api.post("/v1/events/replay", json=window), "to")
+    assert message in usage_error["details"]["to"] and message in events_error["details"]["to"], events_error
+    assert message in replay_error["details"]["to"], replay_error
+
+
+async def test_an_event_nested_past_the_body_bound_is_refused_alone_naming_its_path(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    deep = b'{"a": ' * 40 + b"1" + b"}" * 40
+    valid, too_deep = raw_event(setup), raw_event(setup, deep, idempotency_key=unique("deep"))
+    answer = await api.post("/v1/ingest", content=b'{"events": [' + valid + b", " + too_deep + b"]}")
+    assert answer.status_code == 202 and len(answer.json()["ingested"]) == 1, answer.text
+    [rejected] = answer.json()["rejected"]
+    assert rejected["index"] == 1 and rejected["idempotency_key"].startswith("deep_"), rejected
+    assert rejected["error"] == "events[1].properties" + ".a" * 8 + ": is nested too deeply", rejected
+    alone = await rejected_event(api, setup, too_deep)
+    assert alone == "events[0].properties" + ".a" * 8 + ": is nested too deeply", alone
+
+
+async def test_a_deep_batch_that_is_not_json_or_too_large_to_split_is_refused_whole(api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    deep = b'{"a": ' * 40 + b"1" + b"}" * 40
+    broken = raw_event(setup, deep.replace(b"1}", b"1,}", 1))  # malformed inside the part that nests too deeply
+    refused(await api.post("/v1/ingest", content=b'{"events": [' + raw_event(setup) + b", " + broken + b"]}"), "body")
+    huge = b"[" * 110_000 + b"]" * 110_000  # more brackets than are split on the event loop
+    refused(await api.post("/v1/ingest", content=b'{"events": [' + raw_event(setup) + b", " + huge + b"]}"), "body")

@@ -235,3 +235,20 @@ async def test_endpoint_fields_are_checked_and_named(api: httpx.AsyncClient, end
                                                                       hook["url"])
     listed_ids = [e["id"] for e in listed(await api.get("/v1/webhook_endpoints"), "webhook_endpoints")]
     assert hook["id"] in listed_ids
+
+
+@pytest.mark.parametrize("host", ["100.64.0.1", "100.100.100.200", "224.0.0.251", "198.18.0.1", "[ff0e::1]",
+                                  "[64:ff9b::a9fe:a9fe]", "[2002:a9fe:a9fe::1]", "[::ffff:100.64.0.1]",
+                                  "[fec0::1]"])
+async def test_a_live_endpoint_must_resolve_to_globally_routable_unicast_addresses_only(
+        api: httpx.AsyncClient, live_key: str, host: str) -> None:
+    """CGNAT (one cloud's metadata service), multicast, benchmarking, site-local, and an IPv4 address that
+    is not public wrapped in NAT64, 6to4 or a mapped form: all refused at creation, naming `url`."""
+    async with httpx.AsyncClient(base_url=str(api.base_url), headers={"Authorization": f"Bearer {live_key}"},
+                                 timeout=30) as live_api:
+        refused = await live_api.post("/v1/webhook_endpoints", json={"url": f"http://{host}/hook", "events": ["*"]})
+        assert refused.status_code == 400, refused.text
+        assert "not a public (globally routable unicast) address" in refused.json()["details"]["url"], refused.text
+        public = the(await live_api.post("/v1/webhook_endpoints", json={
+            "url": "http://[64:ff9b::808:808]/hook", "events": ["*"]}), "webhook_endpoint", 201)
+        assert (await live_api.delete(f"/v1/webhook_endpoints/{public['id']}")).status_code == 200

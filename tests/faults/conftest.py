@@ -13,10 +13,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
+from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.kafka import ensure_topics, last_offsets, unprocessed
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.domain.accounting import HOUR, HourFigures, figures_of, hour_of
 from meterflow.domain.catalog import Customer, Metric
 from meterflow.domain.events import encode_json
 from meterflow.domain.ids import IdKind, new_id
@@ -146,3 +148,38 @@ async def assert_on_record(pool: Pool, books: Books, expected: Expected, mode: M
     keys = [r["idempotency_key"] for r in rows]
     assert len(keys) == len(set(keys)), "an event is on record twice"
     assert {r["idempotency_key"]: (r["customer_id"], r["properties"]) for r in rows} == expected.bodies
+
+
+@dataclass(frozen=True)
+class Accounted:
+    """The accounting figures (docs/accounting.md) of one mode summed over the hours from `start` to the end of
+    the next one (a fault test may cross an hour). Fault tests share the session's Redis, mode and hours
+    with the other tests, so they compare what changed (`since`)."""
+
+    mode: Mode
+    start: datetime
+    acknowledged: int
+    counted: int
+    duplicates: int
+    dead_lettered: int
+    in_flight: int
+    balanced: bool  # every hour: acknowledged = counted + duplicates + dead_lettered + lost + in_flight
+
+    @classmethod
+    async def read(cls, redis: Redis, mode: Mode, start: datetime | None = None) -> Accounted:
+        start = start or hour_of(datetime.now(UTC))
+        hours = [start, start + HOUR]
+        rows = [figures_of(h, t) for h, t in zip(hours, await AccountingStore(redis, timedelta(days=1)).tallies(
+            mode, hours), strict=True)]
+        return cls(mode, start, sum(r.acknowledged for r in rows), sum(r.counted for r in rows),
+                   sum(r.duplicates for r in rows), sum(r.dead_lettered for r in rows),
+                   sum(r.in_flight for r in rows), all(map(_balanced, rows)))
+
+    def since(self, earlier: Accounted) -> tuple[int, int, int, int, int]:
+        return (self.acknowledged - earlier.acknowledged, self.counted - earlier.counted,
+                self.duplicates - earlier.duplicates, self.dead_lettered - earlier.dead_lettered,
+                self.in_flight - earlier.in_flight)
+
+
+def _balanced(row: HourFigures) -> bool:
+    return row.acknowledged == row.counted + row.duplicates + row.dead_lettered + row.lost + row.in_flight

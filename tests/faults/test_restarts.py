@@ -1,21 +1,41 @@
-"""Restarts of Redis, a rebalance after a killed worker, and test/live separation: always exact."""
+"""Restarts of Redis, a rebalance after a killed worker, and test/live separation: always exact, the
+accounting figures (docs/accounting.md) included."""
 
 from __future__ import annotations
+
+from redis.asyncio import Redis
 
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-from tests.faults.conftest import Expected, assert_on_record, counted, open_books, produce, wait_for_exact, workload
+from tests.faults.conftest import (
+    Accounted,
+    Expected,
+    assert_on_record,
+    counted,
+    open_books,
+    produce,
+    wait_for_exact,
+    workload,
+)
 from tests.support import ServiceProcess, TestEnvironment, eventually
 
 
+async def assert_accounted(redis: Redis, before: Accounted, records: int, expected: Expected) -> None:
+    """Records written straight to the topic: each acknowledged as it settles, counted or duplicate once."""
+    after = await Accounted.read(redis, before.mode, before.start)
+    assert after.since(before) == (records, expected.events, records - expected.events, 0, 0)
+    assert after.balanced
+
+
 async def test_redis_killed_and_restarted_mid_stream_counts_exactly(
-        environment: TestEnvironment, isolated: Settings, pool: Pool, usage_store: UsageStore) -> None:
+        environment: TestEnvironment, isolated: Settings, pool: Pool, redis: Redis, usage_store: UsageStore) -> None:
     assert environment.stack is not None, "restarting Redis needs the embedded stack"
     redis_server = environment.stack.by_name("redis")
     books = await open_books(pool)
     events, expected = workload(books, originals=18_000)
+    before = await Accounted.read(redis, books.mode)
     await produce(isolated, books.mode, events)
     with ServiceProcess.running("processor", isolated):
         await eventually(lambda: counted(usage_store, books), lambda c: c[0] >= expected.events // 4, 120)
@@ -23,12 +43,14 @@ async def test_redis_killed_and_restarted_mid_stream_counts_exactly(
         redis_server.start()
         await wait_for_exact(usage_store, books, expected, isolated)
     await assert_on_record(pool, books, expected)
+    await assert_accounted(redis, before, len(events), expected)
 
 
-async def test_two_workers_one_killed_mid_stream_counts_exactly(isolated: Settings, pool: Pool,
+async def test_two_workers_one_killed_mid_stream_counts_exactly(isolated: Settings, pool: Pool, redis: Redis,
                                                                 usage_store: UsageStore) -> None:
     books = await open_books(pool)
     events, expected = workload(books, originals=27_000)
+    before = await Accounted.read(redis, books.mode)
     first, second = ServiceProcess("processor", isolated), ServiceProcess("processor", isolated)
     first.start()
     second.start(processor_web_port=isolated.processor_web_port + 1)
@@ -38,6 +60,7 @@ async def test_two_workers_one_killed_mid_stream_counts_exactly(isolated: Settin
         second.kill()
         await wait_for_exact(usage_store, books, expected, isolated)
         await assert_on_record(pool, books, expected)
+        await assert_accounted(redis, before, len(events), expected)
     finally:
         first.stop()
         second.stop()

@@ -115,3 +115,16 @@ def test_a_numeric_string_outside_the_value_domain_is_not_a_quantity() -> None:
     event = parse_event(raw(properties={"big": "1e9999999", "fine": "-12.5"}), NOW, POLICY)
     assert numeric_property(event, "big") is None
     assert numeric_property(event, "fine") == Decimal("-12.5")
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("12.5", Decimal("12.5")), ("-2", Decimal(-2)), ("+1", Decimal(1)), ("1e3", Decimal(1000)),
+    ("2.5E-1", Decimal("0.25")), ("007", Decimal(7)),
+    ("1_000", None), (" 12 ", None), ("12\n", None), ("\u0661\u0662", None), ("\uff11", None), ("12.", None),
+    (".5", None), ("1e", None), ("0x10", None), ("NaN", None), ("Infinity", None), ("", None), ("1 000", None),
+    ("1e99999999999999999999", None)])
+def test_a_numeric_string_is_json_number_shaped_ascii_and_nothing_else(text: str, number: Decimal | None) -> None:
+    """`Decimal` reads underscores, blanks and any script's digits; a quantity is only what a JSON number
+    could be (with an optional `+`), so `"1_000"` never bills 1,000."""
+    event = parse_event(raw(properties={"v": text}), NOW, POLICY)
+    assert numeric_property(event, "v") == number

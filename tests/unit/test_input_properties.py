@@ -12,9 +12,16 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterflow.domain.events import AcceptancePolicy, EventRejected, decode_json, numeric_property, parse_event
+from meterflow.domain.events import (
+    AcceptancePolicy,
+    EventRejected,
+    decode_json,
+    decode_json_cutting_deep,
+    numeric_property,
+    parse_event,
+)
 from meterflow.domain.inputs import METADATA, json_number_fault, metadata_fault
-from meterflow.domain.json_values import is_plain_number, json_fault, nesting_depth
+from meterflow.domain.json_values import cut_deep, is_plain_number, json_fault, nesting_depth
 from meterflow.domain.quantities import value_fault
 
 NOW = datetime(2026, 2, 25, 10, tzinfo=UTC)
@@ -93,3 +100,56 @@ def test_plain_numbers_are_inside_every_number_rule(number: str) -> None:
     value = Decimal(number)
     if is_plain_number(value):
         assert value_fault(value) is None and json_number_fault(value) is None
+
+
+def _cut(value: Any, depth: int, level: int = 0) -> Any:
+    """`value` with every container opened deeper than `depth` levels read as None."""
+    if isinstance(value, dict | list) and level >= depth:
+        return None
+    if isinstance(value, dict):
+        return {k: _cut(v, depth, level + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cut(v, depth, level + 1) for v in value]
+    return value
+
+
+DEEP_VALUES = st.recursive(
+    st.none() | st.integers() | st.text(alphabet='ab"[]{}\\', max_size=4),
+    lambda inner: st.lists(inner, min_size=1, max_size=2) | st.dictionaries(st.text(alphabet="[]{}", max_size=2),
+                                                                            inner, min_size=1, max_size=2),
+    max_leaves=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(DEEP_VALUES, st.integers(1, 4))
+def test_cutting_at_a_depth_reads_every_piece_within_it_and_keeps_the_rest(value: Any, depth: int) -> None:
+    """Brackets inside strings are text, every piece nests at most `depth` levels, and what is kept is
+    the value itself with the deeper containers read as null."""
+    raw = json.dumps(value).encode()
+    shallow, pieces = cut_deep(raw, depth)
+    assert json.loads(shallow) == _cut(value, depth)
+    assert all(nesting_depth(piece) <= depth for piece in [shallow, *pieces])
+    # Each byte is read once: in the kept text or in one piece (a `null` stands where each piece was).
+    assert len(shallow) + sum(map(len, pieces)) == len(raw) + len(b"null") * len(pieces)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES, st.integers(33, 60))
+def test_a_batch_with_one_deep_item_keeps_the_others(value: Any, levels: int) -> None:
+    deep = "[" * levels + "]" * levels
+    body = ('{"events": [' + json.dumps(value) + ", " + deep + "]}").encode()
+    events = decode_json_cutting_deep(body)["events"]
+    assert events[0] == decode_json(json.dumps(value)) and nesting_depth(json.dumps(events[1]).encode()) <= 32
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(alphabet='[]{}",:1\\ ', max_size=300).map(str.encode))
+def test_the_cutting_decoder_raises_nothing_but_value_error_and_reads_what_the_strict_one_reads(raw: bytes) -> None:
+    deep = b"[" * 40 + raw + b"]" * 40
+    for body in (raw, deep):
+        try:
+            value = decode_json_cutting_deep(body)
+        except ValueError:
+            continue
+        with contextlib.suppress(ValueError):  # the strict decoder refuses what nests too deeply
+            assert decode_json(body) == value

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from meterflow.domain.addresses import public_address
 from meterflow.domain.modes import Mode
 from meterflow.domain.webhooks import (
     Attempt,
@@ -29,7 +30,6 @@ from meterflow.domain.webhooks import (
     next_attempt_after_failure,
     outcome_of,
     parse_url,
-    refused_address,
     signed_headers,
     subscribed,
     subscription_event,
@@ -87,12 +87,23 @@ def test_an_attempt_succeeds_on_2xx_only_and_fails_for_good_after_the_schedule(
         assert outcome.next_attempt_at is None
 
 
-@pytest.mark.parametrize(("address", "refused"), [
-    ("127.0.0.1", True), ("10.1.2.3", True), ("172.16.0.9", True), ("192.168.1.1", True), ("169.254.169.254", True),
-    ("::1", True), ("fe80::1%eth0", True), ("fd00::1", True), ("::ffff:127.0.0.1", True), ("0.0.0.0", True),
-    ("8.8.8.8", False), ("2606:4700:4700::1111", False), ("not-an-ip", True)])
-def test_loopback_private_and_link_local_addresses_are_refused(address: str, refused: bool) -> None:
-    assert refused_address(address) is refused
+@pytest.mark.parametrize(("address", "public"), [
+    ("127.0.0.1", False), ("10.1.2.3", False), ("172.16.0.9", False), ("192.168.1.1", False),
+    ("169.254.169.254", False), ("::1", False), ("fe80::1%eth0", False), ("fd00::1", False),
+    ("::ffff:127.0.0.1", False), ("0.0.0.0", False), ("not-an-ip", False),
+    # Not private, and not public either: CGNAT (a cloud metadata service lives there), multicast, broadcast,
+    # benchmarking, documentation, reserved, deprecated site-local.
+    ("100.64.0.1", False), ("100.100.100.200", False), ("224.0.0.1", False), ("239.1.2.3", False),
+    ("255.255.255.255", False), ("198.18.0.1", False), ("192.0.2.1", False), ("240.0.0.1", False),
+    ("ff02::1", False), ("ff0e::1", False), ("fec0::1", False), ("2001:db8::1", False),
+    # An IPv4 address carried inside an IPv6 one is judged too: NAT64, 6to4, Teredo, mapped, compatible.
+    ("64:ff9b::a9fe:a9fe", False), ("64:ff9b::a00:1", False), ("64:ff9b::808:808", True),
+    ("64:ff9b:1::808:808", False), ("2002:a9fe:a9fe::1", False), ("2002:7f00:1::", False),
+    ("2001:0:4136:e378:8000:63bf:f5ff:fffe", False), ("::ffff:100.64.0.1", False), ("::ffff:8.8.8.8", True),
+    ("::7f00:1", False), ("::a9fe:a9fe", False),
+    ("8.8.8.8", True), ("1.1.1.1", True), ("2606:4700:4700::1111", True), ("2a00:1450:4001:80b::200e", True)])
+def test_only_globally_routable_unicast_addresses_are_public(address: str, public: bool) -> None:
+    assert public_address(address) is public
 
 
 def test_the_address_rule_applies_to_live_mode_unless_allowed() -> None:

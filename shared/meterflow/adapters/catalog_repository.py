@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TypedDict
 
 import asyncpg
 
 from meterflow.adapters.customer_repository import CustomerRepository
-from meterflow.adapters.postgres import Connection, Pool, fetch_page
+from meterflow.adapters.postgres import Connection, Pool, fetch_filtered_page, fetch_page
 from meterflow.adapters.subscription_repository import SubscriptionRepository
 from meterflow.domain.api_keys import ApiKey, KeyScope
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
@@ -26,6 +27,10 @@ from meterflow.domain.periods import BillingInterval
 from meterflow.domain.rollups import Aggregation, MetricRule
 
 _LIVE = "deleted_at IS NULL"
+
+
+class CustomerFilters(TypedDict, total=False):
+    external_id: str | None
 
 
 def _customer(row: asyncpg.Record) -> Customer:
@@ -86,8 +91,11 @@ class CatalogRepository(SubscriptionRepository, CustomerRepository):
                                         mode.value, customer_id)
         return _customer(row) if row else None
 
-    async def customers(self, mode: Mode, limit: int, starting_after: str | None) -> tuple[list[Customer], bool]:
-        rows, more = await fetch_page(self._pool, "customers", mode, limit, starting_after, _LIVE)
+    async def customers(self, mode: Mode, limit: int, starting_after: str | None,
+                        filters: CustomerFilters | None = None) -> tuple[list[Customer], bool]:
+        """A page of the customers not deleted, narrowed by each filter given (`external_id`)."""
+        rows, more = await fetch_filtered_page(self._pool, "customers", mode, limit, starting_after, filters or {},
+                                               _LIVE)
         return [_customer(r) for r in rows], more
 
     async def existing_customer_ids(self, mode: Mode, ids: Iterable[str]) -> set[str]:

@@ -107,7 +107,8 @@ return out
 """
 
 # ARGV: now, check (1 = refuse if any mark already exists), slice field name, slice expiry, divisor,
-# n marks, n digests, n values, then for each of KEYS[3..]: expiry, n pairs, pairs.
+# n marks, n digests, n values, then for each of KEYS[3..]: op ('h': HSET the pairs, 'i': HINCRBY each
+# field by its value), expiry, n pairs, pairs.
 # Returns 0 (nothing written) when a mark appeared since the caller read, else 1.
 _WRITE = _LIVE_SLICES + """
 local now, check, name, expiry = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3], tonumber(ARGV[4])
@@ -144,15 +145,19 @@ for i = 7, 6 + n do
 end
 local a = 7 + 2 * n
 for k = 3, #KEYS do
-  local at, pairs_n = ARGV[a], tonumber(ARGV[a + 1])
-  local first = a + 2
-  while first < a + 2 + 2 * pairs_n do
-    local last = math.min(first + 2 * """ + str(_HSET_CHUNK) + """ - 1, a + 1 + 2 * pairs_n)
-    redis.call('HSET', KEYS[k], unpack(ARGV, first, last))
-    first = last + 1
+  local op, at, pairs_n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  local first = a + 3
+  if op == 'i' then
+    for i = first, a + 2 + 2 * pairs_n, 2 do redis.call('HINCRBY', KEYS[k], ARGV[i], ARGV[i + 1]) end
+  else
+    while first < a + 3 + 2 * pairs_n do
+      local last = math.min(first + 2 * """ + str(_HSET_CHUNK) + """ - 1, a + 2 + 2 * pairs_n)
+      redis.call('HSET', KEYS[k], unpack(ARGV, first, last))
+      first = last + 1
+    end
   end
   redis.call('EXPIREAT', KEYS[k], at)
-  a = a + 2 + 2 * pairs_n
+  a = a + 3 + 2 * pairs_n
 end
 return 1
 """
@@ -182,9 +187,11 @@ def mark_value(reply: str) -> tuple[bytes, bool]:
 
 @dataclass
 class HashWrites:
-    """Whole-hash writes (fields and an expiry) to run inside the marks' script, in its atomic step."""
+    """Hash writes (fields set, or counters incremented, and an expiry) to run inside the marks' script,
+    in its atomic step: an increment happens exactly when the marks are written, never on a conflict."""
 
     hashes: dict[str, tuple[dict[str, str], int]] = field(default_factory=dict)
+    increments: dict[str, tuple[dict[str, int], int]] = field(default_factory=dict)
 
     def hset(self, key: str, mapping: Mapping[str, str]) -> None:
         fields, expiry = self.hashes.get(key, ({}, 0))
@@ -194,14 +201,20 @@ class HashWrites:
         fields, _ = self.hashes.get(key, ({}, 0))
         self.hashes[key] = (fields, when)
 
+    def hincrby(self, key: str, name: str, amount: int, expire_at: int) -> None:
+        fields, _ = self.increments.get(key, ({}, 0))
+        fields[name] = fields.get(name, 0) + amount
+        self.increments[key] = (fields, expire_at)
+
     def script_args(self) -> tuple[list[str], list[Any]]:
         keys: list[str] = []
         args: list[Any] = []
-        for key, (fields, expiry) in self.hashes.items():
-            keys.append(key)
-            args += [expiry, len(fields)]
-            for name, value in fields.items():
-                args += [name, value]
+        for op, hashes in (("h", self.hashes), ("i", self.increments)):
+            for key, (fields, expiry) in hashes.items():
+                keys.append(key)
+                args += [op, expiry, len(fields)]
+                for name, value in fields.items():
+                    args += [name, value]
         return keys, args
 
 

@@ -16,6 +16,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from meterflow.settings import Settings
 
+# The header the gateway writes on every record it publishes: the event was acknowledged over HTTP, and
+# tallied as acknowledged there (docs/accounting.md). Reserved: a direct producer must not write it.
+GATEWAY_SOURCE: tuple[str, bytes] = ("meterflow_source", b"gateway")
+
 
 def meterflow_topics(settings: Settings) -> list[str]:
     return [settings.events_topic_test, settings.events_topic_live, settings.dlq_topic]

@@ -60,9 +60,10 @@ async def fetch_page(pool: Executor, table: str, mode: Mode, limit: int, startin
 
 
 async def fetch_filtered_page(pool: Executor, table: str, mode: Mode, limit: int, starting_after: str | None,
-                              filters: Mapping[str, object]) -> tuple[list[asyncpg.Record], bool]:
-    """A page narrowed by `column = value` for each filter given (None: not given). The column names are
-    the keys of a TypedDict of our own, never a request's."""
+                              filters: Mapping[str, object], where: str = "") -> tuple[list[asyncpg.Record], bool]:
+    """A page narrowed by `column = value` for each filter given (None: not given), and by `where`. The
+    column names are the keys of a TypedDict of our own, never a request's."""
     given = {column: value for column, value in filters.items() if value is not None}
-    where = " AND ".join(f"{column} = ${n}" for n, column in enumerate(given, start=2))
-    return await fetch_page(pool, table, mode, limit, starting_after, where, tuple(given.values()))
+    conditions = [f"{column} = ${n}" for n, column in enumerate(given, start=2)] + ([where] if where else [])
+    return await fetch_page(pool, table, mode, limit, starting_after, " AND ".join(conditions),
+                            tuple(given.values()))

@@ -14,7 +14,9 @@ Layout (all keys carry the mode, so test and live never meet):
   (`domain/event_record.py`), each hash expiring at once, at least event time + W + skew
   (`dedupe_marks.py` has the layout and why);
 - `mf:r:{mode}:{metric}:{customer}:{day}` hash, fields `{hour}:{stat}`, one rollup per hour;
-- `mf:d:{mode}:{metric}:{customer}:{day}` hash, distinct value (JSON text) → bitmask of its hours.
+- `mf:d:{mode}:{metric}:{customer}:{day}` hash, distinct value (JSON text) → bitmask of its hours;
+- the accounting figures a batch decides (counted, duplicates per hour of receipt, docs/accounting.md), written
+  by the same script (`accounting_store.py` has their layout).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
+from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.dedupe_marks import HashWrites, MarkLayout, decode_origin, digest, encode_origin, mark_value
 from meterflow.domain.counting import (
     BatchOutcome,
@@ -95,8 +98,10 @@ def decode_rollups(fields: dict[str, str]) -> dict[int, Rollup]:
 
 class UsageStore:
     def __init__(self, redis: Redis, *, dedupe_window: timedelta, clock_skew: timedelta,
-                 retention: timedelta, mark_bucket_bits: int = 12) -> None:
+                 retention: timedelta, mark_bucket_bits: int = 12, accounting: AccountingStore | None = None) -> None:
         self._redis = redis
+        # Where the counted and duplicate figures go, in the same transaction (None: not kept).
+        self._accounting = accounting
         self._key_memory = dedupe_window + clock_skew
         self._clock_skew = clock_skew
         self._retention = retention
@@ -109,7 +114,8 @@ class UsageStore:
         return cls(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
                    clock_skew=timedelta(seconds=settings.clock_skew_s),
                    retention=timedelta(seconds=settings.rollup_retention_s),
-                   mark_bucket_bits=settings.dedupe_mark_bucket_bits)
+                   mark_bucket_bits=settings.dedupe_mark_bucket_bits,
+                   accounting=AccountingStore(redis, timedelta(seconds=settings.accounting_retention_s)))
 
     async def ping(self) -> object:
         return await self._redis.ping()
@@ -152,16 +158,23 @@ class UsageStore:
             if watched:
                 await tx.watch(*watched)
             outcome, changes = count_batch(events, await self._read(keys, digests, reads))
-            if not outcome.counted:
+            if not outcome.counted and not self._accounts(outcome.duplicates):
                 return outcome
             writes = HashWrites()
             self._queue_changes(writes, changes)
+            if self._accounting is not None:
+                # The figures of docs/accounting.md, decided here: a key is marked once, so counted once; a
+                # duplicate record sets its own field again on a replay (accounting_store.py).
+                self._accounting.queue_outcome(writes, outcome)
             tx.multi()  # type: ignore[no-untyped-call]
             self._queue_marks(tx, outcome.counted, digests, now, writes)
             [written] = await tx.execute()
         if not written:
             raise MarkConflict("a key of the batch was marked meanwhile")
         return outcome
+
+    def _accounts(self, duplicates: Sequence[CountableEvent]) -> bool:
+        return self._accounting is not None and any(e.receipt is not None for e in duplicates)
 
     def _queue_lookup(self, pipe: Pipeline, keys: Sequence[tuple[Mode, str]], digests: Sequence[bytes]) -> None:
         """One reply: each key's mark, of this layout or the previous one (read until they expire)."""
@@ -201,7 +214,8 @@ class UsageStore:
         would make the client, not Redis, the bottleneck. A key is remembered at least until its
         event's time + W + skew (docs/billing.md, "Deduplication")."""
         floor = now + self._clock_skew
-        expiry = math.ceil(max(max(e.timestamp for e in counted) + self._key_memory, floor).timestamp())
+        latest = max((e.timestamp for e in counted), default=now)
+        expiry = math.ceil(max(latest + self._key_memory, floor).timestamp())
         marks = [(e.mode, digests[e.dedupe_key], encode_origin(e.origin)) for e in counted]
         script, keys, args = self._marks.write_args(marks, int(now.timestamp()), expiry, check=True, writes=writes)
         tx.eval(script, len(keys), *keys, *args)

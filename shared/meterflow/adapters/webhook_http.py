@@ -5,9 +5,11 @@ waiting after the timeout, and reads at most `MAX_RESPONSE_BYTES` of an answer: 
 the worker hold a large body or wait on a slow one. It never raises: a failure is a result.
 
 A delivery that must reach only public addresses (live mode) goes through a session whose resolver drops
-every loopback, private or link-local address at connect time: the address connected to is one that
-passed the rule at that very moment, so a DNS answer that changes between the check before sending and
-the connection (DNS rebinding) cannot point the worker into the operator's network.
+every address that is not globally routable unicast (domain/addresses.py) at connect time: the address
+connected to is one that passed the rule at that very moment, so a DNS answer that changes between the
+check before sending and the connection (DNS rebinding) cannot point the worker into the operator's
+network. aiohttp asks no resolver for a host written as an IP address, so such a host is checked here
+before connecting.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import asyncio
 import errno
 import socket
 from collections.abc import Mapping
+from ipaddress import ip_address
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from meterflow.domain.webhooks import MAX_RESPONSE_BYTES, refused_address, succeeded
+from meterflow.domain.addresses import public_address
+from meterflow.domain.webhooks import MAX_RESPONSE_BYTES, succeeded
 
 RESOLVE_TIMEOUT_S = 5.0
 
@@ -34,14 +39,25 @@ class PublicOnlyResolver(AbstractResolver):
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         kept = [found for found in await self._inner.resolve(host, port, family)
-                if not refused_address(found["host"])]
+                if public_address(found["host"])]
         if not kept:
             # aiohttp shows an OSError's strerror in the error it raises: the attempt's log says why.
-            raise OSError(errno.EHOSTUNREACH, f"{host} resolves only to loopback, private or link-local addresses")
+            raise OSError(errno.EHOSTUNREACH, f"{host} resolves to no public (globally routable unicast) address")
         return kept
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def literal_refusal(url: str) -> str | None:
+    """Why a URL whose host is an IP address may not be called in public-only mode, or None (a name is
+    left to the resolver)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        ip_address(host)
+    except ValueError:
+        return None
+    return None if public_address(host) else f"{host} is no public (globally routable unicast) address"
 
 
 class HttpSender:
@@ -59,6 +75,9 @@ class HttpSender:
     async def post(self, url: str, body: bytes, headers: Mapping[str, str],
                    public_only: bool) -> tuple[int | None, str | None]:
         session = self._public if public_only else self._any
+        refusal = literal_refusal(url) if public_only else None
+        if refusal:
+            return None, refusal
         try:
             async with session.post(url, data=body, headers=dict(headers), allow_redirects=False) as answer:
                 # Read at most the limit (a small answer wholly, so the connection can be reused).

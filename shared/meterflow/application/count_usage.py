@@ -24,6 +24,7 @@ from meterflow.application.ports import (
     UsageCounter,
 )
 from meterflow.clock import Clock
+from meterflow.domain.accounting import receipt_of
 from meterflow.domain.counting import BatchOutcome, Contribution, CountableEvent
 from meterflow.domain.errors import FieldError
 from meterflow.domain.event_record import EventOnRecord, Position, origin_token
@@ -173,7 +174,7 @@ class CountUsage:
         except FieldError as exc:
             return DeadLetter(item.record, _reason(exc), DeadLetterCategory.INVALID_EVENT)
         return CountableEvent(item.mode, event.idempotency_key, event.customer_id, event.event_name,
-                              event.timestamp, adds, item.origin)
+                              event.timestamp, adds, item.origin, receipt_of(item.record, item.mode))
 
     async def _record_late(self, countable: list[CountableEvent]) -> list[LateEvent]:
         """Report events that land in an already finalized period (they count in usage, never on that

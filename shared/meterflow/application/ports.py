@@ -3,11 +3,12 @@ unit tests hand in fakes, and the contract suites in tests/ check the fakes agai
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
+from meterflow.domain.accounting import HourTally, Receipt
 from meterflow.domain.catalog import Metric, Plan
 from meterflow.domain.counting import BatchOutcome, Changes, CountableEvent
 from meterflow.domain.event_record import EventFilter, EventOnRecord
@@ -129,3 +130,33 @@ class ReplayJobStore(Protocol):
 
 class BackfillRecord(ReplaySource, EventRecordWriter, Protocol):
     async def keys_on_record(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]: ...
+
+
+class AcknowledgedTally(Protocol):
+    """Events acknowledged over HTTP, per (mode, hour of receipt) (docs/accounting.md), told at the point of
+    acknowledgement.
+
+    `publish` is for a writer that keeps its own durable count (the gateway's write-ahead spool): its
+    ABSOLUTE count per (mode, hour), under a stable writer id, so publishing again is harmless. `add` is
+    the interim writer's increment, told after the broker acknowledged a batch."""
+
+    async def add(self, mode: Mode, received_at: datetime, count: int) -> None: ...
+
+    async def publish(self, writer: str, counts: Mapping[tuple[Mode, datetime], int]) -> None: ...
+
+
+class DeadLetterTally(Protocol):
+    """Dead letters per (mode, hour of receipt), each (receipt, record position, category) kept once
+    however often its letter is sent again."""
+
+    async def dead_lettered(self, letters: Sequence[tuple[Receipt, str, str]]) -> None: ...
+
+
+class AccountingBook(Protocol):
+    """The accounting figures as kept, per hour asked, and the record of losses and their acknowledgement."""
+
+    async def tallies(self, mode: Mode, hours: Sequence[datetime]) -> list[HourTally]: ...
+
+    async def record_loss(self, mode: Mode, lost: Mapping[datetime, int]) -> None: ...
+
+    async def acknowledge_loss(self, mode: Mode, hours: Iterable[datetime]) -> int: ...

@@ -40,7 +40,7 @@ class WebhookSender(Protocol):
                    public_only: bool) -> tuple[int | None, str | None]:
         """(status code, None) when the receiver answered (the error says why a non-2xx failed, from the
         first bytes of its answer), (None, why) when it could not be reached in time. `public_only`: the
-        connection may go only to an address that is not loopback, private or link-local, checked at
+        connection may go only to a globally routable unicast address (domain/addresses.py), checked at
         connect time."""
         ...
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
+from meterflow.domain.accounting import Receipt
 from meterflow.domain.modes import Mode
 from meterflow.domain.rollups import DaySlice, Observation, Rollup, Window, fold, hour_bit, merge_all
 from meterflow.domain.usage import PeriodUsage
@@ -48,6 +49,9 @@ class CountableEvent:
     # Which record this is (`event_record.origin_token`): kept with the dedupe mark of the counted one,
     # so a replay can tell the counted record from a later duplicate of its key. None: not known.
     origin: str | None = None
+    # Where the record is accounted (docs/accounting.md): its counted or duplicate outcome is tallied in the
+    # same transaction as the marks. None: not a record of an events topic (nothing to account).
+    receipt: Receipt | None = None
 
     @property
     def dedupe_key(self) -> DedupeKey:

@@ -20,10 +20,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from meterflow.domain.errors import FieldError
 from meterflow.domain.inputs import EventNameText, IdText, KeyText, Timestamp
-from meterflow.domain.json_values import MAX_JSON_DEPTH, JsonDomain, joined_param, json_fault, nesting_depth
+from meterflow.domain.json_values import (
+    MAX_JSON_DEPTH,
+    JsonDomain,
+    cut_deep,
+    joined_param,
+    json_fault,
+    nesting_depth,
+)
 from meterflow.domain.quantities import value_fault
 
 MAX_PROPERTIES_BYTES = 8 * 1024
+# A numeric string (billing.md's "12.5"): an optional sign, ASCII digits, an optional fraction and exponent.
+# Nothing else is a number, whatever `Decimal` would read: `"1_000"`, `" 12 "` and Arabic-Indic `"١٢"` are text.
+NUMERIC_TEXT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 # Go's zero time.Time as its encoder writes it (any zero offset, any zero fraction).
 ZERO_TIME = re.compile(r"0001-01-01T00:00:00(\.0+)?(Z|[+-]00:00)")
 # Levels of objects and arrays inside `properties`: metrics read only the top level; a little nesting
@@ -86,6 +96,28 @@ def decode_json(raw: bytes | str) -> Any:
     if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and nesting_depth(data) > MAX_JSON_DEPTH:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+# The most strings and brackets a body nested too deeply may hold for `decode_json_cutting_deep` to split
+# it (each costs a step in Python, on the gateway's event loop): a larger one is refused whole.
+MAX_TOKENS_TO_CUT = 100_000
+
+
+def decode_json_cutting_deep(raw: bytes) -> Any:
+    """`decode_json` for a body of many independent values (an ingest batch): an array or object nested
+    deeper than `MAX_JSON_DEPTH` is read as null instead of refusing the whole body, so the one value
+    holding it is refused by its own rules (an event's properties nest at most 8 levels) and the others
+    are read. What is cut is still checked to be JSON: a body that is not, or that holds more than
+    `MAX_TOKENS_TO_CUT` strings and brackets, is refused whole."""
+    brackets = raw.count(b"[") + raw.count(b"{")
+    if brackets <= MAX_JSON_DEPTH or nesting_depth(raw) <= MAX_JSON_DEPTH:
+        return decode_json(raw)
+    if brackets + raw.count(b'"') // 2 > MAX_TOKENS_TO_CUT:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels, and too large to keep the rest")
+    shallow, deep = cut_deep(raw, MAX_JSON_DEPTH)
+    value = decode_json(shallow)
+    _DECODER.decode((b"[" + b",".join(deep) + b"]").decode())  # each nests at most MAX_JSON_DEPTH levels
+    return value
 
 
 def encode_json(value: Any) -> bytes:
@@ -157,17 +189,18 @@ def event_to_json(event: Event) -> bytes:
 
 
 def numeric_property(event: Event, name: str) -> Decimal | None:
-    """A property read as an exact Decimal: JSON numbers or numeric strings within the value domain;
-    anything else is None."""
+    """A property read as an exact Decimal: JSON numbers, or numeric strings (`NUMERIC_TEXT`), within the
+    value domain; anything else is None (text, unbillable). One rule for both ingest paths: the processor
+    reads every event through it, whether it came over HTTP or straight from Kafka."""
     value = event.properties.get(name)
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | Decimal):
         number = Decimal(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and NUMERIC_TEXT.fullmatch(value):
         try:
-            number = Decimal(value.strip())
-        except ArithmeticError:
+            number = Decimal(value)
+        except ArithmeticError:  # an exponent beyond what Decimal holds (`1e99999999999999999999`)
             return None
     else:
         return None

@@ -63,12 +63,55 @@ class _PatternInSchema:
         return json_schema
 
 
+_CONTROLS = "\\u0000-\\u001f\\u007f-\\u009f"  # C0, DEL and C1, written for regular expressions
+_BIDI_CONTROLS = "\\u202a-\\u202e\\u2066-\\u2069"  # LRE RLE PDF LRO RLO, LRI RLI FSI PDI
+_NOT_IN_NAMES = re.compile(f"[{_CONTROLS}{_BIDI_CONTROLS}]")
+# An address a mail can be sent to: one `@`, something before it, a domain of dotted labels after it
+# (`a@b` is refused); no blank or control character anywhere.
+_EMAIL_CHAR = f"[^@\\s{_CONTROLS}"
+_EMAIL_PATTERN = f"^{_EMAIL_CHAR}]+@{_EMAIL_CHAR}.]+(\\.{_EMAIL_CHAR}.]+)+$"
+_EMAIL = re.compile(_EMAIL_PATTERN)
+
+
+def name_fault(value: str) -> str | None:
+    """A name (of a customer, metric or plan, an external id) is shown on invoices, dashboards and logs:
+    beyond being text, it holds no control character (a newline, an escape sequence) and no bidirectional
+    embedding, override or isolate, which could make it display as another name ("Trojan Source")."""
+    if _NOT_IN_NAMES.search(value):
+        return "must not contain control or bidirectional-override characters"
+    return text_fault(value)
+
+
+def email_fault(value: str) -> str | None:
+    if not _EMAIL.fullmatch(value):
+        return "must be an email address with a dotted domain, such as billing@example.com"
+    return text_fault(value)
+
+
+def _checked_email(value: str) -> str:
+    fault = email_fault(value)
+    if fault:
+        raise ValueError(fault)
+    return value
+
+
+def _checked_name(value: str) -> str:
+    fault = name_fault(value)
+    if fault:
+        raise ValueError(fault)
+    return value
+
+
 _CLEAN, _NUL_FREE = AfterValidator(_checked_text), _PatternInSchema(NO_NUL_PATTERN)
 _NOT_BLANK = _PatternInSchema("^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")
+_NAME_CHARS = f"[^{_CONTROLS}{_BIDI_CONTROLS}]"
+_NAME = _PatternInSchema(f"^{_NAME_CHARS}*[^\\s{_CONTROLS}{_BIDI_CONTROLS}]{_NAME_CHARS}*$")
 IdText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), _CLEAN, _NOT_BLANK]
-NameText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS), _CLEAN, _NOT_BLANK]
+NameText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS), AfterValidator(_checked_name),
+                     _NAME]
 DescriptionText = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_CHARS), _CLEAN, _NUL_FREE]
-EmailText = Annotated[str, StringConstraints(max_length=MAX_EMAIL_CHARS), _CLEAN, _NUL_FREE]
+EmailText = Annotated[str, StringConstraints(max_length=MAX_EMAIL_CHARS), AfterValidator(_checked_email),
+                      _PatternInSchema(_EMAIL_PATTERN)]
 # E.164: a plus, a country code that does not start with 0, at most 15 digits in all (`+2348012345678`).
 PhoneText = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$")]
 EventNameText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EVENT_NAME_CHARS), _CLEAN, _NOT_BLANK]

@@ -7,6 +7,7 @@ passes the rule of its field, nesting stays within the field's levels.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -142,3 +143,46 @@ def nesting_depth(raw: bytes) -> int:
     unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
     brackets = b"".join(unescaped.translate(None, _NOT_STRUCTURE).split(b'"')[::2])
     return max(accumulate(_STEP[byte] for byte in brackets), default=0)
+
+
+# A JSON string (escapes included) or one bracket: what `cut_deep` walks, strings skipped whole.
+_STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_OPENING = frozenset(b"[{")
+
+
+def cut_deep(raw: bytes, depth: int) -> tuple[bytes, list[bytes]]:
+    """`raw` with every array or object that opens deeper than `depth` levels replaced by `null`, and the
+    containers cut out, each cut the same way in turn (none of the texts returned nests deeper than
+    `depth`), so that a parser can read all of them without deep recursion.
+
+    If `raw` is JSON, the texts returned are; and if they all are, `raw` was: a cut is at a bracket
+    outside strings of a well-formed prefix, and putting a value back where `null` stands keeps JSON
+    JSON. Brackets that do not pair are a ValueError.
+    """
+    pieces: list[bytes] = []
+    open_pieces: list[tuple[list[bytes], int]] = [([], 0)]  # per piece: its text so far, where it resumes
+    level = 0
+    for match in _STRING_OR_BRACKET.finditer(raw):
+        at = match.start()
+        bracket = raw[at]
+        if bracket == 0x22:  # a string: its brackets are text
+            continue
+        starts_piece = level > 0 and level % depth == 0  # the container about to open is a cut one
+        if bracket in _OPENING:
+            if starts_piece:
+                text, resume = open_pieces[-1]
+                text += (raw[resume:at], b"null")
+                open_pieces.append(([], at))
+            level += 1
+            continue
+        level -= 1
+        if level < 0:
+            raise ValueError("a closing bracket closes nothing")
+        if level > 0 and level % depth == 0:
+            text, resume = open_pieces.pop()
+            pieces.append(b"".join([*text, raw[resume:at + 1]]))
+            open_pieces[-1] = (open_pieces[-1][0], at + 1)
+    if level != 0:
+        raise ValueError("an array or object is not closed")
+    text, resume = open_pieces[0]
+    return b"".join([*text, raw[resume:]]), pieces

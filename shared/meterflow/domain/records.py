@@ -23,6 +23,9 @@ class Record:
     key: bytes | None
     value: bytes
     request_id: str | None = None  # set by the gateway for HTTP-ingested events; direct producers may too
+    # Written by the gateway (its source header): the event was acknowledged over HTTP, and counted as
+    # acknowledged there (domain/accounting.py); any other record is acknowledged when it is settled.
+    from_gateway: bool = False
 
     @property
     def received_at(self) -> datetime:

@@ -1,4 +1,5 @@
-"""Which usage window a client may ask for: the rules of `GET /v1/usage`'s `from` and `to`.
+"""Which time window a client may ask for: the rules of `from` and `to` on `GET /v1/usage`, on the events
+on record (`GET /v1/events`) and on a replay, one rule for all three (`checked_window`).
 
 Any second may bound a window (docs/billing.md, "Aggregations": whole hours from the rollups, edge hours from the events
 on record). A window is read hour by hour from the rollups, so its length bounds the work of one request: no longer than
@@ -20,10 +21,16 @@ def usage_window(start: datetime | None, end: datetime | None, longest: timedelt
         return None
     if start is None or end is None:
         raise FieldError("from" if start is None else "to", "give both from and to, or neither (the current period)")
+    return checked_window(start, end, longest, "the rollup retention")
+
+
+def checked_window(start: datetime, end: datetime, longest: timedelta, kept_for: str) -> Period:
+    """`[start, end)`: `end` after `start`, and no longer than what is kept (`longest`, named `kept_for`):
+    nothing older exists, and the length of a window is the work of the request that reads it."""
     if end <= start:
         raise FieldError("to", "must be after from")
     if end - start > longest:
-        raise FieldError("to", f"the window is at most {longest.days} days long (the rollup retention)")
+        raise FieldError("to", f"the window is at most {longest.days} days long ({kept_for})")
     return Period(start, end)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from meterflow.domain.addresses import public_address
 from meterflow.domain.events import encode_json, format_timestamp
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.json_values import text_fault
@@ -268,18 +268,6 @@ def parse_url(url: str) -> tuple[SplitResult | None, str | None]:
     return parts, None
 
 
-def refused_address(address: str) -> bool:
-    """Loopback, private, link-local (and the unspecified address, which reaches this host): addresses
-    inside the operator's network, which a live API key must not make meterflow call."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return True
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
-
-
 def address_fault(mode: Mode, addresses: Sequence[str], allow_private: bool) -> str | None:
     """In live mode (unless allowed by settings) every address the host resolves to must be public; test
     mode may call anything, so that a developer can point it at a local receiver."""
@@ -287,10 +275,10 @@ def address_fault(mode: Mode, addresses: Sequence[str], allow_private: bool) -> 
         return None
     if not addresses:
         return "the host does not resolve"
-    refused = [a for a in addresses if refused_address(a)]
+    refused = [a for a in addresses if not public_address(a)]
     if refused:
-        return (f"resolves to {refused[0]}, a loopback, private or link-local address, which live mode refuses "
-                "(MF_WEBHOOK_ALLOW_PRIVATE_URLS allows it)")
+        return (f"resolves to {refused[0]}, which is not a public (globally routable unicast) address: live "
+                "mode refuses it (MF_WEBHOOK_ALLOW_PRIVATE_URLS allows it)")
     return None
 
 

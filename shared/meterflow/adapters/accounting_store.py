@@ -1,0 +1,147 @@
+"""Redis layout of the accounting figures (docs/accounting.md): one small set of keys per
+(mode, hour of receipt), each written where its outcome is decided, so every figure is exact.
+
+`mf:acct:{mode}:{hour}` — `{hour}` is the hour's start in Unix seconds:
+- `…` (hash): `counted:h`, `counted:d` (HTTP, direct), incremented by the processor's counting script in
+  the same atomic step as the dedupe marks (`usage_store.py`): a key is marked once, so counted once,
+  and a replay that finds its mark (`recounted`) adds nothing; `lost` (set by a loss check) and
+  `lost_ack` (how much of it ops acknowledged);
+- `…:ack` (hash): acknowledged over HTTP, one field per writer with that writer's count. A writer that
+  keeps a durable count of its own (the gateway's write-ahead spool) HSETs its ABSOLUTE value under its
+  stable id, so publishing again after a crash or a lost reply changes nothing; the gateway's interim
+  writer increments the field `gateway` after the broker's acknowledgement;
+- `…:dup:h`, `…:dup:d` (hashes): one field per duplicate record (its origin token: partition, offset,
+  event time), written with the marks; HLEN is the count, and a replayed duplicate sets its field again;
+- `…:dl:h`, `…:dl:d` (hashes): one field per dead-lettered record (topic, partition, offset, timestamp),
+  written once the dead-letter topic acknowledged the letter, and again, harmlessly, if it is sent again.
+
+Every key expires `retention` after its hour ends. Duplicates and dead letters cost one field each
+(~30 to 70 B); the other figures a few fields per hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from redis.asyncio import Redis
+
+from meterflow.adapters.dedupe_marks import HashWrites
+from meterflow.domain.accounting import HOUR, HourTally, Receipt, Source, hour_of
+from meterflow.domain.counting import BatchOutcome
+from meterflow.domain.modes import Mode
+
+ACCOUNTING_PREFIX = "mf:acct"
+INTERIM_WRITER = "gateway"
+
+# ARGV: the hours' base keys. Per hour: acknowledged (sum over writers), counted h/d, duplicates h/d,
+# dead-lettered h/d, lost, lost acknowledged. One call reads hundreds of hours (the gauge reads the
+# whole retention at each scrape).
+_READ = """
+local out = {}
+for i, base in ipairs(ARGV) do
+  local ack = 0
+  for _, v in ipairs(redis.call('HVALS', base .. ':ack')) do ack = ack + tonumber(v) end
+  local c = redis.call('HMGET', base, 'counted:h', 'counted:d', 'lost', 'lost_ack')
+  out[i] = {ack, tonumber(c[1] or '0'), tonumber(c[2] or '0'),
+            redis.call('HLEN', base .. ':dup:h'), redis.call('HLEN', base .. ':dup:d'),
+            redis.call('HLEN', base .. ':dl:h'), redis.call('HLEN', base .. ':dl:d'),
+            tonumber(c[3] or '0'), tonumber(c[4] or '0')}
+end
+return out
+"""
+
+# ARGV: the hours' base keys: what each has lost becomes acknowledged. Returns the count acknowledged.
+_ACKNOWLEDGE_LOSS = """
+local total = 0
+for _, base in ipairs(ARGV) do
+  local lost = tonumber(redis.call('HGET', base, 'lost') or '0')
+  local seen = tonumber(redis.call('HGET', base, 'lost_ack') or '0')
+  if lost > seen then
+    redis.call('HSET', base, 'lost_ack', lost)
+    total = total + lost - seen
+  end
+end
+return total
+"""
+
+
+def hour_key(mode: Mode, hour: datetime) -> str:
+    return f"{ACCOUNTING_PREFIX}:{mode.value}:{int(hour.timestamp())}"
+
+
+class AccountingStore:
+    """The accounting figures in Redis: the acknowledged tally, dead letters, loss records, and reads.
+    Counted and duplicates are written by the counting transaction (`queue_outcome`)."""
+
+    def __init__(self, redis: Redis, retention: timedelta) -> None:
+        self._redis = redis
+        self._retention = retention
+
+    def _expiry(self, hour: datetime) -> int:
+        return int((hour + HOUR + self._retention).timestamp())
+
+    def queue_outcome(self, writes: HashWrites, outcome: BatchOutcome) -> None:
+        """The counted and duplicate figures of a batch, into the counting script's atomic step."""
+        for event in outcome.counted:
+            if event.receipt is not None:
+                mode, hour, source = event.receipt
+                writes.hincrby(hour_key(mode, hour), f"counted:{source.value}", 1, self._expiry(hour))
+        for event in outcome.duplicates:
+            if event.receipt is not None and event.origin is not None:
+                mode, hour, source = event.receipt
+                key = f"{hour_key(mode, hour)}:dup:{source.value}"
+                writes.hset(key, {event.origin: ""})
+                writes.expireat(key, self._expiry(hour))
+
+    async def add(self, mode: Mode, received_at: datetime, count: int) -> None:
+        """The gateway's interim tally: `count` events acknowledged over HTTP, received in `received_at`'s
+        hour (an increment; the spool publishes absolute counts instead)."""
+        if count:
+            hour = hour_of(received_at)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.hincrby(f"{hour_key(mode, hour)}:ack", INTERIM_WRITER, count)
+            pipe.expireat(f"{hour_key(mode, hour)}:ack", self._expiry(hour))
+            await pipe.execute()
+
+    async def publish(self, writer: str, counts: Mapping[tuple[Mode, datetime], int]) -> None:
+        """A writer's ABSOLUTE acknowledged count per (mode, hour): idempotent, so a writer may publish
+        again whenever it is unsure the last one landed."""
+        if writer == INTERIM_WRITER:
+            raise ValueError(f"writer id {writer!r} is the interim tally's")
+        pipe = self._redis.pipeline(transaction=False)
+        for (mode, hour), count in counts.items():
+            pipe.hset(f"{hour_key(mode, hour)}:ack", writer, str(count))
+            pipe.expireat(f"{hour_key(mode, hour)}:ack", self._expiry(hour))
+        await pipe.execute()
+
+    async def dead_lettered(self, letters: Sequence[tuple[Receipt, str, str]]) -> None:
+        """(receipt, record position, category) of letters the dead-letter topic acknowledged."""
+        if not letters:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for (mode, hour, source), position, category in letters:
+            key = f"{hour_key(mode, hour)}:dl:{source.value}"
+            pipe.hset(key, position, category)
+            pipe.expireat(key, self._expiry(hour))
+        await pipe.execute()
+
+    async def tallies(self, mode: Mode, hours: Sequence[datetime]) -> list[HourTally]:
+        if not hours:
+            return []
+        rows = await self._redis.eval(_READ, 0, *(hour_key(mode, hour) for hour in hours))
+        return [HourTally(int(ack), {Source.HTTP: int(ch), Source.DIRECT: int(cd)},
+                          {Source.HTTP: int(duph), Source.DIRECT: int(dupd)},
+                          {Source.HTTP: int(dlh), Source.DIRECT: int(dld)}, int(lost), int(lost_ack))
+                for ack, ch, cd, duph, dupd, dlh, dld, lost, lost_ack in rows]
+
+    async def record_loss(self, mode: Mode, lost: Mapping[datetime, int]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for hour, count in lost.items():
+            pipe.hset(hour_key(mode, hour), "lost", str(count))
+            pipe.expireat(hour_key(mode, hour), self._expiry(hour))
+        await pipe.execute()
+
+    async def acknowledge_loss(self, mode: Mode, hours: Iterable[datetime]) -> int:
+        bases = [hour_key(mode, hour) for hour in hours]
+        return int(await self._redis.eval(_ACKNOWLEDGE_LOSS, 0, *bases)) if bases else 0
