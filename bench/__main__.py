@@ -22,6 +22,7 @@ from bench import (
     redis_memory,
     report,
     sdk_ingest,
+    wallets,
     webhooks,
 )
 from bench.stack import bench_stack
@@ -140,6 +141,14 @@ def _payments(settings: Settings, scale: float) -> Results:
             "payment_finalize_to_charge_p99_s": found.finalize_to_charge_p99_s}
 
 
+def _wallets(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(wallets.measure(settings, debits=int(5_000 * scale)))
+    print(f"  {found.debits:,} debits of 1.00, 16 at once, on one wallet then over {found.many_wallets:,}; "
+          "balances exact")
+    return {"wallet_debits_one_wallet_per_s": found.one_wallet_per_s,
+            "wallet_debits_1000_wallets_per_s": found.many_wallets_per_s}
+
+
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
     Measurement("ingest", ("ingest_events_per_s", "ingest_without_spool_events_per_s", "spool_bytes_per_event"),
@@ -154,6 +163,7 @@ MEASUREMENTS = [
     Measurement("record", ("record_bytes_per_event", "invoice_events_page_p99_ms", "replay_1m_s"), _record),
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
     Measurement("payments", ("payment_charges_per_s", "payment_finalize_to_charge_p99_s"), _payments),
+    Measurement("wallets", ("wallet_debits_one_wallet_per_s", "wallet_debits_1000_wallets_per_s"), _wallets),
 ]
 
 

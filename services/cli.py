@@ -195,6 +195,15 @@ def reinvoice(invoice_id: str = typer.Argument(..., help="a void invoice whose p
     raise typer.Exit(code)
 
 
+@app.command("wallet-overdraft")
+def wallet_overdraft(wallet_id: str = typer.Argument(..., help="the wallet, by id"),
+                     limit: str = typer.Argument(..., help="how far below zero, e.g. 500.00; 0 for none")) -> None:
+    """Allow a wallet's balance to go below zero, down to -LIMIT (docs/wallets.md)."""
+    from services.ops import allow_overdraft
+
+    raise typer.Exit(asyncio.run(allow_overdraft(get_settings(), clock(), wallet_id, limit)))
+
+
 class ScopeOption(StrEnum):
     FULL = "full"
     INGEST = "ingest"

@@ -32,14 +32,17 @@ from meterflow.observability import (
 from meterflow.settings import Settings
 from services.gateway import (
     routes_accounting,
+    routes_alerts,
     routes_catalog,
     routes_catalog_changes,
     routes_events,
     routes_invoices,
     routes_payments,
+    routes_payout_accounts,
     routes_subscriptions,
     routes_unbilled,
     routes_usage,
+    routes_wallets,
     routes_webhooks,
 )
 from services.gateway.context import GatewayContext, context
@@ -124,6 +127,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(routes_accounting.router)
     app.include_router(routes_payments.router)
     app.include_router(routes_payments.provider_router)
+    app.include_router(routes_wallets.router)
+    app.include_router(routes_payout_accounts.router)
+    app.include_router(routes_alerts.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

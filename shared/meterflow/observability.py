@@ -37,6 +37,8 @@ PROCESSING_LATENCY = Histogram(
     "meterflow_processing_latency_seconds", "From the record's broker timestamp to its effect being durable",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 CONSUMER_LAG = Gauge("meterflow_consumer_lag", "Records behind the partition's end", ["topic", "partition"])
+ALERTS_FIRED = Counter("meterflow_alerts_fired_total", "Alert thresholds fired (each once per period or drop)",
+                       ["type"])
 INVOICES_CLOSED = Counter("meterflow_invoices_closed_total", "Finalized invoices written by period close")
 PROCESSOR_ASSIGNED_PARTITIONS = Gauge("meterflow_processor_assigned_partitions",
                                       "Events-topic partitions this processor holds (0 for long: it rejoins)")

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
                                "before invoicing it (late events' grace)")
     close_interval_s: float = Field(30.0, description="how often the closer looks for due periods "
                                   "and replay jobs")
+    alert_interval_s: float = Field(2.0, gt=0, description="how often the closer evaluates alerts, in a loop "
+                                    "of its own beside period close (docs/wallets.md, \"Alerts\")")
 
     log_level: str = Field("INFO", description="log level of every service")
     api_key_cache_s: float = Field(5.0, description="how long a gateway trusts a key it has checked: a "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Self
@@ -26,7 +26,9 @@ from meterflow.domain.replay import ReplayJob, ReplayStatus
 from meterflow.domain.rollups import COUNTED, Observation, Rollup, fold
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.domain.webhooks import NewDelivery, WebhookEndpoint, WebhookEvent
+from tests.fakes.alerts import AlertTables, FakeAlertStates
 from tests.fakes.payments import FakePayments, QueueRow
+from tests.fakes.wallets import FakeWallets, WalletTables
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Tables:
     payment_queue: dict[str, QueueRow] = field(default_factory=dict)  # by invoice id
     provider_events: set[tuple[str, str]] = field(default_factory=set)
     payment_setups: dict[str, Setup] = field(default_factory=dict)
+    wallets: WalletTables = field(default_factory=WalletTables)
+    alerts: AlertTables = field(default_factory=AlertTables)
 
 
 class FakeInvoices:
@@ -209,6 +213,8 @@ class FakeUnitOfWork:
         self.replay_jobs = FakeReplayJobs()
         self.webhooks = FakeWebhookOutbox(self._tables)
         self.payments = FakePayments(self._tables)
+        self.wallets = FakeWallets(self._tables)
+        self.alerts = FakeAlertStates(self._tables)
 
     async def __aenter__(self) -> Self:
         return self
@@ -228,7 +234,12 @@ class FakeUnitOfWork:
         except BaseException:
             # The stores share this Tables object: restoring its fields restores what they all see.
             for table in fields(Tables):
-                setattr(self._tables, table.name, getattr(saved, table.name))
+                kept = getattr(saved, table.name)
+                if is_dataclass(kept):  # a room's own tables, held by its fake: restored in place
+                    for column in fields(kept):
+                        setattr(getattr(self._tables, table.name), column.name, getattr(kept, column.name))
+                else:
+                    setattr(self._tables, table.name, kept)
             raise
 
 

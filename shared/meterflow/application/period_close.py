@@ -27,6 +27,7 @@ from meterflow.application.invoicing import compute_invoices, write_invoices
 from meterflow.application.isolation import IsTransient, in_isolation
 from meterflow.application.ports import CatalogReader, UsageReader
 from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from meterflow.application.wallets import pay_from_wallets
 from meterflow.application.webhook_outbox import invoice_changes, record_webhooks, subscription_changes
 from meterflow.clock import Clock
 from meterflow.domain.catalog import Subscription, advance
@@ -154,7 +155,8 @@ class PeriodCloser:
         # in its savepoint: a group undone takes its events with it.
         changes = invoice_changes(written.created, written.invoices) + subscription_changes(moved)
         await record_webhooks(uow.webhooks, self.org_id, changes, now)
-        await queue_collection(uow.payments, written.invoices, now, self.auto_collect)  # same savepoint
+        settled = await pay_from_wallets(uow, written.invoices, self.org_id, now)  # wallet first, in this savepoint
+        await queue_collection(uow.payments, settled, now, self.auto_collect)  # then the rest, same savepoint
         summary.invoices_written += len(written.invoices)
         summary.already_invoiced += len(written.already_invoiced)
         return list(closes)

@@ -18,6 +18,11 @@ class IdKind(StrEnum):
     WEBHOOK_DELIVERY = "whd"
     PAYMENT_METHOD = "pm"
     TRANSACTION = "txn"
+    WALLET = "wal"
+    WALLET_TRANSACTION = "wtx"
+    LEDGER_ENTRY = "led"
+    PAYOUT_ACCOUNT = "pac"
+    ALERT = "alr"
 
 
 def new_id(kind: IdKind) -> str:

@@ -52,6 +52,9 @@ class EventType(StrEnum):
     CUSTOMER_DELETED = "customer.deleted"
     REPLAY_COMPLETED = "replay.completed"
     REPLAY_FAILED = "replay.failed"
+    ALERT_TRIGGERED = "alert.triggered"
+    WALLET_CREDITED = "wallet.credited"
+    WALLET_DEBITED = "wallet.debited"
 
 
 class EndpointStatus(StrEnum):
