@@ -96,6 +96,16 @@ async def test_a_queued_invoice_is_charged_once_after_its_attempt_is_stored_and_
     assert not world.db.tables.payment_queue and await world.round() == []
 
 
+async def test_an_invoice_a_wallet_paid_in_part_is_charged_only_the_rest(world: World) -> None:
+    world.db.tables.invoices["inv_1"] = replace(world.invoice, amount_paid=Decimal("500.50"))
+    await queue(world)
+    assert await world.round() == ["succeeded"]
+    [attempt] = world.db.tables.payment_transactions.values()
+    assert attempt.amount == Decimal("1000.00")
+    paid = world.stored()
+    assert (paid.status, paid.amount_paid, paid.amount_due) == (InvoiceStatus.PAID, Decimal("1500.50"), Decimal(0))
+
+
 async def test_a_lost_answer_is_verified_later_never_charged_again(world: World) -> None:
     world.provider.lose_answers = 1
     await queue(world)

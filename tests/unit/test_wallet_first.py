@@ -59,6 +59,7 @@ async def test_a_short_wallet_pays_what_it_has_and_the_invoice_stays_finalized()
     world.use(s, START + timedelta(hours=2), times=14)
     invoice = await closed(world, s.id)
     assert (invoice.status, balance(world, wallet)) == (InvoiceStatus.FINALIZED, Decimal("0.00"))
+    assert (invoice.amount_paid, invoice.amount_due) == (Decimal("2.50"), Decimal("4.50")), "collection owes the rest"
 
 
 async def test_payout_plans_and_wallets_in_another_currency_are_never_charged() -> None:

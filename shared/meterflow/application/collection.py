@@ -117,7 +117,7 @@ class Collection:
         """FieldError naming `provider` (no key in this mode) or `currency` (not taken by the provider)."""
         if not provider_of(self.providers, method.provider).configured(invoice.mode):
             raise FieldError("provider", f"{method.provider.value} has no secret key for {invoice.mode.value} mode")
-        provider_amount(method.provider, invoice.total, invoice.currency)
+        provider_amount(method.provider, invoice.amount_due, invoice.currency)
 
     # The worker.
     async def claim(self, limit: int) -> list[Claim]:
@@ -272,7 +272,7 @@ async def _open_attempt(uow: PaymentUnitOfWork, invoice: Invoice, attempts: Sequ
     lock and commits); the invoice's payment is `pending` meanwhile."""
     number = max((a.attempt for a in attempts), default=0) + 1
     attempt = Transaction(new_id(IdKind.TRANSACTION), invoice.mode, invoice.id, method.id, method.provider,
-                          attempt_reference(invoice.id, number), invoice.total, invoice.currency,
+                          attempt_reference(invoice.id, number), invoice.amount_due, invoice.currency,
                           TransactionStatus.PENDING, number, now, now)
     await uow.payments.add_transaction(attempt)
     if invoice.status is InvoiceStatus.FINALIZED:

@@ -79,6 +79,7 @@ async def pay_from_wallets(uow: UnitOfWork, invoices: Sequence[Invoice], org_id:
     collection to charge only the rest. Answers the invoices as they now stand."""
     paying = await uow.wallets.paying_wallets([i.id for i in invoices])
     settled: dict[str, Invoice] = {}
+    partly: dict[str, Invoice] = {}
     for invoice in invoices:
         wallet = paying.get(invoice.id)
         payment = invoice_payment(wallet, invoice.id, invoice.total) if wallet else None
@@ -90,8 +91,11 @@ async def pay_from_wallets(uow: UnitOfWork, invoices: Sequence[Invoice], org_id:
                                                                    entries[0].transaction_id)):
             await uow.invoices.save_status(paid)
             settled[invoice.id] = paid
+        elif payment.amount < invoice.total:  # in part: the invoice owes the rest, all that collection charges
+            partly[invoice.id] = replace(invoice, amount_paid=payment.amount)
+            await uow.invoices.save_status(partly[invoice.id], at)
     await record_webhooks(uow.webhooks, org_id, [c for i in settled.values() for c in invoice_status_change(i)], at)
-    return [settled.get(i.id, i) for i in invoices]
+    return [settled.get(i.id) or partly.get(i.id) or i for i in invoices]
 
 
 async def _already_paid(store: WalletStore, wallet: Wallet, invoice: Invoice) -> bool:

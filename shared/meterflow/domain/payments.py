@@ -208,13 +208,14 @@ def attempt_reference(invoice_id: str, attempt: int) -> str:
 
 def check_collectible(invoice: Invoice, plan_type: str) -> None:
     """Conflict unless the invoice is money the customer owes and still unpaid: a finalized (or, for a
-    retry by ops, uncollectible) invoice of a `collection` plan with a total above zero."""
+    retry by ops, uncollectible) invoice of a `collection` plan that still owes something."""
     if plan_type != "collection":
         raise Conflict(f"Invoice {invoice.id} belongs to a {plan_type} plan: it is never charged to the customer")
     if invoice.status is not InvoiceStatus.FINALIZED:
         raise Conflict(f"Invoice {invoice.id} is {invoice.status.value}; only a finalized unpaid invoice is charged")
-    if invoice.total <= 0:
-        raise Conflict(f"Invoice {invoice.id} totals {invoice.total}: there is nothing to charge")
+    if invoice.amount_due <= 0:  # a wallet may have paid part of the total at finalize
+        raise Conflict(f"Invoice {invoice.id} owes {invoice.amount_due} of {invoice.total}: there is nothing to "
+                       "charge")
 
 
 def in_flight(attempts: Sequence[Transaction]) -> Transaction | None:
@@ -285,7 +286,8 @@ def paid(invoice: Invoice, attempt: Transaction, at: datetime) -> Invoice | None
     if invoice.status not in (InvoiceStatus.FINALIZED, InvoiceStatus.UNCOLLECTIBLE):
         return None
     return replace(invoice, status=InvoiceStatus.PAID, paid_at=at, provider_invoice_id=attempt.reference,
-                   payment_status=PaymentStatus.SUCCEEDED, amount_paid=attempt.amount)
+                   payment_status=PaymentStatus.SUCCEEDED,
+                   amount_paid=invoice.amount_paid + attempt.amount)  # a wallet's part included
 
 
 @dataclass(frozen=True)
