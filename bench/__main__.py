@@ -16,12 +16,14 @@ from bench import (
     edges,
     ingest,
     latency,
+    payments,
     processor,
     raw_kafka,
     record,
     redis_memory,
     report,
     sdk_ingest,
+    wallets,
     webhooks,
 )
 from bench.stack import bench_stack
@@ -145,6 +147,25 @@ def _webhooks(settings: Settings, scale: float) -> Results:
             "webhook_first_attempt_p99_s": found.first_attempt_p99_s}
 
 
+def _payments(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(payments.measure(settings, invoices=int(1_000 * scale), paced_seconds=max(5.0, 10 * scale)))
+    print(f"  {found.invoices:,} invoices charged through the provider double; {found.latency_samples:,} paced "
+          f"finalizes, finalize → charge p50 {found.finalize_to_charge_p50_s:.3f}s; "
+          f"{found.charged_twice} charged twice")
+    if found.charged_twice:
+        raise AssertionError(f"{found.charged_twice} invoices charged twice: a measurement of a wrong result")
+    return {"payment_charges_per_s": found.charges_per_s,
+            "payment_finalize_to_charge_p99_s": found.finalize_to_charge_p99_s}
+
+
+def _wallets(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(wallets.measure(settings, debits=int(5_000 * scale)))
+    print(f"  {found.debits:,} debits of 1.00, 16 at once, on one wallet then over {found.many_wallets:,}; "
+          "balances exact")
+    return {"wallet_debits_one_wallet_per_s": found.one_wallet_per_s,
+            "wallet_debits_1000_wallets_per_s": found.many_wallets_per_s}
+
+
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
     Measurement("ingest", ("ingest_events_per_s", "ingest_without_spool_events_per_s", "spool_bytes_per_event"),
@@ -160,6 +181,8 @@ MEASUREMENTS = [
     Measurement("edges", ("edge_first_fold_s", "edge_usage_p99_ms", "edge_draft_p99_ms", "ingest_p99_alone_ms",
                           "ingest_p99_with_edge_calls_ms", "ingest_p99_during_edge_fold_ms"), _edges),
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
+    Measurement("payments", ("payment_charges_per_s", "payment_finalize_to_charge_p99_s"), _payments),
+    Measurement("wallets", ("wallet_debits_one_wallet_per_s", "wallet_debits_1000_wallets_per_s"), _wallets),
 ]
 
 

@@ -77,6 +77,11 @@ FIGURES = [
     Figure("ingest_p99_during_edge_fold_ms", "  the same while the edge is folded again", "ms"),
     Figure("webhook_deliveries_per_s", "webhook deliveries to a local receiver", "events/s"),
     Figure("webhook_first_attempt_p99_s", "change committed -> first webhook attempt, p99", "s", at_most(1.0)),
+    Figure("payment_charges_per_s", "invoices charged through the provider double", "charges/s"),
+    Figure("payment_finalize_to_charge_p99_s", "finalize committed -> charge request at the provider, p99", "s",
+           at_most(1.0)),
+    Figure("wallet_debits_one_wallet_per_s", "wallet debits, all on one wallet", "debits/s"),
+    Figure("wallet_debits_1000_wallets_per_s", "wallet debits over 1,000 wallets", "debits/s"),
 ]
 
 

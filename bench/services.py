@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from meterflow.embedded import _die_with_parent
 from meterflow.settings import Settings
@@ -21,7 +22,7 @@ from meterflow.settings import Settings
 def service_env(settings: Settings) -> dict[str, str]:
     """Every setting spelled out, so a stray MF_* variable of the caller cannot change what is measured."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MF_")}
-    env.update({f"MF_{name.upper()}": str(value)
+    env.update({f"MF_{name.upper()}": str(value.get_secret_value() if isinstance(value, SecretStr) else value)
                 for name, value in settings.model_dump(exclude_none=True).items()})
     return env
 

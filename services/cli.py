@@ -96,6 +96,15 @@ def webhooks() -> None:
 
 
 @app.command()
+def payments() -> None:
+    """Run the payment worker (charges, verification of unknown outcomes, dunning)."""
+    from services.payments.worker import run_forever
+
+    _configure_logging("payments")
+    asyncio.run(run_forever(get_settings(), clock()))
+
+
+@app.command()
 def topics() -> None:
     """Create the events and dead-letter topics if missing."""
     from meterflow.adapters.kafka import ensure_topics
@@ -184,6 +193,15 @@ def reinvoice(invoice_id: str = typer.Argument(..., help="a void invoice whose p
     except Exception as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     raise typer.Exit(code)
+
+
+@app.command("wallet-overdraft")
+def wallet_overdraft(wallet_id: str = typer.Argument(..., help="the wallet, by id"),
+                     limit: str = typer.Argument(..., help="how far below zero, e.g. 500.00; 0 for none")) -> None:
+    """Allow a wallet's balance to go below zero, down to -LIMIT (docs/wallets.md)."""
+    from services.ops import allow_overdraft
+
+    raise typer.Exit(asyncio.run(allow_overdraft(get_settings(), clock(), wallet_id, limit)))
 
 
 class ScopeOption(StrEnum):

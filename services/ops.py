@@ -7,13 +7,16 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from meterflow.adapters.close_failure_repository import CloseFailureRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.invoices import mode_of_invoice
 from meterflow.application.period_close import CloseSummary
+from meterflow.application.wallets import Wallets
 from meterflow.clock import Clock
 from meterflow.domain.close_failures import CloseFailure
 from meterflow.domain.errors import MeterflowError
@@ -81,6 +84,20 @@ async def list_late_events(settings: Settings, since: datetime | None, limit: in
               f"{e.event_name}  {e.idempotency_key}  event at {format_timestamp(e.event_timestamp)}  "
               f"finalized on {e.invoice_id}")
     print(f"{len(events)} late events", file=sys.stderr)
+
+
+async def allow_overdraft(settings: Settings, clock: Clock, wallet_id: str, limit: str) -> int:
+    pool = await create_pool(settings.database_dsn, max_size=1)
+    try:
+        wallet = await Wallets(partial(PostgresUnitOfWork, pool), clock, settings.org_id).allow_overdraft(
+            wallet_id, limit)
+    except MeterflowError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        await pool.close()
+    print(f"{wallet.id}: overdraft down to -{wallet.overdraft_limit} {wallet.currency}")
+    return 0
 
 
 async def reinvoice(settings: Settings, clock: Clock, invoice_id: str, mode: Mode | None) -> int:

@@ -1,5 +1,5 @@
-"""`meterflow run`: the embedded stack plus gateway, processor, closer and webhook delivery worker, in the
-foreground, kept alive.
+"""`meterflow run`: the embedded stack plus gateway, processor, closer, webhook delivery worker and payment
+worker, in the foreground, kept alive.
 
 Every child (server or service) runs in a session of its own, so a terminal's Ctrl-C, which signals the
 whole foreground process group, reaches only this supervisor; it then stops the children in an order
@@ -9,7 +9,7 @@ that loses nothing acknowledged:
 2. the processor keeps running until its group has committed every record on the events topics, and no
    new record arrived since the last look, for at most `drain_timeout_s` (past it, a loud message names
    the partitions and records left);
-3. the gateway, processor, closer and webhook worker stop, then the servers (Postgres last).
+3. the gateway, processor, closer, webhook and payment workers stop, then the servers (Postgres last).
 A second Ctrl-C skips the wait. While running, a child that exits is restarted with backoff, logged and
 counted (`meterflow_service_restarts_total`); a child that keeps dying (`restart_limit` exits within
 `restart_window_s`) stops everything with exit status 1. A restarted embedded broker starts empty, so
@@ -47,7 +47,7 @@ from meterflow.observability import SERVICE_RESTARTS
 from meterflow.settings import Settings
 from services.accounting_ops import check_loss
 
-SERVICES = ("gateway", "processor", "closer", "webhooks")
+SERVICES = ("gateway", "processor", "closer", "webhooks", "payments")
 # Tansu makes a consumer wait the whole session timeout before it joins; Kafka's usual 10 s+ would
 # leave a local run (and its tests) idle for that long. Used only when the broker is the embedded one.
 EMBEDDED_KAFKA_TIMEOUTS = {"MF_KAFKA_SESSION_TIMEOUT_S": "3", "MF_KAFKA_HEARTBEAT_INTERVAL_S": "1"}

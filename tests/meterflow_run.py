@@ -15,7 +15,8 @@ from pathlib import Path
 from meterflow.embedded import free_port
 
 PORT_NAMES = ("EMBEDDED_KAFKA_PORT", "EMBEDDED_REDIS_PORT", "EMBEDDED_POSTGRES_PORT", "API_PORT",
-              "PROCESSOR_WEB_PORT", "CLOSER_WEB_PORT", "WEBHOOK_WEB_PORT", "SUPERVISOR_WEB_PORT")
+              "PROCESSOR_WEB_PORT", "CLOSER_WEB_PORT", "WEBHOOK_WEB_PORT", "PAYMENTS_WEB_PORT",
+              "SUPERVISOR_WEB_PORT")
 
 
 def listening(port: int) -> bool:

@@ -35,7 +35,7 @@ class TestEnvironment:
 def stack_settings(data_dir: Path, kafka: str, redis: str, database: str) -> Settings:
     return Settings(kafka_bootstrap=kafka, redis_url=redis, database_url=database, data_dir=data_dir,
                     api_port=free_port(), processor_web_port=free_port(), closer_web_port=free_port(),
-                    webhook_web_port=free_port(),
+                    webhook_web_port=free_port(), payments_web_port=free_port(),
                     kafka_session_timeout_s=3, kafka_heartbeat_interval_s=1, processor_commit_interval_s=0.5,
                     close_interval_s=1)
 

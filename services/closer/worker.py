@@ -21,13 +21,14 @@ from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.alerts import evaluate_alerts
 from meterflow.application.edge_recounts import EdgeRecounts, RecountLimits
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
 from meterflow.domain.edge_figures import EdgeFigure
-from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, count_recount
+from meterflow.observability import ALERTS_FIRED, CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, count_recount
 from meterflow.settings import Settings
 from services.closer.replays import (
     drop_expired_events,
@@ -50,6 +51,7 @@ class Closer:
     pool: Pool
     usage: UsageStore
     org_id: str
+    exact: ExactUsage
 
 
 def waiting_usage(pool: Pool, rollups: UsageStore, catalog: CatalogRepository, settings: Settings,
@@ -71,9 +73,10 @@ async def period_closer(settings: Settings, clock: Clock) -> AsyncIterator[Close
     try:
         yield Closer(PeriodCloser(catalog, exact, unit_of_work, clock, timedelta(seconds=settings.close_grace_s),
                                   timedelta(seconds=settings.rollup_retention_s), is_transient,
-                                  org_id=settings.org_id),
-                     Invoicing(catalog, exact, unit_of_work, clock, org_id=settings.org_id), pool, usage,
-                     settings.org_id)
+                                  org_id=settings.org_id, auto_collect=settings.auto_collect),
+                     Invoicing(catalog, exact, unit_of_work, clock, org_id=settings.org_id,
+                               auto_collect=settings.auto_collect), pool, usage,
+                     settings.org_id, exact)
     finally:
         await redis.aclose()
         await pool.close()
@@ -99,6 +102,28 @@ async def close_once(closer: Closer, clock: Clock) -> None:
         log.info("closed %d periods, %d invoices written", summary.periods_closed, summary.invoices_written)
 
 
+async def alerts_forever(closer: Closer, clock: Clock, interval_s: float) -> None:
+    """Alerts in a loop of their own, every `interval_s` (a couple of seconds, not the close interval), so a
+    threshold fires within seconds of its crossing; a failing round never holds back period close, nor the
+    reverse."""
+    while True:
+        await evaluate_alerts_once(closer, clock)
+        await asyncio.sleep(interval_s)
+
+
+async def evaluate_alerts_once(closer: Closer, clock: Clock) -> None:
+    try:
+        done = await evaluate_alerts(partial(PostgresUnitOfWork, closer.pool), closer.exact.catalog, closer.exact,
+                                     clock, closer.org_id, is_transient)
+    except Exception:
+        log.exception("alert evaluation failed; retrying next round")
+        return
+    for firing in done.fired:
+        ALERTS_FIRED.labels(firing.alert.type.value).inc()
+    for alert, error in done.skipped:
+        log.error("alert %s skipped this round: %s: %s", alert.id, type(error).__name__, error)
+
+
 async def run_forever(settings: Settings, clock: Clock) -> None:
     """Until SIGTERM or SIGINT: then the current round is cancelled (its transaction rolls back) and
     connections close cleanly."""
@@ -110,6 +135,7 @@ async def _serve(settings: Settings, clock: Clock) -> None:
             {"postgres": lambda: closer.pool.fetchval("SELECT 1"), "redis": closer.usage.ping},
             settings.api_host, settings.closer_web_port):
         replays = asyncio.create_task(replay_forever(replayer(closer, clock), settings.close_interval_s))
+        alerts = asyncio.create_task(alerts_forever(closer, clock, settings.alert_interval_s))
         try:
             while True:
                 try:
@@ -122,3 +148,4 @@ async def _serve(settings: Settings, clock: Clock) -> None:
                 await asyncio.sleep(settings.close_interval_s)
         finally:
             replays.cancel()
+            alerts.cancel()

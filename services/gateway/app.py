@@ -7,12 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from redis.exceptions import RedisError
 
 from meterflow.adapters.kafka import connect_when_reachable, ensure_topics, new_producer, start_producer
+from meterflow.adapters.payment_providers import payment_providers
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.spool.broker import SpoolBroker
@@ -30,13 +32,17 @@ from meterflow.observability import (
 from meterflow.settings import Settings
 from services.gateway import (
     routes_accounting,
+    routes_alerts,
     routes_catalog,
     routes_catalog_changes,
     routes_events,
     routes_invoices,
+    routes_payments,
+    routes_payout_accounts,
     routes_subscriptions,
     routes_unbilled,
     routes_usage,
+    routes_wallets,
     routes_webhooks,
 )
 from services.gateway.context import GatewayContext, context
@@ -86,10 +92,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await ensure_topics(settings)
             producer = await start_producer(settings)
         app.state.context = GatewayContext(settings, pool, redis, producer, clock or SystemClock(), spool)
+        payments_http = httpx.AsyncClient()
+        app.state.payment_providers = payment_providers(settings, payments_http)
         try:
             yield
         finally:
             await app.state.context.usage.recounts.aclose()
+            await payments_http.aclose()
             if spool is not None:
                 await spool.close(drain_s=settings.spool_forward_wait_s)
             if connecting is not None and not connecting.done():
@@ -117,6 +126,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(routes_unbilled.router)
     app.include_router(routes_webhooks.router)
     app.include_router(routes_accounting.router)
+    app.include_router(routes_payments.router)
+    app.include_router(routes_payments.provider_router)
+    app.include_router(routes_wallets.router)
+    app.include_router(routes_payout_accounts.router)
+    app.include_router(routes_alerts.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

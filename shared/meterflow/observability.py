@@ -37,6 +37,8 @@ PROCESSING_LATENCY = Histogram(
     "meterflow_processing_latency_seconds", "From the record's broker timestamp to its effect being durable",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 CONSUMER_LAG = Gauge("meterflow_consumer_lag", "Records behind the partition's end", ["topic", "partition"])
+ALERTS_FIRED = Counter("meterflow_alerts_fired_total", "Alert thresholds fired (each once per period or drop)",
+                       ["type"])
 INVOICES_CLOSED = Counter("meterflow_invoices_closed_total", "Finalized invoices written by period close")
 PROCESSOR_ASSIGNED_PARTITIONS = Gauge("meterflow_processor_assigned_partitions",
                                       "Events-topic partitions this processor holds (0 for long: it rejoins)")
@@ -132,5 +134,11 @@ WEBHOOK_ATTEMPT_SECONDS = Histogram("meterflow_webhook_attempt_seconds", "Durati
 WEBHOOK_FIRST_ATTEMPT_DELAY = Histogram("meterflow_webhook_first_attempt_delay_seconds",
                                         "From a change to its webhook's first delivery attempt",
                                         buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+PAYMENT_CHARGES = Counter("meterflow_payment_charges_total", "Collection steps by outcome (succeeded, failed, "
+                          "unknown, pending, nothing_due)", ["outcome"])
+PAYMENT_AMOUNT_COLLECTED = Counter("meterflow_payment_amount_collected_total",
+                                   "Amount collected by successful charges, in major units", ["currency"])
+PAYMENT_QUEUE_AGE = Gauge("meterflow_payment_queue_age_seconds",
+                          "How long the oldest due collection (charge or dunning retry) has been waiting")
 WEBHOOK_QUEUE_AGE = Gauge("meterflow_webhook_queue_age_seconds",
                           "How long the oldest due webhook delivery has been waiting (0: none due)")

@@ -11,12 +11,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from meterflow.domain.edge_figures import EdgeRules
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
+from meterflow.domain.payments import DEFAULT_DUNNING, parse_schedule
 
 
 def _seconds_list(value: Any) -> Any:
@@ -91,6 +92,8 @@ class Settings(BaseSettings):
                                "before invoicing it (late events' grace)")
     close_interval_s: float = Field(30.0, description="how often the closer looks for due periods "
                                   "and replay jobs")
+    alert_interval_s: float = Field(2.0, gt=0, description="how often the closer evaluates alerts, in a loop "
+                                    "of its own beside period close (docs/wallets.md, \"Alerts\")")
 
     # Usage to the second (docs/usage-edges.md): a period's partial edge hours are folded once from the
     # events on record and kept; these bound the folds a gateway process runs for usage and drafts.
@@ -126,6 +129,8 @@ class Settings(BaseSettings):
         # A worker sends only while its lease covers a whole attempt: a shorter lease would send nothing.
         if self.webhook_lease_s <= self.webhook_timeout_s:
             raise ValueError("webhook_lease_s must exceed webhook_timeout_s")
+        if self.payment_lease_s <= 2 * self.payment_timeout_s:  # a verify then a charge, within one lease
+            raise ValueError("payment_lease_s must exceed twice payment_timeout_s")
         return self
 
     @property
@@ -190,6 +195,39 @@ class Settings(BaseSettings):
                                         "Kafka's acknowledgement besides the disk's")
     spool_confirm_interval_s: float = Field(1.0, gt=0, description="how often the spool asks which forwarded "
                                             "events are counted")
+
+    # Payments (docs/payments.md): a provider is usable in a mode once that mode's secret key is set.
+    paystack_secret_key_test: SecretStr | None = Field(None, description="Paystack secret key of test mode "
+                                                       "(sk_test_…); also verifies its webhooks")
+    paystack_secret_key_live: SecretStr | None = Field(None, description="Paystack secret key of live mode "
+                                                       "(sk_live_…)")
+    paystack_base_url: str = Field("https://api.paystack.co", description="Paystack's API (a test double's in tests)")
+    flutterwave_secret_key_test: SecretStr | None = Field(None, description="Flutterwave secret key of test mode")
+    flutterwave_secret_key_live: SecretStr | None = Field(None, description="Flutterwave secret key of live mode")
+    flutterwave_secret_hash_test: SecretStr | None = Field(None, description="the `verif-hash` Flutterwave sends "
+                                                           "with test-mode webhooks (set on its dashboard)")
+    flutterwave_secret_hash_live: SecretStr | None = Field(None, description="the `verif-hash` of live-mode "
+                                                           "webhooks")
+    flutterwave_base_url: str = Field("https://api.flutterwave.com", description="Flutterwave's API (v3 paths)")
+    auto_collect: bool = Field(True, description="charge a collection invoice's default method on finalize")
+    dunning_schedule: str = Field(DEFAULT_DUNNING, description="wait before each retry after a declined charge, "
+                                  "then uncollectible (units s, m, h, d)")
+    payments_web_port: int = Field(8084, description="where the payment worker serves /metrics, /readyz")
+    payment_timeout_s: float = Field(20.0, description="longest wait for a provider's answer; past it the "
+                                     "outcome is unknown and the reference is verified")
+    payment_lease_s: float = Field(60.0, description="how long a claimed invoice is a worker's: one killed "
+                                   "mid-charge is verified by another after this")
+    payment_recheck_s: float = Field(30.0, description="wait before asking a provider again about an unknown "
+                                     "or pending outcome")
+    payment_poll_interval_s: float = Field(1.0, description="how often the worker looks for due charges "
+                                           "(besides being woken by each finalize)")
+    payment_claim_batch: int = Field(20, description="invoices claimed per round by one worker")
+
+    @field_validator("dunning_schedule")
+    @classmethod
+    def _dunning_schedule_parses(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
 
     # Accounting (docs/accounting.md).
     accounting_retention_s: int = Field(40 * 86_400, description="how long the per-hour accounting figures "

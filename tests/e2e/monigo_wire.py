@@ -39,6 +39,18 @@ INVOICE = {"id": "str", "org_id": "str", "customer_id": "str", "subscription_id"
            "provider_invoice_id": "str?", "subtotal": "dec", "total": "dec", "vat_enabled": "bool",
            "vat_rate": "dec?", "vat_amount": "dec?", "line_items": [LINE_ITEM], "created_at": "ts",
            "updated_at": "ts"}
+WALLET = {"id": "str", "customer_id": "str", "org_id": "str", "currency": "str", "balance": "dec",
+          "reserved_balance": "dec", "created_at": "ts", "updated_at": "ts"}
+LEDGER_ENTRY = {"id": "str", "org_id": "str", "transaction_id": "str", "wallet_id": "str?", "account_type": "str",
+                "account_id": "str", "direction": "str", "amount": "dec", "currency": "str", "balance_before": "dec",
+                "balance_after": "dec", "description": "str", "entry_type": "str", "reference_type": "str",
+                "reference_id": "str", "idempotency_key": "str", "metadata": "any", "created_at": "ts"}
+WALLET_OPERATION = {"wallet": WALLET, "ledger_entries": [LEDGER_ENTRY]}
+TRANSACTIONS = {"transactions": [LEDGER_ENTRY], "total": "int", "limit": "int", "offset": "int"}
+PAYOUT_ACCOUNT = {"id": "str", "customer_id": "str", "org_id": "str", "account_name": "str", "bank_name": "str?",
+                  "bank_code": "str?", "account_number": "str?", "mobile_money_number": "str?",
+                  "payout_method": "str", "currency": "str", "is_default": "bool", "metadata": "any",
+                  "created_at": "ts", "updated_at": "ts"}
 INGEST = {"ingested": ["str"], "duplicates": ["str"]}
 ERROR = {"error": "str", "details": "details"}
 

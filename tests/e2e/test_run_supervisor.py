@@ -20,12 +20,13 @@ def test_run_starts_everything_and_sigterm_stops_every_child() -> None:
         assert ready.status_code == 200, ready.text
         assert run.process is not None
         children = children_of(run.process.pid)
-        assert len(children) >= 7  # three servers and four services
-        webhooks = f"http://127.0.0.1:{run.ports['WEBHOOK_WEB_PORT']}/readyz"  # the webhook delivery worker
-        deadline = time.monotonic() + 30
-        while not _answers(webhooks) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _answers(webhooks), "the webhook worker is not running"
+        assert len(children) >= 8  # three servers and five services
+        for worker in ("WEBHOOK_WEB_PORT", "PAYMENTS_WEB_PORT"):  # the webhook and payment workers
+            url = f"http://127.0.0.1:{run.ports[worker]}/readyz"
+            deadline = time.monotonic() + 30
+            while not _answers(url) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _answers(url), f"the worker on {worker} is not running"
 
         run.process.send_signal(signal.SIGTERM)
         status, stderr = run.wait(timeout_s=60)

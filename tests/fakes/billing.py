@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Self
@@ -20,11 +20,15 @@ from meterflow.domain.catalog import Customer, Metric, Plan, Subscription, Subsc
 from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
+from meterflow.domain.payments import PaymentMethod, Setup, Transaction
 from meterflow.domain.periods import Period
 from meterflow.domain.replay import ReplayJob, ReplayStatus
 from meterflow.domain.rollups import COUNTED, Observation, Rollup, fold
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.domain.webhooks import NewDelivery, WebhookEndpoint, WebhookEvent
+from tests.fakes.alerts import AlertTables, FakeAlertStates
+from tests.fakes.payments import FakePayments, QueueRow
+from tests.fakes.wallets import FakeWallets, WalletTables
 
 
 @dataclass
@@ -38,6 +42,15 @@ class Tables:
     webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     webhook_deliveries: dict[str, NewDelivery] = field(default_factory=dict)
+    plan_types: dict[str, str] = field(default_factory=dict)  # plan id → plan_type (absent: collection)
+    payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)
+    deleted_methods: set[str] = field(default_factory=set)
+    payment_transactions: dict[str, Transaction] = field(default_factory=dict)
+    payment_queue: dict[str, QueueRow] = field(default_factory=dict)  # by invoice id
+    provider_events: set[tuple[str, str]] = field(default_factory=set)
+    payment_setups: dict[str, Setup] = field(default_factory=dict)
+    wallets: WalletTables = field(default_factory=WalletTables)
+    alerts: AlertTables = field(default_factory=AlertTables)
 
 
 class FakeInvoices:
@@ -69,7 +82,7 @@ class FakeInvoices:
             if self._tables.invoices[invoice.id].status is InvoiceStatus.DRAFT:
                 self._tables.invoices[invoice.id] = invoice
 
-    async def save_status(self, invoice: Invoice) -> None:
+    async def save_status(self, invoice: Invoice, at: datetime | None = None) -> None:
         self._tables.invoices[invoice.id] = invoice
 
     def _check(self, invoices: Sequence[Invoice]) -> None:
@@ -199,6 +212,9 @@ class FakeUnitOfWork:
         self.customers = FakeCustomers(self._tables)
         self.replay_jobs = FakeReplayJobs()
         self.webhooks = FakeWebhookOutbox(self._tables)
+        self.payments = FakePayments(self._tables)
+        self.wallets = FakeWallets(self._tables)
+        self.alerts = FakeAlertStates(self._tables)
 
     async def __aenter__(self) -> Self:
         return self
@@ -217,10 +233,13 @@ class FakeUnitOfWork:
             yield
         except BaseException:
             # The stores share this Tables object: restoring its fields restores what they all see.
-            t = self._tables
-            t.invoices, t.subscriptions, t.close_failures = saved.invoices, saved.subscriptions, saved.close_failures
-            t.waiting = saved.waiting
-            t.webhook_events, t.webhook_deliveries = saved.webhook_events, saved.webhook_deliveries
+            for table in fields(Tables):
+                kept = getattr(saved, table.name)
+                if is_dataclass(kept):  # a room's own tables, held by its fake: restored in place
+                    for column in fields(kept):
+                        setattr(getattr(self._tables, table.name), column.name, getattr(kept, column.name))
+                else:
+                    setattr(self._tables, table.name, kept)
             raise
 
 

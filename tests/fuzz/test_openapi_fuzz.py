@@ -10,8 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from meterflow.settings import Settings
 from tests.support import ServiceProcess
+
+pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]  # the gateway fixture runs all three
 
 CONFIG = Path(__file__).resolve().with_name("schemathesis.toml")
 SEED = 20261125

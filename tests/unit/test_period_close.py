@@ -12,6 +12,7 @@ import pytest
 from meterflow.domain.catalog import SubscriptionStatus
 from meterflow.domain.close_failures import CloseStage, UnreadableSubscription
 from meterflow.domain.invoices import InvoiceStatus
+from meterflow.domain.payments import PaymentMethod, Provider
 from meterflow.domain.periods import BillingInterval, Period
 from meterflow.domain.rollups import Aggregation
 from tests.unit.billing_world import GRACE, RETENTION, START, World
@@ -200,3 +201,22 @@ async def test_a_row_that_cannot_be_read_is_reported_and_the_chunk_still_closes(
     assert [(f.subscription_id, f.stage, f.reason) for f in summary.skipped] == [
         ("sub_odd", CloseStage.READ, "ValueError")]
     assert list(world.db.tables.close_failures) == ["sub_odd"]
+
+
+@pytest.mark.parametrize("auto_collect", [True, False])
+async def test_a_closed_collection_invoice_is_queued_for_collection_in_the_close_s_own_transaction(
+        auto_collect: bool) -> None:
+    """MF_AUTO_COLLECT: the customer has a default method, so the finalized invoice is queued, due at once
+    (with the setting off, nothing is queued)."""
+    world = World()
+    s = await world.subscribe(world.add_plan())
+    world.use(s, START + timedelta(hours=2), times=3)
+    world.db.tables.payment_methods["pm_1"] = PaymentMethod(
+        "pm_1", s.mode, s.customer_id, Provider.PAYSTACK, "AUTH_1", None, None, None, None, "a@b.co", True, START,
+        START)
+    world.clock.set(START + DAY + GRACE)
+    summary = await replace(world.closer, auto_collect=auto_collect).close(world.clock.now())
+    assert summary.invoices_written == 1
+    [invoice] = world.invoices_of(s)
+    queued = world.db.tables.payment_queue
+    assert ({i: r.due_at for i, r in queued.items()} == {invoice.id: world.clock.now()}) if auto_collect else not queued

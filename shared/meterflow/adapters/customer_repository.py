@@ -12,6 +12,15 @@ from meterflow.domain.catalog import Customer
 from meterflow.domain.modes import Mode
 
 
+async def customer_id_of(db: Executor, mode: Mode, reference: str) -> str | None:
+    """The id of the live customer of `mode` whose id, or else `external_id`, is `reference` (Monigo's
+    wallet and payout calls accept either)."""
+    found: str | None = await db.fetchval(
+        "SELECT id FROM customers WHERE mode = $1 AND (id = $2 OR external_id = $2) AND deleted_at IS NULL "
+        "ORDER BY id = $2 DESC LIMIT 1", mode.value, reference)
+    return found
+
+
 class CustomerRepository:
     def __init__(self, db: Executor) -> None:
         self._db = db

@@ -16,7 +16,7 @@ from typing import TypedDict
 import asyncpg
 
 from meterflow.adapters.postgres import Executor, fetch_filtered_page
-from meterflow.domain.invoices import Invoice, InvoiceStatus, LineItem
+from meterflow.domain.invoices import Invoice, InvoiceStatus, LineItem, PaymentStatus
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 
@@ -47,7 +47,8 @@ def _invoice(row: asyncpg.Record, lines: Sequence[asyncpg.Record]) -> Invoice:
         tuple(LineItem(r["metric_id"], r["price_id"], r["description"], r["quantity"], r["unit_price"],
                        r["amount"]) for r in lines),
         row["subtotal"], row["total"], row["created_at"], row["finalized_at"], row["voided_at"], row["vat_rate"],
-        row["vat_amount"], row["paid_at"], row["provider_invoice_id"],
+        row["vat_amount"], row["paid_at"], row["provider_invoice_id"], PaymentStatus(row["payment_status"]),
+        row["amount_paid"],
     )
 
 
@@ -114,9 +115,11 @@ class InvoiceRepository:
             [(i.id, n, li.metric_id, li.price_id, li.description, li.quantity, li.unit_price, li.amount)
              for i in invoices for n, li in enumerate(i.lines)])
 
-    async def save_status(self, invoice: Invoice) -> None:
-        changed_at = invoice.voided_at or invoice.paid_at or invoice.finalized_at
+    async def save_status(self, invoice: Invoice, at: datetime | None = None) -> None:
+        """Its status and payment state, as changed at `at` (default: when its status last changed)."""
+        changed_at = at or invoice.voided_at or invoice.paid_at or invoice.finalized_at
         await self._db.execute(
             "UPDATE invoices SET status = $2, finalized_at = $3, voided_at = $4, updated_at = $5, paid_at = $6, "
-            "provider_invoice_id = $7 WHERE id = $1", invoice.id, invoice.status.value, invoice.finalized_at,
-            invoice.voided_at, changed_at, invoice.paid_at, invoice.provider_invoice_id)
+            "provider_invoice_id = $7, payment_status = $8, amount_paid = $9 WHERE id = $1", invoice.id,
+            invoice.status.value, invoice.finalized_at, invoice.voided_at, changed_at, invoice.paid_at,
+            invoice.provider_invoice_id, invoice.payment_status.value, invoice.amount_paid)

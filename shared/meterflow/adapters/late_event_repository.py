@@ -20,7 +20,8 @@ class LateEventRepository:
         """Each from where its invoice's usage starts: a first period reaches back by the start allowance."""
         rows = await self._pool.fetch(
             "SELECT i.customer_id, i.id, i.period_start, i.period_end, s.first_period_start, s.usage_from "
-            "FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id WHERE i.status IN ('finalized', 'paid') "
+            "FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id "
+            "WHERE i.status IN ('finalized', 'paid', 'uncollectible') "
             "AND i.mode = $1 AND i.customer_id = ANY($2::text[]) AND i.period_end > $3",
             mode.value, list(set(customer_ids)), since)
         return [FinalizedPeriod(r["customer_id"], r["id"], billed_from(r["period_start"], r["first_period_start"],

@@ -15,12 +15,15 @@ from typing import Self
 from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
+from meterflow.adapters.alert_repository import AlertRepository
 from meterflow.adapters.close_failure_repository import CloseFailureRepository
 from meterflow.adapters.customer_repository import CustomerRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
+from meterflow.adapters.payment_repository import PaymentRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.adapters.subscription_repository import SubscriptionRepository
+from meterflow.adapters.wallet_repository import WalletRepository
 from meterflow.adapters.webhook_event_repository import WebhookOutboxRepository
 
 
@@ -31,6 +34,9 @@ class PostgresUnitOfWork:
     customers: CustomerRepository
     replay_jobs: ReplayJobRepository
     webhooks: WebhookOutboxRepository
+    payments: PaymentRepository
+    wallets: WalletRepository
+    alerts: AlertRepository
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -52,6 +58,9 @@ class PostgresUnitOfWork:
         self.customers = CustomerRepository(self._connection)
         self.replay_jobs = ReplayJobRepository(self._connection)
         self.webhooks = WebhookOutboxRepository(self._connection)
+        self.payments = PaymentRepository(self._connection)
+        self.wallets = WalletRepository(self._connection)
+        self.alerts = AlertRepository(self._connection)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from meterflow.application.collection_outbox import queue_collection
 from meterflow.application.invoicing import compute_invoices, write_invoices
 from meterflow.application.ports import CatalogReader, InvoiceLookup, UsageReader
 from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from meterflow.application.wallets import pay_from_wallets
 from meterflow.application.webhook_outbox import invoice_changes, invoice_status_change, record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.catalog import Subscription
@@ -33,6 +35,7 @@ class Invoicing:
     unit_of_work: UnitOfWorkFactory
     clock: Clock
     org_id: str = field(kw_only=True)  # shown in the objects webhook events carry
+    auto_collect: bool = field(default=True, kw_only=True)  # finalized invoices go to the payment queue
 
     async def generate_draft(self, mode: Mode, subscription_id: str) -> Invoice:
         """The draft of the subscription's open period, created or refreshed (same id)."""
@@ -71,8 +74,10 @@ class Invoicing:
                 return invoice
             await uow.invoices.save_status(changed)
             await record_webhooks(uow.webhooks, self.org_id, invoice_status_change(changed), self.clock.now())
+            [settled] = await pay_from_wallets(uow, [changed], self.org_id, self.clock.now())  # wallet first
+            await queue_collection(uow.payments, [settled], self.clock.now(), self.auto_collect)  # then the rest
             await uow.commit()
-        return changed
+        return settled
 
     async def _write(self, subscription: Subscription, period: Period, status: InvoiceStatus) -> Invoice:
         now = self.clock.now()
@@ -82,8 +87,10 @@ class Invoicing:
             if written.already_invoiced:
                 raise InvoiceLocked(written.already_invoiced[0])
             await record_webhooks(uow.webhooks, self.org_id, invoice_changes(written.created, written.invoices), now)
+            [settled] = await pay_from_wallets(uow, written.invoices[:1], self.org_id, now)  # wallet first
+            await queue_collection(uow.payments, [settled], now, self.auto_collect)  # then the rest
             await uow.commit()
-        return written.invoices[0]
+        return settled
 
 
 async def mode_of_invoice(invoices: InvoiceLookup, invoice_id: str, asked: Mode | None = None) -> Mode:

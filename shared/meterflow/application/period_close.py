@@ -22,10 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from meterflow.application.collection_outbox import queue_collection
 from meterflow.application.invoicing import compute_invoices, write_invoices
 from meterflow.application.isolation import IsTransient, in_isolation
 from meterflow.application.ports import CatalogReader, UsageReader
 from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from meterflow.application.wallets import pay_from_wallets
 from meterflow.application.webhook_outbox import invoice_changes, record_webhooks, subscription_changes
 from meterflow.clock import Clock
 from meterflow.domain.catalog import Subscription, advance
@@ -75,6 +77,7 @@ class PeriodCloser:
     is_transient: IsTransient
     chunk_size: int = CHUNK_SIZE
     org_id: str = field(kw_only=True)  # shown in the objects webhook events carry
+    auto_collect: bool = field(default=True, kw_only=True)  # finalized invoices go to the payment queue
 
     async def close(self, as_of: datetime, subscription_id: str | None = None, dry_run: bool = False,
                     progress: Callable[[CloseSummary], None] | None = None) -> CloseSummary:
@@ -152,6 +155,8 @@ class PeriodCloser:
         # in its savepoint: a group undone takes its events with it.
         changes = invoice_changes(written.created, written.invoices) + subscription_changes(moved)
         await record_webhooks(uow.webhooks, self.org_id, changes, now)
+        settled = await pay_from_wallets(uow, written.invoices, self.org_id, now)  # wallet first, in this savepoint
+        await queue_collection(uow.payments, settled, now, self.auto_collect)  # then the rest, same savepoint
         summary.invoices_written += len(written.invoices)
         summary.already_invoiced += len(written.already_invoiced)
         return list(closes)

@@ -19,6 +19,7 @@ from meterflow.domain.invoices import Invoice
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.replay import ReplayJob, ReplayStatus
+from meterflow.domain.wallets import LedgerEntry, Wallet
 from meterflow.domain.webhooks import NewDelivery, WebhookEndpoint, WebhookEvent
 
 
@@ -39,7 +40,7 @@ class InvoiceStore(Protocol):
         """Overwrite open drafts (same id) with these figures, status and lines, as changed at `at`."""
         ...
 
-    async def save_status(self, invoice: Invoice) -> None: ...
+    async def save_status(self, invoice: Invoice, at: datetime | None = None) -> None: ...
 
 
 class SubscriptionStore(Protocol):
@@ -116,6 +117,59 @@ class WebhookOutboxStore(Protocol):
         ...
 
 
+class CollectionQueue(Protocol):
+    """The payment outbox: invoices with collection work due, written in the same transaction as the
+    finalize that makes them due, so that a finalized invoice is never forgotten nor charged unasked."""
+
+    async def queue_finalized(self, invoices: Sequence[Invoice], at: datetime) -> None:
+        """Queue, due at `at`, each of these invoices that is finalized, of a `collection` plan, with a total
+        above zero and a customer with a default payment method (an invoice already queued stays as it is)."""
+        ...
+
+
+class WalletStore(Protocol):
+    """The wallets and their ledger (docs/wallets.md). A movement is read-lock-write: `wallet(lock=True)`
+    holds the wallet's row until the unit of work ends, so two debits of one wallet never both read the
+    same balance; the ledger's unique (wallet, idempotency key) is the final guard against applying twice."""
+
+    async def customer_id_of(self, mode: Mode, reference: str) -> str | None:
+        """The id of the live customer of this mode whose id or `external_id` is `reference`."""
+        ...
+
+    async def add_wallet(self, wallet: Wallet) -> Wallet:
+        """The customer's wallet in that currency: `wallet` if it was inserted, else the one already there."""
+        ...
+
+    async def wallet(self, mode: Mode, wallet_id: str, *, lock: bool = False) -> Wallet | None: ...
+
+    async def wallet_of(self, mode: Mode, customer_id: str, currency: str, *, lock: bool = False) -> Wallet | None: ...
+
+    async def wallets(self, mode: Mode, customer_id: str | None, limit: int,
+                      starting_after: str | None) -> tuple[list[Wallet], bool]: ...
+
+    async def allow_overdraft(self, wallet: Wallet) -> None:
+        """Write the wallet's `overdraft_limit` (ops only)."""
+        ...
+
+    async def paying_wallets(self, invoice_ids: Sequence[str]) -> dict[str, Wallet]:
+        """Of these finalized invoices, those of a `collection` plan with a total above zero whose customer
+        has a wallet in the invoice's currency: invoice id → that wallet, locked (in wallet id order, so two
+        closers never wait on each other in a cycle)."""
+        ...
+
+    async def transaction_by_key(self, wallet_id: str, idempotency_key: str) -> list[LedgerEntry]:
+        """The entries of the wallet's transaction recorded under that key (empty: none)."""
+        ...
+
+    async def record(self, wallet: Wallet, entries: Sequence[LedgerEntry]) -> None:
+        """Write the wallet's new balance and the transaction's entries."""
+        ...
+
+    async def entries(self, mode: Mode, wallet_id: str, limit: int, offset: int) -> tuple[list[LedgerEntry], int]:
+        """The wallet's own entries, newest first, and how many it has in all."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction over the stores: nothing is kept unless `commit` is called, so an error or
     a kill -9 leaves no invoice without its advanced subscription, nor the reverse."""
@@ -138,6 +192,12 @@ class UnitOfWork(Protocol):
 
     @property
     def webhooks(self) -> WebhookOutboxStore: ...
+
+    @property
+    def payments(self) -> CollectionQueue: ...
+
+    @property
+    def wallets(self) -> WalletStore: ...
 
     async def __aenter__(self) -> Self: ...
 

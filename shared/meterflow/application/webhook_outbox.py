@@ -16,13 +16,25 @@ from datetime import datetime
 from typing import Any
 
 from meterflow.application.unit_of_work import WebhookOutboxStore
+from meterflow.domain.alerts import AlertFiring
 from meterflow.domain.catalog import Customer, Subscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus
-from meterflow.domain.presentation import customer_json, invoice_json, job_json, subscription_json
+from meterflow.domain.payments import Transaction
+from meterflow.domain.presentation import (
+    alert_json,
+    customer_json,
+    invoice_json,
+    job_json,
+    ledger_entry_json,
+    subscription_json,
+    transaction_json,
+    wallet_json,
+)
 from meterflow.domain.replay import ReplayJob
+from meterflow.domain.wallets import Direction, WalletMovement
 from meterflow.domain.webhooks import EventType, WebhookEvent, build_event, fan_out, receivers, subscription_event
 
-Subject = Invoice | Subscription | Customer | ReplayJob
+Subject = Invoice | Subscription | Customer | ReplayJob | Transaction | AlertFiring | WalletMovement
 Change = tuple[EventType, Subject]
 
 
@@ -34,6 +46,13 @@ def _object(subject: Subject, org_id: str) -> tuple[str, dict[str, Any]]:
         return "subscription", subscription_json(subject, org_id)
     if isinstance(subject, Customer):
         return "customer", customer_json(subject, org_id)
+    if isinstance(subject, Transaction):
+        return "transaction", transaction_json(subject)
+    if isinstance(subject, AlertFiring):  # the alert, with the one state that fired
+        return "alert", alert_json(subject.alert, org_id, (subject.state,))
+    if isinstance(subject, WalletMovement):  # as the credit or debit call answers it
+        return "transaction", {"wallet": wallet_json(subject.wallet, org_id),
+                               "ledger_entries": [ledger_entry_json(e, org_id) for e in subject.entries]}
     return "job", job_json(subject)
 
 
@@ -60,12 +79,18 @@ def invoice_changes(created: Sequence[Invoice], written: Sequence[Invoice]) -> l
 
 
 _STATUS_EVENTS = {InvoiceStatus.FINALIZED: EventType.INVOICE_FINALIZED, InvoiceStatus.PAID: EventType.INVOICE_PAID,
-                  InvoiceStatus.VOID: EventType.INVOICE_VOIDED}
+                  InvoiceStatus.VOID: EventType.INVOICE_VOIDED,
+                  InvoiceStatus.UNCOLLECTIBLE: EventType.INVOICE_UNCOLLECTIBLE}
 
 
 def invoice_status_change(invoice: Invoice) -> list[Change]:
     event = _STATUS_EVENTS.get(invoice.status)
     return [(event, invoice)] if event else []
+
+
+def wallet_change(movement: WalletMovement) -> list[Change]:
+    event = EventType.WALLET_CREDITED if movement.direction is Direction.CREDIT else EventType.WALLET_DEBITED
+    return [(event, movement)]
 
 
 def subscription_changes(pairs: Sequence[tuple[Subscription | None, Subscription]]) -> list[Change]:

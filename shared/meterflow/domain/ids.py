@@ -16,6 +16,13 @@ class IdKind(StrEnum):
     WEBHOOK_ENDPOINT = "whe"
     WEBHOOK_EVENT = "evt"
     WEBHOOK_DELIVERY = "whd"
+    PAYMENT_METHOD = "pm"
+    TRANSACTION = "txn"
+    WALLET = "wal"
+    WALLET_TRANSACTION = "wtx"
+    LEDGER_ENTRY = "led"
+    PAYOUT_ACCOUNT = "pac"
+    ALERT = "alr"
 
 
 def new_id(kind: IdKind) -> str:

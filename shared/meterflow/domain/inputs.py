@@ -220,3 +220,8 @@ Metadata = Annotated[dict[str, Any], AfterValidator(_checked_metadata), WithJson
     "additionalProperties": _metadata_value_schema(MAX_METADATA_DEPTH - 1)})]
 
 
+
+
+# Text a client may leave empty (Monigo's Go client sends `""` for a field it was not given): bounded
+# like a name, clean like any text.
+OptionalText = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS), _CLEAN, _NUL_FREE]

@@ -32,6 +32,16 @@ class InvoiceStatus(StrEnum):
     FINALIZED = "finalized"
     PAID = "paid"
     VOID = "void"
+    UNCOLLECTIBLE = "uncollectible"  # finalized, and every collection attempt the schedule allows failed
+
+
+class PaymentStatus(StrEnum):
+    """Where collecting the invoice stands (the latest attempt's outcome; `none` before any attempt)."""
+
+    NONE = "none"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,13 @@ class Invoice:
     vat_amount: Decimal = Decimal(0)
     paid_at: datetime | None = None
     provider_invoice_id: str | None = None
+    payment_status: PaymentStatus = PaymentStatus.NONE
+    amount_paid: Decimal = Decimal(0)
+
+    @property
+    def amount_due(self) -> Decimal:
+        """What the customer still owes: nothing on a void invoice."""
+        return Decimal(0) if self.status is InvoiceStatus.VOID else self.total - self.amount_paid
 
     @property
     def vat_enabled(self) -> bool:
@@ -115,15 +132,16 @@ def plan_write(computed: Invoice, live: Invoice | None) -> InvoiceWrite | None:
 
 
 _ALLOWED_FROM = {InvoiceStatus.FINALIZED: {InvoiceStatus.DRAFT},
-                 InvoiceStatus.PAID: {InvoiceStatus.FINALIZED},
-                 InvoiceStatus.VOID: {InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED}}
+                 InvoiceStatus.PAID: {InvoiceStatus.FINALIZED, InvoiceStatus.UNCOLLECTIBLE},
+                 InvoiceStatus.VOID: {InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, InvoiceStatus.UNCOLLECTIBLE}}
 
 
 def transition(invoice: Invoice, to: InvoiceStatus, at: datetime,
                provider_invoice_id: str | None = None) -> Invoice | None:
-    """The invoice after moving to `to` at `at`: draft → finalized, finalized → paid, draft or finalized →
-    void. None when it already has that status (asking twice is not an error); InvoiceLocked for any other
-    move (a paid invoice is never voided: its money was collected)."""
+    """The invoice after moving to `to` at `at`: draft → finalized, finalized or uncollectible → paid
+    (collected elsewhere), draft, finalized or uncollectible → void (uncollectible itself is reached only
+    by dunning, domain/payments.py). None when it already has that status (asking twice is not an error);
+    InvoiceLocked for any other move (a paid invoice is never voided: its money was collected)."""
     if invoice.status is to:
         return None
     if invoice.status not in _ALLOWED_FROM.get(to, set()):
@@ -132,7 +150,8 @@ def transition(invoice: Invoice, to: InvoiceStatus, at: datetime,
     if to is InvoiceStatus.FINALIZED:
         return replace(invoice, status=to, finalized_at=at)
     if to is InvoiceStatus.PAID:
-        return replace(invoice, status=to, paid_at=at, provider_invoice_id=provider_invoice_id)
+        return replace(invoice, status=to, paid_at=at, provider_invoice_id=provider_invoice_id,
+                       amount_paid=invoice.total)
     return replace(invoice, status=to, voided_at=at)
 
 

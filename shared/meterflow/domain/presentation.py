@@ -8,11 +8,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from meterflow.domain.alerts import Alert, AlertState
 from meterflow.domain.catalog import Customer, Metric, Plan, Subscription
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.modes import Mode
+from meterflow.domain.money import round_money
+from meterflow.domain.payments import PaymentMethod, Transaction
+from meterflow.domain.payout_accounts import PayoutAccount
 from meterflow.domain.replay import ReplayJob
+from meterflow.domain.wallets import AccountType, LedgerEntry, Wallet
 
 
 def decimal_text(value: Decimal | None) -> str | None:
@@ -74,6 +79,8 @@ def invoice_json(i: Invoice, org_id: str) -> dict[str, Any]:
         "subtotal": decimal_text(i.subtotal), "vat_enabled": i.vat_enabled, "vat_rate": decimal_text(i.vat_rate),
         "vat_amount": decimal_text(i.vat_amount), "total": decimal_text(i.total),
         "finalized_at": _ts(i.finalized_at), "paid_at": _ts(i.paid_at), "provider_invoice_id": i.provider_invoice_id,
+        "payment_status": i.payment_status.value, "amount_paid": decimal_text(round_money(i.amount_paid, i.currency)),
+        "amount_due": decimal_text(round_money(i.amount_due, i.currency)),
         **_stamps(i.created_at, i.finalized_at, i.voided_at, i.paid_at),
     }
 
@@ -85,3 +92,69 @@ def job_json(job: ReplayJob) -> dict[str, Any]:
             "events_replayed": job.events_replayed, "error_message": job.error_message,
             "started_at": _ts(job.started_at), "completed_at": _ts(job.completed_at),
             "created_at": format_timestamp(job.created_at), "updated_at": format_timestamp(job.updated_at)}
+
+
+def payment_method_json(m: PaymentMethod) -> dict[str, Any]:
+    """Never the reusable token itself: whoever reads the API could charge the card with it."""
+    return {"id": m.id, "customer_id": m.customer_id, "provider": m.provider.value, "brand": m.brand,
+            "last4": m.last4, "exp_month": m.exp_month, "exp_year": m.exp_year, "email": m.email,
+            "is_default": m.is_default, "is_test": m.mode is Mode.TEST, **_stamps(m.created_at, m.updated_at)}
+
+
+def transaction_json(t: Transaction) -> dict[str, Any]:
+    return {"id": t.id, "invoice_id": t.invoice_id, "payment_method_id": t.payment_method_id,
+            "provider": t.provider.value, "reference": t.reference, "amount": decimal_text(t.amount),
+            "currency": t.currency, "status": t.status.value, "failure_reason": t.failure_reason,
+            "attempt": t.attempt, "next_attempt_at": _ts(t.next_attempt_at), "is_test": t.mode is Mode.TEST,
+            **_stamps(t.created_at, t.updated_at)}
+
+
+def _money(value: Decimal, currency: str) -> str | None:
+    """A wallet figure in its currency's places (`0.00`, never `0`); exact, so writing it rounds nothing."""
+    return decimal_text(round_money(value, currency))
+
+
+def wallet_json(w: Wallet, org_id: str) -> dict[str, Any]:
+    return {"id": w.id, "customer_id": w.customer_id, "org_id": org_id, "currency": w.currency,
+            "balance": _money(w.balance, w.currency), "reserved_balance": _money(w.reserved_balance, w.currency),
+            "is_test": w.mode is Mode.TEST, **_stamps(w.created_at, w.updated_at)}
+
+
+def ledger_entry_json(e: LedgerEntry, org_id: str) -> dict[str, Any]:
+    """`wallet_id` is set on the wallet's side only, null on the organisation's counter-account side."""
+    return {"id": e.id, "org_id": org_id, "transaction_id": e.transaction_id,
+            "wallet_id": e.wallet_id if e.account_type is AccountType.CUSTOMER_WALLET else None,
+            "account_type": e.account_type.value, "account_id": e.account_id, "direction": e.direction.value,
+            "amount": _money(e.amount, e.currency), "currency": e.currency, "description": e.description,
+            "balance_before": _money(e.balance_before, e.currency),
+            "balance_after": _money(e.balance_after, e.currency),
+            "entry_type": e.entry_type.value, "reference_type": e.reference_type, "reference_id": e.reference_id,
+            "idempotency_key": e.idempotency_key or "", "metadata": {}, "created_at": _ts(e.created_at)}
+
+
+def payout_account_json(a: PayoutAccount, org_id: str) -> dict[str, Any]:
+    return {"id": a.id, "customer_id": a.customer_id, "org_id": org_id, "account_name": a.account_name,
+            "bank_name": a.bank_name, "bank_code": a.bank_code, "account_number": a.account_number,
+            "mobile_money_number": a.mobile_money_number, "payout_method": a.payout_method.value,
+            "currency": a.currency, "is_default": a.is_default, "metadata": a.metadata,
+            **_stamps(a.created_at, a.updated_at)}
+
+
+def alert_state_json(s: AlertState, subscription_id: str | None, wallet_id: str | None) -> dict[str, Any]:
+    return {"threshold_index": s.threshold_index, "label": s.label, "value": decimal_text(s.value),
+            "subscription_id": subscription_id, "wallet_id": wallet_id, "period_start": _ts(s.period_start),
+            "observed": decimal_text(s.observed), "status": "acknowledged" if s.acknowledged_at else "triggered",
+            "triggered_at": _ts(s.triggered_at), "acknowledged_at": _ts(s.acknowledged_at)}
+
+
+def alert_json(a: Alert, org_id: str, states: tuple[AlertState, ...] | None = None) -> dict[str, Any]:
+    """`states`: the alert's own by default; a webhook shows the one it reports."""
+    on_wallet = a.type == "wallet_balance_dropped"
+    return {"id": a.id, "org_id": org_id, "type": a.type.value, "scope": a.scope.value, "scope_id": a.scope_id,
+            "metric_id": a.metric_id, "currency": a.currency,
+            "thresholds": [{"value": decimal_text(t.value), "label": t.label} for t in a.thresholds],
+            "require_acknowledgment": a.require_acknowledgment, "status": "enabled" if a.enabled else "disabled",
+            "is_test": a.mode is Mode.TEST,
+            "states": [alert_state_json(s, None if on_wallet else s.subject_id, s.subject_id if on_wallet else None)
+                       for s in (a.states if states is None else states)],
+            **_stamps(a.created_at, a.updated_at)}

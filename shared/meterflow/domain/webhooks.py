@@ -41,6 +41,9 @@ class EventType(StrEnum):
     INVOICE_FINALIZED = "invoice.finalized"
     INVOICE_PAID = "invoice.paid"
     INVOICE_VOIDED = "invoice.voided"
+    INVOICE_UNCOLLECTIBLE = "invoice.uncollectible"
+    PAYMENT_SUCCESS = "payment.success"
+    PAYMENT_FAILED = "payment.failed"
     SUBSCRIPTION_CREATED = "subscription.created"
     SUBSCRIPTION_PAUSED = "subscription.paused"
     SUBSCRIPTION_RESUMED = "subscription.resumed"
@@ -49,6 +52,9 @@ class EventType(StrEnum):
     CUSTOMER_DELETED = "customer.deleted"
     REPLAY_COMPLETED = "replay.completed"
     REPLAY_FAILED = "replay.failed"
+    ALERT_TRIGGERED = "alert.triggered"
+    WALLET_CREDITED = "wallet.credited"
+    WALLET_DEBITED = "wallet.debited"
 
 
 class EndpointStatus(StrEnum):

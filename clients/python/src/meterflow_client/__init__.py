@@ -26,14 +26,32 @@ from meterflow_client.errors import (
     PermissionDeniedError,
     RateLimitError,
 )
+from meterflow_client.resources.alerts import Alert, AlertList, AlertState, Threshold, ThresholdParams
 from meterflow_client.resources.customers import Customer
 from meterflow_client.resources.events import EventOnRecord, EventParams, IngestResult, RejectedEvent, ReplayJob
 from meterflow_client.resources.invoices import Invoice, LineItem
 from meterflow_client.resources.metrics import Metric
+from meterflow_client.resources.payments import (
+    PaymentMethod,
+    PaymentMethodList,
+    PaymentSetup,
+    Transaction,
+    TransactionList,
+)
+from meterflow_client.resources.payout_accounts import PayoutAccount, PayoutAccountList
 from meterflow_client.resources.plans import Plan, Price, PriceParams, Tier, TierParams
 from meterflow_client.resources.reconciliation import HourFigures, ReconciliationList
 from meterflow_client.resources.subscriptions import Subscription
 from meterflow_client.resources.usage import Rollup, UnbilledList, UnbilledSpan, UsageList
+from meterflow_client.resources.wallets import (
+    LedgerEntry,
+    VirtualAccount,
+    VirtualAccountList,
+    Wallet,
+    WalletDetail,
+    WalletMovement,
+    WalletTransactions,
+)
 from meterflow_client.resources.webhook_endpoints import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from meterflow_client.retries import RetryPolicy
 
@@ -43,6 +61,9 @@ __all__ = [
     "APIObject",
     "APIStatusError",
     "APITimeoutError",
+    "Alert",
+    "AlertList",
+    "AlertState",
     "AsyncEventBuffer",
     "AsyncMeterflow",
     "AsyncPager",
@@ -62,11 +83,17 @@ __all__ = [
     "IngestResult",
     "InvalidRequestError",
     "Invoice",
+    "LedgerEntry",
     "LineItem",
     "Meterflow",
     "MeterflowError",
     "Metric",
     "NotFoundError",
+    "PaymentMethod",
+    "PaymentMethodList",
+    "PaymentSetup",
+    "PayoutAccount",
+    "PayoutAccountList",
     "PermissionDeniedError",
     "Plan",
     "Price",
@@ -79,11 +106,21 @@ __all__ = [
     "Rollup",
     "Subscription",
     "SyncPager",
+    "Threshold",
+    "ThresholdParams",
     "Tier",
     "TierParams",
+    "Transaction",
+    "TransactionList",
     "UnbilledList",
     "UnbilledSpan",
     "UsageList",
+    "VirtualAccount",
+    "VirtualAccountList",
+    "Wallet",
+    "WalletDetail",
+    "WalletMovement",
+    "WalletTransactions",
     "WebhookDelivery",
     "WebhookEndpoint",
     "webhooks",

@@ -15,13 +15,17 @@ from meterflow_client._settings import api_key_from, base_url_from
 from meterflow_client._transport import AsyncSender, SyncSender
 from meterflow_client.async_buffer import AsyncEvents
 from meterflow_client.buffer import SyncEvents
+from meterflow_client.resources.alerts import Alerts
 from meterflow_client.resources.customers import Customers
 from meterflow_client.resources.invoices import Invoices
 from meterflow_client.resources.metrics import Metrics
+from meterflow_client.resources.payments import PaymentMethods, Payments
+from meterflow_client.resources.payout_accounts import PayoutAccounts
 from meterflow_client.resources.plans import Plans
 from meterflow_client.resources.reconciliation import Reconciliation
 from meterflow_client.resources.subscriptions import Subscriptions
 from meterflow_client.resources.usage import Usage
+from meterflow_client.resources.wallets import Wallets
 from meterflow_client.resources.webhook_endpoints import WebhookDeliveries, WebhookEndpoints
 from meterflow_client.retries import RetryPolicy
 
@@ -39,6 +43,11 @@ class _Resources(Generic[S]):
         self.invoices: Invoices[S] = Invoices(sender)
         self.webhook_endpoints: WebhookEndpoints[S] = WebhookEndpoints(sender)
         self.webhook_deliveries: WebhookDeliveries[S] = WebhookDeliveries(sender)
+        self.payment_methods: PaymentMethods[S] = PaymentMethods(sender)
+        self.payments: Payments[S] = Payments(sender)
+        self.wallets: Wallets[S] = Wallets(sender)
+        self.payout_accounts: PayoutAccounts[S] = PayoutAccounts(sender)
+        self.alerts: Alerts[S] = Alerts(sender)
 
 
 class Meterflow(_Resources[SyncSender]):

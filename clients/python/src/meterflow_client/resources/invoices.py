@@ -1,5 +1,8 @@
 """`/v1/invoices`: drafts computed from usage (the same computation as period close), then finalize, void
-or mark paid. Every amount is a `Decimal` with the currency's minor units."""
+or mark paid. Every amount is a `Decimal` with the currency's minor units. A finalized invoice of a
+collection plan is paid from the customer's wallet first, then charged to their default payment method
+(`client.payments`); `payment_status`, `amount_paid` and `amount_due` say where collecting it stands, and
+one whose charges all failed becomes `uncollectible`."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from meterflow_client._pagination import Cursor
 from meterflow_client._wire import given, query
 from meterflow_client.resources.events import EventOnRecord
 
-InvoiceStatus = Literal["draft", "finalized", "paid", "void"]
+InvoiceStatus = Literal["draft", "finalized", "paid", "void", "uncollectible"]
+PaymentStatus = Literal["none", "pending", "succeeded", "failed"]
 
 
 class LineItem(APIObject):
@@ -46,6 +50,9 @@ class Invoice(APIObject):
     finalized_at: datetime | None
     paid_at: datetime | None
     provider_invoice_id: str | None
+    payment_status: str
+    amount_paid: Decimal
+    amount_due: Decimal
     created_at: datetime
     updated_at: datetime
 

@@ -13,9 +13,10 @@ from meterflow_client._pagination import Cursor
 from meterflow_client._wire import given, query
 
 EventType = Literal["invoice.created", "invoice.finalized", "invoice.paid", "invoice.voided",
-                    "subscription.created", "subscription.paused", "subscription.resumed",
-                    "subscription.canceled", "customer.created", "customer.deleted", "replay.completed",
-                    "replay.failed", "*"]
+                    "invoice.uncollectible", "payment.success", "payment.failed", "subscription.created",
+                    "subscription.paused", "subscription.resumed", "subscription.canceled", "customer.created",
+                    "customer.deleted", "replay.completed", "replay.failed", "alert.triggered",
+                    "wallet.credited", "wallet.debited", "*"]
 EndpointStatus = Literal["enabled", "disabled"]
 
 

@@ -1,7 +1,7 @@
 """Edge figures: a period's partial edge hours counted once from the events on record, and kept until
 that hour's record changes (docs/usage-edges.md).
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0009
 
 `record_hour_versions` counts the rows ever written on record per (mode, customer, event name, UTC
@@ -13,7 +13,7 @@ one is never used. Decimals are kept as their text: read back, each is the very 
 
 from alembic import op
 
-revision = "0011"
+revision = "0010"
 down_revision = "0009"
 
 STATEMENTS = (

@@ -1,0 +1,113 @@
+"""The payment worker: charge what the collection queue says is due, forever; health and metrics on
+`payments_web_port`. `payment_worker` is the one place collection is wired to its adapters.
+
+It wakes on each change to the queue (Postgres LISTEN: a finalize, an initiate, a rescheduled retry
+notify at commit) and at least every `payment_poll_interval_s` (dunning retries fall due without a
+notification). Each claimed invoice is handled as a task of its own, so a slow provider holds back only
+that invoice. Several workers may run at once: claims are `SKIP LOCKED` and leased.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+import asyncpg
+import httpx
+
+from meterflow.adapters.payment_providers import payment_providers
+from meterflow.adapters.payment_repository import NOTIFY_CHANNEL, PaymentRepository
+from meterflow.adapters.postgres import Pool, create_pool
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
+from meterflow.application.collection import ChargeOutcome, Collection
+from meterflow.clock import Clock
+from meterflow.domain.payments import Claim, parse_schedule
+from meterflow.observability import PAYMENT_AMOUNT_COLLECTED, PAYMENT_CHARGES, PAYMENT_QUEUE_AGE
+from meterflow.settings import Settings
+from services.lifecycle import health_served, until_stopped
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Worker:
+    collection: Collection
+    pool: Pool
+    clock: Clock
+
+
+@asynccontextmanager
+async def payment_worker(settings: Settings, clock: Clock) -> AsyncIterator[Worker]:
+    pool = await create_pool(settings.database_dsn, max_size=10)
+    client = httpx.AsyncClient()
+    try:
+        collection = Collection(partial(PostgresUnitOfWork, pool), payment_providers(settings, client), clock,
+                                parse_schedule(settings.dunning_schedule),
+                                timedelta(seconds=settings.payment_recheck_s),
+                                timedelta(seconds=settings.payment_lease_s), settings.org_id)
+        yield Worker(collection, pool, clock)
+    finally:
+        await client.aclose()
+        await pool.close()
+
+
+async def _listen(settings: Settings, wake: asyncio.Event) -> asyncpg.Connection:
+    connection = await asyncpg.connect(settings.database_dsn)
+    await connection.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
+    return connection
+
+
+async def collect_forever(worker: Worker, settings: Settings) -> None:
+    wake = asyncio.Event()
+    listener: asyncpg.Connection | None = None
+    running: set[asyncio.Task[None]] = set()
+
+    def ended(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        wake.set()
+
+    while True:
+        try:
+            if listener is None or listener.is_closed():
+                listener = await _listen(settings, wake)
+            wake.clear()
+            room = settings.payment_claim_batch - len(running)
+            for claim in await worker.collection.claim(room) if room > 0 else []:
+                task = asyncio.create_task(_collect(worker, claim))
+                running.add(task)
+                task.add_done_callback(ended)
+            oldest, now = await PaymentRepository(worker.pool).oldest_due(worker.clock.now()), worker.clock.now()
+            PAYMENT_QUEUE_AGE.set((now - oldest).total_seconds() if oldest else 0.0)
+        except Exception:
+            log.exception("payment round failed; retrying")
+            listener = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), settings.payment_poll_interval_s)
+
+
+async def _collect(worker: Worker, claim: Claim) -> None:
+    try:
+        outcome, attempt = await worker.collection.collect(claim)
+    except Exception:  # its lease expires and the invoice is claimed again: the attempt is verified first
+        log.exception("collecting %s failed", claim.invoice_id)
+        return
+    PAYMENT_CHARGES.labels(outcome).inc()
+    if outcome == ChargeOutcome.SUCCEEDED and attempt is not None:
+        PAYMENT_AMOUNT_COLLECTED.labels(attempt.currency).inc(float(attempt.amount))  # a gauge's float, not money
+
+
+async def run_forever(settings: Settings, clock: Clock) -> None:
+    """Until SIGTERM or SIGINT: attempts in flight keep their stored reference and are verified next time."""
+    await until_stopped(lambda: _serve(settings, clock))
+
+
+async def _serve(settings: Settings, clock: Clock) -> None:
+    async with payment_worker(settings, clock) as worker, health_served(
+            {"postgres": lambda: worker.pool.fetchval("SELECT 1")}, settings.api_host, settings.payments_web_port):
+        await collect_forever(worker, settings)
