@@ -85,9 +85,15 @@ def workload(books: Books, originals: int) -> tuple[list[dict[str, object]], Exp
     """`originals` distinct events, and after every ninth a duplicate of an earlier one (same key and
     customer, so same partition and later offset; every other one with another body): 10% duplicates.
     The first event of a key is the one that counts."""
+    def customer(i: int) -> str:
+        return books.customers[i % len(books.customers)]
+
+    def properties(i: int) -> dict[str, object]:
+        return {"units": f"{i % 7}.25"}
+
     def original(i: int) -> dict[str, object]:
-        return {"event_name": books.event_name, "customer_id": books.customers[i % len(books.customers)],
-                "idempotency_key": f"{books.count_metric}-{i}", "properties": {"units": f"{i % 7}.25"}}
+        return {"event_name": books.event_name, "customer_id": customer(i),
+                "idempotency_key": f"{books.count_metric}-{i}", "properties": properties(i)}
 
     events: list[dict[str, object]] = []
     for i in range(originals):
@@ -95,8 +101,7 @@ def workload(books: Books, originals: int) -> tuple[list[dict[str, object]], Exp
         if i % 9 == 8:
             earlier = original(max(0, i - (i * 31) % 500))
             events.append(earlier if i % 2 else {**earlier, "properties": {"units": "1000"}})
-    bodies = {str(e["idempotency_key"]): (str(e["customer_id"]), dict(e["properties"]))  # type: ignore[call-overload]
-              for e in map(original, range(originals))}
+    bodies = {f"{books.count_metric}-{i}": (customer(i), properties(i)) for i in range(originals)}
     return events, Expected(originals, sum((Decimal(f"{i % 7}.25") for i in range(originals)), Decimal(0)),
                             bodies)
 

@@ -36,7 +36,9 @@ async def test_events_after_the_topics_vanished_are_counted_exactly(isolated: Se
             await wait_for_exact(usage_store, books, expected, isolated, timeout_s=30)
         except AssertionError:
             # Not consuming: the watchdog must have made it exit to rejoin, never left it looping.
-            status = await eventually(lambda: asyncio.sleep(0, processor.process.poll()),  # type: ignore[union-attr]
+            process = processor.process
+            assert process is not None
+            status = await eventually(lambda: asyncio.sleep(0, process.poll()),
                                       lambda code: code is not None, timeout_s=30, interval_s=0.5)
             assert status == EXIT_STATUS, processor.log()[-3000:]
             processor.start()

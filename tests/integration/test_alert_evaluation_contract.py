@@ -53,7 +53,8 @@ def database(request: pytest.FixtureRequest) -> Settings | None:
 def _indexes(payloads: list[dict[str, object]], alert_id: str) -> list[int]:
     found = []
     for payload in payloads:
-        alert: Any = payload["data"]["alert"]  # type: ignore[index]
+        data: Any = payload["data"]
+        alert = data["alert"]
         if alert["id"] == alert_id:
             found.append(alert["states"][0]["threshold_index"])
     return sorted(found)

@@ -30,7 +30,7 @@ Pair = tuple[ProviderDouble, dict[Provider, PaymentProvider]]
 @pytest.fixture
 async def providers() -> AsyncIterator[Pair]:
     async with provider_double() as double, httpx.AsyncClient() as client:
-        settings = Settings(**provider_settings(double.url), payment_timeout_s=0.5)  # type: ignore[arg-type]
+        settings = Settings.model_validate({**provider_settings(double.url), "payment_timeout_s": 0.5})
         built: dict[Provider, PaymentProvider] = dict(payment_providers(settings, client))
         yield double, built
 

@@ -80,7 +80,8 @@ async def test_a_newer_delivery_waits_while_an_older_one_is_leased_and_only_the_
         [again] = await store.claim(later, 1, later + LEASE, "c")
         assert again.id == oldest.id and again.attempts == 0
         await store.record([stale], later)  # "a" comes back late: nothing is written
-        assert (await store.delivery(Mode.TEST, oldest.id)).attempts == 0  # type: ignore[union-attr]
+        unchanged = await store.delivery(Mode.TEST, oldest.id)
+        assert unchanged is not None and unchanged.attempts == 0
 
         await store.record([outcome_of(again, Attempt(1, later, 5, 500, "HTTP 500"), (60.0,))], later)
         await store.record([outcome_of(again, Attempt(1, later, 5, 500, "HTTP 500"), (60.0,))], later)  # twice

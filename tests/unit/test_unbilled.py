@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from meterflow.domain.catalog import Subscription, SubscriptionStatus
 from meterflow.domain.modes import Mode
@@ -23,11 +24,11 @@ DAY = timedelta(days=1)
 ALLOWED = START - timedelta(minutes=5)
 
 
-def subscription(**changes: object) -> Subscription:
+def subscription(**changes: Any) -> Subscription:
     s = Subscription("sub_1", Mode.TEST, "cus_1", "plan_1", SubscriptionStatus.ACTIVE, START,
                      Period(START, START + DAY), False, None, START, BillingInterval.DAILY,
                      first_period_start=START, usage_from=ALLOWED)
-    return replace(s, **changes)  # type: ignore[arg-type]
+    return replace(s, **changes)
 
 
 def spans(window: Period, s: Subscription, ended: list[Period], trial_days: int = 0) -> list[tuple[Period, str]]:
