@@ -1,6 +1,10 @@
 """Schema-driven fuzzing of the running gateway: every operation of its OpenAPI schema, every check
 schemathesis has (no 5xx, status codes, bodies and headers as documented, invalid data refused, valid
-data accepted), bounded examples and a fixed seed, so a run is repeatable and takes about two minutes."""
+data accepted), bounded examples and a fixed seed, so a run is repeatable.
+
+100 generated examples an operation (besides the coverage phase's boundary cases and the stateful
+phase's links): with 79 operations that is about 3 minutes of the suite on 2 cores, where 300 took 6.
+`MF_FUZZ_MAX_EXAMPLES=300` (or more) runs deeper, before a release or after changing the schema."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]  # the
 
 CONFIG = Path(__file__).resolve().with_name("schemathesis.toml")
 SEED = 20261125
-MAX_EXAMPLES = int(os.environ.get("MF_FUZZ_MAX_EXAMPLES", "300"))
+MAX_EXAMPLES = int(os.environ.get("MF_FUZZ_MAX_EXAMPLES", "100"))
 
 
 def test_the_gateway_answers_every_generated_request_as_its_schema_says(
