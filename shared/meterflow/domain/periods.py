@@ -51,10 +51,6 @@ def align_to_hour(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def is_hour_aligned(at: datetime) -> bool:
-    return align_to_hour(at) == at.astimezone(UTC)
-
-
 def _add_months(anchor: datetime, months: int) -> datetime:
     month_index = anchor.month - 1 + months
     year, month = anchor.year + month_index // 12, month_index % 12 + 1
