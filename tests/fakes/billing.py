@@ -266,7 +266,7 @@ class FakeUsage:
     def record(self, metric_id: str, customer_id: str, at: datetime, value: Decimal | None = None) -> None:
         self.events.append((metric_id, customer_id, at, value))
 
-    async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
+    async def usage(self, queries: Sequence[UsageQuery], known: Collection[Metric] = ()) -> list[PeriodUsage]:
         self.reads += 1
         if self.unreachable:
             raise ConnectionError("redis is down")

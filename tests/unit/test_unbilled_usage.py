@@ -50,7 +50,7 @@ class Records:
 class Usage:
     events: list[tuple[str, datetime, Observation]] = field(default_factory=list)
 
-    async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
+    async def usage(self, queries: Sequence[UsageQuery], known: Collection[Metric] = ()) -> list[PeriodUsage]:
         figures = []
         for q in queries:
             rollup = Rollup()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
@@ -34,6 +34,7 @@ from redis.exceptions import WatchError
 
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.dedupe_marks import HashWrites, MarkLayout, decode_origin, digest, encode_origin, mark_value
+from meterflow.domain.catalog import Metric
 from meterflow.domain.counting import (
     BatchOutcome,
     Changes,
@@ -47,8 +48,8 @@ from meterflow.domain.counting import (
 )
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
-from meterflow.domain.replay import ChangedHour, changed_hours, hour_start
-from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices, hour_bit
+from meterflow.domain.replay import ChangedHour, changed_hours, hour_start, replaced_masks
+from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 from meterflow.settings import Settings
 
@@ -234,9 +235,9 @@ class UsageStore:
     def _expiry(self, day: int) -> int:
         return int((Window(day, 0).start + timedelta(days=1) + self._retention).timestamp())
 
-    async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
+    async def usage(self, queries: Sequence[UsageQuery], known: Collection[Metric] = ()) -> list[PeriodUsage]:
         """Period figures of hour-aligned periods (the rollups' grain; `application/exact_usage.py` answers
-        any period to the second)."""
+        any period to the second). The rollups are keyed by metric id: `known` is not needed here."""
         return [PeriodUsage(rollup, len(values)) for rollup, values in await self.usage_parts(queries)]
 
     async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]:
@@ -298,7 +299,6 @@ class UsageStore:
 
     async def _replace_day(self, key: RollupKey, piece: DaySlice, hours: dict[int, Rollup],
                            masks: dict[str, int]) -> list[int]:
-        covered = sum(hour_bit(h) for h in range(piece.first_hour, piece.last_hour + 1))
         while True:
             try:
                 async with self._redis.pipeline(transaction=True) as tx:
@@ -307,9 +307,7 @@ class UsageStore:
                     stored_masks = await tx.hgetall(_distinct_key(key))
                     stale = [f for f in fields if piece.covers(int(str(f).split(":")[0]))]
                     before = {str(v): int(m) for v, m in stored_masks.items()}
-                    new_masks = {v: (int(m) & ~covered) for v, m in stored_masks.items()}
-                    for value, mask in masks.items():
-                        new_masks[value] = new_masks.get(value, 0) | (mask & covered)
+                    rewrite = replaced_masks(piece, before, masks)
                     mapping: dict[str, str] = {}
                     for hour, rollup in hours.items():
                         if piece.covers(hour):
@@ -320,9 +318,9 @@ class UsageStore:
                     if mapping:
                         tx.hset(_rollup_key(key), mapping=mapping)  # type: ignore[arg-type]
                         tx.expireat(_rollup_key(key), self._expiry(key.day))
-                    if emptied := [v for v, m in new_masks.items() if m == 0 and v in stored_masks]:
-                        tx.hdel(_distinct_key(key), *emptied)
-                    if kept := {v: str(m) for v, m in new_masks.items() if m}:
+                    if rewrite.emptied:
+                        tx.hdel(_distinct_key(key), *rewrite.emptied)
+                    if kept := {v: str(m) for v, m in rewrite.kept.items()}:
                         tx.hset(_distinct_key(key), mapping=kept)  # type: ignore[arg-type]
                         tx.expireat(_distinct_key(key), self._expiry(key.day))
                     await tx.execute()

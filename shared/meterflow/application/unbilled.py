@@ -68,7 +68,7 @@ class UnbilledUsage:
             asked += [(metric, span.reason, span.period)
                       for span in unbilled_spans(window, pricing, bool(subscriptions))]
             asked += [(metric, UnbilledReason.NON_NUMERIC, p) for p in _billed(window, pricing, metric)]
-        figures = await self.usage.usage([UsageQuery(mode, m.id, customer_id, p) for m, _, p in asked])
+        figures = await self.usage.usage([UsageQuery(mode, m.id, customer_id, p) for m, _, p in asked], known=metrics)
         return _merged_non_numeric([_row(m, reason, p, f) for (m, reason, p), f in zip(asked, figures, strict=True)])
 
     async def _metrics(self, mode: Mode, metric_ids: Iterable[str] | None) -> list[Metric]:
