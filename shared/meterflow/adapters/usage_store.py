@@ -167,7 +167,7 @@ class UsageStore:
                 # The figures of docs/accounting.md, decided here: a key is marked once, so counted once; a
                 # duplicate record sets its own field again on a replay (accounting_store.py).
                 self._accounting.queue_outcome(writes, outcome)
-            tx.multi()  # type: ignore[no-untyped-call]
+            tx.multi()
             self._queue_marks(tx, outcome.counted, digests, now, writes)
             [written] = await tx.execute()
         if not written:
@@ -308,20 +308,18 @@ class UsageStore:
                     stale = [f for f in fields if piece.covers(int(str(f).split(":")[0]))]
                     before = {str(v): int(m) for v, m in stored_masks.items()}
                     rewrite = replaced_masks(piece, before, masks)
-                    mapping: dict[str, str] = {}
-                    for hour, rollup in hours.items():
-                        if piece.covers(hour):
-                            mapping |= encode_rollup(hour, rollup)
-                    tx.multi()  # type: ignore[no-untyped-call]
+                    rebuilt = {hour: rollup for hour, rollup in hours.items() if piece.covers(hour)}
+                    tx.multi()
                     if stale:
                         tx.hdel(_rollup_key(key), *stale)
-                    if mapping:
-                        tx.hset(_rollup_key(key), mapping=mapping)  # type: ignore[arg-type]
+                    if rebuilt:
+                        tx.hset(_rollup_key(key), mapping={field: value for hour, rollup in rebuilt.items()
+                                                           for field, value in encode_rollup(hour, rollup).items()})
                         tx.expireat(_rollup_key(key), self._expiry(key.day))
                     if rewrite.emptied:
                         tx.hdel(_distinct_key(key), *rewrite.emptied)
-                    if kept := {v: str(m) for v, m in rewrite.kept.items()}:
-                        tx.hset(_distinct_key(key), mapping=kept)  # type: ignore[arg-type]
+                    if rewrite.kept:
+                        tx.hset(_distinct_key(key), mapping={v: str(m) for v, m in rewrite.kept.items()})
                         tx.expireat(_distinct_key(key), self._expiry(key.day))
                     await tx.execute()
                     stored = decode_rollups({str(f): str(v) for f, v in fields.items()})
