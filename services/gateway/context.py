@@ -29,7 +29,7 @@ from meterflow.application.accounting import Reconciliation
 from meterflow.application.edge_recounts import EdgeRecounts, RecountLimits
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.ingest import IngestBatch
-from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
 from meterflow.clock import Clock
 from meterflow.domain.api_keys import INGEST_PATH, KeyScope, allows, claimed_mode, hash_api_key
 from meterflow.domain.edge_figures import EdgeFigure

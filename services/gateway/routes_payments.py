@@ -19,7 +19,7 @@ from pydantic import Field, StringConstraints
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.collection import Collection
 from meterflow.application.payment_methods import PaymentMethods
-from meterflow.application.payment_ports import Providers
+from meterflow.application.ports.payments import Providers
 from meterflow.application.provider_webhooks import ProviderWebhooks, WebhookResult
 from meterflow.domain.inputs import EmailText, IdText
 from meterflow.domain.modes import Mode

@@ -18,8 +18,9 @@ from meterflow.adapters.alert_repository import AlertRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
-from meterflow.application.alerts import AlertRound, AlertUnitOfWork, evaluate_alerts
-from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.alerts import AlertRound, evaluate_alerts
+from meterflow.application.ports.alerts import AlertUnitOfWork
+from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
 from meterflow.application.wallets import MovementAsked, Wallets
 from meterflow.clock import SystemClock
 from meterflow.domain.alerts import Alert, AlertScope, AlertType, thresholds_of

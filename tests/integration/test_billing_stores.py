@@ -1,4 +1,4 @@
-"""The contract of the billing ports (application/unit_of_work.py), run against the in-memory fake the unit
+"""The contract of the billing ports (application/ports/unit_of_work.py), run against the in-memory fake the unit
 tests use and against the real Postgres adapter: whatever the use case tests prove on the fake holds on
 Postgres too.
 
@@ -18,7 +18,7 @@ import pytest
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus, advance
 from meterflow.domain.close_failures import CloseFailure, CloseStage
 from meterflow.domain.ids import IdKind, new_id

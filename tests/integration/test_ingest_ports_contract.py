@@ -17,7 +17,7 @@ from meterflow.adapters.kafka_publisher import KafkaPublisher
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
-from meterflow.application.ports import CustomerDirectory, DuplicatePrecheck, EventPublisher
+from meterflow.application.ports.usage import CustomerDirectory, DuplicatePrecheck, EventPublisher
 from meterflow.domain.catalog import Customer
 from meterflow.domain.counting import CountableEvent
 from meterflow.domain.ids import IdKind, new_id

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from meterflow.adapters.payment_providers import payment_providers
-from meterflow.application.payment_ports import PaymentProvider
+from meterflow.application.ports.payments import PaymentProvider
 from meterflow.domain.errors import FieldError, Unavailable
 from meterflow.domain.events import encode_json
 from meterflow.domain.modes import Mode

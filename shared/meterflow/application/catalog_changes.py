@@ -3,44 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.ports.catalog import CatalogStore
+from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
 from meterflow.application.webhook_outbox import record_webhooks
 from meterflow.clock import Clock
-from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus
+from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, SubscriptionStatus
 from meterflow.domain.catalog_changes import changed, check_metric_change, check_plan_change, refuse_delete_in_use
 from meterflow.domain.errors import NotFound
 from meterflow.domain.modes import Mode
 from meterflow.domain.webhooks import EventType
-
-
-class CatalogStore(Protocol):
-    async def customer(self, mode: Mode, customer_id: str) -> Customer | None: ...
-
-    async def update_customer(self, c: Customer) -> None: ...
-
-    async def active_subscriptions_of(self, mode: Mode, customer_id: str,
-                                      statuses: Sequence[str] = ...) -> list[Subscription]: ...
-
-    async def metric(self, mode: Mode, metric_id: str) -> Metric | None: ...
-
-    async def update_metric(self, m: Metric) -> None: ...
-
-    async def metric_priced(self, metric_id: str) -> bool: ...
-
-    async def delete_metric(self, mode: Mode, metric_id: str, at: datetime) -> bool: ...
-
-    async def plan(self, mode: Mode, plan_id: str) -> Plan | None: ...
-
-    async def update_plan(self, plan: Plan) -> None: ...
-
-    async def plan_subscribed(self, plan_id: str) -> bool: ...
-
-    async def delete_plan(self, mode: Mode, plan_id: str, at: datetime) -> bool: ...
 
 
 def _found(item: Any, kind: str, object_id: str) -> Any:

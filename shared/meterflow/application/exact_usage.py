@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from meterflow.application.edge_recounts import EdgeRecounts
-from meterflow.application.ports import CatalogReader, EdgeFigureStore, RollupReader, ValueTallies
+from meterflow.application.ports.usage import CatalogReader, EdgeFigureStore, RollupReader, ValueTallies
 from meterflow.clock import Clock
 from meterflow.domain.catalog import Metric
 from meterflow.domain.edge_figures import Edge, EdgeFigure, EdgeRules

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from meterflow.application.ports import CatalogReader, UsageReader
-from meterflow.application.unit_of_work import InvoiceStore
+from meterflow.application.ports.unit_of_work import InvoiceStore
+from meterflow.application.ports.usage import CatalogReader, UsageReader
 from meterflow.domain.catalog import Metric, Plan, Subscription
 from meterflow.domain.errors import Conflict
 from meterflow.domain.ids import IdKind, new_id

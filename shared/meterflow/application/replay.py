@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from meterflow.application.ports import (
+from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
+from meterflow.application.ports.usage import (
     CountingCatalog,
     EventRecordReader,
     LateEventStore,
@@ -25,7 +26,6 @@ from meterflow.application.ports import (
     ReplaySource,
     RollupRewriter,
 )
-from meterflow.application.unit_of_work import UnitOfWorkFactory
 from meterflow.application.webhook_outbox import record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.counting import Changes, CountableEvent
