@@ -22,7 +22,7 @@ from bench.services import spawn, stop, wait_ready
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription
+from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
@@ -66,8 +66,9 @@ async def _customer(pool: Pool) -> Customer1:
     await catalog.add_plan(plan)
     await catalog.add_customer(customer)
     # Its period lies far in the past and ends at once: no closer ever bills it.
-    subscription = Subscription(new_id(IdKind.SUBSCRIPTION), Mode.TEST, customer.id, plan.id, "canceled", EPOCH,
-                                Period(EPOCH, EPOCH), False, EPOCH, EPOCH, BillingInterval.DAILY)
+    subscription = Subscription(new_id(IdKind.SUBSCRIPTION), Mode.TEST, customer.id, plan.id,
+                                SubscriptionStatus.CANCELED, EPOCH, Period(EPOCH, EPOCH), False, EPOCH, EPOCH,
+                                BillingInterval.DAILY)
     async with PostgresUnitOfWork(pool) as uow:
         await uow.subscriptions.add_subscription(subscription)
         await uow.payments.add_method(PaymentMethod(new_id(IdKind.PAYMENT_METHOD), Mode.TEST, customer.id,

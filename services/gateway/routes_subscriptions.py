@@ -58,7 +58,7 @@ async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authent
 async def change_status(object_id: IdText, body: SubscriptionStatusIn, mode: Mode = Depends(authenticated_mode),
                         use_case: Subscriptions = Depends(subscriptions),
                         ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    return _one(await use_case.change_status(mode, object_id, body.status), ctx)
+    return _one(await use_case.change_status(mode, object_id, SubscriptionStatus(body.status)), ctx)
 
 
 @router.delete("/{object_id}")

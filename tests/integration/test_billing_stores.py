@@ -68,7 +68,7 @@ async def backend(database: Settings | None) -> AsyncIterator[tuple[UnitOfWorkFa
 
 
 def subscription(customer: Customer, plan: Plan, days_after: int = 0,
-                 status: str = SubscriptionStatus.ACTIVE) -> Subscription:
+                 status: SubscriptionStatus = SubscriptionStatus.ACTIVE) -> Subscription:
     anchor = ANCHOR + timedelta(days=days_after)
     # A stopped subscription holds an empty period (domain/catalog.py): nothing left to close.
     period = Period(anchor, anchor) if status == SubscriptionStatus.CANCELED else period_at(

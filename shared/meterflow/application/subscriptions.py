@@ -71,7 +71,7 @@ class Subscriptions:
             await uow.commit()
         return subscription
 
-    async def change_status(self, mode: Mode, subscription_id: str, status: str) -> Subscription:
+    async def change_status(self, mode: Mode, subscription_id: str, status: SubscriptionStatus) -> Subscription:
         """PATCH status: paused, active (resume) or canceled (now) at any time (docs/billing-periods.md): the
         periods a resume leaves behind uninvoiced are queued for the closer in the same transaction."""
         return await self._change(mode, subscription_id, lambda s, at: change_status(s, status, at))

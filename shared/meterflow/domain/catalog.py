@@ -16,9 +16,10 @@ periods, which the closer invoices on their own (so several ended periods of one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
@@ -97,7 +98,7 @@ class Plan:
     updated_at: datetime | None = None
 
 
-class SubscriptionStatus:
+class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     CANCELED = "canceled"
@@ -109,13 +110,13 @@ class Subscription:
     mode: Mode
     customer_id: str
     plan_id: str
-    status: str
+    status: SubscriptionStatus
     anchor: datetime
     current_period: Period
     cancel_at_period_end: bool
     canceled_at: datetime | None
     created_at: datetime
-    interval: BillingInterval = field(default=BillingInterval.MONTHLY)
+    interval: BillingInterval  # the plan's billing period when it was created
     trial_ends_at: datetime | None = None
     updated_at: datetime | None = None
     stops_at: datetime | None = None  # pause or cancel-now instant: no period runs past it
@@ -231,7 +232,7 @@ class StatusChange:
     waiting: tuple[Period, ...] = ()
 
 
-def change_status(subscription: Subscription, status: str, at: datetime) -> StatusChange:
+def change_status(subscription: Subscription, status: SubscriptionStatus, at: datetime) -> StatusChange:
     """PATCH status: paused, active or canceled, taking effect at the whole second of `at`; an
     impossible transition (pausing what is not active, resuming what is not paused, cancelling twice) is a
     Conflict."""
