@@ -12,8 +12,9 @@ from meterflow.adapters.catalog_repository import CatalogRepository, CustomerFil
 from meterflow.application.catalog_changes import CatalogChanges
 from meterflow.domain.inputs import IdText, NameText
 from meterflow.domain.modes import Mode
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.errors import found_or_404
 from services.gateway.schemas import (
     CustomerIn,

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends
 from meterflow.application.catalog_changes import CatalogChanges
 from meterflow.domain.inputs import IdText
 from meterflow.domain.modes import Mode
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.routes_catalog import catalog_changes
 from services.gateway.schemas import (
     CustomerUpdate,

@@ -25,8 +25,9 @@ from meterflow.domain.inputs import EmailText, IdText
 from meterflow.domain.modes import Mode
 from meterflow.domain.payments import Provider, SetupCurrency, parse_schedule
 from meterflow.domain.presentation import payment_method_json, transaction_json
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import MAX_BODY_BYTES, checked_route, read_body
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.errors import ApiError, ErrorType
 from services.gateway.schemas import _Body, one_json, page_json
 

@@ -12,8 +12,9 @@ from meterflow.application.subscriptions import Subscriptions
 from meterflow.domain.catalog import Subscription, SubscriptionStatus
 from meterflow.domain.inputs import IdText
 from meterflow.domain.modes import Mode
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.schemas import (
     ExactJSONResponse,
     StatusFilter,

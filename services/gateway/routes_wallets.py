@@ -14,8 +14,9 @@ from meterflow.domain.inputs import DescriptionText, IdText, NameText, OptionalT
 from meterflow.domain.modes import Mode
 from meterflow.domain.presentation import ledger_entry_json, wallet_json
 from meterflow.domain.wallets import Direction, LedgerEntry, Wallet
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.schemas import _Body, page_json
 
 router = APIRouter(prefix="/v1", route_class=checked_route())

@@ -18,8 +18,9 @@ from meterflow.domain.inputs import DescriptionText, IdText
 from meterflow.domain.modes import Mode
 from meterflow.domain.presentation import timestamp_text
 from meterflow.domain.webhooks import MAX_URL_CHARS, Delivery, EndpointStatus, EventType, WebhookEndpoint
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.schemas import _Body, one_json, page_json
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
