@@ -19,6 +19,7 @@ from bench.stack import isolated
 from bench.workload import encoded, event, unique_key
 from meterflow.adapters.kafka import start_producer
 from meterflow.settings import Settings
+from services.wiring import kafka_setup
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ async def produce(settings: Settings, topic: str, batch: list[tuple[bytes, bytes
     The ends come from the acknowledgements: the embedded broker (Tansu) answers ListOffsets(latest)
     with the base offset of the partition's last record batch, short of the real end by up to a batch.
     """
-    producer = await start_producer(settings)
+    producer = await start_producer(kafka_setup(settings))
     try:
         started = time.perf_counter()
         sends = [await producer.send(topic, value, key=key) for key, value in batch]

@@ -108,8 +108,9 @@ def payments() -> None:
 def topics() -> None:
     """Create the events and dead-letter topics if missing."""
     from meterflow.adapters.kafka import ensure_topics
+    from services.wiring import kafka_setup
 
-    asyncio.run(ensure_topics(get_settings()))
+    asyncio.run(ensure_topics(kafka_setup(get_settings())))
 
 
 @app.command()

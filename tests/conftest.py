@@ -26,6 +26,7 @@ from meterflow.embedded import build_stack, free_port, running
 from meterflow.keys import create_api_key
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
+from services.wiring import kafka_setup
 from tests.support import ServiceProcess, TestEnvironment, stack_settings
 
 
@@ -50,7 +51,7 @@ def environment() -> Iterator[TestEnvironment]:
 
 def _prepared(environment: TestEnvironment) -> TestEnvironment:
     upgrade_to_head(environment.settings.database_dsn)
-    asyncio.run(ensure_topics(environment.settings))
+    asyncio.run(ensure_topics(kafka_setup(environment.settings)))
     return environment
 
 

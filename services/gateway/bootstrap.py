@@ -24,14 +24,12 @@ from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.kafka import connect_when_reachable, ensure_topics, new_producer, start_producer
 from meterflow.adapters.kafka_publisher import KafkaPublisher
-from meterflow.adapters.payment_providers import payment_providers
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.request_rates import RequestRates
 from meterflow.adapters.spool.broker import SpoolBroker
 from meterflow.adapters.spool.spool import Spool, SpoolOptions, claim
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.accounting import Reconciliation
 from meterflow.application.edge_recounts import EdgeRecounts, RecountLimits
 from meterflow.application.ingest import IngestBatch
@@ -45,6 +43,7 @@ from meterflow.settings import Settings
 from services.gateway.acknowledged_tally import BrokerAcknowledgements, SpoolAcknowledgements
 from services.gateway.authentication import ApiKeyGrants
 from services.gateway.context import GatewayContext, GatewayUsage
+from services.wiring import kafka_setup, payment_providers, usage_store
 
 
 @dataclass(frozen=True)
@@ -61,14 +60,14 @@ async def gateway(settings: Settings, clock: Clock) -> AsyncIterator[Gateway]:
     """The process's clients opened, wired, and closed on the way out (the spool drained first)."""
     pool = await create_pool(settings.database_dsn, max_size=20)
     redis = connect_redis(settings.redis_dsn)
-    spool, connecting = None, None
+    spool, connecting, kafka = None, None, kafka_setup(settings)
     if settings.spool_enabled:  # Kafka may be away: events wait in the spool until it is reachable
-        producer = new_producer(settings)
-        connecting = asyncio.create_task(connect_when_reachable(settings, producer), name="kafka-connect")
+        producer = new_producer(kafka)
+        connecting = asyncio.create_task(connect_when_reachable(kafka, producer), name="kafka-connect")
         spool = await open_spool(settings, producer, connecting, clock)
     else:
-        await ensure_topics(settings)
-        producer = await start_producer(settings)
+        await ensure_topics(kafka)
+        producer = await start_producer(kafka)
     ctx = gateway_context(settings, pool, redis, producer, clock, spool)
     payments_http = httpx.AsyncClient()
     try:
@@ -106,7 +105,7 @@ def gateway_context(settings: Settings, pool: Pool, redis: Redis, producer: AIOK
     """The adapters and use cases the routes share, each built once over the process's clients."""
     s = settings
     catalog = CatalogRepository(pool)
-    rollups = UsageStore.from_settings(redis, s)
+    rollups = usage_store(redis, s)
     recounts = EdgeRecounts[EdgeFigure](
         RecountLimits(s.usage_recount_slots, s.usage_recount_queue, s.usage_recount_wait_s), count_recount)
     usage = GatewayUsage(rollups, EventRecordRepository(pool), catalog, EdgeFigureRepository(pool), recounts,

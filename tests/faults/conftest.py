@@ -28,6 +28,7 @@ from meterflow.domain.rollups import Aggregation
 from meterflow.domain.usage import UsageQuery
 from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from services.wiring import kafka_setup
 from tests.support import eventually, unique
 
 
@@ -42,7 +43,7 @@ async def isolated(settings: Settings) -> Settings:
         # A spool of its own: one left by another test holds that test's events, which would be forwarded
         # to this test's topics.
         "spool_dir": settings.data_dir / "spool" / tag})
-    await ensure_topics(isolated)
+    await ensure_topics(kafka_setup(isolated))
     return isolated
 
 
@@ -142,8 +143,8 @@ async def wait_for_exact(store: UsageStore, books: Books, expected: Expected, se
                          timeout_s: float = 180, mode: Mode | None = None) -> None:
     """Wait until every record is committed, then the figures must be exact: not one event short
     (lost) and not one over (counted twice). Call it only once every record has been written."""
-    ends = await last_offsets(settings)
-    await eventually(lambda: unprocessed(settings, ends), lambda left: not left, timeout_s, interval_s=0.5)
+    ends = await last_offsets(kafka_setup(settings))
+    await eventually(lambda: unprocessed(kafka_setup(settings), ends), lambda left: not left, timeout_s, interval_s=0.5)
     assert await counted(store, books, mode) == (expected.events, expected.units)
 
 

@@ -51,7 +51,6 @@ from meterflow.domain.periods import Period
 from meterflow.domain.replay import ChangedHour, changed_hours, hour_start, replaced_masks
 from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices
 from meterflow.domain.usage import PeriodUsage, UsageQuery
-from meterflow.settings import Settings
 
 _K = TypeVar("_K")
 _STATS = ("e", "v", "t", "x", "m", "u")
@@ -109,14 +108,6 @@ class UsageStore:
         # A slice as wide as a mark must outlive its write: W + skew past an event up to skew ahead.
         self._marks = MarkLayout(MARKS_PREFIX, int((dedupe_window + 2 * clock_skew).total_seconds()),
                                  mark_bucket_bits)
-
-    @classmethod
-    def from_settings(cls, redis: Redis, settings: Settings) -> UsageStore:
-        return cls(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
-                   clock_skew=timedelta(seconds=settings.clock_skew_s),
-                   retention=timedelta(seconds=settings.rollup_retention_s),
-                   mark_bucket_bits=settings.dedupe_mark_bucket_bits,
-                   accounting=AccountingStore(redis, timedelta(seconds=settings.accounting_retention_s)))
 
     async def ping(self) -> object:
         return await self._redis.ping()
