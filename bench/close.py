@@ -45,8 +45,8 @@ class CloseTiming:
 
 async def _plan(pool: Pool, books: Books) -> Plan:
     plan = Plan(new_id(IdKind.PLAN), books.mode, "bench daily", None, "USD", "collection", BillingInterval.DAILY, (
-        PlanPrice(new_id(IdKind.PRICE), books.count_metric, {"model": "flat", "unit_price": "0.001"}),
-        PlanPrice(new_id(IdKind.PRICE), books.sum_metric, {"model": "tiered", "tiers": [
+        PlanPrice.parse(new_id(IdKind.PRICE), books.count_metric, {"model": "flat", "unit_price": "0.001"}),
+        PlanPrice.parse(new_id(IdKind.PRICE), books.sum_metric, {"model": "tiered", "tiers": [
             {"up_to": "10", "unit_price": "1.00"}, {"up_to": None, "unit_price": "0.50"}]}),
     ), datetime.now(UTC))
     await CatalogRepository(pool).add_plan(plan)

@@ -225,8 +225,8 @@ async def _books(pool: Pool, events: int) -> tuple[Books, str, datetime, datetim
     yesterday's hour: (books, subscription, hour, start)."""
     books = await open_books(pool, customers=2)
     plan = Plan(new_id(IdKind.PLAN), books.mode, "bench monthly", None, "USD", "collection", BillingInterval.MONTHLY, (
-        PlanPrice(new_id(IdKind.PRICE), books.count_metric, {"model": "flat", "unit_price": "0.001"}),
-        PlanPrice(new_id(IdKind.PRICE), books.sum_metric, {"model": "flat", "unit_price": "0.01"})),
+        PlanPrice.parse(new_id(IdKind.PRICE), books.count_metric, {"model": "flat", "unit_price": "0.001"}),
+        PlanPrice.parse(new_id(IdKind.PRICE), books.sum_metric, {"model": "flat", "unit_price": "0.01"})),
         datetime.now(UTC))
     await CatalogRepository(pool).add_plan(plan)
     hour = align_to_hour(datetime.now(UTC)) - timedelta(days=1)

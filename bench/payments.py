@@ -61,7 +61,7 @@ async def _customer(pool: Pool) -> Customer1:
     metric = Metric(new_id(IdKind.METRIC), Mode.TEST, "calls", new_id(IdKind.METRIC), Aggregation.COUNT, None,
                     None, now)
     plan = Plan(new_id(IdKind.PLAN), Mode.TEST, "bench", None, "NGN", "collection", BillingInterval.DAILY,
-                (PlanPrice(new_id(IdKind.PRICE), metric.id, {"model": "flat", "unit_price": "1"}),), now)
+                (PlanPrice.parse(new_id(IdKind.PRICE), metric.id, {"model": "flat", "unit_price": "1"}),), now)
     await catalog.add_metric(metric)
     await catalog.add_plan(plan)
     await catalog.add_customer(customer)

@@ -38,7 +38,7 @@ async def _postgres(pool: Pool) -> tuple[UnitOfWorkFactory, Customer, Plan]:
     catalog, now = CatalogRepository(pool), datetime.now(UTC)
     metric = Metric(new_id(IdKind.METRIC), Mode.TEST, "calls", unique("e"), Aggregation.COUNT, None, None, now)
     plan = Plan(new_id(IdKind.PLAN), Mode.TEST, "daily", None, "USD", "collection", BillingInterval.DAILY,
-                (PlanPrice(new_id(IdKind.PRICE), metric.id, {"model": "flat", "unit_price": "1"}),), now)
+                (PlanPrice.parse(new_id(IdKind.PRICE), metric.id, {"model": "flat", "unit_price": "1"}),), now)
     customer = Customer(new_id(IdKind.CUSTOMER), Mode.TEST, unique("ext"), "c", None, {}, now)
     await catalog.add_metric(metric)
     await catalog.add_plan(plan)

@@ -61,7 +61,7 @@ def database(request: pytest.FixtureRequest) -> Settings | None:
 
 def _plan(plan_type: str, metric_id: str) -> Plan:
     return Plan(new_id(IdKind.PLAN), Mode.TEST, plan_type, None, "USD", plan_type, BillingInterval.DAILY,
-                (PlanPrice(new_id(IdKind.PRICE), metric_id, {"model": "flat", "unit_price": "1"}),), ANCHOR)
+                (PlanPrice.parse(new_id(IdKind.PRICE), metric_id, {"model": "flat", "unit_price": "1"}),), ANCHOR)
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ from meterflow.domain.catalog import PlanPrice
 from meterflow.domain.errors import FieldError
 from meterflow.domain.modes import Mode
 from meterflow.domain.plan_prices import checked_prices, merged_items, metric_ids_named
+from meterflow.domain.pricing import parse_price
 
 FLAT = {"model": "flat", "unit_price": "1.50"}
-EXISTING = (PlanPrice("price_a", "met_a", FLAT), PlanPrice("price_b", "met_b", {"model": "flat", "unit_price": "2"}))
+EXISTING = (PlanPrice.parse("price_a", "met_a", FLAT),
+            PlanPrice.parse("price_b", "met_b", {"model": "flat", "unit_price": "2"}))
 
 
 def check(raw: list[dict[str, object]], existing: tuple[PlanPrice, ...] = (),
@@ -22,13 +24,13 @@ def check(raw: list[dict[str, object]], existing: tuple[PlanPrice, ...] = (),
 def test_new_prices_get_ids_and_money_is_stored_as_decimal_text_whatever_number_form_was_sent() -> None:
     [price] = check([{"metric_id": "met_a", "model": "flat", "unit_price": 0.25}])
     assert price.id.startswith("price_") and price.metric_id == "met_a"
-    assert price.definition == {"model": "flat", "unit_price": "0.25"}
+    assert price.wire == {"model": "flat", "unit_price": "0.25"} and price.definition == parse_price(price.wire)
 
 
 def test_an_item_with_an_id_updates_that_price_in_place_and_the_others_stay_in_their_order() -> None:
     prices = check([{"metric_id": "met_a", **FLAT}, {"id": "price_a", "unit_price": "3"}], EXISTING)
     assert [p.id for p in prices[:2]] == ["price_a", "price_b"] and len(prices) == 3
-    assert prices[0].definition == {"model": "flat", "unit_price": "3"} and prices[1] == EXISTING[1]
+    assert prices[0].wire == {"model": "flat", "unit_price": "3"} and prices[1] == EXISTING[1]
 
 
 @pytest.mark.parametrize(("raw", "param"), [

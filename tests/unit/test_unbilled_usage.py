@@ -22,7 +22,7 @@ MODE = Mode.TEST
 PRICED = Metric("met_sum", MODE, "bytes", "upload", Aggregation.SUM, "bytes", None, START)
 UNPRICED = Metric("met_count", MODE, "calls", "call", Aggregation.COUNT, None, None, START)
 PLAN = Plan("plan_1", MODE, "p", None, "USD", "collection", BillingInterval.DAILY,
-            (PlanPrice("price_1", PRICED.id, {"model": "flat", "unit_price": "1"}),), START)
+            (PlanPrice.parse("price_1", PRICED.id, {"model": "flat", "unit_price": "1"}),), START)
 
 
 @dataclass

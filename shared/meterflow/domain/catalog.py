@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from functools import cached_property
 from typing import Any
 
 from meterflow.domain.errors import Conflict, FieldError
@@ -69,17 +68,20 @@ class Metric:
 
 @dataclass(frozen=True)
 class PlanPrice:
-    """A price as stored: its id, the metric it rates, and the definition pricing understands."""
+    """A price: its id, the metric it rates, its definition parsed (a plan never holds a price pricing does not
+    understand), and that definition as the API shows it and the database stores it (`wire`: money as decimal
+    text, counts as given). Parsed once per loaded plan, not once per invoice rated on it (a close rates thousands
+    of invoices on one plan)."""
 
     id: str
     metric_id: str
-    definition: dict[str, Any]
+    definition: Price
+    wire: dict[str, Any]
 
-    @cached_property
-    def price(self) -> Price:
-        """The definition parsed once per loaded plan, not once per invoice rated on it (a close rates
-        thousands of invoices on one plan). A definition that no longer parses raises here each time."""
-        return parse_price(self.definition)
+    @classmethod
+    def parse(cls, price_id: str, metric_id: str, wire: dict[str, Any]) -> PlanPrice:
+        """Raises PriceError naming the faulty field when `wire` is not a definition pricing understands."""
+        return cls(price_id, metric_id, parse_price(wire), wire)
 
 
 @dataclass(frozen=True)

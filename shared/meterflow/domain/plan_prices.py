@@ -45,12 +45,12 @@ def checked_prices(items: Sequence[Item], mode: Mode, known_metrics: Collection[
         if not isinstance(metric_id, str) or metric_id not in known_metrics:
             raise FieldError(f"prices[{index}].metric_id", _no_metric(metric_id, mode))
         try:
-            parse_price(raw)
+            parse_price(raw)  # as sent, so that a refusal speaks of what the client sent
+            checked[price_id] = PlanPrice.parse(
+                price_id, metric_id, _decimal_strings({k: v for k, v in raw.items() if k not in {"id", "metric_id"}}))
         except PriceError as exc:
             raise FieldError(f"prices[{index}].{exc.param}" if exc.param else f"prices[{index}]",
                              exc.message) from None
-        definition = _decimal_strings({k: v for k, v in raw.items() if k not in {"id", "metric_id"}})
-        checked[price_id] = PlanPrice(price_id, metric_id, definition)
     kept = [checked.pop(price.id, price) for price in existing]
     return (*kept, *checked.values())
 
@@ -62,7 +62,7 @@ def _merged(raw: Mapping[str, Any], index: int, existing: Mapping[str, PlanPrice
     if not isinstance(price_id, str) or price_id not in existing:
         raise FieldError(f"prices[{index}].id", f"no price {price_id!r} in this plan")
     old = existing[price_id]
-    return price_id, {"metric_id": old.metric_id, **old.definition, **raw}
+    return price_id, {"metric_id": old.metric_id, **old.wire, **raw}
 
 
 def _no_metric(metric_id: object, mode: Mode) -> str:
