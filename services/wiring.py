@@ -16,8 +16,11 @@ from meterflow.adapters.kafka import KafkaSetup
 from meterflow.adapters.paystack import Paystack
 from meterflow.adapters.provider_http import ProviderClient
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.collection import Collection
+from meterflow.application.ports.payments import PaymentUnitOfWorkFactory, Providers
+from meterflow.clock import Clock
 from meterflow.domain.modes import Mode
-from meterflow.domain.payments import Provider
+from meterflow.domain.payments import Provider, parse_schedule
 from meterflow.settings import Settings
 
 
@@ -34,6 +37,14 @@ def usage_store(redis: Redis, settings: Settings) -> UsageStore:
                       retention=timedelta(seconds=settings.rollup_retention_s),
                       mark_bucket_bits=settings.dedupe_mark_bucket_bits,
                       accounting=AccountingStore(redis, timedelta(seconds=settings.accounting_retention_s)))
+
+
+def collection(settings: Settings, unit_of_work: PaymentUnitOfWorkFactory, providers: Providers,
+               clock: Clock) -> Collection:
+    """Collection as the payment worker runs it and the API's retries and provider webhooks call it."""
+    return Collection(unit_of_work, providers, clock, parse_schedule(settings.dunning_schedule),
+                      timedelta(seconds=settings.payment_recheck_s), timedelta(seconds=settings.payment_lease_s),
+                      settings.org_id)
 
 
 def _secret(value: SecretStr | None) -> str | None:

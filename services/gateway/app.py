@@ -49,7 +49,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         async with gateway(settings, clock or SystemClock()) as built:
             app.state.context = built.context
             app.state.api_key_grants = built.api_key_grants
-            app.state.payment_providers = built.payment_providers
             yield
 
     app = FastAPI(title="meterflow", version="1", lifespan=lifespan)

@@ -5,7 +5,7 @@ through the context (context.py) and never build a client themselves."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
+from meterflow.adapters.alert_repository import AlertRepository
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.duplicate_precheck import RedisDuplicatePrecheck
 from meterflow.adapters.edge_figure_repository import EdgeFigureRepository
@@ -24,6 +25,7 @@ from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.kafka import connect_when_reachable, ensure_topics, new_producer, start_producer
 from meterflow.adapters.kafka_publisher import KafkaPublisher
+from meterflow.adapters.payout_account_repository import PayoutAccountRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.request_rates import RequestRates
@@ -31,28 +33,34 @@ from meterflow.adapters.spool.broker import SpoolBroker
 from meterflow.adapters.spool.spool import Spool, SpoolOptions, claim
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.accounting import Reconciliation
+from meterflow.application.alerts import Alerts
+from meterflow.application.catalog_changes import CatalogChanges
 from meterflow.application.edge_recounts import EdgeRecounts, RecountLimits
 from meterflow.application.ingest import IngestBatch
-from meterflow.application.ports.payments import PaymentProvider
+from meterflow.application.invoices import Invoicing
+from meterflow.application.payment_methods import PaymentMethods
+from meterflow.application.payout_accounts import PayoutAccounts
+from meterflow.application.ports.payments import Providers
+from meterflow.application.provider_webhooks import ProviderWebhooks
+from meterflow.application.subscriptions import Subscriptions
+from meterflow.application.wallets import Wallets
 from meterflow.clock import Clock
 from meterflow.domain.edge_figures import EdgeFigure
 from meterflow.domain.modes import Mode
-from meterflow.domain.payments import Provider
 from meterflow.observability import count_recount
 from meterflow.settings import Settings
 from services.gateway.acknowledged_tally import BrokerAcknowledgements, SpoolAcknowledgements
 from services.gateway.authentication import ApiKeyGrants
-from services.gateway.context import GatewayContext, GatewayUsage
-from services.wiring import kafka_setup, payment_providers, usage_store
+from services.gateway.context import GatewayContext, GatewayUsage, UseCases
+from services.wiring import collection, kafka_setup, payment_providers, usage_store
 
 
 @dataclass(frozen=True)
 class Gateway:
-    """What one gateway process runs on: the routes' context, the API keys' grants and the payment providers."""
+    """What one gateway process runs on: the routes' context and the API keys' grants."""
 
     context: GatewayContext
     api_key_grants: ApiKeyGrants
-    payment_providers: dict[Provider, PaymentProvider]
 
 
 @asynccontextmanager
@@ -68,11 +76,10 @@ async def gateway(settings: Settings, clock: Clock) -> AsyncIterator[Gateway]:
     else:
         await ensure_topics(kafka)
         producer = await start_producer(kafka)
-    ctx = gateway_context(settings, pool, redis, producer, clock, spool)
     payments_http = httpx.AsyncClient()
+    ctx = gateway_context(settings, pool, redis, producer, clock, spool, payment_providers(settings, payments_http))
     try:
-        yield Gateway(ctx, ApiKeyGrants(ctx.catalog, settings.api_key_cache_s),
-                      dict(payment_providers(settings, payments_http)))
+        yield Gateway(ctx, ApiKeyGrants(ctx.catalog, settings.api_key_cache_s))
     finally:
         await ctx.usage.recounts.aclose()
         await payments_http.aclose()
@@ -101,7 +108,7 @@ async def open_spool(settings: Settings, producer: AIOKafkaProducer, connected: 
 
 
 def gateway_context(settings: Settings, pool: Pool, redis: Redis, producer: AIOKafkaProducer, clock: Clock,
-                    spool: Spool | None) -> GatewayContext:
+                    spool: Spool | None, providers: Providers) -> GatewayContext:
     """The adapters and use cases the routes share, each built once over the process's clients."""
     s = settings
     catalog = CatalogRepository(pool)
@@ -122,6 +129,24 @@ def gateway_context(settings: Settings, pool: Pool, redis: Redis, producer: AIOK
                              BrokerAcknowledgements(accounting), s.acceptance_policy)
     else:
         ingest = IngestBatch(catalog, precheck, spool, SpoolAcknowledgements(spool, accounting), s.acceptance_policy)
+    unit_of_work = partial(PostgresUnitOfWork, pool)
     return GatewayContext(s, pool, redis, producer, clock, spool, catalog, InvoiceRepository(pool), usage,
                           acknowledged, accounting, reconciliation, RequestRates(redis, s.api_rate_limit_per_s),
-                          partial(PostgresUnitOfWork, pool), s.acceptance_policy, ingest)
+                          unit_of_work, s.acceptance_policy, ingest,
+                          use_cases(s, pool, catalog, usage, unit_of_work, clock, providers))
+
+
+def use_cases(s: Settings, pool: Pool, catalog: CatalogRepository, usage: GatewayUsage,
+              unit_of_work: Callable[[], PostgresUnitOfWork], clock: Clock, providers: Providers) -> UseCases:
+    collect = collection(s, unit_of_work, providers, clock)
+    methods = PaymentMethods(unit_of_work, providers, clock)
+    return UseCases(
+        catalog_changes=CatalogChanges(catalog, clock, unit_of_work=unit_of_work, org_id=s.org_id),
+        subscriptions=Subscriptions(catalog, unit_of_work, clock, org_id=s.org_id,
+                                    start_allowance=s.acceptance_policy.future_tolerance),
+        invoicing=Invoicing(catalog, usage, unit_of_work, clock, org_id=s.org_id, auto_collect=s.auto_collect),
+        wallets=Wallets(unit_of_work, clock, s.org_id),
+        payout_accounts=PayoutAccounts(PayoutAccountRepository(pool), clock),
+        alerts=Alerts(AlertRepository(pool), clock),
+        collection=collect, payment_methods=methods,
+        provider_webhooks=ProviderWebhooks(unit_of_work, providers, collect, methods, clock))

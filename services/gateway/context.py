@@ -19,9 +19,18 @@ from meterflow.adapters.request_rates import RequestRates
 from meterflow.adapters.spool.spool import Spool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.accounting import Reconciliation
+from meterflow.application.alerts import Alerts
+from meterflow.application.catalog_changes import CatalogChanges
+from meterflow.application.collection import Collection
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.ingest import IngestBatch
+from meterflow.application.invoices import Invoicing
+from meterflow.application.payment_methods import PaymentMethods
+from meterflow.application.payout_accounts import PayoutAccounts
 from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
+from meterflow.application.provider_webhooks import ProviderWebhooks
+from meterflow.application.subscriptions import Subscriptions
+from meterflow.application.wallets import Wallets
 from meterflow.clock import Clock
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
@@ -57,6 +66,22 @@ class GatewayContext:
     unit_of_work: UnitOfWorkFactory
     policy: AcceptancePolicy
     ingest: IngestBatch
+    use_cases: UseCases
+
+
+@dataclass(frozen=True)
+class UseCases:
+    """The use cases the routes call, each wired once for the process (they hold no request state)."""
+
+    catalog_changes: CatalogChanges
+    subscriptions: Subscriptions
+    invoicing: Invoicing
+    wallets: Wallets
+    payout_accounts: PayoutAccounts
+    alerts: Alerts
+    collection: Collection
+    payment_methods: PaymentMethods
+    provider_webhooks: ProviderWebhooks
 
 
 def context(request: Request) -> GatewayContext:

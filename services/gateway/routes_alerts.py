@@ -39,7 +39,7 @@ class ThresholdsIn(_Body):
 
 
 def alerts(ctx: GatewayContext = Depends(context)) -> Alerts:
-    return Alerts(AlertRepository(ctx.pool), ctx.clock)
+    return ctx.use_cases.alerts
 
 
 def org_id(ctx: GatewayContext = Depends(context)) -> str:

@@ -34,7 +34,7 @@ router = APIRouter(prefix="/v1", route_class=checked_route())
 
 def catalog_changes(ctx: GatewayContext = Depends(context)) -> CatalogChanges:
     """The catalog's changes use case (customers, metrics, plans), wired for a request."""
-    return CatalogChanges(ctx.catalog, ctx.clock, unit_of_work=ctx.unit_of_work, org_id=ctx.settings.org_id)
+    return ctx.use_cases.catalog_changes
 
 
 Limit = Query(100, ge=1, le=1_000)

@@ -23,8 +23,7 @@ router = APIRouter(prefix="/v1/invoices", route_class=checked_route())
 
 
 def invoicing(ctx: GatewayContext = Depends(context)) -> Invoicing:
-    return Invoicing(ctx.catalog, ctx.usage, ctx.unit_of_work, ctx.clock,
-                     org_id=ctx.settings.org_id, auto_collect=ctx.settings.auto_collect)
+    return ctx.use_cases.invoicing
 
 
 def org_id(ctx: GatewayContext = Depends(context)) -> str:

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import StrictBool
 
-from meterflow.adapters.payout_account_repository import PayoutAccountRepository
 from meterflow.application.payout_accounts import PayoutAccounts
 from meterflow.domain.inputs import IdText, Metadata, NameText, OptionalText
 from meterflow.domain.modes import Mode
@@ -47,7 +46,7 @@ class PayoutAccountUpdate(_Body):
 
 
 def payout_accounts(ctx: GatewayContext = Depends(context)) -> PayoutAccounts:
-    return PayoutAccounts(PayoutAccountRepository(ctx.pool), ctx.clock)
+    return ctx.use_cases.payout_accounts
 
 
 def org_id(ctx: GatewayContext = Depends(context)) -> str:

@@ -29,8 +29,7 @@ router = APIRouter(prefix="/v1/subscriptions", route_class=checked_route())
 
 
 def subscriptions(ctx: GatewayContext = Depends(context)) -> Subscriptions:
-    return Subscriptions(ctx.catalog, ctx.unit_of_work, ctx.clock, org_id=ctx.settings.org_id,
-                         start_allowance=ctx.settings.acceptance_policy.future_tolerance)
+    return ctx.use_cases.subscriptions
 
 
 def _one(subscription: Subscription, ctx: GatewayContext) -> dict[str, Any]:

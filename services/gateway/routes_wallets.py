@@ -45,7 +45,7 @@ class MovementIn(_Body):
 
 
 def wallets(ctx: GatewayContext = Depends(context)) -> Wallets:
-    return Wallets(ctx.unit_of_work, ctx.clock, ctx.settings.org_id)
+    return ctx.use_cases.wallets
 
 
 def org_id(ctx: GatewayContext = Depends(context)) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 
 import httpx
@@ -16,9 +15,8 @@ from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.collection import Collection
 from meterflow.clock import Clock
-from meterflow.domain.payments import parse_schedule
 from meterflow.settings import Settings
-from services.wiring import payment_providers
+from services.wiring import collection, payment_providers
 
 
 @dataclass(frozen=True)
@@ -34,11 +32,8 @@ async def payment_worker(settings: Settings, clock: Clock) -> AsyncIterator[Work
     pool = await create_pool(settings.database_dsn, max_size=10)
     client = httpx.AsyncClient()
     try:
-        collection = Collection(partial(PostgresUnitOfWork, pool), payment_providers(settings, client), clock,
-                                parse_schedule(settings.dunning_schedule),
-                                timedelta(seconds=settings.payment_recheck_s),
-                                timedelta(seconds=settings.payment_lease_s), settings.org_id)
-        yield Worker(collection, PaymentRepository(pool), pool, clock)
+        collect = collection(settings, partial(PostgresUnitOfWork, pool), payment_providers(settings, client), clock)
+        yield Worker(collect, PaymentRepository(pool), pool, clock)
     finally:
         await client.aclose()
         await pool.close()
