@@ -32,6 +32,8 @@ from meterflow.adapters.request_rates import RequestRates
 from meterflow.adapters.spool.broker import SpoolBroker
 from meterflow.adapters.spool.spool import Spool, SpoolOptions, claim
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
+from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
+from meterflow.adapters.webhook_http import DnsResolver
 from meterflow.application.accounting import Reconciliation
 from meterflow.application.alerts import Alerts
 from meterflow.application.catalog_changes import CatalogChanges
@@ -44,6 +46,7 @@ from meterflow.application.ports.payments import Providers
 from meterflow.application.provider_webhooks import ProviderWebhooks
 from meterflow.application.subscriptions import Subscriptions
 from meterflow.application.wallets import Wallets
+from meterflow.application.webhook_endpoints import WebhookEndpoints
 from meterflow.clock import Clock
 from meterflow.domain.edge_figures import EdgeFigure
 from meterflow.domain.modes import Mode
@@ -149,4 +152,6 @@ def use_cases(s: Settings, pool: Pool, catalog: CatalogRepository, usage: Gatewa
         payout_accounts=PayoutAccounts(PayoutAccountRepository(pool), clock),
         alerts=Alerts(AlertRepository(pool), clock),
         collection=collect, payment_methods=methods,
-        provider_webhooks=ProviderWebhooks(unit_of_work, providers, collect, methods, clock))
+        provider_webhooks=ProviderWebhooks(unit_of_work, providers, collect, methods, clock),
+        webhook_endpoints=WebhookEndpoints(WebhookEndpointRepository(pool), DnsResolver(), clock,
+                                           s.webhook_allow_private_urls))

@@ -31,6 +31,7 @@ from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
 from meterflow.application.provider_webhooks import ProviderWebhooks
 from meterflow.application.subscriptions import Subscriptions
 from meterflow.application.wallets import Wallets
+from meterflow.application.webhook_endpoints import WebhookEndpoints
 from meterflow.clock import Clock
 from meterflow.domain.events import AcceptancePolicy
 from meterflow.domain.modes import Mode
@@ -82,6 +83,7 @@ class UseCases:
     collection: Collection
     payment_methods: PaymentMethods
     provider_webhooks: ProviderWebhooks
+    webhook_endpoints: WebhookEndpoints
 
 
 def context(request: Request) -> GatewayContext:

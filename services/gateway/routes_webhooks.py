@@ -11,7 +11,6 @@ from pydantic import Field, StringConstraints
 
 from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
-from meterflow.adapters.webhook_http import DnsResolver
 from meterflow.application.webhook_delivery import retry_now
 from meterflow.application.webhook_endpoints import WebhookEndpoints
 from meterflow.domain.inputs import DescriptionText, IdText
@@ -46,8 +45,7 @@ class EndpointUpdate(_Body):
 
 
 def endpoints(ctx: GatewayContext = Depends(context)) -> WebhookEndpoints:
-    return WebhookEndpoints(WebhookEndpointRepository(ctx.pool), DnsResolver(), ctx.clock,
-                            ctx.settings.webhook_allow_private_urls)
+    return ctx.use_cases.webhook_endpoints
 
 
 def endpoint_json(e: WebhookEndpoint, *, with_secret: bool = False) -> dict[str, Any]:
