@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from meterflow.adapters.webhook_delivery_repository import oldest_due
+from meterflow.adapters.webhook_delivery_repository import events_created_at, oldest_due
 from meterflow.adapters.webhook_event_repository import NOTIFY_CHANNEL
 from meterflow.clock import Clock
 from meterflow.domain.webhooks import AttemptOutcome, DeliveryStatus, DueDelivery
@@ -45,11 +45,9 @@ async def _first_attempt_delays(worker: Worker, outcomes: Sequence[AttemptOutcom
     firsts = [o.delivery_id for o in outcomes if o.attempt.number == 1]
     if not firsts:
         return
-    rows = await worker.pool.fetch("SELECT d.id, v.created_at FROM webhook_deliveries d JOIN webhook_events v "
-                                   "ON v.id = d.event_id WHERE d.id = ANY($1::text[])", firsts)
     started = {o.delivery_id: o.attempt.started_at for o in outcomes}
-    for row in rows:
-        WEBHOOK_FIRST_ATTEMPT_DELAY.observe(max(0.0, (started[row["id"]] - row["created_at"]).total_seconds()))
+    for delivery_id, created_at in (await events_created_at(worker.pool, firsts)).items():
+        WEBHOOK_FIRST_ATTEMPT_DELAY.observe(max(0.0, (started[delivery_id] - created_at).total_seconds()))
 
 
 async def _listen(settings: Settings, wake: asyncio.Event) -> asyncpg.Connection:
