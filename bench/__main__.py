@@ -109,10 +109,23 @@ def _close_100k(settings: Settings, scale: float) -> Results:
 
 
 def _redis(settings: Settings, scale: float) -> Results:
-    found = asyncio.run(redis_memory.measure(settings, int(200_000 * scale)))
-    print(f"  {int(200_000 * scale):,} idempotency keys marked ({found.keys_added:,} Redis keys), "
-          f"used_memory +{found.used_memory_delta:,} B")
-    return {"redis_bytes_per_key": found.bytes_per_key}
+    figures: Results = {}
+    for origin, key in (("position", "redis_bytes_per_key"), ("delivery", "redis_bytes_per_key_delivery_origin"),
+                        ("none", "redis_bytes_per_key_no_origin")):
+        found = asyncio.run(redis_memory.measure(settings, int(200_000 * scale), origin))
+        print(f"  {int(200_000 * scale):,} idempotency keys marked with origin {origin} ({found.keys_added:,} "
+              f"Redis keys), used_memory +{found.used_memory_delta:,} B")
+        figures[key] = found.bytes_per_key
+    # The same keys in 256 buckets (~780 a bucket, past the 512 fields a listpack holds): what every mark
+    # costs once a slice holds more than 512 keys a bucket, i.e. above ~55 events/s at the most bits
+    # (docs/scaling.md, "What breaks first").
+    crowded = settings.model_copy(update={"dedupe_mark_bucket_bits": 8})
+    for origin, key in (("position", "redis_bytes_per_key_past_listpack"),
+                        ("none", "redis_bytes_per_key_no_origin_past_listpack")):
+        found = asyncio.run(redis_memory.measure(crowded, int(200_000 * scale), origin))
+        print(f"  origin {origin} in {2 ** 8} buckets: used_memory +{found.used_memory_delta:,} B")
+        figures[key] = found.bytes_per_key
+    return figures
 
 
 def _record(settings: Settings, scale: float) -> Results:
@@ -176,7 +189,9 @@ MEASUREMENTS = [
     Measurement("latency", ("e2e_p50_s", "e2e_p99_s"), _latency),
     Measurement("close", ("close_10k_s",), _close),
     Measurement("close100k", ("close_100k_s",), _close_100k),
-    Measurement("redis", ("redis_bytes_per_key",), _redis),
+    Measurement("redis", ("redis_bytes_per_key", "redis_bytes_per_key_delivery_origin",
+                          "redis_bytes_per_key_no_origin", "redis_bytes_per_key_past_listpack",
+                          "redis_bytes_per_key_no_origin_past_listpack"), _redis),
     Measurement("record", ("record_bytes_per_event", "invoice_events_page_p99_ms", "replay_1m_s"), _record),
     Measurement("edges", ("edge_first_fold_s", "edge_usage_p99_ms", "edge_draft_p99_ms", "ingest_p99_alone_ms",
                           "ingest_p99_with_edge_calls_ms", "ingest_p99_during_edge_fold_ms"), _edges),
