@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meterflow.adapters.redis_keys import SINGLE_NODE, KeySpace
 from meterflow.domain.modes import Mode
 
 DIGEST_BYTES = 12
@@ -172,11 +173,13 @@ def legacy_key(mode: Mode, key_digest: bytes) -> bytes:
     return _LEGACY_PREFIX[mode] + key_digest
 
 
-def any_marked_args(layouts: Sequence[MarkLayout], marks: Iterable[tuple[Mode, bytes]], *, legacy: bool
-                    ) -> tuple[str, list[str], list[Any]]:
-    """The script answering, for each (mode, digest), 1 if any of `layouts` marks it, else 0; with
-    `legacy`, a mark of the processor's previous layout counts too."""
-    registries = [registry for layout in layouts for registry in layout.registries()]
+def any_marked_args(layouts: Sequence[MarkLayout], marks: Iterable[tuple[Mode, bytes]], *, legacy: bool,
+                    group: int = 0) -> tuple[str, list[str], list[Any]]:
+    """The script answering, for each (mode, digest), 1 if any of `layouts` marks it in slot group
+    `group`, else 0; with `legacy`, a mark of the processor's previous layout counts too (single node only:
+    those string keys were never written on a cluster, and are in no group's slot)."""
+    registries = [registry for layout in layouts for registry in layout.registries(group)]
+    legacy = legacy and not any(layout.space.clustered for layout in layouts)
     return _ANY, registries, ["1" if legacy else "0", *(_MODE_BYTE[mode] + d for mode, d in marks)]
 
 
@@ -226,41 +229,50 @@ class MarkLayout:
     prefix: str
     width_s: int
     bits: int
+    # How the registries are named; every bucket name starts with its registry's, so a script's marks
+    # share the registry's hash slot on a cluster.
+    space: KeySpace = SINGLE_NODE
 
     def __post_init__(self) -> None:
         if not 8 <= self.bits <= 16:
             raise ValueError("dedupe mark bucket bits must be 8 to 16")
 
-    def registries(self) -> list[str]:
-        return [f"{self.prefix}:{Mode.TEST.value}", f"{self.prefix}:{Mode.LIVE.value}"]
+    def registries(self, group: int = 0) -> list[str]:
+        return [self.space.named(self.prefix, Mode.TEST, group), self.space.named(self.prefix, Mode.LIVE, group)]
 
     def slice_of(self, now_s: int) -> tuple[str, int]:
         """The field naming the slice a mark written at `now_s` goes to, and when that slice expires."""
         start = now_s // self.width_s * self.width_s
         return f"{start}:{self.width_s}:{self.bits}", start + 2 * self.width_s
 
-    def bucket_of(self, mode: Mode, key_digest: bytes, now_s: int) -> str:
+    def bucket_of(self, mode: Mode, key_digest: bytes, now_s: int, group: int = 0) -> str:
         """The hash a mark written at `now_s` goes to (the scripts compute the same name)."""
         name, _ = self.slice_of(now_s)
-        return f"{self.prefix}:{mode.value}:{name}:{int.from_bytes(key_digest[:2], 'big') >> (16 - self.bits)}"
+        bucket = int.from_bytes(key_digest[:2], "big") >> (16 - self.bits)
+        return self.space.named(self.prefix, mode, group, name, bucket)
 
-    def lookup_args(self, marks: Iterable[tuple[Mode, bytes]], *, legacy: bool = False
+    def lookup_args(self, marks: Iterable[tuple[Mode, bytes]], *, legacy: bool = False, group: int = 0
                     ) -> tuple[str, list[str], list[Any]]:
-        """The script answering, for each (mode, digest), its mark's value (`mark_value` reads it), or
-        None; with `legacy`, the previous layout's processor marks are looked up too."""
-        return _LOOKUP, self.registries(), ["1" if legacy else "0", *(_MODE_BYTE[mode] + d for mode, d in marks)]
+        """The script answering, for each (mode, digest), its mark's value in slot group `group`
+        (`mark_value` reads it), or None; with `legacy`, the previous layout's processor marks are looked
+        up too (single node only, as `any_marked_args`)."""
+        legacy = legacy and not self.space.clustered
+        return _LOOKUP, self.registries(group), ["1" if legacy else "0",
+                                                 *(_MODE_BYTE[mode] + d for mode, d in marks)]
 
     def write_args(self, marks: Sequence[tuple[Mode, bytes, bytes]], now_s: int, expiry_s: int, *,
-                   check: bool, writes: HashWrites | None = None) -> tuple[str, list[str], list[Any]]:
-        """The script writing `marks` (mode, digest, value) into the current slice, which lives at least
-        until `expiry_s`; with `check`, nothing is written if any of them is marked already."""
+                   check: bool, writes: HashWrites | None = None, group: int = 0
+                   ) -> tuple[str, list[str], list[Any]]:
+        """The script writing `marks` (mode, digest, value) into the current slice of slot group `group`,
+        which lives at least until `expiry_s`; with `check`, nothing is written if any of them is marked
+        already there. `writes` must name keys of the same group (one slot on a cluster)."""
         name, slice_expiry = self.slice_of(now_s)
         hash_keys, hash_args = writes.script_args() if writes else ([], [])
         args: list[Any] = [now_s, "1" if check else "0", name, max(slice_expiry, expiry_s),
                            1 << (16 - self.bits), len(marks)]
         args += [_MODE_BYTE[mode] + d for mode, d, _ in marks]
         args += [value for _, _, value in marks]
-        return _WRITE, [*self.registries(), *hash_keys], [*args, *hash_args]
+        return _WRITE, [*self.registries(group), *hash_keys], [*args, *hash_args]
 
 
 # The origin token (domain/event_record.py): `partition:offset:micros`, stored as 1 tag byte and three

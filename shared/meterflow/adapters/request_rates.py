@@ -13,15 +13,16 @@ import asyncio
 import logging
 from datetime import datetime
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from meterflow.adapters.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 _ANSWER_WITHIN_S = 0.1
 
 
 class RequestRates:
-    def __init__(self, redis: Redis, limit_per_s: int) -> None:
+    def __init__(self, redis: RedisClient, limit_per_s: int) -> None:
         self._redis, self.limit_per_s = redis, limit_per_s
 
     async def admit(self, key_id: str, now: datetime) -> bool:
