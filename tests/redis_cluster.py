@@ -25,9 +25,12 @@ _FORM_WITHIN_S = 30.0
 
 @dataclass
 class EmbeddedRedisClusterNode(EmbeddedRedis):
+    # The node-to-node bus: a free port of its own (the default, port + 10000, may be taken or invalid).
+    bus_port: int = 0
+
     def command(self) -> list[str]:
         return [*super().command(), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", "2000"]
+                "--cluster-port", str(self.bus_port), "--cluster-node-timeout", "2000"]
 
 
 @dataclass
@@ -46,12 +49,12 @@ class LocalRedisCluster:
             port = free_port()
             self.nodes.append(EmbeddedRedisClusterNode(
                 f"valkey-cluster-{index}", port, self.data_dir / f"node-{index}.log",
-                data_dir=self.data_dir / f"node-{index}"))
+                data_dir=self.data_dir / f"node-{index}", bus_port=free_port()))
         for node in self.nodes:
             node.start()
         first = self._client(self.nodes[0])
         for node in self.nodes[1:]:
-            first.cluster("MEET", "127.0.0.1", node.port)
+            first.cluster("MEET", "127.0.0.1", node.port, node.bus_port)
         share = SLOTS // masters
         for index, node in enumerate(self.nodes):
             last = SLOTS - 1 if index == masters - 1 else (index + 1) * share - 1
