@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from meterflow.adapters.dedupe_marks import HashWrites
-from meterflow.adapters.redis_client import RedisClient, key_space
+from meterflow.adapters.redis_client import RedisClient, key_space, transaction
 from meterflow.adapters.redis_keys import SINGLE_NODE, KeySpace
 from meterflow.domain.accounting import HOUR, HourTally, Receipt, Source, hour_of
 from meterflow.domain.counting import BatchOutcome
@@ -107,7 +107,7 @@ class AccountingStore:
         hour (an increment; the spool publishes absolute counts instead)."""
         if count:
             hour = hour_of(received_at)
-            pipe = self._redis.pipeline(transaction=True)
+            pipe = await transaction(self._redis)
             pipe.hincrby(f"{hour_key(mode, hour, self._space)}:ack", INTERIM_WRITER, count)
             pipe.expireat(f"{hour_key(mode, hour, self._space)}:ack", self._expiry(hour))
             await pipe.execute()

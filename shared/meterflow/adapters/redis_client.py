@@ -12,7 +12,8 @@ to the master of its key's slot. Every adapter gets the client built here and na
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
@@ -46,3 +47,12 @@ def connect_redis(url: str) -> RedisClient:
 def key_space(redis: RedisClient) -> KeySpace:
     """How keys are named for this client: hash-tagged slot groups on a cluster, the plain names on one node."""
     return KeySpace(CLUSTER_SLOT_GROUPS) if isinstance(redis, RedisCluster) else SINGLE_NODE
+
+
+async def transaction(redis: RedisClient) -> Pipeline | ClusterPipeline:
+    """A MULTI/EXEC pipeline. On a cluster the client is first made ready in the running event loop:
+    redis-py 8.1 queues each command of a cluster transaction from a helper thread with its own loop, and
+    a client not yet initialised would open its node connections there, unusable afterwards."""
+    if isinstance(redis, RedisCluster):
+        await redis.initialize()
+    return redis.pipeline(transaction=True)

@@ -35,7 +35,7 @@ from redis.exceptions import WatchError
 
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.dedupe_marks import HashWrites, MarkLayout, decode_origin, digest, encode_origin, mark_value
-from meterflow.adapters.redis_client import RedisClient, key_space
+from meterflow.adapters.redis_client import RedisClient, key_space, transaction
 from meterflow.domain.counting import (
     BatchOutcome,
     Changes,
@@ -161,7 +161,7 @@ class UsageStore:
         digests = {key: digest(key[1]) for key in keys}
         reads = reads_needed(events)
         watched = [*map(self._space.rollups, reads.rollups), *map(self._space.distinct, reads.distinct)]
-        async with self._redis.pipeline(transaction=True) as tx:
+        async with await transaction(self._redis) as tx:
             # Marks are not WATCHed: a bucket holds many keys, and two workers would abort each other's
             # every transaction. The write script checks, atomically, that no key it marks was marked
             # since the read (MarkConflict, retried like a WatchError).
@@ -328,7 +328,7 @@ class UsageStore:
         covered = sum(hour_bit(h) for h in range(piece.first_hour, piece.last_hour + 1))
         while True:
             try:
-                async with self._redis.pipeline(transaction=True) as tx:
+                async with await transaction(self._redis) as tx:
                     await tx.watch(self._space.rollups(key), self._space.distinct(key))
                     fields = await tx.hgetall(self._space.rollups(key))
                     stored_masks = await tx.hgetall(self._space.distinct(key))
