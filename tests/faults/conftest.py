@@ -17,6 +17,7 @@ from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.kafka import ensure_topics, last_offsets, unprocessed
 from meterflow.adapters.postgres import Pool
+from meterflow.adapters.redis_client import RedisClient
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.accounting import HOUR, HourFigures, figures_of, hour_of
 from meterflow.domain.catalog import Customer, Metric
@@ -174,7 +175,7 @@ class Accounted:
     balanced: bool  # every hour: acknowledged = counted + duplicates + dead_lettered + lost + in_flight
 
     @classmethod
-    async def read(cls, redis: Redis, mode: Mode, start: datetime | None = None) -> Accounted:
+    async def read(cls, redis: RedisClient, mode: Mode, start: datetime | None = None) -> Accounted:
         start = start or hour_of(datetime.now(UTC))
         hours = [start, start + HOUR]
         rows = [figures_of(h, t) for h, t in zip(hours, await AccountingStore(redis, timedelta(days=1)).tallies(
