@@ -26,7 +26,7 @@ from meterflow.keys import create_api_key
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
 from tests.redis_cluster import LocalRedisCluster
-from tests.support import ServiceProcess, TestEnvironment, stack_settings
+from tests.support import ServiceProcess, TestEnvironment, isolated_settings, stack_settings
 
 
 @pytest.fixture(scope="session")
@@ -72,9 +72,9 @@ def redis_cluster() -> Iterator[LocalRedisCluster]:
 
 
 @pytest.fixture
-def redis_cluster_settings(settings: Settings, redis_cluster: LocalRedisCluster) -> Settings:
-    """The session's settings with Redis moved to the local cluster."""
-    return settings.model_copy(update={"redis_url": redis_cluster.url})
+async def redis_cluster_settings(settings: Settings, redis_cluster: LocalRedisCluster) -> Settings:
+    """Settings of a test's own services (topics, group, ports: `isolated_settings`) on the local cluster."""
+    return await isolated_settings(settings, redis_url=redis_cluster.url)
 
 
 @pytest.fixture(scope="session")

@@ -31,8 +31,9 @@ async def cluster_client(redis_cluster: LocalRedisCluster) -> AsyncIterator[Redi
 
 
 async def test_a_master_killed_mid_stream_and_restarted_on_its_aof_loses_and_doubles_nothing(
-        isolated: Settings, redis_cluster: LocalRedisCluster, cluster_client: RedisClient, pool: Pool) -> None:
-    on_cluster = isolated.model_copy(update={"redis_url": redis_cluster.url})
+        redis_cluster_settings: Settings, redis_cluster: LocalRedisCluster, cluster_client: RedisClient,
+        pool: Pool) -> None:
+    on_cluster = redis_cluster_settings
     store = UsageStore(cluster_client, dedupe_window=timedelta(days=7), clock_skew=timedelta(minutes=5),
                        retention=timedelta(days=1))
     books = await open_books(pool, customers=12)
