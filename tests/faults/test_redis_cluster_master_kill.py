@@ -37,7 +37,7 @@ async def test_a_master_killed_mid_stream_and_restarted_on_its_aof_loses_and_dou
     store = UsageStore(cluster_client, dedupe_window=timedelta(days=7), clock_skew=timedelta(minutes=5),
                        retention=timedelta(days=1))
     books = await open_books(pool, customers=12)
-    events, expected = workload(books, originals=9_000)
+    events, expected = workload(books, originals=6_000)
     before = await Accounted.read(cluster_client, books.mode)
     victim = redis_cluster.node_of(KeySpace(CLUSTER_SLOT_GROUPS).rollups(
         RollupKey(books.mode, books.count_metric, books.customers[0], 0)))
