@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from meterflow.adapters.dedupe_marks import MarkLayout, any_marked_args, digest
+from meterflow.adapters.dedupe_marks import MarkLayout, any_marked_args, digest, with_known_slices
 from meterflow.adapters.redis_client import RedisClient, key_space
 from meterflow.domain.modes import Mode
 
@@ -49,13 +49,16 @@ class AcknowledgedKeys:
         by_group: dict[int, list[str]] = defaultdict(list)
         for key in idempotency_keys:
             by_group[self._space.group_of_digest(digest(key))].append(key)
-        pipe = self._redis.pipeline(transaction=False)
-        for group, keys in by_group.items():
-            script, registries, args = any_marked_args([self._marks], ((mode, digest(key)) for key in keys),
-                                                       legacy=False, group=group)
-            pipe.eval(script, len(registries), *registries, *args)
-        return {key for keys, found in zip(by_group.values(), await pipe.execute(), strict=True)
-                for key, hit in zip(keys, found, strict=True) if hit}
+
+        async def look_up() -> set[str]:
+            pipe = self._redis.pipeline(transaction=False)
+            for group, keys in by_group.items():
+                script, names, args = any_marked_args([self._marks], ((mode, digest(key)) for key in keys),
+                                                      legacy=False, group=group)
+                pipe.eval(script, len(names), *names, *args)
+            return {key for keys, found in zip(by_group.values(), await pipe.execute(), strict=True)
+                    for key, hit in zip(keys, found, strict=True) if hit}
+        return await with_known_slices(self._redis, [self._marks], by_group, look_up)
 
     async def mark(self, mode: Mode, digests: Sequence[bytes], now: datetime) -> None:
         """One script call for the whole batch (never a round trip, nor a command, per event); `digests`
@@ -66,8 +69,12 @@ class AcknowledgedKeys:
         by_group: dict[int, list[tuple[Mode, bytes, bytes]]] = defaultdict(list)
         for d in digests:
             by_group[self._space.group_of_digest(d)].append((mode, d, b""))
-        pipe = self._redis.pipeline(transaction=False)
-        for group, marks in by_group.items():
-            script, keys, args = self._marks.write_args(marks, now_s, now_s + self._ttl_s, check=False, group=group)
-            pipe.eval(script, len(keys), *keys, *args)
-        await pipe.execute()
+
+        async def write() -> None:
+            pipe = self._redis.pipeline(transaction=False)
+            for group, marks in by_group.items():
+                script, keys, args = self._marks.write_args(marks, now_s, now_s + self._ttl_s, check=False,
+                                                            group=group)
+                pipe.eval(script, len(keys), *keys, *args)
+            await pipe.execute()
+        await with_known_slices(self._redis, [self._marks], by_group, write)

@@ -17,7 +17,7 @@ from datetime import datetime
 from redis.exceptions import RedisError
 
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
-from meterflow.adapters.dedupe_marks import MarkLayout, any_marked_args, digest
+from meterflow.adapters.dedupe_marks import MarkLayout, any_marked_args, digest, with_known_slices
 from meterflow.adapters.redis_client import RedisClient, key_space
 from meterflow.domain.modes import Mode
 
@@ -36,13 +36,18 @@ class RedisDuplicatePrecheck:
         # A counted key's mark is in its customer's slot group, an acknowledged one in its digest's: on a
         # cluster every group is asked for every key, one script a group, in one round trip.
         digests = [(mode, digest(key)) for key in idempotency_keys]
-        pipe = self._redis.pipeline(transaction=False)
-        for group in self._space.all_groups():
-            script, registries, args = any_marked_args([self._counted, self._acknowledged.layout], digests,
-                                                       legacy=True, group=group)
-            pipe.eval(script, len(registries), *registries, *args)
+        layouts = [self._counted, self._acknowledged.layout]
+
+        async def look_up() -> list[list[int]]:
+            pipe = self._redis.pipeline(transaction=False)
+            for group in self._space.all_groups():
+                script, names, args = any_marked_args(layouts, digests, legacy=True, group=group)
+                pipe.eval(script, len(names), *names, *args)
+            replies: list[list[int]] = await pipe.execute()
+            return replies
         try:
-            replies = await asyncio.wait_for(pipe.execute(), self._timeout_s)
+            replies = await asyncio.wait_for(
+                with_known_slices(self._redis, layouts, self._space.all_groups(), look_up), self._timeout_s)
         except (RedisError, TimeoutError):
             log.warning("duplicate pre-check skipped: Redis unavailable")
             return set()

@@ -34,7 +34,15 @@ from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import WatchError
 
 from meterflow.adapters.accounting_store import AccountingStore
-from meterflow.adapters.dedupe_marks import HashWrites, MarkLayout, decode_origin, digest, encode_origin, mark_value
+from meterflow.adapters.dedupe_marks import (
+    HashWrites,
+    MarkLayout,
+    decode_origin,
+    digest,
+    encode_origin,
+    mark_value,
+    with_known_slices,
+)
 from meterflow.adapters.redis_client import RedisClient, key_space, transaction
 from meterflow.domain.counting import (
     BatchOutcome,
@@ -121,11 +129,14 @@ class UsageStore:
             return set()
         # A key's mark is in its customer's slot group, which the caller does not know: every group is
         # asked (one group, one script, on a single node).
-        pipe = self._redis.pipeline(transaction=False)
         keys, digests = [(mode, key) for key in idempotency_keys], [digest(key) for key in idempotency_keys]
-        for group in self._space.all_groups():
-            self._queue_lookup(pipe, keys, digests, group)
-        return {key for marks in await pipe.execute() for key in self._marks_found(idempotency_keys, marks)}
+
+        async def look_up() -> set[str]:
+            pipe = self._redis.pipeline(transaction=False)
+            for group in self._space.all_groups():
+                self._queue_lookup(pipe, keys, digests, group)
+            return {key for marks in await pipe.execute() for key in self._marks_found(idempotency_keys, marks)}
+        return await with_known_slices(self._redis, [self._marks], self._space.all_groups(), look_up)
 
     @property
     def marks_layout(self) -> MarkLayout:
@@ -150,11 +161,15 @@ class UsageStore:
         return outcome
 
     async def _apply_group(self, events: Sequence[CountableEvent], now: datetime, group: int) -> BatchOutcome:
-        while True:
-            try:
-                return await self._apply_once(events, now, group)
-            except WatchError:
-                continue
+        async def count() -> BatchOutcome:
+            while True:
+                try:
+                    return await self._apply_once(events, now, group)
+                except WatchError:
+                    continue
+        # A script that finds a slice this process has not read yet (at start, at each new slice) writes
+        # nothing and is sent again once the registries are read.
+        return await with_known_slices(self._redis, [self._marks], [group], count)
 
     async def _apply_once(self, events: Sequence[CountableEvent], now: datetime, group: int) -> BatchOutcome:
         keys = list(dict.fromkeys(e.dedupe_key for e in events))
