@@ -93,6 +93,24 @@ async def test_dedupe_keys_expire_after_event_time_plus_window(redis: Redis) -> 
     assert needed - 5 <= ttl <= needed + width.total_seconds() + 5
 
 
+async def test_a_process_finds_marks_in_slices_it_had_not_read(redis: Redis) -> None:
+    """The scripts touch only the buckets their caller names, from the slices it last read: a fresh process
+    (nothing read) and a process that read before another layout's slice began (another W) both find the
+    marks there, after the script sends them to read the registries again."""
+    metric, customer = unique("met"), unique("cus")
+    first, key = store(redis), unique("k")
+    other = UsageStore(redis, dedupe_window=timedelta(days=3), clock_skew=timedelta(minutes=5),
+                       retention=timedelta(days=30))
+    [counted] = events(metric, customer, 1, keys=[key])
+    assert len((await first.apply([counted], NOW)).counted) == 1
+    assert len((await other.apply(events(metric, customer, 1, keys=[key]), NOW)).duplicates) == 1
+    later = unique("k")
+    assert len((await other.apply(events(metric, customer, 1, keys=[later]), NOW)).counted) == 1
+    assert len((await first.apply(events(metric, customer, 1, keys=[later]), NOW)).duplicates) == 1
+    assert await store(redis).known_keys(Mode.TEST, [key, later, unique("k")]) == {key, later}
+    assert await total(first, metric, customer) == (2, Decimal("3.0"))
+
+
 async def test_marks_of_the_previous_layout_are_still_honoured(redis: Redis) -> None:
     """A key marked by the previous layout (a string key per mark) is a duplicate until it expires, and a
     record whose origin it names is recognised as the one counted."""

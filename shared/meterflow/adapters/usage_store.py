@@ -2,8 +2,10 @@
 
 The invariant that makes counting exactly-once (docs/exactly-once.md): a batch's dedupe marks and the
 rollup changes they stand for are written in ONE Redis transaction (MULTI/EXEC), so they are durable
-together or not at all. A replayed event is a duplicate only if its effect is already in the rollups;
-an event whose transaction never happened is simply counted on replay. WATCH on every key read makes
+together or not at all (on a Redis Cluster, one transaction per slot group, each holding its events'
+marks and effects: `apply`, and `redis_keys.py` for the names). A replayed event is a duplicate only
+if its effect is already in the rollups; an event whose transaction never happened is simply counted on
+replay. WATCH on every key read makes
 the read-fold-write race-free against a second processor (rebalance, zombie) touching the same keys.
 The rule itself (which events count, what they add) is `domain/counting.py`; this module only reads the
 state it needs, encodes, and writes. Arithmetic never happens in Redis (HINCRBYFLOAT is binary float).
