@@ -13,7 +13,8 @@ now + skew) and at most one slice width longer: with the default W of 7 days, ma
 
 Slices are listed in a small registry hash per mode (`{prefix}:{mode}`, field `start:width:bits` →
 expiry; on a Redis Cluster one per mode and slot group, behind the group's hash tag, `redis_keys.py`):
-a lookup checks every slice still alive (with the default settings, the current and the previous one). Because every slice is named with its own width and bucket count, changing W or
+a lookup checks every slice still alive (with the default settings, the current and the previous one).
+Because every slice is named with its own width and bucket count, changing W or
 `MF_DEDUPE_MARK_BUCKET_BITS` never hides a mark written before the change.
 
 The digest is BLAKE2b-96 of the key, as before this layout; `bits` (8 to 16) select the bucket and the
