@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from meterflow.adapters.kafka import last_offsets, unprocessed
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.redis_client import CLUSTER_SLOT_GROUPS, RedisClient, connect_redis
 from meterflow.adapters.redis_keys import KeySpace
@@ -42,12 +43,15 @@ async def test_a_master_killed_mid_stream_and_restarted_on_its_aof_loses_and_dou
     victim = redis_cluster.node_of(KeySpace(CLUSTER_SLOT_GROUPS).rollups(
         RollupKey(books.mode, books.count_metric, books.customers[0], 0)))
     await produce(on_cluster, books.mode, events)
+    ends = await last_offsets(on_cluster)
     with ServiceProcess.running("processor", on_cluster):
         await eventually(lambda: counted(store, books), lambda c: c[0] >= expected.events // 4, 120)
         victim.kill()
+        mid_stream = await unprocessed(on_cluster, ends)
         victim.start()
         redis_cluster.wait_healthy()
         await wait_for_exact(store, books, expected, on_cluster)
+    assert mid_stream, "the master was killed after the processor had committed every record"
     await assert_on_record(pool, books, expected)
     after = await Accounted.read(cluster_client, books.mode, before.start)
     assert after.since(before) == (len(events), expected.events, len(events) - expected.events, 0, 0)
