@@ -14,7 +14,7 @@ import pytest
 from meterflow.adapters.redis_client import CLUSTER_SLOT_GROUPS, connect_redis
 from meterflow.adapters.redis_keys import KeySpace
 from meterflow.adapters.usage_store import UsageStore
-from meterflow.domain.counting import Contribution, CountableEvent, RollupKey
+from meterflow.domain.counting import Changes, Contribution, CountableEvent, RollupKey
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.rollups import Observation
@@ -73,3 +73,12 @@ async def test_a_master_killed_and_restarted_on_its_aof_keeps_every_count(
     await store.apply(after, START)
     assert (len(replay.counted), len(replay.recounted)) == (0, 200)
     assert await totals(store, metric, customers) == dict.fromkeys(customers, Decimal("20"))
+
+
+async def test_a_rebuild_finds_every_customers_rollups_on_every_master(store: UsageStore) -> None:
+    """Replay lists the customers with rollups by scanning every master, and rewrites each in its group."""
+    metric, customers = unique("met"), [unique("cus") for _ in range(CUSTOMERS)]
+    await store.apply(batch(metric, customers, 120, "1"), START)
+    changed = await store.replace_hours(Mode.TEST, [metric], Period(START, START + HOUR), Changes())
+    assert {c.customer_id for c in changed} == set(customers)
+    assert await totals(store, metric, customers) == dict.fromkeys(customers, Decimal(0))
