@@ -362,7 +362,11 @@ class MarkLayout:
         args += [_MODE_BYTE[mode] + d for mode, d, _ in marks]
         args += [value for _, _, value in marks]
         digests = [(mode, d) for mode, d, _ in marks]
-        written = dict.fromkeys(self.bucket_of(mode, d, now_s, group) for mode, d in digests)
+        # `bucket_of`'s names, with the slice's prefix built once (a batch writes hundreds of marks).
+        test, live = self.registries(group)
+        prefixes = {Mode.TEST: f"{test}:{name}:", Mode.LIVE: f"{live}:{name}:"}
+        shift = 16 - self.bits
+        written = dict.fromkeys(f"{prefixes[mode]}{int.from_bytes(d[:2], 'big') >> shift}" for mode, d in digests)
         looked = self.buckets(digests, group) if check else []
         keys: list[str | bytes] = [*self.registries(group), *hash_keys, *dict.fromkeys([*looked, *written])]
         return _WRITE, keys, [*args, *hash_args]
