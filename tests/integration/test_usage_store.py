@@ -11,7 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from meterflow.adapters.dedupe_marks import MarkLayout, digest, legacy_key
-from meterflow.adapters.usage_store import MARKS_PREFIX, UsageStore
+from meterflow.adapters.redis_keys import MARKS_PREFIX
+from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.counting import Changes, Contribution, CountableEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period

@@ -30,12 +30,11 @@ from datetime import datetime, timedelta
 
 from meterflow.adapters.dedupe_marks import HashWrites
 from meterflow.adapters.redis_client import RedisClient, key_space, transaction
-from meterflow.adapters.redis_keys import SINGLE_NODE, KeySpace
+from meterflow.adapters.redis_keys import ACCOUNTING_PREFIX, SINGLE_NODE, KeySpace
 from meterflow.domain.accounting import HOUR, HourTally, Receipt, Source, hour_of
 from meterflow.domain.counting import BatchOutcome
 from meterflow.domain.modes import Mode
 
-ACCOUNTING_PREFIX = "mf:acct"
 INTERIM_WRITER = "gateway"
 
 # KEYS: per hour, its keys in `_HOUR_PARTS` order (all of one slot group). Per hour: acknowledged (sum

@@ -25,9 +25,8 @@ from datetime import datetime, timedelta
 
 from meterflow.adapters.dedupe_marks import MarkLayout, any_marked_args, digest, with_known_slices
 from meterflow.adapters.redis_client import RedisClient, key_space
+from meterflow.adapters.redis_keys import ACKNOWLEDGED_PREFIX
 from meterflow.domain.modes import Mode
-
-ACKNOWLEDGED_PREFIX = "mf:a"
 
 
 class AcknowledgedKeys:

@@ -27,8 +27,13 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from meterflow.domain.counting import RollupKey
 from meterflow.domain.modes import Mode
 
+# Every prefix meterflow writes under, here so that no two kinds of key can meet.
+MARKS_PREFIX = "mf:m"  # the processor's dedupe marks (dedupe_marks.py)
+ACKNOWLEDGED_PREFIX = "mf:a"  # the gateway's acknowledged keys, same layout
 ROLLUPS_PREFIX = "mf:r"
 DISTINCT_PREFIX = "mf:d"
+ACCOUNTING_PREFIX = "mf:acct"
+RATES_PREFIX = "mf:rl"
 
 
 def _spread_tag(group: int, groups: int) -> str:
@@ -89,6 +94,11 @@ class KeySpace:
         """That day's distinct values (value → bitmask of its hours), beside its rollups."""
         return self.named(DISTINCT_PREFIX, key.mode, self.group_of_customer(key.customer_id), key.metric_id,
                           key.customer_id, key.day)
+
+    @staticmethod
+    def request_rate(key_id: str, second: int) -> str:
+        """One API key's request count in one second: one key per command, so untagged on a cluster too."""
+        return f"{RATES_PREFIX}:{key_id}:{second}"
 
     def rollups_pattern(self, mode: Mode, metric_id: str) -> str:
         """A SCAN pattern matching every customer's rollups of a metric, in every group."""

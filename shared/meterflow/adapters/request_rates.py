@@ -16,6 +16,7 @@ from datetime import datetime
 from redis.exceptions import RedisError
 
 from meterflow.adapters.redis_client import RedisClient
+from meterflow.adapters.redis_keys import KeySpace
 
 log = logging.getLogger(__name__)
 _ANSWER_WITHIN_S = 0.1
@@ -30,7 +31,7 @@ class RequestRates:
         within the limit, or when there is no limit (0)."""
         if not self.limit_per_s:
             return True
-        name = f"mf:rl:{key_id}:{int(now.timestamp())}"
+        name = KeySpace.request_rate(key_id, int(now.timestamp()))
         try:
             async with asyncio.timeout(_ANSWER_WITHIN_S):
                 pipe = self._redis.pipeline(transaction=False)

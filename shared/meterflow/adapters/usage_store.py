@@ -46,6 +46,7 @@ from meterflow.adapters.dedupe_marks import (
     with_known_slices,
 )
 from meterflow.adapters.redis_client import RedisClient, key_space, transaction
+from meterflow.adapters.redis_keys import MARKS_PREFIX
 from meterflow.domain.counting import (
     BatchOutcome,
     Changes,
@@ -66,7 +67,6 @@ from meterflow.settings import Settings
 
 _K = TypeVar("_K")
 _STATS = ("e", "v", "t", "x", "m", "u")
-MARKS_PREFIX = "mf:m"
 
 
 _READ_HASHES = """
