@@ -128,7 +128,7 @@ SERVERS = (*STACK_SERVERS, "redis_cluster")
 FIXTURE_SERVERS: dict[str, frozenset[str]] = {
     "environment": frozenset(), "settings": frozenset(),
     "redis": frozenset({"redis"}), "pool": frozenset({"postgres"}),
-    "redis_cluster": frozenset({"redis_cluster"}), "redis_cluster_settings": frozenset({"redis_cluster"}),
+    "redis_cluster": frozenset({"redis_cluster"}), "redis_cluster_settings": frozenset({"redis_cluster", "kafka"}),
     "test_key": frozenset({"postgres"}), "live_key": frozenset({"postgres"}),
     "gateway": frozenset(STACK_SERVERS), "processor": frozenset(STACK_SERVERS), "api": frozenset(STACK_SERVERS),
 }
