@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bench.loadgen import in_load_process
 from bench.workload import EVENT_NAME, unique_key
-from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.redis_client import RedisClient, connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.counting import CountableEvent
 from meterflow.domain.event_record import Position, origin_token
@@ -81,7 +80,7 @@ async def empty_database(url: str, candidates: range = range(15, 0, -1)) -> str:
     return url
 
 
-async def settled_memory(redis: Redis, timeout_s: float = 5.0) -> int:
+async def settled_memory(redis: RedisClient, timeout_s: float = 5.0) -> int:
     """used_memory once it holds still for 300 ms: clients of the previous measurement closing and
     lazy frees of its data would otherwise land in the difference."""
     loop = asyncio.get_running_loop()

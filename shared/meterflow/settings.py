@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MF_", frozen=True)
 
     kafka_bootstrap: str | None = Field(None, description="host:port of a Kafka broker; unset = embedded")
-    redis_url: str | None = Field(None, description="redis:// URL; unset = embedded")
+    redis_url: str | None = Field(None, description="redis://host:port/db for one server, or "
+                                  "redis+cluster://host:port (any master) for a Redis Cluster; unset = embedded")
     database_url: str | None = Field(None, description="postgresql:// URL; unset = embedded")
 
     embedded_kafka_port: int = Field(9092, description="port of the embedded Kafka-protocol broker (Tansu)")
