@@ -111,6 +111,8 @@ class Settings(BaseSettings):
                                    "revoked key is refused everywhere within this")
     api_rate_limit_per_s: int = Field(1_000, ge=0, description="requests a second per API key across every "
                                       "gateway (429 with Retry-After past it); 0 = no limit")
+    console_session_s: int = Field(8 * 3_600, ge=60, description="how long an ops-console sign-in lasts "
+                                   "(the session is kept server-side and forgotten at this age or at sign-out)")
     org_id: str = Field("org_meterflow", description="the `org_id` every object carries (one organisation "
                                  "per deployment)")
 
