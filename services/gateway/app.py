@@ -55,6 +55,7 @@ from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
 from services.gateway.routes_accounting import AccountingGauges, loss_json
 from services.gateway.trailing_slash import TrailingSlashes
+from services.gateway.web.templates import install_web
 
 ACCOUNTING_SCRAPE_TIMEOUT_S = 2.0
 
@@ -111,6 +112,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app = FastAPI(title="meterflow", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_openapi(app)
+    install_web(app)
     app.add_middleware(HeadAsGet)  # innermost: the access log and the request id see the HEAD
     app.middleware("http")(with_idempotency)
     app.add_middleware(JsonBodies)
