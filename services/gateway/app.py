@@ -55,6 +55,7 @@ from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
 from services.gateway.routes_accounting import AccountingGauges, loss_json
 from services.gateway.trailing_slash import TrailingSlashes
+from services.gateway.web import console
 from services.gateway.web.templates import install_web
 
 ACCOUNTING_SCRAPE_TIMEOUT_S = 2.0
@@ -133,6 +134,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(routes_wallets.router)
     app.include_router(routes_payout_accounts.router)
     app.include_router(routes_alerts.router)
+    app.include_router(console.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from meterflow.application.invoicing import billed_quantity
 from meterflow.application.ports import UsageReader
@@ -40,9 +40,15 @@ class CustomerRecords(Protocol):
     async def metrics_by_id(self, mode: Mode, ids: Sequence[str] | set[str]) -> dict[str, Metric]: ...
 
 
+class InvoiceFilters(TypedDict, total=False):
+    customer_id: str | None
+    subscription_id: str | None
+    status: str | None
+
+
 class InvoiceListing(Protocol):
     async def invoices(self, mode: Mode, limit: int, starting_after: str | None,
-                       filters: dict[str, str | None] | None = None) -> tuple[list[Invoice], bool]: ...
+                       filters: InvoiceFilters | None = None) -> tuple[list[Invoice], bool]: ...
 
 
 class WalletListing(Protocol):

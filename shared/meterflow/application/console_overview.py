@@ -26,9 +26,11 @@ class CloseFailureListing(Protocol):
     async def listing(self, limit: int, mode: Mode | None = None) -> list[CloseFailure]: ...
 
 
-class WebhookHealth(Protocol):
+class AttemptsLog(Protocol):
     async def failed_attempts(self, mode: Mode, since: datetime) -> list[FailedAttempts]: ...
 
+
+class EndpointListing(Protocol):
     async def endpoints(self, mode: Mode, limit: int,
                         starting_after: str | None) -> tuple[list[WebhookEndpoint], bool]: ...
 
@@ -70,7 +72,8 @@ class Overview:
 class ConsoleOverview:
     reconciliation: Reconciliation
     close_failures: CloseFailureListing
-    webhooks: WebhookHealth
+    attempts: AttemptsLog
+    endpoints: EndpointListing
 
     async def __call__(self, mode: Mode) -> Overview:
         now = self.reconciliation.clock.now()
@@ -79,17 +82,22 @@ class ConsoleOverview:
         rows = await self.reconciliation.hours(mode, start, end)
         hours = [row.hour for row in rows]
         failures = await self.close_failures.listing(MAX_CLOSE_FAILURES, mode)
-        attempts = await self.webhooks.failed_attempts(mode, start)
+        attempts = await self.attempts.failed_attempts(mode, start)
         return Overview(hours, rows, failures, _per_hour(hours, [(f.failed_at, 1) for f in failures]),
                         _per_hour(hours, [(a.hour, a.count) for a in attempts]), await self._failing(mode, attempts),
                         now)
 
     async def _failing(self, mode: Mode, attempts: Sequence[FailedAttempts]) -> list[FailingEndpoint]:
-        failed = Counter[str]()
-        for a in attempts:
-            failed[a.endpoint_id] += a.count
-        endpoints, _ = await self.webhooks.endpoints(mode, MAX_ENDPOINTS, None)
+        failed = failed_per_endpoint(attempts)
+        endpoints, _ = await self.endpoints.endpoints(mode, MAX_ENDPOINTS, None)
         return [FailingEndpoint(e, failed[e.id]) for e in endpoints if failed[e.id]]
+
+
+def failed_per_endpoint(attempts: Sequence[FailedAttempts]) -> Counter[str]:
+    failed = Counter[str]()
+    for a in attempts:
+        failed[a.endpoint_id] += a.count
+    return failed
 
 
 def _per_hour(hours: Sequence[datetime], counted: Sequence[tuple[datetime, int]]) -> list[int]:

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from meterflow.adapters.console_session_store import RedisSessionStore
 from meterflow.application.console_sessions import ConsoleSessions
 from meterflow.domain.console_sessions import CSRF_FIELD, SESSION_COOKIE, ConsoleSession, same_token
-from services.gateway.checked_route import read_body
+from services.gateway.checked_route import check_parameters, read_body
 from services.gateway.context import GatewayContext, context
 
 PATH = "/console"
@@ -29,7 +29,7 @@ SIGN_IN_PATH = f"{PATH}/login"
 MAX_FORM_BYTES = 16 * 1024
 # Console pages are never framed (clickjacking of its buttons) nor cached (they show live, private figures).
 PAGE_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
-                "Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff"}
+                "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 class SignInRequired(Exception):
@@ -96,6 +96,7 @@ def console_route(refusal_page: Refusals) -> type[APIRoute]:
 
             async def guarded(request: Request) -> Response:
                 try:
+                    check_parameters(request)
                     response = await handler(request)
                 except SignInRequired:
                     response = to_sign_in()
@@ -104,7 +105,8 @@ def console_route(refusal_page: Refusals) -> type[APIRoute]:
                     if refused is None:
                         raise
                     response = refused
-                response.headers.update(PAGE_HEADERS)
+                for name, value in PAGE_HEADERS.items():  # a page's own (its strict CSP) are kept
+                    response.headers.setdefault(name, value)
                 return response
 
             return guarded

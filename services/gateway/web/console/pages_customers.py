@@ -1,0 +1,119 @@
+"""Customers (search, a customer's file) and invoices (lines, the events behind each line, and the invoice's
+actions). The actions call the very use cases of the API's routes, built by the same dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import RedirectResponse
+
+from meterflow.adapters.alert_repository import AlertRepository
+from meterflow.adapters.event_record_repository import EventRecordRepository
+from meterflow.adapters.wallet_repository import WalletRepository
+from meterflow.application.collection import Collection
+from meterflow.application.console_customers import CustomerFiles, MetricSeries
+from meterflow.application.events_on_record import invoice_events
+from meterflow.application.invoices import Invoicing
+from meterflow.application.unbilled import UnbilledUsage
+from meterflow.domain.console_sessions import ConsoleSession
+from meterflow.domain.invoices import InvoiceStatus
+from meterflow.domain.usage_buckets import bucket_width
+from services.gateway.context import GatewayContext, context
+from services.gateway.errors import found_or_404
+from services.gateway.routes_events import MAX_LINES
+from services.gateway.routes_invoices import invoicing
+from services.gateway.routes_payments import collection
+from services.gateway.web.console.rendering import console_page, count_field, refusal_page
+from services.gateway.web.console.session import PATH, console_route, posted_form, signed_in
+from services.gateway.web.plots import Series
+
+router = APIRouter(prefix=PATH, route_class=console_route(refusal_page))
+MAX_FOUND = 100
+EVENTS_A_PAGE = 25
+DONE = {"finalize": "Invoice finalized.", "void": "Invoice voided.", "mark_paid": "Invoice marked paid.",
+        "collect": "Collection started: the payment worker charges the invoice now."}
+
+
+def customer_files(ctx: GatewayContext = Depends(context)) -> CustomerFiles:
+    return CustomerFiles(ctx.catalog, ctx.usage, ctx.invoices, WalletRepository(ctx.pool), AlertRepository(ctx.pool),
+                         UnbilledUsage(ctx.catalog, ctx.usage), ctx.clock)
+
+
+@dataclass(frozen=True)
+class UsagePlot:
+    """One metric's series as the plot macro draws it."""
+
+    series: MetricSeries
+    starts: list[datetime]
+    lines: list[Series]
+    width: str
+
+
+def usage_plot(series: MetricSeries) -> UsagePlot:
+    width = "hour" if bucket_width(series.subscription.current_period).days == 0 else "day"
+    return UsagePlot(series, [b.start for b in series.buckets], [Series(series.metric.name, series.values)], width)
+
+
+@router.get("/customers")
+async def customers(request: Request, q: str = "", session: ConsoleSession = Depends(signed_in),
+                    ctx: GatewayContext = Depends(context)) -> Response:
+    found = await ctx.catalog.search_customers(session.mode, q.strip(), MAX_FOUND)
+    return console_page(request, "customers.html", session, "customers", {"customers": found, "query": q.strip()})
+
+
+@router.get("/customers/{customer_id}")
+async def customer(request: Request, customer_id: str, session: ConsoleSession = Depends(signed_in),
+                   files: CustomerFiles = Depends(customer_files)) -> Response:
+    file = found_or_404(await files(session.mode, customer_id), "customer", customer_id)
+    return console_page(request, "customer.html", session, "customers",
+                        {"file": file, "usage": [usage_plot(s) for s in file.usage]})
+
+
+@router.get("/invoices/{invoice_id}")
+async def invoice(request: Request, invoice_id: str, line: str = "", after: str = "", done: str = "",
+                  session: ConsoleSession = Depends(signed_in), ctx: GatewayContext = Depends(context)) -> Response:
+    found = found_or_404(await ctx.invoices.invoice(session.mode, invoice_id), "invoice", invoice_id)
+    position = count_field(line, "line", MAX_LINES)
+    events, more = await invoice_events(ctx.invoices, ctx.catalog, EventRecordRepository(ctx.pool), session.mode,
+                                        invoice_id, position, EVENTS_A_PAGE, after or None)
+    after_last = {"line": line, "after": events[-1].idempotency_key} if more and events else None
+    return console_page(request, "invoice.html", session, "customers", {
+        "invoice": found, "line": position, "events": events, "done": DONE.get(done),
+        "next_events": f"{PATH}/invoices/{invoice_id}?{urlencode(after_last)}" if after_last else None})
+
+
+def _back_to(invoice_id: str, done: str) -> RedirectResponse:
+    return RedirectResponse(f"{PATH}/invoices/{invoice_id}?done={done}", status_code=303)
+
+
+@router.post("/invoices/{invoice_id}/finalize")
+async def finalize(invoice_id: str, session: ConsoleSession = Depends(signed_in), _: object = Depends(posted_form),
+                   use_case: Invoicing = Depends(invoicing)) -> Response:
+    await use_case.set_status(session.mode, invoice_id, InvoiceStatus.FINALIZED)
+    return _back_to(invoice_id, "finalize")
+
+
+@router.post("/invoices/{invoice_id}/void")
+async def void(invoice_id: str, session: ConsoleSession = Depends(signed_in), _: object = Depends(posted_form),
+               use_case: Invoicing = Depends(invoicing)) -> Response:
+    await use_case.set_status(session.mode, invoice_id, InvoiceStatus.VOID)
+    return _back_to(invoice_id, "void")
+
+
+@router.post("/invoices/{invoice_id}/mark_paid")
+async def mark_paid(invoice_id: str, session: ConsoleSession = Depends(signed_in), _: object = Depends(posted_form),
+                    use_case: Invoicing = Depends(invoicing)) -> Response:
+    """Paid now, collected elsewhere (as the API's mark_paid without a body)."""
+    await use_case.set_status(session.mode, invoice_id, InvoiceStatus.PAID)
+    return _back_to(invoice_id, "mark_paid")
+
+
+@router.post("/invoices/{invoice_id}/collect")
+async def collect(invoice_id: str, session: ConsoleSession = Depends(signed_in), _: object = Depends(posted_form),
+                  use_case: Collection = Depends(collection)) -> Response:
+    """A collection attempt with the customer's default payment method (the API's initiate-payment)."""
+    await use_case.initiate(session.mode, invoice_id)
+    return _back_to(invoice_id, "collect")

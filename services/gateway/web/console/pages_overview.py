@@ -1,0 +1,46 @@
+"""The overview, the reconciliation per hour and dead letters: how events flow, hour by hour."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from meterflow.adapters.close_failure_repository import CloseFailureRepository
+from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository
+from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
+from meterflow.application.console_overview import ConsoleOverview
+from meterflow.domain.console_sessions import ConsoleSession
+from services.gateway.context import GatewayContext, context
+from services.gateway.web.console.rendering import console_page, refusal_page
+from services.gateway.web.console.session import PATH, console_route, signed_in
+from services.gateway.web.plots import Series
+
+router = APIRouter(prefix=PATH, route_class=console_route(refusal_page))
+
+
+def overview_of(ctx: GatewayContext = Depends(context)) -> ConsoleOverview:
+    return ConsoleOverview(ctx.reconciliation, CloseFailureRepository(ctx.pool), WebhookDeliveryRepository(ctx.pool),
+                           WebhookEndpointRepository(ctx.pool))
+
+
+@router.get("")
+async def overview(request: Request, session: ConsoleSession = Depends(signed_in),
+                   read: ConsoleOverview = Depends(overview_of)) -> Response:
+    o = await read(session.mode)
+    return console_page(request, "overview.html", session, "overview", {
+        "overview": o,
+        "rates": [Series("ingested", [r.acknowledged for r in o.accounting]),
+                  Series("counted", [r.counted for r in o.accounting])],
+        "in_flight": [Series("in flight", [r.in_flight for r in o.accounting])],
+        "dead_letters": [Series("dead lettered", [r.dead_lettered for r in o.accounting])],
+        "close_failures": [Series("close failures", o.close_failures_per_hour)],
+        "webhook_failures": [Series("failed attempts", o.webhook_failures_per_hour)]})
+
+
+@router.get("/reconciliation")
+async def reconciliation(request: Request, session: ConsoleSession = Depends(signed_in),
+                         ctx: GatewayContext = Depends(context)) -> Response:
+    rows = await ctx.reconciliation.hours(session.mode)
+    figures = ("acknowledged", "counted", "duplicates", "dead_lettered", "lost", "in_flight")
+    series = [Series(name.replace("_", " "), [getattr(r, name) for r in rows]) for name in figures]
+    return console_page(request, "reconciliation.html", session, "reconciliation",
+                        {"rows": rows, "hours": [r.hour for r in rows], "series": series})
