@@ -1,10 +1,11 @@
-"""The overview, the reconciliation per hour and dead letters: how events flow, hour by hour."""
+"""The overview, the reconciliation per hour and the dead letters: how events flow, hour by hour."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from meterflow.adapters.close_failure_repository import CloseFailureRepository
+from meterflow.adapters.dead_letter_reader import KafkaDeadLetterReader
 from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
 from meterflow.application.console_overview import ConsoleOverview
@@ -15,6 +16,8 @@ from services.gateway.web.console.session import PATH, console_route, signed_in
 from services.gateway.web.plots import Series
 
 router = APIRouter(prefix=PATH, route_class=console_route(refusal_page))
+MAX_LETTERS = 100
+MAX_SHOWN_BYTES = 2_000
 
 
 def overview_of(ctx: GatewayContext = Depends(context)) -> ConsoleOverview:
@@ -44,3 +47,15 @@ async def reconciliation(request: Request, session: ConsoleSession = Depends(sig
     series = [Series(name.replace("_", " "), [getattr(r, name) for r in rows]) for name in figures]
     return console_page(request, "reconciliation.html", session, "reconciliation",
                         {"rows": rows, "hours": [r.hour for r in rows], "series": series})
+
+
+@router.get("/dead_letters")
+async def dead_letters(request: Request, session: ConsoleSession = Depends(signed_in),
+                       ctx: GatewayContext = Depends(context)) -> Response:
+    """Dead letters per hour of receipt (the accounting), and the newest letters read back from their topic."""
+    rows = await ctx.reconciliation.hours(session.mode)
+    reader = KafkaDeadLetterReader(ctx.settings.kafka_servers, ctx.settings.dlq_topic)
+    letters = await reader.newest(ctx.settings.events_topic(session.mode), MAX_LETTERS)
+    return console_page(request, "dead_letters.html", session, "dead_letters", {
+        "hours": [r.hour for r in rows], "series": [Series("dead lettered", [r.dead_lettered for r in rows])],
+        "letters": [(letter, letter.value[:MAX_SHOWN_BYTES].decode("utf-8", errors="replace")) for letter in letters]})
