@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bench import (
     close,
+    console,
     edges,
     ingest,
     latency,
@@ -166,6 +167,13 @@ def _wallets(settings: Settings, scale: float) -> Results:
             "wallet_debits_1000_wallets_per_s": found.many_wallets_per_s}
 
 
+def _console(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(console.measure(settings))
+    print(f"  overview p50 {found.overview_p50_ms:.1f} ms with {found.failed_attempts:,} failed webhook attempts, "
+          f"{console.CLOSE_FAILURES} close failures and 24 hours of accounting behind it")
+    return {"console_overview_p95_ms": found.overview_p95_ms}
+
+
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
     Measurement("ingest", ("ingest_events_per_s", "ingest_without_spool_events_per_s", "spool_bytes_per_event"),
@@ -183,6 +191,7 @@ MEASUREMENTS = [
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
     Measurement("payments", ("payment_charges_per_s", "payment_finalize_to_charge_p99_s"), _payments),
     Measurement("wallets", ("wallet_debits_one_wallet_per_s", "wallet_debits_1000_wallets_per_s"), _wallets),
+    Measurement("console", ("console_overview_p95_ms",), _console),
 ]
 
 
