@@ -64,9 +64,10 @@ def page(request: Request, template: str, values: Mapping[str, Any], *, status_c
     site's iframe (the customer portal); otherwise any framing is refused."""
     environment: Environment = request.app.state.templates
     body = environment.get_template(template).render(values)
-    frames = "frame-ancestors *" if frameable else "frame-ancestors 'none'"
-    headers = {"Content-Security-Policy": f"{_CSP}; {frames}", "X-Content-Type-Options": "nosniff",
-               "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+    # A frameable page names no frame-ancestors at all: `*` would still refuse a parent with no network
+    # origin (a page written by a script, a file), which an embedding site may well be.
+    headers = {"Content-Security-Policy": _CSP if frameable else f"{_CSP}; frame-ancestors 'none'",
+               "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
     if not frameable:
         headers["X-Frame-Options"] = "DENY"
     return HTMLResponse(body, status_code=status_code, headers=headers)
