@@ -39,6 +39,8 @@ from services.gateway import (
     routes_invoices,
     routes_payments,
     routes_payout_accounts,
+    routes_portal,
+    routes_portal_tokens,
     routes_subscriptions,
     routes_unbilled,
     routes_usage,
@@ -135,6 +137,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(routes_payout_accounts.router)
     app.include_router(routes_alerts.router)
     app.include_router(console.router)
+    app.include_router(routes_portal_tokens.router)
+    routes_portal.install_portal(app)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

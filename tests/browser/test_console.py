@@ -59,7 +59,7 @@ async def test_ops_find_a_customer_see_fresh_usage_and_finalize_an_invoice(
         await page.wait_for_timeout(500)
         await page.reload()
     await expect(today).to_have_text("3")
-    await expect(page.locator("[data-total]")).to_have_text("3")
+    await expect(page.locator(f"[data-billed=\"{setup.metric_id}\"]")).to_have_text("3")
 
     draft = the(await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id}),
                 "invoice", 201)

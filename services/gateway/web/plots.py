@@ -30,10 +30,13 @@ def figure_text(value: Decimal | int | None) -> str:
     return str(value)
 
 
-def plot_payload(series: Sequence[Series], buckets: Sequence[datetime]) -> dict[str, object]:
-    """The plot's data for plots.js: x as Unix seconds (uPlot's time axis), y as decimal text."""
+def plot_payload(series: Sequence[Series], buckets: Sequence[datetime],
+                 span: tuple[datetime, datetime] | None = None) -> dict[str, object]:
+    """The plot's data for plots.js: x as Unix seconds (uPlot's time axis), y as decimal text. `span`, when
+    given, is the time axis's whole range (a period drawn to its end, though its buckets stop at now)."""
     for line in series:
         if len(line.values) != len(buckets):
             raise ValueError(f"series {line.label!r} has {len(line.values)} figures for {len(buckets)} buckets")
     return {"x": [int(bucket.timestamp()) for bucket in buckets],
-            "series": [{"label": line.label, "y": [figure_text(v) for v in line.values]} for line in series]}
+            "series": [{"label": line.label, "y": [figure_text(v) for v in line.values]} for line in series],
+            "span": [int(edge.timestamp()) for edge in span] if span else None}

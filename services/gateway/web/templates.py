@@ -8,6 +8,8 @@ default (the console's forms must not be clickjacked); the customer portal opts 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from meterflow.domain.presentation import decimal_text
 from services.gateway.web.plots import figure_text, plot_payload
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -34,7 +37,18 @@ def build_environment() -> Environment:
                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     environment.globals.update(static=STATIC_PATH, uplot=f"{STATIC_PATH}/{UPLOT_DIR}", plot_payload=plot_payload,
                                figure_text=figure_text)
+    environment.filters.update(exact=exact, utc=utc)
     return environment
+
+
+def exact(value: Decimal | None) -> str:
+    """A money or quantity figure with exactly its stored digits (`1500.00`), never an exponent."""
+    return decimal_text(value) or ""
+
+
+def utc(value: datetime | None) -> str:
+    """An instant as pages show it: to the minute, in UTC, saying so."""
+    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def install_web(app: FastAPI) -> None:
@@ -50,9 +64,10 @@ def page(request: Request, template: str, values: Mapping[str, Any], *, status_c
     site's iframe (the customer portal); otherwise any framing is refused."""
     environment: Environment = request.app.state.templates
     body = environment.get_template(template).render(values)
-    frames = "frame-ancestors *" if frameable else "frame-ancestors 'none'"
-    headers = {"Content-Security-Policy": f"{_CSP}; {frames}", "X-Content-Type-Options": "nosniff",
-               "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+    # A frameable page names no frame-ancestors at all: `*` would still refuse a parent with no network
+    # origin (a page written by a script, a file), which an embedding site may well be.
+    headers = {"Content-Security-Policy": _CSP if frameable else f"{_CSP}; frame-ancestors 'none'",
+               "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
     if not frameable:
         headers["X-Frame-Options"] = "DENY"
     return HTMLResponse(body, status_code=status_code, headers=headers)

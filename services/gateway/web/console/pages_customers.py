@@ -3,8 +3,6 @@ actions). The actions call the very use cases of the API's routes, built by the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -12,20 +10,20 @@ from fastapi.responses import RedirectResponse
 
 from meterflow.adapters.alert_repository import AlertRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
-from meterflow.adapters.wallet_repository import WalletRepository
 from meterflow.application.collection import Collection
-from meterflow.application.console_customers import CustomerFiles, MetricSeries
+from meterflow.application.console_customers import CustomerFiles
+from meterflow.application.customer_portal import CustomerPortal
 from meterflow.application.events_on_record import invoice_events
 from meterflow.application.invoices import Invoicing
 from meterflow.application.unbilled import UnbilledUsage
 from meterflow.domain.console_sessions import ConsoleSession
 from meterflow.domain.invoices import InvoiceStatus
-from meterflow.domain.usage_buckets import bucket_width
 from services.gateway.context import GatewayContext, context
 from services.gateway.errors import found_or_404
 from services.gateway.routes_events import MAX_LINES
 from services.gateway.routes_invoices import invoicing
 from services.gateway.routes_payments import collection
+from services.gateway.routes_portal import customer_portal
 from services.gateway.web.console.rendering import console_page, count_field, refusal_page
 from services.gateway.web.console.session import PATH, console_route, posted_form, signed_in
 from services.gateway.web.plots import Series
@@ -37,24 +35,9 @@ DONE = {"finalize": "Invoice finalized.", "void": "Invoice voided.", "mark_paid"
         "collect": "Collection started: the payment worker charges the invoice now."}
 
 
-def customer_files(ctx: GatewayContext = Depends(context)) -> CustomerFiles:
-    return CustomerFiles(ctx.catalog, ctx.usage, ctx.invoices, WalletRepository(ctx.pool), AlertRepository(ctx.pool),
-                         UnbilledUsage(ctx.catalog, ctx.usage), ctx.clock)
-
-
-@dataclass(frozen=True)
-class UsagePlot:
-    """One metric's series as the plot macro draws it."""
-
-    series: MetricSeries
-    starts: list[datetime]
-    lines: list[Series]
-    width: str
-
-
-def usage_plot(series: MetricSeries) -> UsagePlot:
-    width = "hour" if bucket_width(series.subscription.current_period).days == 0 else "day"
-    return UsagePlot(series, [b.start for b in series.buckets], [Series(series.metric.name, series.values)], width)
+def customer_files(ctx: GatewayContext = Depends(context),
+                   portal: CustomerPortal = Depends(customer_portal)) -> CustomerFiles:
+    return CustomerFiles(portal, AlertRepository(ctx.pool), UnbilledUsage(ctx.catalog, ctx.usage))
 
 
 @router.get("/customers")
@@ -68,8 +51,9 @@ async def customers(request: Request, q: str = "", session: ConsoleSession = Dep
 async def customer(request: Request, customer_id: str, session: ConsoleSession = Depends(signed_in),
                    files: CustomerFiles = Depends(customer_files)) -> Response:
     file = found_or_404(await files(session.mode, customer_id), "customer", customer_id)
-    return console_page(request, "customer.html", session, "customers",
-                        {"file": file, "usage": [usage_plot(s) for s in file.usage]})
+    plots = {(c.subscription.id, u.metric.id): [Series(u.metric.name, u.figures)]
+             for c in file.view.current for u in c.usage}
+    return console_page(request, "customer.html", session, "customers", {"file": file, "plots": plots})
 
 
 @router.get("/invoices/{invoice_id}")

@@ -11,12 +11,17 @@
     var columns = [data.x].concat(data.series.map(function (line) {
       return line.y.map(function (text) { return text === "" ? null : Number(text); });
     }));
+    // Bars, one per bucket: a figure belongs to its whole bucket, not to an instant on a line.
+    var bars = uPlot.paths.bars({size: [0.8, 24], align: 1});
     var series = [{}].concat(data.series.map(function (line, index) {
-      return {label: line.label, stroke: COLOURS[index % COLOURS.length], width: 2,
-              fill: COLOURS[index % COLOURS.length] + "22", points: {show: data.x.length <= 48}};
+      var colour = COLOURS[index % COLOURS.length];
+      return {label: line.label, stroke: colour, fill: colour + "99", width: 1, paths: bars, points: {show: false}};
     }));
+    var x = {time: true};
+    if (data.span) { x.range = function () { return data.span; }; }
     var width = Math.max(280, holder.clientWidth || 600);
-    var options = {width: width, height: 220, series: series, scales: {x: {time: true}},
+    var options = {width: width, height: 220, series: series, scales: {x: x, y: {range: function (u, min, max) {
+                     return [0, max > 0 ? max * 1.1 : 1]; }}},
                    axes: [{}, {label: figure.dataset.unit || ""}]};
     holder.textContent = "";
     figure.uplot = new uPlot(options, columns, holder);
