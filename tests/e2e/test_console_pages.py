@@ -1,14 +1,32 @@
-"""Console pages that read beyond Postgres: the dead letters of the console's mode read back from their topic,
-and a replay started from its form (a refused window re-renders the form with the reason)."""
+"""Console pages with their own sources and actions: the dead letters of the console's mode read back from
+their topic, a replay started from its form (a refused window re-renders the form with the reason), and a
+failed webhook delivery shown and retried."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from meterflow.adapters.kafka import start_producer
+from meterflow.adapters.postgres import Pool
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
+from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository
+from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
+from meterflow.application.webhook_outbox import record_webhooks
+from meterflow.domain.catalog import Customer
+from meterflow.domain.ids import IdKind, new_id
+from meterflow.domain.modes import Mode
+from meterflow.domain.webhooks import (
+    Attempt,
+    AttemptOutcome,
+    DeliveryStatus,
+    EndpointStatus,
+    EventType,
+    WebhookEndpoint,
+)
 from meterflow.settings import Settings
 from tests.e2e.console_client import signed_in
 from tests.support import ServiceProcess, eventually, unique
@@ -52,3 +70,45 @@ async def test_a_replay_is_started_from_its_form_and_a_refused_window_says_why(
     assert started.status_code == 303
     listed = await console.get(started.headers["location"])
     assert "started." in listed.text and name in listed.text
+
+
+async def _failed_delivery(pool: Pool, org_id: str) -> tuple[str, str]:
+    """A test-mode endpoint with one delivery whose attempt failed (500), written as the outbox and the
+    delivery worker write them; other deliveries claimed on the way are released untouched."""
+    now = datetime.now(UTC)
+    hook = WebhookEndpoint(new_id(IdKind.WEBHOOK_ENDPOINT), Mode.TEST, f"https://{unique('hook')}.invalid/in",
+                           (EventType.CUSTOMER_CREATED,), "console test", EndpointStatus.ENABLED, "whsec_x", now, now)
+    await WebhookEndpointRepository(pool).add_endpoint(hook)
+    customer = Customer(new_id(IdKind.CUSTOMER), Mode.TEST, unique("ext"), "hooked", None, {}, now)
+    async with PostgresUnitOfWork(pool) as unit:
+        [recorded] = await record_webhooks(unit.webhooks, org_id, [(EventType.CUSTOMER_CREATED, customer)], now)
+        await unit.commit()
+    deliveries, token = WebhookDeliveryRepository(pool), unique("claim")
+    due = await deliveries.claim(now, 10_000, now + timedelta(minutes=1), token)
+    mine = [d for d in due if d.endpoint_id == hook.id and d.event_id == recorded.id]
+    assert len(mine) == 1, "the delivery was not due"
+    await deliveries.record([AttemptOutcome(mine[0].id, token, Attempt(1, now, 5, 500, None), DeliveryStatus.FAILED,
+                                            None)], now)
+    await deliveries.release([d.id for d in due if d not in mine], token)
+    return hook.id, mine[0].id
+
+
+async def test_a_failed_delivery_shows_on_the_webhook_pages_and_is_retried_with_the_sessions_token(
+        console: httpx.AsyncClient, api: httpx.AsyncClient, pool: Pool, settings: Settings, test_key: str) -> None:
+    endpoint_id, delivery_id = await _failed_delivery(pool, settings.org_id)
+    token = await signed_in(console, test_key)
+    assert f'href="/console/webhooks/{endpoint_id}"' in (await console.get("/console")).text  # failing endpoint
+    listed = await console.get("/console/webhooks")
+    assert endpoint_id in listed.text
+    page = await console.get(f"/console/webhooks/{endpoint_id}")
+    assert delivery_id in page.text and "status-failed" in page.text
+
+    retry = f"/console/webhook_deliveries/{delivery_id}/retry"
+    assert (await console.post(retry, data={})).status_code == 403
+    unchanged = await WebhookDeliveryRepository(pool).delivery(Mode.TEST, delivery_id)
+    assert unchanged is not None and unchanged.status is DeliveryStatus.FAILED
+    done = await console.post(retry, data={"csrf_token": token})
+    assert done.status_code == 303 and done.headers["location"] == f"/console/webhooks/{endpoint_id}?done=retry"
+    retried = await WebhookDeliveryRepository(pool).delivery(Mode.TEST, delivery_id)
+    assert retried is not None and retried.status is DeliveryStatus.PENDING
+    assert (await api.delete(f"/v1/webhook_endpoints/{endpoint_id}")).status_code == 200
