@@ -124,3 +124,15 @@ async def test_sign_out_and_revoking_the_key_end_the_session(console: httpx.Asyn
     await signed_in(console, key)
     assert await revoke_api_key(settings, key_id)
     await eventually(lambda: console.get("/console"), lambda r: r.status_code == 303, timeout_s=10)
+
+
+async def test_a_missing_object_or_a_bad_parameter_is_a_page_with_the_apis_status(
+        console: httpx.AsyncClient, test_key: str) -> None:
+    await signed_in(console, test_key)
+    missing = await console.get("/console/invoices/inv_missing")
+    assert missing.status_code == 404 and "No such invoice" in missing.text
+    assert missing.headers["content-type"].startswith("text/html") and missing.headers["x-frame-options"] == "DENY"
+    assert (await console.get("/console/customers/cus_missing")).status_code == 404
+    assert (await console.get("/console/webhooks/whe_missing")).status_code == 404
+    nul = await console.get("/console/events", params={"key": "a\x00b"})
+    assert nul.status_code == 400 and "key" in nul.text
