@@ -83,9 +83,9 @@ class ConsoleOverview:
         hours = [row.hour for row in rows]
         failures = await self.close_failures.listing(MAX_CLOSE_FAILURES, mode)
         attempts = await self.attempts.failed_attempts(mode, start)
-        return Overview(hours, rows, failures, _per_hour(hours, [(f.failed_at, 1) for f in failures]),
-                        _per_hour(hours, [(a.hour, a.count) for a in attempts]), await self._failing(mode, attempts),
-                        now)
+        return Overview(hours, rows, failures, count_per_hour(hours, [(f.failed_at, 1) for f in failures]),
+                        count_per_hour(hours, [(a.hour, a.count) for a in attempts]),
+                        await self._failing(mode, attempts), now)
 
     async def _failing(self, mode: Mode, attempts: Sequence[FailedAttempts]) -> list[FailingEndpoint]:
         failed = failed_per_endpoint(attempts)
@@ -100,7 +100,7 @@ def failed_per_endpoint(attempts: Sequence[FailedAttempts]) -> Counter[str]:
     return failed
 
 
-def _per_hour(hours: Sequence[datetime], counted: Sequence[tuple[datetime, int]]) -> list[int]:
+def count_per_hour(hours: Sequence[datetime], counted: Sequence[tuple[datetime, int]]) -> list[int]:
     """`counted` (moment, how many) summed per hour of `hours`; moments outside them are left out."""
     counts = Counter[datetime]()
     for moment, n in counted:
