@@ -17,6 +17,7 @@ from bench import (
     ingest,
     latency,
     payments,
+    portal,
     processor,
     raw_kafka,
     record,
@@ -166,6 +167,14 @@ def _wallets(settings: Settings, scale: float) -> Results:
             "wallet_debits_1000_wallets_per_s": found.many_wallets_per_s}
 
 
+def _portal(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(portal.measure(settings, int(1_000_000 * scale)))
+    print(f"  {found.events:,} events in the period (on record and folded into rollups in {found.load_s:.0f}s); "
+          f"first page after {found.first_answer_s:.2f}s (edge hour folded); p50 {found.p50_ms:.1f} ms; "
+          f"{found.page_bytes:,} bytes of HTML")
+    return {"portal_page_p95_ms": found.p95_ms}
+
+
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
     Measurement("ingest", ("ingest_events_per_s", "ingest_without_spool_events_per_s", "spool_bytes_per_event"),
@@ -183,6 +192,7 @@ MEASUREMENTS = [
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
     Measurement("payments", ("payment_charges_per_s", "payment_finalize_to_charge_p99_s"), _payments),
     Measurement("wallets", ("wallet_debits_one_wallet_per_s", "wallet_debits_1000_wallets_per_s"), _wallets),
+    Measurement("portal", ("portal_page_p95_ms",), _portal),
 ]
 
 
