@@ -19,6 +19,8 @@ from meterflow.adapters.portal_token_repository import PortalTokenRepository
 from meterflow.adapters.wallet_repository import WalletRepository
 from meterflow.application.customer_portal import CustomerPortal
 from meterflow.application.portal_tokens import PortalTokens
+from meterflow.domain.errors import Unavailable
+from meterflow.domain.modes import Mode
 from meterflow.domain.portal_tokens import PortalToken
 from services.gateway.context import GatewayContext, context
 from services.gateway.web.plots import Series
@@ -52,7 +54,7 @@ def _answer(request: Request, template: str, values: dict[str, object], status_c
 
 async def _refused_page(request: Request, refused: Exception) -> Response:
     assert isinstance(refused, Refused)
-    heading = "Link not valid" if refused.status == 401 else "Not found"
+    heading = {401: "Link not valid", 404: "Not found"}.get(refused.status, "Please wait")
     return _answer(request, "error.html", {"heading": heading, "message": refused.message}, refused.status)
 
 
@@ -64,13 +66,16 @@ def install_portal(app: FastAPI) -> None:
 @router.get("/{token}", response_class=HTMLResponse)
 async def portal(request: Request, token: str, grant: PortalToken = Depends(holder),
                  use_case: CustomerPortal = Depends(customer_portal)) -> HTMLResponse:
-    view = await use_case.view(grant.mode, grant.customer_id)
+    try:
+        view = await use_case.view(grant.mode, grant.customer_id)
+    except Unavailable as exc:  # an edge hour being counted, a store away: the page, not a JSON error
+        raise Refused(503, "Your figures are being brought up to date. Reload this page in a moment.") from exc
     if view is None:
         raise Refused(404, "This customer no longer exists.")
     plots = {(c.subscription.id, u.metric.id): [Series(u.metric.name, u.figures)]
              for c in view.current for u in c.usage}
     return _answer(request, "portal.html", {"view": view, "token": token, "plots": plots, "now": view.now,
-                                            "test_mode": grant.mode.value == "test"})
+                                            "test_mode": grant.mode is Mode.TEST})
 
 
 @router.get("/{token}/invoices/{invoice_id}", response_class=HTMLResponse)
@@ -80,4 +85,4 @@ async def portal_invoice(request: Request, token: str, invoice_id: str, grant: P
     if invoice is None:
         raise Refused(404, "No such invoice.")
     return _answer(request, "portal_invoice.html", {"invoice": invoice, "token": token,
-                                                    "test_mode": grant.mode.value == "test"})
+                                                    "test_mode": grant.mode is Mode.TEST})

@@ -54,10 +54,13 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # A script or style our own Content Security Policy refuses is only a console message, not an error.
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text else None)
     yield page
     await context.close()
     assert outside == [], f"the page asked for resources outside the gateway (pages must work offline): {outside}"
-    assert errors == [], f"the page's scripts failed: {errors}"
+    assert errors == [], f"the page's scripts failed or were refused: {errors}"
 
 
 @pytest.fixture(scope="session")
