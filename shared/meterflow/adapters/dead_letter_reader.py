@@ -8,15 +8,19 @@ answers them with the start of a partition's last batch, so the read goes on unt
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
+from meterflow.domain.errors import Unavailable
 from meterflow.domain.records import LetterOnTopic
 from meterflow.logs import REQUEST_ID_HEADER
 
 QUIET_MS = 300  # a poll this long that reads nothing: the end of the topic
+READ_TIMEOUT_S = 10.0
 
 
 def _number(header: str | None) -> int:
@@ -39,7 +43,15 @@ class KafkaDeadLetterReader:
 
     async def newest(self, source_topic: str, limit: int) -> list[LetterOnTopic]:
         """At most `limit` letters of records from `source_topic`, the newest first (of the last `limit`
-        letters of each partition, whatever their source)."""
+        letters of each partition, whatever their source). A broker that does not answer within
+        `READ_TIMEOUT_S` is `Unavailable`: a page must not hang on it."""
+        try:
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                return await self._newest(source_topic, limit)
+        except (TimeoutError, KafkaError) as exc:
+            raise Unavailable(f"the dead-letter topic could not be read ({type(exc).__name__})") from exc
+
+    async def _newest(self, source_topic: str, limit: int) -> list[LetterOnTopic]:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._servers, enable_auto_commit=False)
         await consumer.start()
         try:
