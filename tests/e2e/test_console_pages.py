@@ -1,6 +1,6 @@
 """Console pages with their own sources and actions: the dead letters of the console's mode read back from
 their topic, a replay started from its form (a refused window re-renders the form with the reason), and a
-failed webhook delivery shown and retried."""
+failed webhook delivery shown and retried, a wallet's ledger on its customer's page."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from meterflow.domain.webhooks import (
 )
 from meterflow.settings import Settings
 from tests.e2e.console_client import signed_in
+from tests.e2e.test_wallets import go_body, new_wallet
 from tests.support import ServiceProcess, eventually, unique
 
 
@@ -112,3 +113,14 @@ async def test_a_failed_delivery_shows_on_the_webhook_pages_and_is_retried_with_
     retried = await WebhookDeliveryRepository(pool).delivery(Mode.TEST, delivery_id)
     assert retried is not None and retried.status is DeliveryStatus.PENDING
     assert (await api.delete(f"/v1/webhook_endpoints/{endpoint_id}")).status_code == 200
+
+
+async def test_a_customers_page_shows_their_wallet_and_its_ledger_entries(
+        console: httpx.AsyncClient, api: httpx.AsyncClient, test_key: str) -> None:
+    wallet = await new_wallet(api)
+    moved = await api.post(f"/v1/wallets/{wallet['id']}/credit", json=go_body("250.50", unique("topup")))
+    assert moved.is_success, moved.text
+    await signed_in(console, test_key)
+    page = await console.get(f"/console/customers/{wallet['customer_id']}")
+    assert page.status_code == 200
+    assert f"Latest ledger entries of {wallet['id']}" in page.text and "250.5" in page.text
