@@ -1,9 +1,10 @@
 """Console pages with their own sources and actions: the dead letters of the console's mode read back from
 their topic, a replay started from its form (a refused window re-renders the form with the reason), and a
-failed webhook delivery shown and retried, a wallet's ledger on its customer's page."""
+failed webhook delivery shown and retried, a wallet's ledger and past periods on a customer's page."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +30,8 @@ from meterflow.domain.webhooks import (
 )
 from meterflow.settings import Settings
 from tests.e2e.console_client import signed_in
+from tests.e2e.period_tools import calls, daily_setup, meterflow, usage_reaches_total
+from tests.e2e.scenario import ingest
 from tests.e2e.test_wallets import go_body, new_wallet
 from tests.support import ServiceProcess, eventually, unique
 
@@ -124,3 +127,18 @@ async def test_a_customers_page_shows_their_wallet_and_its_ledger_entries(
     page = await console.get(f"/console/customers/{wallet['customer_id']}")
     assert page.status_code == 200
     assert f"Latest ledger entries of {wallet['id']}" in page.text and "250.5" in page.text
+
+
+async def test_a_customers_past_periods_are_plotted_as_their_invoices_bill_them(
+        console: httpx.AsyncClient, api: httpx.AsyncClient, settings: Settings, test_key: str,
+        today: datetime) -> None:
+    setup = await daily_setup(api, today, days_ago=2)
+    await ingest(api, calls(setup, 2, 3) + calls(setup, 1, 2))
+    await usage_reaches_total(api, setup, 5)
+    closed = meterflow(settings, "close-periods", "--subscription", setup["subscription"], close_grace_s=0)
+    assert closed.returncode == 0, closed.stderr
+    await signed_in(console, test_key)
+    page = await console.get(f"/console/customers/{setup['customer']}")
+    plotted = page.text[page.text.index("<h2>Past periods</h2>"):page.text.index("<h2>Invoices</h2>")]
+    assert "calls per past period (as invoiced)" in plotted
+    assert re.findall(r'<td class="num">(\d+)</td>', plotted) == ["3", "2"]  # oldest first

@@ -53,7 +53,10 @@ async def customer(request: Request, customer_id: str, session: ConsoleSession =
     file = found_or_404(await files(session.mode, customer_id), "customer", customer_id)
     plots = {(c.subscription.id, u.metric.id): [Series(u.metric.name, u.figures)]
              for c in file.view.current for u in c.usage}
-    return console_page(request, "customer.html", session, "customers", {"file": file, "plots": plots})
+    names = {u.metric.id: u.metric.name for c in file.view.current for u in c.usage}
+    past = [(names.get(u.metric_id, u.metric_id), [p.start for p in u.periods],
+             [Series(names.get(u.metric_id, u.metric_id), u.quantities)]) for u in file.past]
+    return console_page(request, "customer.html", session, "customers", {"file": file, "plots": plots, "past": past})
 
 
 @router.get("/invoices/{invoice_id}")
