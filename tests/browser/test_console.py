@@ -14,7 +14,7 @@ from tests.e2e.scenario import Setup, created, event, ingest, the
 from tests.support import unique
 
 MARKUP_NAME = "<script>alert('owned')</script> Ltd"
-WAIT_MS = 30_000
+WAIT_MS = 60_000  # the processor counting on a loaded 2-core box, its group just joined
 
 
 async def _customer_named_with_markup(api: httpx.AsyncClient) -> Setup:
