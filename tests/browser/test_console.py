@@ -6,7 +6,7 @@ to docs/screenshots/."""
 from __future__ import annotations
 
 import httpx
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from meterflow.settings import Settings
 from tests.browser.conftest import Screenshot
@@ -83,3 +83,27 @@ async def test_ops_find_a_customer_see_fresh_usage_and_finalize_an_invoice(
     await page.get_by_role("link", name="Overview").click()  # now with this test's events in its figures
     await expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
     await screenshot(page, "console-overview")
+
+
+async def test_the_console_works_without_javascript(browser: Browser, api: httpx.AsyncClient, settings: Settings,
+                                                    test_key: str) -> None:
+    """Forms are plain HTML forms and every plot has its table: signing in, searching, reading a customer's
+    figures and signing out need no script."""
+    setup = await _customer_named_with_markup(api)
+    context = await browser.new_context(java_script_enabled=False)
+    try:
+        page = await context.new_page()
+        await page.goto(f"http://127.0.0.1:{settings.api_port}/console/login")
+        await page.get_by_label("API key").fill(test_key)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("table", name="Events per hour of receipt, last 24 h (events), exact figures")
+                     ).to_be_visible()
+        await page.get_by_role("link", name="Customers").click()
+        await page.get_by_label("Find a customer").fill(setup.customer_id)
+        await page.get_by_role("button", name="Search").click()
+        await page.get_by_role("link", name=MARKUP_NAME).click()
+        await expect(page.get_by_role("table", name="API calls per day (count), exact figures")).to_be_visible()
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
+    finally:
+        await context.close()
