@@ -37,6 +37,15 @@ def test_a_monthly_period_has_one_bucket_per_utc_day_up_to_now() -> None:
                        Period(datetime(2026, 12, 3, tzinfo=UTC), datetime(2026, 12, 4, tzinfo=UTC))]
 
 
+def test_a_billed_range_is_drawn_in_the_buckets_of_its_period() -> None:
+    """A weekly period's first billed range reaches back a few minutes: still hours, not days."""
+    week = Period(START, START + timedelta(days=7))
+    reaching_back = Period(START - timedelta(minutes=5), week.end)
+    buckets = usage_buckets(reaching_back, START + timedelta(hours=2), bucket_size(week))
+    assert buckets[:2] == [Period(reaching_back.start, datetime(2026, 12, 1, 11, tzinfo=UTC)),
+                           Period(datetime(2026, 12, 1, 11, tzinfo=UTC), datetime(2026, 12, 1, 12, tzinfo=UTC))]
+
+
 def test_a_period_that_has_not_begun_has_no_bucket() -> None:
     assert usage_buckets(Period(START, START + DAY), START - timedelta(seconds=1)) == []
 

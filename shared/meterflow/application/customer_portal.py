@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -28,7 +28,7 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.start_allowance import billed_range
 from meterflow.domain.usage import UsageQuery
-from meterflow.domain.usage_buckets import usage_buckets
+from meterflow.domain.usage_buckets import bucket_size, usage_buckets
 from meterflow.domain.wallets import LedgerEntry, Wallet
 
 RECENT_INVOICES = 24
@@ -73,6 +73,7 @@ class CurrentPeriod:
     subscription: Subscription
     plan: Plan
     period: Period
+    bucket_size: timedelta  # of its plots: an hour or a day
     usage: list[MetricUsage]
     accrued: Invoice  # computed now, never written
 
@@ -130,7 +131,7 @@ class CustomerPortal:
             mode, {p.metric_id for s in subscriptions for p in plans[s.plan_id].prices})
         priced = {s.id: [metrics[m] for m in _metric_ids(plans[s.plan_id]) if m in metrics] for s in subscriptions}
         asked = [(s, metric, bucket) for s, period in periods for metric in priced[s.id]
-                 for bucket in usage_buckets(billed_range(s, period), now)]
+                 for bucket in usage_buckets(billed_range(s, period), now, bucket_size(period))]
         accrued, figures = await asyncio.gather(
             compute_invoices(self.catalog, self.usage, periods, now, InvoiceStatus.DRAFT),
             self.usage.usage([UsageQuery(mode, m.id, s.customer_id, bucket) for s, m, bucket in asked]))
@@ -139,7 +140,7 @@ class CustomerPortal:
             buckets, values = plotted.setdefault((s.id, metric.id), ([], []))
             buckets.append(bucket)
             values.append(billed_quantity(metric, figure))
-        return [CurrentPeriod(s, plans[s.plan_id], period,
+        return [CurrentPeriod(s, plans[s.plan_id], period, bucket_size(period),
                               [_metric_usage(m, plotted.get((s.id, m.id), ([], [])), invoice) for m in priced[s.id]],
                               invoice)
                 for (s, period), invoice in zip(periods, accrued, strict=True)]

@@ -27,8 +27,10 @@ def _grid_floor(at: datetime, size: timedelta) -> datetime:
     return at.replace(hour=0) if size == DAY else at
 
 
-def usage_buckets(period: Period, now: datetime) -> list[Period]:
-    size = bucket_size(period)
+def usage_buckets(period: Period, now: datetime, size: timedelta | None = None) -> list[Period]:
+    """`size` defaults to the period's own; a period's billed range (which may reach back a little before
+    the period, domain/start_allowance.py) is drawn in the buckets of the period it bills."""
+    size = size or bucket_size(period)
     buckets, start = [], period.start
     while start < period.end and start <= now:
         end = min(_grid_floor(start, size) + size, period.end)
