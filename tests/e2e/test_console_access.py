@@ -103,7 +103,14 @@ async def test_a_console_sees_only_its_keys_mode(console: httpx.AsyncClient, set
                                  headers={"Authorization": f"Bearer {live_key}"}, timeout=30) as live:
         live_customer = await created(await live.post("/v1/customers", json={"external_id": unique("live"),
                                                                               "name": "Live only"}))
-    await signed_in(console, test_key)
+        setup = await billing_setup(live)
+        draft = the(await live.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id}),
+                    "invoice", 201)
+        token = await signed_in(console, test_key)
+        assert (await console.get(f"/console/invoices/{draft['id']}")).status_code == 404
+        refused = await console.post(f"/console/invoices/{draft['id']}/finalize", data={"csrf_token": token})
+        assert refused.status_code == 404
+        assert the(await live.get(f"/v1/invoices/{draft['id']}"), "invoice")["status"] == "draft"
     assert (await console.get(f"/console/customers/{live_customer['id']}")).status_code == 404
     found = await console.get("/console/customers", params={"q": live_customer["id"]})
     assert found.status_code == 200 and "0 customers matching" in found.text
