@@ -144,3 +144,15 @@ async def test_a_customers_past_periods_are_plotted_as_their_invoices_bill_them(
     plotted = page.text[page.text.index("<h2>Past periods</h2>"):page.text.index("<h2>Invoices</h2>")]
     assert "calls per past period (as invoiced)" in plotted
     assert re.findall(r'<td class="num">(\d+)</td>', plotted) == ["3", "2"]  # oldest first
+
+
+async def test_the_reconciliation_shows_the_hours_asked_for_and_refuses_a_bound_off_the_hour(
+        console: httpx.AsyncClient, test_key: str) -> None:
+    await signed_in(console, test_key)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    window = {"from": (end - timedelta(hours=3)).isoformat(), "to": end.isoformat()}
+    page = await console.get("/console/reconciliation", params=window)
+    assert page.status_code == 200 and page.text.count("<tr><td><time") == 3
+    assert (await console.get("/console/reconciliation")).text.count("<tr><td><time") == 24
+    refused = await console.get("/console/reconciliation", params={**window, "from": "2026-02-25T10:30:00Z"})
+    assert refused.status_code == 400 and "from: must be a whole hour" in refused.text

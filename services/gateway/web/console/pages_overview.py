@@ -11,7 +11,7 @@ from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointReposi
 from meterflow.application.console_overview import ConsoleOverview
 from meterflow.domain.console_sessions import ConsoleSession
 from services.gateway.context import GatewayContext, context
-from services.gateway.web.console.rendering import console_page, refusal_page
+from services.gateway.web.console.rendering import console_page, refusal_page, timestamp_field
 from services.gateway.web.console.session import PATH, console_route, signed_in
 from services.gateway.web.plots import Series
 
@@ -42,11 +42,15 @@ async def overview(request: Request, session: ConsoleSession = Depends(signed_in
 @router.get("/reconciliation")
 async def reconciliation(request: Request, session: ConsoleSession = Depends(signed_in),
                          ctx: GatewayContext = Depends(context)) -> Response:
-    rows = await ctx.reconciliation.hours(session.mode)
+    """The hours of `[from, to)` (whole hours, RFC 3339), by default the last 24; a bound left blank takes
+    its default, as in the API."""
+    asked = {name: request.query_params.get(name, "").strip() for name in ("from", "to")}
+    start, end = (timestamp_field(asked, name) if asked[name] else None for name in ("from", "to"))
+    rows = await ctx.reconciliation.hours(session.mode, start, end)
     figures = ("acknowledged", "counted", "duplicates", "dead_lettered", "lost", "in_flight")
     series = [Series(name.replace("_", " "), [getattr(r, name) for r in rows]) for name in figures]
     return console_page(request, "reconciliation.html", session, "reconciliation",
-                        {"rows": rows, "hours": [r.hour for r in rows], "series": series})
+                        {"rows": rows, "hours": [r.hour for r in rows], "series": series, "asked": asked})
 
 
 @router.get("/dead_letters")
