@@ -55,7 +55,8 @@ async def customer(request: Request, customer_id: str, session: ConsoleSession =
              for c in file.view.current for u in c.usage}
     names = {u.metric.id: u.metric.name for c in file.view.current for u in c.usage}
     past = [(names.get(u.metric_id, u.metric_id), [p.start for p in u.periods],
-             [Series(names.get(u.metric_id, u.metric_id), u.quantities)]) for u in file.past]
+             [Series(names.get(u.metric_id, u.metric_id), u.quantities)], (u.periods[0].start, u.periods[-1].end))
+            for u in file.past]
     return console_page(request, "customer.html", session, "customers", {"file": file, "plots": plots, "past": past})
 
 

@@ -11,7 +11,7 @@ from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointReposi
 from meterflow.application.console_overview import ConsoleOverview
 from meterflow.domain.console_sessions import ConsoleSession
 from services.gateway.context import GatewayContext, context
-from services.gateway.web.console.rendering import console_page, refusal_page, timestamp_field
+from services.gateway.web.console.rendering import console_page, hourly_span, refusal_page, timestamp_field
 from services.gateway.web.console.session import PATH, console_route, signed_in
 from services.gateway.web.plots import Series
 
@@ -30,7 +30,7 @@ async def overview(request: Request, session: ConsoleSession = Depends(signed_in
                    read: ConsoleOverview = Depends(overview_of)) -> Response:
     o = await read(session.mode)
     return console_page(request, "overview.html", session, "overview", {
-        "overview": o,
+        "overview": o, "span": hourly_span(o.hours),
         "rates": [Series("ingested", [r.acknowledged for r in o.accounting]),
                   Series("counted", [r.counted for r in o.accounting])],
         "in_flight": [Series("in flight", [r.in_flight for r in o.accounting])],
@@ -50,7 +50,8 @@ async def reconciliation(request: Request, session: ConsoleSession = Depends(sig
     figures = ("acknowledged", "counted", "duplicates", "dead_lettered", "lost", "in_flight")
     series = [Series(name.replace("_", " "), [getattr(r, name) for r in rows]) for name in figures]
     return console_page(request, "reconciliation.html", session, "reconciliation",
-                        {"rows": rows, "hours": [r.hour for r in rows], "series": series, "asked": asked})
+                        {"rows": rows, "hours": [r.hour for r in rows], "series": series, "asked": asked,
+                         "span": hourly_span([r.hour for r in rows])})
 
 
 @router.get("/dead_letters")
@@ -62,4 +63,5 @@ async def dead_letters(request: Request, session: ConsoleSession = Depends(signe
     letters = await reader.newest(ctx.settings.events_topic(session.mode), MAX_LETTERS)
     return console_page(request, "dead_letters.html", session, "dead_letters", {
         "hours": [r.hour for r in rows], "series": [Series("dead lettered", [r.dead_lettered for r in rows])],
+        "span": hourly_span([r.hour for r in rows]),
         "letters": [(letter, letter.value[:MAX_SHOWN_BYTES].decode("utf-8", errors="replace")) for letter in letters]})

@@ -3,7 +3,8 @@ the pages of what the console refuses (a form without its token, a missing objec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request, Response
@@ -25,6 +26,11 @@ def console_page(request: Request, template: str, session: ConsoleSession, curre
     """`templates/console/<template>` with the signed-in mode, the CSRF token and the nav entry `current`."""
     shown = {"session": session, "csrf_token": session.csrf_token, "current": current, **values}
     return page(request, f"console/{template}", shown, status_code=status_code)
+
+
+def hourly_span(hours: Sequence[datetime]) -> tuple[datetime, datetime] | None:
+    """The time axis of an hourly plot: its first hour to the end of its last (each bar starts at its hour)."""
+    return (hours[0], hours[-1] + timedelta(hours=1)) if hours else None
 
 
 def refusal_page(request: Request, error: Exception) -> Response | None:
