@@ -31,7 +31,7 @@ from meterflow.domain.webhooks import (
 from meterflow.settings import Settings
 from tests.e2e.console_client import signed_in
 from tests.e2e.period_tools import calls, daily_setup, meterflow, usage_reaches_total
-from tests.e2e.scenario import ingest
+from tests.e2e.scenario import billing_setup, ingest, the
 from tests.e2e.test_wallets import go_body, new_wallet
 from tests.support import ServiceProcess, eventually, unique
 
@@ -156,3 +156,19 @@ async def test_the_reconciliation_shows_the_hours_asked_for_and_refuses_a_bound_
     assert (await console.get("/console/reconciliation")).text.count("<tr><td><time") == 24
     refused = await console.get("/console/reconciliation", params={**window, "from": "2026-02-25T10:30:00Z"})
     assert refused.status_code == 400 and "from: must be a whole hour" in refused.text
+
+
+async def test_collecting_an_invoice_goes_through_the_apis_use_case_and_its_refusal_is_shown(
+        console: httpx.AsyncClient, api: httpx.AsyncClient, test_key: str) -> None:
+    setup = await billing_setup(api)
+    draft = the(await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id}),
+                "invoice", 201)
+    token = await signed_in(console, test_key)
+    assert (await console.post(f"/console/invoices/{draft['id']}/finalize", data={"csrf_token": token})
+            ).status_code == 303
+    page = await console.get(f"/console/invoices/{draft['id']}")
+    assert "No collection attempt." in page.text and "Collect payment" in page.text
+    by_console = await console.post(f"/console/invoices/{draft['id']}/collect", data={"csrf_token": token})
+    by_api = await api.post(f"/v1/invoices/{draft['id']}/initiate-payment")
+    assert by_console.status_code == by_api.status_code >= 400  # no payment method: the same refusal
+    assert by_api.json()["error"] in by_console.text.replace("&#39;", "'").replace("&quot;", '"')

@@ -62,7 +62,8 @@ async def customer(request: Request, customer_id: str, session: ConsoleSession =
 
 @router.get("/invoices/{invoice_id}")
 async def invoice(request: Request, invoice_id: str, line: str = "", after: str = "", done: str = "",
-                  session: ConsoleSession = Depends(signed_in), ctx: GatewayContext = Depends(context)) -> Response:
+                  session: ConsoleSession = Depends(signed_in), ctx: GatewayContext = Depends(context),
+                  payments: Collection = Depends(collection)) -> Response:
     found = found_or_404(await ctx.invoices.invoice(session.mode, invoice_id), "invoice", invoice_id)
     position = count_field(line, "line", MAX_LINES)
     events, more = await invoice_events(ctx.invoices, ctx.catalog, EventRecordRepository(ctx.pool), session.mode,
@@ -70,6 +71,7 @@ async def invoice(request: Request, invoice_id: str, line: str = "", after: str 
     after_last = {"line": line, "after": events[-1].idempotency_key} if more and events else None
     return console_page(request, "invoice.html", session, "customers", {
         "invoice": found, "line": position, "events": events, "done": DONE.get(done),
+        "transactions": await payments.transactions(session.mode, invoice_id),
         "next_events": f"{PATH}/invoices/{invoice_id}?{urlencode(after_last)}" if after_last else None})
 
 
