@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 from bench import (
     close,
+    console,
     edges,
     ingest,
     latency,
     payments,
+    portal,
     processor,
     raw_kafka,
     record,
@@ -179,6 +181,21 @@ def _wallets(settings: Settings, scale: float) -> Results:
             "wallet_debits_1000_wallets_per_s": found.many_wallets_per_s}
 
 
+def _console(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(console.measure(settings))
+    print(f"  overview p50 {found.overview_p50_ms:.1f} ms with {found.failed_attempts:,} failed webhook attempts, "
+          f"{console.CLOSE_FAILURES} close failures and 24 hours of accounting behind it")
+    return {"console_overview_p95_ms": found.overview_p95_ms}
+
+
+def _portal(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(portal.measure(settings, int(1_000_000 * scale)))
+    print(f"  {found.events:,} events in the period (on record and folded into rollups in {found.load_s:.0f}s); "
+          f"first page after {found.first_answer_s:.2f}s (edge hour folded); p50 {found.p50_ms:.1f} ms; "
+          f"{found.page_bytes:,} bytes of HTML")
+    return {"portal_page_p95_ms": found.p95_ms}
+
+
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
     Measurement("ingest", ("ingest_events_per_s", "ingest_without_spool_events_per_s", "spool_bytes_per_event"),
@@ -198,6 +215,8 @@ MEASUREMENTS = [
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
     Measurement("payments", ("payment_charges_per_s", "payment_finalize_to_charge_p99_s"), _payments),
     Measurement("wallets", ("wallet_debits_one_wallet_per_s", "wallet_debits_1000_wallets_per_s"), _wallets),
+    Measurement("console", ("console_overview_p95_ms",), _console),
+    Measurement("portal", ("portal_page_p95_ms",), _portal),
 ]
 
 

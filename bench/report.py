@@ -86,6 +86,8 @@ FIGURES = [
            at_most(1.0)),
     Figure("wallet_debits_one_wallet_per_s", "wallet debits, all on one wallet", "debits/s"),
     Figure("wallet_debits_1000_wallets_per_s", "wallet debits over 1,000 wallets", "debits/s"),
+    Figure("console_overview_p95_ms", "ops console overview page, signed in, p95", "ms", at_most(500)),
+    Figure("portal_page_p95_ms", "customer portal page, 1M events in the period, p95", "ms", at_most(300)),
 ]
 
 

@@ -135,11 +135,11 @@ FIXTURE_SERVERS: dict[str, frozenset[str]] = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests under e2e/, faults/ and fuzz/ drive the whole stack: they carry every server marker. Elsewhere
+    """Tests under e2e/, browser/, faults/ and fuzz/ drive the whole stack: they carry every server marker. Elsewhere
     a test declares the servers it touches itself (`pytestmark = pytest.mark.redis`)."""
     for item in items:
         parts = Path(str(item.fspath)).parts
-        if {"e2e", "faults", "fuzz"} & set(parts):
+        if {"e2e", "browser", "faults", "fuzz"} & set(parts):
             for marker in STACK_SERVERS:
                 item.add_marker(marker)
 
