@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: run test test-fast check bench install clean
+.PHONY: run test test-fast check bench install browser clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,13 +13,19 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e clients/python
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The browser tier drives Debian's Chromium (Playwright never downloads one): installed when missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get install -y --no-install-recommends chromium || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }; }
 
 run: $(STAMP)
 	$(BIN)/meterflow run
 
 # Lint, strict typing and the import rules gate the suite: CI runs `make test`, so it runs all four.
-test: check
+test: check browser
 	$(BIN)/pytest
 
 # The inner loop: the pure rules and each adapter against its real server (the contract suites), in about a

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import httpx
 from pydantic import SecretStr
-from redis.asyncio import Redis
 
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.flutterwave import Flutterwave
 from meterflow.adapters.kafka import KafkaSetup
 from meterflow.adapters.paystack import Paystack
 from meterflow.adapters.provider_http import ProviderClient
+from meterflow.adapters.redis_client import RedisClient
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.collection import Collection
 from meterflow.application.ports.payments import PaymentUnitOfWorkFactory, Providers
@@ -30,7 +30,7 @@ def kafka_setup(settings: Settings) -> KafkaSetup:
                       settings.processor_id)
 
 
-def usage_store(redis: Redis, settings: Settings) -> UsageStore:
+def usage_store(redis: RedisClient, settings: Settings) -> UsageStore:
     """The rollups and dedupe marks, with the accounting figures written in the same transactions."""
     return UsageStore(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
                       clock_skew=timedelta(seconds=settings.clock_skew_s),

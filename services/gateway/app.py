@@ -20,6 +20,8 @@ from services.gateway import (
     routes_invoices,
     routes_payments,
     routes_payout_accounts,
+    routes_portal,
+    routes_portal_tokens,
     routes_subscriptions,
     routes_unbilled,
     routes_usage,
@@ -36,6 +38,8 @@ from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
 from services.gateway.routes_accounting import AccountingGauges
 from services.gateway.trailing_slash import TrailingSlashes
+from services.gateway.web import console
+from services.gateway.web.templates import install_web
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
@@ -54,6 +58,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app = FastAPI(title="meterflow", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_openapi(app)
+    install_web(app)
     app.add_middleware(HeadAsGet)  # innermost: the access log and the request id see the HEAD
     app.middleware("http")(with_idempotency)
     app.add_middleware(JsonBodies)
@@ -74,6 +79,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(routes_wallets.router)
     app.include_router(routes_payout_accounts.router)
     app.include_router(routes_alerts.router)
+    app.include_router(console.router)
+    app.include_router(routes_portal_tokens.router)
+    routes_portal.install_portal(app)
     app.include_router(routes_health.router)
     return app
 

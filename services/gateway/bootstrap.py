@@ -13,7 +13,6 @@ from functools import partial
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
@@ -27,7 +26,7 @@ from meterflow.adapters.kafka import connect_when_reachable, ensure_topics, new_
 from meterflow.adapters.kafka_publisher import KafkaPublisher
 from meterflow.adapters.payout_account_repository import PayoutAccountRepository
 from meterflow.adapters.postgres import Pool, create_pool
-from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.redis_client import RedisClient, connect_redis
 from meterflow.adapters.request_rates import RequestRates
 from meterflow.adapters.spool.broker import SpoolBroker
 from meterflow.adapters.spool.spool import Spool, SpoolOptions, claim
@@ -110,7 +109,7 @@ async def open_spool(settings: Settings, producer: AIOKafkaProducer, connected: 
     return spool
 
 
-def gateway_context(settings: Settings, pool: Pool, redis: Redis, producer: AIOKafkaProducer, clock: Clock,
+def gateway_context(settings: Settings, pool: Pool, redis: RedisClient, producer: AIOKafkaProducer, clock: Clock,
                     spool: Spool | None, providers: Providers) -> GatewayContext:
     """The adapters and use cases the routes share, each built once over the process's clients."""
     s = settings

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from fastapi import Request
-from redis.asyncio import Redis
 
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.postgres import Pool
+from meterflow.adapters.redis_client import RedisClient
 from meterflow.adapters.request_rates import RequestRates
 from meterflow.adapters.spool.spool import Spool
 from meterflow.adapters.usage_store import UsageStore
@@ -53,7 +53,7 @@ class GatewayUsage(ExactUsage):
 class GatewayContext:
     settings: Settings
     pool: Pool
-    redis: Redis
+    redis: RedisClient
     producer: AIOKafkaProducer
     clock: Clock
     spool: Spool | None  # None: MF_SPOOL_ENABLED=false, ingest publishes straight to Kafka
