@@ -9,6 +9,7 @@ skips a record and never blocks on one (application/failure_policy.py). Why: doc
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from meterflow.adapters.failures import is_transient
 from meterflow.application.count_usage import BatchReport
 from meterflow.application.progress import Progress
 from meterflow.clock import Clock, SystemClock
@@ -35,6 +37,7 @@ from meterflow.observability import (
     readiness,
 )
 from meterflow.settings import Settings
+from services.processor.alerting import AlertTrigger, evaluate_forever
 from services.processor.bootstrap import Counting, build_counting
 from services.processor.pipeline import CountSignal, count_batches
 from services.processor.transport import ProcessorApp
@@ -111,15 +114,22 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
     # the loop for the agent's lifetime; records reach it a fetch at a time, not through `stream`.
     @app.agent(events_topic)
     async def count_usage(stream: faust.StreamT[Any]) -> None:
-        signal = CountSignal()
+        signal, trigger = CountSignal(), AlertTrigger()
         counting = runtime["counting"] = await build_counting(settings, clock, progress, signal.counted)
 
         def after(report: BatchReport, records: list[Record]) -> None:
             observe(report, records, clock.now())
             observe_lag(app, records)
+            trigger.changed((event.mode, event.customer_id) for event in report.outcome.counted
+                            if event.contributions)
 
-        await count_batches(app.batch_consumer, counting.policy.settle, signal, settings.processor_batch_within_s,
-                            after)
+        alerts = asyncio.create_task(evaluate_forever(trigger, counting.evaluate_alerts, is_transient,
+                                                      settings.alert_retry_s))
+        try:
+            await count_batches(app.batch_consumer, counting.policy.settle, signal,
+                                settings.processor_batch_within_s, after)
+        finally:
+            alerts.cancel()
 
     watchdog = Watchdog(clock, timedelta(seconds=settings.processor_rejoin_timeout_s))
 

@@ -1,0 +1,77 @@
+"""Alerts evaluated in the stream, beside the counting loop and never in its way.
+
+Once a batch is settled (its counts durable, its offsets offered for commit), `AlertTrigger.changed`
+notes the customers it counted, and returns at once. One task, `evaluate_forever`, takes everything
+noted since its last round and evaluates only the alerts watching those customers' subscriptions
+(application/alerts.py): a threshold fires within a round of the crossing batch, and under load the
+rounds coalesce (one round for all the customers noted while the previous one ran) instead of
+queueing behind the stream.
+
+A round that fails is reported (log and `meterflow_alert_evaluation_failures_total`) and never touches
+counting: when a dependency was away its customers are noted again and evaluated after
+`alert_retry_s`; any other failure drops them, left to their next change (a bug must not loop forever).
+The first round evaluates every alert: a crossing whose round died with a killed processor fires when a
+processor starts again. Whatever rounds run, here or in another processor, a threshold fires once per
+period: the state's key in Postgres decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Collection, Iterable
+
+from meterflow.application.alerts import AlertRound
+from meterflow.application.isolation import IsTransient
+from meterflow.application.unit_of_work import CustomerKey
+from meterflow.observability import ALERT_EVALUATION_FAILURES, count_alerts_fired
+
+log = logging.getLogger(__name__)
+
+Evaluate = Callable[[Collection[CustomerKey] | None], Awaitable[AlertRound]]
+
+
+class AlertTrigger:
+    """The customers whose usage changed since the last round began; `None` stands for every customer."""
+
+    def __init__(self) -> None:
+        self._noted: set[CustomerKey] | None = set()
+        self._wake = asyncio.Event()
+        self.changed(None)  # the first round: every customer
+
+    def changed(self, customers: Iterable[CustomerKey] | None) -> None:
+        if customers is None:
+            self._noted = None
+        elif self._noted is not None:
+            self._noted.update(customers)
+        if self._noted is None or self._noted:
+            self._wake.set()
+
+    async def take(self) -> set[CustomerKey] | None:
+        """Waits until something was noted, then hands it all over and starts noting afresh."""
+        await self._wake.wait()
+        self._wake.clear()
+        taken, self._noted = self._noted, set()
+        return taken
+
+
+async def evaluate_forever(trigger: AlertTrigger, evaluate: Evaluate, is_transient: IsTransient,
+                           retry_s: float) -> None:
+    while True:
+        customers = await trigger.take()
+        try:
+            done = await evaluate(customers)
+        except Exception as error:
+            retried = is_transient(error)
+            ALERT_EVALUATION_FAILURES.labels("retried" if retried else "dropped").inc()
+            log.exception("alert evaluation failed for %s customers; %s", "all" if customers is None else
+                          len(customers), "retrying" if retried else "left to their next change")
+            if retried:
+                await asyncio.sleep(retry_s)  # the dependency is away: do not spin on it
+                trigger.changed(customers)
+            continue
+        count_alerts_fired(f.alert.type.value for f in done.fired)
+        for alert, reason in done.skipped:
+            ALERT_EVALUATION_FAILURES.labels("skipped").inc()
+            log.error("alert %s skipped: %s: %s", alert.id, type(reason).__name__, reason)
+
