@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench import (
+    alerts,
     close,
     edges,
     ingest,
@@ -166,6 +167,16 @@ def _wallets(settings: Settings, scale: float) -> Results:
             "wallet_debits_1000_wallets_per_s": found.many_wallets_per_s}
 
 
+def _alerts(settings: Settings, scale: float) -> Results:
+    batch = 10
+    pace = alerts.Pace(customers=10, batch=batch, interval_s=0.1,  # 1,000 events/s in 10 requests
+                       step=max(batch, int(100 * scale) // batch * batch))
+    found = asyncio.run(alerts.measure(settings, pace))
+    print(f"  {found.samples} thresholds crossed at {found.events_per_s:,.0f} events/s; max {found.max_s:.3f}s; "
+          f"{found.delivered_twice} delivered twice")
+    return {"alert_webhook_p50_s": found.p50_s, "alert_webhook_p99_s": found.p99_s}
+
+
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
     Measurement("ingest", ("ingest_events_per_s", "ingest_without_spool_events_per_s", "spool_bytes_per_event"),
@@ -183,6 +194,7 @@ MEASUREMENTS = [
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
     Measurement("payments", ("payment_charges_per_s", "payment_finalize_to_charge_p99_s"), _payments),
     Measurement("wallets", ("wallet_debits_one_wallet_per_s", "wallet_debits_1000_wallets_per_s"), _wallets),
+    Measurement("alerts", ("alert_webhook_p50_s", "alert_webhook_p99_s"), _alerts),
 ]
 
 

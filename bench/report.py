@@ -82,6 +82,8 @@ FIGURES = [
            at_most(1.0)),
     Figure("wallet_debits_one_wallet_per_s", "wallet debits, all on one wallet", "debits/s"),
     Figure("wallet_debits_1000_wallets_per_s", "wallet debits over 1,000 wallets", "debits/s"),
+    Figure("alert_webhook_p50_s", "crossing event answered -> alert.triggered delivered, p50", "s"),
+    Figure("alert_webhook_p99_s", "crossing event answered -> alert.triggered delivered, p99", "s", at_most(2.0)),
 ]
 
 
