@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from aiohttp import web
@@ -28,7 +29,7 @@ from bench.services import spawn, stop, wait_ready
 from bench.stack import isolated
 from bench.workload import Books, encoded, event, open_books, unique_key
 from meterflow.adapters.postgres import create_pool
-from meterflow.domain.events import decode_json
+from meterflow.domain.events import decode_json, format_timestamp
 from meterflow.domain.modes import Mode
 from meterflow.embedded import free_port
 from meterflow.keys import create_api_key
@@ -152,10 +153,12 @@ async def _watch(client: httpx.AsyncClient, books: Books, pace: Pace, port: int)
         "prices": [{"metric_id": books.count_metric, "model": "flat_unit", "unit_price": "0.01"}]}), "plan")
     await _created(await client.post("/v1/webhook_endpoints", json={
         "url": f"http://127.0.0.1:{port}/alerts", "events": ["alert.triggered"]}), "webhook_endpoint")
-    watched = []
+    # Started two hours ago: the period's partial first hour is in the past, folded once and kept, as for
+    # any subscription past the first hour of its period (docs/usage-edges.md).
+    started, watched = format_timestamp(datetime.now(UTC) - timedelta(hours=2)), []
     for customer in books.customers:
         subscription = await _created(await client.post("/v1/subscriptions", json={
-            "customer_id": customer, "plan_id": plan}), "subscription")
+            "customer_id": customer, "plan_id": plan, "start_date": started}), "subscription")
         alert = await _created(await client.post("/v1/alerts", json={
             "type": "usage_exceeded", "scope": "subscription", "scope_id": subscription,
             "metric_id": books.count_metric,
