@@ -10,8 +10,9 @@ queueing behind the stream.
 A round that fails is reported (log and `meterflow_alert_evaluation_failures_total`) and never touches
 counting: when a dependency was away its customers are noted again and evaluated after
 `alert_retry_s`; any other failure drops them, left to their next change (a bug must not loop forever).
-The first round evaluates every alert: a crossing whose round died with a killed processor fires when a
-processor starts again. Whatever rounds run, here or in another processor, a threshold fires once per
+The first round, and the first after each partition assignment, evaluates every alert: a crossing
+whose round died with a killed processor fires when a processor starts again or takes its partitions
+over. Whatever rounds run, here or in another processor, a threshold fires once per
 period: the state's key in Postgres decides.
 """
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 from faust.types import TP
+from mode.types import BaseSignalT
 
 from meterflow.adapters.failures import is_transient
 from meterflow.application.count_usage import BatchReport
@@ -109,12 +110,21 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
     events_topic = app.topic(settings.events_topic_test, settings.events_topic_live,
                              key_serializer="raw", value_serializer="raw")
     runtime: dict[str, Counting] = {}
+    trigger = AlertTrigger()
+
+    def sweep_alerts(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
+        """Partitions just assigned may hold records that a processor now gone counted, and committed,
+        without evaluating their alerts (its round died with it): every alert is evaluated once."""
+        if args and args[0]:  # the partitions assigned
+            trigger.changed(None)
+
+    app.on_partitions_assigned.connect(sweep_alerts)
 
     # The agent subscribes the topics (so Faust's group membership and rebalancing cover them) and runs
     # the loop for the agent's lifetime; records reach it a fetch at a time, not through `stream`.
     @app.agent(events_topic)
     async def count_usage(stream: faust.StreamT[Any]) -> None:
-        signal, trigger = CountSignal(), AlertTrigger()
+        signal = CountSignal()
         counting = runtime["counting"] = await build_counting(settings, clock, progress, signal.counted)
 
         def after(report: BatchReport, records: list[Record]) -> None:
