@@ -1,7 +1,8 @@
 """What alert evaluation reads, on the in-memory fakes the unit tests use and on the real Postgres stores.
 The stream's read (`watching`): each enabled usage or cost alert with the active subscriptions its scope
 (customer, subscription or plan) covers, narrowed to the customers whose usage changed; balance, disabled
-and deleted alerts and stopped subscriptions are left out.
+and deleted alerts and stopped subscriptions are left out. Rounds at once (two processors) fire a usage
+threshold once.
 
 Balance alerts (application/alerts.py `fire_balance_alerts`, run by every wallet movement) on the
 in-memory fakes the unit tests use and on the real Postgres stores, with a real wallet: the debit that
@@ -25,18 +26,20 @@ from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
+from meterflow.application.alerts import evaluate_alerts
 from meterflow.application.unit_of_work import UnitOfWorkFactory
 from meterflow.application.wallets import MovementAsked, Wallets
 from meterflow.clock import SystemClock
 from meterflow.domain.alerts import Alert, AlertFiring, AlertScope, AlertType, thresholds_of
-from meterflow.domain.catalog import Customer, Plan, Subscription, SubscriptionStatus
+from meterflow.domain.catalog import Customer, Metric, Plan, Subscription, SubscriptionStatus
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, period_at
+from meterflow.domain.rollups import Aggregation
 from meterflow.domain.wallets import Direction
 from meterflow.domain.webhooks import EndpointStatus, EventType, WebhookEndpoint
 from meterflow.settings import Settings
-from tests.fakes.billing import FakeDatabase
+from tests.fakes.billing import FakeCatalog, FakeDatabase, FakeUsage
 from tests.support import unique
 
 NOW = datetime.now(UTC)
@@ -177,3 +180,34 @@ async def test_the_stream_reads_the_alerts_watching_the_changed_customers_with_t
     assert await watching({(Mode.LIVE, first.id), (Mode.TEST, "cus_nobody")}) == {}
     assert await watching(None) == {of_customer.id: [mine.id], of_plan.id: sorted([mine.id, theirs.id]),
                                     of_subscription.id: [theirs.id]}
+
+
+async def test_rounds_at_once_fire_a_usage_threshold_once(backend: Backend) -> None:
+    """Two processors (or a processor and its successor) evaluating one customer at the same time."""
+    customer = Customer(new_id(IdKind.CUSTOMER), Mode.TEST, unique("ext"), "c", None, {}, NOW)
+    plan = Plan(new_id(IdKind.PLAN), Mode.TEST, "p", None, "USD", "collection", BillingInterval.MONTHLY, (), NOW)
+    metric = Metric(new_id(IdKind.METRIC), Mode.TEST, "calls", unique("e"), Aggregation.COUNT, None, None, NOW)
+    await backend.add_plan(plan)
+    anchor = NOW - timedelta(days=1)
+    subscription = Subscription(new_id(IdKind.SUBSCRIPTION), Mode.TEST, customer.id, plan.id,
+                                SubscriptionStatus.ACTIVE, anchor, period_at(anchor, BillingInterval.MONTHLY, 0),
+                                False, None, anchor, BillingInterval.MONTHLY)
+    async with backend.unit_of_work() as uow:
+        await uow.customers.add_customer(customer)
+        await uow.subscriptions.add_subscription(subscription)
+        await uow.commit()
+    await backend.add_endpoint(WebhookEndpoint(new_id(IdKind.WEBHOOK_ENDPOINT), Mode.TEST,
+                                               "https://contract-alerts.example/", (EventType.ALERT_TRIGGERED.value,),
+                                               None, EndpointStatus.ENABLED, "whsec_x", NOW, NOW))
+    alert = Alert(new_id(IdKind.ALERT), Mode.TEST, AlertType.USAGE_EXCEEDED, AlertScope.CUSTOMER, customer.id,
+                  metric.id, None, thresholds_of([{"value": "3", "label": "three"}]), False, True, NOW, NOW)
+    await backend.add_alert(alert)
+    usage = FakeUsage()
+    for _ in range(3):
+        usage.record(metric.id, customer.id, NOW - timedelta(minutes=1))
+    rounds = await asyncio.gather(*(evaluate_alerts(backend.unit_of_work, FakeCatalog(metrics={metric.id: metric}),
+                                                    usage, SystemClock(), "org_contract",
+                                                    lambda error: isinstance(error, ConnectionError),
+                                                    {(Mode.TEST, customer.id)}) for _ in range(4)))
+    assert [(f.state.subject_id, f.state.observed) for r in rounds for f in r.fired] == [(subscription.id, Decimal(3))]
+    assert await backend.alert_events(alert.id) == [0]
