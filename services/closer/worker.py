@@ -19,12 +19,14 @@ from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.application.alerts import evaluate_alerts
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
 from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED
 from meterflow.settings import Settings
+from services.alert_reports import report_failure, report_round
 from services.closer.replays import (
     drop_expired_events,
     forget_delivered_webhooks,
@@ -89,6 +91,18 @@ async def close_once(closer: Closer, clock: Clock) -> None:
         log.info("closed %d periods, %d invoices written", summary.periods_closed, summary.invoices_written)
 
 
+async def alerts_after_replay(closer: Closer, clock: Clock) -> None:
+    """Every alert evaluated once (usage replayed may cross thresholds); a failure is reported and left to
+    the customers' next change, never holding back the next job."""
+    try:
+        done = await evaluate_alerts(partial(PostgresUnitOfWork, closer.pool), closer.exact.catalog, closer.exact,
+                                     clock, closer.org_id, is_transient, None)
+    except Exception:
+        report_failure(False, None)
+        return
+    report_round(done)
+
+
 async def run_forever(settings: Settings, clock: Clock) -> None:
     """Until SIGTERM or SIGINT: then the current round is cancelled (its transaction rolls back) and
     connections close cleanly."""
@@ -99,7 +113,8 @@ async def _serve(settings: Settings, clock: Clock) -> None:
     async with period_closer(settings, clock) as closer, health_served(
             {"postgres": lambda: closer.pool.fetchval("SELECT 1"), "redis": closer.usage.ping},
             settings.api_host, settings.closer_web_port):
-        replays = asyncio.create_task(replay_forever(replayer(closer, clock), settings.close_interval_s))
+        replays = asyncio.create_task(replay_forever(replayer(closer, clock), settings.close_interval_s,
+                                                     partial(alerts_after_replay, closer, clock)))
         try:
             while True:
                 try:

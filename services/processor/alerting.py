@@ -19,15 +19,12 @@ period: the state's key in Postgres decides.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable
 
 from meterflow.application.alerts import AlertRound
 from meterflow.application.isolation import IsTransient
 from meterflow.application.unit_of_work import CustomerKey
-from meterflow.observability import ALERT_EVALUATION_FAILURES, count_alerts_fired
-
-log = logging.getLogger(__name__)
+from services.alert_reports import report_failure, report_round
 
 Evaluate = Callable[[Collection[CustomerKey] | None], Awaitable[AlertRound]]
 
@@ -64,15 +61,9 @@ async def evaluate_forever(trigger: AlertTrigger, evaluate: Evaluate, is_transie
             done = await evaluate(customers)
         except Exception as error:
             retried = is_transient(error)
-            ALERT_EVALUATION_FAILURES.labels("retried" if retried else "dropped").inc()
-            log.exception("alert evaluation failed for %s customers; %s", "all" if customers is None else
-                          len(customers), "retrying" if retried else "left to their next change")
+            report_failure(retried, None if customers is None else len(customers))
             if retried:
                 await asyncio.sleep(retry_s)  # the dependency is away: do not spin on it
                 trigger.changed(customers)
             continue
-        count_alerts_fired(f.alert.type.value for f in done.fired)
-        for alert, reason in done.skipped:
-            ALERT_EVALUATION_FAILURES.labels("skipped").inc()
-            log.error("alert %s skipped: %s: %s", alert.id, type(reason).__name__, reason)
-
+        report_round(done)

@@ -38,7 +38,8 @@ PROCESSING_LATENCY = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 CONSUMER_LAG = Gauge("meterflow_consumer_lag", "Records behind the partition's end", ["topic", "partition"])
 ALERTS_FIRED = Counter("meterflow_alerts_fired_total", "Alert thresholds fired (each once per period or drop), "
-                       "counted by the process that fired them (processor: usage and cost; gateway: balance)",
+                       "counted by the process that fired them (processor: usage and cost, closer: after a "
+                       "replay; gateway: balance)",
                        ["type"])
 ALERT_EVALUATION_FAILURES = Counter("meterflow_alert_evaluation_failures_total",
                                     "Alert evaluations that failed, by outcome: retried (a dependency was away: "
