@@ -1,4 +1,5 @@
-# The README's commands. `make run` and `make test` need only Python 3.11+ on the machine.
+# The README's commands. `make run` needs only Python 3.11+ on the machine; `make test` also installs Debian's
+# `chromium` (apt-get, with sudo when not root) for the browser tier when it is missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,7 +14,7 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e clients/python
 	touch $(STAMP)
 
-install: $(STAMP) browser
+install: $(STAMP)
 
 # The browser tier drives Debian's Chromium (Playwright never downloads one): installed when missing.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

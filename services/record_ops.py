@@ -28,7 +28,7 @@ from meterflow.domain.events import format_timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.settings import Settings
-from services.closer.bootstrap import waiting_usage
+from services.exact_usage import waiting_usage
 from services.wiring import usage_store
 
 UNBILLED_LOOKBACK = timedelta(hours=1)

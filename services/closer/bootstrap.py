@@ -22,15 +22,13 @@ from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.adapters.webhook_event_repository import WebhookOutboxRepository
-from meterflow.application.edge_recounts import EdgeRecounts, RecountLimits
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import PeriodCloser
 from meterflow.application.replay import Replayer
 from meterflow.clock import Clock
-from meterflow.domain.edge_figures import EdgeFigure
-from meterflow.observability import count_recount
 from meterflow.settings import Settings
+from services.exact_usage import waiting_usage
 from services.wiring import usage_store
 
 
@@ -50,15 +48,6 @@ class Closer:
     edges: EdgeFigureRepository
     answers: IdempotencyRepository
     outbox: WebhookOutboxRepository
-
-
-def waiting_usage(pool: Pool, rollups: UsageStore, catalog: CatalogRepository, settings: Settings,
-                  clock: Clock) -> ExactUsage:
-    """Usage to the second for a process with no caller to answer 503 (the closer, ops commands): it
-    waits for every edge fold it needs, two at a time (docs/usage-edges.md)."""
-    recounts = EdgeRecounts[EdgeFigure](RecountLimits(slots=2), count_recount)
-    return ExactUsage(rollups, EventRecordRepository(pool), catalog, EdgeFigureRepository(pool), recounts,
-                      settings.edge_rules, clock)
 
 
 @asynccontextmanager

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from meterflow.adapters.edge_figure_repository import EdgeFigureRepository
@@ -19,8 +20,10 @@ from meterflow.domain.idempotency import KEPT_FOR
 log = logging.getLogger(__name__)
 
 
-async def replay_forever(replays: Replayer, idle_s: float) -> None:
-    """Run jobs back to back while there are any; look again every `idle_s` otherwise."""
+async def replay_forever(replays: Replayer, idle_s: float, replayed: Callable[[], Awaitable[None]]) -> None:
+    """Run jobs back to back while there are any; look again every `idle_s` otherwise. After each job
+    completed, `replayed`: a replay changes usage without the processor, which evaluates alerts only for
+    the usage it counts."""
     while True:
         try:
             job = await replays.run_next()
@@ -31,6 +34,7 @@ async def replay_forever(replays: Replayer, idle_s: float) -> None:
             await asyncio.sleep(min(idle_s, 1.0))
         else:
             log.info("replay job %s completed", job.id)
+            await replayed()
 
 
 async def drop_expired_events(record: EventRecordRepository, edges: EdgeFigureRepository, retention: timedelta,

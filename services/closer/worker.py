@@ -7,13 +7,15 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
+from functools import partial
 
 from meterflow.adapters.failures import is_transient
 from meterflow.application.alerts import evaluate_alerts
 from meterflow.application.period_close import CloseSummary
 from meterflow.clock import Clock
-from meterflow.observability import ALERTS_FIRED, CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED
+from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED
 from meterflow.settings import Settings
+from services.alert_reports import report_failure, report_round
 from services.closer.bootstrap import Closer, period_closer
 from services.closer.replays import (
     drop_expired_events,
@@ -46,26 +48,16 @@ async def close_once(closer: Closer, clock: Clock) -> None:
         log.info("closed %d periods, %d invoices written", summary.periods_closed, summary.invoices_written)
 
 
-async def alerts_forever(closer: Closer, clock: Clock, interval_s: float) -> None:
-    """Alerts in a loop of their own, every `interval_s` (a couple of seconds, not the close interval), so a
-    threshold fires within seconds of its crossing; a failing round never holds back period close, nor the
-    reverse."""
-    while True:
-        await evaluate_alerts_once(closer, clock)
-        await asyncio.sleep(interval_s)
-
-
-async def evaluate_alerts_once(closer: Closer, clock: Clock) -> None:
+async def alerts_after_replay(closer: Closer, clock: Clock) -> None:
+    """Every alert evaluated once (usage replayed may cross thresholds); a failure is reported and left to
+    the customers' next change, never holding back the next job."""
     try:
         done = await evaluate_alerts(closer.unit_of_work, closer.exact.catalog, closer.exact,
-                                     clock, closer.org_id, is_transient)
+                                     clock, closer.org_id, is_transient, None)
     except Exception:
-        log.exception("alert evaluation failed; retrying next round")
+        report_failure(False, None)
         return
-    for firing in done.fired:
-        ALERTS_FIRED.labels(firing.alert.type.value).inc()
-    for alert, error in done.skipped:
-        log.error("alert %s skipped this round: %s: %s", alert.id, type(error).__name__, error)
+    report_round(done)
 
 
 async def run_forever(settings: Settings, clock: Clock) -> None:
@@ -78,8 +70,8 @@ async def _serve(settings: Settings, clock: Clock) -> None:
     async with period_closer(settings, clock) as closer, health_served(
             {"postgres": lambda: closer.pool.fetchval("SELECT 1"), "redis": closer.usage.ping},
             settings.api_host, settings.closer_web_port):
-        replays = asyncio.create_task(replay_forever(closer.replayer, settings.close_interval_s))
-        alerts = asyncio.create_task(alerts_forever(closer, clock, settings.alert_interval_s))
+        replays = asyncio.create_task(replay_forever(closer.replayer, settings.close_interval_s,
+                                                     partial(alerts_after_replay, closer, clock)))
         try:
             while True:
                 try:
@@ -94,4 +86,3 @@ async def _serve(settings: Settings, clock: Clock) -> None:
                 await asyncio.sleep(settings.close_interval_s)
         finally:
             replays.cancel()
-            alerts.cancel()

@@ -49,7 +49,7 @@ from meterflow.application.webhook_endpoints import WebhookEndpoints
 from meterflow.clock import Clock
 from meterflow.domain.edge_figures import EdgeFigure
 from meterflow.domain.modes import Mode
-from meterflow.observability import count_recount
+from meterflow.observability import count_alerts_fired, count_recount
 from meterflow.settings import Settings
 from services.gateway.acknowledged_tally import BrokerAcknowledgements, SpoolAcknowledgements
 from services.gateway.authentication import ApiKeyGrants
@@ -147,7 +147,8 @@ def use_cases(s: Settings, pool: Pool, catalog: CatalogRepository, usage: Gatewa
         subscriptions=Subscriptions(catalog, unit_of_work, clock, org_id=s.org_id,
                                     start_allowance=s.acceptance_policy.future_tolerance),
         invoicing=Invoicing(catalog, usage, unit_of_work, clock, org_id=s.org_id, auto_collect=s.auto_collect),
-        wallets=Wallets(unit_of_work, clock, s.org_id),
+        wallets=Wallets(unit_of_work, clock, s.org_id,
+                        lambda fired: count_alerts_fired(f.alert.type.value for f in fired)),
         payout_accounts=PayoutAccounts(PayoutAccountRepository(pool), clock),
         alerts=Alerts(AlertRepository(pool), clock),
         collection=collect, payment_methods=methods,

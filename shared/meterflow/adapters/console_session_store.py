@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from meterflow.adapters.redis_client import RedisClient
 from meterflow.domain.console_sessions import ConsoleSession
 from meterflow.domain.modes import Mode
 
-_PREFIX = "mf:console:session:"
+from .redis_client import RedisClient
+from .redis_keys import KeySpace
 
 
 class RedisSessionStore:
@@ -20,10 +20,10 @@ class RedisSessionStore:
     async def keep(self, key: str, session: ConsoleSession, ttl: timedelta) -> None:
         kept = {"mode": session.mode.value, "key_hash": session.key_hash, "csrf_token": session.csrf_token,
                 "expires_at": session.expires_at.isoformat()}
-        await self._redis.set(_PREFIX + key, json.dumps(kept), ex=max(1, int(ttl.total_seconds())))
+        await self._redis.set(KeySpace.console_session(key), json.dumps(kept), ex=max(1, int(ttl.total_seconds())))
 
     async def find(self, key: str) -> ConsoleSession | None:
-        kept = await self._redis.get(_PREFIX + key)
+        kept = await self._redis.get(KeySpace.console_session(key))
         if kept is None:
             return None
         fields = json.loads(kept)
@@ -31,4 +31,4 @@ class RedisSessionStore:
                               datetime.fromisoformat(fields["expires_at"]))
 
     async def forget(self, key: str) -> None:
-        await self._redis.delete(_PREFIX + key)
+        await self._redis.delete(KeySpace.console_session(key))

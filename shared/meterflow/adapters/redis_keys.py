@@ -100,6 +100,11 @@ class KeySpace:
         """One API key's request count in one second: one key per command, so untagged on a cluster too."""
         return f"{RATES_PREFIX}:{key_id}:{second}"
 
+    @staticmethod
+    def console_session(session_key: str) -> str:
+        """One console session: one key per command, so untagged on a cluster too."""
+        return f"mf:console:session:{session_key}"
+
     def rollups_pattern(self, mode: Mode, metric_id: str) -> str:
         """A SCAN pattern matching every customer's rollups of a metric, in every group."""
         scope = "{*}:" + mode.value if self.clustered else mode.value

@@ -1,18 +1,13 @@
-"""The ports of alert evaluation: the alerts, their states, and the transaction over both."""
+"""The ports of alerts: their definitions (the API's), and the unit of work an evaluation round writes states and
+webhook events in."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, Self
 
-from meterflow.application.ports.unit_of_work import WalletStore, WebhookOutboxStore
-from meterflow.domain.alerts import (
-    Alert,
-    AlertScope,
-    AlertState,
-)
-from meterflow.domain.catalog import Subscription
+from meterflow.application.ports.unit_of_work import AlertStateStore, WebhookOutboxStore
+from meterflow.domain.alerts import Alert, AlertScope
 from meterflow.domain.modes import Mode
 
 
@@ -38,26 +33,9 @@ class AlertStore(Protocol):
     async def acknowledge(self, alert_id: str, at: datetime) -> None: ...
 
 
-class AlertStateStore(Protocol):
-    async def enabled_alerts(self) -> list[Alert]: ...
-
-    async def subscriptions_in_scope(self, alert: Alert) -> list[Subscription]:
-        """The active subscriptions the alert watches (each of a plan's, for a plan scope)."""
-        ...
-
-    async def fire(self, states: Sequence[AlertState]) -> list[AlertState]:
-        """Insert the states; answers those inserted (one already there under its key is not)."""
-        ...
-
-    async def rearm(self, alert_id: str, subject_id: str, threshold_indexes: Sequence[int], at: datetime) -> None: ...
-
-
 class AlertUnitOfWork(Protocol):
     @property
     def alerts(self) -> AlertStateStore: ...
-
-    @property
-    def wallets(self) -> WalletStore: ...
 
     @property
     def webhooks(self) -> WebhookOutboxStore: ...
