@@ -19,7 +19,10 @@ from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.records import DeadLetter
-from meterflow.domain.replay import ChangedHour, ReplayJob
+from meterflow.domain.replay import (
+    ChangedHour,
+    ReplayJob,
+)
 from meterflow.domain.rollups import MetricRule, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
@@ -214,3 +217,7 @@ class EventPublisher(Protocol):
     `Unavailable`, and nothing of the call is acknowledged)."""
 
     async def publish(self, mode: Mode, events: Sequence[Event], received_at: datetime) -> None: ...
+
+
+class ReplayJobs(Protocol):
+    async def create(self, job_id: str, mode: Mode, period: Period, event_name: str | None) -> ReplayJob: ...
