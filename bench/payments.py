@@ -29,8 +29,8 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.payments import PaymentMethod, Provider
 from meterflow.domain.periods import BillingInterval, Period
 from meterflow.domain.rollups import Aggregation
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from services.devstack.embedded import free_port
 from tests.provider_doubles import provider_double, provider_settings
 
 WRITE_BATCH = 50

@@ -34,8 +34,8 @@ from meterflow.adapters.redis_client import RedisClient, connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.periods import Period, align_to_hour
 from meterflow.domain.usage import UsageQuery
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from services.devstack.embedded import free_port
 
 CUSTOMERS = 100
 T = TypeVar("T")

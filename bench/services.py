@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from meterflow.embedded import _die_with_parent
 from meterflow.settings import Settings
+from services.devstack.embedded import _die_with_parent
 
 
 def service_env(settings: Settings) -> dict[str, str]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meterflow.adapters.kafka import ensure_topics
-from meterflow.embedded import build_stack, free_port, running
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
+from services.devstack.embedded import build_stack, free_port, running
 from services.supervisor import EMBEDDED_KAFKA_TIMEOUTS
 from services.wiring import kafka_setup
 

@@ -41,11 +41,11 @@ from prometheus_client import start_http_server
 
 from meterflow.adapters.kafka import ensure_topics, last_offsets, unprocessed
 from meterflow.clock import SystemClock
-from meterflow.embedded import EmbeddedStack, _die_with_parent, build_stack, stop_process, wait_for_port
 from meterflow.migrations import upgrade_to_head
 from meterflow.observability import SERVICE_RESTARTS
 from meterflow.settings import Settings
 from services.accounting_ops import check_loss
+from services.devstack.embedded import EmbeddedStack, _die_with_parent, build_stack, stop_process, wait_for_port
 from services.wiring import kafka_setup
 
 SERVICES = ("gateway", "processor", "closer", "webhooks", "payments")

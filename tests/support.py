@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from meterflow.adapters.kafka import ensure_topics
-from meterflow.embedded import EmbeddedStack, free_port, stop_process, wait_for_port
 from meterflow.settings import Settings
+from services.devstack.embedded import EmbeddedStack, free_port, stop_process, wait_for_port
 from services.wiring import kafka_setup
 
 T = TypeVar("T")
