@@ -37,8 +37,8 @@ from meterflow.domain.events import format_timestamp
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, align_to_hour, period_at
-from meterflow.keys import create_api_key
 from meterflow.settings import Settings
+from services.key_ops import create_api_key
 
 CALLERS = 8  # usage and draft calls at once: half each
 CALLS_EVERY_S = 1.0

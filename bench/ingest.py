@@ -26,8 +26,8 @@ from bench.stack import isolated
 from bench.workload import add_customers, encoded, event, unique_key
 from meterflow.adapters.postgres import create_pool
 from meterflow.domain.modes import Mode
-from meterflow.keys import create_api_key
 from meterflow.settings import Settings
+from services.key_ops import create_api_key
 
 T = TypeVar("T")
 BATCH = 1_000

@@ -34,8 +34,8 @@ from meterflow.domain.event_record import month_start
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, Period, align_to_hour, period_at
-from meterflow.keys import create_api_key
 from meterflow.settings import Settings
+from services.key_ops import create_api_key
 from services.wiring import usage_store
 
 SAMPLES = 200

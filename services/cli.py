@@ -217,7 +217,7 @@ def create_key(mode: ModeOption = typer.Option(..., "--mode", help="test or live
     """Create an API key and print it alone on stdout."""
     from meterflow.domain.api_keys import KeyScope
     from meterflow.domain.modes import Mode
-    from meterflow.keys import create_api_key
+    from services.key_ops import create_api_key
 
     print(asyncio.run(create_api_key(get_settings(), Mode(mode.value), KeyScope(scope.value))))
 
@@ -226,7 +226,7 @@ def create_key(mode: ModeOption = typer.Option(..., "--mode", help="test or live
 def list_keys() -> None:
     """Every key: id, mode, scope, created, revoked (the keys themselves are never stored)."""
     from meterflow.domain.events import format_timestamp
-    from meterflow.keys import list_api_keys
+    from services.key_ops import list_api_keys
 
     for key in asyncio.run(list_api_keys(get_settings())):
         revoked = f"revoked {format_timestamp(key.revoked_at)}" if key.revoked_at else "active"
@@ -236,7 +236,7 @@ def list_keys() -> None:
 @keys.command("revoke")
 def revoke_key(key_id: str = typer.Argument(..., help="the key's id, from `meterflow keys list`")) -> None:
     """Revoke a key: refused by every gateway within MF_API_KEY_CACHE_S seconds."""
-    from meterflow.keys import revoke_api_key
+    from services.key_ops import revoke_api_key
 
     if not asyncio.run(revoke_api_key(get_settings(), key_id)):
         raise _fail(f"no active key {key_id!r}")

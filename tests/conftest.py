@@ -21,10 +21,10 @@ from meterflow.adapters.kafka import ensure_topics
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import RedisClient, connect_redis
 from meterflow.domain.modes import Mode
-from meterflow.keys import create_api_key
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
 from services.devstack.embedded import build_stack, free_port, running
+from services.key_ops import create_api_key
 from services.wiring import kafka_setup
 from tests.redis_cluster import LocalRedisCluster
 from tests.support import ServiceProcess, TestEnvironment, isolated_settings, stack_settings
