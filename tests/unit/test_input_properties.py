@@ -81,6 +81,26 @@ def test_nesting_is_read_from_the_bytes_exactly(value: Any) -> None:
     assert nesting_depth(json.dumps(value).encode()) == _depth(value)
 
 
+# Strings made mostly of what the scan must see through: brackets, quotes and backslashes inside strings.
+STRUCTURAL_TEXT = st.text(alphabet='[]{}"\\a', max_size=10)
+VALUES_WITH_BRACKETS_IN_STRINGS = st.recursive(
+    STRUCTURAL_TEXT | st.integers(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(STRUCTURAL_TEXT, inner, max_size=3),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALUES_WITH_BRACKETS_IN_STRINGS)
+def test_brackets_and_escaped_quotes_inside_strings_are_not_nesting(value: Any) -> None:
+    assert nesting_depth(json.dumps(value).encode()) == _depth(value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 300), st.integers(0, 300))
+def test_nesting_deeper_than_the_fast_passes_or_unbalanced_is_read_exactly(opened: int, closed: int) -> None:
+    assert nesting_depth(b"[" * opened + b"]" * closed) == opened
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.text(max_size=50), JSON_VALUES, max_size=8))
 def test_metadata_is_either_in_domain_or_refused_with_a_path(metadata: dict[str, Any]) -> None:
