@@ -22,7 +22,7 @@ from meterflow.domain.events import (
 )
 from meterflow.domain.inputs import METADATA, json_number_fault, metadata_fault
 from meterflow.domain.json_values import cut_deep, is_plain_number, json_fault, nesting_depth
-from meterflow.domain.quantities import value_fault
+from meterflow.domain.quantities import decimal_places, value_fault
 
 NOW = datetime(2026, 2, 25, 10, tzinfo=UTC)
 POLICY = AcceptancePolicy(window=timedelta(days=7), future_tolerance=timedelta(minutes=5))
@@ -65,6 +65,14 @@ def test_any_json_number_is_a_value_in_domain_or_refused_with_its_param(number: 
 def test_the_decoder_raises_nothing_but_value_error(raw: bytes) -> None:
     with contextlib.suppress(ValueError):  # any other exception fails the test
         decode_json(raw)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_decimal_places_are_the_significant_digits_after_the_point(value: Decimal) -> None:
+    """The places a value's rule counts, read from its plain text: `1.500` has 1, `1E+2` and `0.00` none."""
+    fraction = f"{value:f}".partition(".")[2].rstrip("0")
+    assert decimal_places(value) == len(fraction)
 
 
 def _depth(value: Any) -> int:
