@@ -205,6 +205,10 @@ def _ratios(results: Results) -> Results:
              "ingest_without_spool_to_raw_produce": ("ingest_without_spool_events_per_s", "raw_produce_per_s"),
              "ingest_spool_to_without": ("ingest_events_per_s", "ingest_without_spool_events_per_s"),
              "processor_to_raw_consume": ("processor_events_per_s", "raw_consume_per_s"),
+             # The same comparisons per core (client CPU per message over the stage's CPU per event): what a
+             # stage keeps of the client's speed on a core of its own, whatever else shared the machine.
+             "ingest_to_raw_produce_per_core": ("raw_produce_cpu_us_per_message", "ingest_cpu_us_per_event"),
+             "processor_to_raw_consume_per_core": ("raw_consume_cpu_us_per_message", "processor_cpu_us_per_event"),
              "processor_2_workers_to_one": ("processor_2_workers_events_per_s", "processor_events_per_s"),
              "ingest_with_edge_calls_to_alone": ("ingest_p99_with_edge_calls_ms", "ingest_p99_alone_ms"),
              "sdk_buffer_to_ingest": ("sdk_buffer_events_per_s", "ingest_events_per_s")}
