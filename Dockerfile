@@ -41,8 +41,9 @@ RUN mkdir -p /var/lib/meterflow/spool && chown -R 10001:10001 /var/lib/meterflow
 USER 10001:10001
 WORKDIR /home/meterflow
 
-# 8080: gateway HTTP API (MF_API_PORT); 8081: processor web/health (MF_PROCESSOR_WEB_PORT).
-EXPOSE 8080 8081
+# 8080: gateway HTTP API (MF_API_PORT); health and metrics of the processor (8081), closer (8082),
+# webhook worker (8083) and payment worker (8084), each on its MF_*_WEB_PORT.
+EXPOSE 8080 8081 8082 8083 8084
 
 ENTRYPOINT ["meterflow"]
 CMD ["gateway"]

@@ -1,10 +1,11 @@
-# The README's commands. `make run` and `make test` need only Python 3.11+ on the machine.
+# The README's commands. `make run` needs only Python 3.11+ on the machine; `make test` also installs Debian's
+# `chromium` (apt-get, with sudo when not root) for the browser tier when it is missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: run test test-fast check bench install clean
+.PHONY: run test test-fast check bench install browser clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +16,17 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 
 install: $(STAMP)
 
+# The browser tier drives Debian's Chromium (Playwright never downloads one): installed when missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get install -y --no-install-recommends chromium || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }; }
+
 run: $(STAMP)
 	$(BIN)/meterflow run
 
 # Lint, strict typing and the import rules gate the suite: CI runs `make test`, so it runs all four.
-test: check
+test: check browser
 	$(BIN)/pytest
 
 # The inner loop: the pure rules and each adapter against its real server (the contract suites), in about a

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 from bench import (
     close,
+    console,
     edges,
     ingest,
     latency,
     payments,
+    portal,
     processor,
     raw_kafka,
     record,
@@ -116,10 +118,23 @@ def _close_100k(settings: Settings, scale: float) -> Results:
 
 
 def _redis(settings: Settings, scale: float) -> Results:
-    found = asyncio.run(redis_memory.measure(settings, int(200_000 * scale)))
-    print(f"  {int(200_000 * scale):,} idempotency keys marked ({found.keys_added:,} Redis keys), "
-          f"used_memory +{found.used_memory_delta:,} B")
-    return {"redis_bytes_per_key": found.bytes_per_key}
+    figures: Results = {}
+    for origin, key in (("position", "redis_bytes_per_key"), ("delivery", "redis_bytes_per_key_delivery_origin"),
+                        ("none", "redis_bytes_per_key_no_origin")):
+        found = asyncio.run(redis_memory.measure(settings, int(200_000 * scale), origin))
+        print(f"  {int(200_000 * scale):,} idempotency keys marked with origin {origin} ({found.keys_added:,} "
+              f"Redis keys), used_memory +{found.used_memory_delta:,} B")
+        figures[key] = found.bytes_per_key
+    # The same keys in 256 buckets (~780 a bucket, past the 512 fields a listpack holds): what every mark
+    # costs once a slice holds more than 512 keys a bucket, i.e. above ~55 events/s at the most bits
+    # (docs/scaling.md, "What breaks first").
+    crowded = settings.model_copy(update={"dedupe_mark_bucket_bits": 8})
+    for origin, key in (("position", "redis_bytes_per_key_past_listpack"),
+                        ("none", "redis_bytes_per_key_no_origin_past_listpack")):
+        found = asyncio.run(redis_memory.measure(crowded, int(200_000 * scale), origin))
+        print(f"  origin {origin} in {2 ** 8} buckets: used_memory +{found.used_memory_delta:,} B")
+        figures[key] = found.bytes_per_key
+    return figures
 
 
 def _record(settings: Settings, scale: float) -> Results:
@@ -173,6 +188,21 @@ def _wallets(settings: Settings, scale: float) -> Results:
             "wallet_debits_1000_wallets_per_s": found.many_wallets_per_s}
 
 
+def _console(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(console.measure(settings))
+    print(f"  overview p50 {found.overview_p50_ms:.1f} ms with {found.failed_attempts:,} failed webhook attempts, "
+          f"{console.CLOSE_FAILURES} close failures and 24 hours of accounting behind it")
+    return {"console_overview_p95_ms": found.overview_p95_ms}
+
+
+def _portal(settings: Settings, scale: float) -> Results:
+    found = asyncio.run(portal.measure(settings, int(1_000_000 * scale)))
+    print(f"  {found.events:,} events in the period (on record and folded into rollups in {found.load_s:.0f}s); "
+          f"first page after {found.first_answer_s:.2f}s (edge hour folded); p50 {found.p50_ms:.1f} ms; "
+          f"{found.page_bytes:,} bytes of HTML")
+    return {"portal_page_p95_ms": found.p95_ms}
+
+
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s", "raw_produce_cpu_us_per_message",
                         "raw_consume_cpu_us_per_message"), _raw),
@@ -186,13 +216,17 @@ MEASUREMENTS = [
     Measurement("latency", ("e2e_p50_s", "e2e_p99_s"), _latency),
     Measurement("close", ("close_10k_s",), _close),
     Measurement("close100k", ("close_100k_s",), _close_100k),
-    Measurement("redis", ("redis_bytes_per_key",), _redis),
+    Measurement("redis", ("redis_bytes_per_key", "redis_bytes_per_key_delivery_origin",
+                          "redis_bytes_per_key_no_origin", "redis_bytes_per_key_past_listpack",
+                          "redis_bytes_per_key_no_origin_past_listpack"), _redis),
     Measurement("record", ("record_bytes_per_event", "invoice_events_page_p99_ms", "replay_1m_s"), _record),
     Measurement("edges", ("edge_first_fold_s", "edge_usage_p99_ms", "edge_draft_p99_ms", "ingest_p99_alone_ms",
                           "ingest_p99_with_edge_calls_ms", "ingest_p99_during_edge_fold_ms"), _edges),
     Measurement("webhooks", ("webhook_deliveries_per_s", "webhook_first_attempt_p99_s"), _webhooks),
     Measurement("payments", ("payment_charges_per_s", "payment_finalize_to_charge_p99_s"), _payments),
     Measurement("wallets", ("wallet_debits_one_wallet_per_s", "wallet_debits_1000_wallets_per_s"), _wallets),
+    Measurement("console", ("console_overview_p95_ms",), _console),
+    Measurement("portal", ("portal_page_p95_ms",), _portal),
 ]
 
 

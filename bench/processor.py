@@ -23,7 +23,6 @@ from typing import TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from redis.asyncio import Redis
 
 from bench import services
 from bench.cpu import cpu_seconds, us_per_event
@@ -32,7 +31,7 @@ from bench.raw_kafka import produce
 from bench.stack import isolated
 from bench.workload import Books, encoded, event, expected_units, open_books
 from meterflow.adapters.postgres import create_pool
-from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.redis_client import RedisClient, connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.periods import Period, align_to_hour
 from meterflow.domain.usage import UsageQuery
@@ -77,7 +76,7 @@ def preload(settings: Settings, books: Books, originals: int) -> tuple[int, dict
     return len(records), produced.ends
 
 
-def usage_store(redis: Redis) -> UsageStore:
+def usage_store(redis: RedisClient) -> UsageStore:
     """Only `usage` is called on it: the windows are irrelevant to reading figures."""
     return UsageStore(redis, dedupe_window=timedelta(days=7), clock_skew=timedelta(minutes=5),
                       retention=timedelta(days=1))

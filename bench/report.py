@@ -69,6 +69,10 @@ FIGURES = [
     Figure("close_10k_s", "close-periods, 10,000 subscriptions", "s", at_most(10.0)),
     Figure("close_100k_s", "close-periods, 100,000 subscriptions", "s", at_most(30.0)),
     Figure("redis_bytes_per_key", "Redis memory per idempotency key", "B", at_most(64)),
+    Figure("redis_bytes_per_key_delivery_origin", "  the same, marks naming a spool delivery id", "B"),
+    Figure("redis_bytes_per_key_no_origin", "  the same, marks without an origin", "B"),
+    Figure("redis_bytes_per_key_past_listpack", "  the same, buckets past 512 fields (above ~55 events/s)", "B"),
+    Figure("redis_bytes_per_key_no_origin_past_listpack", "  without an origin, past 512 fields", "B"),
     # Issue 13's target (issue 12's was 0.8x the processor without the record). The record is always on,
     # so this is the processor figure itself (docs/processor-design.md).
     Figure("processor_with_record_events_per_s", "processor with the events on record", "events/s",
@@ -92,6 +96,8 @@ FIGURES = [
            at_most(1.0)),
     Figure("wallet_debits_one_wallet_per_s", "wallet debits, all on one wallet", "debits/s"),
     Figure("wallet_debits_1000_wallets_per_s", "wallet debits over 1,000 wallets", "debits/s"),
+    Figure("console_overview_p95_ms", "ops console overview page, signed in, p95", "ms", at_most(500)),
+    Figure("portal_page_p95_ms", "customer portal page, 1M events in the period, p95", "ms", at_most(300)),
 ]
 
 

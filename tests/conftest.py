@@ -16,17 +16,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from meterflow.adapters.kafka import ensure_topics
 from meterflow.adapters.postgres import Pool, create_pool
-from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.redis_client import RedisClient, connect_redis
 from meterflow.domain.modes import Mode
 from meterflow.embedded import build_stack, free_port, running
 from meterflow.keys import create_api_key
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
-from tests.support import ServiceProcess, TestEnvironment, stack_settings
+from tests.redis_cluster import LocalRedisCluster
+from tests.support import ServiceProcess, TestEnvironment, isolated_settings, stack_settings
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +57,24 @@ def _prepared(environment: TestEnvironment) -> TestEnvironment:
 @pytest.fixture(scope="session")
 def settings(environment: TestEnvironment) -> Settings:
     return environment.settings
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalRedisCluster]:
+    """A 3-master Valkey cluster (AOF fsynced on every write), started once, only for the tests that ask."""
+    cluster = LocalRedisCluster(Path(tempfile.mkdtemp(prefix="meterflow-cluster-")))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def redis_cluster_settings(settings: Settings, redis_cluster: LocalRedisCluster) -> Settings:
+    """Settings of a test's own services (topics, group, ports: `isolated_settings`) on the local cluster."""
+    return await isolated_settings(settings, redis_url=redis_cluster.url)
 
 
 @pytest.fixture(scope="session")
@@ -98,29 +116,31 @@ async def pool(settings: Settings) -> AsyncIterator[Pool]:
 
 
 @pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
+async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
     client = connect_redis(settings.redis_dsn)
     yield client
     await client.aclose()
 
 
-SERVERS = ("kafka", "redis", "postgres")
+STACK_SERVERS = ("kafka", "redis", "postgres")  # the session's stack
+SERVERS = (*STACK_SERVERS, "redis_cluster")
 # What each server-backed fixture touches. A test that asks for one must declare those servers.
 FIXTURE_SERVERS: dict[str, frozenset[str]] = {
     "environment": frozenset(), "settings": frozenset(),
     "redis": frozenset({"redis"}), "pool": frozenset({"postgres"}),
+    "redis_cluster": frozenset({"redis_cluster"}), "redis_cluster_settings": frozenset({"redis_cluster", "kafka"}),
     "test_key": frozenset({"postgres"}), "live_key": frozenset({"postgres"}),
-    "gateway": frozenset(SERVERS), "processor": frozenset(SERVERS), "api": frozenset(SERVERS),
+    "gateway": frozenset(STACK_SERVERS), "processor": frozenset(STACK_SERVERS), "api": frozenset(STACK_SERVERS),
 }
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests under e2e/, faults/ and fuzz/ drive the whole stack: they carry every server marker. Elsewhere
+    """Tests under e2e/, browser/, faults/ and fuzz/ drive the whole stack: they carry every server marker. Elsewhere
     a test declares the servers it touches itself (`pytestmark = pytest.mark.redis`)."""
     for item in items:
         parts = Path(str(item.fspath)).parts
-        if {"e2e", "faults", "fuzz"} & set(parts):
-            for marker in SERVERS:
+        if {"e2e", "browser", "faults", "fuzz"} & set(parts):
+            for marker in STACK_SERVERS:
                 item.add_marker(marker)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from meterflow.adapters.kafka import ensure_topics
 from meterflow.embedded import EmbeddedStack, free_port, stop_process, wait_for_port
 from meterflow.settings import Settings
 
@@ -101,3 +102,18 @@ async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bo
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
+
+
+async def isolated_settings(settings: Settings, **overrides: Any) -> Settings:
+    """`settings` with topics, consumer group, ports and spool of one test only (created), so that its own
+    gateway and processor never meet the session's; `overrides` set more (another Redis, say)."""
+    tag = unique("f")[:14]
+    isolated = settings.model_copy(update={
+        "events_topic_test": f"{tag}.events.test", "events_topic_live": f"{tag}.events.live",
+        "dlq_topic": f"{tag}.events.dlq", "processor_id": f"{tag}-processor", "api_port": free_port(),
+        "processor_web_port": free_port(), "topic_partitions": 4,
+        # A spool of its own: one left by another test holds that test's events, which would be forwarded
+        # to this test's topics.
+        "spool_dir": settings.data_dir / "spool" / tag, **overrides})
+    await ensure_topics(isolated)
+    return isolated

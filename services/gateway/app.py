@@ -39,6 +39,8 @@ from services.gateway import (
     routes_invoices,
     routes_payments,
     routes_payout_accounts,
+    routes_portal,
+    routes_portal_tokens,
     routes_subscriptions,
     routes_unbilled,
     routes_usage,
@@ -55,6 +57,8 @@ from services.gateway.openapi import install_openapi
 from services.gateway.request_ids import with_request_id
 from services.gateway.routes_accounting import AccountingGauges, loss_json
 from services.gateway.trailing_slash import TrailingSlashes
+from services.gateway.web import console
+from services.gateway.web.templates import install_web
 
 ACCOUNTING_SCRAPE_TIMEOUT_S = 2.0
 
@@ -111,6 +115,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app = FastAPI(title="meterflow", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_openapi(app)
+    install_web(app)
     app.add_middleware(HeadAsGet)  # innermost: the access log and the request id see the HEAD
     app.middleware("http")(with_idempotency)
     app.add_middleware(JsonBodies)
@@ -131,6 +136,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(routes_wallets.router)
     app.include_router(routes_payout_accounts.router)
     app.include_router(routes_alerts.router)
+    app.include_router(console.router)
+    app.include_router(routes_portal_tokens.router)
+    routes_portal.install_portal(app)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

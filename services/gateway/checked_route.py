@@ -64,7 +64,7 @@ def decode_body(body: bytes, decode: Callable[[bytes], Any] = decode_json) -> An
         raise FieldError("body", f"Malformed JSON body: {exc}") from None
 
 
-def _check_parameters(request: Request) -> None:
+def check_parameters(request: Request) -> None:
     """Path and query values are text like any other: no NUL (Postgres refuses it), bounded length,
     whatever the route then parses them as."""
     for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
@@ -86,7 +86,7 @@ def checked_route(max_body_bytes: int = MAX_BODY_BYTES, decode: Callable[[bytes]
             async def checked(request: Request) -> Response:
                 if needs_key:
                     await authenticated_mode(request, context(request))
-                _check_parameters(request)
+                check_parameters(request)
                 checked_request = CheckedRequest(request.scope, request.receive)
                 if reads_body:
                     checked_request.checked_body = await read_body(request, max_body_bytes)

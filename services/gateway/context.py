@@ -10,7 +10,6 @@ from functools import partial
 
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
-from redis.asyncio import Redis
 
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
@@ -21,6 +20,7 @@ from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.kafka_publisher import KafkaPublisher
 from meterflow.adapters.postgres import Pool
+from meterflow.adapters.redis_client import RedisClient
 from meterflow.adapters.request_rates import RequestRates
 from meterflow.adapters.spool.spool import Spool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
@@ -56,7 +56,7 @@ class GatewayUsage(ExactUsage):
 class GatewayContext:
     settings: Settings
     pool: Pool
-    redis: Redis
+    redis: RedisClient
     producer: AIOKafkaProducer
     clock: Clock
     spool: Spool | None = None  # None: MF_SPOOL_ENABLED=false, ingest publishes straight to Kafka

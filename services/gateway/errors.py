@@ -66,6 +66,11 @@ _CATEGORIES: dict[ErrorCategory, tuple[int, ErrorType]] = {
 DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (*TRANSIENT, KafkaError)
 
 
+def http_status(error: MeterflowError) -> int:
+    """The status of a category, for answers that are pages rather than JSON (the console)."""
+    return _CATEGORIES[error.category][0]
+
+
 def found_or_404(value: T | None, kind: str, object_id: str, param: str = "id") -> T:
     if value is None:
         raise NotFound(kind, object_id, param)

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.application.events_on_record import invoice_events
+from meterflow.application.replay import RECORD_RETENTION, start_replay
 from meterflow.domain.errors import NotFound
 from meterflow.domain.event_record import EventFilter, EventOnRecord
 from meterflow.domain.events import format_timestamp
-from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.inputs import EventNameText, IdText, KeyText, Timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.presentation import job_json
@@ -47,7 +47,6 @@ class OneEvent(BaseModel):
     event: EventOut
 
 
-_KEPT_FOR = "the events-on-record retention"
 
 
 def _kept(ctx: GatewayContext) -> timedelta:
@@ -79,7 +78,7 @@ async def list_events(customer_id: IdText | None = None, event_name: EventNameTe
     either bound optional; with both, the window rule of usage and replays (`to` after `from`, at most the
     retention long)."""
     if start is not None and to is not None:
-        checked_window(start, to, _kept(ctx), _KEPT_FOR)
+        checked_window(start, to, _kept(ctx), RECORD_RETENTION)
     wanted = EventFilter(customer_id, (event_name,) if event_name is not None else None, idempotency_key,
                          start, to)
     return _page(*await reader.page(mode, wanted, limit, starting_after))
@@ -128,8 +127,7 @@ async def replay(body: ReplayIn, mode: Mode = Depends(authenticated_mode),
                  ctx: GatewayContext = Depends(context)) -> JSONResponse:
     """Rebuild the usage of `[from, to)` (widened to whole hours) from the events on record, as a
     background job: poll `GET /v1/events/replay/{id}`."""
-    window = checked_window(body.start, body.to, _kept(ctx), _KEPT_FOR)
-    job = await ReplayJobRepository(ctx.pool).create(new_id(IdKind.REPLAY_JOB), mode, window, body.event_name)
+    job = await start_replay(ReplayJobRepository(ctx.pool), mode, body.start, body.to, body.event_name, _kept(ctx))
     return JSONResponse({"job": job_json(job)}, status_code=202)
 
 

@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MF_", frozen=True)
 
     kafka_bootstrap: str | None = Field(None, description="host:port of a Kafka broker; unset = embedded")
-    redis_url: str | None = Field(None, description="redis:// URL; unset = embedded")
+    redis_url: str | None = Field(None, description="redis://host:port/db for one server, or "
+                                  "redis+cluster://host:port (any master) for a Redis Cluster; unset = embedded")
     database_url: str | None = Field(None, description="postgresql:// URL; unset = embedded")
 
     embedded_kafka_port: int = Field(9092, description="port of the embedded Kafka-protocol broker (Tansu)")
@@ -111,6 +112,11 @@ class Settings(BaseSettings):
                                    "revoked key is refused everywhere within this")
     api_rate_limit_per_s: int = Field(1_000, ge=0, description="requests a second per API key across every "
                                       "gateway (429 with Retry-After past it); 0 = no limit")
+    console_session_s: int = Field(8 * 3_600, ge=60, description="how long an ops-console sign-in lasts "
+                                   "(the session is kept server-side and forgotten at this age or at sign-out)")
+    public_url: str | None = Field(None, description="the address customers reach the gateway at (such as "
+                                   "https://billing.example.com), the start of every portal link; unset = "
+                                   "http://MF_API_HOST:MF_API_PORT")
     org_id: str = Field("org_meterflow", description="the `org_id` every object carries (one organisation "
                                  "per deployment)")
 
@@ -144,6 +150,13 @@ class Settings(BaseSettings):
     @property
     def database_dsn(self) -> str:
         return self.database_url or f"postgresql://postgres@127.0.0.1:{self.embedded_postgres_port}/meterflow"
+
+    @property
+    def public_base_url(self) -> str:
+        """Where portal links point: MF_PUBLIC_URL, else the gateway's own address (127.0.0.1 for a
+        gateway bound to every interface, which is no address to send anyone to)."""
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::", "") else self.api_host
+        return (self.public_url or f"http://{host}:{self.api_port}").rstrip("/")
 
     @property
     def spool_path(self) -> Path:

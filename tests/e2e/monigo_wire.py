@@ -51,6 +51,8 @@ PAYOUT_ACCOUNT = {"id": "str", "customer_id": "str", "org_id": "str", "account_n
                   "bank_code": "str?", "account_number": "str?", "mobile_money_number": "str?",
                   "payout_method": "str", "currency": "str", "is_default": "bool", "metadata": "any",
                   "created_at": "ts", "updated_at": "ts"}
+PORTAL_TOKEN = {"id": "str", "org_id": "str", "customer_id": "str", "token": "str", "label": "str",
+                "expires_at": "ts?", "revoked_at": "ts?", "created_at": "ts", "updated_at": "ts", "portal_url": "str"}
 INGEST = {"ingested": ["str"], "duplicates": ["str"]}
 ERROR = {"error": "str", "details": "details"}
 

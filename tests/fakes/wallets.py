@@ -21,7 +21,6 @@ from meterflow.domain.wallets import AccountType, LedgerEntry, Wallet
 class WalletTables:
     wallets: dict[str, Wallet] = field(default_factory=dict)
     entries: list[LedgerEntry] = field(default_factory=list)
-    payout_plan_ids: set[str] = field(default_factory=set)  # every other plan is a collection plan
 
 
 class BillingTables(Protocol):
@@ -29,6 +28,7 @@ class BillingTables(Protocol):
     invoices: dict[str, Invoice]
     subscriptions: dict[str, Subscription]
     wallets: WalletTables
+    plan_types: dict[str, str]  # plan id → plan_type (absent: collection)
 
 
 class FakeWallets:
@@ -51,7 +51,7 @@ class FakeWallets:
             if invoice is None or invoice.status is not InvoiceStatus.FINALIZED or invoice.total <= Decimal(0):
                 continue
             subscription = self._billing.subscriptions.get(invoice.subscription_id)
-            if subscription is None or subscription.plan_id in self._tables.payout_plan_ids:
+            if subscription is None or self._billing.plan_types.get(subscription.plan_id) == "payout":
                 continue
             wallet = await self.wallet_of(invoice.mode, invoice.customer_id, invoice.currency)
             if wallet is not None:

@@ -15,8 +15,9 @@ from redis.asyncio import Redis
 
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.catalog_repository import CatalogRepository
-from meterflow.adapters.kafka import ensure_topics, last_offsets, unprocessed
+from meterflow.adapters.kafka import last_offsets, unprocessed
 from meterflow.adapters.postgres import Pool
+from meterflow.adapters.redis_client import RedisClient
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.accounting import HOUR, HourFigures, figures_of, hour_of
 from meterflow.domain.catalog import Customer, Metric
@@ -26,24 +27,14 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period, align_to_hour
 from meterflow.domain.rollups import Aggregation
 from meterflow.domain.usage import UsageQuery
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
-from tests.support import eventually, unique
+from tests.support import eventually, isolated_settings, unique
 
 
 @pytest.fixture
 async def isolated(settings: Settings) -> Settings:
     """The session's servers, with topics, group and ports of this test only."""
-    tag = unique("f")[:14]
-    isolated = settings.model_copy(update={
-        "events_topic_test": f"{tag}.events.test", "events_topic_live": f"{tag}.events.live",
-        "dlq_topic": f"{tag}.events.dlq", "processor_id": f"{tag}-processor", "api_port": free_port(),
-        "processor_web_port": free_port(), "topic_partitions": 4,
-        # A spool of its own: one left by another test holds that test's events, which would be forwarded
-        # to this test's topics.
-        "spool_dir": settings.data_dir / "spool" / tag})
-    await ensure_topics(isolated)
-    return isolated
+    return await isolated_settings(settings)
 
 
 @dataclass(frozen=True)
@@ -174,7 +165,7 @@ class Accounted:
     balanced: bool  # every hour: acknowledged = counted + duplicates + dead_lettered + lost + in_flight
 
     @classmethod
-    async def read(cls, redis: Redis, mode: Mode, start: datetime | None = None) -> Accounted:
+    async def read(cls, redis: RedisClient, mode: Mode, start: datetime | None = None) -> Accounted:
         start = start or hour_of(datetime.now(UTC))
         hours = [start, start + HOUR]
         rows = [figures_of(h, t) for h, t in zip(hours, await AccountingStore(redis, timedelta(days=1)).tallies(

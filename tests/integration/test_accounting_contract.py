@@ -16,6 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from meterflow.adapters.accounting_store import AccountingStore, hour_key
+from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.accounting import HOUR, Receipt, Source, hour_of
 from meterflow.domain.counting import Contribution, CountableEvent
@@ -33,8 +34,13 @@ def hour() -> datetime:
     return hour_of(datetime.now(UTC)) + HOUR * random.randint(1_000, 1_000_000)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", pytest.param("redis_cluster", marks=pytest.mark.redis_cluster)])
 async def book(request: pytest.FixtureRequest, redis: Redis) -> AsyncIterator[Any]:
+    if request.param == "redis_cluster":
+        cluster = connect_redis(request.getfixturevalue("redis_cluster").url)
+        yield AccountingStore(cluster, RETENTION)
+        await cluster.aclose()
+        return
     yield MemoryAccounting() if request.param == "memory" else AccountingStore(redis, RETENTION)
 
 

@@ -37,7 +37,7 @@ class Checked:
     mark_counted: Callable[[Mode, str], Awaitable[None]]  # what the processor's count leaves
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", pytest.param("redis_cluster", marks=pytest.mark.redis_cluster)])
 async def checked(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Checked]:
     if request.param == "memory":
         fake = Precheck()
@@ -46,7 +46,8 @@ async def checked(request: pytest.FixtureRequest, settings: Settings) -> AsyncIt
             fake.known.add((mode, key))
         yield Checked(fake, fake_count)
         return
-    redis = connect_redis(settings.redis_dsn)
+    url = request.getfixturevalue("redis_cluster").url if request.param == "redis_cluster" else settings.redis_dsn
+    redis = connect_redis(url)
     store = UsageStore.from_settings(redis, settings)
 
     async def count(mode: Mode, key: str) -> None:

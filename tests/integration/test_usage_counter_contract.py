@@ -32,12 +32,13 @@ class CountingStore(UsageCounter, UsageReader, Protocol):
     pass
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", pytest.param("redis_cluster", marks=pytest.mark.redis_cluster)])
 async def store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[CountingStore]:
     if request.param == "memory":
         yield MemoryUsageStore()
         return
-    redis = connect_redis(settings.redis_dsn)
+    url = request.getfixturevalue("redis_cluster").url if request.param == "redis_cluster" else settings.redis_dsn
+    redis = connect_redis(url)
     yield UsageStore(redis, dedupe_window=timedelta(days=7), clock_skew=timedelta(minutes=5),
                      retention=timedelta(days=30))
     await redis.aclose()

@@ -11,7 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from meterflow.adapters.dedupe_marks import MarkLayout, digest, legacy_key
-from meterflow.adapters.usage_store import MARKS_PREFIX, UsageStore
+from meterflow.adapters.redis_keys import MARKS_PREFIX
+from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.counting import Changes, Contribution, CountableEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
@@ -91,6 +92,24 @@ async def test_dedupe_keys_expire_after_event_time_plus_window(redis: Redis) -> 
     ttl = await redis.ttl(bucket)
     needed = (event.timestamp + timedelta(days=7, minutes=5) - datetime.now(UTC)).total_seconds()
     assert needed - 5 <= ttl <= needed + width.total_seconds() + 5
+
+
+async def test_a_process_finds_marks_in_slices_it_had_not_read(redis: Redis) -> None:
+    """The scripts touch only the buckets their caller names, from the slices it last read: a fresh process
+    (nothing read) and a process that read before another layout's slice began (another W) both find the
+    marks there, after the script sends them to read the registries again."""
+    metric, customer = unique("met"), unique("cus")
+    first, key = store(redis), unique("k")
+    other = UsageStore(redis, dedupe_window=timedelta(days=3), clock_skew=timedelta(minutes=5),
+                       retention=timedelta(days=30))
+    [counted] = events(metric, customer, 1, keys=[key])
+    assert len((await first.apply([counted], NOW)).counted) == 1
+    assert len((await other.apply(events(metric, customer, 1, keys=[key]), NOW)).duplicates) == 1
+    later = unique("k")
+    assert len((await other.apply(events(metric, customer, 1, keys=[later]), NOW)).counted) == 1
+    assert len((await first.apply(events(metric, customer, 1, keys=[later]), NOW)).duplicates) == 1
+    assert await store(redis).known_keys(Mode.TEST, [key, later, unique("k")]) == {key, later}
+    assert await total(first, metric, customer) == (2, Decimal("3.0"))
 
 
 async def test_marks_of_the_previous_layout_are_still_honoured(redis: Redis) -> None:

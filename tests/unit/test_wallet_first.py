@@ -65,7 +65,7 @@ async def test_a_short_wallet_pays_what_it_has_and_the_invoice_stays_finalized()
 async def test_payout_plans_and_wallets_in_another_currency_are_never_charged() -> None:
     world = World()
     payout = await world.subscribe(world.add_plan())
-    world.db.tables.wallets.payout_plan_ids.add(payout.plan_id)
+    world.db.tables.plan_types[payout.plan_id] = "payout"
     other = await world.subscribe(world.add_plan())
     payout_wallet = await funded(world, payout.customer_id, "10.00")
     naira = await funded(world, other.customer_id, "10.00", "NGN")

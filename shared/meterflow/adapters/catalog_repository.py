@@ -98,6 +98,16 @@ class CatalogRepository(SubscriptionRepository, CustomerRepository):
                                                _LIVE)
         return [_customer(r) for r in rows], more
 
+    async def search_customers(self, mode: Mode, text: str, limit: int) -> list[Customer]:
+        """Newest first: those whose id or external id is `text`, or whose name or email holds it (any case);
+        every customer when `text` is empty."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self._pool.fetch(
+            f"SELECT * FROM customers WHERE mode = $1 AND {_LIVE} AND ($2 = '' OR id = $2 OR external_id = $2 "
+            "OR name ILIKE $3 OR email ILIKE $3) ORDER BY created_at DESC, id DESC LIMIT $4",
+            mode.value, text, pattern, limit)
+        return [_customer(r) for r in rows]
+
     async def existing_customer_ids(self, mode: Mode, ids: Iterable[str]) -> set[str]:
         rows = await self._pool.fetch(
             f"SELECT id FROM customers WHERE mode = $1 AND id = ANY($2::text[]) AND {_LIVE}",

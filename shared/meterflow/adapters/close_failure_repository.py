@@ -40,7 +40,9 @@ class CloseFailureRepository:
         await self._db.execute("DELETE FROM close_failures WHERE subscription_id = ANY($1::text[])",
                                list(subscription_ids))
 
-    async def listing(self, limit: int) -> list[CloseFailure]:
-        rows = await self._db.fetch("SELECT * FROM close_failures ORDER BY last_failed_at DESC, subscription_id "
-                                    "LIMIT $1", limit)
+    async def listing(self, limit: int, mode: Mode | None = None) -> list[CloseFailure]:
+        """The newest first; of one mode when `mode` is given (the console), else of both (the CLI)."""
+        rows = await self._db.fetch("SELECT * FROM close_failures WHERE $2::text IS NULL OR mode = $2 "
+                                    "ORDER BY last_failed_at DESC, subscription_id LIMIT $1",
+                                    limit, mode.value if mode else None)
         return [_failure(r) for r in rows]

@@ -14,33 +14,44 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
-from meterflow.adapters.dedupe_marks import MarkLayout, any_marked_args, digest
+from meterflow.adapters.dedupe_marks import MarkLayout, any_marked_args, digest, with_known_slices
+from meterflow.adapters.redis_client import RedisClient, key_space
 from meterflow.domain.modes import Mode
 
 log = logging.getLogger(__name__)
 
 
 class RedisDuplicatePrecheck:
-    def __init__(self, redis: Redis, counted: MarkLayout, acknowledged: AcknowledgedKeys,
+    def __init__(self, redis: RedisClient, counted: MarkLayout, acknowledged: AcknowledgedKeys,
                  timeout_s: float = 1.0) -> None:
         self._redis, self._counted, self._acknowledged, self._timeout_s = redis, counted, acknowledged, timeout_s
+        self._space = key_space(redis)
 
     async def already_known(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
         if not idempotency_keys:
             return set()
-        script, registries, args = any_marked_args([self._counted, self._acknowledged.layout],
-                                                   ((mode, digest(key)) for key in idempotency_keys), legacy=True)
+        # A counted key's mark is in its customer's slot group, an acknowledged one in its digest's: on a
+        # cluster every group is asked for every key, one script a group, in one round trip.
+        digests = [(mode, digest(key)) for key in idempotency_keys]
+        layouts = [self._counted, self._acknowledged.layout]
+
+        async def look_up() -> list[list[int]]:
+            pipe = self._redis.pipeline(transaction=False)
+            for group in self._space.all_groups():
+                script, names, args = any_marked_args(layouts, digests, legacy=True, group=group)
+                pipe.eval(script, len(names), *names, *args)
+            replies: list[list[int]] = await pipe.execute()
+            return replies
         try:
-            found = await asyncio.wait_for(self._redis.eval(script, len(registries), *registries, *args),
-                                           self._timeout_s)
+            replies = await asyncio.wait_for(
+                with_known_slices(self._redis, layouts, self._space.all_groups(), look_up), self._timeout_s)
         except (RedisError, TimeoutError):
             log.warning("duplicate pre-check skipped: Redis unavailable")
             return set()
-        return {key for key, hit in zip(idempotency_keys, found, strict=True) if hit}
+        return {key for found in replies for key, hit in zip(idempotency_keys, found, strict=True) if hit}
 
     async def remember(self, mode: Mode, idempotency_keys: Sequence[str], now: datetime) -> None:
         try:

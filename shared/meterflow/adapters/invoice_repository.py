@@ -76,6 +76,11 @@ class InvoiceRepository:
         rows, more = await fetch_filtered_page(self._db, "invoices", mode, limit, starting_after, filters or {})
         return await self._with_lines(rows), more
 
+    async def of_customer(self, mode: Mode, customer_id: str, limit: int) -> list[Invoice]:
+        """The customer's latest invoices, newest first."""
+        found, _ = await self.invoices(mode, limit, None, {"customer_id": customer_id})
+        return found
+
     async def live_invoices(self, keys: Sequence[tuple[str, datetime]], *,
                             lock: bool = False) -> dict[tuple[str, datetime], Invoice]:
         """The non-void invoice of each (subscription, period start) that has one."""

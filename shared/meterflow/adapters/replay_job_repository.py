@@ -39,6 +39,12 @@ class ReplayJobRepository:
         row = await self._pool.fetchrow("SELECT * FROM replay_jobs WHERE mode = $1 AND id = $2", mode.value, job_id)
         return _job(row) if row else None
 
+    async def jobs(self, mode: Mode, limit: int) -> list[ReplayJob]:
+        """The newest first."""
+        rows = await self._pool.fetch("SELECT * FROM replay_jobs WHERE mode = $1 ORDER BY created_at DESC, id DESC "
+                                      "LIMIT $2", mode.value, limit)
+        return [_job(r) for r in rows]
+
     async def claim(self, now: datetime) -> ReplayJob | None:
         """The oldest waiting job (or one whose worker went silent), marked processing; two workers never
         take the same one (SKIP LOCKED)."""

@@ -13,15 +13,17 @@ import asyncio
 import logging
 from datetime import datetime
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from meterflow.adapters.redis_client import RedisClient
+from meterflow.adapters.redis_keys import KeySpace
 
 log = logging.getLogger(__name__)
 _ANSWER_WITHIN_S = 0.1
 
 
 class RequestRates:
-    def __init__(self, redis: Redis, limit_per_s: int) -> None:
+    def __init__(self, redis: RedisClient, limit_per_s: int) -> None:
         self._redis, self.limit_per_s = redis, limit_per_s
 
     async def admit(self, key_id: str, now: datetime) -> bool:
@@ -29,7 +31,7 @@ class RequestRates:
         within the limit, or when there is no limit (0)."""
         if not self.limit_per_s:
             return True
-        name = f"mf:rl:{key_id}:{int(now.timestamp())}"
+        name = KeySpace.request_rate(key_id, int(now.timestamp()))
         try:
             async with asyncio.timeout(_ANSWER_WITHIN_S):
                 pipe = self._redis.pipeline(transaction=False)

@@ -2,8 +2,10 @@
 
 The invariant that makes counting exactly-once (docs/exactly-once.md): a batch's dedupe marks and the
 rollup changes they stand for are written in ONE Redis transaction (MULTI/EXEC), so they are durable
-together or not at all. A replayed event is a duplicate only if its effect is already in the rollups;
-an event whose transaction never happened is simply counted on replay. WATCH on every key read makes
+together or not at all (on a Redis Cluster, one transaction per slot group, each holding its events'
+marks and effects: `apply`, and `redis_keys.py` for the names). A replayed event is a duplicate only
+if its effect is already in the rollups; an event whose transaction never happened is simply counted on
+replay. WATCH on every key read makes
 the read-fold-write race-free against a second processor (rebalance, zombie) touching the same keys.
 The rule itself (which events count, what they add) is `domain/counting.py`; this module only reads the
 state it needs, encodes, and writes. Arithmetic never happens in Redis (HINCRBYFLOAT is binary float).
@@ -21,6 +23,7 @@ Layout (all keys carry the mode, so test and live never meet):
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -28,12 +31,22 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import WatchError
 
 from meterflow.adapters.accounting_store import AccountingStore
-from meterflow.adapters.dedupe_marks import HashWrites, MarkLayout, decode_origin, digest, encode_origin, mark_value
+from meterflow.adapters.dedupe_marks import (
+    HashWrites,
+    MarkLayout,
+    decode_origin,
+    digest,
+    encode_origin,
+    mark_value,
+    with_known_slices,
+)
+from meterflow.adapters.redis_client import RedisClient, key_space, transaction
+from meterflow.adapters.redis_keys import MARKS_PREFIX
 from meterflow.domain.counting import (
     BatchOutcome,
     Changes,
@@ -54,7 +67,6 @@ from meterflow.settings import Settings
 
 _K = TypeVar("_K")
 _STATS = ("e", "v", "t", "x", "m", "u")
-MARKS_PREFIX = "mf:m"
 
 
 _READ_HASHES = """
@@ -67,14 +79,6 @@ _HASHES_PER_CALL = 2_000
 
 class MarkConflict(WatchError):
     """A key of the batch was marked by someone else between our read and our write: read again."""
-
-
-def _rollup_key(key: RollupKey) -> str:
-    return f"mf:r:{key.mode}:{key.metric_id}:{key.customer_id}:{key.day}"
-
-
-def _distinct_key(key: RollupKey) -> str:
-    return f"mf:d:{key.mode}:{key.metric_id}:{key.customer_id}:{key.day}"
 
 
 def encode_rollup(hour: int, rollup: Rollup) -> dict[str, str]:
@@ -97,9 +101,10 @@ def decode_rollups(fields: dict[str, str]) -> dict[int, Rollup]:
 
 
 class UsageStore:
-    def __init__(self, redis: Redis, *, dedupe_window: timedelta, clock_skew: timedelta,
+    def __init__(self, redis: RedisClient, *, dedupe_window: timedelta, clock_skew: timedelta,
                  retention: timedelta, mark_bucket_bits: int = 12, accounting: AccountingStore | None = None) -> None:
         self._redis = redis
+        self._space = key_space(redis)
         # Where the counted and duplicate figures go, in the same transaction (None: not kept).
         self._accounting = accounting
         self._key_memory = dedupe_window + clock_skew
@@ -107,10 +112,10 @@ class UsageStore:
         self._retention = retention
         # A slice as wide as a mark must outlive its write: W + skew past an event up to skew ahead.
         self._marks = MarkLayout(MARKS_PREFIX, int((dedupe_window + 2 * clock_skew).total_seconds()),
-                                 mark_bucket_bits)
+                                 mark_bucket_bits, self._space)
 
     @classmethod
-    def from_settings(cls, redis: Redis, settings: Settings) -> UsageStore:
+    def from_settings(cls, redis: RedisClient, settings: Settings) -> UsageStore:
         return cls(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
                    clock_skew=timedelta(seconds=settings.clock_skew_s),
                    retention=timedelta(seconds=settings.rollup_retention_s),
@@ -124,10 +129,16 @@ class UsageStore:
         """Keys already counted (the gateway's early answer; the processor stays the judge)."""
         if not idempotency_keys:
             return set()
-        pipe = self._redis.pipeline(transaction=False)
-        self._queue_lookup(pipe, [(mode, key) for key in idempotency_keys], [digest(key) for key in idempotency_keys])
-        [marks] = await pipe.execute()
-        return set(self._marks_found(idempotency_keys, marks))
+        # A key's mark is in its customer's slot group, which the caller does not know: every group is
+        # asked (one group, one script, on a single node).
+        keys, digests = [(mode, key) for key in idempotency_keys], [digest(key) for key in idempotency_keys]
+
+        async def look_up() -> set[str]:
+            pipe = self._redis.pipeline(transaction=False)
+            for group in self._space.all_groups():
+                self._queue_lookup(pipe, keys, digests, group)
+            return {key for marks in await pipe.execute() for key in self._marks_found(idempotency_keys, marks)}
+        return await with_known_slices(self._redis, [self._marks], self._space.all_groups(), look_up)
 
     @property
     def marks_layout(self) -> MarkLayout:
@@ -135,29 +146,45 @@ class UsageStore:
         return self._marks
 
     async def apply(self, events: Sequence[CountableEvent], now: datetime) -> BatchOutcome:
-        """Count each not-yet-seen event once: marks and rollups in one transaction, retried on conflict.
+        """Count each not-yet-seen event once: marks and rollups in one transaction per slot group (one
+        on a single node), each retried on conflict.
 
+        Why splitting by group keeps exactly-once: an event's mark, its rollups and its counted figure are
+        all in its customer's group, so each transaction still makes a mark durable together with the
+        effect it stands for. Groups share no key, so their transactions are independent; a crash between
+        two leaves the later group's events unmarked and uncounted, and the replay counts exactly those.
         A batch whose records were all dead letters has nothing to count (and WATCH takes at least a key)."""
-        if not events:
-            return BatchOutcome()
-        while True:
-            try:
-                return await self._apply_once(events, now)
-            except WatchError:
-                continue
+        by_group: dict[int, list[CountableEvent]] = defaultdict(list)
+        for event in events:
+            by_group[self._space.group_of_customer(event.customer_id)].append(event)
+        outcome = BatchOutcome()
+        for part in await asyncio.gather(*(self._apply_group(part, now, group) for group, part in by_group.items())):
+            outcome.extend(part)
+        return outcome
 
-    async def _apply_once(self, events: Sequence[CountableEvent], now: datetime) -> BatchOutcome:
+    async def _apply_group(self, events: Sequence[CountableEvent], now: datetime, group: int) -> BatchOutcome:
+        async def count() -> BatchOutcome:
+            while True:
+                try:
+                    return await self._apply_once(events, now, group)
+                except WatchError:
+                    continue
+        # A script that finds a slice this process has not read yet (at start, at each new slice) writes
+        # nothing and is sent again once the registries are read.
+        return await with_known_slices(self._redis, [self._marks], [group], count)
+
+    async def _apply_once(self, events: Sequence[CountableEvent], now: datetime, group: int) -> BatchOutcome:
         keys = list(dict.fromkeys(e.dedupe_key for e in events))
         digests = {key: digest(key[1]) for key in keys}
         reads = reads_needed(events)
-        watched = [*map(_rollup_key, reads.rollups), *map(_distinct_key, reads.distinct)]
-        async with self._redis.pipeline(transaction=True) as tx:
+        watched = [*map(self._space.rollups, reads.rollups), *map(self._space.distinct, reads.distinct)]
+        async with await transaction(self._redis) as tx:
             # Marks are not WATCHed: a bucket holds many keys, and two workers would abort each other's
             # every transaction. The write script checks, atomically, that no key it marks was marked
             # since the read (MarkConflict, retried like a WatchError).
             if watched:
                 await tx.watch(*watched)
-            outcome, changes = count_batch(events, await self._read(keys, digests, reads))
+            outcome, changes = count_batch(events, await self._read(keys, digests, reads, group))
             if not outcome.counted and not self._accounts(outcome.duplicates):
                 return outcome
             writes = HashWrites()
@@ -165,9 +192,9 @@ class UsageStore:
             if self._accounting is not None:
                 # The figures of docs/accounting.md, decided here: a key is marked once, so counted once; a
                 # duplicate record sets its own field again on a replay (accounting_store.py).
-                self._accounting.queue_outcome(writes, outcome)
+                self._accounting.queue_outcome(writes, outcome, group)
             tx.multi()  # type: ignore[no-untyped-call]
-            self._queue_marks(tx, outcome.counted, digests, now, writes)
+            self._queue_marks(tx, outcome.counted, digests, now, writes, group)
             [written] = await tx.execute()
         if not written:
             raise MarkConflict("a key of the batch was marked meanwhile")
@@ -176,10 +203,11 @@ class UsageStore:
     def _accounts(self, duplicates: Sequence[CountableEvent]) -> bool:
         return self._accounting is not None and any(e.receipt is not None for e in duplicates)
 
-    def _queue_lookup(self, pipe: Pipeline, keys: Sequence[tuple[Mode, str]], digests: Sequence[bytes]) -> None:
-        """One reply: each key's mark, of this layout or the previous one (read until they expire)."""
+    def _queue_lookup(self, pipe: Pipeline | ClusterPipeline, keys: Sequence[tuple[Mode, str]],
+                      digests: Sequence[bytes], group: int) -> None:
+        """One reply: each key's mark in `group`, of this layout or the previous one (read until they expire)."""
         script, registries, args = self._marks.lookup_args(
-            ((mode, d) for (mode, _), d in zip(keys, digests, strict=True)), legacy=True)
+            ((mode, d) for (mode, _), d in zip(keys, digests, strict=True)), legacy=True, group=group)
         pipe.eval(script, len(registries), *registries, *args)
 
     @staticmethod
@@ -193,13 +221,13 @@ class UsageStore:
         return found
 
     async def _read(self, keys: list[tuple[Mode, str]], digests: dict[tuple[Mode, str], bytes],
-                    reads: Reads) -> StoredState:
+                    reads: Reads, group: int) -> StoredState:
         pipe = self._redis.pipeline(transaction=False)
-        self._queue_lookup(pipe, keys, [digests[key] for key in keys])
+        self._queue_lookup(pipe, keys, [digests[key] for key in keys], group)
         for key in reads.rollups:
-            pipe.hgetall(_rollup_key(key))
+            pipe.hgetall(self._space.rollups(key))
         for key, values in reads.distinct.items():
-            pipe.hmget(_distinct_key(key), values)
+            pipe.hmget(self._space.distinct(key), values)
         results = iter(await pipe.execute())
         hits = self._marks_found(keys, next(results))
         origins = {key: origin for key, origin in hits.items() if origin is not None}
@@ -208,8 +236,8 @@ class UsageStore:
                     for key, values in reads.distinct.items()}
         return StoredState(set(hits), rollups, distinct, origins)
 
-    def _queue_marks(self, tx: Pipeline, counted: Sequence[CountableEvent], digests: dict[tuple[Mode, str], bytes],
-                     now: datetime, writes: HashWrites) -> None:
+    def _queue_marks(self, tx: Pipeline | ClusterPipeline, counted: Sequence[CountableEvent],
+                     digests: dict[tuple[Mode, str], bytes], now: datetime, writes: HashWrites, group: int) -> None:
         """One script for all marks and the rollup writes, inside the MULTI/EXEC: a command per event
         would make the client, not Redis, the bottleneck. A key is remembered at least until its
         event's time + W + skew (docs/billing.md, "Deduplication")."""
@@ -217,7 +245,8 @@ class UsageStore:
         latest = max((e.timestamp for e in counted), default=now)
         expiry = math.ceil(max(latest + self._key_memory, floor).timestamp())
         marks = [(e.mode, digests[e.dedupe_key], encode_origin(e.origin)) for e in counted]
-        script, keys, args = self._marks.write_args(marks, int(now.timestamp()), expiry, check=True, writes=writes)
+        script, keys, args = self._marks.write_args(marks, int(now.timestamp()), expiry, check=True, writes=writes,
+                                                    group=group)
         tx.eval(script, len(keys), *keys, *args)
 
     def _queue_changes(self, tx: HashWrites, changes: Changes) -> None:
@@ -225,11 +254,11 @@ class UsageStore:
             mapping: dict[str, str] = {}
             for hour, rollup in hours.items():
                 mapping |= encode_rollup(hour, rollup)
-            tx.hset(_rollup_key(key), mapping=mapping)
-            tx.expireat(_rollup_key(key), self._expiry(key.day))
+            tx.hset(self._space.rollups(key), mapping=mapping)
+            tx.expireat(self._space.rollups(key), self._expiry(key.day))
         for key, masks in changes.distinct.items():
-            tx.hset(_distinct_key(key), mapping={value: str(mask) for value, mask in masks.items()})
-            tx.expireat(_distinct_key(key), self._expiry(key.day))
+            tx.hset(self._space.distinct(key), mapping={value: str(mask) for value, mask in masks.items()})
+            tx.expireat(self._space.distinct(key), self._expiry(key.day))
 
     def _expiry(self, day: int) -> int:
         return int((Window(day, 0).start + timedelta(days=1) + self._retention).timestamp())
@@ -247,23 +276,38 @@ class UsageStore:
         ~400,000 of them (most empty), and one HGETALL command each spent most of the closer's CPU in
         the client packing commands and parsing replies."""
         plans: list[list[DaySlice]] = []
-        keys: list[str] = []
+        keys: list[tuple[int, str]] = []
         for query in queries:
             plans.append(list(day_slices(query.period)))
+            group = self._space.group_of_customer(query.customer_id)
             for piece in plans[-1]:
                 key = RollupKey(query.mode, query.metric_id, query.customer_id, piece.day)
-                keys.append(_rollup_key(key))
+                keys.append((group, self._space.rollups(key)))
                 if query.distinct:
-                    keys.append(_distinct_key(key))
-        reads = self._redis.pipeline(transaction=False)
-        for start in range(0, len(keys), _HASHES_PER_CALL):
-            part = keys[start:start + _HASHES_PER_CALL]
-            reads.eval(_READ_HASHES, len(part), *part)
-        hashes = (dict(zip(flat[::2], flat[1::2], strict=True)) for call in await reads.execute() for flat in call)
+                    keys.append((group, self._space.distinct(key)))
+        hashes = iter(await self._read_hashes(keys))
         return [period_parts((piece, decode_rollups(next(hashes)),
                               {value: int(mask) for value, mask in next(hashes).items()} if query.distinct else {})
                              for piece in slices)
                 for query, slices in zip(queries, plans, strict=True)]
+
+    async def _read_hashes(self, keys: Sequence[tuple[int, str]]) -> list[dict[str, str]]:
+        """Every hash of `keys` (slot group, name), in their order, in one pipelined round trip; each script
+        call reads one group's hashes (on a cluster a script runs on one slot's keys)."""
+        positions: dict[int, list[int]] = defaultdict(list)
+        for index, (group, _) in enumerate(keys):
+            positions[group].append(index)
+        calls: list[list[int]] = []
+        reads = self._redis.pipeline(transaction=False)
+        for indexes in positions.values():
+            for start in range(0, len(indexes), _HASHES_PER_CALL):
+                calls.append(indexes[start:start + _HASHES_PER_CALL])
+                reads.eval(_READ_HASHES, len(calls[-1]), *(keys[index][1] for index in calls[-1]))
+        found: list[dict[str, str]] = [{} for _ in keys]
+        for call, reply in zip(calls, await reads.execute(), strict=True):
+            for index, flat in zip(call, reply, strict=True):
+                found[index] = dict(zip(flat[::2], flat[1::2], strict=True))
+        return found
 
     async def replace_hours(self, mode: Mode, metric_ids: Sequence[str], hours: Period,
                             rebuilt: Changes) -> list[ChangedHour]:
@@ -290,7 +334,7 @@ class UsageStore:
         """The customers with a rollup of the metric on each of `days`: one SCAN of the keyspace per
         metric (a SCAN per day made a month's replay walk the whole keyspace 31 times per metric)."""
         found: dict[int, set[str]] = {day: set() for day in days}
-        async for name in self._redis.scan_iter(match=f"mf:r:{mode}:{metric_id}:*", count=10_000):
+        async for name in self._redis.scan_iter(match=self._space.rollups_pattern(mode, metric_id), count=10_000):
             *_, customer, day = str(name).split(":")
             if int(day) in found:
                 found[int(day)].add(customer)
@@ -301,10 +345,10 @@ class UsageStore:
         covered = sum(hour_bit(h) for h in range(piece.first_hour, piece.last_hour + 1))
         while True:
             try:
-                async with self._redis.pipeline(transaction=True) as tx:
-                    await tx.watch(_rollup_key(key), _distinct_key(key))
-                    fields = await tx.hgetall(_rollup_key(key))
-                    stored_masks = await tx.hgetall(_distinct_key(key))
+                async with await transaction(self._redis) as tx:
+                    await tx.watch(self._space.rollups(key), self._space.distinct(key))
+                    fields = await tx.hgetall(self._space.rollups(key))
+                    stored_masks = await tx.hgetall(self._space.distinct(key))
                     stale = [f for f in fields if piece.covers(int(str(f).split(":")[0]))]
                     before = {str(v): int(m) for v, m in stored_masks.items()}
                     new_masks = {v: (int(m) & ~covered) for v, m in stored_masks.items()}
@@ -316,15 +360,15 @@ class UsageStore:
                             mapping |= encode_rollup(hour, rollup)
                     tx.multi()  # type: ignore[no-untyped-call]
                     if stale:
-                        tx.hdel(_rollup_key(key), *stale)
+                        tx.hdel(self._space.rollups(key), *stale)
                     if mapping:
-                        tx.hset(_rollup_key(key), mapping=mapping)  # type: ignore[arg-type]
-                        tx.expireat(_rollup_key(key), self._expiry(key.day))
+                        tx.hset(self._space.rollups(key), mapping=mapping)  # type: ignore[arg-type]
+                        tx.expireat(self._space.rollups(key), self._expiry(key.day))
                     if emptied := [v for v, m in new_masks.items() if m == 0 and v in stored_masks]:
-                        tx.hdel(_distinct_key(key), *emptied)
+                        tx.hdel(self._space.distinct(key), *emptied)
                     if kept := {v: str(m) for v, m in new_masks.items() if m}:
-                        tx.hset(_distinct_key(key), mapping=kept)  # type: ignore[arg-type]
-                        tx.expireat(_distinct_key(key), self._expiry(key.day))
+                        tx.hset(self._space.distinct(key), mapping=kept)  # type: ignore[arg-type]
+                        tx.expireat(self._space.distinct(key), self._expiry(key.day))
                     await tx.execute()
                     stored = decode_rollups({str(f): str(v) for f, v in fields.items()})
                     return changed_hours(piece, stored, hours, before, masks)

@@ -15,13 +15,13 @@ delivery waiting out its backoff does not hold the newer ones back (its next att
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
 from meterflow.adapters.postgres import Executor, Pool, fetch_filtered_page
 from meterflow.domain.modes import Mode
-from meterflow.domain.webhooks import Attempt, AttemptOutcome, Delivery, DeliveryStatus, DueDelivery
+from meterflow.domain.webhooks import Attempt, AttemptOutcome, Delivery, DeliveryStatus, DueDelivery, FailedAttempts
 
 # Endpoints are locked first (SKIP LOCKED), then their due deliveries: a claim takes an endpoint's due
 # deliveries whole or not at all. Locking deliveries and endpoints in one SKIP LOCKED scan let two claims
@@ -129,6 +129,16 @@ class WebhookDeliveryRepository:
             "claim_token = NULL, updated_at = $3 WHERE mode = $1 AND id = $2 RETURNING *",
             mode.value, delivery_id, now)
         return _delivery(row) if row else None
+
+    async def failed_attempts(self, mode: Mode, since: datetime) -> list[FailedAttempts]:
+        """Failed attempts per endpoint and UTC hour, from `since` on (the console's webhook health)."""
+        rows = await self._db.fetch(
+            "SELECT d.endpoint_id, date_trunc('hour', a.started_at AT TIME ZONE 'UTC') AS hour, count(*) AS n "
+            "FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id "
+            "WHERE d.mode = $1 AND a.started_at >= $2 "
+            "AND (a.error IS NOT NULL OR a.status_code IS NULL OR a.status_code NOT BETWEEN 200 AND 299) "
+            "GROUP BY 1, 2 ORDER BY 2, 1", mode.value, since)
+        return [FailedAttempts(r["endpoint_id"], r["hour"].replace(tzinfo=UTC), r["n"]) for r in rows]
 
 
 async def oldest_due(pool: Pool, now: datetime) -> datetime | None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from meterflow.application.ports import (
     CountingCatalog,
@@ -30,10 +31,12 @@ from meterflow.application.webhook_outbox import record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.counting import Changes, CountableEvent
 from meterflow.domain.event_record import EventFilter
+from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.late_events import find_late
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.replay import ReplayJob, ReplayStatus, fold_replayed, hour_runs, hours_of, in_finalized_period
+from meterflow.domain.usage_windows import checked_window
 from meterflow.domain.webhooks import EventType
 
 
@@ -134,3 +137,19 @@ async def report_finalized_changes(mode: Mode, changed: Sequence[tuple[str, str,
                 await late_events.record(late)
                 found += len(late)
     return found
+
+
+class ReplayJobs(Protocol):
+    async def create(self, job_id: str, mode: Mode, period: Period, event_name: str | None) -> ReplayJob: ...
+
+
+RECORD_RETENTION = "the events-on-record retention"
+
+
+async def start_replay(jobs: ReplayJobs, mode: Mode, start: datetime, end: datetime, event_name: str | None,
+                       kept: timedelta) -> ReplayJob:
+    """A pending job rebuilding `[start, end)` (widened to whole hours by the worker) from the events on
+    record; refused when the window is empty or longer than they are `kept`. The API and the console both
+    start replays here."""
+    window = checked_window(start, end, kept, RECORD_RETENTION)
+    return await jobs.create(new_id(IdKind.REPLAY_JOB), mode, window, event_name)

@@ -23,6 +23,7 @@ class IdKind(StrEnum):
     LEDGER_ENTRY = "led"
     PAYOUT_ACCOUNT = "pac"
     ALERT = "alr"
+    PORTAL_TOKEN = "ptk"
 
 
 def new_id(kind: IdKind) -> str:

@@ -16,6 +16,7 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.money import round_money
 from meterflow.domain.payments import PaymentMethod, Transaction
 from meterflow.domain.payout_accounts import PayoutAccount
+from meterflow.domain.portal_tokens import PortalToken, portal_url
 from meterflow.domain.replay import ReplayJob
 from meterflow.domain.wallets import AccountType, LedgerEntry, Wallet
 
@@ -138,6 +139,14 @@ def payout_account_json(a: PayoutAccount, org_id: str) -> dict[str, Any]:
             "mobile_money_number": a.mobile_money_number, "payout_method": a.payout_method.value,
             "currency": a.currency, "is_default": a.is_default, "metadata": a.metadata,
             **_stamps(a.created_at, a.updated_at)}
+
+
+def portal_token_json(t: PortalToken, org_id: str, public_url: str, token: str | None = None) -> dict[str, Any]:
+    """`token` and `portal_url` carry the link only when the token was just created (`token` given): only
+    its hash is stored, so a listing shows them empty."""
+    return {"id": t.id, "org_id": org_id, "customer_id": t.customer_id, "token": token or "", "label": t.label,
+            "expires_at": _ts(t.expires_at), "revoked_at": _ts(t.revoked_at),
+            "portal_url": portal_url(public_url, token) if token else "", **_stamps(t.created_at, t.updated_at)}
 
 
 def alert_state_json(s: AlertState, subscription_id: str | None, wallet_id: str | None) -> dict[str, Any]:

@@ -52,3 +52,18 @@ class DeadLetter:
     record: Record
     reason: str
     category: DeadLetterCategory
+
+
+@dataclass(frozen=True)
+class LetterOnTopic:
+    """A dead letter as read back from its topic for ops: where its record came from, why, and its bytes."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    category: str
+    reason: str
+    request_id: str | None
+    key: bytes | None
+    value: bytes
+    dead_lettered_at: datetime

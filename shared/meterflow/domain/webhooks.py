@@ -297,3 +297,12 @@ def subscription_event(before: str | None, after: str) -> EventType | None:
         return None
     return {"paused": EventType.SUBSCRIPTION_PAUSED, "canceled": EventType.SUBSCRIPTION_CANCELED,
             "active": EventType.SUBSCRIPTION_RESUMED if before == "paused" else None}.get(after)
+
+
+@dataclass(frozen=True)
+class FailedAttempts:
+    """How many attempts to one endpoint failed (an error or a status outside 2xx) within one UTC hour."""
+
+    endpoint_id: str
+    hour: datetime
+    count: int

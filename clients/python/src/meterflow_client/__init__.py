@@ -40,6 +40,7 @@ from meterflow_client.resources.payments import (
 )
 from meterflow_client.resources.payout_accounts import PayoutAccount, PayoutAccountList
 from meterflow_client.resources.plans import Plan, Price, PriceParams, Tier, TierParams
+from meterflow_client.resources.portal_tokens import PortalToken, RevokedPortalToken
 from meterflow_client.resources.reconciliation import HourFigures, ReconciliationList
 from meterflow_client.resources.subscriptions import Subscription
 from meterflow_client.resources.usage import Rollup, UnbilledList, UnbilledSpan, UsageList
@@ -96,6 +97,7 @@ __all__ = [
     "PayoutAccountList",
     "PermissionDeniedError",
     "Plan",
+    "PortalToken",
     "Price",
     "PriceParams",
     "RateLimitError",
@@ -103,6 +105,7 @@ __all__ = [
     "RejectedEvent",
     "ReplayJob",
     "RetryPolicy",
+    "RevokedPortalToken",
     "Rollup",
     "Subscription",
     "SyncPager",

@@ -22,6 +22,7 @@ from meterflow_client.resources.metrics import Metrics
 from meterflow_client.resources.payments import PaymentMethods, Payments
 from meterflow_client.resources.payout_accounts import PayoutAccounts
 from meterflow_client.resources.plans import Plans
+from meterflow_client.resources.portal_tokens import PortalTokens
 from meterflow_client.resources.reconciliation import Reconciliation
 from meterflow_client.resources.subscriptions import Subscriptions
 from meterflow_client.resources.usage import Usage
@@ -48,6 +49,7 @@ class _Resources(Generic[S]):
         self.wallets: Wallets[S] = Wallets(sender)
         self.payout_accounts: PayoutAccounts[S] = PayoutAccounts(sender)
         self.alerts: Alerts[S] = Alerts(sender)
+        self.portal_tokens: PortalTokens[S] = PortalTokens(sender)
 
 
 class Meterflow(_Resources[SyncSender]):
