@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench import (
+    alerts,
     close,
     console,
     edges,
@@ -203,6 +204,16 @@ def _portal(settings: Settings, scale: float) -> Results:
     return {"portal_page_p95_ms": found.p95_ms}
 
 
+def _alerts(settings: Settings, scale: float) -> Results:
+    batch = 10
+    pace = alerts.Pace(customers=10, batch=batch, interval_s=0.1,  # 1,000 events/s in 10 requests
+                       step=max(batch, int(100 * scale) // batch * batch))
+    found = asyncio.run(alerts.measure(settings, pace))
+    print(f"  {found.samples} thresholds crossed at {found.events_per_s:,.0f} events/s; max {found.max_s:.3f}s; "
+          f"{found.delivered_twice} delivered twice")
+    return {"alert_webhook_p50_s": found.p50_s, "alert_webhook_p99_s": found.p99_s}
+
+
 MEASUREMENTS = [
     Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s", "raw_produce_cpu_us_per_message",
                         "raw_consume_cpu_us_per_message"), _raw),
@@ -227,6 +238,7 @@ MEASUREMENTS = [
     Measurement("wallets", ("wallet_debits_one_wallet_per_s", "wallet_debits_1000_wallets_per_s"), _wallets),
     Measurement("console", ("console_overview_p95_ms",), _console),
     Measurement("portal", ("portal_page_p95_ms",), _portal),
+    Measurement("alerts", ("alert_webhook_p50_s", "alert_webhook_p99_s"), _alerts),
 ]
 
 

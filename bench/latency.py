@@ -67,7 +67,7 @@ class _Stream:
     done: bool = False
 
 
-class _Usage:
+class UsageOf:
     def __init__(self, client: httpx.AsyncClient, metric_id: str) -> None:
         hour = align_to_hour(datetime.now(UTC))
         self._client = client
@@ -94,7 +94,7 @@ async def _send(client: httpx.AsyncClient, stream: _Stream, pace: Pace) -> None:
     stream.done = True
 
 
-async def _poll(usage: _Usage, stream: _Stream) -> None:
+async def _poll(usage: UsageOf, stream: _Stream) -> None:
     while not stream.done or stream.pending:
         if stream.pending:
             count = await usage.count(stream.customer_id)
@@ -105,7 +105,7 @@ async def _poll(usage: _Usage, stream: _Stream) -> None:
         await asyncio.sleep(POLL_INTERVAL_S)
 
 
-async def _warm_up(usage: _Usage, client: httpx.AsyncClient, customer_id: str) -> int:
+async def _warm_up(usage: UsageOf, client: httpx.AsyncClient, customer_id: str) -> int:
     """One event per stream, waited for: the processor has joined its group and counts."""
     response = await client.post("/v1/ingest", content=encoded({"events": [event(customer_id, unique_key(), 0)]}))
     response.raise_for_status()
@@ -121,7 +121,7 @@ async def _run(base_url: str, api_key: str, books: Books, pace: Pace) -> tuple[l
     """Every batch's latency, and the events per second actually sent."""
     headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
-        usage = _Usage(client, books.count_metric)
+        usage = UsageOf(client, books.count_metric)
         baselines = [await _warm_up(usage, client, c) for c in books.customers]
         streams = [_Stream(c, b) for c, b in zip(books.customers, baselines, strict=True)]
         started = time.perf_counter()

@@ -98,6 +98,8 @@ FIGURES = [
     Figure("wallet_debits_1000_wallets_per_s", "wallet debits over 1,000 wallets", "debits/s"),
     Figure("console_overview_p95_ms", "ops console overview page, signed in, p95", "ms", at_most(500)),
     Figure("portal_page_p95_ms", "customer portal page, 1M events in the period, p95", "ms", at_most(300)),
+    Figure("alert_webhook_p50_s", "crossing event answered -> alert.triggered delivered, p50", "s"),
+    Figure("alert_webhook_p99_s", "crossing event answered -> alert.triggered delivered, p99", "s", at_most(2.0)),
 ]
 
 

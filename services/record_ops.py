@@ -29,7 +29,7 @@ from meterflow.domain.events import format_timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.settings import Settings
-from services.closer.worker import waiting_usage
+from services.exact_usage import waiting_usage
 
 UNBILLED_LOOKBACK = timedelta(hours=1)
 

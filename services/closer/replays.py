@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
@@ -34,8 +35,10 @@ def replayer(closer: Closer, clock: Clock) -> Replayer:
                     unit_of_work=partial(PostgresUnitOfWork, closer.pool), org_id=closer.org_id)
 
 
-async def replay_forever(replays: Replayer, idle_s: float) -> None:
-    """Run jobs back to back while there are any; look again every `idle_s` otherwise."""
+async def replay_forever(replays: Replayer, idle_s: float, replayed: Callable[[], Awaitable[None]]) -> None:
+    """Run jobs back to back while there are any; look again every `idle_s` otherwise. After each job
+    completed, `replayed`: a replay changes usage without the processor, which evaluates alerts only for
+    the usage it counts."""
     while True:
         try:
             job = await replays.run_next()
@@ -46,6 +49,7 @@ async def replay_forever(replays: Replayer, idle_s: float) -> None:
             await asyncio.sleep(min(idle_s, 1.0))
         else:
             log.info("replay job %s completed", job.id)
+            await replayed()
 
 
 async def drop_expired_events(closer: Closer, retention: timedelta, clock: Clock) -> None:

@@ -14,22 +14,19 @@ from datetime import timedelta
 from functools import partial
 
 from meterflow.adapters.catalog_repository import CatalogRepository
-from meterflow.adapters.edge_figure_repository import EdgeFigureRepository
-from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.failures import is_transient
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.alerts import evaluate_alerts
-from meterflow.application.edge_recounts import EdgeRecounts, RecountLimits
 from meterflow.application.exact_usage import ExactUsage
 from meterflow.application.invoices import Invoicing
 from meterflow.application.period_close import CloseSummary, PeriodCloser
 from meterflow.clock import Clock
-from meterflow.domain.edge_figures import EdgeFigure
-from meterflow.observability import ALERTS_FIRED, CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, count_recount
+from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED
 from meterflow.settings import Settings
+from services.alert_reports import report_failure, report_round
 from services.closer.replays import (
     drop_expired_events,
     forget_delivered_webhooks,
@@ -37,6 +34,7 @@ from services.closer.replays import (
     replay_forever,
     replayer,
 )
+from services.exact_usage import waiting_usage
 from services.lifecycle import health_served, until_stopped
 
 log = logging.getLogger(__name__)
@@ -52,15 +50,6 @@ class Closer:
     usage: UsageStore
     org_id: str
     exact: ExactUsage
-
-
-def waiting_usage(pool: Pool, rollups: UsageStore, catalog: CatalogRepository, settings: Settings,
-                  clock: Clock) -> ExactUsage:
-    """Usage to the second for a process with no caller to answer 503 (the closer, ops commands): it
-    waits for every edge fold it needs, two at a time (docs/usage-edges.md)."""
-    recounts = EdgeRecounts[EdgeFigure](RecountLimits(slots=2), count_recount)
-    return ExactUsage(rollups, EventRecordRepository(pool), catalog, EdgeFigureRepository(pool), recounts,
-                      settings.edge_rules, clock)
 
 
 @asynccontextmanager
@@ -102,26 +91,16 @@ async def close_once(closer: Closer, clock: Clock) -> None:
         log.info("closed %d periods, %d invoices written", summary.periods_closed, summary.invoices_written)
 
 
-async def alerts_forever(closer: Closer, clock: Clock, interval_s: float) -> None:
-    """Alerts in a loop of their own, every `interval_s` (a couple of seconds, not the close interval), so a
-    threshold fires within seconds of its crossing; a failing round never holds back period close, nor the
-    reverse."""
-    while True:
-        await evaluate_alerts_once(closer, clock)
-        await asyncio.sleep(interval_s)
-
-
-async def evaluate_alerts_once(closer: Closer, clock: Clock) -> None:
+async def alerts_after_replay(closer: Closer, clock: Clock) -> None:
+    """Every alert evaluated once (usage replayed may cross thresholds); a failure is reported and left to
+    the customers' next change, never holding back the next job."""
     try:
         done = await evaluate_alerts(partial(PostgresUnitOfWork, closer.pool), closer.exact.catalog, closer.exact,
-                                     clock, closer.org_id, is_transient)
+                                     clock, closer.org_id, is_transient, None)
     except Exception:
-        log.exception("alert evaluation failed; retrying next round")
+        report_failure(False, None)
         return
-    for firing in done.fired:
-        ALERTS_FIRED.labels(firing.alert.type.value).inc()
-    for alert, error in done.skipped:
-        log.error("alert %s skipped this round: %s: %s", alert.id, type(error).__name__, error)
+    report_round(done)
 
 
 async def run_forever(settings: Settings, clock: Clock) -> None:
@@ -134,8 +113,8 @@ async def _serve(settings: Settings, clock: Clock) -> None:
     async with period_closer(settings, clock) as closer, health_served(
             {"postgres": lambda: closer.pool.fetchval("SELECT 1"), "redis": closer.usage.ping},
             settings.api_host, settings.closer_web_port):
-        replays = asyncio.create_task(replay_forever(replayer(closer, clock), settings.close_interval_s))
-        alerts = asyncio.create_task(alerts_forever(closer, clock, settings.alert_interval_s))
+        replays = asyncio.create_task(replay_forever(replayer(closer, clock), settings.close_interval_s,
+                                                     partial(alerts_after_replay, closer, clock)))
         try:
             while True:
                 try:
@@ -148,4 +127,3 @@ async def _serve(settings: Settings, clock: Clock) -> None:
                 await asyncio.sleep(settings.close_interval_s)
         finally:
             replays.cancel()
-            alerts.cancel()

@@ -14,6 +14,7 @@ from meterflow.domain.inputs import DescriptionText, IdText, NameText, OptionalT
 from meterflow.domain.modes import Mode
 from meterflow.domain.presentation import ledger_entry_json, wallet_json
 from meterflow.domain.wallets import Direction, LedgerEntry, Wallet
+from meterflow.observability import count_alerts_fired
 from services.gateway.checked_route import checked_route
 from services.gateway.context import GatewayContext, authenticated_mode, context
 from services.gateway.schemas import _Body, page_json
@@ -44,7 +45,8 @@ class MovementIn(_Body):
 
 
 def wallets(ctx: GatewayContext = Depends(context)) -> Wallets:
-    return Wallets(ctx.unit_of_work, ctx.clock, ctx.settings.org_id)
+    return Wallets(ctx.unit_of_work, ctx.clock, ctx.settings.org_id,
+                   lambda fired: count_alerts_fired(f.alert.type.value for f in fired))
 
 
 def org_id(ctx: GatewayContext = Depends(context)) -> str:

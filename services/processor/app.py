@@ -9,13 +9,16 @@ skips a record and never blocks on one (application/failure_policy.py). Why: doc
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
 import faust
 from faust.types import TP
+from mode.types import BaseSignalT
 
+from meterflow.adapters.failures import is_transient
 from meterflow.application.count_usage import BatchReport
 from meterflow.application.progress import Progress
 from meterflow.clock import Clock, SystemClock
@@ -36,6 +39,7 @@ from meterflow.observability import (
     readiness,
 )
 from meterflow.settings import Settings
+from services.processor.alerting import AlertTrigger, evaluate_forever
 from services.processor.bootstrap import Counting, build_counting
 from services.processor.pipeline import CountSignal, count_batches
 from services.processor.transport import ProcessorApp
@@ -107,6 +111,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
     events_topic = app.topic(settings.events_topic_test, settings.events_topic_live,
                              key_serializer="raw", value_serializer="raw")
     runtime: dict[str, Counting] = {}
+    trigger = AlertTrigger()
+
+    def sweep_alerts(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
+        """Partitions just assigned may hold records that a processor now gone counted, and committed,
+        without evaluating their alerts (its round died with it): every alert is evaluated once."""
+        if args and args[0]:  # the partitions assigned
+            trigger.changed(None)
+
+    app.on_partitions_assigned.connect(sweep_alerts)
 
     # The agent subscribes the topics (so Faust's group membership and rebalancing cover them) and runs
     # the loop for the agent's lifetime; records reach it a fetch at a time, not through `stream`.
@@ -118,9 +131,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
         def after(report: BatchReport, records: list[Record]) -> None:
             observe(report, records, clock.now())
             observe_lag(app, records)
+            trigger.changed((event.mode, event.customer_id) for event in report.outcome.counted
+                            if event.contributions)
 
-        await count_batches(app.batch_consumer, counting.policy.settle, signal, settings.processor_batch_within_s,
-                            after)
+        alerts = asyncio.create_task(evaluate_forever(trigger, counting.evaluate_alerts, is_transient,
+                                                      settings.alert_retry_s))
+        try:
+            await count_batches(app.batch_consumer, counting.policy.settle, signal,
+                                settings.processor_batch_within_s, after)
+        finally:
+            alerts.cancel()
 
     watchdog = Watchdog(clock, timedelta(seconds=settings.processor_rejoin_timeout_s))
 

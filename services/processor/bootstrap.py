@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.dead_letter_sink import KafkaDeadLetterSink
 from meterflow.adapters.event_record_repository import EventRecordRepository
-from meterflow.adapters.failures import categorised
+from meterflow.adapters.failures import categorised, is_transient
 from meterflow.adapters.kafka import ensure_topics, start_producer
 from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.accounting import AccountedDeadLetters
+from meterflow.application.alerts import evaluate_alerts
 from meterflow.application.count_usage import CountUsage
 from meterflow.application.failure_policy import FailurePolicy
 from meterflow.application.progress import Progress
@@ -25,21 +28,26 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.records import Record
 from meterflow.observability import Probe
 from meterflow.settings import Settings
+from services.exact_usage import waiting_usage
+from services.processor.alerting import Evaluate
 
 
 @dataclass(frozen=True)
 class Counting:
-    """What the Faust shell drives: the failure policy around the use case, and its health."""
+    """What the Faust shell drives: the failure policy around the use case, its health, and the alert
+    evaluation that follows settled batches (alerting.py)."""
 
     policy: FailurePolicy
     probes: dict[str, Probe]
+    evaluate_alerts: Evaluate
 
 
 async def build_counting(settings: Settings, clock: Clock, progress: Progress,
                          counted: Callable[[Sequence[Record]], None]) -> Counting:
     await ensure_topics(settings)
-    # Two batches overlap (pipeline.py), each holding the record fence and another connection at most.
-    pool = await create_pool(settings.database_dsn, max_size=6)
+    # Two batches overlap (pipeline.py), each holding the record fence and another connection at most;
+    # an alert round holds one more, and its edge folds two.
+    pool = await create_pool(settings.database_dsn, max_size=9)
     catalog = CatalogRepository(pool)
     redis = connect_redis(settings.redis_dsn)
     usage = UsageStore.from_settings(redis, settings)
@@ -50,5 +58,7 @@ async def build_counting(settings: Settings, clock: Clock, progress: Progress,
     dead_letters = AccountedDeadLetters(letters, accounting, topic_modes)
     count_usage = CountUsage(catalog, usage, LateEventRepository(pool), dead_letters, clock, topic_modes,
                              settings.acceptance_policy, EventRecordRepository(pool), counted)
+    alerts = partial(evaluate_alerts, partial(PostgresUnitOfWork, pool), catalog,
+                     waiting_usage(pool, usage, catalog, settings, clock), clock, settings.org_id, is_transient)
     return Counting(FailurePolicy(count_usage, dead_letters, progress, categorised),
-                    {"postgres": catalog.ping, "redis": usage.ping, "kafka": letters.ping})
+                    {"postgres": catalog.ping, "redis": usage.ping, "kafka": letters.ping}, alerts)

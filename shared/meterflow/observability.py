@@ -7,7 +7,7 @@ Label values are closed sets (modes, field names, reasons), never ids from reque
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -37,8 +37,14 @@ PROCESSING_LATENCY = Histogram(
     "meterflow_processing_latency_seconds", "From the record's broker timestamp to its effect being durable",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 CONSUMER_LAG = Gauge("meterflow_consumer_lag", "Records behind the partition's end", ["topic", "partition"])
-ALERTS_FIRED = Counter("meterflow_alerts_fired_total", "Alert thresholds fired (each once per period or drop)",
+ALERTS_FIRED = Counter("meterflow_alerts_fired_total", "Alert thresholds fired (each once per period or drop), "
+                       "counted by the process that fired them (processor: usage and cost, closer: after a "
+                       "replay; gateway: balance)",
                        ["type"])
+ALERT_EVALUATION_FAILURES = Counter("meterflow_alert_evaluation_failures_total",
+                                    "Alert evaluations that failed, by outcome: retried (a dependency was away: "
+                                    "its customers are evaluated again) or dropped (left to their next change), "
+                                    "and skipped (one alert that could not be observed)", ["outcome"])
 INVOICES_CLOSED = Counter("meterflow_invoices_closed_total", "Finalized invoices written by period close")
 PROCESSOR_ASSIGNED_PARTITIONS = Gauge("meterflow_processor_assigned_partitions",
                                       "Events-topic partitions this processor holds (0 for long: it rejoins)")
@@ -125,6 +131,12 @@ USAGE_RECOUNTS = Counter("meterflow_usage_recounts_total",
 
 def count_recount(outcome: str) -> None:
     USAGE_RECOUNTS.labels(outcome).inc()
+
+
+def count_alerts_fired(types: Iterable[str]) -> None:
+    """One increment per firing, labelled by the alert's type."""
+    for alert_type in types:
+        ALERTS_FIRED.labels(alert_type).inc()
 
 
 WEBHOOK_DELIVERIES = Counter("meterflow_webhook_deliveries_total",

@@ -93,8 +93,8 @@ class Settings(BaseSettings):
                                "before invoicing it (late events' grace)")
     close_interval_s: float = Field(30.0, description="how often the closer looks for due periods "
                                   "and replay jobs")
-    alert_interval_s: float = Field(2.0, gt=0, description="how often the closer evaluates alerts, in a loop "
-                                    "of its own beside period close (docs/wallets.md, \"Alerts\")")
+    alert_retry_s: float = Field(1.0, gt=0, description="how long the processor waits before evaluating "
+                                 "alerts again after a dependency was away (docs/wallets.md, \"Alerts\")")
 
     # Usage to the second (docs/usage-edges.md): a period's partial edge hours are folded once from the
     # events on record and kept; these bound the folds a gateway process runs for usage and drafts.

@@ -2,14 +2,17 @@
 fires once per subscription and period, again in the next period; a cost threshold reads the draft the
 invoice would show; a plan scope watches each subscription of the plan; a disabled alert is not
 evaluated; an alert that cannot be observed is skipped without holding back the others; each firing is
-one `alert.triggered` event in the outbox."""
+one `alert.triggered` event in the outbox. A round given the customers whose usage changed (the
+stream's) evaluates only the alerts watching their subscriptions."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 from decimal import Decimal
 
 from meterflow.application.alerts import evaluate_alerts
+from meterflow.application.unit_of_work import CustomerKey
 from meterflow.domain.alerts import Alert, AlertScope, AlertType, thresholds_of
 from meterflow.domain.alerts import AlertFiring as Firing
 from meterflow.domain.webhooks import EndpointStatus, EventType, WebhookEndpoint
@@ -26,8 +29,9 @@ def watch(world: World, alert_type: AlertType, scope: AlertScope, scope_id: str,
     return made
 
 
-async def evaluate(world: World) -> list[Firing]:
-    done = await evaluate_alerts(world.db.unit_of_work, world.catalog, world.usage, world.clock, ORG, is_transient)
+async def evaluate(world: World, customers: Collection[CustomerKey] | None = None) -> list[Firing]:
+    done = await evaluate_alerts(world.db.unit_of_work, world.catalog, world.usage, world.clock, ORG, is_transient,
+                                 customers)
     assert done.skipped == []
     return done.fired
 
@@ -89,6 +93,22 @@ async def test_an_alert_that_cannot_be_observed_is_skipped_and_the_others_still_
     good = watch(world, AlertType.COST_EXCEEDED, AlertScope.SUBSCRIPTION, s.id, "0.50")
     world.use(s, START + timedelta(hours=1), times=2)
     world.clock.set(START + timedelta(hours=2))
-    done = await evaluate_alerts(world.db.unit_of_work, world.catalog, world.usage, world.clock, ORG, is_transient)
+    done = await evaluate_alerts(world.db.unit_of_work, world.catalog, world.usage, world.clock, ORG, is_transient,
+                                 None)
     assert [f.alert.id for f in done.fired] == [good.id]
     assert [a.id for a, _ in done.skipped] == [bad.id]
+
+
+async def test_a_round_of_changed_customers_evaluates_only_their_subscriptions() -> None:
+    world = World()
+    plan = world.add_plan()  # 0.50 an event
+    changed, other = await world.subscribe(plan), await world.subscribe(plan)
+    watch(world, AlertType.COST_EXCEEDED, AlertScope.PLAN, plan.id, "1.00")
+    world.use(changed, START + timedelta(hours=1), times=2)
+    world.use(other, START + timedelta(hours=1), times=2)
+    world.clock.set(START + timedelta(hours=2))
+    [fired] = await evaluate(world, {(MODE, changed.customer_id)})
+    assert fired.state.subject_id == changed.id
+    assert await evaluate(world, {(MODE, "cus_nobody")}) == []
+    [swept] = await evaluate(world)  # every customer: the other one's crossing too, the first not again
+    assert swept.state.subject_id == other.id

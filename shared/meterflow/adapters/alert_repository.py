@@ -4,7 +4,7 @@ subject, period key; migration 0015) is the final guard that a threshold fires o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -20,7 +20,6 @@ from meterflow.domain.modes import Mode
 _LIVE = "deleted_at IS NULL"
 _SCOPE_TABLES = {AlertScope.CUSTOMER: "customers", AlertScope.SUBSCRIPTION: "subscriptions",
                  AlertScope.PLAN: "plans"}
-_MOST_WATCHED = 10_000  # subscriptions of one plan an alert watches per round
 
 
 def _state(row: asyncpg.Record) -> AlertState:
@@ -95,20 +94,34 @@ class AlertRepository:
         await self._db.execute("UPDATE alert_states SET acknowledged_at = $2 WHERE alert_id = $1 AND "
                                "acknowledged_at IS NULL", alert_id, at)
 
-    async def enabled_alerts(self) -> list[Alert]:
-        rows = await self._db.fetch(f"SELECT * FROM alerts WHERE enabled AND {_LIVE} ORDER BY created_at, id")
-        return [_alert(r) for r in rows]
+    async def watching(self, customers: Collection[tuple[Mode, str]] | None) -> list[tuple[Alert, list[Subscription]]]:
+        """One query pairs each alert with the subscriptions it watches; the alerts and the subscriptions are
+        then read by id, each once however many pairs name it."""
+        given = "" if customers is None else (
+            " AND (s.mode, s.customer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))")
+        pairs = await self._db.fetch(
+            f"SELECT a.id AS alert_id, s.id AS subscription_id FROM alerts a JOIN subscriptions s ON "
+            f"s.mode = a.mode AND s.status = '{SubscriptionStatus.ACTIVE}' AND CASE a.scope "
+            f"WHEN '{AlertScope.CUSTOMER}' THEN s.customer_id = a.scope_id "
+            f"WHEN '{AlertScope.SUBSCRIPTION}' THEN s.id = a.scope_id ELSE s.plan_id = a.scope_id END "
+            f"WHERE a.enabled AND a.{_LIVE} AND a.type <> '{AlertType.WALLET_BALANCE_DROPPED}'{given} "
+            "ORDER BY a.created_at, a.id, s.id",
+            *([] if customers is None else ([m.value for m, _ in customers], [c for _, c in customers])))
+        alerts = {r["id"]: _alert(r) for r in await self._db.fetch(
+            "SELECT * FROM alerts WHERE id = ANY($1::text[])", list({p["alert_id"] for p in pairs}))}
+        subscriptions = await SubscriptionRepository(self._db).subscriptions_by_id({p["subscription_id"]
+                                                                                   for p in pairs})
+        watched: dict[str, list[Subscription]] = {}
+        for pair in pairs:
+            watched.setdefault(pair["alert_id"], []).append(subscriptions[pair["subscription_id"]])
+        return [(alerts[alert_id], of_alert) for alert_id, of_alert in watched.items()]
 
-    async def subscriptions_in_scope(self, alert: Alert) -> list[Subscription]:
-        subscriptions = SubscriptionRepository(self._db)
-        if alert.scope is AlertScope.CUSTOMER:
-            return await subscriptions.active_subscriptions_of(alert.mode, alert.scope_id)
-        if alert.scope is AlertScope.SUBSCRIPTION:
-            found = await subscriptions.subscription(alert.mode, alert.scope_id)
-            return [found] if found is not None and found.status == SubscriptionStatus.ACTIVE else []
-        of_plan, _ = await subscriptions.subscriptions(alert.mode, _MOST_WATCHED, None, {
-            "plan_id": alert.scope_id, "status": SubscriptionStatus.ACTIVE})
-        return of_plan
+    async def balance_alerts(self, mode: Mode, customer_id: str) -> list[Alert]:
+        rows = await self._db.fetch(
+            f"SELECT * FROM alerts WHERE mode = $1 AND scope = '{AlertScope.CUSTOMER}' AND scope_id = $2 AND "
+            f"type = '{AlertType.WALLET_BALANCE_DROPPED}' AND enabled AND {_LIVE} ORDER BY created_at, id",
+            mode.value, customer_id)
+        return [_alert(r) for r in rows]
 
     async def fire(self, states: Sequence[AlertState]) -> list[AlertState]:
         if not states:

@@ -69,9 +69,12 @@ class SubscriptionRepository:
         """A page, narrowed by each filter given (customer_id, plan_id, status)."""
         rows, more = await fetch_filtered_page(self._db, "subscriptions", mode, limit, starting_after,
                                                filters or {})
-        found = await self._db.fetch(f"{_SELECT} WHERE s.id = ANY($1::text[])", [r["id"] for r in rows])
-        by_id = {r["id"]: _subscription(r) for r in found}
+        by_id = await self.subscriptions_by_id([r["id"] for r in rows])
         return [by_id[r["id"]] for r in rows], more
+
+    async def subscriptions_by_id(self, subscription_ids: Collection[str]) -> dict[str, Subscription]:
+        found = await self._db.fetch(f"{_SELECT} WHERE s.id = ANY($1::text[])", list(subscription_ids))
+        return {r["id"]: _subscription(r) for r in found}
 
     async def active_subscriptions_of(self, mode: Mode, customer_id: str,
                                       statuses: Sequence[str] = (SubscriptionStatus.ACTIVE,)) -> list[Subscription]:

@@ -1,17 +1,22 @@
-"""Alerts (docs/wallets.md, "Alerts"): the API's create, read, change, acknowledge; and `evaluate_alerts`,
-the closer's step that fires thresholds.
+"""Alerts (docs/wallets.md, "Alerts"): the API's create, read, change, acknowledge; and the two ways
+thresholds fire.
 
-Evaluation computes every figure first, outside any transaction (usage reads go through the pool), then
-in one unit of work inserts the states of the thresholds crossed (the store answers only the rows it
-really inserted: its unique key per alert, threshold, subject and period decides, whatever ran before or
-runs beside it), re-arms balance thresholds the balance is above again, and records `alert.triggered` for
-each new state in the webhook outbox: a state exists exactly when its webhook does. Cost alerts compute
-the open period's draft with `compute_invoices`, the invoices' own code.
+- `evaluate_alerts`: usage and cost thresholds, evaluated in the stream. The processor hands in the
+  customers whose usage a batch it just settled changed; only the alerts watching their subscriptions are
+  evaluated. Every figure is computed first, outside any transaction (usage reads go through the pool);
+  then one unit of work inserts the states of the thresholds crossed (the store answers only the rows it
+  really inserted: its unique key per alert, threshold, subject and period decides, whatever ran before or
+  runs beside it) and records `alert.triggered` for each new state in the webhook outbox: a state exists
+  exactly when its webhook does. Cost alerts compute the open period's draft with `compute_invoices`, the
+  invoices' own code.
+- `fire_balance_alerts`: balance thresholds, inside the wallet movement's own transaction (wallets.py
+  `move_locked`), so that the debit that crosses fires them and a credit above re-arms them, atomically
+  with the movement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -20,14 +25,13 @@ from typing import Any, Protocol, Self
 from meterflow.application.invoicing import billed_quantity, compute_invoices
 from meterflow.application.isolation import IsTransient, in_isolation
 from meterflow.application.ports import CatalogReader, UsageReader
-from meterflow.application.unit_of_work import WalletStore, WebhookOutboxStore
+from meterflow.application.unit_of_work import AlertStateStore, CustomerKey, UnitOfWork, WebhookOutboxStore
 from meterflow.application.webhook_outbox import record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.alerts import (
     Alert,
     AlertFiring,
     AlertScope,
-    AlertState,
     AlertType,
     check_target,
     firings,
@@ -41,10 +45,8 @@ from meterflow.domain.invoices import InvoiceStatus
 from meterflow.domain.modes import Mode
 from meterflow.domain.start_allowance import billed_range
 from meterflow.domain.usage import UsageQuery
-from meterflow.domain.wallets import check_currency
+from meterflow.domain.wallets import Wallet, check_currency
 from meterflow.domain.webhooks import EventType
-
-_WALLETS_WATCHED = 100  # a customer has one wallet per currency: far fewer than this
 
 
 class AlertStore(Protocol):
@@ -69,26 +71,9 @@ class AlertStore(Protocol):
     async def acknowledge(self, alert_id: str, at: datetime) -> None: ...
 
 
-class AlertStateStore(Protocol):
-    async def enabled_alerts(self) -> list[Alert]: ...
-
-    async def subscriptions_in_scope(self, alert: Alert) -> list[Subscription]:
-        """The active subscriptions the alert watches (each of a plan's, for a plan scope)."""
-        ...
-
-    async def fire(self, states: Sequence[AlertState]) -> list[AlertState]:
-        """Insert the states; answers those inserted (one already there under its key is not)."""
-        ...
-
-    async def rearm(self, alert_id: str, subject_id: str, threshold_indexes: Sequence[int], at: datetime) -> None: ...
-
-
 class AlertUnitOfWork(Protocol):
     @property
     def alerts(self) -> AlertStateStore: ...
-
-    @property
-    def wallets(self) -> WalletStore: ...
 
     @property
     def webhooks(self) -> WebhookOutboxStore: ...
@@ -148,37 +133,28 @@ class Alerts:
             raise NotFound("alert", alert_id)
 
 
-Observation = tuple[Alert, str, datetime | None, Decimal]  # alert, subject, period start (None: a wallet), figure
+Observation = tuple[Alert, str, datetime, Decimal]  # alert, subscription, period start, figure
 
 
 @dataclass
 class AlertRound:
     fired: list[AlertFiring] = field(default_factory=list)
-    skipped: list[tuple[Alert, Exception]] = field(default_factory=list)  # could not be observed; next round
-
-
-async def observe(uow: AlertUnitOfWork, catalog: CatalogReader, usage: UsageReader, alerts: Sequence[Alert],
-                  now: datetime) -> list[list[Observation]]:
-    """Each figure each alert watches now: a subscription's open-period usage or cost, or a wallet's balance.
-    Batched: one usage read for every usage alert's subscriptions, one draft computation for every cost
-    alert's, whatever the number of alerts."""
-    watched = [(a, [] if a.type is AlertType.WALLET_BALANCE_DROPPED else await uow.alerts.subscriptions_in_scope(a))
-               for a in alerts]
-    pairs = [(a, s) for a, subscriptions in watched for s in subscriptions]
-    figures = await _usage_figures(catalog, usage, [p for p in pairs if p[0].type is AlertType.USAGE_EXCEEDED], now)
-    figures |= await _cost_figures(catalog, usage, [p for p in pairs if p[0].type is AlertType.COST_EXCEEDED], now)
-    observed: list[list[Observation]] = []
-    for alert, subscriptions in watched:
-        if alert.type is AlertType.WALLET_BALANCE_DROPPED:
-            wallets, _ = await uow.wallets.wallets(alert.mode, alert.scope_id, _WALLETS_WATCHED, None)
-            observed.append([(alert, w.id, None, w.balance) for w in wallets if alert.currency in (None, w.currency)])
-        else:
-            observed.append([(alert, s.id, s.open_period(now).start, figures[(alert.id, s.id)])
-                             for s in subscriptions])
-    return observed
+    skipped: list[tuple[Alert, Exception]] = field(default_factory=list)  # could not be observed; next change
 
 
 Watched = Sequence[tuple[Alert, Subscription]]
+
+
+async def observe(catalog: CatalogReader, usage: UsageReader, watched: Sequence[tuple[Alert, list[Subscription]]],
+                  now: datetime) -> list[list[Observation]]:
+    """Each figure each alert watches now: a subscription's open-period usage or cost. Batched: one usage
+    read for every usage alert's subscriptions, one draft computation for every cost alert's, whatever the
+    number of alerts."""
+    pairs = [(a, s) for a, subscriptions in watched for s in subscriptions]
+    figures = await _usage_figures(catalog, usage, [p for p in pairs if p[0].type is AlertType.USAGE_EXCEEDED], now)
+    figures |= await _cost_figures(catalog, usage, [p for p in pairs if p[0].type is AlertType.COST_EXCEEDED], now)
+    return [[(alert, s.id, s.open_period(now).start, figures[(alert.id, s.id)]) for s in subscriptions]
+            for alert, subscriptions in watched]
 
 
 async def _usage_figures(catalog: CatalogReader, usage: UsageReader, pairs: Watched,
@@ -208,26 +184,41 @@ async def _cost_figures(catalog: CatalogReader, usage: UsageReader, pairs: Watch
 
 
 async def evaluate_alerts(unit_of_work: Callable[[], AlertUnitOfWork], catalog: CatalogReader,
-                          usage: UsageReader, clock: Clock, org_id: str, is_transient: IsTransient) -> AlertRound:
-    """One round: fire what is crossed and not yet fired, re-arm what the balance is above again. An alert
-    that cannot be observed (its plan gone, a price that no longer rates) is skipped and reported, never
-    holding back the others; an unreachable dependency fails the round."""
+                          usage: UsageReader, clock: Clock, org_id: str, is_transient: IsTransient,
+                          customers: Collection[CustomerKey] | None) -> AlertRound:
+    """Fire the usage and cost thresholds crossed and not yet fired, for the subscriptions of `customers`
+    (of every customer with None: a processor's first round, for a crossing whose evaluation died with a
+    killed process). An alert that cannot be observed (its plan gone, a price that no longer rates) is
+    skipped and reported, never holding back the others; an unreachable dependency fails the round."""
     now, done = clock.now(), AlertRound()
     async with unit_of_work() as uow:
-        alerts = await uow.alerts.enabled_alerts()
-        watched = await in_isolation(alerts, lambda batch: observe(uow, catalog, usage, batch, now), is_transient)
-    done.skipped = watched.failed
+        watching = await uow.alerts.watching(customers)
+    watched = await in_isolation(watching, lambda batch: observe(catalog, usage, batch, now), is_transient)
+    done.skipped = [(alert, error) for (alert, _), error in watched.failed]
     observed = [o for _, observations in watched.done for o in observations]
     if not observed:
         return done
-    by_id = {a.id: a for a in alerts}
+    by_id = {a.id: a for a, _ in watching}
     async with unit_of_work() as uow:
         fired = await uow.alerts.fire([s for alert, subject, start, figure in observed
                                        for s in firings(alert, subject, start, figure, now)])
-        for alert, subject, _, figure in observed:
-            if indexes := rearmed(alert, figure):
-                await uow.alerts.rearm(alert.id, subject, indexes, now)
         done.fired = [AlertFiring(by_id[s.alert_id], s) for s in fired]
         await record_webhooks(uow.webhooks, org_id, [(EventType.ALERT_TRIGGERED, f) for f in done.fired], now)
         await uow.commit()
+    return done
+
+
+async def fire_balance_alerts(uow: UnitOfWork, wallet: Wallet, org_id: str, at: datetime) -> list[AlertFiring]:
+    """In the caller's transaction, just after a movement of `wallet`: fire each threshold of the customer's
+    balance alerts the balance is now at or below (once until re-armed: the state's key decides, so a
+    threshold already fired is left alone) and re-arm those it is above again."""
+    alerts = [a for a in await uow.alerts.balance_alerts(wallet.mode, wallet.customer_id)
+              if a.currency in (None, wallet.currency)]
+    fired = await uow.alerts.fire([s for a in alerts for s in firings(a, wallet.id, None, wallet.balance, at)])
+    for alert in alerts:
+        if indexes := rearmed(alert, wallet.balance):
+            await uow.alerts.rearm(alert.id, wallet.id, indexes, at)
+    by_id = {a.id: a for a in alerts}
+    done = [AlertFiring(by_id[s.alert_id], s) for s in fired]
+    await record_webhooks(uow.webhooks, org_id, [(EventType.ALERT_TRIGGERED, f) for f in done], at)
     return done

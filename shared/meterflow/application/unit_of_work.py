@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol, Self
 
+from meterflow.domain.alerts import Alert, AlertState
 from meterflow.domain.catalog import Customer, Subscription
 from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
 from meterflow.domain.invoices import Invoice
@@ -170,6 +171,29 @@ class WalletStore(Protocol):
         ...
 
 
+CustomerKey = tuple[Mode, str]  # a customer's id in its mode
+
+
+class AlertStateStore(Protocol):
+    """Enabled alerts as their evaluations read them, and the states of their thresholds."""
+
+    async def watching(self, customers: Collection[CustomerKey] | None) -> list[tuple[Alert, list[Subscription]]]:
+        """Each enabled usage or cost alert with the active subscriptions it watches (each of a plan's, for a
+        plan scope), of these customers only (of every customer with None); alerts watching none of them
+        are left out."""
+        ...
+
+    async def balance_alerts(self, mode: Mode, customer_id: str) -> list[Alert]:
+        """The customer's enabled `wallet_balance_dropped` alerts."""
+        ...
+
+    async def fire(self, states: Sequence[AlertState]) -> list[AlertState]:
+        """Insert the states; answers those inserted (one already there under its key is not)."""
+        ...
+
+    async def rearm(self, alert_id: str, subject_id: str, threshold_indexes: Sequence[int], at: datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction over the stores: nothing is kept unless `commit` is called, so an error or
     a kill -9 leaves no invoice without its advanced subscription, nor the reverse."""
@@ -198,6 +222,9 @@ class UnitOfWork(Protocol):
 
     @property
     def wallets(self) -> WalletStore: ...
+
+    @property
+    def alerts(self) -> AlertStateStore: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -8,14 +8,16 @@ the lock and each sees the balance the previous one left: none overspends.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from meterflow.application.alerts import fire_balance_alerts
 from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory, WalletStore
 from meterflow.application.webhook_outbox import invoice_status_change, record_webhooks, wallet_change
 from meterflow.clock import Clock
+from meterflow.domain.alerts import AlertFiring
 from meterflow.domain.errors import Conflict, NotFound
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.invoices import Invoice, InvoiceStatus, transition
@@ -49,23 +51,30 @@ class MovementAsked:
     idempotency_key: str = ""
 
 
-async def move_locked(uow: UnitOfWork, wallet: Wallet, asked: Movement, org_id: str,
-                      at: datetime) -> tuple[Wallet, list[LedgerEntry]]:
+@dataclass(frozen=True)
+class Moved:
+    wallet: Wallet
+    entries: list[LedgerEntry]
+    alerts_fired: list[AlertFiring]
+
+
+async def move_locked(uow: UnitOfWork, wallet: Wallet, asked: Movement, org_id: str, at: datetime) -> Moved:
     """Apply `asked` to a wallet whose row the caller's unit of work holds: once per idempotency key (a
     repeat answers the transaction on record and reports nothing), never beyond the balance; a movement
-    made is reported as `wallet.credited` or `wallet.debited` in the same transaction."""
+    made is reported as `wallet.credited` or `wallet.debited` in the same transaction, and fires (or
+    re-arms) the balance alerts it crosses there too."""
     if asked.idempotency_key:
         earlier = await uow.wallets.transaction_by_key(wallet.id, asked.idempotency_key)
         if earlier:
             if not same_request(earlier, asked):
                 raise Conflict("This idempotency_key was used for another amount or direction on this wallet",
                                "idempotency_key")
-            return wallet, earlier
+            return Moved(wallet, earlier, [])
     after, entries = apply(wallet, asked, org_id, new_id(IdKind.WALLET_TRANSACTION),
                            (new_id(IdKind.LEDGER_ENTRY), new_id(IdKind.LEDGER_ENTRY)), at)
     await uow.wallets.record(after, entries)
     await record_webhooks(uow.webhooks, org_id, wallet_change(WalletMovement(after, tuple(entries))), at)
-    return after, entries
+    return Moved(after, entries, await fire_balance_alerts(uow, after, org_id, at))
 
 
 async def pay_from_wallets(uow: UnitOfWork, invoices: Sequence[Invoice], org_id: str,
@@ -85,7 +94,8 @@ async def pay_from_wallets(uow: UnitOfWork, invoices: Sequence[Invoice], org_id:
         payment = invoice_payment(wallet, invoice.id, invoice.total) if wallet else None
         if wallet is None or payment is None or await _already_paid(uow.wallets, wallet, invoice):
             continue
-        after, entries = await move_locked(uow, wallet, payment, org_id, at)
+        moved = await move_locked(uow, wallet, payment, org_id, at)
+        after, entries = moved.wallet, moved.entries
         paying.update({i: after for i, w in paying.items() if w.id == after.id})  # one customer's invoices
         if payment.amount == invoice.total and (paid := transition(invoice, InvoiceStatus.PAID, at,
                                                                    entries[0].transaction_id)):
@@ -108,6 +118,7 @@ class Wallets:
     unit_of_work: UnitOfWorkFactory
     clock: Clock
     org_id: str
+    alerts_fired: Callable[[Sequence[AlertFiring]], None] = lambda _: None  # once committed: metrics
 
     async def get_or_create(self, mode: Mode, customer: str, currency: str) -> tuple[Wallet, bool]:
         """The customer's wallet in `currency` (customer by id or external_id), and whether it is new."""
@@ -137,9 +148,10 @@ class Wallets:
             wallet = await self._wallet(uow.wallets, mode, wallet_id, lock=True)
             checked = movement(wallet, direction, asked.amount, asked.currency, asked.entry_type, asked.description,
                                asked.reference_type, asked.reference_id, asked.idempotency_key)
-            after, entries = await move_locked(uow, wallet, checked, self.org_id, self.clock.now())
+            moved = await move_locked(uow, wallet, checked, self.org_id, self.clock.now())
             await uow.commit()
-        return after, entries
+        self.alerts_fired(moved.alerts_fired)
+        return moved.wallet, moved.entries
 
     async def allow_overdraft(self, wallet_id: str, limit: str) -> Wallet:
         """Ops: let the wallet's balance go down to `-limit` ("0" takes the overdraft away). The wallet is
