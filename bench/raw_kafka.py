@@ -28,6 +28,10 @@ class RawRates:
     consume_per_s: float
     messages: int
     message_bytes: int
+    # The client's CPU per message (the load process's own, producer or consumer start and stop
+    # included): the floor under the gateway's and the processor's CPU per event.
+    produce_cpu_us_per_message: float
+    consume_cpu_us_per_message: float
 
 
 def messages(n: int, customers: int = 100) -> list[tuple[bytes, bytes]]:
@@ -83,9 +87,13 @@ async def consume(settings: Settings, topic: str, n: int) -> float:
 def load(settings: Settings, n: int) -> RawRates:
     """In the load process: produce `n` messages to the measurement's topic, then read them back."""
     batch = messages(n)
+    cpu_started = time.process_time()
     produce_s = asyncio.run(produce(settings, settings.events_topic_test, batch)).seconds
+    cpu_produced = time.process_time()
     consume_s = asyncio.run(consume(settings, settings.events_topic_test, n))
-    return RawRates(n / produce_s, n / consume_s, n, sum(len(v) for _, v in batch) // n)
+    cpu_consumed = time.process_time()
+    return RawRates(n / produce_s, n / consume_s, n, sum(len(v) for _, v in batch) // n,
+                    (cpu_produced - cpu_started) * 1e6 / n, (cpu_consumed - cpu_produced) * 1e6 / n)
 
 
 async def measure(settings: Settings, n: int) -> RawRates:

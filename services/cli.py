@@ -12,6 +12,7 @@ import typer
 
 from meterflow.clock import Clock, SystemClock
 from meterflow.domain.modes import Mode
+from meterflow.heap import tune_for_serving
 from meterflow.settings import get_settings
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def gateway() -> None:
     settings = get_settings()
     _configure_logging("gateway")
     options = uvicorn_options(settings)
+    tune_for_serving()
     if settings.gateway_workers > 1:
         # N processes on one socket (uvicorn's supervisor): each builds its own clients in its lifespan,
         # and the gateway keeps no state of its own, so any worker may take any request.
@@ -66,7 +68,9 @@ def gateway_app() -> FastAPI:
     from services.gateway.app import create_app
 
     _configure_logging("gateway")
-    return create_app(get_settings())
+    app = create_app(get_settings())
+    tune_for_serving()
+    return app
 
 
 @app.command()
