@@ -60,7 +60,8 @@ def _moved(wallet: Wallet, entries: list[LedgerEntry], org: str) -> dict[str, An
     return {"wallet": wallet_json(wallet, org), "ledger_entries": [ledger_entry_json(e, org) for e in entries]}
 
 
-@router.post("/wallets", status_code=201)
+@router.post("/wallets", status_code=201,
+             responses={200: {"description": "The customer's existing wallet in that currency"}})
 async def get_or_create(body: WalletIn, response: Response, mode: Mode = Depends(authenticated_mode),
                         use_case: Wallets = Depends(wallets), org: str = Depends(org_id)) -> dict[str, Any]:
     """201 with a new wallet, 200 with the customer's existing one in that currency."""
