@@ -28,7 +28,7 @@ test-fast: check
 	$(BIN)/pytest tests/unit tests/integration
 
 check: $(STAMP)
-	$(BIN)/ruff check shared services tests bench clients/python
+	$(BIN)/ruff check shared services tests bench testkit clients/python
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -22,12 +22,12 @@ import httpx
 
 from bench import services
 from bench.loadgen import in_load_process
-from bench.stack import isolated
-from bench.workload import add_customers, encoded, event, unique_key
 from meterflow.adapters.postgres import create_pool
 from meterflow.domain.modes import Mode
 from meterflow.keys import create_api_key
 from meterflow.settings import Settings
+from testkit.environment import isolated
+from testkit.workload import add_customers, encoded, event, unique_key
 
 T = TypeVar("T")
 BATCH = 1_000

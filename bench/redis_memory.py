@@ -23,13 +23,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bench.loadgen import in_load_process
-from bench.workload import EVENT_NAME, unique_key
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.counting import CountableEvent
 from meterflow.domain.event_record import Position, origin_token
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
+from testkit.workload import EVENT_NAME, unique_key
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from functools import partial
 
 from aiohttp import web
 
-from bench.services import spawn, stop, wait_ready
+from bench.services import spawn, stop
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
@@ -31,6 +31,7 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.webhooks import EndpointStatus, EventType, WebhookEndpoint
 from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from testkit.polling import wait_ready
 
 WRITE_BATCH = 100
 

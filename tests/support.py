@@ -1,25 +1,26 @@
-"""Helpers for tests that drive real processes: settings for a test stack, service subprocesses,
-waiting on a condition with a deadline (never a bare sleep)."""
+"""Helpers for tests that drive real processes: settings for a test stack and service subprocesses. Waiting
+on a condition with a deadline (`eventually`) and a service's environment (`service_env`) are the kit's
+(testkit), shared with the bench, and offered here too for the tests that import them from this module."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from meterflow.embedded import EmbeddedStack, free_port, stop_process, wait_for_port
 from meterflow.settings import Settings
+from testkit.environment import service_env
+from testkit.polling import eventually
 
-T = TypeVar("T")
+__all__ = ["ServiceProcess", "TestEnvironment", "eventually", "service_env", "stack_settings", "unique"]
+
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,6 @@ def stack_settings(data_dir: Path, kafka: str, redis: str, database: str) -> Set
                     webhook_web_port=free_port(), payments_web_port=free_port(),
                     kafka_session_timeout_s=3, kafka_heartbeat_interval_s=1, processor_commit_interval_s=0.5,
                     close_interval_s=1)
-
-
-def service_env(settings: Settings, **overrides: Any) -> dict[str, str]:
-    values = {**settings.model_dump(exclude_none=True), **overrides}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MF_")}
-    env.update({f"MF_{name.upper()}": str(value) for name, value in values.items()})
-    return env
 
 
 @dataclass
@@ -84,19 +78,6 @@ class ServiceProcess:
             yield service
         finally:
             service.stop()
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout_s: float = 30.0,
-                     interval_s: float = 0.1) -> T:
-    """Poll `probe` until `accept` holds; fail with the last value seen when the deadline passes."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s; last value: {value!r}")
-        await asyncio.sleep(interval_s)
 
 
 def unique(prefix: str) -> str:
