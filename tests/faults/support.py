@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
+import httpx
 from redis.asyncio import Redis
 
 from meterflow.adapters.accounting_store import AccountingStore
@@ -19,6 +21,7 @@ from meterflow.settings import Settings
 from testkit.figures import counted
 from testkit.polling import eventually
 from testkit.workload import Books, Expected
+from tests.e2e.scenario import Setup, usage
 
 
 async def wait_for_exact(store: UsageStore, books: Books, expected: Expected, settings: Settings,
@@ -74,3 +77,17 @@ class Accounted:
 
 def _balanced(row: HourFigures) -> bool:
     return row.acknowledged == row.counted + row.duplicates + row.dead_lettered + row.lost + row.in_flight
+
+
+async def in_flight(api: httpx.AsyncClient) -> int:
+    """Events acknowledged and neither counted, duplicate, dead-lettered nor lost yet, over every hour."""
+    return sum(row["in_flight"] for row in (await api.get("/v1/reconciliation")).json()["hours"])
+
+
+async def usage_of(api: httpx.AsyncClient, setup: Setup) -> int:
+    """The counted events so far, or -1 while the gateway does not answer in time (the machine is busy
+    catching up after the restart; the deadline is the caller's)."""
+    try:
+        return int(Decimal((await usage(api, setup))["value"]))
+    except httpx.TimeoutException:
+        return -1

@@ -17,8 +17,8 @@ from decimal import Decimal
 import httpx
 
 from tests.e2e.scenario import Setup, billing_setup, event
-from tests.faults.test_run_stop_and_heal import started, usage_of
-from tests.meterflow_run import MeterflowRun, child_running
+from tests.faults.support import usage_of
+from tests.meterflow_run import MeterflowRun, child_running, started
 from tests.support import eventually
 
 SEED = 20261125
