@@ -24,13 +24,13 @@ from bench import services
 from bench.loadgen import in_load_process
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
 from testkit.environment import isolated
 from testkit.figures import counted, usage_store
 from testkit.kafka import produce_events
 from testkit.polling import eventually
-from testkit.workload import Books, expected_units, open_books, workload
+from testkit.ports import free_port
+from testkit.workload import REQUEST_DETAIL, Books, expected_units, open_books, workload
 
 CUSTOMERS = 100
 
@@ -46,7 +46,7 @@ class ProcessorRates:
 
 def preload(settings: Settings, books: Books, originals: int) -> tuple[int, dict[int, int]]:
     """In the load process: write the whole workload to the events topic; (records, end offsets)."""
-    events, _ = workload(books, originals, datetime.now(UTC))
+    events, _ = workload(books, originals, datetime.now(UTC), REQUEST_DETAIL)
     return len(events), asyncio.run(produce_events(settings, books.mode, events)).ends
 
 

@@ -8,9 +8,11 @@ would test (or measure) the catalog endpoints, not what the caller is about.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import MappingProxyType
 
 import orjson
 
@@ -24,6 +26,8 @@ from meterflow.domain.rollups import Aggregation
 
 EVENT_NAME = "api_request"
 UNITS = "units"
+# What an API-metering customer sends besides the units: makes an event about 250 bytes, as in production.
+REQUEST_DETAIL: Mapping[str, object] = {"region": "eu-west-1", "endpoint": "/v1/orders/search", "status": 200}
 
 
 @dataclass(frozen=True)
@@ -74,12 +78,11 @@ def expected_units(n: int) -> Decimal:
 
 
 def event(customer_id: str, idempotency_key: str, i: int, at: datetime | None = None,
-          event_name: str = EVENT_NAME) -> dict[str, object]:
-    """About 250 bytes of JSON: what an API-metering customer typically sends per request."""
+          event_name: str = EVENT_NAME, detail: Mapping[str, object] = REQUEST_DETAIL) -> dict[str, object]:
+    """The i-th event: its units, and by default the request detail that makes it about 250 bytes."""
     body: dict[str, object] = {
         "event_name": event_name, "customer_id": customer_id, "idempotency_key": idempotency_key,
-        "properties": {UNITS: units_of(i), "region": "eu-west-1", "endpoint": "/v1/orders/search",
-                       "status": 200}}
+        "properties": {UNITS: units_of(i), **detail}}
     if at is not None:
         body["timestamp"] = format_timestamp(at)
     return body
@@ -101,13 +104,15 @@ class Expected:
     bodies: dict[str, tuple[str, object]] = field(default_factory=dict)
 
 
-def workload(books: Books, originals: int, at: datetime | None = None) -> tuple[list[dict[str, object]], Expected]:
+def workload(books: Books, originals: int, at: datetime | None = None,
+             detail: Mapping[str, object] = MappingProxyType({})) -> tuple[list[dict[str, object]], Expected]:
     """`originals` distinct events and, after every ninth, a duplicate of an earlier one (same key and
     customer, so same partition and later offset; every other one with another body): 10% duplicates.
-    The first event of a key is the one that counts."""
+    The first event of a key is the one that counts. Lean events by default (units only: a fault test's
+    load is its count of events); the bench passes REQUEST_DETAIL to measure production-sized ones."""
     def original(i: int) -> dict[str, object]:
         return event(books.customers[i % len(books.customers)], f"{books.count_metric}-{i}", i, at,
-                     books.event_name)
+                     books.event_name, detail)
 
     firsts = [original(i) for i in range(originals)]
     events: list[dict[str, object]] = []
