@@ -29,9 +29,9 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.payments import PaymentMethod, Provider
 from meterflow.domain.periods import BillingInterval, Period
 from meterflow.domain.rollups import Aggregation
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
 from testkit.polling import wait_ready
+from testkit.ports import free_port
 from tests.provider_doubles import provider_double, provider_settings
 
 WRITE_BATCH = 50

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meterflow.adapters.kafka import ensure_topics
-from meterflow.embedded import build_stack, free_port, running
+from meterflow.embedded import build_stack, running
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
 from services.supervisor import EMBEDDED_KAFKA_TIMEOUTS
+from testkit.ports import free_port
 
 
 def _embedded_kafka_timeouts() -> dict[str, float]:

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from meterflow.adapters.kafka import ensure_topics
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from testkit.ports import free_port
 
 
 def service_env(settings: Settings, **overrides: Any) -> dict[str, str]:

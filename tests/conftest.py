@@ -22,10 +22,11 @@ from meterflow.adapters.kafka import ensure_topics
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.domain.modes import Mode
-from meterflow.embedded import build_stack, free_port, running
+from meterflow.embedded import build_stack, running
 from meterflow.keys import create_api_key
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
+from testkit.ports import free_port
 from tests.support import ServiceProcess, TestEnvironment, stack_settings
 
 

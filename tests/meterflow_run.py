@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from meterflow.embedded import free_port
+from testkit.ports import free_port
 
 PORT_NAMES = ("EMBEDDED_KAFKA_PORT", "EMBEDDED_REDIS_PORT", "EMBEDDED_POSTGRES_PORT", "API_PORT",
               "PROCESSOR_WEB_PORT", "CLOSER_WEB_PORT", "WEBHOOK_WEB_PORT", "PAYMENTS_WEB_PORT",

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meterflow.embedded import EmbeddedStack, free_port, stop_process, wait_for_port
+from meterflow.embedded import EmbeddedStack, stop_process, wait_for_port
 from meterflow.settings import Settings
 from testkit.environment import service_env
 from testkit.polling import eventually
+from testkit.ports import free_port
 
 __all__ = ["ServiceProcess", "TestEnvironment", "eventually", "service_env", "stack_settings", "unique"]
 
