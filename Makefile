@@ -25,9 +25,16 @@ browser:
 run: $(STAMP)
 	$(BIN)/meterflow run
 
-# Lint, strict typing and the import rules gate the suite: CI runs `make test`, so it runs all four.
+# Lint, strict typing and the import rules gate the suite: CI runs `make test`, so it runs all four. Two
+# pytest-xdist workers, each with its own servers and a band of ports of its own, a test module at a time per
+# worker (module fixtures stay shared): most tests wait on processes rather than burn CPU, so even a 2-core
+# box gains (docs/testing.md). Tests marked `alone` (the chaos run) follow, by themselves. Both parts always
+# run; either failing fails the target. TEST_WORKERS=0 runs the first part serially.
+TEST_WORKERS ?= 2
 test: check browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope -m "not alone"; parallel=$$?; \
+	$(BIN)/pytest -m alone; alone=$$?; \
+	test $$parallel -eq 0 -a $$alone -eq 0
 
 # The inner loop: the pure rules and each adapter against its real server (the contract suites), in about a
 # minute. CI runs `make test`, every tier.
@@ -35,7 +42,7 @@ test-fast: check
 	$(BIN)/pytest tests/unit tests/integration
 
 check: $(STAMP)
-	$(BIN)/ruff check shared services tests bench clients/python
+	$(BIN)/ruff check shared services tests bench testkit clients/python
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -12,6 +12,7 @@ the arrival of its `alert.triggered`. Every threshold must arrive exactly once o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -25,15 +26,16 @@ from aiohttp import web
 from bench import services
 from bench.latency import UsageOf
 from bench.loadgen import in_load_process
-from bench.services import spawn, stop, wait_ready
-from bench.stack import isolated
-from bench.workload import Books, encoded, event, open_books, unique_key
+from bench.services import spawn, stop
 from meterflow.adapters.postgres import create_pool
 from meterflow.domain.events import decode_json, format_timestamp
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-from services.devstack.embedded import free_port
 from services.key_ops import create_api_key
+from testkit.environment import isolated
+from testkit.polling import wait_ready
+from testkit.ports import free_port
+from testkit.workload import EVENT_NAME, Books, encoded, event, open_books, unique_key
 
 THRESHOLDS = 20
 WARMUP_TIMEOUT_S = 90.0
@@ -184,13 +186,12 @@ async def measure(settings: Settings, pace: Pace) -> AlertLatencies:
     api_key, port = await create_api_key(own, Mode.TEST), free_port()
     pool = await create_pool(own.database_dsn)
     try:
-        books = await open_books(pool, pace.customers + 1)
+        books = await open_books(pool, customers=pace.customers + 1, event_name=EVENT_NAME)
     finally:
         await pool.close()
     headers = {"Authorization": f"Bearer {api_key}"}
     async with services.gateway(own) as base_url, services.processor(own), _webhook_worker(own), \
             httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
-        watched = await _watch(client, Books(books.mode, books.customers[1:], books.count_metric,
-                                             books.sum_metric), pace, port)
+        watched = await _watch(client, dataclasses.replace(books, customers=books.customers[1:]), pace, port)
         await _warm_up(client, books, books.customers[0])
         return await in_load_process(load, base_url, api_key, watched, pace, port)

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from bench.services import service_env
-from bench.workload import Books, open_books, unique_key
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
@@ -29,6 +27,8 @@ from meterflow.domain.periods import BillingInterval, align_to_hour, period_at
 from meterflow.domain.rollups import Observation
 from meterflow.settings import Settings
 from services.wiring import usage_store
+from testkit.environment import service_env
+from testkit.workload import Books, open_books, unique_key
 
 EVENTS_PER_CUSTOMER_WITH_USAGE = 5
 APPLY_BATCH = 2_000
@@ -94,7 +94,7 @@ def run_close(settings: Settings) -> tuple[float, float | None]:
 async def measure(settings: Settings, subscriptions: int, usage_share: float) -> CloseTiming:
     pool = await create_pool(settings.database_dsn)
     try:
-        books = await open_books(pool, subscriptions)
+        books = await open_books(pool, customers=subscriptions)
         anchor = align_to_hour(datetime.now(UTC)) - timedelta(days=1, hours=2)
         ids = await due_subscriptions(pool, books, await _plan(pool, books), anchor)
         with_usage = books.customers[:int(subscriptions * usage_share)]

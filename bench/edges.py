@@ -26,8 +26,6 @@ import httpx
 
 from bench import services
 from bench.loadgen import in_load_process
-from bench.stack import isolated
-from bench.workload import EVENT_NAME, UNITS, Books, encoded, event, open_books, unique_key, units_of
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository, partition_name
 from meterflow.adapters.postgres import Pool, create_pool
@@ -39,6 +37,8 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, align_to_hour, period_at
 from meterflow.settings import Settings
 from services.key_ops import create_api_key
+from testkit.environment import isolated
+from testkit.workload import EVENT_NAME, UNITS, Books, encoded, event, open_books, unique_key, units_of
 
 CALLERS = 8  # usage and draft calls at once: half each
 CALLS_EVERY_S = 1.0
@@ -223,7 +223,7 @@ def folding(edge: Edge) -> tuple[float, dict[int, int]]:
 async def _books(pool: Pool, events: int) -> tuple[Books, str, datetime, datetime]:
     """The customers, a monthly plan pricing both metrics, and the subscription starting at 37:12 past
     yesterday's hour: (books, subscription, hour, start)."""
-    books = await open_books(pool, customers=2)
+    books = await open_books(pool, customers=2, event_name=EVENT_NAME)
     plan = Plan(new_id(IdKind.PLAN), books.mode, "bench monthly", None, "USD", "collection", BillingInterval.MONTHLY, (
         PlanPrice.parse(new_id(IdKind.PRICE), books.count_metric, {"model": "flat", "unit_price": "0.001"}),
         PlanPrice.parse(new_id(IdKind.PRICE), books.sum_metric, {"model": "flat", "unit_price": "0.01"})),

@@ -23,12 +23,12 @@ import httpx
 from bench import services
 from bench.cpu import cpu_seconds, settled_cpu_seconds, us_per_event
 from bench.loadgen import in_load_process
-from bench.stack import isolated
-from bench.workload import add_customers, encoded, event, unique_key
 from meterflow.adapters.postgres import create_pool
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
 from services.key_ops import create_api_key
+from testkit.environment import isolated
+from testkit.workload import add_customers, encoded, event, unique_key
 
 T = TypeVar("T")
 BATCH = 1_000

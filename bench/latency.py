@@ -20,14 +20,14 @@ import httpx
 
 from bench import services
 from bench.loadgen import in_load_process
-from bench.stack import isolated
-from bench.workload import Books, encoded, event, open_books, unique_key
 from meterflow.adapters.postgres import create_pool
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import align_to_hour
 from meterflow.settings import Settings
 from services.key_ops import create_api_key
+from testkit.environment import isolated
+from testkit.workload import EVENT_NAME, Books, encoded, event, open_books, unique_key
 
 POLL_INTERVAL_S = 0.005
 WARMUP_TIMEOUT_S = 90.0
@@ -142,7 +142,7 @@ async def measure(settings: Settings, pace: Pace) -> Latencies:
     api_key = await create_api_key(own, Mode.TEST)
     pool = await create_pool(own.database_dsn)
     try:
-        books = await open_books(pool, pace.streams)
+        books = await open_books(pool, customers=pace.streams, event_name=EVENT_NAME)
     finally:
         await pool.close()
     async with services.gateway(own) as base_url, services.processor(own):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
-from bench.services import spawn, stop, wait_ready
+from bench.services import spawn, stop
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
@@ -30,7 +30,8 @@ from meterflow.domain.payments import PaymentMethod, Provider
 from meterflow.domain.periods import BillingInterval, Period
 from meterflow.domain.rollups import Aggregation
 from meterflow.settings import Settings
-from services.devstack.embedded import free_port
+from testkit.polling import wait_ready
+from testkit.ports import free_port
 from tests.provider_doubles import provider_double, provider_settings
 
 WRITE_BATCH = 50

@@ -22,8 +22,6 @@ import httpx
 
 from bench import services
 from bench.loadgen import in_load_process
-from bench.stack import isolated
-from bench.workload import EVENT_NAME, UNITS, Books, open_books
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository, partition_name
 from meterflow.adapters.postgres import Pool, create_pool
@@ -37,6 +35,8 @@ from meterflow.domain.periods import BillingInterval, Period, align_to_hour, per
 from meterflow.settings import Settings
 from services.key_ops import create_api_key
 from services.wiring import usage_store
+from testkit.environment import isolated
+from testkit.workload import EVENT_NAME, UNITS, Books, open_books
 
 SAMPLES = 200
 FIRST_ANSWER_TIMEOUT_S = 300.0
@@ -138,7 +138,7 @@ async def measure(settings: Settings, events: int) -> PortalFigures:
     api_key = await create_api_key(own, Mode.TEST)
     pool = await create_pool(own.database_dsn, max_size=2)
     try:
-        books = await open_books(pool, customers=1)
+        books = await open_books(pool, customers=1, event_name=EVENT_NAME)
         now = datetime.now(UTC)
         start = align_to_hour(now) - timedelta(days=20) + timedelta(minutes=37, seconds=12)
         await _subscribed(pool, books, start)

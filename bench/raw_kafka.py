@@ -1,6 +1,6 @@
 """Figure 1, the baseline: how fast a plain aiokafka client writes and reads this broker.
 
-Written with the gateway's own producer settings (acks=all, `start_producer`) and read back by a
+Written with the gateway's own producer settings (acks=all, `start_producer`, the kit's `produce`) and read back by a
 group-less consumer with aiokafka's defaults, as the processor's would be: the gateway and processor
 figures are then read as a share of what the broker and client library allow on this machine.
 """
@@ -15,11 +15,10 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.loadgen import in_load_process
-from bench.stack import isolated
-from bench.workload import encoded, event, unique_key
-from meterflow.adapters.kafka import start_producer
 from meterflow.settings import Settings
-from services.wiring import kafka_setup
+from testkit.environment import isolated
+from testkit.kafka import produce
+from testkit.workload import encoded, event, unique_key
 
 
 @dataclass(frozen=True)
@@ -39,32 +38,6 @@ def messages(n: int, customers: int = 100) -> list[tuple[bytes, bytes]]:
     ids = [f"cus_bench{c:012d}" for c in range(customers)]
     return [(ids[i % customers].encode(), encoded(event(ids[i % customers], unique_key(), i, now)))
             for i in range(n)]
-
-
-@dataclass(frozen=True)
-class Produced:
-    seconds: float          # from the first send to the last acknowledgement
-    ends: dict[int, int]    # partition -> offset after its last acknowledged message
-
-
-async def produce(settings: Settings, topic: str, batch: list[tuple[bytes, bytes]]) -> Produced:
-    """Send every message, then wait for every acknowledgement.
-
-    The ends come from the acknowledgements: the embedded broker (Tansu) answers ListOffsets(latest)
-    with the base offset of the partition's last record batch, short of the real end by up to a batch.
-    """
-    producer = await start_producer(kafka_setup(settings))
-    try:
-        started = time.perf_counter()
-        sends = [await producer.send(topic, value, key=key) for key, value in batch]
-        acks = await asyncio.gather(*sends)
-        seconds = time.perf_counter() - started
-    finally:
-        await producer.stop()
-    ends: dict[int, int] = {}
-    for ack in acks:
-        ends[ack.partition] = max(ends.get(ack.partition, 0), ack.offset + 1)
-    return Produced(seconds, ends)
 
 
 async def consume(settings: Settings, topic: str, n: int) -> float:

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bench.workload import EVENT_NAME, UNITS, open_books
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository, partition_name
 from meterflow.adapters.postgres import create_pool
@@ -25,6 +24,7 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.settings import Settings
 from services.wiring import usage_store
+from testkit.workload import EVENT_NAME, UNITS, open_books
 
 MONTH = datetime(2001, 1, 1, tzinfo=UTC)  # a month of its own: its partition holds only these rows
 SAMPLES = 200
@@ -42,7 +42,7 @@ async def measure(settings: Settings, events: int) -> RecordFigures:
     pool = await create_pool(settings.database_dsn, max_size=2)
     redis = connect_redis(settings.redis_dsn)
     try:
-        books = await open_books(pool, customers=1)
+        books = await open_books(pool, customers=1, event_name=EVENT_NAME)
         customer, record = books.customers[0], EventRecordRepository(pool)
         await record.ensure_partitions({MONTH})
         seconds_apart = int((next_month(MONTH) - MONTH).total_seconds() * 0.95) // events or 1

@@ -29,13 +29,13 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.exceptions import RedisError
 
 from bench.loadgen import in_load_process
-from bench.workload import EVENT_NAME, unique_key
 from meterflow.adapters.redis_client import RedisClient, connect_redis
 from meterflow.domain.counting import CountableEvent
 from meterflow.domain.event_record import Position, origin_token
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
 from services.wiring import usage_store
+from testkit.workload import EVENT_NAME, unique_key
 
 
 @dataclass(frozen=True)

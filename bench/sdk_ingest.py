@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 
 from bench.ingest import against_gateway
-from bench.workload import event, unique_key
 from meterflow.settings import Settings
 from meterflow_client import IngestResult, Meterflow
+from testkit.workload import event, unique_key
 
 BATCH = 1_000
 CONCURRENCY = 6  # batches in flight at once, as many as the raw figure's clients

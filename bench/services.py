@@ -5,26 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
-from pydantic import SecretStr
-
 from meterflow.settings import Settings
 from services.devstack.embedded import _die_with_parent
-
-
-def service_env(settings: Settings) -> dict[str, str]:
-    """Every setting spelled out, so a stray MF_* variable of the caller cannot change what is measured."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MF_")}
-    env.update({f"MF_{name.upper()}": str(value.get_secret_value() if isinstance(value, SecretStr) else value)
-                for name, value in settings.model_dump(exclude_none=True).items()})
-    return env
+from testkit.environment import service_env
+from testkit.polling import wait_ready
 
 
 def log_path(settings: Settings, name: str) -> Path:
@@ -49,21 +38,6 @@ def stop(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-async def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
-    """Until `url` answers 200 (a service's /readyz), failing early if the process died."""
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{process.args!r} exited with {process.returncode} before it was ready")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} not ready after {timeout_s}s")
-            await asyncio.sleep(0.1)
 
 
 @contextlib.asynccontextmanager

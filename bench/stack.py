@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,10 @@ from pathlib import Path
 from meterflow.adapters.kafka import ensure_topics
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
-from services.devstack.embedded import build_stack, free_port, running
+from services.devstack.embedded import build_stack, running
 from services.supervisor import EMBEDDED_KAFKA_TIMEOUTS
 from services.wiring import kafka_setup
+from testkit.ports import free_port
 
 
 def _embedded_kafka_timeouts() -> dict[str, float]:
@@ -67,17 +67,3 @@ def bench_stack(keep_data: bool = False) -> Iterator[Bench]:
         print(f"bench: servers' data and service logs kept in {data_dir}")
     else:
         shutil.rmtree(data_dir, ignore_errors=True)
-
-
-async def isolated(settings: Settings, name: str) -> Settings:
-    """Topics, consumer group and ports of one measurement only, so no figure includes another's work
-    (what tests/faults/conftest.py's `isolated` fixture does for a fault test)."""
-    tag = f"bench-{name}-{uuid.uuid4().hex[:6]}"
-    own = settings.model_copy(update={
-        "events_topic_test": f"{tag}.events.test", "events_topic_live": f"{tag}.events.live",
-        "dlq_topic": f"{tag}.events.dlq", "processor_id": f"{tag}-processor", "api_port": free_port(),
-        "processor_web_port": free_port(), "closer_web_port": free_port(),
-        # A gateway spool of its own: another measurement's leftovers would be forwarded to these topics.
-        "spool_dir": settings.data_dir / "spool" / tag})
-    await ensure_topics(kafka_setup(own))
-    return own

@@ -19,7 +19,7 @@ from functools import partial
 
 from aiohttp import web
 
-from bench.services import spawn, stop, wait_ready
+from bench.services import spawn, stop
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
@@ -30,7 +30,8 @@ from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.webhooks import EndpointStatus, EventType, WebhookEndpoint
 from meterflow.settings import Settings
-from services.devstack.embedded import free_port
+from testkit.polling import wait_ready
+from testkit.ports import free_port
 
 WRITE_BATCH = 100
 

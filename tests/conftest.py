@@ -17,17 +17,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+import testkit.environment
 from meterflow.adapters.kafka import ensure_topics
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import RedisClient, connect_redis
 from meterflow.domain.modes import Mode
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
-from services.devstack.embedded import build_stack, free_port, running
+from services.devstack.embedded import build_stack, running
 from services.key_ops import create_api_key
 from services.wiring import kafka_setup
+from testkit.ports import free_port
 from tests.redis_cluster import LocalRedisCluster
-from tests.support import ServiceProcess, TestEnvironment, isolated_settings, stack_settings
+from tests.support import ServiceProcess, TestEnvironment, stack_settings
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +76,8 @@ def redis_cluster() -> Iterator[LocalRedisCluster]:
 
 @pytest.fixture
 async def redis_cluster_settings(settings: Settings, redis_cluster: LocalRedisCluster) -> Settings:
-    """Settings of a test's own services (topics, group, ports: `isolated_settings`) on the local cluster."""
-    return await isolated_settings(settings, redis_url=redis_cluster.url)
+    """Settings of a test's own services (topics, group, ports: `testkit.environment.isolated`) on the local cluster."""
+    return await testkit.environment.isolated(settings, "cluster", topic_partitions=4, redis_url=redis_cluster.url)
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,21 @@ ports and data folder, everything embedded."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.devstack.embedded import free_port
+import httpx
+
+from testkit.ports import free_port
 
 PORT_NAMES = ("EMBEDDED_KAFKA_PORT", "EMBEDDED_REDIS_PORT", "EMBEDDED_POSTGRES_PORT", "API_PORT",
               "PROCESSOR_WEB_PORT", "CLOSER_WEB_PORT", "WEBHOOK_WEB_PORT", "PAYMENTS_WEB_PORT",
@@ -106,3 +111,27 @@ class MeterflowRun:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+    async def restarts(self, *services: str) -> list[float]:
+        """`meterflow_service_restarts_total` of each service, from the supervisor's /metrics."""
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"http://127.0.0.1:{self.ports['SUPERVISOR_WEB_PORT']}/metrics")).text
+        lines = [f'meterflow_service_restarts_total{{service="{service}"}} ' for service in services]
+        return [sum(float(row.removeprefix(line)) for row in text.splitlines() if row.startswith(line))
+                for line in lines]
+
+
+@contextlib.asynccontextmanager
+async def started(run: MeterflowRun) -> AsyncIterator[httpx.AsyncClient]:
+    """The run started (its banner names the API) and a client with a fresh test-mode key."""
+    banner = await asyncio.to_thread(run.start)
+    assert run.api_url in banner, banner
+    key = await asyncio.to_thread(run.create_key)
+    async with httpx.AsyncClient(base_url=run.api_url, headers={"Authorization": f"Bearer {key}"},
+                                 timeout=10) as api:
+        yield api
+
+
+def restarted_since(before: list[float]) -> Callable[[list[float]], bool]:
+    """Accepts restart counts once every service counted has been restarted again since `before`."""
+    return lambda now: all(n > b for n, b in zip(now, before, strict=True))

@@ -16,7 +16,8 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
-from services.devstack.embedded import EmbeddedRedis, free_port
+from services.devstack.embedded import EmbeddedRedis
+from testkit.ports import free_port
 
 SLOTS = 16384
 # How long the nodes take to agree (measured: under a second) and to see a restarted node again.

@@ -1,27 +1,27 @@
-"""Helpers for tests that drive real processes: settings for a test stack, service subprocesses,
-waiting on a condition with a deadline (never a bare sleep)."""
+"""Helpers for tests that drive real processes: settings for a test stack and service subprocesses. Waiting
+on a condition with a deadline (`eventually`) and a service's environment (`service_env`) are the kit's
+(testkit), shared with the bench, and offered here too for the tests that import them from this module."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from meterflow.adapters.kafka import ensure_topics
 from meterflow.settings import Settings
-from services.devstack.embedded import EmbeddedStack, free_port, stop_process, wait_for_port
-from services.wiring import kafka_setup
+from services.devstack.embedded import EmbeddedStack, stop_process, wait_for_port
+from testkit.environment import service_env
+from testkit.polling import eventually
+from testkit.ports import free_port
 
-T = TypeVar("T")
+__all__ = ["ServiceProcess", "TestEnvironment", "eventually", "service_env", "stack_settings", "unique"]
+
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,6 @@ def stack_settings(data_dir: Path, kafka: str, redis: str, database: str) -> Set
                     webhook_web_port=free_port(), payments_web_port=free_port(),
                     kafka_session_timeout_s=3, kafka_heartbeat_interval_s=1, processor_commit_interval_s=0.5,
                     close_interval_s=1)
-
-
-def service_env(settings: Settings, **overrides: Any) -> dict[str, str]:
-    values = {**settings.model_dump(exclude_none=True), **overrides}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MF_")}
-    env.update({f"MF_{name.upper()}": str(value) for name, value in values.items()})
-    return env
 
 
 @dataclass
@@ -88,33 +81,5 @@ class ServiceProcess:
             service.stop()
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout_s: float = 30.0,
-                     interval_s: float = 0.1) -> T:
-    """Poll `probe` until `accept` holds; fail with the last value seen when the deadline passes."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s; last value: {value!r}")
-        await asyncio.sleep(interval_s)
-
-
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
-
-
-async def isolated_settings(settings: Settings, **overrides: Any) -> Settings:
-    """`settings` with topics, consumer group, ports and spool of one test only (created), so that its own
-    gateway and processor never meet the session's; `overrides` set more (another Redis, say)."""
-    tag = unique("f")[:14]
-    isolated = settings.model_copy(update={
-        "events_topic_test": f"{tag}.events.test", "events_topic_live": f"{tag}.events.live",
-        "dlq_topic": f"{tag}.events.dlq", "processor_id": f"{tag}-processor", "api_port": free_port(),
-        "processor_web_port": free_port(), "topic_partitions": 4,
-        # A spool of its own: one left by another test holds that test's events, which would be forwarded
-        # to this test's topics.
-        "spool_dir": settings.data_dir / "spool" / tag, **overrides})
-    await ensure_topics(kafka_setup(isolated))
-    return isolated

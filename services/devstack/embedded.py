@@ -15,7 +15,6 @@ import hashlib
 import importlib.resources
 import os
 import pwd
-import random
 import signal
 import socket
 import stat
@@ -59,38 +58,6 @@ def wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | N
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s}s")
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-_handed_out: set[int] = set()  # never give one port twice in a process, even if not yet bound
-
-
-def free_port() -> int:
-    """A free port below the kernel's ephemeral range.
-
-    A port the kernel hands out (bind to 0) lies in the range it also gives outgoing connections, so
-    a server started a while later may find it taken; ports below that range are never given away.
-    """
-    low = min(_ephemeral_range()[0], 32768)
-    for _ in range(200):
-        port = random.randrange(max(1024, low - 12000), low)
-        if port in _handed_out:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
-    raise RuntimeError("no free port found below the ephemeral range")
 
 
 def _package_binary(package: str, *parts: str) -> Path:

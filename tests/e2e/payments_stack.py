@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from meterflow.settings import Settings
-from services.devstack.embedded import free_port
+from testkit.ports import free_port
 from tests.e2e.scenario import created, the
 from tests.provider_doubles import ProviderDouble, provider_double, provider_settings
 from tests.support import ServiceProcess, unique

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from meterflow.settings import Settings
-from services.devstack.embedded import free_port
+from testkit.ports import free_port
 from tests.e2e.scenario import billing_setup, event, usage_reaches
 from tests.support import ServiceProcess, eventually
 

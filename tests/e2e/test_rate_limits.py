@@ -9,8 +9,8 @@ import httpx
 
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-from services.devstack.embedded import free_port
 from services.key_ops import create_api_key
+from testkit.ports import free_port
 from tests.support import ServiceProcess
 
 LIMIT = 5

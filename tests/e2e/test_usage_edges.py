@@ -16,7 +16,7 @@ from meterflow.adapters.postgres import Pool
 from meterflow.domain.event_record import month_start
 from meterflow.domain.periods import align_to_hour
 from meterflow.settings import Settings
-from services.devstack.embedded import free_port
+from testkit.ports import free_port
 from tests.e2e.scenario import Setup, billing_setup, rollup_of
 from tests.support import ServiceProcess, eventually
 

@@ -17,8 +17,9 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.usage import UsageQuery
 from meterflow.settings import Settings
 from services.wiring import kafka_setup
+from testkit.figures import around_now
+from testkit.kafka import produce_events
 from tests.e2e.scenario import Setup, billing_setup, the
-from tests.faults.conftest import around_now, produce
 from tests.support import ServiceProcess, eventually, unique
 
 EVENTS = 9_000
@@ -52,7 +53,7 @@ async def test_kill_9_mid_stream_fires_each_threshold_once(isolated: Settings, a
     events: list[dict[str, Any]] = [
         {"event_name": setup.event_name, "customer_id": setup.customer_id, "idempotency_key": unique("k"),
          "timestamp": (now + timedelta(microseconds=i)).isoformat()} for i in range(EVENTS)]
-    await produce(isolated, Mode.TEST, events)
+    await produce_events(isolated, Mode.TEST, events)
 
     processor = ServiceProcess("processor", isolated)
     processor.start()

@@ -11,8 +11,10 @@ from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.events import encode_json
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-from tests.faults.conftest import Expected, counted, open_books, wait_for_exact
+from testkit.figures import counted
+from testkit.workload import Expected, open_books
 from tests.faults.dead_letters import read_dead_letters
+from tests.faults.support import wait_for_exact
 from tests.support import ServiceProcess, eventually
 
 

@@ -9,7 +9,8 @@ import httpx
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.settings import Settings
-from tests.faults.conftest import assert_on_record, open_books, wait_for_exact, workload
+from testkit.workload import open_books, workload
+from tests.faults.support import assert_on_record, wait_for_exact
 from tests.support import ServiceProcess
 
 BATCH = 1_000

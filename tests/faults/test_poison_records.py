@@ -21,9 +21,11 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.records import DeadLetterCategory
 from meterflow.domain.rollups import Aggregation
 from meterflow.settings import Settings
-from tests.faults.conftest import Books, Expected, open_books, produce, wait_for_exact, workload
+from testkit.kafka import produce_events
+from testkit.workload import Books, Expected, open_books, workload
 from tests.faults.dead_letters import all_dead_letters, read_dead_letters
 from tests.faults.readiness import readiness
+from tests.faults.support import wait_for_exact
 from tests.support import ServiceProcess, eventually
 
 GOOD_EVENTS = 10_000
@@ -86,13 +88,13 @@ async def test_poison_records_on_kafka_in_both_modes_never_stop_the_good_ones(
     books_of: dict[Mode, Books] = {}
     all_poisons: list[Poison] = []
     for mode in Mode:
-        books = books_of[mode] = await open_books(pool, mode)
+        books = books_of[mode] = await open_books(pool, mode=mode)
         await add_average_metric(pool, books)
         events, good = workload(books, GOOD_EVENTS)
         bad = poisons(books)
         all_poisons += bad
         middle = len(events) // 2
-        await produce(isolated, mode, [*events[:middle], *(p.event for p in bad), negative(books),
+        await produce_events(isolated, mode, [*events[:middle], *(p.event for p in bad), negative(books),
                                        *events[middle:]])
         expected[mode] = Expected(good.events + 1, good.units - 5)
 
@@ -106,7 +108,7 @@ async def test_poison_records_on_kafka_in_both_modes_never_stop_the_good_ones(
 @pytest.mark.parametrize("mode", list(Mode))
 async def test_a_poison_event_over_http_is_refused_or_dead_lettered_never_counted(
         mode: Mode, isolated: Settings, pool: Pool, usage_store: UsageStore, test_key: str, live_key: str) -> None:
-    books = await open_books(pool, mode, customers=2)
+    books = await open_books(pool, mode=mode, customers=2)
     await add_average_metric(pool, books)
     events, good = workload(books, 2_000)
     api_key = live_key if mode is Mode.LIVE else test_key
@@ -139,8 +141,8 @@ async def test_a_batch_of_nothing_but_poison_is_dead_lettered_with_each_reason_a
     bad = poisons(books)[:2]
     events, good = workload(books, 500)
     with ServiceProcess.running("processor", isolated):
-        await produce(isolated, books.mode, [p.event for p in bad])
+        await produce_events(isolated, books.mode, [p.event for p in bad])
         check_letters(await read_dead_letters(isolated, len(bad)), bad)
-        await produce(isolated, books.mode, events)
+        await produce_events(isolated, books.mode, events)
         await wait_for_exact(usage_store, books, good, isolated)
         check_letters(await all_dead_letters(isolated), bad)

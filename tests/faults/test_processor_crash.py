@@ -8,7 +8,10 @@ from redis.asyncio import Redis
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.settings import Settings
-from tests.faults.conftest import Accounted, assert_on_record, counted, open_books, produce, wait_for_exact, workload
+from testkit.figures import counted
+from testkit.kafka import produce_events
+from testkit.workload import open_books, workload
+from tests.faults.support import Accounted, assert_on_record, wait_for_exact
 from tests.support import ServiceProcess, eventually
 
 EVENTS = 50_000
@@ -20,7 +23,7 @@ async def test_kill_9_mid_stream_then_restart_counts_exactly(isolated: Settings,
     events, expected = workload(books, originals=EVENTS * 9 // 10)
     assert len(events) == EVENTS
     accounted_before = await Accounted.read(redis, books.mode)
-    await produce(isolated, books.mode, events)
+    await produce_events(isolated, books.mode, events)
 
     processor = ServiceProcess("processor", isolated)
     processor.start()

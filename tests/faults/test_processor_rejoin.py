@@ -15,7 +15,9 @@ from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
 from services.processor.watchdog import EXIT_STATUS
 from services.wiring import kafka_setup
-from tests.faults.conftest import open_books, produce, wait_for_exact, workload
+from testkit.kafka import produce_events
+from testkit.workload import open_books, workload
+from tests.faults.support import wait_for_exact
 from tests.support import ServiceProcess, eventually
 
 
@@ -26,12 +28,12 @@ async def test_events_after_the_topics_vanished_are_counted_exactly(isolated: Se
     processor = ServiceProcess("processor", isolated)
     processor.start(processor_rejoin_timeout_s=3)
     try:
-        await produce(isolated, Mode.TEST, before)
+        await produce_events(isolated, Mode.TEST, before)
         await delete_events_topics(isolated)
         await ensure_topics(kafka_setup(isolated))  # what the supervisor does after an embedded broker restart
         books = await open_books(pool)
         after, expected = workload(books, originals=2_000)
-        await produce(isolated, Mode.TEST, after)
+        await produce_events(isolated, Mode.TEST, after)
         assert processor.process is not None
         try:
             await wait_for_exact(usage_store, books, expected, isolated, timeout_s=30)

@@ -18,7 +18,10 @@ from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.counting import RollupKey
 from meterflow.settings import Settings
 from services.wiring import kafka_setup
-from tests.faults.conftest import Accounted, assert_on_record, counted, open_books, produce, wait_for_exact, workload
+from testkit.figures import counted
+from testkit.kafka import produce_events
+from testkit.workload import open_books, workload
+from tests.faults.support import Accounted, assert_on_record, wait_for_exact
 from tests.redis_cluster import LocalRedisCluster
 from tests.support import ServiceProcess, eventually
 
@@ -43,7 +46,7 @@ async def test_a_master_killed_mid_stream_and_restarted_on_its_aof_loses_and_dou
     before = await Accounted.read(cluster_client, books.mode)
     victim = redis_cluster.node_of(KeySpace(CLUSTER_SLOT_GROUPS).rollups(
         RollupKey(books.mode, books.count_metric, books.customers[0], 0)))
-    await produce(on_cluster, books.mode, events)
+    await produce_events(on_cluster, books.mode, events)
     ends = await last_offsets(kafka_setup(on_cluster))
     with ServiceProcess.running("processor", on_cluster):
         await eventually(lambda: counted(store, books), lambda c: c[0] >= expected.events // 4, 120)

@@ -9,16 +9,10 @@ from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-from tests.faults.conftest import (
-    Accounted,
-    Expected,
-    assert_on_record,
-    counted,
-    open_books,
-    produce,
-    wait_for_exact,
-    workload,
-)
+from testkit.figures import counted
+from testkit.kafka import produce_events
+from testkit.workload import Expected, open_books, workload
+from tests.faults.support import Accounted, assert_on_record, wait_for_exact
 from tests.support import ServiceProcess, TestEnvironment, eventually
 
 
@@ -36,7 +30,7 @@ async def test_redis_killed_and_restarted_mid_stream_counts_exactly(
     books = await open_books(pool)
     events, expected = workload(books, originals=18_000)
     before = await Accounted.read(redis, books.mode)
-    await produce(isolated, books.mode, events)
+    await produce_events(isolated, books.mode, events)
     with ServiceProcess.running("processor", isolated):
         await eventually(lambda: counted(usage_store, books), lambda c: c[0] >= expected.events // 4, 120)
         redis_server.kill()
@@ -55,7 +49,7 @@ async def test_two_workers_one_killed_mid_stream_counts_exactly(isolated: Settin
     first.start()
     second.start(processor_web_port=isolated.processor_web_port + 1)
     try:
-        await produce(isolated, books.mode, events)
+        await produce_events(isolated, books.mode, events)
         await eventually(lambda: counted(usage_store, books), lambda c: c[0] >= expected.events // 4, 120)
         second.kill()
         await wait_for_exact(usage_store, books, expected, isolated)
@@ -68,15 +62,15 @@ async def test_two_workers_one_killed_mid_stream_counts_exactly(isolated: Settin
 
 async def test_the_same_key_in_test_and_live_counts_once_in_each(isolated: Settings, pool: Pool,
                                                                  usage_store: UsageStore) -> None:
-    test_books = await open_books(pool, Mode.TEST, customers=2)
-    live_books = await open_books(pool, Mode.LIVE, customers=2)
+    test_books = await open_books(pool, mode=Mode.TEST, customers=2)
+    live_books = await open_books(pool, mode=Mode.LIVE, customers=2)
     test_events, expected = workload(test_books, originals=900)
     # The live events reuse the test events' idempotency keys exactly.
     live_events = [{**e, "customer_id": live_books.customers[test_books.customers.index(str(e["customer_id"]))],
                     "event_name": live_books.event_name} for e in test_events]
     with ServiceProcess.running("processor", isolated):
-        await produce(isolated, Mode.TEST, test_events)
-        await produce(isolated, Mode.LIVE, live_events)
+        await produce_events(isolated, Mode.TEST, test_events)
+        await produce_events(isolated, Mode.LIVE, live_events)
         await wait_for_exact(usage_store, test_books, expected, isolated)
         await wait_for_exact(usage_store, live_books, expected, isolated)
     live = {key: (live_books.customers[test_books.customers.index(customer)], body)

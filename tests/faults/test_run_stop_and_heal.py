@@ -8,28 +8,17 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import httpx
 
-from tests.e2e.scenario import Setup, billing_setup, event, usage, usage_reaches
-from tests.meterflow_run import MeterflowRun, child_running
+from tests.e2e.scenario import Setup, billing_setup, event, usage_reaches
+from tests.faults.support import in_flight, usage_of
+from tests.meterflow_run import MeterflowRun, child_running, started
 from tests.support import eventually
 
 BATCH = 100
 BATCHES_PER_S = 20  # 2,000 events/s
-
-
-@contextlib.asynccontextmanager
-async def started(run: MeterflowRun) -> AsyncIterator[httpx.AsyncClient]:
-    banner = await asyncio.to_thread(run.start)
-    assert run.api_url in banner, banner
-    key = await asyncio.to_thread(run.create_key)
-    async with httpx.AsyncClient(base_url=run.api_url, headers={"Authorization": f"Bearer {key}"},
-                                 timeout=10) as api:
-        yield api
 
 
 @dataclass
@@ -82,15 +71,6 @@ async def test_ctrl_c_under_load_counts_every_acknowledged_event() -> None:
         run.kill()
 
 
-async def restarts(run: MeterflowRun, *services: str) -> list[float]:
-    """`meterflow_service_restarts_total` of each service, from the supervisor's /metrics."""
-    async with httpx.AsyncClient() as client:
-        text = (await client.get(f"http://127.0.0.1:{run.ports['SUPERVISOR_WEB_PORT']}/metrics")).text
-    lines = [f'meterflow_service_restarts_total{{service="{service}"}} ' for service in services]
-    return [sum(float(row.removeprefix(line)) for row in text.splitlines() if row.startswith(line))
-            for line in lines]
-
-
 async def test_a_service_or_server_that_dies_is_restarted_and_counting_goes_on() -> None:
     run = MeterflowRun()
     try:
@@ -101,7 +81,7 @@ async def test_a_service_or_server_that_dies_is_restarted_and_counting_goes_on()
                 pid = child_running(run.process.pid, *needle)
                 assert pid is not None, needle
                 os.kill(pid, signal.SIGKILL)
-            await eventually(lambda: restarts(run, "processor", "redis"), lambda n: min(n) >= 1, timeout_s=30)
+            await eventually(lambda: run.restarts("processor", "redis"), lambda n: min(n) >= 1, timeout_s=30)
             response = await api.post("/v1/ingest", json={"events": [event(setup) for _ in range(10)]})
             assert response.status_code == 202, response.text
             await usage_reaches(api, setup, "10", timeout_s=60)
@@ -138,7 +118,7 @@ async def test_a_broker_killed_under_load_comes_back_and_every_event_acknowledge
             unsettled = await in_flight(api)  # nothing is acknowledged with the broker gone, nor counted
             os.kill(processor, signal.SIGCONT)
             before_restart = set(load.acknowledged)
-            await eventually(lambda: restarts(run, "kafka", "processor"), lambda n: min(n) >= 1, timeout_s=60)
+            await eventually(lambda: run.restarts("kafka", "processor"), lambda n: min(n) >= 1, timeout_s=60)
             await eventually(lambda: asyncio.sleep(0, len(load.acknowledged - before_restart)),
                              lambda n: n >= 2_000, timeout_s=60)
             # Stopped, not cancelled: a request cancelled in flight can still be counted, unacknowledged.
@@ -160,10 +140,6 @@ async def test_a_broker_killed_under_load_comes_back_and_every_event_acknowledge
         assert f"{lost} acknowledged events LOST in test mode" in stderr, stderr
     finally:
         run.kill()
-
-
-async def in_flight(api: httpx.AsyncClient) -> int:
-    return sum(row["in_flight"] for row in (await api.get("/v1/reconciliation")).json()["hours"])
 
 
 async def assert_loss_reported(run: MeterflowRun, api: httpx.AsyncClient, setup: Setup, answered: int) -> int:
@@ -194,12 +170,3 @@ async def assert_loss_reported(run: MeterflowRun, api: httpx.AsyncClient, setup:
 
         await eventually(status, lambda now: now == "ready", timeout_s=30)  # the gateway reads every 5 s
     return lost
-
-
-async def usage_of(api: httpx.AsyncClient, setup: Setup) -> int:
-    """The counted events so far, or -1 while the gateway does not answer in time (the machine is busy
-    catching up after the restart; the deadline is the caller's)."""
-    try:
-        return int(Decimal((await usage(api, setup))["value"]))
-    except httpx.TimeoutException:
-        return -1

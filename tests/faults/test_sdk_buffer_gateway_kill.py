@@ -11,7 +11,8 @@ from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.settings import Settings
 from meterflow_client import IngestResult, Meterflow, RetryPolicy
-from tests.faults.conftest import assert_on_record, open_books, wait_for_exact, workload
+from testkit.workload import open_books, workload
+from tests.faults.support import assert_on_record, wait_for_exact
 from tests.support import ServiceProcess
 
 ORIGINALS = 90_000  # with one duplicate after every ninth: 100,000 events

@@ -7,9 +7,11 @@ from __future__ import annotations
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.settings import Settings
-from tests.faults.conftest import assert_on_record, open_books, produce, wait_for_exact, workload
+from testkit.kafka import produce_events
+from testkit.workload import open_books, workload
 from tests.faults.dead_letters import all_dead_letters
 from tests.faults.readiness import readiness
+from tests.faults.support import assert_on_record, wait_for_exact
 from tests.support import ServiceProcess, TestEnvironment, eventually
 
 
@@ -24,7 +26,7 @@ async def test_a_processor_that_cannot_advance_is_not_ready_until_it_catches_up(
         await eventually(lambda: readiness(settings), lambda answer: answer.advancing, 60)
         redis_server.kill()
         try:
-            await produce(settings, books.mode, events)
+            await produce_events(settings, books.mode, events)
             await eventually(lambda: readiness(settings), lambda answer: answer.stalled, 60)
         finally:
             redis_server.start()

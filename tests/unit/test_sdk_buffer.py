@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from meterflow_client import AsyncMeterflow, IngestFailed, IngestResult, Meterflow, RetryPolicy
-from services.devstack.embedded import free_port
+from testkit.ports import free_port
 
 NO_WAIT = RetryPolicy(max_retries=0, initial_delay_s=0, max_delay_s=0)
 Handler = Callable[[httpx.Request], httpx.Response]
