@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Self
 
+import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
@@ -64,10 +65,18 @@ class PostgresUnitOfWork:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """A rollback that fails while an exception leaves the unit (a commit cancelled mid-flight by a
+        shutdown leaves the transaction in error state) must not replace that exception: a cancellation
+        has to stay a cancellation, not become an error a worker logs and retries. Releasing the
+        connection resets or closes it either way."""
         assert self._connection is not None and self._transaction is not None
         try:
             if not self._committed:
-                await self._transaction.rollback()
+                try:
+                    await self._transaction.rollback()
+                except (asyncpg.InterfaceError, asyncpg.PostgresError):
+                    if exc_info[0] is None:
+                        raise
         finally:
             await self._pool.release(self._connection)
             self._connection = self._transaction = None
