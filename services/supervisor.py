@@ -310,6 +310,8 @@ def run(settings: Settings, counts: dict[str, int] | None = None) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for service in services:  # all at once: a processor told last would rebalance as each other one left
+            service.signal(signal.SIGTERM)
         for service in services:
             service.stop()
         stack.stop()
