@@ -36,7 +36,7 @@ from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.redis_cluster
 
-SEED = int(os.environ.get("MF_TOPOLOGY_SEED", "20261205"))
+SEED = int(os.environ.get("MF_TOPOLOGY_SEED", "3"))  # kills a gateway worker, later its master
 SCALE = "gateway=2,processor=3,closer=2,webhooks=2,payments=2"
 HEALED = {"gateway": 3, "processor": 3, "closer": 2, "webhooks": 2, "payments": 2}
 KINDS = ("gateway", "processor", "closer", "webhooks", "payments")
@@ -141,7 +141,9 @@ async def test_kills_of_every_kind_in_a_many_process_topology_leave_billing_exac
         double, receiver = await stack.enter_async_context(billing_servers())
         run = topology(redis_cluster, double)
         stack.callback(run.kill)
+        began = time.monotonic()
         api = await stack.enter_async_context(started(run))
+        up_s = time.monotonic() - began
         second = await stack.enter_async_context(httpx.AsyncClient(base_url=api.base_url, headers=api.headers,
                                                                    timeout=10))
         pool = await create_pool(f"postgresql://postgres@127.0.0.1:{run.ports['EMBEDDED_POSTGRES_PORT']}/meterflow")
@@ -160,6 +162,7 @@ async def test_kills_of_every_kind_in_a_many_process_topology_leave_billing_exac
 
         await eventually(lambda: asyncio.to_thread(healed, run), lambda now: now == HEALED, timeout_s=30)
         await usage_settles(api, setups, ledger)
+        settled_s = time.monotonic() - until
         hours = await eventually(lambda: reconciliation(api), lambda rows: all(
             row["in_flight"] <= 0 for row in hours_since(before, rows)), timeout_s=60, interval_s=1)
         assert_accounted(hours_since(before, hours), len(ledger.values))
@@ -179,7 +182,8 @@ async def test_kills_of_every_kind_in_a_many_process_topology_leave_billing_exac
         print(f"topology chaos (seed {SEED}): {len(kills)} kills ({', '.join(kills)}), {len(ledger.values)} events "
               f"acknowledged, {ledger.sends} requests ({ledger.failures} retried), "
               f"{len(billing.due_customers) * periods} periods closed, {len(billing.charged_invoices)} invoices "
-              f"charged once, {len(receiver.at('/invoices'))} webhooks for them")
+              f"charged once, {len(receiver.at('/invoices'))} webhooks for them; up in {up_s:.0f}s, load "
+              f"{LOAD_S:.0f}s, counted {settled_s:.0f}s after it, all checked {time.monotonic() - until:.0f}s after it")
         assert sorted(kills) == sorted(kind for kind in KINDS for _ in range(KILLS_PER_KIND))
         assert run.process is not None
         run.process.send_signal(signal.SIGTERM)
