@@ -47,7 +47,9 @@ class Measurement:
 def _raw(settings: Settings, scale: float) -> Results:
     rates = asyncio.run(raw_kafka.measure(settings, int(200_000 * scale)))
     print(f"  {rates.messages:,} messages of {rates.message_bytes} B")
-    return {"raw_produce_per_s": rates.produce_per_s, "raw_consume_per_s": rates.consume_per_s}
+    return {"raw_produce_per_s": rates.produce_per_s, "raw_consume_per_s": rates.consume_per_s,
+            "raw_produce_cpu_us_per_message": rates.produce_cpu_us_per_message,
+            "raw_consume_cpu_us_per_message": rates.consume_cpu_us_per_message}
 
 
 def _ingest(settings: Settings, scale: float) -> Results:
@@ -55,7 +57,9 @@ def _ingest(settings: Settings, scale: float) -> Results:
     for label, run in (("spool on", rates.spooled), ("spool off", rates.without)):
         print(f"  {label} (best of 2): {run.events:,} events in {run.seconds:.1f}s from {run.clients} clients")
     return {"ingest_events_per_s": rates.spooled.events_per_s,
+            "ingest_cpu_us_per_event": rates.spooled.cpu_us_per_event,
             "ingest_without_spool_events_per_s": rates.without.events_per_s,
+            "ingest_without_spool_cpu_us_per_event": rates.without.cpu_us_per_event,
             "spool_bytes_per_event": rates.spool_bytes_per_event}
 
 
@@ -78,11 +82,14 @@ def _processor(settings: Settings, scale: float) -> Results:
     rates = _processor_rates(settings, scale, workers=1)
     # The processor always writes the events on record (no setting turns it off: docs/processor-design.md):
     # its figure is the one with the record on.
-    return {"processor_events_per_s": rates.events_per_s, "processor_with_record_events_per_s": rates.events_per_s}
+    return {"processor_events_per_s": rates.events_per_s, "processor_with_record_events_per_s": rates.events_per_s,
+            "processor_cpu_us_per_event": rates.cpu_us_per_event}
 
 
 def _processor_2_workers(settings: Settings, scale: float) -> Results:
-    return {"processor_2_workers_events_per_s": _processor_rates(settings, scale, workers=2).events_per_s}
+    rates = _processor_rates(settings, scale, workers=2)
+    return {"processor_2_workers_events_per_s": rates.events_per_s,
+            "processor_2_workers_cpu_us_per_event": rates.cpu_us_per_event}
 
 
 def _latency(settings: Settings, scale: float) -> Results:
@@ -208,12 +215,15 @@ def _alerts(settings: Settings, scale: float) -> Results:
 
 
 MEASUREMENTS = [
-    Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s"), _raw),
-    Measurement("ingest", ("ingest_events_per_s", "ingest_without_spool_events_per_s", "spool_bytes_per_event"),
-                _ingest),
+    Measurement("raw", ("raw_produce_per_s", "raw_consume_per_s", "raw_produce_cpu_us_per_message",
+                        "raw_consume_cpu_us_per_message"), _raw),
+    Measurement("ingest", ("ingest_events_per_s", "ingest_cpu_us_per_event", "ingest_without_spool_events_per_s",
+                           "ingest_without_spool_cpu_us_per_event", "spool_bytes_per_event"), _ingest),
     Measurement("sdk", ("sdk_buffer_events_per_s",), _sdk),
-    Measurement("processor", ("processor_events_per_s", "processor_with_record_events_per_s"), _processor),
-    Measurement("processor2", ("processor_2_workers_events_per_s",), _processor_2_workers),
+    Measurement("processor", ("processor_events_per_s", "processor_with_record_events_per_s",
+                              "processor_cpu_us_per_event"), _processor),
+    Measurement("processor2", ("processor_2_workers_events_per_s", "processor_2_workers_cpu_us_per_event"),
+                _processor_2_workers),
     Measurement("latency", ("e2e_p50_s", "e2e_p99_s"), _latency),
     Measurement("close", ("close_10k_s",), _close),
     Measurement("close100k", ("close_100k_s",), _close_100k),
@@ -241,6 +251,10 @@ def _ratios(results: Results) -> Results:
              "ingest_without_spool_to_raw_produce": ("ingest_without_spool_events_per_s", "raw_produce_per_s"),
              "ingest_spool_to_without": ("ingest_events_per_s", "ingest_without_spool_events_per_s"),
              "processor_to_raw_consume": ("processor_events_per_s", "raw_consume_per_s"),
+             # The same comparisons per core (client CPU per message over the stage's CPU per event): what a
+             # stage keeps of the client's speed on a core of its own, whatever else shared the machine.
+             "ingest_to_raw_produce_per_core": ("raw_produce_cpu_us_per_message", "ingest_cpu_us_per_event"),
+             "processor_to_raw_consume_per_core": ("raw_consume_cpu_us_per_message", "processor_cpu_us_per_event"),
              "processor_2_workers_to_one": ("processor_2_workers_events_per_s", "processor_events_per_s"),
              "ingest_with_edge_calls_to_alone": ("ingest_p99_with_edge_calls_ms", "ingest_p99_alone_ms"),
              "sdk_buffer_to_ingest": ("sdk_buffer_events_per_s", "ingest_events_per_s")}

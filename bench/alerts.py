@@ -31,9 +31,9 @@ from bench.workload import Books, encoded, event, open_books, unique_key
 from meterflow.adapters.postgres import create_pool
 from meterflow.domain.events import decode_json, format_timestamp
 from meterflow.domain.modes import Mode
-from meterflow.embedded import free_port
-from meterflow.keys import create_api_key
 from meterflow.settings import Settings
+from services.devstack.embedded import free_port
+from services.key_ops import create_api_key
 
 THRESHOLDS = 20
 WARMUP_TIMEOUT_S = 90.0

@@ -22,13 +22,13 @@ from bench.workload import Books, open_books, unique_key
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
-from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.catalog import Plan, PlanPrice
 from meterflow.domain.counting import Contribution, CountableEvent
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.periods import BillingInterval, align_to_hour, period_at
 from meterflow.domain.rollups import Observation
 from meterflow.settings import Settings
+from services.wiring import usage_store
 
 EVENTS_PER_CUSTOMER_WITH_USAGE = 5
 APPLY_BATCH = 2_000
@@ -45,8 +45,8 @@ class CloseTiming:
 
 async def _plan(pool: Pool, books: Books) -> Plan:
     plan = Plan(new_id(IdKind.PLAN), books.mode, "bench daily", None, "USD", "collection", BillingInterval.DAILY, (
-        PlanPrice(new_id(IdKind.PRICE), books.count_metric, {"model": "flat", "unit_price": "0.001"}),
-        PlanPrice(new_id(IdKind.PRICE), books.sum_metric, {"model": "tiered", "tiers": [
+        PlanPrice.parse(new_id(IdKind.PRICE), books.count_metric, {"model": "flat", "unit_price": "0.001"}),
+        PlanPrice.parse(new_id(IdKind.PRICE), books.sum_metric, {"model": "tiered", "tiers": [
             {"up_to": "10", "unit_price": "1.00"}, {"up_to": None, "unit_price": "0.50"}]}),
     ), datetime.now(UTC))
     await CatalogRepository(pool).add_plan(plan)
@@ -67,7 +67,7 @@ async def due_subscriptions(pool: Pool, books: Books, plan: Plan, anchor: dateti
 
 async def write_usage(settings: Settings, books: Books, customers: list[str], at: datetime) -> None:
     redis = connect_redis(settings.redis_dsn)
-    store = UsageStore.from_settings(redis, settings)
+    store = usage_store(redis, settings)
     events = [CountableEvent(books.mode, unique_key(), c, "api_request", at + timedelta(minutes=i), (
         Contribution(books.count_metric, Observation()),
         Contribution(books.sum_metric, Observation(value=Decimal(f"{i}.5")))))

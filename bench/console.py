@@ -41,8 +41,8 @@ from meterflow.domain.webhooks import (
     EventType,
     WebhookEndpoint,
 )
-from meterflow.keys import create_api_key
 from meterflow.settings import Settings
+from services.key_ops import create_api_key
 from tests.e2e.console_client import signed_in
 
 ENDPOINTS = 10

@@ -37,8 +37,8 @@ from meterflow.domain.events import format_timestamp
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, align_to_hour, period_at
-from meterflow.keys import create_api_key
 from meterflow.settings import Settings
+from services.key_ops import create_api_key
 
 CALLERS = 8  # usage and draft calls at once: half each
 CALLS_EVERY_S = 1.0
@@ -225,8 +225,8 @@ async def _books(pool: Pool, events: int) -> tuple[Books, str, datetime, datetim
     yesterday's hour: (books, subscription, hour, start)."""
     books = await open_books(pool, customers=2)
     plan = Plan(new_id(IdKind.PLAN), books.mode, "bench monthly", None, "USD", "collection", BillingInterval.MONTHLY, (
-        PlanPrice(new_id(IdKind.PRICE), books.count_metric, {"model": "flat", "unit_price": "0.001"}),
-        PlanPrice(new_id(IdKind.PRICE), books.sum_metric, {"model": "flat", "unit_price": "0.01"})),
+        PlanPrice.parse(new_id(IdKind.PRICE), books.count_metric, {"model": "flat", "unit_price": "0.001"}),
+        PlanPrice.parse(new_id(IdKind.PRICE), books.sum_metric, {"model": "flat", "unit_price": "0.01"})),
         datetime.now(UTC))
     await CatalogRepository(pool).add_plan(plan)
     hour = align_to_hour(datetime.now(UTC)) - timedelta(days=1)

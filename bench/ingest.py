@@ -14,20 +14,21 @@ import asyncio
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
 from bench import services
+from bench.cpu import cpu_seconds, settled_cpu_seconds, us_per_event
 from bench.loadgen import in_load_process
 from bench.stack import isolated
 from bench.workload import add_customers, encoded, event, unique_key
 from meterflow.adapters.postgres import create_pool
 from meterflow.domain.modes import Mode
-from meterflow.keys import create_api_key
 from meterflow.settings import Settings
+from services.key_ops import create_api_key
 
 T = TypeVar("T")
 BATCH = 1_000
@@ -40,6 +41,8 @@ class IngestRates:
     events: int
     seconds: float
     clients: int
+    warmup_events: int = 0
+    cpu_us_per_event: float | None = None  # the gateway's CPU over warm-up and timed events (bench/cpu.py)
 
 
 @dataclass(frozen=True)
@@ -80,11 +83,11 @@ def load(base_url: str, api_key: str, customers: list[str], clients: int, batche
     """In the load process: warm the gateway up (connections, caches), then time the rest."""
     warmup = bodies(customers, clients * WARMUP_BATCHES_PER_CLIENT)
     timed = bodies(customers, batches)
-    asyncio.run(_post_all(base_url, api_key, warmup, clients, max_seconds))
+    warmup_events = asyncio.run(_post_all(base_url, api_key, warmup, clients, max_seconds))
     started = time.perf_counter()
     events = asyncio.run(_post_all(base_url, api_key, timed, clients, max_seconds))
     seconds = time.perf_counter() - started
-    return IngestRates(events / seconds, events, seconds, clients)
+    return IngestRates(events / seconds, events, seconds, clients, warmup_events)
 
 
 async def _key_and_customers(own: Settings) -> tuple[str, list[str]]:
@@ -105,6 +108,17 @@ async def against_gateway(settings: Settings, name: str, load_with: Callable[...
         return await in_load_process(load_with, base_url, api_key, customers, *args)
 
 
+async def _timed_run(settings: Settings, api_key: str, customers: list[str], clients: int, batches: int,
+                     max_seconds: float) -> IngestRates:
+    """One load against a fresh gateway, with the gateway's CPU per event acknowledged (warm-up included,
+    start-up not)."""
+    async with services.running_gateway(settings) as (base_url, process):
+        before = cpu_seconds([process.pid])
+        rates = await in_load_process(load, base_url, api_key, customers, clients, batches, max_seconds)
+        cpu_s = await settled_cpu_seconds([process.pid]) - before
+    return replace(rates, cpu_us_per_event=us_per_event(cpu_s, rates.events + rates.warmup_events))
+
+
 async def measure(settings: Settings, clients: int, batches: int, max_seconds: float, rounds: int = 2) -> SpoolRates:
     """Off, on, off, on…: each on topics of its own, the spool in a fresh folder each time; the best run of
     each. On a shared machine one run can be half as fast as the next: alternating and keeping the best
@@ -114,13 +128,11 @@ async def measure(settings: Settings, clients: int, batches: int, max_seconds: f
     spooled: list[tuple[IngestRates, float]] = []
     for _ in range(rounds):
         off = (await isolated(settings, "ingest-nospool")).model_copy(update={"spool_enabled": False})
-        async with services.gateway(off) as base_url:
-            without.append(await in_load_process(load, base_url, api_key, customers, clients, batches, max_seconds))
+        without.append(await _timed_run(off, api_key, customers, clients, batches, max_seconds))
         with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool_dir:
             on = (await isolated(settings, "ingest")).model_copy(update={"spool_dir": Path(spool_dir)})
-            async with services.gateway(on) as base_url:
-                rates = await in_load_process(load, base_url, api_key, customers, clients, batches, max_seconds)
+            rates = await _timed_run(on, api_key, customers, clients, batches, max_seconds)
             on_disk = sum(f.stat().st_size for f in Path(spool_dir).rglob("*.seg"))
-            spooled.append((rates, on_disk / (rates.events + clients * WARMUP_BATCHES_PER_CLIENT * BATCH)))
+            spooled.append((rates, on_disk / (rates.events + rates.warmup_events)))
     best, bytes_per_event = max(spooled, key=lambda run: run[0].events_per_s)
     return SpoolRates(best, max(without, key=lambda run: run.events_per_s), bytes_per_event)

@@ -26,8 +26,8 @@ from meterflow.adapters.postgres import create_pool
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import align_to_hour
-from meterflow.keys import create_api_key
 from meterflow.settings import Settings
+from services.key_ops import create_api_key
 
 POLL_INTERVAL_S = 0.005
 WARMUP_TIMEOUT_S = 90.0

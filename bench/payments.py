@@ -22,15 +22,15 @@ from bench.services import spawn, stop, wait_ready
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription
+from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
 from meterflow.domain.payments import PaymentMethod, Provider
 from meterflow.domain.periods import BillingInterval, Period
 from meterflow.domain.rollups import Aggregation
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from services.devstack.embedded import free_port
 from tests.provider_doubles import provider_double, provider_settings
 
 WRITE_BATCH = 50
@@ -61,13 +61,14 @@ async def _customer(pool: Pool) -> Customer1:
     metric = Metric(new_id(IdKind.METRIC), Mode.TEST, "calls", new_id(IdKind.METRIC), Aggregation.COUNT, None,
                     None, now)
     plan = Plan(new_id(IdKind.PLAN), Mode.TEST, "bench", None, "NGN", "collection", BillingInterval.DAILY,
-                (PlanPrice(new_id(IdKind.PRICE), metric.id, {"model": "flat", "unit_price": "1"}),), now)
+                (PlanPrice.parse(new_id(IdKind.PRICE), metric.id, {"model": "flat", "unit_price": "1"}),), now)
     await catalog.add_metric(metric)
     await catalog.add_plan(plan)
     await catalog.add_customer(customer)
     # Its period lies far in the past and ends at once: no closer ever bills it.
-    subscription = Subscription(new_id(IdKind.SUBSCRIPTION), Mode.TEST, customer.id, plan.id, "canceled", EPOCH,
-                                Period(EPOCH, EPOCH), False, EPOCH, EPOCH, BillingInterval.DAILY)
+    subscription = Subscription(new_id(IdKind.SUBSCRIPTION), Mode.TEST, customer.id, plan.id,
+                                SubscriptionStatus.CANCELED, EPOCH, Period(EPOCH, EPOCH), False, EPOCH, EPOCH,
+                                BillingInterval.DAILY)
     async with PostgresUnitOfWork(pool) as uow:
         await uow.subscriptions.add_subscription(subscription)
         await uow.payments.add_method(PaymentMethod(new_id(IdKind.PAYMENT_METHOD), Mode.TEST, customer.id,

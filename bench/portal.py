@@ -28,15 +28,15 @@ from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository, partition_name
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import connect_redis
-from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.replay import rebuild_hours
 from meterflow.domain.catalog import Plan, PlanPrice
 from meterflow.domain.event_record import month_start
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval, Period, align_to_hour, period_at
-from meterflow.keys import create_api_key
 from meterflow.settings import Settings
+from services.key_ops import create_api_key
+from services.wiring import usage_store
 
 SAMPLES = 200
 FIRST_ANSWER_TIMEOUT_S = 300.0
@@ -91,8 +91,8 @@ def timed(page: Page) -> tuple[float, list[float], int]:
 
 async def _subscribed(pool: Pool, books: Books, start: datetime) -> None:
     plan = Plan(new_id(IdKind.PLAN), books.mode, "bench portal", None, "USD", "collection", BillingInterval.MONTHLY, (
-        PlanPrice(new_id(IdKind.PRICE), books.count_metric, {"model": "flat", "unit_price": "0.001"}),
-        PlanPrice(new_id(IdKind.PRICE), books.sum_metric, {"model": "flat", "unit_price": "0.01"})),
+        PlanPrice.parse(new_id(IdKind.PRICE), books.count_metric, {"model": "flat", "unit_price": "0.001"}),
+        PlanPrice.parse(new_id(IdKind.PRICE), books.sum_metric, {"model": "flat", "unit_price": "0.01"})),
         datetime.now(UTC))
     await CatalogRepository(pool).add_plan(plan)
     first = period_at(start, BillingInterval.MONTHLY, 0)
@@ -120,7 +120,7 @@ async def _load(pool: Pool, settings: Settings, books: Books, start: datetime, e
     redis = connect_redis(settings.redis_dsn)
     try:
         hours = Period(align_to_hour(start), align_to_hour(end) + timedelta(hours=1))
-        folded = await rebuild_hours(CatalogRepository(pool), record, UsageStore.from_settings(redis, settings),
+        folded = await rebuild_hours(CatalogRepository(pool), record, usage_store(redis, settings),
                                      Mode.TEST, hours, EVENT_NAME)
     finally:
         await redis.aclose()

@@ -25,6 +25,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import services
+from bench.cpu import cpu_seconds, us_per_event
 from bench.loadgen import in_load_process
 from bench.raw_kafka import produce
 from bench.stack import isolated
@@ -34,8 +35,8 @@ from meterflow.adapters.redis_client import RedisClient, connect_redis
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.periods import Period, align_to_hour
 from meterflow.domain.usage import UsageQuery
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from services.devstack.embedded import free_port
 
 CUSTOMERS = 100
 T = TypeVar("T")
@@ -48,6 +49,7 @@ class ProcessorRates:
     seconds: float
     exact: bool
     shares: tuple[int, ...]  # events each worker counted (the split of the work between workers)
+    cpu_us_per_event: float | None  # the workers' CPU over the timed records, summed (bench/cpu.py)
 
 
 def workload(books: Books, originals: int) -> list[tuple[bytes, bytes]]:
@@ -166,10 +168,13 @@ async def measure(settings: Settings, originals: int, workers: int = 1, timeout_
             # A batch's marks and rollups land in one transaction, so the first new key is the first
             # count; DBSIZE is one cheap command, where reading every figure would steal CPU from the
             # processor on a small machine.
+            pids = [worker.pid for worker in running]
             first_at, _ = await poll_until(redis.dbsize, lambda n: n > keys_before, timeout_s, 0.005,
                                            running)
+            cpu_at_first = cpu_seconds(pids)
             first, _ = await counted(store, books)
             drained_at, _ = await poll_until(watcher.drained, bool, timeout_s, 0.05, running)
+            cpu_s = cpu_seconds(pids) - cpu_at_first
             shares = tuple([await events_counted(s) for s in each])
         totals = await counted(store, books)
     finally:
@@ -177,4 +182,5 @@ async def measure(settings: Settings, originals: int, workers: int = 1, timeout_
         await redis.aclose()
     already = round(first * records / originals)  # records behind the first count seen
     return ProcessorRates((records - already) / (drained_at - first_at), records - already,
-                          drained_at - first_at, totals == (originals, expected_units(originals)), shares)
+                          drained_at - first_at, totals == (originals, expected_units(originals)), shares,
+                          us_per_event(cpu_s, records - already))

@@ -19,6 +19,7 @@ from bench.stack import isolated
 from bench.workload import encoded, event, unique_key
 from meterflow.adapters.kafka import start_producer
 from meterflow.settings import Settings
+from services.wiring import kafka_setup
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class RawRates:
     consume_per_s: float
     messages: int
     message_bytes: int
+    # The client's CPU per message (the load process's own, producer or consumer start and stop
+    # included): the floor under the gateway's and the processor's CPU per event.
+    produce_cpu_us_per_message: float
+    consume_cpu_us_per_message: float
 
 
 def messages(n: int, customers: int = 100) -> list[tuple[bytes, bytes]]:
@@ -48,7 +53,7 @@ async def produce(settings: Settings, topic: str, batch: list[tuple[bytes, bytes
     The ends come from the acknowledgements: the embedded broker (Tansu) answers ListOffsets(latest)
     with the base offset of the partition's last record batch, short of the real end by up to a batch.
     """
-    producer = await start_producer(settings)
+    producer = await start_producer(kafka_setup(settings))
     try:
         started = time.perf_counter()
         sends = [await producer.send(topic, value, key=key) for key, value in batch]
@@ -82,9 +87,13 @@ async def consume(settings: Settings, topic: str, n: int) -> float:
 def load(settings: Settings, n: int) -> RawRates:
     """In the load process: produce `n` messages to the measurement's topic, then read them back."""
     batch = messages(n)
+    cpu_started = time.process_time()
     produce_s = asyncio.run(produce(settings, settings.events_topic_test, batch)).seconds
+    cpu_produced = time.process_time()
     consume_s = asyncio.run(consume(settings, settings.events_topic_test, n))
-    return RawRates(n / produce_s, n / consume_s, n, sum(len(v) for _, v in batch) // n)
+    cpu_consumed = time.process_time()
+    return RawRates(n / produce_s, n / consume_s, n, sum(len(v) for _, v in batch) // n,
+                    (cpu_produced - cpu_started) * 1e6 / n, (cpu_consumed - cpu_produced) * 1e6 / n)
 
 
 async def measure(settings: Settings, n: int) -> RawRates:

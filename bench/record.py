@@ -19,12 +19,12 @@ from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository, partition_name
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
-from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.replay import rebuild_hours
 from meterflow.domain.event_record import EventFilter, next_month
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.settings import Settings
+from services.wiring import usage_store
 
 MONTH = datetime(2001, 1, 1, tzinfo=UTC)  # a month of its own: its partition holds only these rows
 SAMPLES = 200
@@ -63,7 +63,7 @@ async def measure(settings: Settings, events: int) -> RecordFigures:
             timings.append(time.perf_counter() - started)
         timings.sort()
         started = time.perf_counter()
-        folded = await rebuild_hours(CatalogRepository(pool), record, UsageStore.from_settings(redis, settings),
+        folded = await rebuild_hours(CatalogRepository(pool), record, usage_store(redis, settings),
                                      Mode.TEST, Period(MONTH, next_month(MONTH)), EVENT_NAME)
         replay_s = time.perf_counter() - started
         assert folded.replayed == events, f"replayed {folded.replayed} of {events}"

@@ -31,11 +31,11 @@ from redis.exceptions import RedisError
 from bench.loadgen import in_load_process
 from bench.workload import EVENT_NAME, unique_key
 from meterflow.adapters.redis_client import RedisClient, connect_redis
-from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.counting import CountableEvent
 from meterflow.domain.event_record import Position, origin_token
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
+from services.wiring import usage_store
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ async def settled_memory(redis: RedisClient, timeout_s: float = 5.0) -> int:
 async def _mark(settings: Settings, n: int, origin: Origin) -> KeyMemory:
     url = await empty_database(settings.redis_dsn)
     redis = connect_redis(url)
-    store = UsageStore.from_settings(redis, settings)
+    store = usage_store(redis, settings)
     try:
         keys_before, memory_before = await redis.dbsize(), await settled_memory(redis)
         now = datetime.now(UTC)

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from meterflow.embedded import _die_with_parent
 from meterflow.settings import Settings
+from services.devstack.embedded import _die_with_parent
 
 
 def service_env(settings: Settings) -> dict[str, str]:
@@ -67,15 +67,22 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: floa
 
 
 @contextlib.asynccontextmanager
-async def gateway(settings: Settings) -> AsyncIterator[str]:
-    """A running `meterflow gateway`; yields its base URL."""
+async def running_gateway(settings: Settings) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A running `meterflow gateway`; yields its base URL and its process (for its CPU time)."""
     process = spawn(settings, "gateway")
     try:
         base_url = f"http://127.0.0.1:{settings.api_port}"
         await wait_ready(f"{base_url}/readyz", process)
-        yield base_url
+        yield base_url, process
     finally:
         await asyncio.to_thread(stop, process)
+
+
+@contextlib.asynccontextmanager
+async def gateway(settings: Settings) -> AsyncIterator[str]:
+    """A running `meterflow gateway`; yields its base URL."""
+    async with running_gateway(settings) as (base_url, _):
+        yield base_url
 
 
 @contextlib.asynccontextmanager

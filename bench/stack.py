@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meterflow.adapters.kafka import ensure_topics
-from meterflow.embedded import build_stack, free_port, running
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
+from services.devstack.embedded import build_stack, free_port, running
 from services.supervisor import EMBEDDED_KAFKA_TIMEOUTS
+from services.wiring import kafka_setup
 
 
 def _embedded_kafka_timeouts() -> dict[str, float]:
@@ -57,7 +58,7 @@ def bench_stack(keep_data: bool = False) -> Iterator[Bench]:
     try:
         with running(build_stack(data_dir, **ports)):
             upgrade_to_head(settings.database_dsn)
-            asyncio.run(ensure_topics(settings))
+            asyncio.run(ensure_topics(kafka_setup(settings)))
             yield bench
     except BaseException:
         print(f"bench: servers' data and service logs kept in {data_dir}")
@@ -78,5 +79,5 @@ async def isolated(settings: Settings, name: str) -> Settings:
         "processor_web_port": free_port(), "closer_web_port": free_port(),
         # A gateway spool of its own: another measurement's leftovers would be forwarded to these topics.
         "spool_dir": settings.data_dir / "spool" / tag})
-    await ensure_topics(own)
+    await ensure_topics(kafka_setup(own))
     return own

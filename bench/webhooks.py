@@ -29,8 +29,8 @@ from meterflow.domain.events import decode_json
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.webhooks import EndpointStatus, EventType, WebhookEndpoint
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from services.devstack.embedded import free_port
 
 WRITE_BATCH = 100
 

@@ -12,6 +12,7 @@ import typer
 
 from meterflow.clock import Clock, SystemClock
 from meterflow.domain.modes import Mode
+from meterflow.heap import tune_for_serving
 from meterflow.settings import get_settings
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def gateway() -> None:
     settings = get_settings()
     _configure_logging("gateway")
     options = uvicorn_options(settings)
+    tune_for_serving()
     if settings.gateway_workers > 1:
         # N processes on one socket (uvicorn's supervisor): each builds its own clients in its lifespan,
         # and the gateway keeps no state of its own, so any worker may take any request.
@@ -70,14 +72,16 @@ def gateway() -> None:
 
 def gateway_app() -> FastAPI:
     """One gateway worker's app, when `MF_GATEWAY_WORKERS` > 1 (uvicorn imports it in each worker)."""
-    from meterflow.embedded import _die_with_parent
+    from services.devstack.embedded import _die_with_parent
     from services.gateway.app import create_app
 
     # A worker outlives a gateway killed with SIGKILL otherwise, holding the API port, so the gateway
     # restarted in its place could not listen; told to stop instead, it finishes its requests and exits.
     _die_with_parent()
     _configure_logging("gateway")
-    return create_app(get_settings())
+    app = create_app(get_settings())
+    tune_for_serving()
+    return app
 
 
 @app.command()
@@ -119,8 +123,9 @@ def payments() -> None:
 def topics() -> None:
     """Create the events and dead-letter topics if missing."""
     from meterflow.adapters.kafka import ensure_topics
+    from services.wiring import kafka_setup
 
-    asyncio.run(ensure_topics(get_settings()))
+    asyncio.run(ensure_topics(kafka_setup(get_settings())))
 
 
 @app.command()
@@ -227,7 +232,7 @@ def create_key(mode: ModeOption = typer.Option(..., "--mode", help="test or live
     """Create an API key and print it alone on stdout."""
     from meterflow.domain.api_keys import KeyScope
     from meterflow.domain.modes import Mode
-    from meterflow.keys import create_api_key
+    from services.key_ops import create_api_key
 
     print(asyncio.run(create_api_key(get_settings(), Mode(mode.value), KeyScope(scope.value))))
 
@@ -236,7 +241,7 @@ def create_key(mode: ModeOption = typer.Option(..., "--mode", help="test or live
 def list_keys() -> None:
     """Every key: id, mode, scope, created, revoked (the keys themselves are never stored)."""
     from meterflow.domain.events import format_timestamp
-    from meterflow.keys import list_api_keys
+    from services.key_ops import list_api_keys
 
     for key in asyncio.run(list_api_keys(get_settings())):
         revoked = f"revoked {format_timestamp(key.revoked_at)}" if key.revoked_at else "active"
@@ -246,7 +251,7 @@ def list_keys() -> None:
 @keys.command("revoke")
 def revoke_key(key_id: str = typer.Argument(..., help="the key's id, from `meterflow keys list`")) -> None:
     """Revoke a key: refused by every gateway within MF_API_KEY_CACHE_S seconds."""
-    from meterflow.keys import revoke_api_key
+    from services.key_ops import revoke_api_key
 
     if not asyncio.run(revoke_api_key(get_settings(), key_id)):
         raise _fail(f"no active key {key_id!r}")

@@ -23,7 +23,8 @@ from meterflow.domain.errors import MeterflowError
 from meterflow.domain.events import format_timestamp
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
-from services.closer.worker import period_closer, report
+from services.closer.bootstrap import period_closer
+from services.closer.worker import report
 
 
 def _progress(started_s: float) -> Callable[[CloseSummary], None]:

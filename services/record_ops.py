@@ -18,7 +18,6 @@ from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
-from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.backfill import Backfill, BackfillReport
 from meterflow.application.events_on_record import InvoiceOnRecord, explain
 from meterflow.application.invoices import mode_of_invoice
@@ -30,6 +29,7 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.settings import Settings
 from services.exact_usage import waiting_usage
+from services.wiring import usage_store
 
 UNBILLED_LOOKBACK = timedelta(hours=1)
 
@@ -44,7 +44,7 @@ async def explain_invoice(settings: Settings, clock: Clock, invoice_id: str, mod
         invoices, catalog, record = InvoiceRepository(pool), CatalogRepository(pool), EventRecordRepository(pool)
         mode = await mode_of_invoice(invoices, invoice_id, mode)
         found, checks = await explain(invoices, catalog, record, mode, invoice_id)
-        usage = waiting_usage(pool, UsageStore.from_settings(redis, settings), catalog, settings, clock)
+        usage = waiting_usage(pool, usage_store(redis, settings), catalog, settings, clock)
         unbilled = await UnbilledUsage(catalog, usage).of_customer(mode, found.invoice.customer_id, _near(found),
                                                                    {line.metric_id for line in found.invoice.lines})
     except MeterflowError as exc:
@@ -124,7 +124,7 @@ async def backfill_file(settings: Settings, clock: Clock, mode: Mode, source: st
     lines = _Source(source)
     try:
         record = EventRecordRepository(pool)
-        backfill = Backfill(CatalogRepository(pool), record, UsageStore.from_settings(redis, settings),
+        backfill = Backfill(CatalogRepository(pool), record, usage_store(redis, settings),
                             LateEventRepository(pool), clock, timedelta(seconds=settings.dedupe_window_s),
                             timedelta(seconds=settings.clock_skew_s), f"backfill:{Path(source).name}")
         with _progress(lines) as show:

@@ -41,12 +41,20 @@ from prometheus_client import start_http_server
 
 from meterflow.adapters.kafka import ensure_topics, last_offsets, unprocessed
 from meterflow.clock import SystemClock
-from meterflow.embedded import EmbeddedStack, _die_with_parent, build_stack, free_port, stop_process, wait_for_port
 from meterflow.migrations import upgrade_to_head
 from meterflow.observability import SERVICE_RESTARTS
 from meterflow.settings import Settings
 from services.accounting_ops import check_loss
+from services.devstack.embedded import (
+    EmbeddedStack,
+    _die_with_parent,
+    build_stack,
+    free_port,
+    stop_process,
+    wait_for_port,
+)
 from services.topology import Instance, instances
+from services.wiring import kafka_setup
 
 # Tansu makes a consumer wait the whole session timeout before it joins; Kafka's usual 10 s+ would
 # leave a local run (and its tests) idle for that long. Used only when the broker is the embedded one.
@@ -170,7 +178,7 @@ class Healer:
             consumer.stop(PROCESSOR_STOP_WITHOUT_BROKER_S)
         self.broker_lost()
         self._start(child)
-        asyncio.run(ensure_topics(self.settings))
+        asyncio.run(ensure_topics(kafka_setup(self.settings)))
         for consumer in consumers:
             self._start(consumer)
 
@@ -231,11 +239,12 @@ def drain(settings: Settings, gateway: ServiceChild, healer: Healer, signals: St
     started = time.monotonic()
     deadline = started + settings.drain_timeout_s
     gateway.signal(signal.SIGUSR1)
+    kafka = kafka_setup(settings)
     try:
         seen: dict[TopicPartition, int] = {}
         while True:
-            ends = asyncio.run(last_offsets(settings))  # requests in flight may still be adding records
-            left = asyncio.run(unprocessed(settings, ends))
+            ends = asyncio.run(last_offsets(kafka))  # requests in flight may still be adding records
+            left = asyncio.run(unprocessed(kafka, ends))
             if (not left and ends == seen) or time.monotonic() > deadline or signals.received > 1:
                 break
             seen = ends
@@ -286,7 +295,7 @@ def run(settings: Settings, counts: dict[str, int] | None = None) -> int:
     try:
         stack.start()
         upgrade_to_head(settings.database_dsn)
-        asyncio.run(ensure_topics(settings))
+        asyncio.run(ensure_topics(kafka_setup(settings)))
         if not settings.kafka_bootstrap:  # a fresh embedded broker: what a previous run left unsettled is gone
             report_loss(settings)
         metrics_server, _ = start_http_server(settings.supervisor_web_port, settings.api_host)

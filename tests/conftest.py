@@ -21,10 +21,11 @@ from meterflow.adapters.kafka import ensure_topics
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import RedisClient, connect_redis
 from meterflow.domain.modes import Mode
-from meterflow.embedded import build_stack, free_port, running
-from meterflow.keys import create_api_key
 from meterflow.migrations import upgrade_to_head
 from meterflow.settings import Settings
+from services.devstack.embedded import build_stack, free_port, running
+from services.key_ops import create_api_key
+from services.wiring import kafka_setup
 from tests.redis_cluster import LocalRedisCluster
 from tests.support import ServiceProcess, TestEnvironment, isolated_settings, stack_settings
 
@@ -50,7 +51,7 @@ def environment() -> Iterator[TestEnvironment]:
 
 def _prepared(environment: TestEnvironment) -> TestEnvironment:
     upgrade_to_head(environment.settings.database_dsn)
-    asyncio.run(ensure_topics(environment.settings))
+    asyncio.run(ensure_topics(kafka_setup(environment.settings)))
     return environment
 
 

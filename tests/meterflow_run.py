@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meterflow.embedded import free_port
+from services.devstack.embedded import free_port
 
 PORT_NAMES = ("EMBEDDED_KAFKA_PORT", "EMBEDDED_REDIS_PORT", "EMBEDDED_POSTGRES_PORT", "API_PORT",
               "PROCESSOR_WEB_PORT", "CLOSER_WEB_PORT", "WEBHOOK_WEB_PORT", "PAYMENTS_WEB_PORT",

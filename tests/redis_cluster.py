@@ -16,7 +16,7 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
-from meterflow.embedded import EmbeddedRedis, free_port
+from services.devstack.embedded import EmbeddedRedis, free_port
 
 SLOTS = 16384
 # How long the nodes take to agree (measured: under a second) and to see a restarted node again.

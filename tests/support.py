@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from meterflow.adapters.kafka import ensure_topics
-from meterflow.embedded import EmbeddedStack, free_port, stop_process, wait_for_port
 from meterflow.settings import Settings
+from services.devstack.embedded import EmbeddedStack, free_port, stop_process, wait_for_port
+from services.wiring import kafka_setup
 
 T = TypeVar("T")
 
@@ -115,5 +116,5 @@ async def isolated_settings(settings: Settings, **overrides: Any) -> Settings:
         # A spool of its own: one left by another test holds that test's events, which would be forwarded
         # to this test's topics.
         "spool_dir": settings.data_dir / "spool" / tag, **overrides})
-    await ensure_topics(isolated)
+    await ensure_topics(kafka_setup(isolated))
     return isolated

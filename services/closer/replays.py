@@ -8,31 +8,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from functools import partial
-from typing import TYPE_CHECKING
 
-from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.edge_figure_repository import EdgeFigureRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.idempotency_repository import IdempotencyRepository
-from meterflow.adapters.late_event_repository import LateEventRepository
-from meterflow.adapters.replay_job_repository import ReplayJobRepository
-from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.webhook_event_repository import WebhookOutboxRepository
 from meterflow.application.replay import Replayer
 from meterflow.clock import Clock
 from meterflow.domain.idempotency import KEPT_FOR
 
-if TYPE_CHECKING:
-    from services.closer.worker import Closer
-
 log = logging.getLogger(__name__)
-
-
-def replayer(closer: Closer, clock: Clock) -> Replayer:
-    return Replayer(ReplayJobRepository(closer.pool), CatalogRepository(closer.pool),
-                    EventRecordRepository(closer.pool), closer.usage, LateEventRepository(closer.pool), clock,
-                    unit_of_work=partial(PostgresUnitOfWork, closer.pool), org_id=closer.org_id)
 
 
 async def replay_forever(replays: Replayer, idle_s: float, replayed: Callable[[], Awaitable[None]]) -> None:
@@ -52,29 +37,30 @@ async def replay_forever(replays: Replayer, idle_s: float, replayed: Callable[[]
             await replayed()
 
 
-async def drop_expired_events(closer: Closer, retention: timedelta, clock: Clock) -> None:
+async def drop_expired_events(record: EventRecordRepository, edges: EdgeFigureRepository, retention: timedelta,
+                              clock: Clock) -> None:
     """Retention of the events on record: whole monthly partitions older than `retention` are dropped
     (a catalog operation, never a row-by-row delete), with the edge figures and hour versions of the
     same hours. Run with every close round."""
     cutoff = clock.now() - retention
-    dropped = await EventRecordRepository(closer.pool).drop_before(cutoff)
+    dropped = await record.drop_before(cutoff)
     if dropped:
         log.info("events on record past retention dropped: %s", ", ".join(dropped))
-    await EdgeFigureRepository(closer.pool).forget_before(cutoff)
+    await edges.forget_before(cutoff)
 
 
-async def forget_expired_answers(closer: Closer, clock: Clock) -> None:
+async def forget_expired_answers(answers: IdempotencyRepository, clock: Clock) -> None:
     """Stored answers to Idempotency-Key requests are kept 24 h (docs/api.md, "Idempotency-Key"); a retry after that
     executes again, so older rows only take space. Run with every close round."""
-    forgotten = await IdempotencyRepository(closer.pool).purge(clock.now() - KEPT_FOR)
+    forgotten = await answers.purge(clock.now() - KEPT_FOR)
     if forgotten:
         log.info("idempotent answers past %s forgotten: %d", KEPT_FOR, forgotten)
 
 
-async def forget_delivered_webhooks(closer: Closer, retention: timedelta, clock: Clock) -> None:
+async def forget_delivered_webhooks(outbox: WebhookOutboxRepository, retention: timedelta, clock: Clock) -> None:
     """Webhook events past `retention` whose deliveries are all done go, with their delivery log, a
     batch at a time (a pending delivery keeps its event). Run with every close round."""
-    outbox, cutoff, forgotten = WebhookOutboxRepository(closer.pool), clock.now() - retention, 0
+    cutoff, forgotten = clock.now() - retention, 0
     while (batch := await outbox.forget_before(cutoff)) > 0:
         forgotten += batch
     if forgotten:

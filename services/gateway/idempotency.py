@@ -18,8 +18,9 @@ from meterflow.domain.errors import Conflict
 from meterflow.domain.idempotency import MAX_KEY_CHARS, Decision, decide, fingerprint, is_stored
 from meterflow.domain.json_values import text_fault
 from meterflow.domain.modes import Mode
+from services.gateway.authentication import api_key_grants, authenticated_mode
 from services.gateway.checked_route import MAX_BODY_BYTES, read_body
-from services.gateway.context import GatewayContext, authenticated_mode
+from services.gateway.context import GatewayContext
 from services.gateway.errors import DEPENDENCY_ERRORS, ApiError, ErrorType, error_response, unavailable
 
 HEADER = "Idempotency-Key"
@@ -35,7 +36,7 @@ def _refusal(message: str) -> Response:
 
 async def _mode(request: Request, ctx: GatewayContext) -> Mode | None:
     try:
-        return await authenticated_mode(request, ctx)
+        return await authenticated_mode(request, ctx, api_key_grants(request))
     except ApiError:
         return None
 

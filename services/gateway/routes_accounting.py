@@ -16,8 +16,9 @@ from meterflow.domain.events import format_timestamp
 from meterflow.domain.inputs import Timestamp
 from meterflow.domain.modes import Mode
 from meterflow.observability import ACCOUNTING_IN_FLIGHT, ACCOUNTING_OLDEST_IN_FLIGHT_AGE, EVENTS_LOST, HOURS_LOST
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
 ACCOUNTING_REFRESH_S = 5.0

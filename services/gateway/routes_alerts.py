@@ -14,8 +14,9 @@ from meterflow.domain.alerts import MAX_THRESHOLDS, AlertScope, AlertType
 from meterflow.domain.inputs import FreeFormObject, IdText, OptionalText
 from meterflow.domain.modes import Mode
 from meterflow.domain.presentation import alert_json
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.schemas import _Body
 
 router = APIRouter(prefix="/v1/alerts", route_class=checked_route())
@@ -38,7 +39,7 @@ class ThresholdsIn(_Body):
 
 
 def alerts(ctx: GatewayContext = Depends(context)) -> Alerts:
-    return Alerts(AlertRepository(ctx.pool), ctx.clock)
+    return ctx.use_cases.alerts
 
 
 def org_id(ctx: GatewayContext = Depends(context)) -> str:

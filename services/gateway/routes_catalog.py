@@ -1,25 +1,20 @@
-"""Customers, metrics, plans and subscriptions: validate, build the domain object, store it."""
+"""Customers, metrics, plans and subscriptions read, and customers, metrics and plans created: the body is
+validated here, the object built and stored by the catalog use case (application/catalog_changes.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from meterflow.adapters.catalog_repository import CatalogRepository, CustomerFilters
-from meterflow.adapters.postgres import UniqueViolation
 from meterflow.application.catalog_changes import CatalogChanges
-from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice
-from meterflow.domain.errors import Conflict, FieldError
-from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.inputs import IdText, NameText
-from meterflow.domain.metric_definitions import aggregation_property_of
 from meterflow.domain.modes import Mode
-from meterflow.domain.pricing import PriceError, parse_price
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.errors import found_or_404
 from services.gateway.schemas import (
     CustomerIn,
@@ -39,7 +34,7 @@ router = APIRouter(prefix="/v1", route_class=checked_route())
 
 def catalog_changes(ctx: GatewayContext = Depends(context)) -> CatalogChanges:
     """The catalog's changes use case (customers, metrics, plans), wired for a request."""
-    return CatalogChanges(ctx.catalog, ctx.clock, unit_of_work=ctx.unit_of_work, org_id=ctx.settings.org_id)
+    return ctx.use_cases.catalog_changes
 
 
 Limit = Query(100, ge=1, le=1_000)
@@ -93,94 +88,27 @@ async def list_customers(external_id: NameText | None = Query(None, description=
 async def create_customer(body: CustomerIn, mode: Mode = Depends(authenticated_mode),
                           ctx: GatewayContext = Depends(context),
                           changes: CatalogChanges = Depends(catalog_changes)) -> ExactJSONResponse:
-    customer = Customer(new_id(IdKind.CUSTOMER), mode, body.external_id, body.name, body.email, body.metadata,
-                        ctx.clock.now(), body.phone)
-    try:
-        await changes.create_customer(customer)
-    except UniqueViolation as exc:
-        raise Conflict(str(exc), "external_id") from None
+    customer = await changes.create_customer(mode, external_id=body.external_id, name=body.name, email=body.email,
+                                             phone=body.phone, metadata=body.metadata)
     return ExactJSONResponse(one_json("customer", customer_json(customer, ctx.settings.org_id)), status_code=201)
 
 
 @router.post("/metrics", status_code=201)
 async def create_metric(body: MetricIn, mode: Mode = Depends(authenticated_mode),
-                        ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    prop = aggregation_property_of(body.aggregation, body.aggregation_property)
-    metric = Metric(new_id(IdKind.METRIC), mode, body.name, body.event_name, body.aggregation, prop,
-                    body.description, ctx.clock.now())
-    await ctx.catalog.add_metric(metric)
+                        ctx: GatewayContext = Depends(context),
+                        changes: CatalogChanges = Depends(catalog_changes)) -> dict[str, Any]:
+    metric = await changes.create_metric(mode, name=body.name, event_name=body.event_name,
+                                         aggregation=body.aggregation, aggregation_property=body.aggregation_property,
+                                         description=body.description)
     return one_json("metric", metric_json(metric, ctx.settings.org_id))
-
-
-# Money fields are decimal strings on the wire; counts (`up_to`, `package_size`, `included_units`) are
-# integers Monigo's clients decode as such, so they keep the form they were given.
-_MONEY_FIELDS = frozenset({"unit_price", "unit_amount", "package_price", "base_price", "overage_price",
-                           "flat_fee", "base_fee"})
-
-
-def _decimal_strings(value: Any, key: str | None = None) -> Any:
-    """Store prices as given, money written as docs/api.md shows it: decimal strings, whatever number form
-    the client sent."""
-    if isinstance(value, dict):
-        return {k: _decimal_strings(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decimal_strings(v, key) for v in value]
-    if key in _MONEY_FIELDS and isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return format(Decimal(str(value)), "f")
-    return value
-
-
-def _merged(raw: dict[str, Any], index: int, existing: dict[str, PlanPrice]) -> tuple[str, dict[str, Any]]:
-    """An item with an `id` updates that price of the plan (the keys given replace its own); one without
-    is a new price."""
-    price_id = raw.get("id")
-    if price_id is None:
-        return new_id(IdKind.PRICE), raw
-    if not isinstance(price_id, str) or price_id not in existing:
-        raise FieldError(f"prices[{index}].id", f"no price {price_id!r} in this plan")
-    old = existing[price_id]
-    return price_id, {"metric_id": old.metric_id, **old.definition, **raw}
-
-
-def _no_metric(metric_id: object, mode: Mode) -> str:
-    """Why a price's `metric_id` names no metric of this mode (absent: "is required", never `None`)."""
-    if metric_id is None:
-        return "is required"
-    if not isinstance(metric_id, str):
-        return "must be a metric's id (a string)"
-    return f"no metric {metric_id!r} in {mode} mode"
-
-
-async def plan_prices(raw_prices: list[dict[str, Any]], mode: Mode, ctx: GatewayContext,
-                      existing: tuple[PlanPrice, ...] = ()) -> tuple[PlanPrice, ...]:
-    """The plan's prices, each checked (its metric in this mode, its definition): the existing ones in
-    their order, updated where an item names them, then the new ones."""
-    by_id = {price.id: price for price in existing}
-    given = [_merged(raw, index, by_id) for index, raw in enumerate(raw_prices)]
-    known = await ctx.catalog.metrics_by_id(mode, [m for _, raw in given if isinstance(m := raw.get("metric_id"), str)])
-    checked: dict[str, PlanPrice] = {}
-    for index, (price_id, raw) in enumerate(given):
-        metric_id = raw.get("metric_id")
-        if not isinstance(metric_id, str) or metric_id not in known:
-            raise FieldError(f"prices[{index}].metric_id", _no_metric(metric_id, mode))
-        try:
-            parse_price(raw)
-        except PriceError as exc:
-            raise FieldError(f"prices[{index}].{exc.param}" if exc.param else f"prices[{index}]",
-                             exc.message) from None
-        definition = _decimal_strings({k: v for k, v in raw.items() if k not in {"id", "metric_id"}})
-        checked[price_id] = PlanPrice(price_id, metric_id, definition)
-    kept = [checked.pop(price.id, price) for price in existing]
-    return (*kept, *checked.values())
 
 
 @router.post("/plans", status_code=201)
 async def create_plan(body: PlanIn, mode: Mode = Depends(authenticated_mode),
-                      ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    plan = Plan(new_id(IdKind.PLAN), mode, body.name, body.description, body.currency, body.plan_type.value,
-                body.billing_period, await plan_prices(body.prices, mode, ctx), ctx.clock.now(),
-                body.trial_period_days, body.vat_rate)
-    await ctx.catalog.add_plan(plan)
+                      ctx: GatewayContext = Depends(context),
+                      changes: CatalogChanges = Depends(catalog_changes)) -> dict[str, Any]:
+    plan = await changes.create_plan(mode, name=body.name, description=body.description, currency=body.currency,
+                                     plan_type=body.plan_type.value, billing_period=body.billing_period,
+                                     trial_period_days=body.trial_period_days, vat_rate=body.vat_rate,
+                                     prices=body.prices)
     return one_json("plan", plan_json(plan, ctx.settings.org_id))
-
-

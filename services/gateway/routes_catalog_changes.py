@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends
 
 from meterflow.application.catalog_changes import CatalogChanges
 from meterflow.domain.inputs import IdText
-from meterflow.domain.metric_definitions import aggregation_property_of
 from meterflow.domain.modes import Mode
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
-from services.gateway.routes_catalog import catalog_changes, plan_prices
+from services.gateway.context import GatewayContext, context
+from services.gateway.routes_catalog import catalog_changes
 from services.gateway.schemas import (
     CustomerUpdate,
     ExactJSONResponse,
@@ -64,14 +64,7 @@ async def update_customer(object_id: IdText, body: CustomerUpdate, mode: Mode = 
 async def update_metric(object_id: IdText, body: MetricUpdate, mode: Mode = Depends(authenticated_mode),
                         use_case: CatalogChanges = Depends(catalog_changes),
                         ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    given = _given(body)
-    if "aggregation" in given or "aggregation_property" in given:
-        current = await ctx.catalog.metric(mode, object_id)
-        aggregation = given.get("aggregation") or (current.aggregation if current else None)
-        if aggregation is not None:
-            prop = given.get("aggregation_property", current.aggregation_property if current else None)
-            given["aggregation_property"] = aggregation_property_of(aggregation, prop)
-    metric = await use_case.update_metric(mode, object_id, given)
+    metric = await use_case.update_metric(mode, object_id, _given(body))
     return one_json("metric", metric_json(metric, ctx.settings.org_id))
 
 
@@ -79,10 +72,8 @@ async def update_metric(object_id: IdText, body: MetricUpdate, mode: Mode = Depe
 async def update_plan(object_id: IdText, body: PlanUpdate, mode: Mode = Depends(authenticated_mode),
                       use_case: CatalogChanges = Depends(catalog_changes),
                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    plan = await use_case.plan(mode, object_id)
-    prices = None if body.prices is None else await plan_prices(body.prices, mode, ctx, plan.prices)
     given = {k: (v.value if k == "plan_type" else v) for k, v in _given(body).items()}
-    updated = await use_case.update_plan(plan, given, prices)
+    updated = await use_case.update_plan(mode, object_id, given, body.prices)
     return one_json("plan", plan_json(updated, ctx.settings.org_id))
 
 

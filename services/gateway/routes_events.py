@@ -21,8 +21,9 @@ from meterflow.domain.inputs import EventNameText, IdText, KeyText, Timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.presentation import job_json
 from meterflow.domain.usage_windows import checked_window
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
 MAX_LINES = 10_000

@@ -12,8 +12,9 @@ from meterflow.application.invoices import Invoicing
 from meterflow.domain.inputs import IdText
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.disconnects import unless_client_goes
 from services.gateway.errors import found_or_404
 from services.gateway.schemas import GenerateInvoiceIn, MarkPaidIn, invoice_json, one_json, page_json
@@ -22,8 +23,7 @@ router = APIRouter(prefix="/v1/invoices", route_class=checked_route())
 
 
 def invoicing(ctx: GatewayContext = Depends(context)) -> Invoicing:
-    return Invoicing(ctx.catalog, ctx.usage, ctx.unit_of_work, ctx.clock,
-                     org_id=ctx.settings.org_id, auto_collect=ctx.settings.auto_collect)
+    return ctx.use_cases.invoicing
 
 
 def org_id(ctx: GatewayContext = Depends(context)) -> str:

@@ -9,24 +9,21 @@ signature covers its exact bytes.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field, StringConstraints
 
-from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.application.collection import Collection
 from meterflow.application.payment_methods import PaymentMethods
-from meterflow.application.payment_ports import Providers
 from meterflow.application.provider_webhooks import ProviderWebhooks, WebhookResult
 from meterflow.domain.inputs import EmailText, IdText
 from meterflow.domain.modes import Mode
-from meterflow.domain.payments import Provider, SetupCurrency, parse_schedule
+from meterflow.domain.payments import Provider, SetupCurrency
 from meterflow.domain.presentation import payment_method_json, transaction_json
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import MAX_BODY_BYTES, checked_route, read_body
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.errors import ApiError, ErrorType
 from services.gateway.schemas import _Body, one_json, page_json
 
@@ -71,19 +68,12 @@ class InitiateIn(_Body):
     payment_method_id: IdText | None = None
 
 
-def providers(request: Request) -> Providers:
-    built: Providers = request.app.state.payment_providers
-    return built
+def collection(ctx: GatewayContext = Depends(context)) -> Collection:
+    return ctx.use_cases.collection
 
 
-def collection(ctx: GatewayContext = Depends(context), apis: Providers = Depends(providers)) -> Collection:
-    s = ctx.settings
-    return Collection(partial(PostgresUnitOfWork, ctx.pool), apis, ctx.clock, parse_schedule(s.dunning_schedule),
-                      timedelta(seconds=s.payment_recheck_s), timedelta(seconds=s.payment_lease_s), s.org_id)
-
-
-def methods(ctx: GatewayContext = Depends(context), apis: Providers = Depends(providers)) -> PaymentMethods:
-    return PaymentMethods(partial(PostgresUnitOfWork, ctx.pool), apis, ctx.clock)
+def methods(ctx: GatewayContext = Depends(context)) -> PaymentMethods:
+    return ctx.use_cases.payment_methods
 
 
 @router.post("/customers/{customer_id}/payment_methods", status_code=201)
@@ -151,10 +141,8 @@ async def retry(invoice_id: IdText, transaction_id: IdText, mode: Mode = Depends
     return one_json("transaction", transaction_json(await use_case.retry(mode, invoice_id, transaction_id)))
 
 
-def provider_webhooks(ctx: GatewayContext = Depends(context), apis: Providers = Depends(providers),
-                      collect: Collection = Depends(collection),
-                      saved: PaymentMethods = Depends(methods)) -> ProviderWebhooks:
-    return ProviderWebhooks(partial(PostgresUnitOfWork, ctx.pool), apis, collect, saved, ctx.clock)
+def provider_webhooks(ctx: GatewayContext = Depends(context)) -> ProviderWebhooks:
+    return ctx.use_cases.provider_webhooks
 
 
 @provider_router.post("/{provider}/webhooks")

@@ -8,14 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import StrictBool
 
-from meterflow.adapters.payout_account_repository import PayoutAccountRepository
 from meterflow.application.payout_accounts import PayoutAccounts
 from meterflow.domain.inputs import IdText, Metadata, NameText, OptionalText
 from meterflow.domain.modes import Mode
 from meterflow.domain.payout_accounts import PayoutAccount, PayoutMethod
 from meterflow.domain.presentation import payout_account_json
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.schemas import _Body
 
 router = APIRouter(prefix="/v1/customers/{customer_id}/payout-accounts", route_class=checked_route())
@@ -46,7 +46,7 @@ class PayoutAccountUpdate(_Body):
 
 
 def payout_accounts(ctx: GatewayContext = Depends(context)) -> PayoutAccounts:
-    return PayoutAccounts(PayoutAccountRepository(ctx.pool), ctx.clock)
+    return ctx.use_cases.payout_accounts
 
 
 def org_id(ctx: GatewayContext = Depends(context)) -> str:

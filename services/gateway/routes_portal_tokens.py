@@ -12,8 +12,9 @@ from meterflow.application.portal_tokens import PortalTokens
 from meterflow.domain.inputs import IdText, NameText, OptionalText, Timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.presentation import portal_token_json
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.schemas import _Body, page_json
 
 router = APIRouter(prefix="/v1/portal/tokens", route_class=checked_route())

@@ -12,8 +12,9 @@ from meterflow.application.subscriptions import Subscriptions
 from meterflow.domain.catalog import Subscription, SubscriptionStatus
 from meterflow.domain.inputs import IdText
 from meterflow.domain.modes import Mode
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.schemas import (
     ExactJSONResponse,
     StatusFilter,
@@ -28,8 +29,7 @@ router = APIRouter(prefix="/v1/subscriptions", route_class=checked_route())
 
 
 def subscriptions(ctx: GatewayContext = Depends(context)) -> Subscriptions:
-    return Subscriptions(ctx.catalog, ctx.unit_of_work, ctx.clock, org_id=ctx.settings.org_id,
-                         start_allowance=ctx.settings.acceptance_policy.future_tolerance)
+    return ctx.use_cases.subscriptions
 
 
 def _one(subscription: Subscription, ctx: GatewayContext) -> dict[str, Any]:
@@ -58,7 +58,7 @@ async def create_subscription(body: SubscriptionIn, mode: Mode = Depends(authent
 async def change_status(object_id: IdText, body: SubscriptionStatusIn, mode: Mode = Depends(authenticated_mode),
                         use_case: Subscriptions = Depends(subscriptions),
                         ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    return _one(await use_case.change_status(mode, object_id, body.status), ctx)
+    return _one(await use_case.change_status(mode, object_id, SubscriptionStatus(body.status)), ctx)
 
 
 @router.delete("/{object_id}")

@@ -14,8 +14,9 @@ from meterflow.domain.inputs import IdText, Timestamp
 from meterflow.domain.modes import Mode
 from meterflow.domain.presentation import decimal_text, timestamp_text
 from meterflow.domain.usage_windows import usage_window
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.errors import found_or_404
 from services.gateway.schemas import ExactJSONResponse
 

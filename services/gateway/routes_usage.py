@@ -17,8 +17,9 @@ from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.usage_windows import no_current_period, usage_window
 from meterflow.observability import DUPLICATES_DROPPED, EVENTS_ACCEPTED, EVENTS_REJECTED
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.disconnects import unless_client_goes
 from services.gateway.errors import found_or_404
 from services.gateway.schemas import ExactJSONResponse, IngestIn, page_json, rollup_json

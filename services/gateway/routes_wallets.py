@@ -14,9 +14,9 @@ from meterflow.domain.inputs import DescriptionText, IdText, NameText, OptionalT
 from meterflow.domain.modes import Mode
 from meterflow.domain.presentation import ledger_entry_json, wallet_json
 from meterflow.domain.wallets import Direction, LedgerEntry, Wallet
-from meterflow.observability import count_alerts_fired
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.schemas import _Body, page_json
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
@@ -45,8 +45,7 @@ class MovementIn(_Body):
 
 
 def wallets(ctx: GatewayContext = Depends(context)) -> Wallets:
-    return Wallets(ctx.unit_of_work, ctx.clock, ctx.settings.org_id,
-                   lambda fired: count_alerts_fired(f.alert.type.value for f in fired))
+    return ctx.use_cases.wallets
 
 
 def org_id(ctx: GatewayContext = Depends(context)) -> str:
@@ -61,7 +60,8 @@ def _moved(wallet: Wallet, entries: list[LedgerEntry], org: str) -> dict[str, An
     return {"wallet": wallet_json(wallet, org), "ledger_entries": [ledger_entry_json(e, org) for e in entries]}
 
 
-@router.post("/wallets", status_code=201)
+@router.post("/wallets", status_code=201,
+             responses={200: {"description": "The customer's existing wallet in that currency"}})
 async def get_or_create(body: WalletIn, response: Response, mode: Mode = Depends(authenticated_mode),
                         use_case: Wallets = Depends(wallets), org: str = Depends(org_id)) -> dict[str, Any]:
     """201 with a new wallet, 200 with the customer's existing one in that currency."""

@@ -11,15 +11,15 @@ from pydantic import Field, StringConstraints
 
 from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
-from meterflow.adapters.webhook_http import DnsResolver
 from meterflow.application.webhook_delivery import retry_now
 from meterflow.application.webhook_endpoints import WebhookEndpoints
 from meterflow.domain.inputs import DescriptionText, IdText
 from meterflow.domain.modes import Mode
 from meterflow.domain.presentation import timestamp_text
 from meterflow.domain.webhooks import MAX_URL_CHARS, Delivery, EndpointStatus, EventType, WebhookEndpoint
+from services.gateway.authentication import authenticated_mode
 from services.gateway.checked_route import checked_route
-from services.gateway.context import GatewayContext, authenticated_mode, context
+from services.gateway.context import GatewayContext, context
 from services.gateway.schemas import _Body, one_json, page_json
 
 router = APIRouter(prefix="/v1", route_class=checked_route())
@@ -45,8 +45,7 @@ class EndpointUpdate(_Body):
 
 
 def endpoints(ctx: GatewayContext = Depends(context)) -> WebhookEndpoints:
-    return WebhookEndpoints(WebhookEndpointRepository(ctx.pool), DnsResolver(), ctx.clock,
-                            ctx.settings.webhook_allow_private_urls)
+    return ctx.use_cases.webhook_endpoints
 
 
 def endpoint_json(e: WebhookEndpoint, *, with_secret: bool = False) -> dict[str, Any]:

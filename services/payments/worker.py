@@ -1,5 +1,5 @@
 """The payment worker: charge what the collection queue says is due, forever; health and metrics on
-`payments_web_port`. `payment_worker` is the one place collection is wired to its adapters.
+`payments_web_port`. Collection is wired to its adapters in bootstrap.py.
 
 It wakes on each change to the queue (Postgres LISTEN: a finalize, an initiate, a rescheduled retry
 notify at commit) and at least every `payment_poll_interval_s` (dunning retries fall due without a
@@ -12,49 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import timedelta
-from functools import partial
 
 import asyncpg
-import httpx
 
-from meterflow.adapters.payment_providers import payment_providers
-from meterflow.adapters.payment_repository import NOTIFY_CHANNEL, PaymentRepository
-from meterflow.adapters.postgres import Pool, create_pool
-from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.application.collection import ChargeOutcome, Collection
+from meterflow.adapters.payment_repository import NOTIFY_CHANNEL
+from meterflow.application.collection import ChargeOutcome
 from meterflow.clock import Clock
-from meterflow.domain.payments import Claim, parse_schedule
+from meterflow.domain.payments import Claim
 from meterflow.observability import PAYMENT_AMOUNT_COLLECTED, PAYMENT_CHARGES, PAYMENT_QUEUE_AGE
 from meterflow.settings import Settings
 from services.lifecycle import health_served, until_stopped
+from services.payments.bootstrap import Worker, payment_worker
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Worker:
-    collection: Collection
-    pool: Pool
-    clock: Clock
-
-
-@asynccontextmanager
-async def payment_worker(settings: Settings, clock: Clock) -> AsyncIterator[Worker]:
-    pool = await create_pool(settings.database_dsn, max_size=10)
-    client = httpx.AsyncClient()
-    try:
-        collection = Collection(partial(PostgresUnitOfWork, pool), payment_providers(settings, client), clock,
-                                parse_schedule(settings.dunning_schedule),
-                                timedelta(seconds=settings.payment_recheck_s),
-                                timedelta(seconds=settings.payment_lease_s), settings.org_id)
-        yield Worker(collection, pool, clock)
-    finally:
-        await client.aclose()
-        await pool.close()
 
 
 async def _listen(settings: Settings, wake: asyncio.Event) -> asyncpg.Connection:
@@ -82,7 +52,7 @@ async def collect_forever(worker: Worker, settings: Settings) -> None:
                 task = asyncio.create_task(_collect(worker, claim))
                 running.add(task)
                 task.add_done_callback(ended)
-            oldest, now = await PaymentRepository(worker.pool).oldest_due(worker.clock.now()), worker.clock.now()
+            oldest, now = await worker.queue.oldest_due(worker.clock.now()), worker.clock.now()
             PAYMENT_QUEUE_AGE.set((now - oldest).total_seconds() if oldest else 0.0)
         except Exception:
             log.exception("payment round failed; retrying")

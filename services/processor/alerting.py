@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable
 
 from meterflow.application.alerts import AlertRound
 from meterflow.application.isolation import IsTransient
-from meterflow.application.unit_of_work import CustomerKey
+from meterflow.application.ports.unit_of_work import CustomerKey
 from services.alert_reports import report_failure, report_round
 
 Evaluate = Callable[[Collection[CustomerKey] | None], Awaitable[AlertRound]]

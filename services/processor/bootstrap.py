@@ -17,7 +17,6 @@ from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.accounting import AccountedDeadLetters
 from meterflow.application.alerts import evaluate_alerts
 from meterflow.application.count_usage import CountUsage
@@ -30,6 +29,7 @@ from meterflow.observability import Probe
 from meterflow.settings import Settings
 from services.exact_usage import waiting_usage
 from services.processor.alerting import Evaluate
+from services.wiring import kafka_setup, usage_store
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,16 @@ class Counting:
 
 async def build_counting(settings: Settings, clock: Clock, progress: Progress,
                          counted: Callable[[Sequence[Record]], None]) -> Counting:
-    await ensure_topics(settings)
+    kafka = kafka_setup(settings)
+    await ensure_topics(kafka)
     # Two batches overlap (pipeline.py), each holding the record fence and another connection at most;
     # an alert round holds one more, and its edge folds two.
     pool = await create_pool(settings.database_dsn, max_size=9)
     catalog = CatalogRepository(pool)
     redis = connect_redis(settings.redis_dsn)
-    usage = UsageStore.from_settings(redis, settings)
+    usage = usage_store(redis, settings)
     topic_modes = {settings.events_topic(mode): mode for mode in Mode}
-    letters = KafkaDeadLetterSink(await start_producer(settings), settings.dlq_topic)
+    letters = KafkaDeadLetterSink(await start_producer(kafka), settings.dlq_topic)
     # Each letter is tallied for docs/accounting.md once the topic acknowledged it, on both paths that send.
     accounting = AccountingStore(redis, timedelta(seconds=settings.accounting_retention_s))
     dead_letters = AccountedDeadLetters(letters, accounting, topic_modes)

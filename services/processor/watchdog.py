@@ -20,6 +20,7 @@ from meterflow.adapters.kafka import ensure_topics, missing_topics
 from meterflow.clock import Clock
 from meterflow.observability import PROCESSOR_ASSIGNED_PARTITIONS
 from meterflow.settings import Settings
+from services.wiring import kafka_setup
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 5.0
@@ -46,10 +47,10 @@ async def check(settings: Settings, watchdog: Watchdog, assigned_partitions: int
     """One round: topics there (made again if not), partitions held; exit once stuck past the limit."""
     PROCESSOR_ASSIGNED_PARTITIONS.set(assigned_partitions)
     try:
-        missing = await missing_topics(settings)
+        missing = await missing_topics(kafka_setup(settings))
         if missing:
             log.error("events topics missing on the broker (%s): creating them again", ", ".join(missing))
-            await ensure_topics(settings)
+            await ensure_topics(kafka_setup(settings))
     except Exception as exc:  # the broker is away: that is unhealthy too
         log.warning("cannot reach the broker: %r", exc)
         missing = ["(broker unreachable)"]

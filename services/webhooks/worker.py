@@ -11,17 +11,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import asyncpg
 
-from meterflow.adapters.postgres import Pool, create_pool
-from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository, oldest_due
+from meterflow.adapters.webhook_delivery_repository import events_created_at, oldest_due
 from meterflow.adapters.webhook_event_repository import NOTIFY_CHANNEL
-from meterflow.adapters.webhook_http import DnsResolver, HttpSender
-from meterflow.application.webhook_delivery import WebhookDelivery
 from meterflow.clock import Clock
 from meterflow.domain.webhooks import AttemptOutcome, DeliveryStatus, DueDelivery
 from meterflow.observability import (
@@ -32,30 +27,10 @@ from meterflow.observability import (
 )
 from meterflow.settings import Settings
 from services.lifecycle import health_served, until_stopped
+from services.webhooks.bootstrap import Worker, webhook_worker
 
 log = logging.getLogger(__name__)
 QUEUE_AGE_EVERY_S = 1.0
-
-
-@dataclass(frozen=True)
-class Worker:
-    delivery: WebhookDelivery
-    pool: Pool
-    clock: Clock
-
-
-@asynccontextmanager
-async def webhook_worker(settings: Settings, clock: Clock) -> AsyncIterator[Worker]:
-    pool = await create_pool(settings.database_dsn, max_size=10)
-    sender = HttpSender(settings.webhook_timeout_s)
-    try:
-        yield Worker(WebhookDelivery(WebhookDeliveryRepository(pool), sender, DnsResolver(), clock,
-                                     settings.webhook_retry_schedule_s, settings.webhook_timeout_s,
-                                     settings.webhook_lease_s, settings.webhook_allow_private_urls,
-                                     settings.webhook_claim_batch), pool, clock)
-    finally:
-        await sender.aclose()
-        await pool.close()
 
 
 def report(outcomes: Sequence[AttemptOutcome]) -> None:
@@ -70,11 +45,9 @@ async def _first_attempt_delays(worker: Worker, outcomes: Sequence[AttemptOutcom
     firsts = [o.delivery_id for o in outcomes if o.attempt.number == 1]
     if not firsts:
         return
-    rows = await worker.pool.fetch("SELECT d.id, v.created_at FROM webhook_deliveries d JOIN webhook_events v "
-                                   "ON v.id = d.event_id WHERE d.id = ANY($1::text[])", firsts)
     started = {o.delivery_id: o.attempt.started_at for o in outcomes}
-    for row in rows:
-        WEBHOOK_FIRST_ATTEMPT_DELAY.observe(max(0.0, (started[row["id"]] - row["created_at"]).total_seconds()))
+    for delivery_id, created_at in (await events_created_at(worker.pool, firsts)).items():
+        WEBHOOK_FIRST_ATTEMPT_DELAY.observe(max(0.0, (started[delivery_id] - created_at).total_seconds()))
 
 
 async def _listen(settings: Settings, wake: asyncio.Event) -> asyncpg.Connection:

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from services.devstack.embedded import free_port
 from tests.e2e.scenario import created, the
 from tests.provider_doubles import ProviderDouble, provider_double, provider_settings
 from tests.support import ServiceProcess, unique

@@ -13,8 +13,8 @@ from meterflow.adapters.postgres import Pool
 from meterflow.domain.api_keys import KeyScope, hash_api_key, new_api_key
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
-from meterflow.keys import create_api_key, revoke_api_key
 from meterflow.settings import Settings
+from services.key_ops import create_api_key, revoke_api_key
 from tests.e2e.console_client import csrf_token, sign_in, signed_in
 from tests.e2e.scenario import billing_setup, created, the
 from tests.support import ServiceProcess, eventually, unique

@@ -29,6 +29,7 @@ from meterflow.domain.webhooks import (
     WebhookEndpoint,
 )
 from meterflow.settings import Settings
+from services.wiring import kafka_setup
 from tests.e2e.console_client import signed_in
 from tests.e2e.period_tools import calls, daily_setup, meterflow, usage_reaches_total
 from tests.e2e.scenario import billing_setup, ingest, the
@@ -46,7 +47,7 @@ async def test_a_poison_record_shows_on_the_dead_letters_page_of_its_mode_only(
         console: httpx.AsyncClient, api: httpx.AsyncClient, settings: Settings, test_key: str,
         live_key: str) -> None:
     marker = unique("poison")
-    producer = await start_producer(settings)
+    producer = await start_producer(kafka_setup(settings))
     try:
         await producer.send_and_wait(settings.events_topic_test, f"not json {marker}".encode(), key=marker.encode())
     finally:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from services.devstack.embedded import free_port
 from tests.e2e.scenario import billing_setup, event, usage_reaches
 from tests.support import ServiceProcess, eventually
 

@@ -13,7 +13,7 @@ import pytest
 
 from meterflow.clock import SteppedClock
 from meterflow.settings import Settings
-from services.payments.worker import payment_worker as worker_of
+from services.payments.bootstrap import payment_worker as worker_of
 from tests.e2e.payments_stack import (
     WORKER,
     PaymentStack,

@@ -8,9 +8,9 @@ import time
 import httpx
 
 from meterflow.domain.modes import Mode
-from meterflow.embedded import free_port
-from meterflow.keys import create_api_key
 from meterflow.settings import Settings
+from services.devstack.embedded import free_port
+from services.key_ops import create_api_key
 from tests.support import ServiceProcess
 
 LIMIT = 5

@@ -18,12 +18,12 @@ from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import Pool
 from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.replay import Replayer
 from meterflow.clock import SystemClock
 from meterflow.domain.event_record import EventFilter
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
+from services.wiring import usage_store
 from tests.e2e.scenario import billing_setup, created, ingest, rollup_of
 from tests.support import eventually, unique
 
@@ -34,7 +34,7 @@ HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 def replayer_of(pool: Pool, redis: Redis, settings: Settings) -> Replayer:
     """The closer's replay use case on the test's servers, run in the test's process."""
     return Replayer(ReplayJobRepository(pool), CatalogRepository(pool), EventRecordRepository(pool),
-                    UsageStore.from_settings(redis, settings), LateEventRepository(pool), SystemClock(),
+                    usage_store(redis, settings), LateEventRepository(pool), SystemClock(),
                     unit_of_work=partial(PostgresUnitOfWork, pool), org_id=settings.org_id)
 
 

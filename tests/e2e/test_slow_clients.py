@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from services.devstack.embedded import free_port
 from tests.support import ServiceProcess, eventually, unique
 
 HEAD_S, BODY_S, KEEP_ALIVE_S = 1.0, 2.0, 1

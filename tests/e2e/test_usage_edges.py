@@ -15,8 +15,8 @@ from meterflow.adapters.event_record_repository import EventRecordRepository, pa
 from meterflow.adapters.postgres import Pool
 from meterflow.domain.event_record import month_start
 from meterflow.domain.periods import align_to_hour
-from meterflow.embedded import free_port
 from meterflow.settings import Settings
+from services.devstack.embedded import free_port
 from tests.e2e.scenario import Setup, billing_setup, rollup_of
 from tests.support import ServiceProcess, eventually
 

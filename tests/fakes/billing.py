@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Self
+from typing import Any, Self
 
 from meterflow.domain.catalog import Customer, Metric, Plan, Subscription, SubscriptionStatus
 from meterflow.domain.close_failures import CloseFailure, UnreadableSubscription
@@ -22,6 +22,7 @@ from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.modes import Mode
 from meterflow.domain.payments import PaymentMethod, Setup, Transaction
 from meterflow.domain.periods import Period
+from meterflow.domain.pricing import parse_price
 from meterflow.domain.replay import ReplayJob, ReplayStatus
 from meterflow.domain.rollups import COUNTED, Observation, Rollup, fold
 from meterflow.domain.usage import PeriodUsage, UsageQuery
@@ -247,9 +248,15 @@ class FakeUnitOfWork:
 class FakeCatalog:
     plans: dict[str, Plan] = field(default_factory=dict)
     metrics: dict[str, Metric] = field(default_factory=dict)
+    # Plans whose stored price no longer parses (written around the API): reading one raises, as the real
+    # catalog's parse on load does.
+    unparseable: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def plans_by_id(self, mode: Mode, ids: Iterable[str]) -> dict[str, Plan]:
-        return {i: self.plans[i] for i in ids if i in self.plans and self.plans[i].mode is mode}
+        found = {i: self.plans[i] for i in ids if i in self.plans and self.plans[i].mode is mode}
+        for plan_id in found.keys() & self.unparseable.keys():
+            parse_price(self.unparseable[plan_id])
+        return found
 
     async def metrics_by_id(self, mode: Mode, ids: Iterable[str]) -> dict[str, Metric]:
         return {i: self.metrics[i] for i in ids if i in self.metrics and self.metrics[i].mode is mode}
@@ -266,7 +273,7 @@ class FakeUsage:
     def record(self, metric_id: str, customer_id: str, at: datetime, value: Decimal | None = None) -> None:
         self.events.append((metric_id, customer_id, at, value))
 
-    async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
+    async def usage(self, queries: Sequence[UsageQuery], known: Collection[Metric] = ()) -> list[PeriodUsage]:
         self.reads += 1
         if self.unreachable:
             raise ConnectionError("redis is down")

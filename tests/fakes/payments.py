@@ -1,4 +1,4 @@
-"""In-memory fake of the payment store (application/payment_ports.py `PaymentStore`), for unit tests of
+"""In-memory fake of the payment store (application/ports/payments.py `PaymentStore`), for unit tests of
 the collection use cases only. It keeps the guarantees they rely on, which
 tests/integration/test_payment_stores.py checks against the Postgres repository too: the collection rule
 of `queue_finalized`, one queue row per invoice, claims leased and skipped while leased, one default

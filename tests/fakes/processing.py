@@ -7,11 +7,12 @@ Each fake can be told to fail (`fail_when`), to test what the failure policy doe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from meterflow.domain.catalog import Metric
 from meterflow.domain.counting import (
     BatchOutcome,
     CountableEvent,
@@ -61,7 +62,7 @@ class MemoryUsageStore:
         self.applied += 1
         return outcome
 
-    async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
+    async def usage(self, queries: Sequence[UsageQuery], known: Collection[Metric] = ()) -> list[PeriodUsage]:
         def days(q: UsageQuery) -> Iterable[tuple[DaySlice, dict[int, Rollup], dict[str, int]]]:
             for piece in day_slices(q.period):
                 key = RollupKey(q.mode, q.metric_id, q.customer_id, piece.day)

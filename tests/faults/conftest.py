@@ -28,6 +28,7 @@ from meterflow.domain.periods import Period, align_to_hour
 from meterflow.domain.rollups import Aggregation
 from meterflow.domain.usage import UsageQuery
 from meterflow.settings import Settings
+from services.wiring import kafka_setup
 from tests.support import eventually, isolated_settings, unique
 
 
@@ -133,8 +134,8 @@ async def wait_for_exact(store: UsageStore, books: Books, expected: Expected, se
                          timeout_s: float = 180, mode: Mode | None = None) -> None:
     """Wait until every record is committed, then the figures must be exact: not one event short
     (lost) and not one over (counted twice). Call it only once every record has been written."""
-    ends = await last_offsets(settings)
-    await eventually(lambda: unprocessed(settings, ends), lambda left: not left, timeout_s, interval_s=0.5)
+    ends = await last_offsets(kafka_setup(settings))
+    await eventually(lambda: unprocessed(kafka_setup(settings), ends), lambda left: not left, timeout_s, interval_s=0.5)
     assert await counted(store, books, mode) == (expected.events, expected.units)
 
 

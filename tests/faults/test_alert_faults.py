@@ -16,6 +16,7 @@ from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.modes import Mode
 from meterflow.domain.usage import UsageQuery
 from meterflow.settings import Settings
+from services.wiring import kafka_setup
 from tests.e2e.scenario import Setup, billing_setup, the
 from tests.faults.conftest import around_now, produce
 from tests.support import ServiceProcess, eventually, unique
@@ -61,8 +62,8 @@ async def test_kill_9_mid_stream_fires_each_threshold_once(isolated: Settings, a
         processor.kill()
         assert 0 < await counted(usage_store, setup) < EVENTS, "the kill must land mid-stream"
         processor.start()
-        ends = await last_offsets(isolated)
-        await eventually(lambda: unprocessed(isolated, ends), lambda left: not left, 120, interval_s=0.5)
+        ends = await last_offsets(kafka_setup(isolated))
+        await eventually(lambda: unprocessed(kafka_setup(isolated), ends), lambda left: not left, 120, interval_s=0.5)
         assert await counted(usage_store, setup) == EVENTS
         assert await eventually(lambda: fired(pool, alert["id"]), lambda f: len(f[0]) == len(THRESHOLDS), 30) == (
             [0, 1, 2], [0, 1, 2])

@@ -29,7 +29,7 @@ async def due_subscriptions(pool: Pool, n: int) -> tuple[str, list[str]]:
     metric = Metric(new_id(IdKind.METRIC), mode, "calls", unique("e"), Aggregation.COUNT, None, None, now)
     await catalog.add_metric(metric)
     plan = Plan(new_id(IdKind.PLAN), mode, "daily", None, "USD", "collection", BillingInterval.DAILY,
-                (PlanPrice(new_id(IdKind.PRICE), metric.id, {"model": "flat", "unit_price": "1"}),), now)
+                (PlanPrice.parse(new_id(IdKind.PRICE), metric.id, {"model": "flat", "unit_price": "1"}),), now)
     await catalog.add_plan(plan)
     customer = Customer(new_id(IdKind.CUSTOMER), mode, unique("ext"), "bulk", None, {}, now)
     await catalog.add_customer(customer)

@@ -14,6 +14,7 @@ from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
 from services.processor.watchdog import EXIT_STATUS
+from services.wiring import kafka_setup
 from tests.faults.conftest import open_books, produce, wait_for_exact, workload
 from tests.support import ServiceProcess, eventually
 
@@ -27,7 +28,7 @@ async def test_events_after_the_topics_vanished_are_counted_exactly(isolated: Se
     try:
         await produce(isolated, Mode.TEST, before)
         await delete_events_topics(isolated)
-        await ensure_topics(isolated)  # what the supervisor does after an embedded broker restart
+        await ensure_topics(kafka_setup(isolated))  # what the supervisor does after an embedded broker restart
         books = await open_books(pool)
         after, expected = workload(books, originals=2_000)
         await produce(isolated, Mode.TEST, after)

@@ -17,6 +17,7 @@ from meterflow.adapters.redis_keys import KeySpace
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.counting import RollupKey
 from meterflow.settings import Settings
+from services.wiring import kafka_setup
 from tests.faults.conftest import Accounted, assert_on_record, counted, open_books, produce, wait_for_exact, workload
 from tests.redis_cluster import LocalRedisCluster
 from tests.support import ServiceProcess, eventually
@@ -43,11 +44,11 @@ async def test_a_master_killed_mid_stream_and_restarted_on_its_aof_loses_and_dou
     victim = redis_cluster.node_of(KeySpace(CLUSTER_SLOT_GROUPS).rollups(
         RollupKey(books.mode, books.count_metric, books.customers[0], 0)))
     await produce(on_cluster, books.mode, events)
-    ends = await last_offsets(on_cluster)
+    ends = await last_offsets(kafka_setup(on_cluster))
     with ServiceProcess.running("processor", on_cluster):
         await eventually(lambda: counted(store, books), lambda c: c[0] >= expected.events // 4, 120)
         victim.kill()
-        mid_stream = await unprocessed(on_cluster, ends)
+        mid_stream = await unprocessed(kafka_setup(on_cluster), ends)
         victim.start()
         redis_cluster.wait_healthy()
         await wait_for_exact(store, books, expected, on_cluster)

@@ -35,7 +35,7 @@ async def customer_with_fees_due(pool: Pool) -> tuple[str, str]:
     catalog, now = CatalogRepository(pool), datetime.now(UTC)
     metric = Metric(new_id(IdKind.METRIC), Mode.TEST, "calls", unique("e"), Aggregation.COUNT, None, None, now)
     plan = Plan(new_id(IdKind.PLAN), Mode.TEST, "fee", None, "USD", "collection", BillingInterval.DAILY,
-                (PlanPrice(new_id(IdKind.PRICE), metric.id, FEE),), now)
+                (PlanPrice.parse(new_id(IdKind.PRICE), metric.id, FEE),), now)
     customer = Customer(new_id(IdKind.CUSTOMER), Mode.TEST, unique("ext"), "prepaid", None, {}, now)
     await catalog.add_metric(metric)
     await catalog.add_plan(plan)

@@ -19,6 +19,7 @@ from meterflow.domain.events import Event
 from meterflow.domain.modes import Mode
 from meterflow.domain.records import DELIVERY_ID_HEADER
 from meterflow.settings import Settings
+from services.wiring import kafka_setup
 from tests.support import unique
 
 NOW = datetime.now(UTC)
@@ -29,7 +30,7 @@ async def own_topics(settings: Settings) -> Settings:
     mine = settings.model_copy(update={
         "events_topic_test": f"{tag}.events.test", "events_topic_live": f"{tag}.events.live",
         "dlq_topic": f"{tag}.events.dlq", "processor_id": f"{tag}-processor"})
-    await ensure_topics(mine)
+    await ensure_topics(kafka_setup(mine))
     return mine
 
 
@@ -40,7 +41,7 @@ def events(prefix: str, n: int, customers: int = 5) -> list[Event]:
 
 @asynccontextmanager
 async def producer_for(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = await start_producer(settings)
+    producer = await start_producer(kafka_setup(settings))
     try:
         yield producer
     finally:

@@ -27,7 +27,7 @@ from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
 from meterflow.application.alerts import evaluate_alerts
-from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
 from meterflow.application.wallets import MovementAsked, Wallets
 from meterflow.clock import SystemClock
 from meterflow.domain.alerts import Alert, AlertFiring, AlertScope, AlertType, thresholds_of
@@ -148,7 +148,8 @@ async def test_the_stream_reads_the_alerts_watching_the_changed_customers_with_t
     for p in (plan, other_plan):
         await backend.add_plan(p)
 
-    def subscribed(customer: Customer, on: Plan, status: str = SubscriptionStatus.ACTIVE) -> Subscription:
+    def subscribed(customer: Customer, on: Plan,
+                   status: SubscriptionStatus = SubscriptionStatus.ACTIVE) -> Subscription:
         return Subscription(new_id(IdKind.SUBSCRIPTION), Mode.TEST, customer.id, on.id, status, NOW,
                             period_at(NOW, BillingInterval.MONTHLY, 0), False, None, NOW, BillingInterval.MONTHLY)
 

@@ -1,4 +1,4 @@
-"""The contract of the billing ports (application/unit_of_work.py), run against the in-memory fake the unit
+"""The contract of the billing ports (application/ports/unit_of_work.py), run against the in-memory fake the unit
 tests use and against the real Postgres adapter: whatever the use case tests prove on the fake holds on
 Postgres too.
 
@@ -18,7 +18,7 @@ import pytest
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscription, SubscriptionStatus, advance
 from meterflow.domain.close_failures import CloseFailure, CloseStage
 from meterflow.domain.ids import IdKind, new_id
@@ -38,7 +38,7 @@ async def _postgres(pool: Pool) -> tuple[UnitOfWorkFactory, Customer, Plan]:
     catalog, now = CatalogRepository(pool), datetime.now(UTC)
     metric = Metric(new_id(IdKind.METRIC), Mode.TEST, "calls", unique("e"), Aggregation.COUNT, None, None, now)
     plan = Plan(new_id(IdKind.PLAN), Mode.TEST, "daily", None, "USD", "collection", BillingInterval.DAILY,
-                (PlanPrice(new_id(IdKind.PRICE), metric.id, {"model": "flat", "unit_price": "1"}),), now)
+                (PlanPrice.parse(new_id(IdKind.PRICE), metric.id, {"model": "flat", "unit_price": "1"}),), now)
     customer = Customer(new_id(IdKind.CUSTOMER), Mode.TEST, unique("ext"), "c", None, {}, now)
     await catalog.add_metric(metric)
     await catalog.add_plan(plan)
@@ -68,7 +68,7 @@ async def backend(database: Settings | None) -> AsyncIterator[tuple[UnitOfWorkFa
 
 
 def subscription(customer: Customer, plan: Plan, days_after: int = 0,
-                 status: str = SubscriptionStatus.ACTIVE) -> Subscription:
+                 status: SubscriptionStatus = SubscriptionStatus.ACTIVE) -> Subscription:
     anchor = ANCHOR + timedelta(days=days_after)
     # A stopped subscription holds an empty period (domain/catalog.py): nothing left to close.
     period = Period(anchor, anchor) if status == SubscriptionStatus.CANCELED else period_at(

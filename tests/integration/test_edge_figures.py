@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,10 +59,20 @@ class CountedFolds(EventRecordRepository):
         return super().tally(mode, wanted, prop, chunk)
 
 
+class CountedMetricReads(CatalogRepository):
+    """The real catalog, counting the metric reads asked of it."""
+
+    metric_reads = 0
+
+    async def metrics_by_id(self, mode: Mode, ids: Iterable[str]) -> dict[str, Metric]:
+        self.metric_reads += 1
+        return await super().metrics_by_id(mode, ids)
+
+
 class World:
     def __init__(self, pool: Pool, redis: Redis) -> None:
         self.pool, self.event_name, self.customer = pool, unique("edge"), unique("cus")
-        self.catalog, self.record = CatalogRepository(pool), CountedFolds(pool)
+        self.catalog, self.record = CountedMetricReads(pool), CountedFolds(pool)
         self.store = UsageStore(redis, dedupe_window=timedelta(days=7), clock_skew=timedelta(minutes=5),
                                 retention=timedelta(days=400))
         self.metrics: list[Metric] = []
@@ -186,6 +196,15 @@ async def test_a_replay_of_the_hours_changes_no_figure(world: World) -> None:
                         world.event_name)
     await world.check(periods)
 
+
+async def test_metrics_the_caller_has_read_are_not_read_again(world: World) -> None:
+    """A close chunk reads its plans' metrics once: handed them, the reader asks the catalog for none,
+    and answers the figures it answers when it reads them itself."""
+    period = Period(HOUR + timedelta(minutes=37, seconds=12), HOUR + timedelta(hours=2, minutes=20, seconds=1))
+    queries = [UsageQuery(Mode.TEST, m.id, world.customer, period) for m in world.metrics]
+    handed = await world.usage().usage(queries, known=world.metrics)
+    assert world.catalog.metric_reads == 0
+    assert await world.usage().usage(queries) == handed and world.catalog.metric_reads == 1
 
 
 async def test_a_kept_edge_is_read_not_folded_again_and_concurrent_callers_fold_it_once(world: World) -> None:

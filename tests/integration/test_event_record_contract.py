@@ -15,7 +15,7 @@ import pytest
 
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.postgres import Pool
-from meterflow.application.ports import EventRecordWriter
+from meterflow.application.ports.usage import EventRecordWriter
 from meterflow.domain.event_record import EventOnRecord, Position
 from meterflow.domain.modes import Mode
 from tests.fakes.processing import MemoryEventRecord

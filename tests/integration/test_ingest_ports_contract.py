@@ -16,13 +16,13 @@ from meterflow.adapters.duplicate_precheck import RedisDuplicatePrecheck
 from meterflow.adapters.kafka_publisher import KafkaPublisher
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
-from meterflow.adapters.usage_store import UsageStore
-from meterflow.application.ports import CustomerDirectory, DuplicatePrecheck, EventPublisher
+from meterflow.application.ports.usage import CustomerDirectory, DuplicatePrecheck, EventPublisher
 from meterflow.domain.catalog import Customer
 from meterflow.domain.counting import CountableEvent
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
+from services.wiring import usage_store
 from tests.fakes.ingest import Directory, Precheck, Publisher
 from tests.integration.spool_kit import events, own_topics, producer_for, read_topic, spool_on
 from tests.support import unique
@@ -48,7 +48,7 @@ async def checked(request: pytest.FixtureRequest, settings: Settings) -> AsyncIt
         return
     url = request.getfixturevalue("redis_cluster").url if request.param == "redis_cluster" else settings.redis_dsn
     redis = connect_redis(url)
-    store = UsageStore.from_settings(redis, settings)
+    store = usage_store(redis, settings)
 
     async def count(mode: Mode, key: str) -> None:
         await store.apply([CountableEvent(mode, key, "cus_1", "tokens", NOW, ())], NOW)

@@ -13,13 +13,13 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from meterflow.adapters.payment_providers import payment_providers
-from meterflow.application.payment_ports import PaymentProvider
+from meterflow.application.ports.payments import PaymentProvider
 from meterflow.domain.errors import FieldError, Unavailable
 from meterflow.domain.events import encode_json
 from meterflow.domain.modes import Mode
 from meterflow.domain.payments import Provider, ProviderVerdict
 from meterflow.settings import Settings
+from services.wiring import payment_providers
 from tests.fakes.providers import FakeProvider
 from tests.provider_doubles import FLUTTERWAVE_HASHES, PAYSTACK_KEYS, ProviderDouble, provider_double, provider_settings
 from tests.support import unique

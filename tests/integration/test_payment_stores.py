@@ -1,4 +1,4 @@
-"""The contract of the payment store (application/payment_ports.py), run against the in-memory fake the use
+"""The contract of the payment store (application/ports/payments.py), run against the in-memory fake the use
 case tests use and against the Postgres repository: the collection rule of the finalize seam, the queue's
 leases, one default method per customer, attempts and provider events.
 
@@ -20,7 +20,7 @@ import pytest
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.application.payment_ports import PaymentUnitOfWork
+from meterflow.application.ports.payments import PaymentUnitOfWork
 from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, SubscriptionStatus
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.invoices import Invoice, InvoiceStatus
@@ -61,7 +61,7 @@ def database(request: pytest.FixtureRequest) -> Settings | None:
 
 def _plan(plan_type: str, metric_id: str) -> Plan:
     return Plan(new_id(IdKind.PLAN), Mode.TEST, plan_type, None, "USD", plan_type, BillingInterval.DAILY,
-                (PlanPrice(new_id(IdKind.PRICE), metric_id, {"model": "flat", "unit_price": "1"}),), ANCHOR)
+                (PlanPrice.parse(new_id(IdKind.PRICE), metric_id, {"model": "flat", "unit_price": "1"}),), ANCHOR)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from meterflow.adapters.kafka import ensure_topics
 from meterflow.adapters.spool.spool import Spool
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
+from services.wiring import kafka_setup
 from tests.faults.test_processor_rejoin import delete_events_topics
 from tests.integration.spool_kit import (
     commit_as_processor,
@@ -78,7 +79,7 @@ async def test_what_a_broker_lost_before_it_was_counted_is_produced_again_with_t
         before = {r.idempotency_key: r.delivery_id for r in await read_topic(mine)}
         assert len(before) == 200
         await delete_events_topics(mine)
-        await ensure_topics(mine)
+        await ensure_topics(kafka_setup(mine))
         again = await eventually(lambda: read_topic(mine), lambda read: len(read) >= 200, timeout_s=60,
                                  interval_s=1)
         assert {r.idempotency_key: r.delivery_id for r in again} == before

@@ -12,7 +12,7 @@ import pytest
 
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.adapters.usage_store import UsageStore
-from meterflow.application.ports import UsageCounter, UsageReader
+from meterflow.application.ports.usage import UsageCounter, UsageReader
 from meterflow.domain.counting import Contribution, CountableEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period

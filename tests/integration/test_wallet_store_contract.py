@@ -14,7 +14,7 @@ import pytest
 
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
-from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
 from meterflow.application.wallets import MovementAsked, Wallets
 from meterflow.clock import SystemClock
 from meterflow.domain.catalog import Customer

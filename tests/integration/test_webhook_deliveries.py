@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from meterflow.adapters.postgres import Pool
-from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository
+from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository, events_created_at
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
 from meterflow.adapters.webhook_event_repository import WebhookOutboxRepository
 from meterflow.domain.ids import IdKind, new_id
@@ -106,5 +106,17 @@ async def test_retention_forgets_old_events_whose_deliveries_are_done_and_keeps_
         assert [r["id"] for r in left] == [pending_id]
         assert await pool.fetchval("SELECT count(*) FROM webhook_attempts WHERE delivery_id = $1", delivered.id) == 0
         assert await store.delivery(Mode.TEST, delivered.id) is None
+    finally:
+        await forget(pool, endpoint)
+
+
+async def test_each_delivery_reads_back_when_its_event_was_recorded(pool: Pool) -> None:
+    """What the worker's change → first attempt delay is measured from: the event's own time, per delivery."""
+    endpoint, _ = await endpoint_with_events(pool, 3)
+    try:
+        store, now = WebhookDeliveryRepository(pool), T0 + timedelta(minutes=1)
+        claimed = await store.claim(now, 10, now + LEASE, "a")
+        created = await events_created_at(pool, [d.id for d in claimed])
+        assert created == {d.id: T0 + timedelta(seconds=n) for n, d in enumerate(claimed)}
     finally:
         await forget(pool, endpoint)

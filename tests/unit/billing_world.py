@@ -4,7 +4,7 @@ with the close and invoice use cases wired to them as the closer and the gateway
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,10 +17,12 @@ from meterflow.domain.catalog import Customer, Metric, Plan, PlanPrice, Subscrip
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import BillingInterval
+from meterflow.domain.pricing import PriceError
 from meterflow.domain.rollups import Aggregation
 from tests.fakes.billing import FakeCatalog, FakeDatabase, FakeUsage
 
 START = datetime(2027, 3, 1, 9, tzinfo=UTC)
+_FEE = {"model": "flat", "unit_price": "0.50"}
 GRACE = timedelta(hours=1)
 RETENTION = timedelta(days=400)
 MODE = Mode.TEST
@@ -68,7 +70,12 @@ class World:
         metric = Metric(f"met_{n}", MODE, "calls", "call", aggregation,
                         None if aggregation is Aggregation.COUNT else "v", None, START)
         plan = Plan(f"plan_{n}", MODE, "p", None, "USD", "collection", interval,
-                    (PlanPrice(f"price_{n}", metric.id, price or {"model": "flat", "unit_price": "0.50"}),), START)
+                    (PlanPrice.parse(f"price_{n}", metric.id, _FEE),), START)
+        if price is not None:
+            try:
+                plan = replace(plan, prices=(PlanPrice.parse(f"price_{n}", metric.id, price),))
+            except PriceError:  # stored around the API and no longer parsing: reading the plan raises
+                self.catalog.unparseable[plan.id] = price
         self.catalog.metrics[metric.id] = metric
         self.catalog.plans[plan.id] = plan
         return plan

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from meterflow.application.alerts import evaluate_alerts
-from meterflow.application.unit_of_work import CustomerKey
+from meterflow.application.ports.unit_of_work import CustomerKey
 from meterflow.domain.alerts import Alert, AlertScope, AlertType, thresholds_of
 from meterflow.domain.alerts import AlertFiring as Firing
 from meterflow.domain.webhooks import EndpointStatus, EventType, WebhookEndpoint

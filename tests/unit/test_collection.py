@@ -16,7 +16,7 @@ from meterflow.application.collection import Collection
 from meterflow.application.payment_methods import PaymentMethods
 from meterflow.application.provider_webhooks import ProviderWebhooks, WebhookResult
 from meterflow.clock import SteppedClock
-from meterflow.domain.catalog import Customer, Subscription
+from meterflow.domain.catalog import Customer, Subscription, SubscriptionStatus
 from meterflow.domain.errors import Conflict, FieldError
 from meterflow.domain.events import encode_json
 from meterflow.domain.invoices import Invoice, InvoiceStatus, PaymentStatus
@@ -60,7 +60,7 @@ def world() -> World:
     db, clock, provider = FakeDatabase(), SteppedClock(START), FakeProvider()
     t = db.tables
     t.customers["cus_1"] = Customer("cus_1", Mode.TEST, "ext", "c", None, {}, START)
-    t.subscriptions["sub_1"] = Subscription("sub_1", Mode.TEST, "cus_1", "plan_1", "active", START,
+    t.subscriptions["sub_1"] = Subscription("sub_1", Mode.TEST, "cus_1", "plan_1", SubscriptionStatus.ACTIVE, START,
                                             Period(START, START + timedelta(days=30)), False, None, START,
                                             BillingInterval.MONTHLY)
     invoice = Invoice("inv_1", Mode.TEST, "cus_1", "sub_1", InvoiceStatus.FINALIZED, "NGN",

@@ -22,7 +22,7 @@ from meterflow.domain.events import (
 )
 from meterflow.domain.inputs import METADATA, json_number_fault, metadata_fault
 from meterflow.domain.json_values import cut_deep, is_plain_number, json_fault, nesting_depth
-from meterflow.domain.quantities import value_fault
+from meterflow.domain.quantities import decimal_places, value_fault
 
 NOW = datetime(2026, 2, 25, 10, tzinfo=UTC)
 POLICY = AcceptancePolicy(window=timedelta(days=7), future_tolerance=timedelta(minutes=5))
@@ -67,6 +67,14 @@ def test_the_decoder_raises_nothing_but_value_error(raw: bytes) -> None:
         decode_json(raw)
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_decimal_places_are_the_significant_digits_after_the_point(value: Decimal) -> None:
+    """The places a value's rule counts, read from its plain text: `1.500` has 1, `1E+2` and `0.00` none."""
+    fraction = f"{value:f}".partition(".")[2].rstrip("0")
+    assert decimal_places(value) == len(fraction)
+
+
 def _depth(value: Any) -> int:
     if isinstance(value, dict):
         return 1 + max(map(_depth, value.values()), default=0)
@@ -79,6 +87,26 @@ def _depth(value: Any) -> int:
 @given(JSON_VALUES)
 def test_nesting_is_read_from_the_bytes_exactly(value: Any) -> None:
     assert nesting_depth(json.dumps(value).encode()) == _depth(value)
+
+
+# Strings made mostly of what the scan must see through: brackets, quotes and backslashes inside strings.
+STRUCTURAL_TEXT = st.text(alphabet='[]{}"\\a', max_size=10)
+VALUES_WITH_BRACKETS_IN_STRINGS = st.recursive(
+    STRUCTURAL_TEXT | st.integers(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(STRUCTURAL_TEXT, inner, max_size=3),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALUES_WITH_BRACKETS_IN_STRINGS)
+def test_brackets_and_escaped_quotes_inside_strings_are_not_nesting(value: Any) -> None:
+    assert nesting_depth(json.dumps(value).encode()) == _depth(value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 300), st.integers(0, 300))
+def test_nesting_deeper_than_the_fast_passes_or_unbalanced_is_read_exactly(opened: int, closed: int) -> None:
+    assert nesting_depth(b"[" * opened + b"]" * closed) == opened
 
 
 @settings(max_examples=300, deadline=None)

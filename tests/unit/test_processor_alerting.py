@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Collection
 import pytest
 
 from meterflow.application.alerts import AlertRound
-from meterflow.application.unit_of_work import CustomerKey
+from meterflow.application.ports.unit_of_work import CustomerKey
 from meterflow.domain.modes import Mode
 from meterflow.observability import ALERT_EVALUATION_FAILURES
 from services.processor.alerting import AlertTrigger, evaluate_forever

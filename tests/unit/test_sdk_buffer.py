@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from meterflow.embedded import free_port
 from meterflow_client import AsyncMeterflow, IngestFailed, IngestResult, Meterflow, RetryPolicy
+from services.devstack.embedded import free_port
 
 NO_WAIT = RetryPolicy(max_retries=0, initial_delay_s=0, max_delay_s=0)
 Handler = Callable[[httpx.Request], httpx.Response]

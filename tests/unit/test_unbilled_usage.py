@@ -22,7 +22,7 @@ MODE = Mode.TEST
 PRICED = Metric("met_sum", MODE, "bytes", "upload", Aggregation.SUM, "bytes", None, START)
 UNPRICED = Metric("met_count", MODE, "calls", "call", Aggregation.COUNT, None, None, START)
 PLAN = Plan("plan_1", MODE, "p", None, "USD", "collection", BillingInterval.DAILY,
-            (PlanPrice("price_1", PRICED.id, {"model": "flat", "unit_price": "1"}),), START)
+            (PlanPrice.parse("price_1", PRICED.id, {"model": "flat", "unit_price": "1"}),), START)
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Records:
 class Usage:
     events: list[tuple[str, datetime, Observation]] = field(default_factory=list)
 
-    async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
+    async def usage(self, queries: Sequence[UsageQuery], known: Collection[Metric] = ()) -> list[PeriodUsage]:
         figures = []
         for q in queries:
             rollup = Rollup()

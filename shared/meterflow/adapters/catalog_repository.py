@@ -201,7 +201,7 @@ class CatalogRepository(SubscriptionRepository, CustomerRepository):
                                         [r["id"] for r in rows])
         by_plan: dict[str, list[PlanPrice]] = {r["id"]: [] for r in rows}
         for p in prices:
-            by_plan[p["plan_id"]].append(PlanPrice(p["id"], p["metric_id"], p["definition"]))
+            by_plan[p["plan_id"]].append(PlanPrice.parse(p["id"], p["metric_id"], p["definition"]))
         return {r["id"]: Plan(r["id"], Mode(r["mode"]), r["name"], r["description"], r["currency"],
                               r["plan_type"], BillingInterval(r["billing_period"]), tuple(by_plan[r["id"]]),
                               r["created_at"], r["trial_period_days"], r["vat_rate"], r["updated_at"])
@@ -213,4 +213,4 @@ async def _write_prices(connection: Connection, plan: Plan) -> None:
         "INSERT INTO prices (id, plan_id, position, metric_id, definition) VALUES ($1, $2, $3, $4, $5) "
         "ON CONFLICT (id) DO UPDATE SET position = EXCLUDED.position, metric_id = EXCLUDED.metric_id, "
         "definition = EXCLUDED.definition",
-        [(p.id, plan.id, i, p.metric_id, p.definition) for i, p in enumerate(plan.prices)])
+        [(p.id, plan.id, i, p.metric_id, p.wire) for i, p in enumerate(plan.prices)])

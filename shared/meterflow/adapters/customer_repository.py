@@ -7,8 +7,9 @@ from datetime import datetime
 
 import asyncpg
 
-from meterflow.adapters.postgres import Executor, UniqueViolation
+from meterflow.adapters.postgres import Executor
 from meterflow.domain.catalog import Customer
+from meterflow.domain.errors import Conflict
 from meterflow.domain.modes import Mode
 
 
@@ -32,7 +33,7 @@ class CustomerRepository:
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", customer.id, customer.mode.value, customer.external_id,
                 customer.name, customer.email, customer.metadata, customer.created_at, customer.phone)
         except asyncpg.UniqueViolationError as exc:
-            raise UniqueViolation(f"a customer with external_id {customer.external_id!r} exists") from exc
+            raise Conflict(f"a customer with external_id {customer.external_id!r} exists", "external_id") from exc
 
     async def delete_customer(self, mode: Mode, customer_id: str, at: datetime) -> bool:
         """Soft delete (migration 0004): its invoices, which read by id, stay readable."""

@@ -123,7 +123,7 @@ def partition_name(start: datetime) -> str:
     return f"events_on_record_{start.year:04d}_{start.month:02d}"
 
 
-# The advisory lock between counting and rebuilding (application/ports.py EventRecordWriter.counting).
+# The advisory lock between counting and rebuilding (application/ports/usage.py EventRecordWriter.counting).
 _FENCE_KEY = 0x6D66_7265_636F_7264  # "mfrecord"
 
 

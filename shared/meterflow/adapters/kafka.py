@@ -10,12 +10,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-
-from meterflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +23,31 @@ log = logging.getLogger(__name__)
 GATEWAY_SOURCE: tuple[str, bytes] = ("meterflow_source", b"gateway")
 
 
-def meterflow_topics(settings: Settings) -> list[str]:
-    return [settings.events_topic_test, settings.events_topic_live, settings.dlq_topic]
+@dataclass(frozen=True)
+class KafkaSetup:
+    """Where meterflow's topics live and how they are created: what every call here needs, given by each
+    process's composition root (never the whole settings object)."""
+
+    servers: str
+    events_topics: tuple[str, ...]  # one per mode
+    dlq_topic: str
+    partitions: int
+    replication_factor: int
+    processor_group: str  # the processor's consumer group, whose progress `unprocessed` reads
+
+    @property
+    def topics(self) -> list[str]:
+        return [*self.events_topics, self.dlq_topic]
 
 
-async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
+async def ensure_topics(kafka: KafkaSetup, timeout_s: float = 30.0) -> None:
     """Create the events and DLQ topics if missing (safe to call from every process at start)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.servers)
     await _start_with_retry(admin.start, timeout_s)
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
-                   for name in meterflow_topics(settings) if name not in existing]
+        missing = [NewTopic(name, kafka.partitions, kafka.replication_factor)
+                   for name in kafka.topics if name not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
@@ -43,15 +55,15 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
         await admin.close()
 
 
-async def missing_topics(settings: Settings) -> list[str]:
+async def missing_topics(kafka: KafkaSetup) -> list[str]:
     """Which of meterflow's topics the broker does not have (a restarted embedded broker has none)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers, request_timeout_ms=5_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.servers, request_timeout_ms=5_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
     finally:
         await admin.close()
-    return [name for name in meterflow_topics(settings) if name not in existing]
+    return [name for name in kafka.topics if name not in existing]
 
 
 async def _start_with_retry(start: Callable[[], Awaitable[None]], timeout_s: float) -> None:
@@ -68,47 +80,46 @@ async def _start_with_retry(start: Callable[[], Awaitable[None]], timeout_s: flo
             await asyncio.sleep(0.5)
 
 
-def new_producer(settings: Settings) -> AIOKafkaProducer:
+def new_producer(kafka: KafkaSetup) -> AIOKafkaProducer:
     """Not started: `start_producer` or `connect_when_reachable` starts it."""
-    return AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all", linger_ms=2,
+    return AIOKafkaProducer(bootstrap_servers=kafka.servers, acks="all", linger_ms=2,
                             max_batch_size=1 << 20, max_request_size=4 << 20)
 
 
-async def start_producer(settings: Settings) -> AIOKafkaProducer:
-    producer = new_producer(settings)
+async def start_producer(kafka: KafkaSetup) -> AIOKafkaProducer:
+    producer = new_producer(kafka)
     await _start_with_retry(producer.start, 30.0)
     return producer
 
 
-async def connect_when_reachable(settings: Settings, producer: AIOKafkaProducer) -> None:
+async def connect_when_reachable(kafka: KafkaSetup, producer: AIOKafkaProducer) -> None:
     """Ensure the topics and start `producer`, however long the broker takes to be reachable: a gateway with
     a spool starts, and takes events, while Kafka is away."""
     while True:
         try:
-            await ensure_topics(settings)
+            await ensure_topics(kafka)
             await _start_with_retry(producer.start, 30.0)
             return
         except Exception as exc:
             log.warning("Kafka not reachable yet (%s); events wait in the spool", type(exc).__name__)
 
 
-def events_partitions(settings: Settings) -> list[TopicPartition]:
-    return [TopicPartition(topic, p) for topic in (settings.events_topic_test, settings.events_topic_live)
-            for p in range(settings.topic_partitions)]
+def events_partitions(kafka: KafkaSetup) -> list[TopicPartition]:
+    return [TopicPartition(topic, p) for topic in kafka.events_topics for p in range(kafka.partitions)]
 
 
-async def last_offsets(settings: Settings) -> dict[TopicPartition, int]:
+async def last_offsets(kafka: KafkaSetup) -> dict[TopicPartition, int]:
     """Next offset after the last record of each events-topic partition, found by reading them all.
 
     Not `end_offsets()`: the embedded broker answers ListOffsets(latest) with the start of the last
     batch it received, so a group could look drained while records remain. Reading is cheap at the
     sizes a drain or a test sees.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.servers, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        partitions = events_partitions(settings)
+        partitions = events_partitions(kafka)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = dict.fromkeys(partitions, 0)
@@ -120,11 +131,11 @@ async def last_offsets(settings: Settings) -> dict[TopicPartition, int]:
         await consumer.stop()
 
 
-async def unprocessed(settings: Settings, ends: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+async def unprocessed(kafka: KafkaSetup, ends: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
     """Records up to `ends` the processor group has not committed yet, per partition (empty = drained)."""
     # Asked through a consumer of the group that never subscribes (so it never joins or rebalances);
     # the admin client's group-offsets call is not understood by the embedded broker.
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers, group_id=settings.processor_id,
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.servers, group_id=kafka.processor_group,
                                 enable_auto_commit=False)
     await consumer.start()
     try:

@@ -32,10 +32,6 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Poo
     return pool
 
 
-class UniqueViolation(Exception):
-    """A row that must be unique already exists (mapped to 409 by the API)."""
-
-
 async def fetch_page(pool: Executor, table: str, mode: Mode, limit: int, starting_after: str | None,
                      where: str = "", args: tuple[Any, ...] = ()) -> tuple[list[asyncpg.Record], bool]:
     """Newest first, Stripe-style: `starting_after` is the last id of the previous page, of this mode;

@@ -19,6 +19,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
 from meterflow.adapters.redis_keys import SINGLE_NODE, KeySpace
+from meterflow.adapters.redis_packing import HiredisPackingConnection
 
 CLUSTER_SCHEME = "redis+cluster"
 # Fixed, not a setting: a customer's keys are found through its group, so changing the count would
@@ -40,7 +41,10 @@ def connect_redis(url: str) -> RedisClient:
         # answer CLUSTERDOWN meanwhile) is retried like a single node's restart.
         node_url = urlunsplit(("redis", parts.netloc, "", parts.query, ""))
         return RedisCluster.from_url(node_url, decode_responses=True, health_check_interval=5, retry=retry)
+    # Commands packed by hiredis (redis_packing.py). A `rediss://` or `unix://` URL picks its own connection
+    # class, and the cluster client its nodes': those pack in Python, as redis-py does.
     return Redis.from_url(url, decode_responses=True, health_check_interval=5, retry=retry,
+                          connection_class=HiredisPackingConnection,
                           retry_on_error=[ConnectionError, TimeoutError])
 
 
@@ -56,3 +60,12 @@ async def transaction(redis: RedisClient) -> Pipeline | ClusterPipeline:
     if isinstance(redis, RedisCluster):
         await redis.initialize()
     return redis.pipeline(transaction=True)
+
+
+def begin_multi(tx: Pipeline | ClusterPipeline) -> None:
+    """MULTI on either pipeline: the commands queued next run atomically at `execute` (redis-py leaves
+    `multi` unannotated; each branch names its own class, so mypy checks the call once, here)."""
+    if isinstance(tx, ClusterPipeline):
+        tx.multi()
+    else:
+        tx.multi()

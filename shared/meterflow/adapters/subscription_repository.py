@@ -36,8 +36,8 @@ class SubscriptionFilters(TypedDict, total=False):
 
 def _subscription(row: asyncpg.Record) -> Subscription:
     return Subscription(
-        row["id"], Mode(row["mode"]), row["customer_id"], row["plan_id"], row["status"], row["anchor"],
-        Period(row["current_period_start"], row["current_period_end"]), row["cancel_at_period_end"],
+        row["id"], Mode(row["mode"]), row["customer_id"], row["plan_id"], SubscriptionStatus(row["status"]),
+        row["anchor"], Period(row["current_period_start"], row["current_period_end"]), row["cancel_at_period_end"],
         row["canceled_at"], row["created_at"], BillingInterval(row["billing_period"]), row["trial_ends_at"],
         row["updated_at"], row["stops_at"], row["first_period_start"], row["usage_from"],
     )

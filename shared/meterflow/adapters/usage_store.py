@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
@@ -45,8 +45,9 @@ from meterflow.adapters.dedupe_marks import (
     mark_value,
     with_known_slices,
 )
-from meterflow.adapters.redis_client import RedisClient, key_space, transaction
+from meterflow.adapters.redis_client import RedisClient, begin_multi, key_space, transaction
 from meterflow.adapters.redis_keys import MARKS_PREFIX
+from meterflow.domain.catalog import Metric
 from meterflow.domain.counting import (
     BatchOutcome,
     Changes,
@@ -60,10 +61,9 @@ from meterflow.domain.counting import (
 )
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
-from meterflow.domain.replay import ChangedHour, changed_hours, hour_start
-from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices, hour_bit
+from meterflow.domain.replay import ChangedHour, changed_hours, hour_start, replaced_masks
+from meterflow.domain.rollups import DaySlice, Rollup, Window, day_slices
 from meterflow.domain.usage import PeriodUsage, UsageQuery
-from meterflow.settings import Settings
 
 _K = TypeVar("_K")
 _STATS = ("e", "v", "t", "x", "m", "u")
@@ -113,14 +113,6 @@ class UsageStore:
         # A slice as wide as a mark must outlive its write: W + skew past an event up to skew ahead.
         self._marks = MarkLayout(MARKS_PREFIX, int((dedupe_window + 2 * clock_skew).total_seconds()),
                                  mark_bucket_bits, self._space)
-
-    @classmethod
-    def from_settings(cls, redis: RedisClient, settings: Settings) -> UsageStore:
-        return cls(redis, dedupe_window=timedelta(seconds=settings.dedupe_window_s),
-                   clock_skew=timedelta(seconds=settings.clock_skew_s),
-                   retention=timedelta(seconds=settings.rollup_retention_s),
-                   mark_bucket_bits=settings.dedupe_mark_bucket_bits,
-                   accounting=AccountingStore(redis, timedelta(seconds=settings.accounting_retention_s)))
 
     async def ping(self) -> object:
         return await self._redis.ping()
@@ -193,7 +185,7 @@ class UsageStore:
                 # The figures of docs/accounting.md, decided here: a key is marked once, so counted once; a
                 # duplicate record sets its own field again on a replay (accounting_store.py).
                 self._accounting.queue_outcome(writes, outcome, group)
-            tx.multi()  # type: ignore[no-untyped-call]
+            begin_multi(tx)
             self._queue_marks(tx, outcome.counted, digests, now, writes, group)
             [written] = await tx.execute()
         if not written:
@@ -263,9 +255,9 @@ class UsageStore:
     def _expiry(self, day: int) -> int:
         return int((Window(day, 0).start + timedelta(days=1) + self._retention).timestamp())
 
-    async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
+    async def usage(self, queries: Sequence[UsageQuery], known: Collection[Metric] = ()) -> list[PeriodUsage]:
         """Period figures of hour-aligned periods (the rollups' grain; `application/exact_usage.py` answers
-        any period to the second)."""
+        any period to the second). The rollups are keyed by metric id: `known` is not needed here."""
         return [PeriodUsage(rollup, len(values)) for rollup, values in await self.usage_parts(queries)]
 
     async def usage_parts(self, queries: Sequence[UsageQuery]) -> list[tuple[Rollup, set[str]]]:
@@ -342,7 +334,6 @@ class UsageStore:
 
     async def _replace_day(self, key: RollupKey, piece: DaySlice, hours: dict[int, Rollup],
                            masks: dict[str, int]) -> list[int]:
-        covered = sum(hour_bit(h) for h in range(piece.first_hour, piece.last_hour + 1))
         while True:
             try:
                 async with await transaction(self._redis) as tx:
@@ -351,23 +342,20 @@ class UsageStore:
                     stored_masks = await tx.hgetall(self._space.distinct(key))
                     stale = [f for f in fields if piece.covers(int(str(f).split(":")[0]))]
                     before = {str(v): int(m) for v, m in stored_masks.items()}
-                    new_masks = {v: (int(m) & ~covered) for v, m in stored_masks.items()}
-                    for value, mask in masks.items():
-                        new_masks[value] = new_masks.get(value, 0) | (mask & covered)
-                    mapping: dict[str, str] = {}
-                    for hour, rollup in hours.items():
-                        if piece.covers(hour):
-                            mapping |= encode_rollup(hour, rollup)
-                    tx.multi()  # type: ignore[no-untyped-call]
+                    rewrite = replaced_masks(piece, before, masks)
+                    rebuilt = {hour: rollup for hour, rollup in hours.items() if piece.covers(hour)}
+                    begin_multi(tx)
                     if stale:
                         tx.hdel(self._space.rollups(key), *stale)
-                    if mapping:
-                        tx.hset(self._space.rollups(key), mapping=mapping)  # type: ignore[arg-type]
+                    if rebuilt:
+                        tx.hset(self._space.rollups(key), mapping={
+                            field: value for hour, rollup in rebuilt.items()
+                            for field, value in encode_rollup(hour, rollup).items()})
                         tx.expireat(self._space.rollups(key), self._expiry(key.day))
-                    if emptied := [v for v, m in new_masks.items() if m == 0 and v in stored_masks]:
-                        tx.hdel(self._space.distinct(key), *emptied)
-                    if kept := {v: str(m) for v, m in new_masks.items() if m}:
-                        tx.hset(self._space.distinct(key), mapping=kept)  # type: ignore[arg-type]
+                    if rewrite.emptied:
+                        tx.hdel(self._space.distinct(key), *rewrite.emptied)
+                    if rewrite.kept:
+                        tx.hset(self._space.distinct(key), mapping={v: str(m) for v, m in rewrite.kept.items()})
                         tx.expireat(self._space.distinct(key), self._expiry(key.day))
                     await tx.execute()
                     stored = decode_rollups({str(f): str(v) for f, v in fields.items()})

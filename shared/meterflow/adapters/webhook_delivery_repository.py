@@ -148,3 +148,10 @@ async def oldest_due(pool: Pool, now: datetime) -> datetime | None:
         "WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND e.status = 'enabled' AND e.deleted_at IS NULL",
         now)
     return value
+
+
+async def events_created_at(pool: Pool, delivery_ids: Sequence[str]) -> dict[str, datetime]:
+    """When the event each delivery carries was recorded (the change → first attempt delay, a metric)."""
+    rows = await pool.fetch("SELECT d.id, v.created_at FROM webhook_deliveries d JOIN webhook_events v "
+                            "ON v.id = d.event_id WHERE d.id = ANY($1::text[])", list(delivery_ids))
+    return {row["id"]: row["created_at"] for row in rows}

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from meterflow.application.ports import AccountingBook, DeadLetterSink, DeadLetterTally
+from meterflow.application.ports.usage import AccountingBook, DeadLetterSink, DeadLetterTally
 from meterflow.clock import Clock
 from meterflow.domain.accounting import (
     HOUR,

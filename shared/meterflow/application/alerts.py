@@ -20,12 +20,13 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, Self
+from typing import Any
 
 from meterflow.application.invoicing import billed_quantity, compute_invoices
 from meterflow.application.isolation import IsTransient, in_isolation
-from meterflow.application.ports import CatalogReader, UsageReader
-from meterflow.application.unit_of_work import AlertStateStore, CustomerKey, UnitOfWork, WebhookOutboxStore
+from meterflow.application.ports.alerts import AlertStore, AlertUnitOfWork
+from meterflow.application.ports.unit_of_work import CustomerKey, UnitOfWork
+from meterflow.application.ports.usage import CatalogReader, UsageReader
 from meterflow.application.webhook_outbox import record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.alerts import (
@@ -47,42 +48,6 @@ from meterflow.domain.start_allowance import billed_range
 from meterflow.domain.usage import UsageQuery
 from meterflow.domain.wallets import Wallet, check_currency
 from meterflow.domain.webhooks import EventType
-
-
-class AlertStore(Protocol):
-    async def scope_exists(self, mode: Mode, scope: AlertScope, scope_id: str) -> bool: ...
-
-    async def metric_exists(self, mode: Mode, metric_id: str) -> bool: ...
-
-    async def add_alert(self, alert: Alert) -> None:
-        """Raises Conflict when the scope already has a live alert of that type."""
-        ...
-
-    async def alert(self, mode: Mode, alert_id: str) -> Alert | None:
-        """With its states, newest first."""
-        ...
-
-    async def alerts(self, mode: Mode, filters: dict[str, str | None], limit: int, offset: int) -> list[Alert]: ...
-
-    async def save_alert(self, alert: Alert) -> None: ...
-
-    async def delete_alert(self, mode: Mode, alert_id: str, at: datetime) -> bool: ...
-
-    async def acknowledge(self, alert_id: str, at: datetime) -> None: ...
-
-
-class AlertUnitOfWork(Protocol):
-    @property
-    def alerts(self) -> AlertStateStore: ...
-
-    @property
-    def webhooks(self) -> WebhookOutboxStore: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(self, *exc_info: object) -> None: ...
-
-    async def commit(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from meterflow.application.count_usage import contributions
-from meterflow.application.ports import BackfillRecord, CountingCatalog, LateEventStore, RollupRewriter
+from meterflow.application.ports.usage import BackfillRecord, CountingCatalog, LateEventStore, RollupRewriter
 from meterflow.application.replay import rebuild_hours
 from meterflow.clock import Clock
 from meterflow.domain.counting import CountableEvent

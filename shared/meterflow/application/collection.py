@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from meterflow.application.payment_ports import PaymentProvider, PaymentUnitOfWork, PaymentUnitOfWorkFactory, Providers
+from meterflow.application.ports.payments import PaymentProvider, PaymentUnitOfWork, PaymentUnitOfWorkFactory, Providers
 from meterflow.application.webhook_outbox import Change, invoice_status_change, record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.errors import Conflict, FieldError, NotFound, Unavailable

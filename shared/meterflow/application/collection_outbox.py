@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from meterflow.application.unit_of_work import CollectionQueue
+from meterflow.application.ports.unit_of_work import CollectionQueue
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 
 

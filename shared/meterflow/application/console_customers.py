@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
 
 from meterflow.application.customer_portal import CustomerPortal, PortalView
+from meterflow.application.ports.console import AlertListing
 from meterflow.application.unbilled import Unbilled, UnbilledUsage
 from meterflow.domain.alerts import Alert, AlertScope
 from meterflow.domain.invoices import Invoice, InvoiceStatus
@@ -20,10 +20,6 @@ from meterflow.domain.periods import Period, whole_second
 
 UNBILLED_WINDOW = timedelta(days=31)
 MAX_ALERTS = 100
-
-
-class AlertListing(Protocol):
-    async def alerts(self, mode: Mode, filters: dict[str, str | None], limit: int, offset: int) -> list[Alert]: ...
 
 
 @dataclass(frozen=True)

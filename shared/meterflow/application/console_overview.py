@@ -9,9 +9,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from meterflow.application.accounting import Reconciliation
+from meterflow.application.ports.console import AttemptsLog, CloseFailureListing, EndpointListing
 from meterflow.domain.accounting import HOUR, HourFigures, hour_of
 from meterflow.domain.close_failures import CloseFailure
 from meterflow.domain.modes import Mode
@@ -20,19 +20,6 @@ from meterflow.domain.webhooks import FailedAttempts, WebhookEndpoint
 WINDOW_HOURS = 24
 MAX_CLOSE_FAILURES = 1_000
 MAX_ENDPOINTS = 1_000
-
-
-class CloseFailureListing(Protocol):
-    async def listing(self, limit: int, mode: Mode | None = None) -> list[CloseFailure]: ...
-
-
-class AttemptsLog(Protocol):
-    async def failed_attempts(self, mode: Mode, since: datetime) -> list[FailedAttempts]: ...
-
-
-class EndpointListing(Protocol):
-    async def endpoints(self, mode: Mode, limit: int,
-                        starting_after: str | None) -> tuple[list[WebhookEndpoint], bool]: ...
 
 
 @dataclass(frozen=True)

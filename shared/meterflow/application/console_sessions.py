@@ -8,27 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
 
+from meterflow.application.ports.console import KeyGrants, SessionStore
 from meterflow.clock import Clock
 from meterflow.domain.api_keys import KeyScope, claimed_mode, hash_api_key
 from meterflow.domain.console_sessions import ConsoleSession, new_secret, session_key, sign_in_refusal
 from meterflow.domain.errors import FieldError
-from meterflow.domain.modes import Mode
-
-
-class KeyGrants(Protocol):
-    async def key_grant(self, key_hash: str) -> tuple[Mode, KeyScope] | None: ...
-
-
-class SessionStore(Protocol):
-    """Sessions by the hash of their id, each forgotten by the store at its expiry."""
-
-    async def keep(self, key: str, session: ConsoleSession, ttl: timedelta) -> None: ...
-
-    async def find(self, key: str) -> ConsoleSession | None: ...
-
-    async def forget(self, key: str) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from meterflow.application.ports import (
+from meterflow.application.ports.usage import (
     CountingCatalog,
     DeadLetterSink,
     EventRecordWriter,

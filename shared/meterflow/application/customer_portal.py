@@ -12,14 +12,13 @@ checking it belongs to them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
 
 from meterflow.application.invoicing import billed_quantity, compute_invoices
-from meterflow.application.ports import CatalogReader, UsageReader
+from meterflow.application.ports.portal import CustomerInvoices, CustomerWallets, PortalCatalog
+from meterflow.application.ports.usage import UsageReader
 from meterflow.application.unbilled import EVERY_STATUS
 from meterflow.clock import Clock
 from meterflow.domain.catalog import Customer, Metric, Plan, Subscription
@@ -34,28 +33,6 @@ from meterflow.domain.wallets import LedgerEntry, Wallet
 RECENT_INVOICES = 24
 WALLETS_SHOWN = 20
 RECENT_MOVEMENTS = 20
-
-
-class PortalCatalog(CatalogReader, Protocol):
-    async def customer(self, mode: Mode, customer_id: str) -> Customer | None: ...
-
-    async def active_subscriptions_of(self, mode: Mode, customer_id: str,
-                                      statuses: Sequence[str] = ...) -> list[Subscription]: ...
-
-
-class CustomerInvoices(Protocol):
-    async def of_customer(self, mode: Mode, customer_id: str, limit: int) -> list[Invoice]:
-        """The customer's invoices, newest first."""
-        ...
-
-    async def invoice(self, mode: Mode, invoice_id: str) -> Invoice | None: ...
-
-
-class CustomerWallets(Protocol):
-    async def wallets(self, mode: Mode, customer_id: str | None, limit: int,
-                      starting_after: str | None) -> tuple[list[Wallet], bool]: ...
-
-    async def entries(self, mode: Mode, wallet_id: str, limit: int, offset: int) -> tuple[list[LedgerEntry], int]: ...
 
 
 @dataclass(frozen=True)

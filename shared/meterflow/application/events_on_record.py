@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 from meterflow.application.invoicing import billed_quantity
-from meterflow.application.ports import CatalogReader, EventRecordReader, InvoiceLookup
-from meterflow.domain.catalog import Metric, Subscription
+from meterflow.application.ports.catalog import InvoiceCatalog
+from meterflow.application.ports.usage import EventRecordReader, InvoiceLookup
+from meterflow.domain.catalog import Metric
 from meterflow.domain.errors import FieldError, NotFound
 from meterflow.domain.event_record import EventFilter, EventOnRecord, fold_events
 from meterflow.domain.invoices import Invoice
@@ -24,12 +24,6 @@ from meterflow.domain.periods import Period
 from meterflow.domain.rollups import Rollup, merge_all
 from meterflow.domain.start_allowance import billed_range
 from meterflow.domain.usage import PeriodUsage
-
-
-class InvoiceCatalog(CatalogReader, Protocol):
-    """The catalog an invoice is read back with: its metrics, and its subscription (the billed range)."""
-
-    async def subscription(self, mode: Mode, subscription_id: str) -> Subscription | None: ...
 
 
 @dataclass(frozen=True)

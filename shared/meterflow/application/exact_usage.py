@@ -12,12 +12,12 @@ and the closer are unchanged, and close, drafts and the usage API read one figur
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import partial
 
 from meterflow.application.edge_recounts import EdgeRecounts
-from meterflow.application.ports import CatalogReader, EdgeFigureStore, RollupReader, ValueTallies
+from meterflow.application.ports.usage import CatalogReader, EdgeFigureStore, RollupReader, ValueTallies
 from meterflow.clock import Clock
 from meterflow.domain.catalog import Metric
 from meterflow.domain.edge_figures import Edge, EdgeFigure, EdgeRules
@@ -41,15 +41,15 @@ class ExactUsage:
     rules: EdgeRules
     clock: Clock
 
-    async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]:
-        metrics = await self._metrics(queries)
-        known = [(i, q, metrics[(q.mode, q.metric_id)], split(q.period)) for i, q in enumerate(queries)
+    async def usage(self, queries: Sequence[UsageQuery], known: Collection[Metric] = ()) -> list[PeriodUsage]:
+        metrics = await self._metrics(queries, known)
+        asked = [(i, q, metrics[(q.mode, q.metric_id)], split(q.period)) for i, q in enumerate(queries)
                  if (q.mode, q.metric_id) in metrics]  # an unknown metric counts nothing, as in the rollups
         whole = [(i, UsageQuery(q.mode, q.metric_id, q.customer_id, part.hours,
                                 distinct=metric.aggregation is Aggregation.UNIQUE))
-                 for i, q, metric, part in known if part.hours is not None]
+                 for i, q, metric, part in asked if part.hours is not None]
         edges = [(i, Edge(q.mode, q.metric_id, q.customer_id, metric.event_name, period), metric.rule)
-                 for i, q, metric, part in known for period in part.edges]
+                 for i, q, metric, part in asked for period in part.edges]
         # Redis and Postgres at once: the two reads do not depend on each other.
         hours, figures = await asyncio.gather(self.rollups.usage_parts([q for _, q in whole]),
                                               self._figures([(edge, rule) for _, edge, rule in edges]))
@@ -60,11 +60,14 @@ class ExactUsage:
             merged[i] = (merged[i][0].merge(edge_figure.rollup), merged[i][1] | edge_figure.values)
         return [PeriodUsage(rollup, len(values)) for rollup, values in merged]
 
-    async def _metrics(self, queries: Sequence[UsageQuery]) -> dict[tuple[Mode, str], Metric]:
-        found: dict[tuple[Mode, str], Metric] = {}
+    async def _metrics(self, queries: Sequence[UsageQuery],
+                       known: Collection[Metric]) -> dict[tuple[Mode, str], Metric]:
+        """The queries' metrics: those the caller passed, the rest read in one catalog read per mode."""
+        found = {(m.mode, m.id): m for m in known}
         for mode in {q.mode for q in queries}:
-            ids = {q.metric_id for q in queries if q.mode is mode}
-            found |= {(mode, i): m for i, m in (await self.catalog.metrics_by_id(mode, ids)).items()}
+            ids = {q.metric_id for q in queries if q.mode is mode and (mode, q.metric_id) not in found}
+            if ids:
+                found |= {(mode, i): m for i, m in (await self.catalog.metrics_by_id(mode, ids)).items()}
         return found
 
     async def _figures(self, edges: Sequence[tuple[Edge, MetricRule]]) -> list[EdgeFigure]:

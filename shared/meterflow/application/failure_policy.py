@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from meterflow.application.count_usage import BatchReport
-from meterflow.application.ports import DeadLetterSink
+from meterflow.application.ports.usage import DeadLetterSink
 from meterflow.application.progress import Progress
 from meterflow.domain.errors import ErrorCategory, MeterflowError, Unavailable
 from meterflow.domain.records import DeadLetter, DeadLetterCategory, Record

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from meterflow.application.ports import Acknowledgements, CustomerDirectory, DuplicatePrecheck, EventPublisher
+from meterflow.application.ports.usage import Acknowledgements, CustomerDirectory, DuplicatePrecheck, EventPublisher
 from meterflow.domain.errors import FieldErrors
 from meterflow.domain.events import AcceptancePolicy, Event, EventRejected, parse_event
 from meterflow.domain.json_values import text_fault

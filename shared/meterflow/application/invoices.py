@@ -16,8 +16,8 @@ from datetime import datetime
 
 from meterflow.application.collection_outbox import queue_collection
 from meterflow.application.invoicing import compute_invoices, write_invoices
-from meterflow.application.ports import CatalogReader, InvoiceLookup, UsageReader
-from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from meterflow.application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from meterflow.application.ports.usage import CatalogReader, InvoiceLookup, UsageReader
 from meterflow.application.wallets import pay_from_wallets
 from meterflow.application.webhook_outbox import invoice_changes, invoice_status_change, record_webhooks
 from meterflow.clock import Clock

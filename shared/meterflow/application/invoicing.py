@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from meterflow.application.ports import CatalogReader, UsageReader
-from meterflow.application.unit_of_work import InvoiceStore
+from meterflow.application.ports.unit_of_work import InvoiceStore
+from meterflow.application.ports.usage import CatalogReader, UsageReader
 from meterflow.domain.catalog import Metric, Plan, Subscription
 from meterflow.domain.errors import Conflict
 from meterflow.domain.ids import IdKind, new_id
@@ -37,7 +37,7 @@ def billed_quantity(metric: Metric, figure: PeriodUsage) -> Decimal:
 
 async def metric_usage(usage: UsageReader, customer_id: str, metrics: Sequence[Metric],
                        period: Period) -> list[PeriodUsage]:
-    return await usage.usage([UsageQuery(m.mode, m.id, customer_id, period) for m in metrics])
+    return await usage.usage([UsageQuery(m.mode, m.id, customer_id, period) for m in metrics], known=metrics)
 
 
 async def _catalog_for(catalog: CatalogReader, subscriptions: Sequence[Subscription]) -> tuple[
@@ -60,7 +60,7 @@ async def compute_invoices(catalog: CatalogReader, usage: UsageReader,
     plans, metrics = await _catalog_for(catalog, [s for s, _ in items])
     queries = [UsageQuery(s.mode, price.metric_id, s.customer_id, billed_range(s, period))
                for s, period in items for price in plans[s.plan_id].prices]
-    figures = iter(await usage.usage(queries))
+    figures = iter(await usage.usage(queries, known=list(metrics.values())))
     invoices = []
     for subscription, period in items:
         plan = plans[subscription.plan_id]

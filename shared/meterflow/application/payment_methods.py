@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass, replace
 
 from meterflow.application.collection import provider_of
-from meterflow.application.payment_ports import PaymentUnitOfWork, PaymentUnitOfWorkFactory, Providers
+from meterflow.application.ports.payments import PaymentUnitOfWork, PaymentUnitOfWorkFactory, Providers
 from meterflow.clock import Clock
 from meterflow.domain.errors import Conflict, NotFound
 from meterflow.domain.ids import IdKind, new_id

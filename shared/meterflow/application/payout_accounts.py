@@ -6,31 +6,15 @@ currency in the same write (the store's job, under its unique index)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from meterflow.application.ports.payments import PayoutAccountStore
 from meterflow.clock import Clock
 from meterflow.domain.errors import NotFound
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.payout_accounts import PayoutAccount, PayoutMethod, checked, updated
 from meterflow.domain.wallets import check_currency
-
-
-class PayoutAccountStore(Protocol):
-    async def customer_id_of(self, mode: Mode, reference: str) -> str | None: ...
-
-    async def save(self, account: PayoutAccount, *, new: bool) -> PayoutAccount:
-        """Insert (`new`) or overwrite the account; a default one unsets the customer's other default in
-        its currency; the first account of a customer in a currency becomes its default. Answers the
-        account as stored."""
-        ...
-
-    async def account(self, mode: Mode, customer_id: str, account_id: str) -> PayoutAccount | None: ...
-
-    async def accounts(self, mode: Mode, customer_id: str) -> list[PayoutAccount]: ...
-
-    async def delete(self, mode: Mode, customer_id: str, account_id: str, at: datetime) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -76,6 +60,5 @@ class PayoutAccounts:
         if found is None:
             raise NotFound("customer", reference, "customer_id")
         return found
-
 
 

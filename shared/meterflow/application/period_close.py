@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 from meterflow.application.collection_outbox import queue_collection
 from meterflow.application.invoicing import compute_invoices, write_invoices
 from meterflow.application.isolation import IsTransient, in_isolation
-from meterflow.application.ports import CatalogReader, UsageReader
-from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from meterflow.application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from meterflow.application.ports.usage import CatalogReader, UsageReader
 from meterflow.application.wallets import pay_from_wallets
 from meterflow.application.webhook_outbox import invoice_changes, record_webhooks, subscription_changes
 from meterflow.clock import Clock

@@ -6,28 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
+from meterflow.application.ports.portal import PortalTokenStore
 from meterflow.clock import Clock
 from meterflow.domain.errors import NotFound
 from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.modes import Mode
 from meterflow.domain.portal_tokens import IssuedToken, PortalToken, checked_expiry, hash_token, new_token, well_formed
-
-
-class PortalTokenStore(Protocol):
-    async def customer_id_of(self, mode: Mode, reference: str) -> str | None:
-        """The id of the live customer of this mode whose id or `external_id` is `reference`."""
-        ...
-
-    async def add(self, token: PortalToken) -> None: ...
-
-    async def tokens(self, mode: Mode, customer_id: str | None, limit: int,
-                     starting_after: str | None) -> tuple[list[PortalToken], bool]: ...
-
-    async def revoke(self, mode: Mode, token_id: str, at: datetime) -> PortalToken | None: ...
-
-    async def by_hash(self, token_hash: str) -> PortalToken | None: ...
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from meterflow.application.collection import Collection, provider_of
 from meterflow.application.payment_methods import PaymentMethods
-from meterflow.application.payment_ports import PaymentUnitOfWorkFactory, Providers
+from meterflow.application.ports.payments import PaymentUnitOfWorkFactory, Providers
 from meterflow.clock import Clock
 from meterflow.domain.errors import FieldError
 from meterflow.domain.events import decode_json

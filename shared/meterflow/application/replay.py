@@ -16,17 +16,17 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from meterflow.application.ports import (
+from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
+from meterflow.application.ports.usage import (
     CountingCatalog,
     EventRecordReader,
     LateEventStore,
+    ReplayJobs,
     ReplayJobStore,
     ReplaySource,
     RollupRewriter,
 )
-from meterflow.application.unit_of_work import UnitOfWorkFactory
 from meterflow.application.webhook_outbox import record_webhooks
 from meterflow.clock import Clock
 from meterflow.domain.counting import Changes, CountableEvent
@@ -137,10 +137,6 @@ async def report_finalized_changes(mode: Mode, changed: Sequence[tuple[str, str,
                 await late_events.record(late)
                 found += len(late)
     return found
-
-
-class ReplayJobs(Protocol):
-    async def create(self, job_id: str, mode: Mode, period: Period, event_name: str | None) -> ReplayJob: ...
 
 
 RECORD_RETENTION = "the events-on-record retention"

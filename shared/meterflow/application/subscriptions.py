@@ -7,17 +7,15 @@ the mode, and stores, each change in one unit of work holding the row's lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from meterflow.application.unit_of_work import UnitOfWorkFactory
+from meterflow.application.ports.catalog import CustomersAndPlans
+from meterflow.application.ports.unit_of_work import UnitOfWorkFactory
 from meterflow.application.webhook_outbox import record_webhooks, subscription_changes
 from meterflow.clock import Clock
 from meterflow.domain.catalog import (
-    Customer,
-    Plan,
     StatusChange,
     Subscription,
     SubscriptionStatus,
@@ -33,16 +31,6 @@ from meterflow.domain.start_allowance import billed_until, with_start_allowance
 
 BILLING = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
 EVERY_STATUS = (*BILLING, SubscriptionStatus.CANCELED)
-
-
-class CustomersAndPlans(Protocol):
-    """What starting a subscription reads from the catalog, within one mode (absent: None)."""
-
-    async def customer(self, mode: Mode, customer_id: str) -> Customer | None: ...
-
-    async def plan(self, mode: Mode, plan_id: str) -> Plan | None: ...
-
-    async def plans_by_id(self, mode: Mode, ids: Iterable[str]) -> dict[str, Plan]: ...
 
 
 @dataclass(frozen=True)
@@ -83,7 +71,7 @@ class Subscriptions:
             await uow.commit()
         return subscription
 
-    async def change_status(self, mode: Mode, subscription_id: str, status: str) -> Subscription:
+    async def change_status(self, mode: Mode, subscription_id: str, status: SubscriptionStatus) -> Subscription:
         """PATCH status: paused, active (resume) or canceled (now) at any time (docs/billing-periods.md): the
         periods a resume leaves behind uninvoiced are queued for the closer in the same transaction."""
         return await self._change(mode, subscription_id, lambda s, at: change_status(s, status, at))

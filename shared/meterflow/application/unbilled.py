@@ -8,14 +8,14 @@ one batch.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 from meterflow.application.invoicing import billed_quantity
-from meterflow.application.ports import CatalogReader, UsageReader
-from meterflow.domain.catalog import Metric, Plan, Subscription, SubscriptionStatus
+from meterflow.application.ports.catalog import BillingRecords
+from meterflow.application.ports.usage import UsageReader
+from meterflow.domain.catalog import Metric, Plan, SubscriptionStatus
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.unbilled import BillingHistory, UnbilledReason, billed_spans, billing_history, unbilled_spans
@@ -23,17 +23,6 @@ from meterflow.domain.usage import PeriodUsage, UsageQuery
 
 EVERY_STATUS = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED, SubscriptionStatus.CANCELED)
 MAX_METRICS = 1_000
-
-
-class BillingRecords(CatalogReader, Protocol):
-    """What unbilled usage reads: the catalog, a customer's subscriptions and the periods that ended."""
-
-    async def active_subscriptions_of(self, mode: Mode, customer_id: str,
-                                      statuses: Sequence[str] = ...) -> list[Subscription]: ...
-
-    async def metrics(self, mode: Mode, limit: int, starting_after: str | None) -> tuple[list[Metric], bool]: ...
-
-    async def ended_periods(self, mode: Mode, subscription_ids: Collection[str]) -> dict[str, list[Period]]: ...
 
 
 @dataclass(frozen=True)
@@ -68,7 +57,7 @@ class UnbilledUsage:
             asked += [(metric, span.reason, span.period)
                       for span in unbilled_spans(window, pricing, bool(subscriptions))]
             asked += [(metric, UnbilledReason.NON_NUMERIC, p) for p in _billed(window, pricing, metric)]
-        figures = await self.usage.usage([UsageQuery(mode, m.id, customer_id, p) for m, _, p in asked])
+        figures = await self.usage.usage([UsageQuery(mode, m.id, customer_id, p) for m, _, p in asked], known=metrics)
         return _merged_non_numeric([_row(m, reason, p, f) for (m, reason, p), f in zip(asked, figures, strict=True)])
 
     async def _metrics(self, mode: Mode, metric_ids: Iterable[str] | None) -> list[Metric]:

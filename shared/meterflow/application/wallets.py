@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from meterflow.application.alerts import fire_balance_alerts
-from meterflow.application.unit_of_work import UnitOfWork, UnitOfWorkFactory, WalletStore
+from meterflow.application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory, WalletStore
 from meterflow.application.webhook_outbox import invoice_status_change, record_webhooks, wallet_change
 from meterflow.clock import Clock
 from meterflow.domain.alerts import AlertFiring

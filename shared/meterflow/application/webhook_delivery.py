@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 from urllib.parse import urlsplit
 
-from meterflow.application.webhook_endpoints import Resolver
+from meterflow.application.ports.webhooks import DeliveryStore, Resolver, WebhookSender
 from meterflow.clock import Clock
 from meterflow.domain.errors import NotFound
 from meterflow.domain.modes import Mode
@@ -33,27 +32,6 @@ from meterflow.domain.webhooks import (
     outcome_of,
     signed_headers,
 )
-
-
-class WebhookSender(Protocol):
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str],
-                   public_only: bool) -> tuple[int | None, str | None]:
-        """(status code, None) when the receiver answered (the error says why a non-2xx failed, from the
-        first bytes of its answer), (None, why) when it could not be reached in time. `public_only`: the
-        connection may go only to a globally routable unicast address (domain/addresses.py), checked at
-        connect time."""
-        ...
-
-
-class DeliveryStore(Protocol):
-    async def claim(self, now: datetime, limit: int, lease_until: datetime, token: str) -> list[DueDelivery]: ...
-
-    async def record(self, outcomes: Sequence[AttemptOutcome], at: datetime) -> None: ...
-
-    async def release(self, delivery_ids: Sequence[str], token: str) -> None: ...
-
-    async def retry_now(self, mode: Mode, delivery_id: str, now: datetime) -> Delivery | None: ...
-
 
 RECORD_BATCH = 25
 
@@ -129,7 +107,6 @@ class WebhookDelivery:
             return None
         host = urlsplit(delivery.url).hostname or ""
         return address_fault(delivery.mode, await self.resolver.addresses(host), self.allow_private)
-
 
 
 async def retry_now(store: DeliveryStore, mode: Mode, delivery_id: str, now: datetime) -> Delivery:

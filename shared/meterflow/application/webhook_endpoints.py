@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from meterflow.application.ports.webhooks import EndpointStore, Resolver
 from meterflow.clock import Clock
 from meterflow.domain.errors import FieldError, NotFound
 from meterflow.domain.ids import IdKind, new_id
@@ -24,22 +24,6 @@ from meterflow.domain.webhooks import (
     new_secret,
     parse_url,
 )
-
-
-class Resolver(Protocol):
-    async def addresses(self, host: str) -> list[str]:
-        """The IP addresses `host` resolves to now; empty when it does not resolve."""
-        ...
-
-
-class EndpointStore(Protocol):
-    async def add_endpoint(self, e: WebhookEndpoint) -> None: ...
-
-    async def endpoint(self, mode: Mode, endpoint_id: str) -> WebhookEndpoint | None: ...
-
-    async def update_endpoint(self, e: WebhookEndpoint) -> None: ...
-
-    async def delete_endpoint(self, mode: Mode, endpoint_id: str, at: datetime) -> bool: ...
 
 
 async def url_refusal(resolver: Resolver, mode: Mode, url: str, allow_private: bool) -> str | None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from meterflow.application.unit_of_work import WebhookOutboxStore
+from meterflow.application.ports.unit_of_work import WebhookOutboxStore
 from meterflow.domain.alerts import AlertFiring
 from meterflow.domain.catalog import Customer, Subscription
 from meterflow.domain.invoices import Invoice, InvoiceStatus

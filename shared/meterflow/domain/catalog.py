@@ -16,10 +16,10 @@ periods, which the closer invoices on their own (so several ended periods of one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cached_property
+from enum import StrEnum
 from typing import Any
 
 from meterflow.domain.errors import Conflict, FieldError
@@ -68,17 +68,20 @@ class Metric:
 
 @dataclass(frozen=True)
 class PlanPrice:
-    """A price as stored: its id, the metric it rates, and the definition pricing understands."""
+    """A price: its id, the metric it rates, its definition parsed (a plan never holds a price pricing does not
+    understand), and that definition as the API shows it and the database stores it (`wire`: money as decimal
+    text, counts as given). Parsed once per loaded plan, not once per invoice rated on it (a close rates thousands
+    of invoices on one plan)."""
 
     id: str
     metric_id: str
-    definition: dict[str, Any]
+    definition: Price
+    wire: dict[str, Any]
 
-    @cached_property
-    def price(self) -> Price:
-        """The definition parsed once per loaded plan, not once per invoice rated on it (a close rates
-        thousands of invoices on one plan). A definition that no longer parses raises here each time."""
-        return parse_price(self.definition)
+    @classmethod
+    def parse(cls, price_id: str, metric_id: str, wire: dict[str, Any]) -> PlanPrice:
+        """Raises PriceError naming the faulty field when `wire` is not a definition pricing understands."""
+        return cls(price_id, metric_id, parse_price(wire), wire)
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class Plan:
     updated_at: datetime | None = None
 
 
-class SubscriptionStatus:
+class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     CANCELED = "canceled"
@@ -109,13 +112,13 @@ class Subscription:
     mode: Mode
     customer_id: str
     plan_id: str
-    status: str
+    status: SubscriptionStatus
     anchor: datetime
     current_period: Period
     cancel_at_period_end: bool
     canceled_at: datetime | None
     created_at: datetime
-    interval: BillingInterval = field(default=BillingInterval.MONTHLY)
+    interval: BillingInterval  # the plan's billing period when it was created
     trial_ends_at: datetime | None = None
     updated_at: datetime | None = None
     stops_at: datetime | None = None  # pause or cancel-now instant: no period runs past it
@@ -231,7 +234,7 @@ class StatusChange:
     waiting: tuple[Period, ...] = ()
 
 
-def change_status(subscription: Subscription, status: str, at: datetime) -> StatusChange:
+def change_status(subscription: Subscription, status: SubscriptionStatus, at: datetime) -> StatusChange:
     """PATCH status: paused, active or canceled, taking effect at the whole second of `at`; an
     impossible transition (pausing what is not active, resuming what is not paused, cancelling twice) is a
     Conflict."""

@@ -18,17 +18,17 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from meterflow.domain.catalog import Metric, Plan
+from meterflow.domain.catalog import Customer, Metric, Plan
 from meterflow.domain.errors import Conflict, FieldError
 
-T = TypeVar("T")
+T = TypeVar("T", Customer, Metric, Plan)  # the catalog objects a change applies to
 METRIC_RULE_FIELDS = ("event_name", "aggregation", "aggregation_property")
 PLAN_TERMS = ("currency", "billing_period", "plan_type")
 
 
 def changed(item: T, changes: Mapping[str, Any], now: datetime) -> T:
     """`item` with `changes` applied (only the fields given) and `updated_at` = now."""
-    return replace(item, **changes, updated_at=now)  # type: ignore[type-var]
+    return replace(item, **changes, updated_at=now)
 
 
 def check_metric_change(metric: Metric, changes: Mapping[str, Any], priced: bool) -> None:

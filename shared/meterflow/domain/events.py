@@ -92,10 +92,14 @@ def decode_json(raw: bytes | str) -> Any:
     """Strict JSON: numbers exact (Decimal), no NaN or Infinity, invalid UTF-8 refused, and nesting
     bounded before the parser recurses. Every fault is a ValueError."""
     data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
-    # Counting brackets is C-fast; only a record with more of them than the bound needs the real scan.
-    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and nesting_depth(data) > MAX_JSON_DEPTH:
+    if _too_deep(data):
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def _too_deep(data: bytes) -> bool:
+    """Counting brackets is C-fast; only a text with more of them than the bound needs the real scan."""
+    return data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and nesting_depth(data) > MAX_JSON_DEPTH
 
 
 # The most strings and brackets a body nested too deeply may hold for `decode_json_cutting_deep` to split
@@ -109,10 +113,9 @@ def decode_json_cutting_deep(raw: bytes) -> Any:
     holding it is refused by its own rules (an event's properties nest at most 8 levels) and the others
     are read. What is cut is still checked to be JSON: a body that is not, or that holds more than
     `MAX_TOKENS_TO_CUT` strings and brackets, is refused whole."""
-    brackets = raw.count(b"[") + raw.count(b"{")
-    if brackets <= MAX_JSON_DEPTH or nesting_depth(raw) <= MAX_JSON_DEPTH:
-        return decode_json(raw)
-    if brackets + raw.count(b'"') // 2 > MAX_TOKENS_TO_CUT:
+    if not _too_deep(raw):  # scanned once: the body is then decoded as it is
+        return _DECODER.decode(raw.decode())
+    if raw.count(b"[") + raw.count(b"{") + raw.count(b'"') // 2 > MAX_TOKENS_TO_CUT:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels, and too large to keep the rest")
     shallow, deep = cut_deep(raw, MAX_JSON_DEPTH)
     value = decode_json(shallow)

@@ -159,7 +159,7 @@ def rate(plan: Plan, quantities: Mapping[str, Decimal], metric_names: Mapping[st
     """Price each of the plan's prices on its metric's quantity (missing quantity = 0)."""
     lines = []
     for stored in plan.prices:
-        price = stored.price
+        price = stored.definition
         quantity = quantities.get(stored.metric_id, Decimal(0))
         line = price_line(price, quantity, plan.currency)
         name = metric_names.get(stored.metric_id, stored.metric_id)

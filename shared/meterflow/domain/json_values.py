@@ -129,7 +129,12 @@ def joined_param(param: str, inner: str) -> str:
 
 # Every byte but quotes and brackets, for `bytes.translate` to delete.
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
-_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+_AS_PARENTHESES = bytes.maketrans(b"[]{}", b"()()")
+# Passes of `_depth_of`'s pairwise removal (one a level) before it walks instead: a pass is one C call
+# over what is left, so for the few levels of real bodies the passes cost microseconds where a walk over
+# their brackets cost a millisecond (an ingest batch holds thousands), and deep text never costs more
+# than this many passes.
+_MAX_PASSES = 2 * MAX_JSON_DEPTH
 
 
 def nesting_depth(raw: bytes) -> int:
@@ -138,11 +143,32 @@ def nesting_depth(raw: bytes) -> int:
 
     Escapes are dropped first (`\\\\` then `\\"`, left to right as a JSON parser pairs them), so every
     remaining quote opens or closes a string; the text between quote pairs is dropped, and what is
-    left is the brackets outside strings. All of it runs in C but the final walk over the brackets.
+    left is the brackets outside strings. All of it runs in C, but for a walk over the brackets of text
+    that is unbalanced or deeper than `_MAX_PASSES`.
     """
-    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    brackets = b"".join(unescaped.translate(None, _NOT_STRUCTURE).split(b'"')[::2])
-    return max(accumulate(_STEP[byte] for byte in brackets), default=0)
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in raw else raw
+    structure = unescaped.translate(None, _NOT_STRUCTURE)
+    # Quotes alternate open and close: if removing adjacent pairs leaves none, no string held a bracket
+    # and what is left is the brackets outside strings, without splitting at every quote.
+    brackets = structure.replace(b'""', b"")
+    if b'"' in brackets:
+        brackets = b"".join(structure.split(b'"')[::2])
+    return _depth_of(brackets.translate(_AS_PARENTHESES))
+
+
+def _depth_of(parentheses: bytes) -> int:
+    """The deepest level of `(` and `)`. Each pass removes the innermost pairs, so balanced text is
+    empty after exactly as many passes as it is deep; text that is not balanced, or deeper than the
+    passes allowed, is walked bracket by bracket."""
+    rest, passes = parentheses, 0
+    while rest and passes < _MAX_PASSES:
+        shorter = rest.replace(b"()", b"")
+        if len(shorter) == len(rest):
+            break
+        rest, passes = shorter, passes + 1
+    if not rest:
+        return passes
+    return max(accumulate(1 if byte == 0x28 else -1 for byte in parentheses), default=0)
 
 
 # A JSON string (escapes included) or one bracket: what `cut_deep` walks, strings skipped whole.

@@ -50,7 +50,7 @@ def metric_json(m: Metric, org_id: str) -> dict[str, Any]:
 
 
 def plan_json(p: Plan, org_id: str) -> dict[str, Any]:
-    prices = [{**price.definition, "id": price.id, "plan_id": p.id, "metric_id": price.metric_id,
+    prices = [{**price.wire, "id": price.id, "plan_id": p.id, "metric_id": price.metric_id,
                **_stamps(p.created_at, p.updated_at)} for price in p.prices]
     return {"id": p.id, "org_id": org_id, "name": p.name, "description": p.description, "currency": p.currency,
             "plan_type": p.plan_type, "billing_period": p.billing_period.value,

@@ -40,7 +40,10 @@ def decimal_places(value: Decimal) -> int:
     from its digits so that no context can round it first."""
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
-    significant = "".join(map(str, digits)).rstrip("0")
+    if exponent >= 0:
+        return 0
+    # The digits as bytes 0-9: their trailing zeros are stripped in C (every summed value passes here).
+    significant = bytes(digits).rstrip(b"\0")
     if not significant:
         return 0
     return max(0, -(exponent + len(digits) - len(significant)))

@@ -11,7 +11,7 @@ is one counted key), so a replayed hour equals what the processor would have cou
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -85,6 +85,28 @@ def changed_hours(piece: DaySlice, before: dict[int, Rollup], after: dict[int, R
     return [hour for hour in range(piece.first_hour, piece.last_hour + 1)
             if before.get(hour, Rollup()) != after.get(hour, Rollup())
             or seen_in(masks_before, hour) != seen_in(masks_after, hour)]
+
+
+@dataclass(frozen=True)
+class MaskRewrite:
+    """A day's distinct-value masks once a slice of its hours is rebuilt: the values still seen in some
+    hour with their new masks, and the stored values seen in none any more (their fields are deleted, so a
+    rebuilt day holds no value with an empty mask)."""
+
+    kept: dict[str, int]
+    emptied: list[str]
+
+
+def replaced_masks(piece: DaySlice, stored: Mapping[str, int], rebuilt: Mapping[str, int]) -> MaskRewrite:
+    """The day's masks with the slice's hours taken from the rebuild: the hours outside the slice keep
+    what was stored (another replay, or the live counting, owns them); inside it only the rebuilt values
+    count, so a value no event on record shows any more leaves those hours."""
+    covered = piece.hours_mask
+    masks = {value: mask & ~covered for value, mask in stored.items()}
+    for value, mask in rebuilt.items():
+        masks[value] = masks.get(value, 0) | (mask & covered)
+    return MaskRewrite(kept={value: mask for value, mask in masks.items() if mask},
+                       emptied=[value for value, mask in masks.items() if not mask and value in stored])
 
 
 def hour_start(day: int, hour: int) -> datetime:

@@ -187,10 +187,14 @@ class DaySlice:
     def covers(self, hour: int) -> bool:
         return self.first_hour <= hour <= self.last_hour
 
+    @property
+    def hours_mask(self) -> int:
+        """The slice's hours as a mask of `hour_bit`s."""
+        return ((1 << (self.last_hour + 1)) - 1) & ~((1 << self.first_hour) - 1)
+
     def holds(self, hours_mask: int) -> bool:
         """Does a distinct value seen in the hours of `hours_mask` (see `hour_bit`) fall in this slice?"""
-        covered = ((1 << (self.last_hour + 1)) - 1) & ~((1 << self.first_hour) - 1)
-        return hours_mask & covered != 0
+        return hours_mask & self.hours_mask != 0
 
 
 def hour_bit(hour: int) -> int:

@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from meterflow.embedded import free_port
+from services.devstack.embedded import free_port
 
 
 async def _read_message(reader: asyncio.StreamReader) -> bytes:

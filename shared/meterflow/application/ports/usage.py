@@ -3,7 +3,7 @@ unit tests hand in fakes, and the contract suites in tests/ check the fakes agai
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -19,7 +19,10 @@ from meterflow.domain.late_events import FinalizedPeriod, LateEvent
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.records import DeadLetter
-from meterflow.domain.replay import ChangedHour, ReplayJob
+from meterflow.domain.replay import (
+    ChangedHour,
+    ReplayJob,
+)
 from meterflow.domain.rollups import MetricRule, Rollup
 from meterflow.domain.usage import PeriodUsage, UsageQuery
 
@@ -33,9 +36,11 @@ class CatalogReader(Protocol):
 
 
 class UsageReader(Protocol):
-    """Period figures for many (metric, customer, period) at once, in the order asked."""
+    """Period figures for many (metric, customer, period) at once, in the order asked. `known` holds the
+    metrics the caller has read already (a close chunk's, a draft's), so a reader that needs them does not
+    read them a second time; the others it reads itself."""
 
-    async def usage(self, queries: Sequence[UsageQuery]) -> list[PeriodUsage]: ...
+    async def usage(self, queries: Sequence[UsageQuery], known: Collection[Metric] = ()) -> list[PeriodUsage]: ...
 
 
 class CountingCatalog(Protocol):
@@ -212,3 +217,7 @@ class EventPublisher(Protocol):
     `Unavailable`, and nothing of the call is acknowledged)."""
 
     async def publish(self, mode: Mode, events: Sequence[Event], received_at: datetime) -> None: ...
+
+
+class ReplayJobs(Protocol):
+    async def create(self, job_id: str, mode: Mode, period: Period, event_name: str | None) -> ReplayJob: ...

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from meterflow.application.unit_of_work import CollectionQueue, UnitOfWork
+from meterflow.application.ports.unit_of_work import CollectionQueue, UnitOfWork
 from meterflow.domain.modes import Mode
 from meterflow.domain.payments import (
     Claim,
@@ -20,6 +20,7 @@ from meterflow.domain.payments import (
     Setup,
     Transaction,
 )
+from meterflow.domain.payout_accounts import PayoutAccount
 
 
 class PaymentProvider(Protocol):
@@ -115,3 +116,18 @@ class PaymentUnitOfWork(UnitOfWork, Protocol):
 
 PaymentUnitOfWorkFactory = Callable[[], PaymentUnitOfWork]
 
+
+class PayoutAccountStore(Protocol):
+    async def customer_id_of(self, mode: Mode, reference: str) -> str | None: ...
+
+    async def save(self, account: PayoutAccount, *, new: bool) -> PayoutAccount:
+        """Insert (`new`) or overwrite the account; a default one unsets the customer's other default in
+        its currency; the first account of a customer in a currency becomes its default. Answers the
+        account as stored."""
+        ...
+
+    async def account(self, mode: Mode, customer_id: str, account_id: str) -> PayoutAccount | None: ...
+
+    async def accounts(self, mode: Mode, customer_id: str) -> list[PayoutAccount]: ...
+
+    async def delete(self, mode: Mode, customer_id: str, account_id: str, at: datetime) -> bool: ...

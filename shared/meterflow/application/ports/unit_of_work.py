@@ -95,7 +95,7 @@ class CloseFailureStore(Protocol):
 
 class CustomerStore(Protocol):
     async def add_customer(self, customer: Customer) -> None:
-        """Raises UniqueViolation when the mode has a customer with the same `external_id`."""
+        """Raises Conflict naming `external_id` when the mode has a live customer with the same one."""
         ...
 
     async def delete_customer(self, mode: Mode, customer_id: str, at: datetime) -> bool:
