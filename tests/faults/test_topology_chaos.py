@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from meterflow.adapters.postgres import Pool, create_pool
+from services.topology import SERVICES, parse_scale
 from tests.e2e.payments_stack import WORKER, customer_with_method, finalized_invoice, invoice
 from tests.e2e.scenario import Setup, billing_setup, the
 from tests.faults.test_chaos import Ledger, assert_accounted, produce, reconciliation
@@ -38,16 +39,17 @@ pytestmark = pytest.mark.redis_cluster
 
 SEED = int(os.environ.get("MF_TOPOLOGY_SEED", "3"))  # kills a gateway worker, later its master
 SCALE = "gateway=2,processor=3,closer=2,webhooks=2,payments=2"
-HEALED = {"gateway": 3, "processor": 3, "closer": 2, "webhooks": 2, "payments": 2}
-KINDS = ("gateway", "processor", "closer", "webhooks", "payments")
+KINDS = SERVICES
+# Processes of each kind once all are back: the gateway's master besides its workers.
+HEALED = {kind: count + (kind == "gateway") for kind, count in parse_scale(SCALE).items()}
 KILLS_PER_KIND = 2
 LOAD_S = 25.0
-PAUSE_S = 0.15  # between one producer's batches: two producers, a few thousand events in all
+PAUSE_S = 0.25  # between one producer's batches: two producers, a few thousand events in all
 CUSTOMERS = 3
 DUE_SUBSCRIPTIONS = 4  # per round of billing work, DAYS_BEHIND periods each
 ROUNDS = 4
 SETTINGS = {
-    # Servers: the cluster instead of the embedded Redis; services quick to look for work again.
+    # Services quick to look for work again and to take over a killed worker's lease; the provider keyed.
     "close_interval_s": "1", "webhook_poll_interval_s": "0.2", "webhook_lease_s": "5", "webhook_timeout_s": "2",
     "webhook_retry_schedule_s": "0.5,1,2", "webhook_allow_private_urls": "true",
     **WORKER, **{name: value for name, value in provider_settings("").items() if "base_url" not in name},
