@@ -197,11 +197,12 @@ async def assert_loss_reported(run: MeterflowRun, api: httpx.AsyncClient, setup:
 
 
 async def usage_of(api: httpx.AsyncClient, setup: Setup) -> int:
-    """The counted events so far, or -1 while the gateway does not answer in time (the machine is busy
-    catching up after the restart) or answers 503 (a server killed at the end of the load is still
-    coming back: a dependency away is a 503 by design); the deadline is the caller's."""
+    """The counted events so far, or -1 while the gateway does not answer (in time: the machine is busy
+    catching up after the restart; at all: a gateway killed at the end of the load is still starting) or
+    answers 503 (a server killed then is still coming back: a dependency away is a 503 by design); the
+    deadline is the caller's."""
     try:
         response = await usage_response(api, setup)
-    except httpx.TimeoutException:
+    except httpx.TransportError:
         return -1
     return -1 if response.status_code == 503 else int(Decimal(rollup_of(response)["value"]))
