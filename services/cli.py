@@ -36,11 +36,18 @@ def _configure_logging(service: str) -> None:
 
 
 @app.command()
-def run() -> None:
+def run(scale: str = typer.Option("", "--scale", metavar="SERVICE=N,…",
+                                  help="processes of each service, e.g. gateway=2,processor=3,closer=2 "
+                                       "(one of each not named)")) -> None:
     """Start the embedded stack and all services in the foreground (the README's first command)."""
     from services.supervisor import run as supervise
+    from services.topology import ScaleError, parse_scale
 
-    raise typer.Exit(supervise(get_settings()))
+    try:
+        counts = parse_scale(scale)
+    except ScaleError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scale") from exc
+    raise typer.Exit(supervise(get_settings(), counts))
 
 
 @app.command()
@@ -65,8 +72,12 @@ def gateway() -> None:
 
 def gateway_app() -> FastAPI:
     """One gateway worker's app, when `MF_GATEWAY_WORKERS` > 1 (uvicorn imports it in each worker)."""
+    from services.devstack.embedded import _die_with_parent
     from services.gateway.app import create_app
 
+    # A worker outlives a gateway killed with SIGKILL otherwise, holding the API port, so the gateway
+    # restarted in its place could not listen; told to stop instead, it finishes its requests and exits.
+    _die_with_parent()
     _configure_logging("gateway")
     app = create_app(get_settings())
     tune_for_serving()

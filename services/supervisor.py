@@ -1,12 +1,12 @@
 """`meterflow run`: the embedded stack plus gateway, processor, closer, webhook delivery worker and payment
-worker, in the foreground, kept alive.
+worker, in the foreground, kept alive; one process of each, or as many as `--scale` asks (services/topology.py).
 
 Every child (server or service) runs in a session of its own, so a terminal's Ctrl-C, which signals the
 whole foreground process group, reaches only this supervisor; it then stops the children in an order
 that loses nothing acknowledged:
-1. the gateway goes into drain mode (SIGUSR1): new writes answer 503 with Retry-After, requests in
-   flight finish (a 202 is only ever sent once the broker acknowledged the batch);
-2. the processor keeps running until its group has committed every record on the events topics, and no
+1. the gateway goes into drain mode (SIGUSR1, to each of its processes): new writes answer 503 with
+   Retry-After, requests in flight finish (a 202 is only ever sent once the broker acknowledged the batch);
+2. the processors keep running until their group has committed every record on the events topics, and no
    new record arrived since the last look, for at most `drain_timeout_s` (past it, a loud message names
    the partitions and records left);
 3. the gateway, processor, closer, webhook and payment workers stop, then the servers (Postgres last).
@@ -45,10 +45,16 @@ from meterflow.migrations import upgrade_to_head
 from meterflow.observability import SERVICE_RESTARTS
 from meterflow.settings import Settings
 from services.accounting_ops import check_loss
-from services.devstack.embedded import EmbeddedStack, _die_with_parent, build_stack, stop_process, wait_for_port
+from services.devstack.embedded import (
+    EmbeddedStack,
+    _die_with_parent,
+    build_stack,
+    stop_process,
+    wait_for_port,
+)
+from services.topology import Instance, instances
 from services.wiring import kafka_setup
 
-SERVICES = ("gateway", "processor", "closer", "webhooks", "payments")
 # Tansu makes a consumer wait the whole session timeout before it joins; Kafka's usual 10 s+ would
 # leave a local run (and its tests) idle for that long. Used only when the broker is the embedded one.
 EMBEDDED_KAFKA_TIMEOUTS = {"MF_KAFKA_SESSION_TIMEOUT_S": "3", "MF_KAFKA_HEARTBEAT_INTERVAL_S": "1"}
@@ -64,6 +70,12 @@ def embedded_stack_for(settings: Settings) -> EmbeddedStack:
         redis_port=None if settings.redis_url else settings.embedded_redis_port,
         postgres_port=None if settings.database_url else settings.embedded_postgres_port,
     )
+
+
+def web_ports(settings: Settings) -> dict[str, int]:
+    """Each worker service's health/metrics port, from which its further copies' ports are counted."""
+    return {"processor": settings.processor_web_port, "closer": settings.closer_web_port,
+            "webhooks": settings.webhook_web_port, "payments": settings.payments_web_port}
 
 
 def service_environment(settings: Settings) -> dict[str, str]:
@@ -91,22 +103,30 @@ class Child(Protocol):
 
 @dataclass
 class ServiceChild:
-    """One service (`meterflow gateway|processor|closer`) as its own process, in its own session."""
+    """One process of a service (`meterflow gateway|processor|…`), in its own session; `name` tells the
+    copies of one service apart (`processor-2`)."""
 
     name: str
     env: dict[str, str]
+    kind: str = ""  # the `meterflow` command; the name when there is one copy
     process: subprocess.Popen[bytes] | None = None
 
+    @classmethod
+    def of(cls, instance: Instance, env: dict[str, str]) -> ServiceChild:
+        return cls(instance.name, env | dict(instance.env), instance.kind)
+
     def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "services", self.name], env=self.env,
+        self.process = subprocess.Popen([sys.executable, "-m", "services", self.kind or self.name], env=self.env,
                                         preexec_fn=_die_with_parent, start_new_session=True)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def signal(self, sig: signal.Signals) -> None:
+        """To the child's whole group: a gateway with several workers (uvicorn's) drains in each of them."""
         if self.process is not None and self.alive():
-            self.process.send_signal(sig)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         if self.process is not None and stop_process(self.process, signal.SIGTERM, timeout_s):
@@ -156,7 +176,7 @@ class Healer:
         # The embedded broker kept topics, records and group offsets in memory: all gone. The processor
         # stops first, so that nothing settles meanwhile and the loss check is exact; it then joins the
         # new broker's group afresh.
-        consumers = [c for c in self.children if c.name == "processor" and c.alive()]
+        consumers = [c for c in self.children if isinstance(c, ServiceChild) and c.kind == "processor" and c.alive()]
         for consumer in consumers:
             # With no broker to commit to it may not stop cleanly; a kill is safe (exactly-once.md) and
             # keeps ingest refused for seconds, not the whole stop timeout.
@@ -202,15 +222,21 @@ class StopSignals:
             raise _Stop(signal.Signals(signum).name)
 
 
-def wait_until_ready(url: str, timeout_s: float, child: ServiceChild) -> None:
-    """Announce "up" only once the processor holds its partitions: events sent then count at once."""
+def wait_until_ready(timeout_s: float, processors: Sequence[ServiceChild]) -> None:
+    """Announce "up" only once every processor holds its partitions: events sent then count at once."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and child.alive():
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(POLL_S)
-    raise RuntimeError(f"{url} not ready after {timeout_s}s")
+    for child in processors:
+        url = f"http://127.0.0.1:{child.env['MF_PROCESSOR_WEB_PORT']}/readyz"
+        while not _ready(url):
+            if time.monotonic() > deadline or not child.alive():
+                raise RuntimeError(f"{child.name} not ready at {url} after {timeout_s}s")
+            time.sleep(POLL_S)
+
+
+def _ready(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(url, timeout=1).status_code == 200
+    return False
 
 
 def drain(settings: Settings, gateway: ServiceChild, healer: Healer, signals: StopSignals) -> list[str]:
@@ -251,14 +277,25 @@ def report_loss(settings: Settings) -> None:
         print(f"meterflow: {line}", file=sys.stderr, flush=True)
 
 
-def run(settings: Settings) -> int:
+def warn_about_idle_processors(settings: Settings, processors: int) -> None:
+    """A consumer group gives each partition to one member: processors past the partition count idle."""
+    if processors > settings.topic_partitions:
+        print(f"meterflow: {processors} processors but {settings.topic_partitions} partitions per events "
+              f"topic (MF_TOPIC_PARTITIONS): {processors - settings.topic_partitions} will stand by",
+              file=sys.stderr, flush=True)
+
+
+def run(settings: Settings, counts: dict[str, int] | None = None) -> int:
+    """Supervise the stack and `counts` processes of each service (one of each service not named)."""
     signals = StopSignals()
     signals.install()
     started = time.monotonic()
     stack = embedded_stack_for(settings)
-    env = service_environment(settings)
-    services = [ServiceChild(name, env) for name in SERVICES]
-    gateway, processor = services[0], services[1]
+    env = service_environment(settings) | {"MF_PROCESSOR_WEB_PORT": str(settings.processor_web_port)}
+    services = [ServiceChild.of(instance, env) for instance in instances(counts or {}, web_ports(settings))]
+    gateway = services[0]
+    processors = [service for service in services if service.kind == "processor"]
+    warn_about_idle_processors(settings, len(processors))
     metrics_server = None
     try:
         stack.start()
@@ -270,7 +307,7 @@ def run(settings: Settings) -> int:
         for service in services:
             service.start()
         wait_for_port(settings.api_port, 60, gateway.process)
-        wait_until_ready(f"http://127.0.0.1:{settings.processor_web_port}/readyz", 90, processor)
+        wait_until_ready(90, processors)
         print(f"meterflow is up in {time.monotonic() - started:.1f}s: API at "
               f"http://{settings.api_host}:{settings.api_port}  (Ctrl-C stops everything)", flush=True)
         signals.running = True
@@ -287,6 +324,8 @@ def run(settings: Settings) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for service in services:  # all at once: a processor told last would rebalance as each other one left
+            service.signal(signal.SIGTERM)
         for service in services:
             service.stop()
         stack.stop()

@@ -40,17 +40,23 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
-def child_running(pid: int, program: str, *args: str) -> int | None:
-    """The pid of the descendant of `pid` running `program` (its executable's name) with every word of
+def children_running(pid: int, program: str, *args: str) -> list[int]:
+    """The pids of the descendants of `pid` running `program` (its executable's name) with every word of
     `args`. Matched on whole words: a Postgres backend rewrites its command line into free text."""
-    for child in children_of(pid):
+    found = []
+    for child in sorted(children_of(pid)):
         try:
             argv = [a.decode(errors="replace") for a in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")]
         except OSError:
             continue
         if argv and Path(argv[0]).name.startswith(program) and all(a in argv for a in args):
-            return child
-    return None
+            found.append(child)
+    return found
+
+
+def child_running(pid: int, program: str, *args: str) -> int | None:
+    """One such descendant (see `children_running`), if any."""
+    return next(iter(children_running(pid, program, *args)), None)
 
 
 @dataclass
@@ -59,6 +65,7 @@ class MeterflowRun:
     ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in PORT_NAMES})
     process: subprocess.Popen[str] | None = None
     settings: dict[str, str] = field(default_factory=dict)  # more MF_* variables, by name without the prefix
+    arguments: tuple[str, ...] = ()  # of `meterflow run` (`--scale …`)
 
     @property
     def env(self) -> dict[str, str]:
@@ -80,8 +87,9 @@ class MeterflowRun:
         """Start it and wait for its banner (returned). Its log goes to a file, never a pipe: a pipe
         nobody reads fills up and blocks every service writing a log line."""
         with self.log_path.open("a") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "services", "run"], env=self.env, text=True,
-                                            stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+            self.process = subprocess.Popen([sys.executable, "-m", "services", "run", *self.arguments],
+                                            env=self.env, text=True, stdout=subprocess.PIPE, stderr=log,
+                                            start_new_session=True)
         assert self.process.stdout is not None
         return self.process.stdout.readline()
 

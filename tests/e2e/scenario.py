@@ -90,9 +90,12 @@ async def ingest(api: httpx.AsyncClient, events: list[dict[str, Any]]) -> dict[s
     return body
 
 
+async def usage_response(api: httpx.AsyncClient, setup: Setup) -> httpx.Response:
+    return await api.get("/v1/usage", params={"customer_id": setup.customer_id, "metric_id": setup.metric_id})
+
+
 async def usage(api: httpx.AsyncClient, setup: Setup) -> dict[str, Any]:
-    response = await api.get("/v1/usage", params={"customer_id": setup.customer_id, "metric_id": setup.metric_id})
-    return rollup_of(response)
+    return rollup_of(await usage_response(api, setup))
 
 
 async def usage_reaches(api: httpx.AsyncClient, setup: Setup, value: str, timeout_s: float = 30) -> dict[str, Any]:

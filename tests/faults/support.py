@@ -22,7 +22,7 @@ from services.wiring import kafka_setup
 from testkit.figures import counted
 from testkit.polling import eventually
 from testkit.workload import Books, Expected
-from tests.e2e.scenario import Setup, usage
+from tests.e2e.scenario import Setup, rollup_of, usage_response
 
 
 async def wait_for_exact(store: UsageStore, books: Books, expected: Expected, settings: Settings,
@@ -86,9 +86,12 @@ async def in_flight(api: httpx.AsyncClient) -> int:
 
 
 async def usage_of(api: httpx.AsyncClient, setup: Setup) -> int:
-    """The counted events so far, or -1 while the gateway does not answer in time (the machine is busy
-    catching up after the restart; the deadline is the caller's)."""
+    """The counted events so far, or -1 while the gateway does not answer (in time: the machine is busy
+    catching up after the restart; at all: a gateway killed at the end of the load is still starting) or
+    answers 503 (a server killed then is still coming back: a dependency away is a 503 by design); the
+    deadline is the caller's."""
     try:
-        return int(Decimal((await usage(api, setup))["value"]))
-    except httpx.TimeoutException:
+        response = await usage_response(api, setup)
+    except httpx.TransportError:
         return -1
+    return -1 if response.status_code == 503 else int(Decimal(rollup_of(response)["value"]))

@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -38,6 +39,7 @@ class Ledger:
     """What the producer knows: each acknowledged key with the value of its first acknowledged body."""
 
     values: dict[str, int] = field(default_factory=dict)
+    customers: dict[str, str] = field(default_factory=dict)  # each key's customer
     sends: int = 0
     failures: int = 0
     errors_other_than_503: list[int] = field(default_factory=list)
@@ -45,6 +47,9 @@ class Ledger:
     @property
     def expected_sum(self) -> int:
         return sum(self.values.values())
+
+    def expected_for(self, customer_id: str) -> int:
+        return sum(v for key, v in self.values.items() if self.customers[key] == customer_id)
 
 
 async def send_until_acknowledged(api: httpx.AsyncClient, events: list[dict[str, object]], ledger: Ledger,
@@ -59,6 +64,7 @@ async def send_until_acknowledged(api: httpx.AsyncClient, events: list[dict[str,
                     properties = sent["properties"]
                     assert isinstance(properties, dict)
                     ledger.values.setdefault(str(sent["idempotency_key"]), int(properties["v"]))
+                    ledger.customers.setdefault(str(sent["idempotency_key"]), str(sent["customer_id"]))
                 return
             if response.status_code >= 500 and response.status_code != 503:
                 ledger.errors_other_than_503.append(response.status_code)
@@ -67,20 +73,25 @@ async def send_until_acknowledged(api: httpx.AsyncClient, events: list[dict[str,
     raise AssertionError("a batch was never acknowledged")
 
 
-async def produce(api: httpx.AsyncClient, setup: Setup, rng: random.Random, ledger: Ledger, until: float) -> None:
+async def produce(api: httpx.AsyncClient, setups: Sequence[Setup], rng: random.Random, ledger: Ledger,
+                  until: float, tag: str, pause_s: float = 0.0) -> None:
+    """Batches of new events (keys `tag`-n, customers at random) and 10% duplicates of acknowledged keys,
+    each batch sent until acknowledged, `pause_s` between batches."""
+    by_customer = {setup.customer_id: setup for setup in setups}
     n = 0
     while time.monotonic() < until:
         batch = []
         for _ in range(BATCH):
             known = list(ledger.values)
-            if known and rng.random() < 0.1:  # a duplicate: same key, the same or another body
+            if known and rng.random() < 0.1:  # a duplicate: same key and customer, the same or another body
                 key = rng.choice(known)
                 value = ledger.values[key] if rng.random() < 0.5 else ledger.values[key] + 1000
-                batch.append(event(setup, key=key, properties={"v": value}))
+                batch.append(event(by_customer[ledger.customers[key]], key=key, properties={"v": value}))
             else:
                 n += 1
-                batch.append(event(setup, key=f"chaos-{SEED}-{n}", properties={"v": rng.randint(1, 9)}))
+                batch.append(event(rng.choice(setups), key=f"{tag}-{n}", properties={"v": rng.randint(1, 9)}))
         await send_until_acknowledged(api, batch, ledger, until + 120)
+        await asyncio.sleep(pause_s)
 
 
 async def inflict(run: MeterflowRun, rng: random.Random, until: float) -> list[str]:
@@ -122,7 +133,7 @@ async def test_seeded_kills_under_retrying_load_leave_every_figure_exact() -> No
             setup = await billing_setup(api, aggregation="sum", prop="v")
             until = time.monotonic() + LOAD_S
             faults, _ = await asyncio.gather(inflict(run, random.Random(rng.random()), until),
-                                             produce(api, setup, rng, ledger, until))
+                                             produce(api, [setup], rng, ledger, until, f"chaos-{SEED}"))
             total = await eventually(lambda: usage_of(api, setup), lambda v: v == ledger.expected_sum,
                                      timeout_s=180, interval_s=1)
             hours = await eventually(lambda: reconciliation(api), lambda rows: sum(r["in_flight"] for r in rows) <= 0,

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from services.supervisor import SERVICES
+from services.topology import SERVICES
 
 COMPOSE = Path(__file__).parents[2] / "docker-compose.yml"
 CLUSTER_PROFILE = "redis-cluster"

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from meterflow.settings import Settings
-from services.supervisor import SERVICES
+from services.topology import SERVICES
 
 MANIFESTS = Path(__file__).parents[2] / "deploy" / "kubernetes"
 # The Secrets' shape with placeholder values: applied by hand (edited), never by the kustomization.
