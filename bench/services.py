@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from meterflow.settings import Settings
-from services.devstack.embedded import _die_with_parent
+from services.lifecycle import die_with_parent
 from testkit.environment import service_env
 from testkit.polling import wait_ready
 
@@ -27,7 +27,7 @@ def spawn(settings: Settings, *command: str) -> subprocess.Popen[bytes]:
     with log_path(settings, command[0]).open("ab") as log:
         return subprocess.Popen([sys.executable, "-m", "services", *command],
                                 env=service_env(settings), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:

@@ -72,12 +72,12 @@ def gateway() -> None:
 
 def gateway_app() -> FastAPI:
     """One gateway worker's app, when `MF_GATEWAY_WORKERS` > 1 (uvicorn imports it in each worker)."""
-    from services.devstack.embedded import _die_with_parent
     from services.gateway.app import create_app
+    from services.lifecycle import die_with_parent
 
     # A worker outlives a gateway killed with SIGKILL otherwise, holding the API port, so the gateway
     # restarted in its place could not listen; told to stop instead, it finishes its requests and exits.
-    _die_with_parent()
+    die_with_parent()
     _configure_logging("gateway")
     app = create_app(get_settings())
     tune_for_serving()

@@ -47,11 +47,11 @@ from meterflow.settings import Settings
 from services.accounting_ops import check_loss
 from services.devstack.embedded import (
     EmbeddedStack,
-    _die_with_parent,
     build_stack,
     stop_process,
     wait_for_port,
 )
+from services.lifecycle import die_with_parent
 from services.topology import Instance, instances
 from services.wiring import kafka_setup
 
@@ -117,7 +117,7 @@ class ServiceChild:
 
     def start(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "services", self.kind or self.name], env=self.env,
-                                        preexec_fn=_die_with_parent, start_new_session=True)
+                                        preexec_fn=die_with_parent, start_new_session=True)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -10,7 +10,6 @@ loses them (docs/operations.md: use docker compose with Apache Kafka for anythin
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import importlib.resources
 import os
@@ -26,13 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.lifecycle import die_with_parent
+
 POSTGRES_SYSTEM_USER = "meterflow-pg"
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the forked child before exec: SIGTERM it when the process that started it dies."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def stop_process(process: subprocess.Popen[Any], sig: signal.Signals, timeout_s: float) -> bool:
@@ -96,7 +91,7 @@ class EmbeddedServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, start_new_session=True, **self.popen_kwargs(),
+            preexec_fn=die_with_parent, start_new_session=True, **self.popen_kwargs(),
         )
         log.close()
         wait_for_port(self.port, timeout_s, self.process)

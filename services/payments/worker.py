@@ -9,11 +9,8 @@ that invoice. Several workers may run at once: claims are `SKIP LOCKED` and leas
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-
-import asyncpg
+from functools import partial
 
 from meterflow.adapters.payment_repository import NOTIFY_CHANNEL
 from meterflow.application.collection import ChargeOutcome
@@ -21,44 +18,21 @@ from meterflow.clock import Clock
 from meterflow.domain.payments import Claim
 from meterflow.observability import PAYMENT_AMOUNT_COLLECTED, PAYMENT_CHARGES, PAYMENT_QUEUE_AGE
 from meterflow.settings import Settings
-from services.lifecycle import health_served, until_stopped
+from services.lifecycle import ClaimLoop, claim_forever, health_served, until_stopped
 from services.payments.bootstrap import Worker, payment_worker
 
 log = logging.getLogger(__name__)
 
 
-async def _listen(settings: Settings, wake: asyncio.Event) -> asyncpg.Connection:
-    connection = await asyncpg.connect(settings.database_dsn)
-    await connection.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
-    return connection
-
-
 async def collect_forever(worker: Worker, settings: Settings) -> None:
-    wake = asyncio.Event()
-    listener: asyncpg.Connection | None = None
-    running: set[asyncio.Task[None]] = set()
+    await claim_forever(ClaimLoop("payment", settings.database_dsn, NOTIFY_CHANNEL, settings.payment_claim_batch,
+                                  settings.payment_poll_interval_s, worker.collection.claim,
+                                  partial(_collect, worker), partial(_measure_queue_age, worker)))
 
-    def ended(task: asyncio.Task[None]) -> None:
-        running.discard(task)
-        wake.set()
 
-    while True:
-        try:
-            if listener is None or listener.is_closed():
-                listener = await _listen(settings, wake)
-            wake.clear()
-            room = settings.payment_claim_batch - len(running)
-            for claim in await worker.collection.claim(room) if room > 0 else []:
-                task = asyncio.create_task(_collect(worker, claim))
-                running.add(task)
-                task.add_done_callback(ended)
-            oldest, now = await worker.queue.oldest_due(worker.clock.now()), worker.clock.now()
-            PAYMENT_QUEUE_AGE.set((now - oldest).total_seconds() if oldest else 0.0)
-        except Exception:
-            log.exception("payment round failed; retrying")
-            listener = None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), settings.payment_poll_interval_s)
+async def _measure_queue_age(worker: Worker) -> None:
+    oldest, now = await worker.queue.oldest_due(worker.clock.now()), worker.clock.now()
+    PAYMENT_QUEUE_AGE.set((now - oldest).total_seconds() if oldest else 0.0)
 
 
 async def _collect(worker: Worker, claim: Claim) -> None:

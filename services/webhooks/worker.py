@@ -7,13 +7,9 @@ and a lost connection loses notifications). Several workers may run at once.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Sequence
-
-import asyncpg
+from functools import partial
 
 from meterflow.adapters.webhook_delivery_repository import events_created_at, oldest_due
 from meterflow.adapters.webhook_event_repository import NOTIFY_CHANNEL
@@ -26,11 +22,10 @@ from meterflow.observability import (
     WEBHOOK_QUEUE_AGE,
 )
 from meterflow.settings import Settings
-from services.lifecycle import health_served, until_stopped
+from services.lifecycle import ClaimLoop, claim_forever, health_served, until_stopped
 from services.webhooks.bootstrap import Worker, webhook_worker
 
 log = logging.getLogger(__name__)
-QUEUE_AGE_EVERY_S = 1.0
 
 
 def report(outcomes: Sequence[AttemptOutcome]) -> None:
@@ -50,44 +45,18 @@ async def _first_attempt_delays(worker: Worker, outcomes: Sequence[AttemptOutcom
         WEBHOOK_FIRST_ATTEMPT_DELAY.observe(max(0.0, (started[delivery_id] - created_at).total_seconds()))
 
 
-async def _listen(settings: Settings, wake: asyncio.Event) -> asyncpg.Connection:
-    connection = await asyncpg.connect(settings.database_dsn)
-    await connection.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
-    return connection
-
-
 async def deliver_forever(worker: Worker, settings: Settings) -> None:
-    """Claim, and send each endpoint's run as a task of its own: a slow or silent receiver (up to the
-    timeout per attempt) holds back only its own deliveries, never the next claim. A run that ends wakes
-    the loop: that endpoint's next deliveries may be claimed then."""
-    wake = asyncio.Event()
-    listener: asyncpg.Connection | None = None
-    runs: set[asyncio.Task[None]] = set()
-    measured_at = 0.0
+    """Each endpoint's run is one item: a slow or silent receiver (up to the timeout per attempt) holds
+    back only its own deliveries; when its run ends, its next deliveries may be claimed."""
+    await claim_forever(ClaimLoop("webhook delivery", settings.database_dsn, NOTIFY_CHANNEL,
+                                  settings.webhook_claim_batch, settings.webhook_poll_interval_s,
+                                  worker.delivery.claim_runs, partial(_send, worker),
+                                  partial(_measure_queue_age, worker)))
 
-    def ended(task: asyncio.Task[None]) -> None:
-        runs.discard(task)
-        wake.set()
 
-    while True:
-        try:
-            if listener is None or listener.is_closed():
-                listener = await _listen(settings, wake)
-            wake.clear()
-            room = settings.webhook_claim_batch - len(runs)
-            for run in await worker.delivery.claim_runs(room) if room > 0 else []:
-                task = asyncio.create_task(_send(worker, run))
-                runs.add(task)
-                task.add_done_callback(ended)
-            if time.monotonic() - measured_at > QUEUE_AGE_EVERY_S:
-                oldest, now = await oldest_due(worker.pool, worker.clock.now()), worker.clock.now()
-                WEBHOOK_QUEUE_AGE.set((now - oldest).total_seconds() if oldest else 0.0)
-                measured_at = time.monotonic()
-        except Exception:
-            log.exception("webhook delivery round failed; retrying")
-            listener = None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), settings.webhook_poll_interval_s)
+async def _measure_queue_age(worker: Worker) -> None:
+    oldest, now = await oldest_due(worker.pool, worker.clock.now()), worker.clock.now()
+    WEBHOOK_QUEUE_AGE.set((now - oldest).total_seconds() if oldest else 0.0)
 
 
 async def _send(worker: Worker, run: Sequence[DueDelivery]) -> None:

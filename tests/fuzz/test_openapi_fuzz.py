@@ -22,6 +22,7 @@ from tests.support import ServiceProcess
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]  # the gateway fixture runs all three
 
 CONFIG = Path(__file__).resolve().with_name("schemathesis.toml")
+CLI = Path(__file__).resolve().with_name("schemathesis_cli.py")  # `st`, safe with its worker threads
 SEED = 20261125
 MAX_EXAMPLES = int(os.environ.get("MF_FUZZ_MAX_EXAMPLES", "100"))
 
@@ -30,7 +31,7 @@ def test_the_gateway_answers_every_generated_request_as_its_schema_says(
         settings: Settings, gateway: ServiceProcess, test_key: str, tmp_path: Path) -> None:
     started = time.monotonic()
     run = subprocess.run(
-        [str(Path(sys.executable).with_name("st")), "--config-file", str(CONFIG), "run",
+        [sys.executable, str(CLI), "--config-file", str(CONFIG), "run",
          f"http://127.0.0.1:{settings.api_port}/openapi.json", "--checks", "all", "--seed", str(SEED),
          "--generation-deterministic", "--max-examples", str(MAX_EXAMPLES), "--workers", "2",
          "--header", f"Authorization: Bearer {test_key}", "--no-color", "--warnings", "off",
