@@ -36,7 +36,7 @@ from meterflow.settings import Settings
 from services.key_ops import create_api_key
 from services.wiring import usage_store
 from testkit.environment import isolated
-from testkit.workload import EVENT_NAME, UNITS, Books, open_books
+from testkit.workload import UNITS, Books, open_books
 
 SAMPLES = 200
 FIRST_ANSWER_TIMEOUT_S = 300.0
@@ -113,7 +113,7 @@ async def _load(pool: Pool, settings: Settings, books: Books, start: datetime, e
         "received_at, topic, kafka_partition, kafka_offset) "
         "SELECT 'test', 'portal-' || i, $1, $2, $3::timestamptz + (i * $4::interval), "
         "json_build_object($5::text, (i % 7)::text || '.25'), $3, 'bench.events.test', 0, i "
-        "FROM generate_series(0, $6 - 1) AS i", books.customers[0], EVENT_NAME, start, (end - start) / events,
+        "FROM generate_series(0, $6 - 1) AS i", books.customers[0], books.event_name, start, (end - start) / events,
         UNITS, events)
     for month in months:
         await pool.execute(f"VACUUM ANALYZE {partition_name(month)}")
@@ -121,7 +121,7 @@ async def _load(pool: Pool, settings: Settings, books: Books, start: datetime, e
     try:
         hours = Period(align_to_hour(start), align_to_hour(end) + timedelta(hours=1))
         folded = await rebuild_hours(CatalogRepository(pool), record, usage_store(redis, settings),
-                                     Mode.TEST, hours, EVENT_NAME)
+                                     Mode.TEST, hours, books.event_name)
     finally:
         await redis.aclose()
     if folded.replayed != events:
@@ -138,7 +138,7 @@ async def measure(settings: Settings, events: int) -> PortalFigures:
     api_key = await create_api_key(own, Mode.TEST)
     pool = await create_pool(own.database_dsn, max_size=2)
     try:
-        books = await open_books(pool, customers=1, event_name=EVENT_NAME)
+        books = await open_books(pool, customers=1)  # an event name of its own: other figures leave events on record
         now = datetime.now(UTC)
         start = align_to_hour(now) - timedelta(days=20) + timedelta(minutes=37, seconds=12)
         await _subscribed(pool, books, start)
