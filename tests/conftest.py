@@ -106,8 +106,12 @@ def live_key(settings: Settings) -> str:
 async def api(settings: Settings, gateway: ServiceProcess, processor: ServiceProcess,
               test_key: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the running gateway (and a running processor behind it), test mode."""
+    # An idle connection is let go before the gateway closes it (`MF_HTTP_KEEP_ALIVE_S`, 5 s): at httpx's
+    # default of 5 s too, a request sent on a connection idle for just that long met the server's close
+    # ("Server disconnected without sending a response").
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.api_port}",
-                                 headers={"Authorization": f"Bearer {test_key}"}, timeout=30) as client:
+                                 headers={"Authorization": f"Bearer {test_key}"}, timeout=30,
+                                 limits=httpx.Limits(keepalive_expiry=settings.http_keep_alive_s / 2)) as client:
         yield client
 
 
