@@ -58,7 +58,9 @@ async def test_kill_9_mid_stream_fires_each_threshold_once(isolated: Settings, a
     processor = ServiceProcess("processor", isolated)
     processor.start()
     try:
-        await eventually(lambda: fired(pool, alert["id"]), lambda f: f == ([0], [0]), 120, interval_s=0.05)
+        # The first threshold has fired before the kill (its state and its event); a fast processor's first
+        # round may already have seen the second crossed too, so "only the first" is not asked here.
+        await eventually(lambda: fired(pool, alert["id"]), lambda f: 0 in f[0] and 0 in f[1], 120, interval_s=0.05)
         await eventually(lambda: counted(usage_store, setup), lambda n: n >= EVENTS // 3, 120, interval_s=0.05)
         processor.kill()
         assert 0 < await counted(usage_store, setup) < EVENTS, "the kill must land mid-stream"
