@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def report_round(done: AlertRound) -> None:
-    count_alerts_fired(f.alert.type.value for f in done.fired)
+    count_alerts_fired(done.fired)
     for alert, reason in done.skipped:
         ALERT_EVALUATION_FAILURES.labels("skipped").inc()
         log.error("alert %s skipped: %s: %s", alert.id, type(reason).__name__, reason)

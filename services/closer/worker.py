@@ -13,7 +13,7 @@ from meterflow.adapters.failures import is_transient
 from meterflow.application.alerts import evaluate_alerts
 from meterflow.application.period_close import CloseSummary
 from meterflow.clock import Clock
-from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED
+from meterflow.observability import CLOSE_DURATION, CLOSE_SKIPPED, INVOICES_CLOSED, count_alerts_fired
 from meterflow.settings import Settings
 from services.alert_reports import report_failure, report_round
 from services.closer.bootstrap import Closer, period_closer
@@ -32,6 +32,7 @@ def report(summary: CloseSummary) -> None:
     """Count what a run did and log each skipped period with its reason (ops also list them with
     `meterflow close-failures`)."""
     INVOICES_CLOSED.inc(summary.invoices_written)
+    count_alerts_fired(summary.alerts_fired)
     for failure in summary.skipped:
         CLOSE_SKIPPED.labels(failure.stage.value, failure.reason).inc()
         log.error("skipped period %s → %s of %s at %s: %s: %s", failure.period.start.isoformat(),

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from meterflow.domain.alerts import AlertFiring
+
 EVENTS_ACCEPTED = Counter("meterflow_events_accepted_total", "Events acknowledged by the broker at ingest",
                           ["mode"])
 EVENTS_REJECTED = Counter("meterflow_events_rejected_total", "Events refused at ingest, by field at fault",
@@ -133,10 +135,10 @@ def count_recount(outcome: str) -> None:
     USAGE_RECOUNTS.labels(outcome).inc()
 
 
-def count_alerts_fired(types: Iterable[str]) -> None:
-    """One increment per firing, labelled by the alert's type."""
-    for alert_type in types:
-        ALERTS_FIRED.labels(alert_type).inc()
+def count_alerts_fired(fired: Iterable[AlertFiring]) -> None:
+    """One increment per firing, labelled by the alert's type (called once the firing is committed)."""
+    for firing in fired:
+        ALERTS_FIRED.labels(firing.alert.type.value).inc()
 
 
 WEBHOOK_DELIVERIES = Counter("meterflow_webhook_deliveries_total",

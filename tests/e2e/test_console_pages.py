@@ -173,3 +173,24 @@ async def test_collecting_an_invoice_goes_through_the_apis_use_case_and_its_refu
     by_api = await api.post(f"/v1/invoices/{draft['id']}/initiate-payment")
     assert by_console.status_code == by_api.status_code >= 400  # no payment method: the same refusal
     assert by_api.json()["error"] in by_console.text.replace("&#39;", "'").replace("&quot;", '"')
+
+
+async def test_void_and_mark_paid_set_the_invoices_status_and_an_unknown_action_changes_nothing(
+        console: httpx.AsyncClient, api: httpx.AsyncClient, test_key: str) -> None:
+    token = await signed_in(console, test_key)
+
+    async def draft() -> str:  # of a subscription of its own: one draft a period
+        setup = await billing_setup(api)
+        return str(the(await api.post("/v1/invoices/generate", json={"subscription_id": setup.subscription_id}),
+                       "invoice", 201)["id"])
+
+    voided, paid = await draft(), await draft()
+    assert (await console.post(f"/console/invoices/{voided}/void", data={"csrf_token": token})).status_code == 303
+    assert (await console.post(f"/console/invoices/{paid}/finalize", data={"csrf_token": token})).status_code == 303
+    done = await console.post(f"/console/invoices/{paid}/mark_paid", data={"csrf_token": token})
+    assert done.status_code == 303 and done.headers["location"].endswith("?done=mark_paid")
+    assert the(await api.get(f"/v1/invoices/{voided}"), "invoice")["status"] == "void"
+    assert the(await api.get(f"/v1/invoices/{paid}"), "invoice")["status"] == "paid"
+    unknown = await console.post(f"/console/invoices/{voided}/delete", data={"csrf_token": token})
+    assert 400 <= unknown.status_code < 500
+    assert the(await api.get(f"/v1/invoices/{voided}"), "invoice")["status"] == "void"

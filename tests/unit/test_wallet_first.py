@@ -8,7 +8,10 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from meterflow.application.invoices import Invoicing
 from meterflow.application.wallets import MovementAsked, Wallets
+from meterflow.domain.alerts import Alert, AlertFiring, AlertScope, AlertType, thresholds_of
+from meterflow.domain.ids import IdKind, new_id
 from meterflow.domain.invoices import Invoice, InvoiceStatus
 from meterflow.domain.wallets import AccountType, Direction, EntryType, Wallet
 from tests.unit.billing_world import GRACE, MODE, ORG, START, World
@@ -86,3 +89,39 @@ async def test_finalizing_a_draft_through_the_api_pays_it_from_the_wallet() -> N
     paid = await world.invoicing.set_status(MODE, draft.id, InvoiceStatus.FINALIZED)
     assert (paid.status, balance(world, wallet)) == (InvoiceStatus.PAID, Decimal("2.00"))
     assert world.db.tables.invoices[draft.id].status is InvoiceStatus.PAID
+
+
+def balance_alert(world: World, customer_id: str, below: str) -> Alert:
+    alert = Alert(new_id(IdKind.ALERT), MODE, AlertType.WALLET_BALANCE_DROPPED, AlertScope.CUSTOMER, customer_id,
+                  None, None, thresholds_of([{"value": below, "label": "low"}]), False, True, START, START)
+    world.db.tables.alerts.alerts[alert.id] = alert
+    return alert
+
+
+async def test_a_balance_alert_fired_by_paying_at_close_is_reported_with_the_close() -> None:
+    world = World()
+    s = await world.subscribe(world.add_plan())
+    wallet = await funded(world, s.customer_id, "10.00")
+    alert = balance_alert(world, s.customer_id, "5")
+    world.use(s, START + timedelta(hours=2), times=14)  # 7.00: the balance drops to 3.00
+    world.clock.set(START + DAY + GRACE)
+    summary = await world.closer.close(world.clock.now())
+    assert [(f.alert.id, f.state.subject_id, f.state.observed) for f in summary.alerts_fired] == [
+        (alert.id, wallet.id, Decimal("3.00"))]
+    again = await world.closer.close(world.clock.now())
+    assert again.alerts_fired == [], "nothing paid again, nothing fired again"
+
+
+async def test_a_balance_alert_fired_by_paying_at_finalize_is_told_once_committed() -> None:
+    world = World()
+    s = await world.subscribe(world.add_plan())
+    await funded(world, s.customer_id, "5.00")
+    alert = balance_alert(world, s.customer_id, "2")
+    world.use(s, START + timedelta(hours=2), times=6)  # 3.00: the balance drops to 2.00
+    world.clock.set(START + timedelta(hours=3))
+    told: list[AlertFiring] = []
+    invoicing = Invoicing(world.catalog, world.usage, world.db.unit_of_work, world.clock, org_id=ORG,
+                          alerts_fired=told.extend)
+    draft = await invoicing.generate_draft(MODE, s.id)
+    await invoicing.set_status(MODE, draft.id, InvoiceStatus.FINALIZED)
+    assert [(f.alert.id, f.state.observed) for f in told] == [(alert.id, Decimal("2.00"))]

@@ -11,6 +11,7 @@ trusted blindly.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +22,7 @@ from meterflow.application.ports.usage import CatalogReader, InvoiceLookup, Usag
 from meterflow.application.wallets import pay_from_wallets
 from meterflow.application.webhook_outbox import invoice_changes, invoice_status_change, record_webhooks
 from meterflow.clock import Clock
+from meterflow.domain.alerts import AlertFiring
 from meterflow.domain.catalog import Subscription
 from meterflow.domain.errors import Conflict, NotFound
 from meterflow.domain.invoices import Invoice, InvoiceLocked, InvoiceStatus, transition
@@ -36,6 +38,8 @@ class Invoicing:
     clock: Clock
     org_id: str = field(kw_only=True)  # shown in the objects webhook events carry
     auto_collect: bool = field(default=True, kw_only=True)  # finalized invoices go to the payment queue
+    # Told the balance alerts that paying from wallets fired, once committed (metrics).
+    alerts_fired: Callable[[Sequence[AlertFiring]], None] = field(default=lambda _: None, kw_only=True)
 
     async def generate_draft(self, mode: Mode, subscription_id: str) -> Invoice:
         """The draft of the subscription's open period, created or refreshed (same id)."""
@@ -74,10 +78,11 @@ class Invoicing:
                 return invoice
             await uow.invoices.save_status(changed)
             await record_webhooks(uow.webhooks, self.org_id, invoice_status_change(changed), self.clock.now())
-            [settled] = await pay_from_wallets(uow, [changed], self.org_id, self.clock.now())  # wallet first
-            await queue_collection(uow.payments, [settled], self.clock.now(), self.auto_collect)  # then the rest
+            paid = await pay_from_wallets(uow, [changed], self.org_id, self.clock.now())  # wallet first
+            await queue_collection(uow.payments, paid.invoices, self.clock.now(), self.auto_collect)  # then the rest
             await uow.commit()
-        return settled
+        self.alerts_fired(paid.alerts_fired)
+        return paid.invoices[0]
 
     async def _write(self, subscription: Subscription, period: Period, status: InvoiceStatus) -> Invoice:
         now = self.clock.now()
@@ -87,10 +92,11 @@ class Invoicing:
             if written.already_invoiced:
                 raise InvoiceLocked(written.already_invoiced[0])
             await record_webhooks(uow.webhooks, self.org_id, invoice_changes(written.created, written.invoices), now)
-            [settled] = await pay_from_wallets(uow, written.invoices[:1], self.org_id, now)  # wallet first
-            await queue_collection(uow.payments, [settled], now, self.auto_collect)  # then the rest
+            paid = await pay_from_wallets(uow, written.invoices[:1], self.org_id, now)  # wallet first
+            await queue_collection(uow.payments, paid.invoices, now, self.auto_collect)  # then the rest
             await uow.commit()
-        return settled
+        self.alerts_fired(paid.alerts_fired)
+        return paid.invoices[0]
 
 
 async def mode_of_invoice(invoices: InvoiceLookup, invoice_id: str, asked: Mode | None = None) -> Mode:

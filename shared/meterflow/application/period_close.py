@@ -30,6 +30,7 @@ from meterflow.application.ports.usage import CatalogReader, UsageReader
 from meterflow.application.wallets import pay_from_wallets
 from meterflow.application.webhook_outbox import invoice_changes, record_webhooks, subscription_changes
 from meterflow.clock import Clock
+from meterflow.domain.alerts import AlertFiring
 from meterflow.domain.catalog import Subscription, advance
 from meterflow.domain.close_failures import CloseFailure, CloseStage, UnreadableSubscription, check_billable
 from meterflow.domain.invoices import Invoice, InvoiceStatus
@@ -64,6 +65,7 @@ class CloseSummary:
     already_invoiced: int = 0
     skipped: list[CloseFailure] = field(default_factory=list)
     previews: list[Invoice] = field(default_factory=list)
+    alerts_fired: list[AlertFiring] = field(default_factory=list)  # balance alerts of wallet-first payments
 
 
 @dataclass(frozen=True)
@@ -155,8 +157,9 @@ class PeriodCloser:
         # in its savepoint: a group undone takes its events with it.
         changes = invoice_changes(written.created, written.invoices) + subscription_changes(moved)
         await record_webhooks(uow.webhooks, self.org_id, changes, now)
-        settled = await pay_from_wallets(uow, written.invoices, self.org_id, now)  # wallet first, in this savepoint
-        await queue_collection(uow.payments, settled, now, self.auto_collect)  # then the rest, same savepoint
+        paid = await pay_from_wallets(uow, written.invoices, self.org_id, now)  # wallet first, in this savepoint
+        await queue_collection(uow.payments, paid.invoices, now, self.auto_collect)  # then the rest, same savepoint
+        summary.alerts_fired += paid.alerts_fired
         summary.invoices_written += len(written.invoices)
         summary.already_invoiced += len(written.already_invoiced)
         return list(closes)

@@ -58,6 +58,15 @@ class Moved:
     alerts_fired: list[AlertFiring]
 
 
+@dataclass(frozen=True)
+class WalletFirst:
+    """What paying from wallets did: the invoices as they now stand, and the balance alerts its debits
+    fired (counted by the caller once its transaction commits)."""
+
+    invoices: list[Invoice]
+    alerts_fired: list[AlertFiring]
+
+
 async def move_locked(uow: UnitOfWork, wallet: Wallet, asked: Movement, org_id: str, at: datetime) -> Moved:
     """Apply `asked` to a wallet whose row the caller's unit of work holds: once per idempotency key (a
     repeat answers the transaction on record and reports nothing), never beyond the balance; a movement
@@ -78,17 +87,18 @@ async def move_locked(uow: UnitOfWork, wallet: Wallet, asked: Movement, org_id: 
 
 
 async def pay_from_wallets(uow: UnitOfWork, invoices: Sequence[Invoice], org_id: str,
-                           at: datetime) -> list[Invoice]:
+                           at: datetime) -> WalletFirst:
     """Wallet first (docs/wallets.md), the one call the finalize paths make, inside their transaction. Each
     finalized collection invoice whose customer has a wallet in its currency is paid from the wallet's
     available balance, up to its total, by one `usage` debit referencing it under the key `invoice:<id>`:
     in the finalize's own transaction, so a kill -9 undoes both or neither, and applied once whatever is
     tried again. An invoice paid in full becomes `paid` (its `provider_invoice_id` is the ledger
     transaction, with the `invoice.paid` webhook); what a wallet paid in part is in the ledger, for
-    collection to charge only the rest. Answers the invoices as they now stand."""
+    collection to charge only the rest."""
     paying = await uow.wallets.paying_wallets([i.id for i in invoices])
     settled: dict[str, Invoice] = {}
     partly: dict[str, Invoice] = {}
+    fired: list[AlertFiring] = []
     for invoice in invoices:
         wallet = paying.get(invoice.id)
         payment = invoice_payment(wallet, invoice.id, invoice.total) if wallet else None
@@ -96,6 +106,7 @@ async def pay_from_wallets(uow: UnitOfWork, invoices: Sequence[Invoice], org_id:
             continue
         moved = await move_locked(uow, wallet, payment, org_id, at)
         after, entries = moved.wallet, moved.entries
+        fired += moved.alerts_fired
         paying.update({i: after for i, w in paying.items() if w.id == after.id})  # one customer's invoices
         if payment.amount == invoice.total and (paid := transition(invoice, InvoiceStatus.PAID, at,
                                                                    entries[0].transaction_id)):
@@ -105,7 +116,7 @@ async def pay_from_wallets(uow: UnitOfWork, invoices: Sequence[Invoice], org_id:
             partly[invoice.id] = replace(invoice, amount_paid=payment.amount)
             await uow.invoices.save_status(partly[invoice.id], at)
     await record_webhooks(uow.webhooks, org_id, [c for i in settled.values() for c in invoice_status_change(i)], at)
-    return [settled.get(i.id) or partly.get(i.id) or i for i in invoices]
+    return WalletFirst([settled.get(i.id) or partly.get(i.id) or i for i in invoices], fired)
 
 
 async def _already_paid(store: WalletStore, wallet: Wallet, invoice: Invoice) -> bool:

@@ -3,6 +3,7 @@ actions). The actions call the very use cases of the API's routes, built by the 
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -31,6 +32,10 @@ from services.gateway.web.plots import Series
 router = APIRouter(prefix=PATH, route_class=console_route(refusal_page))
 MAX_FOUND = 100
 EVENTS_A_PAGE = 25
+# The status each of the invoice's status actions sets, as the API's finalize, void and mark_paid (the last
+# without a body: paid now, collected elsewhere).
+STATUS_ACTIONS = {"finalize": InvoiceStatus.FINALIZED, "void": InvoiceStatus.VOID, "mark_paid": InvoiceStatus.PAID}
+StatusAction = Literal["finalize", "void", "mark_paid"]
 DONE = {"finalize": "Invoice finalized.", "void": "Invoice voided.", "mark_paid": "Invoice marked paid.",
         "collect": "Collection started: the payment worker charges the invoice now."}
 
@@ -79,31 +84,16 @@ def _back_to(invoice_id: str, done: str) -> RedirectResponse:
     return RedirectResponse(f"{PATH}/invoices/{invoice_id}?done={done}", status_code=303)
 
 
-@router.post("/invoices/{invoice_id}/finalize")
-async def finalize(invoice_id: str, session: ConsoleSession = Depends(signed_in), _: object = Depends(posted_form),
-                   use_case: Invoicing = Depends(invoicing)) -> Response:
-    await use_case.set_status(session.mode, invoice_id, InvoiceStatus.FINALIZED)
-    return _back_to(invoice_id, "finalize")
-
-
-@router.post("/invoices/{invoice_id}/void")
-async def void(invoice_id: str, session: ConsoleSession = Depends(signed_in), _: object = Depends(posted_form),
-               use_case: Invoicing = Depends(invoicing)) -> Response:
-    await use_case.set_status(session.mode, invoice_id, InvoiceStatus.VOID)
-    return _back_to(invoice_id, "void")
-
-
-@router.post("/invoices/{invoice_id}/mark_paid")
-async def mark_paid(invoice_id: str, session: ConsoleSession = Depends(signed_in), _: object = Depends(posted_form),
-                    use_case: Invoicing = Depends(invoicing)) -> Response:
-    """Paid now, collected elsewhere (as the API's mark_paid without a body)."""
-    await use_case.set_status(session.mode, invoice_id, InvoiceStatus.PAID)
-    return _back_to(invoice_id, "mark_paid")
-
-
 @router.post("/invoices/{invoice_id}/collect")
 async def collect(invoice_id: str, session: ConsoleSession = Depends(signed_in), _: object = Depends(posted_form),
                   use_case: Collection = Depends(collection)) -> Response:
     """A collection attempt with the customer's default payment method (the API's initiate-payment)."""
     await use_case.initiate(session.mode, invoice_id)
     return _back_to(invoice_id, "collect")
+
+
+@router.post("/invoices/{invoice_id}/{action}")
+async def set_status(invoice_id: str, action: StatusAction, session: ConsoleSession = Depends(signed_in),
+                     _: object = Depends(posted_form), use_case: Invoicing = Depends(invoicing)) -> Response:
+    await use_case.set_status(session.mode, invoice_id, STATUS_ACTIONS[action])
+    return _back_to(invoice_id, action)
