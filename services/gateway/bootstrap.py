@@ -18,32 +18,45 @@ from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
 from meterflow.adapters.alert_repository import AlertRepository
 from meterflow.adapters.catalog_repository import CatalogRepository
+from meterflow.adapters.close_failure_repository import CloseFailureRepository
+from meterflow.adapters.console_session_store import RedisSessionStore
 from meterflow.adapters.duplicate_precheck import RedisDuplicatePrecheck
 from meterflow.adapters.edge_figure_repository import EdgeFigureRepository
 from meterflow.adapters.event_record_repository import EventRecordRepository
+from meterflow.adapters.idempotency_repository import IdempotencyRepository
 from meterflow.adapters.invoice_repository import InvoiceRepository
 from meterflow.adapters.kafka import connect_when_reachable, ensure_topics, new_producer, start_producer
 from meterflow.adapters.kafka_publisher import KafkaPublisher
 from meterflow.adapters.payout_account_repository import PayoutAccountRepository
+from meterflow.adapters.portal_token_repository import PortalTokenRepository
 from meterflow.adapters.postgres import Pool, create_pool
 from meterflow.adapters.redis_client import RedisClient, connect_redis
+from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.adapters.request_rates import RequestRates
 from meterflow.adapters.spool.broker import SpoolBroker
 from meterflow.adapters.spool.spool import Spool, SpoolOptions, claim
 from meterflow.adapters.unit_of_work import PostgresUnitOfWork
+from meterflow.adapters.wallet_repository import WalletRepository
+from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository
 from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
 from meterflow.adapters.webhook_http import DnsResolver
 from meterflow.application.accounting import Reconciliation
 from meterflow.application.alerts import Alerts
 from meterflow.application.catalog_changes import CatalogChanges
+from meterflow.application.console_customers import CustomerFiles
+from meterflow.application.console_overview import ConsoleOverview
+from meterflow.application.console_sessions import ConsoleSessions
+from meterflow.application.customer_portal import CustomerPortal
 from meterflow.application.edge_recounts import EdgeRecounts, RecountLimits
 from meterflow.application.ingest import IngestBatch
 from meterflow.application.invoices import Invoicing
 from meterflow.application.payment_methods import PaymentMethods
 from meterflow.application.payout_accounts import PayoutAccounts
+from meterflow.application.portal_tokens import PortalTokens
 from meterflow.application.ports.payments import Providers
 from meterflow.application.provider_webhooks import ProviderWebhooks
 from meterflow.application.subscriptions import Subscriptions
+from meterflow.application.unbilled import UnbilledUsage
 from meterflow.application.wallets import Wallets
 from meterflow.application.webhook_endpoints import WebhookEndpoints
 from meterflow.clock import Clock
@@ -53,7 +66,7 @@ from meterflow.observability import count_alerts_fired, count_recount
 from meterflow.settings import Settings
 from services.gateway.acknowledged_tally import BrokerAcknowledgements, SpoolAcknowledgements
 from services.gateway.authentication import ApiKeyGrants
-from services.gateway.context import GatewayContext, GatewayUsage, UseCases
+from services.gateway.context import GatewayContext, GatewayUsage, PageUseCases, Stores, UseCases
 from services.wiring import collection, kafka_setup, payment_providers, usage_store
 
 
@@ -132,14 +145,26 @@ def gateway_context(settings: Settings, pool: Pool, redis: RedisClient, producer
     else:
         ingest = IngestBatch(catalog, precheck, spool, SpoolAcknowledgements(spool, accounting), s.acceptance_policy)
     unit_of_work = partial(PostgresUnitOfWork, pool)
-    return GatewayContext(s, pool, redis, producer, clock, spool, catalog, InvoiceRepository(pool), usage,
+    stores = Stores(EventRecordRepository(pool), ReplayJobRepository(pool), WebhookEndpointRepository(pool),
+                    WebhookDeliveryRepository(pool), AlertRepository(pool), IdempotencyRepository(pool))
+    invoices = InvoiceRepository(pool)
+    portal = CustomerPortal(catalog, usage, invoices, WalletRepository(pool), clock)
+    pages = PageUseCases(
+        portal_tokens=PortalTokens(PortalTokenRepository(pool), clock), customer_portal=portal,
+        customer_files=CustomerFiles(portal, stores.alerts, UnbilledUsage(catalog, usage)),
+        console_overview=ConsoleOverview(reconciliation, CloseFailureRepository(pool), stores.webhook_deliveries,
+                                         stores.webhook_endpoints),
+        console_sessions=ConsoleSessions(catalog, RedisSessionStore(redis), clock,
+                                         timedelta(seconds=s.console_session_s)))
+    return GatewayContext(s, pool, redis, producer, clock, spool, catalog, invoices, usage,
                           acknowledged, accounting, reconciliation, RequestRates(redis, s.api_rate_limit_per_s),
-                          unit_of_work, s.acceptance_policy, ingest,
-                          use_cases(s, pool, catalog, usage, unit_of_work, clock, providers))
+                          unit_of_work, s.acceptance_policy, ingest, stores,
+                          use_cases(s, pool, catalog, usage, unit_of_work, clock, providers, stores), pages)
 
 
 def use_cases(s: Settings, pool: Pool, catalog: CatalogRepository, usage: GatewayUsage,
-              unit_of_work: Callable[[], PostgresUnitOfWork], clock: Clock, providers: Providers) -> UseCases:
+              unit_of_work: Callable[[], PostgresUnitOfWork], clock: Clock, providers: Providers,
+              stores: Stores) -> UseCases:
     collect = collection(s, unit_of_work, providers, clock)
     methods = PaymentMethods(unit_of_work, providers, clock)
     return UseCases(
@@ -150,8 +175,8 @@ def use_cases(s: Settings, pool: Pool, catalog: CatalogRepository, usage: Gatewa
                             alerts_fired=count_alerts_fired),
         wallets=Wallets(unit_of_work, clock, s.org_id, count_alerts_fired),
         payout_accounts=PayoutAccounts(PayoutAccountRepository(pool), clock),
-        alerts=Alerts(AlertRepository(pool), clock),
+        alerts=Alerts(stores.alerts, clock),
         collection=collect, payment_methods=methods,
         provider_webhooks=ProviderWebhooks(unit_of_work, providers, collect, methods, clock),
-        webhook_endpoints=WebhookEndpoints(WebhookEndpointRepository(pool), DnsResolver(), clock,
+        webhook_endpoints=WebhookEndpoints(stores.webhook_endpoints, DnsResolver(), clock,
                                            s.webhook_allow_private_urls))

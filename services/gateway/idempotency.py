@@ -56,7 +56,7 @@ async def with_idempotency(request: Request, call_next: Callable[[Request], Awai
     except ApiError as refusal:  # answered, not raised: the error handlers do not reach this far out
         return error_response(refusal.status, refusal.error_type, refusal.message, refusal.param)
     request._body = body  # Starlette's cache of a body read once: the route is handed these bytes again
-    store = IdempotencyRepository(ctx.pool)
+    store = ctx.stores.idempotency
     try:
         claimed = await _claim(store, mode, key, fingerprint(request.method, request.url.path, request.url.query,
                                                              body), ctx)

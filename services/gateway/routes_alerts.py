@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field, StrictBool
 
-from meterflow.adapters.alert_repository import AlertRepository
 from meterflow.application.alerts import Alerts
 from meterflow.domain.alerts import MAX_THRESHOLDS, AlertScope, AlertType
 from meterflow.domain.inputs import FreeFormObject, IdText, OptionalText
@@ -63,7 +62,7 @@ async def list_alerts(type: AlertType | None = None, scope: AlertScope | None = 
     scoped = [(s, i) for s, i in ((AlertScope.CUSTOMER, customer_id), (AlertScope.SUBSCRIPTION, subscription_id),
                                   (AlertScope.PLAN, plan_id)) if i is not None]
     scope_given, scope_id = scoped[0] if scoped else (scope, None)
-    found = await AlertRepository(ctx.pool).alerts(mode, {
+    found = await ctx.stores.alerts.alerts(mode, {
         "type": type.value if type else None, "scope": scope_given.value if scope_given else None,
         "scope_id": scope_id}, limit, offset)
     return {"alerts": [alert_json(a, org) for a in found], "count": len(found)}

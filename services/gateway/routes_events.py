@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from meterflow.adapters.event_record_repository import EventRecordRepository
-from meterflow.adapters.replay_job_repository import ReplayJobRepository
 from meterflow.application.events_on_record import invoice_events
 from meterflow.application.replay import RECORD_RETENTION, start_replay
 from meterflow.domain.errors import NotFound
@@ -55,7 +54,7 @@ def _kept(ctx: GatewayContext) -> timedelta:
 
 
 def record(ctx: GatewayContext = Depends(context)) -> EventRecordRepository:
-    return EventRecordRepository(ctx.pool)
+    return ctx.stores.event_records
 
 
 def _out(event: EventOnRecord) -> dict[str, Any]:
@@ -128,14 +127,14 @@ async def replay(body: ReplayIn, mode: Mode = Depends(authenticated_mode),
                  ctx: GatewayContext = Depends(context)) -> JSONResponse:
     """Rebuild the usage of `[from, to)` (widened to whole hours) from the events on record, as a
     background job: poll `GET /v1/events/replay/{id}`."""
-    job = await start_replay(ReplayJobRepository(ctx.pool), mode, body.start, body.to, body.event_name, _kept(ctx))
+    job = await start_replay(ctx.stores.replay_jobs, mode, body.start, body.to, body.event_name, _kept(ctx))
     return JSONResponse({"job": job_json(job)}, status_code=202)
 
 
 @router.get("/events/replay/{job_id}", response_model=OneJob)
 async def replay_job(job_id: IdText, mode: Mode = Depends(authenticated_mode),
                      ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    job = await ReplayJobRepository(ctx.pool).job(mode, job_id)
+    job = await ctx.stores.replay_jobs.job(mode, job_id)
     if job is None:
         raise NotFound("job", job_id, "id")
     return {"job": job_json(job)}

@@ -14,11 +14,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
-from meterflow.adapters.invoice_repository import InvoiceRepository
-from meterflow.adapters.portal_token_repository import PortalTokenRepository
-from meterflow.adapters.wallet_repository import WalletRepository
 from meterflow.application.customer_portal import CustomerPortal
-from meterflow.application.portal_tokens import PortalTokens
 from meterflow.domain.errors import Unavailable
 from meterflow.domain.modes import Mode
 from meterflow.domain.portal_tokens import PortalToken
@@ -38,11 +34,11 @@ class Refused(Exception):
 
 
 def customer_portal(ctx: GatewayContext = Depends(context)) -> CustomerPortal:
-    return CustomerPortal(ctx.catalog, ctx.usage, InvoiceRepository(ctx.pool), WalletRepository(ctx.pool), ctx.clock)
+    return ctx.pages.customer_portal
 
 
 async def holder(token: str, ctx: GatewayContext = Depends(context)) -> PortalToken:
-    found = await PortalTokens(PortalTokenRepository(ctx.pool), ctx.clock).holder(token)
+    found = await ctx.pages.portal_tokens.holder(token)
     if found is None:
         raise Refused(401, "This portal link is not valid: it may have expired or been revoked. Ask for a new one.")
     return found

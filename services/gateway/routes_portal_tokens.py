@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from meterflow.adapters.portal_token_repository import PortalTokenRepository
 from meterflow.application.portal_tokens import PortalTokens
 from meterflow.domain.inputs import IdText, NameText, OptionalText, Timestamp
 from meterflow.domain.modes import Mode
@@ -27,7 +26,7 @@ class PortalTokenIn(_Body):
 
 
 def portal_tokens(ctx: GatewayContext = Depends(context)) -> PortalTokens:
-    return PortalTokens(PortalTokenRepository(ctx.pool), ctx.clock)
+    return ctx.pages.portal_tokens
 
 
 def links(ctx: GatewayContext = Depends(context)) -> tuple[str, str]:

@@ -9,8 +9,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field, StringConstraints
 
-from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository
-from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
 from meterflow.application.webhook_delivery import retry_now
 from meterflow.application.webhook_endpoints import WebhookEndpoints
 from meterflow.domain.inputs import DescriptionText, IdText
@@ -81,7 +79,7 @@ async def create_endpoint(body: EndpointIn, mode: Mode = Depends(authenticated_m
 async def list_endpoints(limit: int = Query(100, ge=1, le=1_000), starting_after: IdText | None = None,
                          mode: Mode = Depends(authenticated_mode),
                          ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    items, more = await WebhookEndpointRepository(ctx.pool).endpoints(mode, limit, starting_after)
+    items, more = await ctx.stores.webhook_endpoints.endpoints(mode, limit, starting_after)
     return page_json("webhook_endpoints", [endpoint_json(e) for e in items], more)
 
 
@@ -115,7 +113,7 @@ async def list_deliveries(endpoint_id: IdText, limit: int = Query(100, ge=1, le=
                           ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     """Newest first, each with its attempts (`attempt_history`: status code or error of each)."""
     await use_case.endpoint(mode, endpoint_id)
-    items, more = await WebhookDeliveryRepository(ctx.pool).deliveries(mode, endpoint_id, limit, starting_after)
+    items, more = await ctx.stores.webhook_deliveries.deliveries(mode, endpoint_id, limit, starting_after)
     return page_json("deliveries", [delivery_json(d) for d in items], more)
 
 
@@ -123,5 +121,5 @@ async def list_deliveries(endpoint_id: IdText, limit: int = Query(100, ge=1, le=
 async def retry_delivery(delivery_id: IdText, mode: Mode = Depends(authenticated_mode),
                          ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
     """Due now: the delivery worker sends it again at once (whatever its status was)."""
-    delivery = await retry_now(WebhookDeliveryRepository(ctx.pool), mode, delivery_id, ctx.clock.now())
+    delivery = await retry_now(ctx.stores.webhook_deliveries, mode, delivery_id, ctx.clock.now())
     return one_json("webhook_delivery", delivery_json(delivery))

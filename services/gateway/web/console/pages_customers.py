@@ -9,14 +9,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
-from meterflow.adapters.alert_repository import AlertRepository
-from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.application.collection import Collection
 from meterflow.application.console_customers import CustomerFiles
-from meterflow.application.customer_portal import CustomerPortal
 from meterflow.application.events_on_record import invoice_events
 from meterflow.application.invoices import Invoicing
-from meterflow.application.unbilled import UnbilledUsage
 from meterflow.domain.console_sessions import ConsoleSession
 from meterflow.domain.invoices import InvoiceStatus
 from services.gateway.context import GatewayContext, context
@@ -24,7 +20,6 @@ from services.gateway.errors import found_or_404
 from services.gateway.routes_events import MAX_LINES
 from services.gateway.routes_invoices import invoicing
 from services.gateway.routes_payments import collection
-from services.gateway.routes_portal import customer_portal
 from services.gateway.web.console.rendering import console_page, count_field, refusal_page
 from services.gateway.web.console.session import PATH, console_route, posted_form, signed_in
 from services.gateway.web.plots import Series
@@ -40,9 +35,8 @@ DONE = {"finalize": "Invoice finalized.", "void": "Invoice voided.", "mark_paid"
         "collect": "Collection started: the payment worker charges the invoice now."}
 
 
-def customer_files(ctx: GatewayContext = Depends(context),
-                   portal: CustomerPortal = Depends(customer_portal)) -> CustomerFiles:
-    return CustomerFiles(portal, AlertRepository(ctx.pool), UnbilledUsage(ctx.catalog, ctx.usage))
+def customer_files(ctx: GatewayContext = Depends(context)) -> CustomerFiles:
+    return ctx.pages.customer_files
 
 
 @router.get("/customers")
@@ -71,7 +65,7 @@ async def invoice(request: Request, invoice_id: str, line: str = "", after: str 
                   payments: Collection = Depends(collection)) -> Response:
     found = found_or_404(await ctx.invoices.invoice(session.mode, invoice_id), "invoice", invoice_id)
     position = count_field(line, "line", MAX_LINES)
-    events, more = await invoice_events(ctx.invoices, ctx.catalog, EventRecordRepository(ctx.pool), session.mode,
+    events, more = await invoice_events(ctx.invoices, ctx.catalog, ctx.stores.event_records, session.mode,
                                         invoice_id, position, EVENTS_A_PAGE, after or None)
     after_last = {"line": line, "after": events[-1].idempotency_key} if more and events else None
     return console_page(request, "invoice.html", session, "customers", {

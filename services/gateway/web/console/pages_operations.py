@@ -9,10 +9,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
-from meterflow.adapters.event_record_repository import EventRecordRepository
-from meterflow.adapters.replay_job_repository import ReplayJobRepository
-from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository
-from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
 from meterflow.application.console_overview import WINDOW_HOURS, failed_per_endpoint
 from meterflow.application.replay import start_replay
 from meterflow.application.webhook_delivery import retry_now
@@ -36,7 +32,7 @@ async def events(request: Request, key: str = "", customer: str = "", name: str 
     wanted = {"key": key.strip(), "customer": customer.strip(), "name": name.strip()}
     found = EventFilter(wanted["customer"] or None, (wanted["name"],) if wanted["name"] else None,
                         wanted["key"] or None, None, None)
-    page, more = await EventRecordRepository(ctx.pool).page(session.mode, found, EVENTS_A_PAGE, after or None)
+    page, more = await ctx.stores.event_records.page(session.mode, found, EVENTS_A_PAGE, after or None)
     next_events = f"{PATH}/events?{urlencode({**wanted, 'after': page[-1].idempotency_key})}" if more and page else None
     return console_page(request, "events.html", session, "events",
                         {"events": page, "wanted": wanted, "next_events": next_events, "refusal": None})
@@ -44,7 +40,7 @@ async def events(request: Request, key: str = "", customer: str = "", name: str 
 
 async def _replays(request: Request, session: ConsoleSession, ctx: GatewayContext, form: dict[str, str],
                    refusal: str | None = None, done: str | None = None) -> Response:
-    jobs = await ReplayJobRepository(ctx.pool).jobs(session.mode, MAX_LISTED)
+    jobs = await ctx.stores.replay_jobs.jobs(session.mode, MAX_LISTED)
     return console_page(request, "replays.html", session, "replays",
                         {"jobs": jobs, "form": form, "refusal": refusal, "done": done},
                         status_code=400 if refusal else 200)
@@ -61,7 +57,7 @@ async def start(request: Request, session: ConsoleSession = Depends(signed_in),
                 form: dict[str, str] = Depends(posted_form), ctx: GatewayContext = Depends(context)) -> Response:
     """Refused fields re-render the form with what was typed and the reason."""
     try:
-        job = await start_replay(ReplayJobRepository(ctx.pool), session.mode, timestamp_field(form, "from"),
+        job = await start_replay(ctx.stores.replay_jobs, session.mode, timestamp_field(form, "from"),
                                  timestamp_field(form, "to"), form.get("event_name", "").strip() or None,
                                  timedelta(seconds=ctx.settings.event_record_retention_s))
     except FieldError as refused:
@@ -72,9 +68,9 @@ async def start(request: Request, session: ConsoleSession = Depends(signed_in),
 @router.get("/webhooks")
 async def webhooks(request: Request, session: ConsoleSession = Depends(signed_in),
                    ctx: GatewayContext = Depends(context)) -> Response:
-    listed, _ = await WebhookEndpointRepository(ctx.pool).endpoints(session.mode, MAX_LISTED, None)
+    listed, _ = await ctx.stores.webhook_endpoints.endpoints(session.mode, MAX_LISTED, None)
     since = ctx.clock.now() - timedelta(hours=WINDOW_HOURS)
-    failed = failed_per_endpoint(await WebhookDeliveryRepository(ctx.pool).failed_attempts(session.mode, since))
+    failed = failed_per_endpoint(await ctx.stores.webhook_deliveries.failed_attempts(session.mode, since))
     return console_page(request, "webhooks.html", session, "webhooks", {"endpoints": listed, "failed": failed})
 
 
@@ -82,7 +78,7 @@ async def webhooks(request: Request, session: ConsoleSession = Depends(signed_in
 async def endpoint(request: Request, endpoint_id: str, done: str = "", session: ConsoleSession = Depends(signed_in),
                    use_case: WebhookEndpoints = Depends(endpoints), ctx: GatewayContext = Depends(context)) -> Response:
     shown = await use_case.endpoint(session.mode, endpoint_id)
-    deliveries, _ = await WebhookDeliveryRepository(ctx.pool).deliveries(session.mode, endpoint_id, MAX_LISTED, None)
+    deliveries, _ = await ctx.stores.webhook_deliveries.deliveries(session.mode, endpoint_id, MAX_LISTED, None)
     return console_page(request, "endpoint.html", session, "webhooks", {
         "endpoint": shown, "deliveries": deliveries,
         "done": "Delivery due now: the webhook worker sends it again at once." if done == "retry" else None})
@@ -91,5 +87,5 @@ async def endpoint(request: Request, endpoint_id: str, done: str = "", session: 
 @router.post("/webhook_deliveries/{delivery_id}/retry")
 async def retry(delivery_id: str, session: ConsoleSession = Depends(signed_in), _: object = Depends(posted_form),
                 ctx: GatewayContext = Depends(context)) -> Response:
-    delivery = await retry_now(WebhookDeliveryRepository(ctx.pool), session.mode, delivery_id, ctx.clock.now())
+    delivery = await retry_now(ctx.stores.webhook_deliveries, session.mode, delivery_id, ctx.clock.now())
     return RedirectResponse(f"{PATH}/webhooks/{delivery.endpoint_id}?done=retry", status_code=303)

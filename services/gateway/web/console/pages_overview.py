@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from meterflow.adapters.close_failure_repository import CloseFailureRepository
 from meterflow.adapters.dead_letter_reader import KafkaDeadLetterReader
-from meterflow.adapters.webhook_delivery_repository import WebhookDeliveryRepository
-from meterflow.adapters.webhook_endpoint_repository import WebhookEndpointRepository
 from meterflow.application.console_overview import ConsoleOverview
 from meterflow.domain.console_sessions import ConsoleSession
 from services.gateway.context import GatewayContext, context
@@ -21,8 +18,7 @@ MAX_SHOWN_BYTES = 2_000
 
 
 def overview_of(ctx: GatewayContext = Depends(context)) -> ConsoleOverview:
-    return ConsoleOverview(ctx.reconciliation, CloseFailureRepository(ctx.pool), WebhookDeliveryRepository(ctx.pool),
-                           WebhookEndpointRepository(ctx.pool))
+    return ctx.pages.console_overview
 
 
 @router.get("")

@@ -10,7 +10,6 @@ https (directly or behind a proxy that says so in X-Forwarded-Proto).
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,7 +17,6 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
-from meterflow.adapters.console_session_store import RedisSessionStore
 from meterflow.application.console_sessions import ConsoleSessions
 from meterflow.domain.console_sessions import CSRF_FIELD, SESSION_COOKIE, ConsoleSession, same_token
 from services.gateway.checked_route import check_parameters, read_body
@@ -41,8 +39,7 @@ class FormRefused(Exception):
 
 
 def console_sessions(ctx: GatewayContext = Depends(context)) -> ConsoleSessions:
-    return ConsoleSessions(ctx.catalog, RedisSessionStore(ctx.redis), ctx.clock,
-                           timedelta(seconds=ctx.settings.console_session_s))
+    return ctx.pages.console_sessions
 
 
 async def signed_in(request: Request, sessions: ConsoleSessions = Depends(console_sessions)) -> ConsoleSession:
