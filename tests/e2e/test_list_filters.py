@@ -17,8 +17,7 @@ import pytest
 from tests.e2e.scenario import billing_setup, created, event, ingest, listed
 from tests.support import eventually, unique
 
-# The contract's list calls and the filters each names (paging, `limit` and `starting_after`, on every
-# list but usage).
+# The contract's list calls and the filters each names (paging, `limit` and `starting_after`, on every list).
 CONTRACT_FILTERS = {
     "/v1/customers": {"external_id"},
     "/v1/metrics": set(),
@@ -38,8 +37,7 @@ async def test_every_contract_filter_is_a_query_parameter_of_its_list_in_the_sch
     paths = (await api.get("/openapi.json")).json()["paths"]
     for path, filters in CONTRACT_FILTERS.items():
         declared = {p["name"] for p in paths[path]["get"].get("parameters", []) if p["in"] == "query"}
-        paging = set() if path == "/v1/usage" else PAGING
-        assert declared == filters | paging, (path, declared)
+        assert declared == filters | PAGING, (path, declared)
 
 
 async def test_customers_filter_by_external_id_and_an_unknown_one_lists_none(api: httpx.AsyncClient) -> None:
@@ -99,3 +97,33 @@ async def test_a_filter_value_outside_its_domain_is_a_400_naming_it(api: httpx.A
     name = {"/v1/customers": "external_id", "/v1/events": "customer_id"}.get(path, "status")
     answer = await api.get(path, params={name: "x" * 1_001 if name != "status" else "nope"})
     assert answer.status_code == 400 and answer.json()["param"] == name, answer.text
+
+
+async def test_usage_across_customers_pages_whole_customers_in_order_of_id(api: httpx.AsyncClient) -> None:
+    ours = {(await billing_setup(api)).customer_id for _ in range(3)}
+    seen: list[str] = []
+    after: str | None = None
+    for _ in range(1_000):  # a bound on the walk: far more pages than customers this session makes
+        page = await api.get("/v1/usage", params={"limit": 7, **({"starting_after": after} if after else {})})
+        assert page.status_code == 200, page.text
+        body = page.json()
+        customers = list(dict.fromkeys(r["customer_id"] for r in body["rollups"]))
+        assert body["count"] == len(body["rollups"]) <= 7 or len(customers) == 1
+        assert customers == sorted(customers) and (not seen or customers[0] > seen[-1]), "in order, disjoint"
+        seen += customers
+        if not body["has_more"]:
+            break
+        after = body["rollups"][-1]["customer_id"] if body["rollups"] else after
+    else:
+        pytest.fail("the pages never ended")
+    assert ours <= set(seen) and len(seen) == len(set(seen))
+
+
+async def test_usage_refuses_a_customer_cursor_with_a_customer_and_a_limit_out_of_range(
+        api: httpx.AsyncClient) -> None:
+    setup = await billing_setup(api)
+    both = await api.get("/v1/usage", params={"customer_id": setup.customer_id, "starting_after": setup.customer_id})
+    assert both.status_code == 400 and both.json()["param"] == "starting_after"
+    for limit in (0, 1_001):
+        refused = await api.get("/v1/usage", params={"limit": limit})
+        assert refused.status_code == 400 and refused.json()["param"] == "limit"

@@ -169,17 +169,26 @@ def test_pages_are_walked_with_starting_after_until_has_more_is_false() -> None:
     assert ids == [f"cus_{n}" for n in range(250)]
 
 
-def test_usage_figures_are_read_digit_for_digit() -> None:
-    rollup = {"id": "rlp", "org_id": "org", "customer_id": "cus", "metric_id": "met", "aggregation": "sum",
+def test_usage_figures_are_read_digit_for_digit_and_pages_follow_the_last_rollups_customer() -> None:
+    rollup = {"id": "rlp", "org_id": "org", "customer_id": "cus_a", "metric_id": "met", "aggregation": "sum",
               "period_start": "2026-12-01T00:00:00Z", "period_end": "2027-01-01T00:00:00Z", "event_count": 2,
               "unbillable_count": 0, "last_event_at": None, "is_test": True,
               "created_at": "2026-12-05T00:00:00Z", "updated_at": "2026-12-05T00:00:00Z"}
-    answer = {"rollups": [{**rollup, "value": "<number>", "value_exact": "0.10000000000000001"}], "count": 1,
-              "has_more": False}
-    body = json.dumps(answer).replace('"<number>"', "0.10000000000000001")  # a JSON number no float holds
-    handler, _ = scripted(httpx.Response(200, content=body.encode()))
-    [read] = sync_client(handler).usage.get().rollups
-    assert read.value == read.value_exact == Decimal("0.10000000000000001")
+    pages = {None: ({**rollup, "value": "<number>", "value_exact": "0.10000000000000001"}, True),
+             "cus_a": ({**rollup, "customer_id": "cus_b", "value": "<number>", "value_exact": "3"}, False)}
+    asked: list[str | None] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        after = request.url.params.get("starting_after")
+        asked.append(after)
+        item, more = pages[after]
+        answer = json.dumps({"rollups": [item], "count": 1, "has_more": more})
+        number = "0.10000000000000001" if after is None else "3"  # a JSON number no float holds, then another
+        return httpx.Response(200, content=answer.replace('"<number>"', number).encode())
+
+    first, second = sync_client(handle).usage.get(limit=1).to_list()
+    assert first.value == first.value_exact == Decimal("0.10000000000000001")
+    assert (second.customer_id, second.value, asked) == ("cus_b", Decimal(3), [None, "cus_a"])
 
 
 async def test_the_async_client_retries_with_the_same_key() -> None:

@@ -83,6 +83,17 @@ class SubscriptionRepository:
             "ORDER BY s.created_at", mode.value, customer_id, list(statuses))
         return [_subscription(r) for r in rows]
 
+    async def active_subscriptions_by_customer(self, mode: Mode, customers: int,
+                                               after: str | None) -> list[Subscription]:
+        """The active subscriptions of the first `customers` customers (by id) with one, after the customer
+        `after`: ordered by customer, then oldest first (the pages of `GET /v1/usage` across customers)."""
+        rows = await self._db.fetch(
+            f"WITH page AS (SELECT DISTINCT customer_id FROM subscriptions WHERE mode = $1 AND status = $2 "
+            "AND ($3::text IS NULL OR customer_id > $3) ORDER BY customer_id LIMIT $4) "
+            f"{_SELECT} WHERE s.mode = $1 AND s.status = $2 AND s.customer_id IN (SELECT customer_id FROM page) "
+            "ORDER BY s.customer_id, s.created_at", mode.value, SubscriptionStatus.ACTIVE, after, customers)
+        return [_subscription(r) for r in rows]
+
     async def lock_customer(self, mode: Mode, customer_id: str) -> None:
         """Serialises the subscription creates (and deletes) of one customer, so the double-billing guard
         sees every subscription the others commit."""

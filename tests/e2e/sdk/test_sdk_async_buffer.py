@@ -23,7 +23,7 @@ async def test_events_added_to_the_async_buffer_are_each_counted_once(async_clie
     assert sum(len(r.ingested) for r in results) == EVENTS
 
     async def usage() -> Rollup:
-        [rollup] = (await sdk.usage.get(customer_id=customer.id, metric_id=metric.id)).rollups
+        [rollup] = await sdk.usage.get(customer_id=customer.id, metric_id=metric.id).to_list()
         return rollup
 
     rollup = await eventually(usage, lambda r: r.event_count >= EVENTS, timeout_s=60)

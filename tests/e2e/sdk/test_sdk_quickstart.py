@@ -27,7 +27,7 @@ async def test_quickstart_with_the_sync_client(client: Meterflow) -> None:
     assert len(answer.ingested) == 2 and answer.duplicates == [] and answer.rejected == []
 
     def usage() -> Rollup:
-        [rollup] = client.usage.get(customer_id=customer.id, metric_id=metric.id).rollups
+        [rollup] = client.usage.get(customer_id=customer.id, metric_id=metric.id).to_list()
         return rollup
 
     rollup = await eventually(lambda: asyncio.to_thread(usage), lambda r: r.event_count == 2)
@@ -60,7 +60,7 @@ async def test_quickstart_with_the_async_client(async_client: AsyncMeterflow) ->
     assert len(answer.ingested) == 2
 
     async def usage() -> Rollup:
-        [rollup] = (await sdk.usage.get(customer_id=customer.id, metric_id=metric.id)).rollups
+        [rollup] = await sdk.usage.get(customer_id=customer.id, metric_id=metric.id).to_list()
         return rollup
 
     rollup = await eventually(usage, lambda r: r.event_count == 2)

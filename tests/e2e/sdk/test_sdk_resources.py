@@ -97,7 +97,7 @@ async def test_invoices_events_on_record_and_replay(client: Meterflow) -> None:
     subscription = client.subscriptions.create(customer_id=customer.id, plan_id=plan.id)
     sent = client.events.ingest([{"event_name": metric.event_name, "customer_id": customer.id,
                                   "timestamp": datetime.now(UTC)} for _ in range(3)])
-    await eventually(lambda: asyncio.to_thread(lambda: client.usage.get(customer_id=customer.id).rollups),
+    await eventually(lambda: asyncio.to_thread(lambda: client.usage.get(customer_id=customer.id).to_list()),
                      lambda rollups: [r.event_count for r in rollups] == [3])
 
     on_record = sorted(e.idempotency_key for e in client.events.list(customer_id=customer.id, limit=2))

@@ -43,7 +43,7 @@ from meterflow_client.resources.plans import Plan, Price, PriceParams, Tier, Tie
 from meterflow_client.resources.portal_tokens import PortalToken, RevokedPortalToken
 from meterflow_client.resources.reconciliation import HourFigures, ReconciliationList
 from meterflow_client.resources.subscriptions import Subscription
-from meterflow_client.resources.usage import Rollup, UnbilledList, UnbilledSpan, UsageList
+from meterflow_client.resources.usage import Rollup, UnbilledList, UnbilledSpan
 from meterflow_client.resources.wallets import (
     LedgerEntry,
     VirtualAccount,
@@ -117,7 +117,6 @@ __all__ = [
     "TransactionList",
     "UnbilledList",
     "UnbilledSpan",
-    "UsageList",
     "VirtualAccount",
     "VirtualAccountList",
     "Wallet",

@@ -10,7 +10,8 @@ from decimal import Decimal
 from pydantic import Field
 
 from meterflow_client._models import APIObject
-from meterflow_client._operations import Call, Resource, S, operation, whole
+from meterflow_client._operations import Call, Resource, S, operation, paged, whole
+from meterflow_client._pagination import Cursor
 from meterflow_client._wire import query
 
 
@@ -30,14 +31,6 @@ class Rollup(APIObject):
     is_test: bool
     created_at: datetime
     updated_at: datetime
-
-
-class UsageList(APIObject):
-    """At most 1,000 rollups; `has_more` says some were left out (ask per customer)."""
-
-    rollups: list[Rollup]
-    count: int
-    has_more: bool
 
 
 class UnbilledSpan(APIObject):
@@ -61,13 +54,14 @@ class UnbilledList(APIObject):
 
 
 class Usage(Resource[S]):
-    @operation("GET", "/v1/usage")
+    @paged("/v1/usage", "rollups")
     def get(*, customer_id: str | None = None, metric_id: str | None = None, from_: datetime | None = None,
-            to: datetime | None = None) -> Call[UsageList]:
+            to: datetime | None = None, limit: int | None = None) -> Cursor[Rollup]:
         """Without a metric: the metrics the customer's subscriptions price; without `from_`/`to`: each
-        customer's current period."""
-        return Call(whole(UsageList), params=query(customer_id=customer_id, metric_id=metric_id, to=to,
-                                                   **{"from": from_}))
+        customer's current period; without a customer: every customer with an active subscription, in
+        order of customer id (pages of at most `limit` rollups, each customer whole on one page)."""
+        return Cursor(Rollup, query(customer_id=customer_id, metric_id=metric_id, to=to, limit=limit,
+                                    **{"from": from_}), field="customer_id")
 
     @operation("GET", "/v1/usage/unbilled")
     def unbilled(*, customer_id: str, from_: datetime, to: datetime,
