@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from meterflow.adapters.kafka import ensure_topics
+from meterflow.adapters.kafka_publisher import outgoing, produce
 from meterflow.adapters.spool.spool import Spool
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
@@ -90,3 +91,19 @@ async def test_what_a_broker_lost_before_it_was_counted_is_produced_again_with_t
 async def _figures(spool: Spool) -> tuple[int, int]:
     figures = spool.figures()
     return figures.events, figures.bytes
+
+
+async def test_each_record_is_told_where_it_landed_when_a_partition_takes_several_batches(settings: Settings) -> None:
+    """`produce` fills a batch per partition and starts another when one is full (1 MiB): the position it
+    answers for every record, which the spool settles by, is where the record really is."""
+    mine = await own_topics(settings)
+    sent = events("positions", 3_000, customers=3)
+    padded = [e.model_copy(update={"properties": {"n": i, "pad": "x" * 2_000}}) for i, e in enumerate(sent)]
+    records = outgoing(padded, sent[0].timestamp, [])
+    async with producer_for(mine) as producer:
+        positions = await produce(producer, mine.events_topic_test, records)
+    read = {(r.partition, r.offset): r.idempotency_key for r in await read_topic(mine)}
+    assert len(read) == 3_000
+    assert [read[position] for position in positions] == [e.idempotency_key for e in sent]
+    partitions_of = {(e.customer_id, partition) for e, (partition, _) in zip(sent, positions, strict=True)}
+    assert len(partitions_of) == 3  # one partition per customer: the key decides
