@@ -12,7 +12,7 @@ import typer
 
 from meterflow.clock import Clock, SystemClock
 from meterflow.domain.modes import Mode
-from meterflow.heap import tune_for_serving
+from meterflow.heap import GATEWAY_YOUNG_THRESHOLD, tune_for_serving
 from meterflow.settings import get_settings
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def gateway() -> None:
     settings = get_settings()
     _configure_logging("gateway")
     options = uvicorn_options(settings)
-    tune_for_serving()
+    tune_for_serving(GATEWAY_YOUNG_THRESHOLD)
     if settings.gateway_workers > 1:
         # N processes on one socket (uvicorn's supervisor): each builds its own clients in its lifespan,
         # and the gateway keeps no state of its own, so any worker may take any request.
@@ -80,7 +80,7 @@ def gateway_app() -> FastAPI:
     die_with_parent()
     _configure_logging("gateway")
     app = create_app(get_settings())
-    tune_for_serving()
+    tune_for_serving(GATEWAY_YOUNG_THRESHOLD)
     return app
 
 

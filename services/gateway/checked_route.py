@@ -20,7 +20,7 @@ from meterflow.domain.errors import FieldError
 from meterflow.domain.events import decode_json
 from meterflow.domain.json_values import text_fault
 from services.gateway.authentication import api_key_grants, authenticated_mode
-from services.gateway.context import context
+from services.gateway.context import context_of
 from services.gateway.errors import ApiError, ErrorType
 
 MAX_BODY_BYTES = 64 * 1024
@@ -86,7 +86,7 @@ def checked_route(max_body_bytes: int = MAX_BODY_BYTES, decode: Callable[[bytes]
 
             async def checked(request: Request) -> Response:
                 if needs_key:
-                    await authenticated_mode(request, context(request), api_key_grants(request))
+                    await authenticated_mode(request, context_of(request), api_key_grants(request))
                 check_parameters(request)
                 checked_request = CheckedRequest(request.scope, request.receive)
                 if reads_body:

@@ -122,6 +122,13 @@ class PageUseCases:
     console_sessions: ConsoleSessions
 
 
-def context(request: Request) -> GatewayContext:
+def context_of(request: Request) -> GatewayContext:
     ctx: GatewayContext = request.app.state.context
     return ctx
+
+
+async def context(request: Request) -> GatewayContext:
+    """The context as a route's dependency. A coroutine because FastAPI runs a plain function dependency
+    in its thread pool: a thread hand-off (and the GIL passed back and forth) on every request for a
+    read of the app's state."""
+    return context_of(request)

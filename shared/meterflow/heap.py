@@ -15,12 +15,17 @@ from __future__ import annotations
 import gc
 
 YOUNG_THRESHOLD = 10_000
+# The gateway holds several ingest batches at once (each client's request of 1,000 events, tens of
+# thousands of objects each until its answer): at 10,000 a young collection ran several times per
+# request and promoted what was still in flight, feeding full collections. At 50,000 the gateway spent
+# ~1 µs (~4%) less CPU per event (alternating runs); 200,000 measured no better.
+GATEWAY_YOUNG_THRESHOLD = 50_000
 
 
-def tune_for_serving() -> None:
+def tune_for_serving(young_threshold: int = YOUNG_THRESHOLD) -> None:
     """Called by a service's entry point once its app is built, before it serves (not by the app itself:
     a test process builds many apps, and must not keep each one's objects forever)."""
     gc.collect()  # garbage made during start-up is freed, not kept forever
     gc.freeze()
     _, older, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, older, oldest)
+    gc.set_threshold(young_threshold, older, oldest)

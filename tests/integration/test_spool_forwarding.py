@@ -4,12 +4,15 @@ acknowledged events kept through segment deletion and restarts."""
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from meterflow.adapters.kafka import ensure_topics
+from meterflow.adapters.kafka_publisher import outgoing, produce
 from meterflow.adapters.spool.spool import Spool
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
@@ -90,3 +93,39 @@ async def test_what_a_broker_lost_before_it_was_counted_is_produced_again_with_t
 async def _figures(spool: Spool) -> tuple[int, int]:
     figures = spool.figures()
     return figures.events, figures.bytes
+
+
+async def test_each_record_is_told_where_it_landed_when_a_partition_takes_several_batches(settings: Settings) -> None:
+    """`produce` fills a batch per partition and starts another when one is full (1 MiB): the position it
+    answers for every record, which the spool settles by, is where the record really is."""
+    mine = await own_topics(settings)
+    sent = events("positions", 3_000, customers=3)
+    padded = [e.model_copy(update={"properties": {"n": i, "pad": "x" * 2_000}}) for i, e in enumerate(sent)]
+    records = outgoing(padded, sent[0].timestamp, [])
+    async with producer_for(mine) as producer:
+        positions = await produce(producer, mine.events_topic_test, records)
+    read = {(r.partition, r.offset): r.idempotency_key for r in await read_topic(mine)}
+    assert len(read) == 3_000
+    assert [read[position] for position in positions] == [e.idempotency_key for e in sent]
+    partitions_of = {(e.customer_id, partition) for e, (partition, _) in zip(sent, positions, strict=True)}
+    assert len(partitions_of) == 3  # one partition per customer: the key decides
+
+
+async def test_an_event_waiting_to_be_counted_holds_little_more_than_its_bytes_in_memory(settings: Settings,
+                                                                                      tmp_path: Path) -> None:
+    """Every event stays in the spool's memory until the processor has counted it: ~260 B of JSON must not
+    hold the 4 KB write buffer the encoder wrote it in (15 times the memory, and the page faults to match)."""
+    mine = await own_topics(settings)
+    sent = events("memory", 2_000)
+    async with producer_for(mine) as producer, spool_on(mine, tmp_path, producer) as spool:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            await spool.publish(Mode.TEST, sent, sent[0].timestamp)
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert spool.figures().events == 2_000  # still held: nothing is counted
+    assert held / 2_000 < 1_000

@@ -54,6 +54,14 @@ def claim(base: Path) -> tuple[Path, int]:
     raise AssertionError("unreachable")
 
 
+def _right_sized(value: bytes) -> bytes:
+    """A copy of `value` in an allocation of its own size. orjson's output keeps its whole write buffer
+    (4 KB for a ~260 B event), and the spool keeps every event in memory until it is known counted: at
+    30,000 events/s that was ~120 MB a second of lag, and the gateway spent ~2 µs an event in the kernel
+    faulting fresh pages in for it."""
+    return bytes(memoryview(value))
+
+
 @dataclass(frozen=True)
 class SpoolOptions:
     max_bytes: int
@@ -101,7 +109,7 @@ class Spool:
 
     async def publish(self, mode: Mode, events: Sequence[Event], received_at: datetime) -> None:
         batch = SpooledBatch(mode, self._next_seq, int(received_at.timestamp() * 1000), request_id.get() or "",
-                             tuple((e.customer_id.encode(), event_to_json(e)) for e in events))
+                             tuple((e.customer_id.encode(), _right_sized(event_to_json(e))) for e in events))
         self._log.append(batch)  # raises SpoolFull or Unavailable: nothing of the batch is acknowledged
         self._next_seq = batch.last_seq + 1
         delivery = self._forwarder.enqueue(batch)  # forwarding may start while the fsync runs
