@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import simplejson
 
 from meterflow.domain.events import (
     AcceptancePolicy,
@@ -128,3 +129,28 @@ def test_a_numeric_string_is_json_number_shaped_ascii_and_nothing_else(text: str
     could be (with an optional `+`), so `"1_000"` never bills 1,000."""
     event = parse_event(raw(properties={"v": text}), NOW, POLICY)
     assert numeric_property(event, "v") == number
+
+
+@pytest.mark.parametrize("text", [
+    b'{"event_name":"e","n":200,"s":"eu-west-1","t":true,"f":false,"z":null,"a":[1,[2,{"b":"c"}]]}',
+    b'{"v": 1.5}', b'{"v": 1e400}', b'{"v": [1, {"w": 2e3}]}', b'{"v": 18446744073709551616}',
+    b'{"v": -9223372036854775809}',
+    b'{"v": 18446744073709551615}', b'{"v": -0}', b'{"a": 1, "a": 2}', b'{"k\\ud800": 1}', b'"text"', b"7",
+    b'{"s": "\\u00e9\\u0000 \xc3\xa9"}', b'[0.10000000000000001]', b"\xef\xbb\xbf[1]", "{\"s\": \"\u00e9\"}",
+])
+def test_the_fast_reading_gives_exactly_what_the_exact_decoder_gives(text: bytes | str) -> None:
+    """orjson reads records first; its value must be simplejson's (Decimal for every fraction, the
+    same integers and text, the last of duplicate keys), else simplejson's is taken."""
+    expected = simplejson.loads(text, parse_float=Decimal)
+    decoded = decode_json(text)
+    assert decoded == expected
+    assert repr(decoded) == repr(expected)  # same types too: 1.5 is Decimal("1.5"), never a float
+
+
+@pytest.mark.parametrize("text", [b'{"v": "\\ud800"', b"[1] 2", b""])
+def test_what_the_fast_reading_refuses_is_refused_as_the_exact_decoder_refuses_it(text: bytes) -> None:
+    with pytest.raises(ValueError) as exact:
+        simplejson.loads(text.decode(), parse_float=Decimal)
+    with pytest.raises(ValueError) as ours:
+        decode_json(text)
+    assert str(ours.value) == str(exact.value)

@@ -90,11 +90,40 @@ _ENCODER = simplejson.JSONEncoder(use_decimal=True, separators=(",", ":"), defau
 
 def decode_json(raw: bytes | str) -> Any:
     """Strict JSON: numbers exact (Decimal), no NaN or Infinity, invalid UTF-8 refused, and nesting
-    bounded before the parser recurses. Every fault is a ValueError."""
+    bounded before the parser recurses. Every fault is a ValueError.
+
+    orjson reads it first, about 4x faster than simplejson (reading records is the bulk of the
+    processor's own work), and its value is kept when it holds no float: then it is the value
+    simplejson gives, integers and text alike. A fraction or exponent (which orjson reads as a
+    binary float, and an integer past 64 bits too), or anything orjson refuses, is read again by
+    simplejson, which gives the exact Decimal or the error, with its own message."""
     data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
     if _too_deep(data):
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if not _holds_float(value):
+            return value
     return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def _holds_float(value: object) -> bool:
+    """Is there a float anywhere in this decoded JSON value? (Its nesting is bounded before decoding.)"""
+    kind = type(value)
+    if kind is dict:
+        items: Any = value.values()  # type: ignore[attr-defined]
+    elif kind is list:
+        items = value
+    else:
+        return kind is float
+    for item in items:
+        kind = type(item)
+        if kind is float or ((kind is dict or kind is list) and _holds_float(item)):
+            return True
+    return False
 
 
 def _too_deep(data: bytes) -> bool:

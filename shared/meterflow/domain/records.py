@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 # The header a gateway's spool puts on each record it forwards: `<spool id>.<sequence>`, the same on every
 # produce of one acknowledged event, so a record produced again (after a broker lost it) is recognised as
@@ -35,7 +36,12 @@ class Record:
 
     @property
     def received_at(self) -> datetime:
-        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+        return received_time(self.timestamp_ms)
+
+
+@lru_cache(maxsize=1_024)  # the records of one ingest request share their broker timestamp
+def received_time(timestamp_ms: int) -> datetime:
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
 
 
 class DeadLetterCategory(StrEnum):
