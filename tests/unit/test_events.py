@@ -136,10 +136,11 @@ def test_a_numeric_string_is_json_number_shaped_ascii_and_nothing_else(text: str
     b'{"v": 1.5}', b'{"v": 1e400}', b'{"v": [1, {"w": 2e3}]}', b'{"v": 18446744073709551616}',
     b'{"v": -9223372036854775809}',
     b'{"v": 18446744073709551615}', b'{"v": -0}', b'{"a": 1, "a": 2}', b'{"k\\ud800": 1}', b'"text"', b"7",
-    b'{"s": "\\u00e9\\u0000 \xc3\xa9"}', b'[0.10000000000000001]', b"\xef\xbb\xbf[1]", "{\"s\": \"\u00e9\"}",
+    b'{"s": "\\u00e9\\u0000 \xc3\xa9"}', b'[0.10000000000000001]', b"\xef\xbb\xbf[1]", b'[-1.50e-3, 1E+2, -0.0]',
+    b'["\\ud800\\udc00"]', "{\"s\": \"\u00e9\"}",
 ])
 def test_the_fast_reading_gives_exactly_what_the_exact_decoder_gives(text: bytes | str) -> None:
-    """orjson reads records first; its value must be simplejson's (Decimal for every fraction, the
+    """msgspec reads records first; its value must be simplejson's (Decimal for every fraction, the
     same integers and text, the last of duplicate keys), else simplejson's is taken."""
     expected = simplejson.loads(text, parse_float=Decimal)
     decoded = decode_json(text)
@@ -147,7 +148,7 @@ def test_the_fast_reading_gives_exactly_what_the_exact_decoder_gives(text: bytes
     assert repr(decoded) == repr(expected)  # same types too: 1.5 is Decimal("1.5"), never a float
 
 
-@pytest.mark.parametrize("text", [b'{"v": "\\ud800"', b"[1] 2", b""])
+@pytest.mark.parametrize("text", [b"[" + b"9" * 5000 + b"]", b'["a\x01"]', b'{"v": "\\ud800"', b"[1] 2", b""])
 def test_what_the_fast_reading_refuses_is_refused_as_the_exact_decoder_refuses_it(text: bytes) -> None:
     with pytest.raises(ValueError) as exact:
         simplejson.loads(text.decode(), parse_float=Decimal)

