@@ -166,9 +166,9 @@ def quantity(aggregation: Aggregation, rollup: Rollup, distinct_values: int = 0)
             return Decimal(distinct_values)
 
 
-@dataclass(frozen=True, order=True)
-class Window:
-    """An hourly rollup window, addressed as (UTC day number since the epoch, hour of that day)."""
+class Window(NamedTuple):
+    """An hourly rollup window, addressed as (UTC day number since the epoch, hour of that day); ordered
+    by both. A tuple: the processor takes the window of every event it counts."""
 
     day: int
     hour: int
