@@ -24,6 +24,7 @@ from meterflow.application.count_usage import BatchReport
 from meterflow.domain.records import Record
 
 Settle = Callable[[Sequence[Record]], Awaitable[BatchReport]]
+Prepare = Callable[[Sequence[Record]], Awaitable[None]]  # `CountUsage.prepare`
 Settled = Callable[[BatchReport, list[Record]], None]  # what to do once a batch is settled (metrics)
 
 
@@ -76,9 +77,15 @@ class _InFlight:
             waiter.cancel()
 
 
+async def _nothing_ahead(records: Sequence[Record]) -> None:
+    return None
+
+
 async def count_batches(consumer: BatchSource, settle: Settle, signal: CountSignal, within_s: float,
-                        after: Settled) -> None:
-    """Runs for the agent's lifetime."""
+                        after: Settled, prepare: Prepare = _nothing_ahead) -> None:
+    """Runs for the agent's lifetime. While the previous batch is still counting, the next one is
+    prepared (decoded, its customers and metrics read): that work needs no earlier count, so it runs
+    while the previous count waits on Redis instead of after it."""
     previous: _InFlight | None = None
     tasks: list[asyncio.Task[None]] = []  # at most two not done
     try:
@@ -90,6 +97,10 @@ async def count_batches(consumer: BatchSource, settle: Settle, signal: CountSign
                 continue
             try:
                 if previous is not None:
+                    if not (previous.counted.is_set() or previous.task.done()):
+                        # A failure here is the settle's to handle: the call prepares the batch again.
+                        with contextlib.suppress(Exception):
+                            await prepare(records)
                     await previous.counted_or_done()
                     if previous.task.done():
                         previous.task.result()  # a settle never raises but for a bug: let the agent crash
