@@ -102,6 +102,11 @@ def decode_json(raw: bytes | str) -> Any:
     data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
     if _too_deep(data):
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return _read_exact(raw)
+
+
+def _read_exact(raw: bytes | str) -> Any:
+    """msgspec's value, or simplejson's value or error where msgspec refuses (`decode_json`)."""
     try:
         return _READER.decode(raw)
     except (msgspec.DecodeError, ValueError):
@@ -125,7 +130,7 @@ def decode_json_cutting_deep(raw: bytes) -> Any:
     are read. What is cut is still checked to be JSON: a body that is not, or that holds more than
     `MAX_TOKENS_TO_CUT` strings and brackets, is refused whole."""
     if not _too_deep(raw):  # scanned once: the body is then decoded as it is
-        return _DECODER.decode(raw.decode())
+        return _read_exact(raw)
     if raw.count(b"[") + raw.count(b"{") + raw.count(b'"') // 2 > MAX_TOKENS_TO_CUT:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels, and too large to keep the rest")
     shallow, deep = cut_deep(raw, MAX_JSON_DEPTH)
