@@ -155,3 +155,23 @@ def test_what_the_fast_reading_refuses_is_refused_as_the_exact_decoder_refuses_i
     with pytest.raises(ValueError) as ours:
         decode_json(text)
     assert str(ours.value) == str(exact.value)
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("999999999999999999", Decimal("999999999999999999")), ("-99999999999999999", Decimal("-99999999999999999")),
+    ("0.00000000000000001", Decimal("1e-17")), ("9999999999999999999", None), ("1000000000000000000", None),
+    ("0.0000000000000000001", None), ("1.5e17", Decimal("1.5e17")), ("1e18", None)])
+def test_numeric_strings_short_enough_to_be_plain_and_those_that_need_the_domain_check(
+        text: str, number: Decimal | None) -> None:
+    """Up to 18 characters without an exponent a numeric string is read without the domain's closer
+    look (it cannot leave it); a longer one, or one with an exponent, still gets it."""
+    assert numeric_property(parse_event(raw(properties={"v": text}), NOW, POLICY), "v") == number
+
+
+@pytest.mark.parametrize(("value", "number"), [
+    (999999999999999999, Decimal("999999999999999999")), (10**18, None), (-(10**18), None),
+    (Decimal("1e-18"), Decimal("1e-18")), (Decimal("1e-19"), None), (True, None)])
+def test_json_numbers_inside_the_domain_are_quantities_and_others_are_not(value: object,
+                                                                         number: Decimal | None) -> None:
+    event = parse_event(raw(properties={"ok": 1}), NOW, POLICY).model_copy(update={"properties": {"v": value}})
+    assert numeric_property(event, "v") == number

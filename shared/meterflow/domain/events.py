@@ -25,17 +25,22 @@ from meterflow.domain.json_values import (
     MAX_JSON_DEPTH,
     JsonDomain,
     cut_deep,
+    is_plain_number,
     joined_param,
     json_fault,
     nesting_depth,
 )
-from meterflow.domain.quantities import value_fault
+from meterflow.domain.quantities import MAX_VALUE_DECIMAL_PLACES, MAX_VALUE_INTEGER_DIGITS, value_fault
 
 MAX_PROPERTIES_BYTES = 8 * 1024
 # A numeric string (billing.md's "12.5"): an optional sign, ASCII digits, an optional fraction and exponent.
 # Nothing else is a number, whatever `Decimal` would read: `"1_000"`, `" 12 "` and Arabic-Indic `"١٢"` are text.
 NUMERIC_TEXT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 # Go's zero time.Time as its encoder writes it (any zero offset, any zero fraction).
+# A numeric text this short without an exponent has at most 18 digits, so it is less than 1e18 in
+# magnitude with at most 18 decimal places: inside the value domain (domain/quantities.py) by its length.
+PLAIN_TEXT_CHARS = min(MAX_VALUE_INTEGER_DIGITS, MAX_VALUE_DECIMAL_PLACES)
+_NUMBERS = (int, Decimal)
 ZERO_TIME = re.compile(r"0001-01-01T00:00:00(\.0+)?(Z|[+-]00:00)")
 # Levels of objects and arrays inside `properties`: metrics read only the top level; a little nesting
 # is kept for context (`{"request": {"path": ...}}`), never enough to exhaust a parser's stack.
@@ -212,17 +217,21 @@ def numeric_property(event: Event, name: str) -> Decimal | None:
     value domain; anything else is None (text, unbillable). One rule for both ingest paths: the processor
     reads every event through it, whether it came over HTTP or straight from Kafka."""
     value = event.properties.get(name)
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | Decimal):
-        number = Decimal(value)
-    elif isinstance(value, str) and NUMERIC_TEXT.fullmatch(value):
+    if isinstance(value, str):
+        if not NUMERIC_TEXT.fullmatch(value):
+            return None
+        if len(value) <= PLAIN_TEXT_CHARS and "e" not in value and "E" not in value:
+            return Decimal(value)  # at most 18 digits: inside the domain, no closer look needed
         try:
             number = Decimal(value)
         except ArithmeticError:  # an exponent beyond what Decimal holds (`1e99999999999999999999`)
             return None
-    else:
+    elif isinstance(value, bool) or not isinstance(value, _NUMBERS):
         return None
+    elif is_plain_number(value):
+        return Decimal(value)
+    else:
+        number = Decimal(value)
     # A numeric string outside the value domain is text, not a quantity: unbillable, never a crash.
     return number if value_fault(number) is None else None
 
