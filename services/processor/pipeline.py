@@ -1,10 +1,11 @@
 """The processor's loop: take a fetch, settle it, commit it; two batches overlap, in a fixed order.
 
 A batch's effect has two durable steps: its count (marks and rollups in one Redis transaction) and
-then its events on record (one Postgres insert). The next batch may be decoded, resolved and counted as
-soon as the previous one is *counted*, while the previous one goes on record: the counts still happen
-one batch after the other, in the order taken, so "the first record of a key wins" holds across batches
-exactly as in one sequential loop, and what waits on Postgres no longer holds the next count back.
+then its events on record (one Postgres insert). The next batch may be counted as soon as the previous
+one is *counted*, while the previous one goes on record: the counts still happen one batch after the
+other, in the order taken, so "the first record of a key wins" holds across batches exactly as in one
+sequential loop, and what waits on Postgres no longer holds the next count back. Its decoding and
+catalog reads, which depend on no count, start even earlier: while the previous count waits on Redis.
 
 The commit rule is unchanged: a batch is marked settled (its offsets offered to Faust's commit) only
 after its own settle returned *and* the batch before it was marked settled, so an offset is never
