@@ -138,7 +138,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
                                                       settings.alert_retry_s))
         try:
             await count_batches(app.batch_consumer, counting.policy.settle, signal,
-                                settings.processor_batch_within_s, after)
+                                settings.processor_batch_within_s, after, counting.prepare)
         finally:
             alerts.cancel()
 

@@ -29,6 +29,7 @@ from meterflow.observability import Probe
 from meterflow.settings import Settings
 from services.exact_usage import waiting_usage
 from services.processor.alerting import Evaluate
+from services.processor.pipeline import Prepare
 from services.wiring import kafka_setup, usage_store
 
 
@@ -38,6 +39,7 @@ class Counting:
     evaluation that follows settled batches (alerting.py)."""
 
     policy: FailurePolicy
+    prepare: Prepare  # the next batch's decoding and catalog reads, while the previous one counts
     probes: dict[str, Probe]
     evaluate_alerts: Evaluate
 
@@ -61,5 +63,5 @@ async def build_counting(settings: Settings, clock: Clock, progress: Progress,
                              settings.acceptance_policy, EventRecordRepository(pool), counted)
     alerts = partial(evaluate_alerts, partial(PostgresUnitOfWork, pool), catalog,
                      waiting_usage(pool, usage, catalog, settings, clock), clock, settings.org_id, is_transient)
-    return Counting(FailurePolicy(count_usage, dead_letters, progress, categorised),
+    return Counting(FailurePolicy(count_usage, dead_letters, progress, categorised), count_usage.prepare,
                     {"postgres": catalog.ping, "redis": usage.ping, "kafka": letters.ping}, alerts)

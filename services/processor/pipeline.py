@@ -1,10 +1,11 @@
 """The processor's loop: take a fetch, settle it, commit it; two batches overlap, in a fixed order.
 
 A batch's effect has two durable steps: its count (marks and rollups in one Redis transaction) and
-then its events on record (one Postgres insert). The next batch may be decoded, resolved and counted as
-soon as the previous one is *counted*, while the previous one goes on record: the counts still happen
-one batch after the other, in the order taken, so "the first record of a key wins" holds across batches
-exactly as in one sequential loop, and what waits on Postgres no longer holds the next count back.
+then its events on record (one Postgres insert). The next batch may be counted as soon as the previous
+one is *counted*, while the previous one goes on record: the counts still happen one batch after the
+other, in the order taken, so "the first record of a key wins" holds across batches exactly as in one
+sequential loop, and what waits on Postgres no longer holds the next count back. Its decoding and
+catalog reads, which depend on no count, start even earlier: while the previous count waits on Redis.
 
 The commit rule is unchanged: a batch is marked settled (its offsets offered to Faust's commit) only
 after its own settle returned *and* the batch before it was marked settled, so an offset is never
@@ -24,6 +25,7 @@ from meterflow.application.count_usage import BatchReport
 from meterflow.domain.records import Record
 
 Settle = Callable[[Sequence[Record]], Awaitable[BatchReport]]
+Prepare = Callable[[Sequence[Record]], Awaitable[None]]  # `CountUsage.prepare`
 Settled = Callable[[BatchReport, list[Record]], None]  # what to do once a batch is settled (metrics)
 
 
@@ -76,9 +78,15 @@ class _InFlight:
             waiter.cancel()
 
 
+async def _nothing_ahead(records: Sequence[Record]) -> None:
+    return None
+
+
 async def count_batches(consumer: BatchSource, settle: Settle, signal: CountSignal, within_s: float,
-                        after: Settled) -> None:
-    """Runs for the agent's lifetime."""
+                        after: Settled, prepare: Prepare = _nothing_ahead) -> None:
+    """Runs for the agent's lifetime. While the previous batch is still counting, the next one is
+    prepared (decoded, its customers and metrics read): that work needs no earlier count, so it runs
+    while the previous count waits on Redis instead of after it."""
     previous: _InFlight | None = None
     tasks: list[asyncio.Task[None]] = []  # at most two not done
     try:
@@ -90,6 +98,10 @@ async def count_batches(consumer: BatchSource, settle: Settle, signal: CountSign
                 continue
             try:
                 if previous is not None:
+                    if not (previous.counted.is_set() or previous.task.done()):
+                        # A failure here is the settle's to handle: the call prepares the batch again.
+                        with contextlib.suppress(Exception):
+                            await prepare(records)
                     await previous.counted_or_done()
                     if previous.task.done():
                         previous.task.result()  # a settle never raises but for a bug: let the agent crash

@@ -74,6 +74,7 @@ class Pipeline:
         handler = CountUsage(self.catalog, self.usage, self.late, self.sink, self.clock, TOPICS,
                              AcceptancePolicy(timedelta(days=7), timedelta(minutes=5)), self.record)
         self.policy = FailurePolicy(handler, self.sink, self.progress, categorised, sleep=self._sleep)
+        self.handler = handler
 
     async def _sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -275,3 +276,16 @@ async def test_a_spooled_event_produced_again_is_recounted_not_a_duplicate_of_it
     assert [e.idempotency_key for e in report.outcome.recounted] == ["a"]
     assert [e.idempotency_key for e in report.outcome.duplicates] == ["a"]
     assert [e.position.offset for e in pipeline.record.rows.values()] == [7]  # the first write of it stays
+
+
+async def test_a_batch_prepared_ahead_is_counted_as_read_then_and_any_other_list_is_read_afresh() -> None:
+    """The processor decodes and resolves the next batch while the previous one counts: the call for that
+    very list takes it up (its catalog read a moment earlier), a retry or a half reads again."""
+    pipeline = Pipeline()
+    batch = records(body("a", customer="cus_2"), body("b"))
+    await pipeline.handler.prepare(batch)
+    pipeline.catalog.customers[Mode.TEST].discard("cus_2")  # deleted after the batch was prepared
+    report = await pipeline.policy.settle(batch)
+    assert [e.idempotency_key for e in report.outcome.counted] == ["a", "b"] and pipeline.letters() == []
+    again = await pipeline.policy.settle(records(body("c", customer="cus_2")))
+    assert again.outcome.counted == [] and pipeline.letters()[0][1] is DeadLetterCategory.UNKNOWN_CUSTOMER

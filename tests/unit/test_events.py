@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import simplejson
 
 from meterflow.domain.events import (
     AcceptancePolicy,
@@ -127,4 +128,50 @@ def test_a_numeric_string_is_json_number_shaped_ascii_and_nothing_else(text: str
     """`Decimal` reads underscores, blanks and any script's digits; a quantity is only what a JSON number
     could be (with an optional `+`), so `"1_000"` never bills 1,000."""
     event = parse_event(raw(properties={"v": text}), NOW, POLICY)
+    assert numeric_property(event, "v") == number
+
+
+@pytest.mark.parametrize("text", [
+    b'{"event_name":"e","n":200,"s":"eu-west-1","t":true,"f":false,"z":null,"a":[1,[2,{"b":"c"}]]}',
+    b'{"v": 1.5}', b'{"v": 1e400}', b'{"v": [1, {"w": 2e3}]}', b'{"v": 18446744073709551616}',
+    b'{"v": -9223372036854775809}',
+    b'{"v": 18446744073709551615}', b'{"v": -0}', b'{"a": 1, "a": 2}', b'{"k\\ud800": 1}', b'"text"', b"7",
+    b'{"s": "\\u00e9\\u0000 \xc3\xa9"}', b'[0.10000000000000001]', b"\xef\xbb\xbf[1]", b'[-1.50e-3, 1E+2, -0.0]',
+    b'["\\ud800\\udc00"]', "{\"s\": \"\u00e9\"}",
+])
+def test_the_fast_reading_gives_exactly_what_the_exact_decoder_gives(text: bytes | str) -> None:
+    """msgspec reads records first; its value must be simplejson's (Decimal for every fraction, the
+    same integers and text, the last of duplicate keys), else simplejson's is taken."""
+    expected = simplejson.loads(text, parse_float=Decimal)
+    decoded = decode_json(text)
+    assert decoded == expected
+    assert repr(decoded) == repr(expected)  # same types too: 1.5 is Decimal("1.5"), never a float
+
+
+@pytest.mark.parametrize("text", [b"[" + b"9" * 5000 + b"]", b'["a\x01"]', b'{"v": "\\ud800"', b"[1] 2", b""])
+def test_what_the_fast_reading_refuses_is_refused_as_the_exact_decoder_refuses_it(text: bytes) -> None:
+    with pytest.raises(ValueError) as exact:
+        simplejson.loads(text.decode(), parse_float=Decimal)
+    with pytest.raises(ValueError) as ours:
+        decode_json(text)
+    assert str(ours.value) == str(exact.value)
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("999999999999999999", Decimal("999999999999999999")), ("-99999999999999999", Decimal("-99999999999999999")),
+    ("0.00000000000000001", Decimal("1e-17")), ("9999999999999999999", None), ("1000000000000000000", None),
+    ("0.0000000000000000001", None), ("1.5e17", Decimal("1.5e17")), ("1e18", None)])
+def test_numeric_strings_short_enough_to_be_plain_and_those_that_need_the_domain_check(
+        text: str, number: Decimal | None) -> None:
+    """Up to 18 characters without an exponent a numeric string is read without the domain's closer
+    look (it cannot leave it); a longer one, or one with an exponent, still gets it."""
+    assert numeric_property(parse_event(raw(properties={"v": text}), NOW, POLICY), "v") == number
+
+
+@pytest.mark.parametrize(("value", "number"), [
+    (999999999999999999, Decimal("999999999999999999")), (10**18, None), (-(10**18), None),
+    (Decimal("1e-18"), Decimal("1e-18")), (Decimal("1e-19"), None), (True, None)])
+def test_json_numbers_inside_the_domain_are_quantities_and_others_are_not(value: object,
+                                                                         number: Decimal | None) -> None:
+    event = parse_event(raw(properties={"ok": 1}), NOW, POLICY).model_copy(update={"properties": {"v": value}})
     assert numeric_property(event, "v") == number

@@ -99,6 +99,31 @@ async def test_the_next_batch_starts_once_the_previous_is_counted_and_settles_on
     assert consumer.dropped_count == 0
 
 
+async def test_the_next_batch_is_prepared_while_the_previous_counts_and_counted_only_after_it() -> None:
+    """Decoding and catalog reads need no earlier count: they overlap the previous batch's count, while
+    the count itself (and every step after) still waits for it."""
+    consumer, signal = FakeConsumer([batch(0), batch(2)]), CountSignal()
+    settle, prepared = ScriptedSettle(signal), list[int]()
+
+    async def prepare(records: Sequence[Record]) -> None:
+        prepared.append(records[0].offset)
+        if records[0].offset == 2:
+            raise RuntimeError("the catalog is away")  # the settle meets it again and handles it
+
+    loop = asyncio.ensure_future(count_batches(consumer, settle, signal, 0.01, lambda report, records: None,
+                                               prepare))
+    await until(lambda: prepared == [2])
+    assert settle.started == [0]  # prepared, not started: the first batch is not counted yet
+    settle.gates(0)[0].set()
+    await until(lambda: settle.started == [0, 2])
+    for gate in (*settle.gates(0), *settle.gates(2)):
+        gate.set()
+    await until(lambda: consumer.settled_offsets == [1, 3])
+    consumer.stopping = True
+    await asyncio.wait_for(loop, 1)
+    assert prepared == [2]  # the first batch had nothing to overlap: its settle prepared it
+
+
 async def test_a_batch_not_yet_counted_holds_the_next_one_until_it_settles() -> None:
     consumer, signal = FakeConsumer([batch(0), batch(2)]), CountSignal()
     settle = ScriptedSettle(signal)

@@ -20,6 +20,7 @@ from meterflow.domain.rollups import (
     Window,
     day_slices,
     fold,
+    fold_all,
     merge_all,
     observe_event,
     quantity,
@@ -72,6 +73,18 @@ def test_empty_figures_are_zero() -> None:
 def test_unique_compares_by_json_text() -> None:
     observations = [observe_event(rule(Aggregation.UNIQUE), event(n=v)).distinct for v in (1, "1", 1, "a")]
     assert observations == ["1", '"1"', "1", '"a"']
+
+
+def test_folding_a_run_of_observations_at_once_is_folding_them_in_turn() -> None:
+    """The processor folds an hour's observations of a batch in one step: every count, the exact total
+    with its exponent, and of two equal values written differently the earlier one as the maximum."""
+    start = Rollup(events=1, valued=1, total=Decimal(1), maximum=Decimal(1), minimum=Decimal(1))
+    runs = [Observation(Decimal("1.50")), Observation(Decimal("1.5")), Observation(), Observation(unbillable=True),
+            Observation(Decimal(-2))]
+    folded = fold_all(start, runs)
+    assert folded == Rollup(events=5, valued=4, total=Decimal("2.00"), maximum=Decimal("1.5"), minimum=Decimal(-2),
+                            unbillable=1)
+    assert (str(folded.total), str(folded.maximum)) == ("2.00", "1.50")
 
 
 @given(st.lists(st.decimals(min_value=-10**6, max_value=10**6, places=6), min_size=1, max_size=40),

@@ -158,14 +158,10 @@ class EventRecordRepository:
         if not events:
             return
         await self.ensure_partitions(months_of(e.timestamp for e in events))
-        columns: tuple[list[object], ...] = tuple([] for _ in range(10))
-        for e in events:
-            row = (e.mode.value, e.idempotency_key, e.customer_id, e.event_name, e.timestamp,
-                   properties_json(e.properties), e.received_at, e.position.topic, e.position.partition,
-                   e.position.offset)
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-        await self._pool.execute(_INSERT, *columns)
+        rows = [(e.mode.value, e.idempotency_key, e.customer_id, e.event_name, e.timestamp,
+                 properties_json(e.properties), e.received_at, e.position.topic, e.position.partition,
+                 e.position.offset) for e in events]
+        await self._pool.execute(_INSERT, *map(list, zip(*rows, strict=True)))  # rows → column arrays, in C
 
     async def ensure_partitions(self, months: set[datetime]) -> None:
         missing = sorted(months - self._partitions)

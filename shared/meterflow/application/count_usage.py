@@ -98,6 +98,15 @@ def _nobody_waits(records: Sequence[Record]) -> None:
     return None
 
 
+class _Prepared(NamedTuple):
+    """A batch decoded and resolved ahead of its call (`CountUsage.prepare`)."""
+
+    records: Sequence[Record]
+    report: BatchReport
+    decoded: list[_Decoded]
+    countable: list[CountableEvent]
+
+
 @dataclass(frozen=True)
 class CountUsage:
     catalog: CountingCatalog
@@ -111,8 +120,18 @@ class CountUsage:
     # Told, with the records of the call, once their count is durable (Redis EXEC) and before they go on
     # record: the processor may start counting the next batch then (docs/processor-design.md).
     counted: Callable[[Sequence[Record]], None] = _nobody_waits
+    # At most one batch prepared ahead, taken up by the call for that very list of records.
+    _ahead: list[_Prepared] = field(default_factory=list, init=False, repr=False, compare=False)
 
-    async def __call__(self, records: Sequence[Record]) -> BatchReport:
+    async def prepare(self, records: Sequence[Record]) -> None:
+        """Decode and resolve `records` ahead of their call: the processor does it while the batch
+        before is still counting (docs/processor-design.md). These steps change nothing and need no
+        earlier batch counted; they read the catalog a moment earlier than the call would, as if the
+        batch had arrived that moment earlier. The call for this same list takes the result up; any
+        other call (a retry, a half being isolated) prepares its records itself."""
+        self._ahead[:] = [await self._prepared(records)]
+
+    async def _prepared(self, records: Sequence[Record]) -> _Prepared:
         report = BatchReport()
         decoded: list[_Decoded] = []
         for record in records:
@@ -121,7 +140,14 @@ class CountUsage:
                 report.dead_letters.append(item)
             else:
                 decoded.append(item)
-        countable = await self._resolve(decoded, report)
+        return _Prepared(records, report, decoded, await self._resolve(decoded, report))
+
+    async def __call__(self, records: Sequence[Record]) -> BatchReport:
+        if self._ahead and self._ahead[0].records is records:
+            _, report, decoded, countable = self._ahead.pop()
+        else:
+            _, report, decoded, countable = await self._prepared(records)
+        # From here on the order of batches matters: the late check asks which keys are counted.
         report.late = await self._record_late(countable)
         async with self.record.counting():
             report.outcome = await self.usage.apply(countable, self.clock.now())

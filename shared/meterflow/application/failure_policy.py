@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from meterflow.application.count_usage import BatchReport
@@ -135,5 +135,5 @@ class FailurePolicy:
 
 
 def _without_value(letter: DeadLetter) -> DeadLetter:
-    return DeadLetter(replace(letter.record, value=b""),
+    return DeadLetter(letter.record._replace(value=b""),
                       f"{letter.reason} (value left out: the letter could not be sent with it)", letter.category)

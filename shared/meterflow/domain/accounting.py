@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import NamedTuple
 
 from meterflow.domain.errors import FieldError
@@ -49,6 +50,7 @@ class Receipt(NamedTuple):
     source: Source
 
 
+@lru_cache(maxsize=1_024)  # asked for every record, whose receipt times repeat (one per ingest request)
 def hour_of(moment: datetime) -> datetime:
     """The start of the UTC hour holding `moment` (an hour of receipt)."""
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)

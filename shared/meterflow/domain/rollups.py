@@ -104,20 +104,27 @@ def observe_event(rule: MetricRule, event: Event) -> Observation:
 
 
 def fold(rollup: Rollup, observation: Observation) -> Rollup:
-    r = rollup
-    if observation.unbillable:
-        return Rollup(r.events, r.valued, r.total, r.maximum, r.minimum, r.unbillable + 1)
-    value = observation.value
-    if value is None:
-        return Rollup(r.events + 1, r.valued, r.total, r.maximum, r.minimum, r.unbillable)
-    return Rollup(
-        events=rollup.events + 1,
-        valued=rollup.valued + 1,
-        total=QUANTITY_CONTEXT.add(rollup.total, value),
-        maximum=value if rollup.maximum is None else max(rollup.maximum, value),
-        minimum=value if rollup.minimum is None else min(rollup.minimum, value),
-        unbillable=rollup.unbillable,
-    )
+    return fold_all(rollup, (observation,))
+
+
+def fold_all(rollup: Rollup, observations: Iterable[Observation]) -> Rollup:
+    """`fold` of each observation in turn, making one `Rollup` instead of one per observation (the
+    processor folds every counted event into a rollup of each metric that reads it): the same sums in the
+    same order, so the same rollup digit for digit."""
+    events, valued, total, maximum, minimum, unbillable = (rollup.events, rollup.valued, rollup.total,
+                                                           rollup.maximum, rollup.minimum, rollup.unbillable)
+    for observation in observations:
+        if observation.unbillable:
+            unbillable += 1
+            continue
+        events += 1
+        value = observation.value
+        if value is not None:
+            valued += 1
+            total = QUANTITY_CONTEXT.add(total, value)
+            maximum = value if maximum is None else max(maximum, value)
+            minimum = value if minimum is None else min(minimum, value)
+    return Rollup(events, valued, total, maximum, minimum, unbillable)
 
 
 def observed(observation: Observation, times: int) -> Rollup:
@@ -159,9 +166,9 @@ def quantity(aggregation: Aggregation, rollup: Rollup, distinct_values: int = 0)
             return Decimal(distinct_values)
 
 
-@dataclass(frozen=True, order=True)
-class Window:
-    """An hourly rollup window, addressed as (UTC day number since the epoch, hour of that day)."""
+class Window(NamedTuple):
+    """An hourly rollup window, addressed as (UTC day number since the epoch, hour of that day); ordered
+    by both. A tuple: the processor takes the window of every event it counts."""
 
     day: int
     hour: int
