@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -12,7 +12,7 @@ from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.dead_letter_sink import KafkaDeadLetterSink
 from meterflow.adapters.event_record_repository import EventRecordRepository
 from meterflow.adapters.failures import categorised, is_transient
-from meterflow.adapters.kafka import ensure_topics, start_producer
+from meterflow.adapters.kafka import GroupOffsets, ensure_topics, start_producer
 from meterflow.adapters.late_event_repository import LateEventRepository
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
@@ -40,6 +40,8 @@ class Counting:
     policy: FailurePolicy
     probes: dict[str, Probe]
     evaluate_alerts: Evaluate
+    # Drops the hot dedupe marks no replay can ask for any more (`UsageStore.sweep_hot_marks`): how many.
+    sweep_hot_marks: Callable[[], Awaitable[int]]
 
 
 async def build_counting(settings: Settings, clock: Clock, progress: Progress,
@@ -61,5 +63,9 @@ async def build_counting(settings: Settings, clock: Clock, progress: Progress,
                              settings.acceptance_policy, EventRecordRepository(pool), counted)
     alerts = partial(evaluate_alerts, partial(PostgresUnitOfWork, pool), catalog,
                      waiting_usage(pool, usage, catalog, settings, clock), clock, settings.org_id, is_transient)
+    offsets = GroupOffsets(kafka)
+
+    async def sweep_hot_marks() -> int:
+        return await usage.sweep_hot_marks(offsets.committed, clock.now())
     return Counting(FailurePolicy(count_usage, dead_letters, progress, categorised),
-                    {"postgres": catalog.ping, "redis": usage.ping, "kafka": letters.ping}, alerts)
+                    {"postgres": catalog.ping, "redis": usage.ping, "kafka": letters.ping}, alerts, sweep_hot_marks)

@@ -52,7 +52,7 @@ async def checked(request: pytest.FixtureRequest, settings: Settings) -> AsyncIt
 
     async def count(mode: Mode, key: str) -> None:
         await store.apply([CountableEvent(mode, key, "cus_1", "tokens", NOW, ())], NOW)
-    yield Checked(RedisDuplicatePrecheck(redis, store.marks_layout,
+    yield Checked(RedisDuplicatePrecheck(redis, store.counted_layouts,
                                          AcknowledgedKeys(redis, 3_600, timedelta(seconds=300))), count)
     await redis.aclose()
 

@@ -179,7 +179,7 @@ class CountUsage:
         except FieldError as exc:
             return DeadLetter(item.record, _reason(exc), DeadLetterCategory.INVALID_EVENT)
         return CountableEvent(item.mode, event.idempotency_key, event.customer_id, event.event_name,
-                              event.timestamp, adds, item.origin, receipt_of(item.record, item.mode))
+                              event.timestamp, adds, item.origin, receipt_of(item.record, item.mode), item.position)
 
     async def _record_late(self, countable: list[CountableEvent]) -> list[LateEvent]:
         """Report events that land in an already finalized period (they count in usage, never on that
