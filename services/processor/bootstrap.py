@@ -8,6 +8,7 @@ from datetime import timedelta
 from functools import partial
 
 from meterflow.adapters.accounting_store import AccountingStore
+from meterflow.adapters.acknowledged_keys import AcknowledgedKeys, DeadLetteredKeys
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.dead_letter_sink import KafkaDeadLetterSink
 from meterflow.adapters.event_record_repository import EventRecordRepository
@@ -58,7 +59,10 @@ async def build_counting(settings: Settings, clock: Clock, progress: Progress,
     letters = KafkaDeadLetterSink(await start_producer(kafka), settings.dlq_topic)
     # Each letter is tallied for docs/accounting.md once the topic acknowledged it, on both paths that send.
     accounting = AccountingStore(redis, timedelta(seconds=settings.accounting_retention_s))
-    dead_letters = AccountedDeadLetters(letters, accounting, topic_modes)
+    # A dead-lettered key is answered `duplicates` by ingest for W + skew, as a counted one is.
+    keys = AcknowledgedKeys(redis, settings.dedupe_window_s + settings.clock_skew_s,
+                            timedelta(seconds=settings.clock_skew_s), settings.dedupe_mark_bucket_bits)
+    dead_letters = AccountedDeadLetters(letters, accounting, topic_modes, DeadLetteredKeys(keys, clock))
     count_usage = CountUsage(catalog, usage, LateEventRepository(pool), dead_letters, clock, topic_modes,
                              settings.acceptance_policy, EventRecordRepository(pool), counted)
     alerts = partial(evaluate_alerts, partial(PostgresUnitOfWork, pool), catalog,

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from meterflow.adapters.dedupe_marks import HOT_SLICE_S, MarkLayout, digest, hot_bits, with_known_slices, write_args
 from meterflow.adapters.redis_client import RedisClient, key_space
 from meterflow.adapters.redis_keys import ACKNOWLEDGED_PREFIX, DEAD_LETTERED_PREFIX
+from meterflow.clock import Clock
 from meterflow.domain.modes import Mode
 
 # Dead-lettered keys are few: 256 packed buckets hold them at any realistic rate of dead letters.
@@ -74,3 +76,14 @@ class AcknowledgedKeys:
                 pipe.eval(script, len(keys), *keys, *args)
             await pipe.execute()
         await with_known_slices(self._redis, [layout], by_group, write)
+
+
+@dataclass(frozen=True)
+class DeadLetteredKeys:
+    """The processor's side of the acknowledged keys: the keys of the events it dead-lettered."""
+
+    keys: AcknowledgedKeys
+    clock: Clock
+
+    async def dead_lettered(self, mode: Mode, idempotency_keys: Sequence[str]) -> None:
+        await self.keys.remember_dead_lettered(mode, idempotency_keys, self.clock.now())
