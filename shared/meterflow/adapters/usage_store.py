@@ -124,7 +124,10 @@ def decode_rollups(fields: dict[str, str]) -> dict[int, Rollup]:
 
 class UsageStore:
     def __init__(self, redis: RedisClient, *, dedupe_window: timedelta, clock_skew: timedelta,
-                 retention: timedelta, mark_bucket_bits: int = 16, accounting: AccountingStore | None = None) -> None:
+                 retention: timedelta, mark_bucket_bits: int = 16, accounting: AccountingStore | None = None,
+                 hot_bucket_bits: int | None = None) -> None:
+        """`hot_bucket_bits`: the hot slices' bits, by default those holding an hour of the rate the cold
+        bits are sized for (`hot_bits`); the memory bench sets both to hold its keys at their sizing point."""
         self._redis = redis
         self._space = key_space(redis)
         # Where the counted and duplicate figures go, in the same transaction (None: not kept).
@@ -135,7 +138,8 @@ class UsageStore:
         # A slice as wide as a mark must outlive its write: W + skew past an event up to skew ahead.
         width = int((dedupe_window + 2 * clock_skew).total_seconds())
         self._cold = MarkLayout(COLD_MARKS_PREFIX, width, mark_bucket_bits, self._space, packed=True)
-        self._hot = MarkLayout(HOT_MARKS_PREFIX, HOT_SLICE_S, hot_bits(mark_bucket_bits), self._space)
+        self._hot = MarkLayout(HOT_MARKS_PREFIX, HOT_SLICE_S,
+                               hot_bits(mark_bucket_bits) if hot_bucket_bits is None else hot_bucket_bits, self._space)
         # Read only, until its last marks expire (W + 2·skew after the upgrade); its slices name their bits.
         self._previous = MarkLayout(MARKS_PREFIX, width, 16, self._space)
         self._looked = [self._cold, self._previous]
