@@ -162,64 +162,67 @@ async def test_a_rebuild_empties_the_hours_of_a_customer_with_rollups_but_nothin
     assert await s.replace_hours(Mode.TEST, [metric], hours, nothing_on_record) == []  # nothing left to change
 
 
-TOPIC = "mf.events.test"
 HOT_WIDTH_S = 3_600
 
 
-def at(event: CountableEvent, partition: int, offset: int) -> CountableEvent:
+def at(event: CountableEvent, topic: str, partition: int, offset: int) -> CountableEvent:
     """The event as the processor counts it: read at this position, named by it."""
-    return replace(event, position=Position(TOPIC, partition, offset), origin=f"{partition}:{offset}:1")
+    return replace(event, position=Position(topic, partition, offset), origin=f"{partition}:{offset}:1")
 
 
 class Committed:
     """The processor group's committed offsets, as the sweep reads them (set by the test)."""
 
-    def __init__(self) -> None:
-        self.offsets: dict[tuple[str, int], int] = {}
+    def __init__(self, offsets: dict[tuple[str, int], int]) -> None:
+        self.offsets = offsets
 
     async def __call__(self, partitions: object) -> dict[tuple[str, int], int]:
         return dict(self.offsets)
 
 
-async def hot_slices(redis: Redis) -> list[str]:
-    return [str(name) for name in await redis.hkeys(f"{HOT_MARKS_PREFIX}:{Mode.TEST.value}")]
+async def hot_slice_listed(redis: Redis, then: datetime) -> bool:
+    """Whether the hot slice of `then`'s hour (default bits: 16 - 7) is still listed in its registry.
+    Each test writes into an hour of its own, so tests running at once do not share a slice."""
+    name = f"{int(then.timestamp()) // HOT_WIDTH_S * HOT_WIDTH_S}:{HOT_WIDTH_S}:9"
+    listed = await redis.hexists(f"{HOT_MARKS_PREFIX}:{Mode.TEST.value}", name)
+    buckets = await redis.keys(f"{HOT_MARKS_PREFIX}:{Mode.TEST.value}:{name}:*")
+    assert bool(listed) or not buckets, "an unlisted slice left buckets behind"
+    return bool(listed)
 
 
 async def test_a_hot_slice_stays_until_the_processors_committed_past_every_record_it_marks(redis: Redis) -> None:
     """Counted three hours ago in partitions 0 and 1: while partition 1's offsets are uncommitted the slice
     (and so the origin a replay needs) stays, however old; once committed past, the sweep drops it, and
     sweeping again changes nothing."""
-    await redis.delete(f"{HOT_MARKS_PREFIX}:{Mode.TEST.value}")
-    s, metric, customer = store(redis), unique("met"), unique("cus")
+    s, metric, customer, topic = store(redis), unique("met"), unique("cus"), unique("topic")
     first, second = events(metric, customer, 2)
     then = NOW - 3 * HOUR
-    await s.apply([at(first, 0, 40), at(second, 1, 7)], then)
-    name = f"{int(then.timestamp()) // HOT_WIDTH_S * HOT_WIDTH_S}:{HOT_WIDTH_S}:9"
-    committed = Committed()
-    committed.offsets = {(TOPIC, 0): 41, (TOPIC, 1): 7}  # partition 1's record at 7 not committed yet
-    assert await s.sweep_hot_marks(committed, NOW) == 0
-    assert name in await hot_slices(redis)
-    replay = await s.apply([at(second, 1, 7)], NOW)
-    assert (replay.recounted, replay.duplicates) == ([at(second, 1, 7)], [])
-    committed.offsets[(TOPIC, 1)] = 8
-    assert await s.sweep_hot_marks(committed, then + HOUR) == 0  # not an hour past its end yet
-    assert await s.sweep_hot_marks(committed, NOW) == 1
-    assert name not in await hot_slices(redis)
-    assert not await redis.keys(f"{HOT_MARKS_PREFIX}:{Mode.TEST.value}:{name}:*")
-    assert await s.sweep_hot_marks(committed, NOW) == 0
+    await s.apply([at(first, topic, 0, 40), at(second, topic, 1, 7)], then)
+    committed = Committed({(topic, 0): 41, (topic, 1): 7})  # partition 1's record at 7 not committed yet
+    await s.sweep_hot_marks(committed, NOW)
+    assert await hot_slice_listed(redis, then)
+    replay = await s.apply([at(second, topic, 1, 7)], NOW)
+    assert (replay.recounted, replay.duplicates) == ([at(second, topic, 1, 7)], [])
+    committed.offsets[(topic, 1)] = 8
+    await s.sweep_hot_marks(committed, then + HOUR)  # not an hour past its end yet
+    assert await hot_slice_listed(redis, then)
+    await s.sweep_hot_marks(committed, NOW)
+    assert not await hot_slice_listed(redis, then)
+    await s.sweep_hot_marks(committed, NOW)
+    assert not await hot_slice_listed(redis, then)
+    assert await total(s, metric, customer) == (2, Decimal("3.0"))
 
 
 async def test_a_key_found_cold_after_its_hot_slice_is_gone_is_a_duplicate(redis: Redis) -> None:
     """Once the processors committed past the counted record, only its cold mark remains: any record of
     the key (no replay of the counted one can come any more) is a duplicate, never counted again."""
-    s, metric, customer = store(redis), unique("met"), unique("cus")
+    s, metric, customer, topic = store(redis), unique("met"), unique("cus"), unique("topic")
     [first] = events(metric, customer, 1)
-    then = NOW - 3 * HOUR
-    await s.apply([at(first, 2, 5)], then)
-    committed = Committed()
-    committed.offsets = {(TOPIC, 2): 6}
-    await s.sweep_hot_marks(committed, NOW)
-    later = await s.apply([at(first, 2, 9)], NOW)
+    then = NOW - 5 * HOUR
+    await s.apply([at(first, topic, 2, 5)], then)
+    await s.sweep_hot_marks(Committed({(topic, 2): 6}), NOW)
+    assert not await hot_slice_listed(redis, then)
+    later = await s.apply([at(first, topic, 2, 9)], NOW)
     assert (later.counted, later.recounted, len(later.duplicates)) == ([], [], 1)
     assert await total(s, metric, customer) == (1, Decimal("1.5"))
 
@@ -227,10 +230,9 @@ async def test_a_key_found_cold_after_its_hot_slice_is_gone_is_a_duplicate(redis
 async def test_a_sweep_killed_half_way_is_finished_by_the_next(redis: Redis) -> None:
     """A sweep killed after dropping some of a slice's buckets leaves the slice listed: the next sweep
     drops the rest and unlists it, and counting meanwhile is unaffected."""
-    await redis.delete(f"{HOT_MARKS_PREFIX}:{Mode.TEST.value}")
-    s, metric, customer = store(redis), unique("met"), unique("cus")
-    batch = [at(event, 0, offset) for offset, event in enumerate(events(metric, customer, 50))]
-    then = NOW - 3 * HOUR
+    s, metric, customer, topic = store(redis), unique("met"), unique("cus"), unique("topic")
+    batch = [at(event, topic, 0, offset) for offset, event in enumerate(events(metric, customer, 50))]
+    then = NOW - 7 * HOUR
     await s.apply(batch, then)
     name = f"{int(then.timestamp()) // HOT_WIDTH_S * HOT_WIDTH_S}:{HOT_WIDTH_S}:9"
     buckets = [str(k) for k in await redis.keys(f"{HOT_MARKS_PREFIX}:{Mode.TEST.value}:{name}:*")]
@@ -238,11 +240,8 @@ async def test_a_sweep_killed_half_way_is_finished_by_the_next(redis: Redis) -> 
     await redis.unlink(*buckets[: len(buckets) // 2])  # what the killed sweep had done
     again = await s.apply(batch, NOW)
     assert (again.counted, len(again.recounted) + len(again.duplicates)) == ([], 50)
-    committed = Committed()
-    committed.offsets = {(TOPIC, 0): 50}
-    assert await s.sweep_hot_marks(committed, NOW) == 1
-    assert name not in await hot_slices(redis)
-    assert not await redis.keys(f"{HOT_MARKS_PREFIX}:{Mode.TEST.value}:{name}:*")
+    await s.sweep_hot_marks(Committed({(topic, 0): 50}), NOW)
+    assert not await hot_slice_listed(redis, then)
     assert await total(s, metric, customer) == (50, Decimal("75.0"))
 
 
