@@ -162,10 +162,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
             return
         try:
             await counting.sweep_hot_marks()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            log.warning("hot dedupe marks not swept (%s): next round", type(exc).__name__)
+        except Exception as exc:  # housekeeping: a sweep that fails must never stop counting
+            if is_transient(exc):
+                log.warning("hot dedupe marks not swept (%s): next round", type(exc).__name__)
+            else:
+                log.exception("hot dedupe marks not swept: next round")
 
     app.timer(interval=HOT_MARK_SWEEP_INTERVAL_S)(sweep_hot_marks)
 
