@@ -367,13 +367,13 @@ class MarkLayout:
         """The slice fields `registry` lists now (as bucket-name prefix, shift of the digest's 32-bit head)."""
         self._slices[registry] = tuple((f"{registry}:{name}:", 32 - int(name.rsplit(":", 1)[1])) for name in slices)
 
-    def buckets(self, marks: Iterable[tuple[Mode, bytes]], group: int) -> list[str]:
-        """Every bucket each (mode, digest) may be in, in the slices last learnt, each named once."""
+    def buckets(self, heads: Iterable[tuple[Mode, int]], group: int) -> list[str]:
+        """Every bucket each (mode, digest head: `heads`) may be in, in the slices last learnt, each named
+        once."""
         test, live = self.registries(group)
         slices = {Mode.TEST: self._slices.get(test, ()), Mode.LIVE: self._slices.get(live, ())}
         names: dict[str, None] = {}
-        for mode, d in marks:
-            head = int.from_bytes(d[:4], "big")
+        for mode, head in heads:
             for prefix, shift in slices[mode]:
                 names[f"{prefix}{head >> shift}"] = None
         return list(names)
@@ -397,12 +397,17 @@ class MarkLayout:
         """A key kept beside a slice's buckets, in its slot (no bucket is named by a letter)."""
         return f"{registry}:{name}:o"
 
-    def written_buckets(self, marks: Iterable[tuple[Mode, bytes]], name: str, group: int) -> list[str]:
+    def written_buckets(self, heads: Iterable[tuple[Mode, int]], name: str, group: int) -> list[str]:
         """`bucket_of`'s names, with the slice's prefix built once (a batch writes hundreds of marks)."""
         test, live = self.registries(group)
         prefixes = {Mode.TEST: f"{test}:{name}:", Mode.LIVE: f"{live}:{name}:"}
         shift = 32 - self.bits
-        return list(dict.fromkeys(f"{prefixes[mode]}{int.from_bytes(d[:4], 'big') >> shift}" for mode, d in marks))
+        return list(dict.fromkeys(f"{prefixes[mode]}{head >> shift}" for mode, head in heads))
+
+
+def _heads(marks: Iterable[tuple[Mode, bytes]]) -> list[tuple[Mode, int]]:
+    """Each digest's first 4 bytes as an integer, whose top bits name its bucket in every layout."""
+    return [(mode, int.from_bytes(d[:4], "big")) for mode, d in marks]
 
 
 def lookup_args(layouts: Sequence[MarkLayout], marks: Iterable[tuple[Mode, bytes]], group: int = 0
@@ -411,7 +416,8 @@ def lookup_args(layouts: Sequence[MarkLayout], marks: Iterable[tuple[Mode, bytes
     in slot group `group` (`mark_value` reads it), or None."""
     marks = list(marks)
     keys: list[str | bytes] = [registry for layout in layouts for registry in layout.registries(group)]
-    keys += list(dict.fromkeys(bucket for layout in layouts for bucket in layout.buckets(marks, group)))
+    heads = _heads(marks)
+    keys += list(dict.fromkeys(bucket for layout in layouts for bucket in layout.buckets(heads, group)))
     return _LOOKUP, keys, ["".join(layout.kind for layout in layouts), *(_MODE_BYTE[mode] + d for mode, d in marks)]
 
 
@@ -425,12 +431,13 @@ def write_args(written: Sequence[MarkLayout], marks: Sequence[tuple[Mode, bytes,
     digests = [(mode, d) for mode, d, _ in marks]
     keys: list[str | bytes] = [registry for layout in checked for registry in layout.registries(group)]
     args: list[Any] = [now_s, "".join(layout.kind for layout in checked), "".join(layout.kind for layout in written)]
-    buckets: dict[str, None] = dict.fromkeys(bucket for layout in checked for bucket in layout.buckets(digests, group))
+    heads = _heads(digests)
+    buckets: dict[str, None] = dict.fromkeys(bucket for layout in checked for bucket in layout.buckets(heads, group))
     for layout in written:
         name, slice_expiry = layout.slice_of(now_s)
         keys += layout.registries(group)
         args += [name, max(slice_expiry, expiry_s), 1 << (32 - layout.bits)]
-        buckets.update(dict.fromkeys(layout.written_buckets(digests, name, group)))
+        buckets.update(dict.fromkeys(layout.written_buckets(heads, name, group)))
     hash_keys, hash_args = writes.script_args() if writes else ([], [])
     args += [len(marks), *(_MODE_BYTE[mode] + d for mode, d in digests), *(value for _, _, value in marks)]
     return _WRITE, [*keys, *hash_keys, *buckets], [*args, *hash_args]

@@ -282,11 +282,14 @@ class UsageStore:
         """Beside the hot slice written, the highest offset it marks per partition: what the sweep waits
         for the processors to commit past."""
         name, slice_expiry = self._hot.slice_of(now_s)
+        highest: dict[tuple[Mode, str, int], int] = {}
         for e in counted:
-            if e.position is not None:
-                writes.hmax(MarkLayout.beside(self._hot.registry(e.mode, group), name),
-                            f"{e.position.topic}:{e.position.partition}", e.position.offset,
-                            max(slice_expiry, expiry))
+            if (position := e.position) is not None:
+                where = (e.mode, position.topic, position.partition)
+                highest[where] = max(position.offset, highest.get(where, -1))
+        for (mode, topic, partition), offset in highest.items():
+            writes.hmax(MarkLayout.beside(self._hot.registry(mode, group), name), f"{topic}:{partition}", offset,
+                        max(slice_expiry, expiry))
 
     async def sweep_hot_marks(self, committed: CommittedOffsets, now: datetime) -> int:
         """Drop every hot slice that no replay can ask for any more: an hour past its end (no processor
