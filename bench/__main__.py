@@ -119,22 +119,23 @@ def _close_100k(settings: Settings, scale: float) -> Results:
 
 
 def _redis(settings: Settings, scale: float) -> Results:
-    figures: Results = {}
-    for origin, key in (("position", "redis_bytes_per_key"), ("delivery", "redis_bytes_per_key_delivery_origin"),
-                        ("none", "redis_bytes_per_key_no_origin")):
-        found = asyncio.run(redis_memory.measure(settings, int(200_000 * scale), origin))
-        print(f"  {int(200_000 * scale):,} idempotency keys marked with origin {origin} ({found.keys_added:,} "
-              f"Redis keys), used_memory +{found.used_memory_delta:,} B")
-        figures[key] = found.bytes_per_key
-    # The same keys in 256 buckets (~780 a bucket, past the 512 fields a listpack holds): what every mark
-    # costs once a slice holds more than 512 keys a bucket, i.e. above ~55 events/s at the most bits
-    # (docs/scaling.md, "What breaks first").
-    crowded = settings.model_copy(update={"dedupe_mark_bucket_bits": 8})
-    for origin, key in (("position", "redis_bytes_per_key_past_listpack"),
-                        ("none", "redis_bytes_per_key_no_origin_past_listpack")):
-        found = asyncio.run(redis_memory.measure(crowded, int(200_000 * scale), origin))
-        print(f"  origin {origin} in {2 ** 8} buckets: used_memory +{found.used_memory_delta:,} B")
-        figures[key] = found.bytes_per_key
+    n = int(200_000 * scale)
+    found = asyncio.run(redis_memory.measure(settings, n, "position"))
+    print(f"  {n:,} idempotency keys, origin a position, ~300 a bucket: {found.counted:.1f} B a key as counted "
+          f"(cold {found.cold:.1f} + hot {found.hot:.1f}), acknowledged {found.acknowledged:.1f} B")
+    figures: Results = {"redis_bytes_per_key": found.counted, "redis_bytes_per_key_no_origin": found.cold,
+                        "redis_bytes_per_key_hot": found.hot,
+                        "redis_bytes_per_key_acknowledged": found.acknowledged,
+                        "redis_mb_per_event_per_s": redis_memory.mb_per_event_per_s(found, settings)}
+    delivery = asyncio.run(redis_memory.measure(settings, n, "delivery"))
+    print(f"  origin a spool delivery id: {delivery.counted:.1f} B a key as counted (hot {delivery.hot:.1f})")
+    figures["redis_bytes_per_key_delivery_origin"] = delivery.counted
+    # The hot tiers in 256 buckets (~780 a bucket, past the 512 fields a listpack holds): what their marks
+    # cost once an hour of traffic holds more than 512 keys a bucket (docs/scaling.md, "What breaks first").
+    crowded = asyncio.run(redis_memory.measure(settings, n, "position", hot_bits=8))
+    print(f"  hot tiers in {2 ** 8} buckets: hot {crowded.hot:.1f} B, acknowledged {crowded.acknowledged:.1f} B a key")
+    figures["redis_bytes_per_key_past_listpack"] = crowded.hot
+    figures["redis_bytes_per_key_no_origin_past_listpack"] = crowded.acknowledged
     return figures
 
 
@@ -228,8 +229,9 @@ MEASUREMENTS = [
     Measurement("close", ("close_10k_s",), _close),
     Measurement("close100k", ("close_100k_s",), _close_100k),
     Measurement("redis", ("redis_bytes_per_key", "redis_bytes_per_key_delivery_origin",
-                          "redis_bytes_per_key_no_origin", "redis_bytes_per_key_past_listpack",
-                          "redis_bytes_per_key_no_origin_past_listpack"), _redis),
+                          "redis_bytes_per_key_no_origin", "redis_bytes_per_key_hot",
+                          "redis_bytes_per_key_acknowledged", "redis_mb_per_event_per_s",
+                          "redis_bytes_per_key_past_listpack", "redis_bytes_per_key_no_origin_past_listpack"), _redis),
     Measurement("record", ("record_bytes_per_event", "invoice_events_page_p99_ms", "replay_1m_s"), _record),
     Measurement("edges", ("edge_first_fold_s", "edge_usage_p99_ms", "edge_draft_p99_ms", "ingest_p99_alone_ms",
                           "ingest_p99_with_edge_calls_ms", "ingest_p99_during_edge_fold_ms"), _edges),

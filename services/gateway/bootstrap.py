@@ -137,7 +137,7 @@ def gateway_context(settings: Settings, pool: Pool, redis: RedisClient, producer
     retention = timedelta(seconds=s.accounting_retention_s)
     accounting = AccountingStore(redis, retention)
     reconciliation = Reconciliation(accounting, clock, retention, timedelta(seconds=s.processor_stall_after_s))
-    precheck = RedisDuplicatePrecheck(redis, rollups.marks_layout, acknowledged)
+    precheck = RedisDuplicatePrecheck(redis, rollups.counted_layouts, acknowledged)
     if spool is None:
         topics = {mode: s.events_topic(mode) for mode in Mode}
         ingest = IngestBatch(catalog, precheck, KafkaPublisher(producer, topics),

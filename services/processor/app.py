@@ -10,6 +10,7 @@ skips a record and never blocks on one (application/failure_policy.py). Why: doc
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,11 @@ from services.processor.bootstrap import Counting, build_counting
 from services.processor.pipeline import CountSignal, count_batches
 from services.processor.transport import ProcessorApp
 from services.processor.watchdog import CHECK_INTERVAL_S, Watchdog, check
+
+log = logging.getLogger(__name__)
+# How often the processor drops the hot dedupe marks no replay can ask for (they are kept an hour past
+# their slice at least: a few minutes more cost ~3% of the hot tier).
+HOT_MARK_SWEEP_INTERVAL_S = 120.0
 
 
 def observe(report: BatchReport, records: list[Record], done_at: datetime) -> None:
@@ -148,6 +154,21 @@ def create_app(settings: Settings, clock: Clock | None = None) -> faust.App:
         await check(settings, watchdog, len(app.consumer.assignment()))
 
     app.timer(interval=CHECK_INTERVAL_S)(watch)
+
+    async def sweep_hot_marks() -> None:
+        """Every processor sweeps (the sweep is idempotent, and one of them down must not stop it)."""
+        counting = runtime.get("counting")
+        if counting is None:
+            return
+        try:
+            await counting.sweep_hot_marks()
+        except Exception as exc:  # housekeeping: a sweep that fails must never stop counting
+            if is_transient(exc):
+                log.warning("hot dedupe marks not swept (%s): next round", type(exc).__name__)
+            else:
+                log.exception("hot dedupe marks not swept: next round")
+
+    app.timer(interval=HOT_MARK_SWEEP_INTERVAL_S)(sweep_hot_marks)
 
     _add_pages(app, progress, runtime)
     return app

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
+from meterflow.adapters.acknowledged_keys import AcknowledgedKeys, DeadLetteredKeys
 from meterflow.adapters.catalog_repository import CatalogRepository
 from meterflow.adapters.duplicate_precheck import RedisDuplicatePrecheck
 from meterflow.adapters.kafka_publisher import KafkaPublisher
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
 from meterflow.application.ports.usage import CustomerDirectory, DuplicatePrecheck, EventPublisher
+from meterflow.clock import SteppedClock
 from meterflow.domain.catalog import Customer
 from meterflow.domain.counting import CountableEvent
 from meterflow.domain.ids import IdKind, new_id
@@ -35,6 +36,7 @@ NOW = datetime.now(UTC)
 class Checked:
     precheck: DuplicatePrecheck
     mark_counted: Callable[[Mode, str], Awaitable[None]]  # what the processor's count leaves
+    dead_letter: Callable[[Mode, str], Awaitable[None]]  # what the processor's dead letter leaves
 
 
 @pytest.fixture(params=["memory", "redis", pytest.param("redis_cluster", marks=pytest.mark.redis_cluster)])
@@ -44,7 +46,7 @@ async def checked(request: pytest.FixtureRequest, settings: Settings) -> AsyncIt
 
         async def fake_count(mode: Mode, key: str) -> None:
             fake.known.add((mode, key))
-        yield Checked(fake, fake_count)
+        yield Checked(fake, fake_count, fake_count)
         return
     url = request.getfixturevalue("redis_cluster").url if request.param == "redis_cluster" else settings.redis_dsn
     redis = connect_redis(url)
@@ -52,8 +54,11 @@ async def checked(request: pytest.FixtureRequest, settings: Settings) -> AsyncIt
 
     async def count(mode: Mode, key: str) -> None:
         await store.apply([CountableEvent(mode, key, "cus_1", "tokens", NOW, ())], NOW)
-    yield Checked(RedisDuplicatePrecheck(redis, store.marks_layout,
-                                         AcknowledgedKeys(redis, 3_600, timedelta(seconds=300))), count)
+    acknowledged = AcknowledgedKeys(redis, 3_600, timedelta(seconds=300))
+
+    async def dead_letter(mode: Mode, key: str) -> None:
+        await DeadLetteredKeys(acknowledged, SteppedClock(NOW)).dead_lettered(mode, [key])
+    yield Checked(RedisDuplicatePrecheck(redis, store.counted_layouts, acknowledged), count, dead_letter)
     await redis.aclose()
 
 
@@ -63,6 +68,35 @@ async def test_keys_remembered_or_counted_are_known_in_their_mode_only(checked: 
     await checked.mark_counted(Mode.TEST, counted)
     assert await checked.precheck.already_known(Mode.TEST, [remembered, counted, fresh]) == {remembered, counted}
     assert await checked.precheck.already_known(Mode.LIVE, [remembered, counted]) == set()
+
+
+async def test_a_dead_lettered_key_is_known_in_its_mode(checked: Checked) -> None:
+    """The gateway's own memory of a key is short (hourly slices): a retry of a key the processor
+    dead-lettered is still answered as a duplicate, from the processor's record of it."""
+    dead, fresh = unique("d"), unique("f")
+    await checked.dead_letter(Mode.LIVE, dead)
+    assert await checked.precheck.already_known(Mode.LIVE, [dead, fresh]) == {dead}
+    assert await checked.precheck.already_known(Mode.TEST, [dead]) == set()
+
+
+@pytest.mark.parametrize("url", ["redis", pytest.param("redis_cluster", marks=pytest.mark.redis_cluster)])
+async def test_an_acknowledged_key_is_forgotten_an_hour_after_its_slice_unless_counted(
+        request: pytest.FixtureRequest, settings: Settings, url: str) -> None:
+    """Acknowledged keys live in hourly slices, each expiring an hour after its end: past that, only the
+    processor's marks answer (counted keys stay known for W + skew)."""
+    redis = connect_redis(request.getfixturevalue("redis_cluster").url if url == "redis_cluster"
+                          else settings.redis_dsn)
+    try:
+        store = usage_store(redis, settings)
+        precheck = RedisDuplicatePrecheck(redis, store.counted_layouts, AcknowledgedKeys(redis, 3_600))
+        old, recent, counted = unique("o"), unique("r"), unique("c")
+        long_ago = NOW - timedelta(hours=3)
+        await precheck.remember(Mode.TEST, [old, counted], long_ago)
+        await store.apply([CountableEvent(Mode.TEST, counted, "cus_1", "tokens", long_ago, ())], long_ago)
+        await precheck.remember(Mode.TEST, [recent], NOW)
+        assert await precheck.already_known(Mode.TEST, [old, recent, counted]) == {recent, counted}
+    finally:
+        await redis.aclose()
 
 
 @pytest.fixture(params=["memory", "postgres"])

@@ -6,6 +6,7 @@ and counting goes on."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from meterflow.adapters.redis_client import CLUSTER_SLOT_GROUPS, connect_redis
 from meterflow.adapters.redis_keys import KeySpace
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.counting import Changes, Contribution, CountableEvent, RollupKey
+from meterflow.domain.event_record import Position
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.rollups import Observation
@@ -82,3 +84,24 @@ async def test_a_rebuild_finds_every_customers_rollups_on_every_master(store: Us
     changed = await store.replace_hours(Mode.TEST, [metric], Period(START, START + HOUR), Changes())
     assert {c.customer_id for c in changed} == set(customers)
     assert await totals(store, metric, customers) == dict.fromkeys(customers, Decimal(0))
+
+
+async def test_hot_marks_are_swept_in_every_slot_group_once_committed(store: UsageStore) -> None:
+    """The sweep walks every group's hot slices: while partition 3's records are uncommitted a replay still
+    finds its origins (`recounted`) in every group; once committed past, the origins are gone from all
+    groups (a replay is a duplicate) and the counts are unchanged."""
+    metric, customers = unique("met"), [unique("cus") for _ in range(CUSTOMERS)]
+    events = [replace(event, position=Position("mf.events.test", 3, 10_000 + i))
+              for i, event in enumerate(batch(metric, customers, 200, "1"))]
+    await store.apply(events, START)
+    offsets: dict[tuple[str, int], int] = {("mf.events.test", 3): 10_100}
+
+    async def committed(partitions: object) -> dict[tuple[str, int], int]:
+        return dict(offsets)
+    await store.sweep_hot_marks(committed, START + 3 * HOUR)
+    assert len((await store.apply(events, START)).recounted) == 200
+    offsets[("mf.events.test", 3)] = 10_200
+    await store.sweep_hot_marks(committed, START + 3 * HOUR)
+    again = await store.apply(events, START)
+    assert (len(again.recounted), len(again.duplicates)) == (0, 200)
+    assert await totals(store, metric, customers) == dict.fromkeys(customers, Decimal(5))

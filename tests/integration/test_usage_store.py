@@ -10,10 +10,11 @@ from decimal import Decimal
 import pytest
 from redis.asyncio import Redis
 
-from meterflow.adapters.dedupe_marks import MarkLayout, digest, legacy_key
-from meterflow.adapters.redis_keys import MARKS_PREFIX
+from meterflow.adapters.dedupe_marks import MarkLayout, digest, encode_origin, learn_slices, lookup_args, write_args
+from meterflow.adapters.redis_keys import COLD_MARKS_PREFIX, HOT_MARKS_PREFIX, MARKS_PREFIX
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.domain.counting import Changes, Contribution, CountableEvent
+from meterflow.domain.event_record import Position
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.rollups import Observation
@@ -25,9 +26,12 @@ NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 HOUR = timedelta(hours=1)
 
 
-def store(redis: Redis) -> UsageStore:
+WIDTH_S = int(timedelta(days=7, minutes=10).total_seconds())
+
+
+def store(redis: Redis, bits: int = 16) -> UsageStore:
     return UsageStore(redis, dedupe_window=timedelta(days=7), clock_skew=timedelta(minutes=5),
-                      retention=timedelta(days=30))
+                      retention=timedelta(days=30), mark_bucket_bits=bits)
 
 
 def events(metric: str, customer: str, n: int, mode: Mode = Mode.TEST, value: str = "1.5",
@@ -80,18 +84,21 @@ async def test_concurrent_overlapping_batches_count_every_key_once(redis: Redis)
 
 
 async def test_dedupe_keys_expire_after_event_time_plus_window(redis: Redis) -> None:
-    """A mark's hash expires with its slice: at least W + skew after the event, at most a slice later."""
+    """A cold mark's packed bucket expires with its slice: at least W + skew after the event, at most a
+    slice later; it holds the key's 10-byte field and nothing else."""
     s, metric, customer = store(redis), unique("met"), unique("cus")
     [event] = events(metric, customer, 1)
     now = datetime.now(UTC)
     await s.apply([event], now)
-    width = timedelta(days=7, minutes=10)
-    bucket = MarkLayout(MARKS_PREFIX, int(width.total_seconds()), 12).bucket_of(
-        Mode.TEST, digest(event.idempotency_key), int(now.timestamp()))
-    assert await redis.hlen(bucket) >= 1
+    key_digest = digest(event.idempotency_key)
+    bucket = MarkLayout(COLD_MARKS_PREFIX, WIDTH_S, 16, packed=True).bucket_of(Mode.TEST, key_digest,
+                                                                               int(now.timestamp()))
+    size = await redis.strlen(bucket)
+    assert size >= 10 and size % 10 == 0
+    assert await s.known_keys(Mode.TEST, [event.idempotency_key]) == {event.idempotency_key}
     ttl = await redis.ttl(bucket)
     needed = (event.timestamp + timedelta(days=7, minutes=5) - datetime.now(UTC)).total_seconds()
-    assert needed - 5 <= ttl <= needed + width.total_seconds() + 5
+    assert needed - 5 <= ttl <= needed + WIDTH_S + 5
 
 
 async def test_a_process_finds_marks_in_slices_it_had_not_read(redis: Redis) -> None:
@@ -113,13 +120,16 @@ async def test_a_process_finds_marks_in_slices_it_had_not_read(redis: Redis) -> 
 
 
 async def test_marks_of_the_previous_layout_are_still_honoured(redis: Redis) -> None:
-    """A key marked by the previous layout (a string key per mark) is a duplicate until it expires, and a
-    record whose origin it names is recognised as the one counted."""
+    """A key marked by the previous layout (hashes of W + 2·skew slices, the origin as value) is a
+    duplicate until it expires, and a record whose origin it names is recognised as the one counted."""
     s, metric, customer = store(redis), unique("met"), unique("cus")
     plain, named = events(metric, customer, 2)
     named = replace(named, origin="3:1000042:1764081416123456")
-    await redis.set(legacy_key(Mode.TEST, digest(plain.idempotency_key)), "1", ex=60)
-    await redis.set(legacy_key(Mode.TEST, digest(named.idempotency_key)), named.origin or "", ex=60)
+    previous = MarkLayout(MARKS_PREFIX, WIDTH_S, 12)
+    marks = [(Mode.TEST, digest(plain.idempotency_key), b""),
+             (Mode.TEST, digest(named.idempotency_key), encode_origin(named.origin))]
+    script, keys, args = write_args([previous], marks, int(NOW.timestamp()), int(NOW.timestamp()) + 60)
+    await redis.eval(script, len(keys), *keys, *args)
     outcome = await s.apply([plain, named], NOW)
     assert (outcome.counted, outcome.duplicates, outcome.recounted) == ([], [plain], [named])
     assert await s.known_keys(Mode.TEST, [plain.idempotency_key, named.idempotency_key, unique("k")]) == {
@@ -150,3 +160,119 @@ async def test_a_rebuild_empties_the_hours_of_a_customer_with_rollups_but_nothin
     assert {(c.customer_id, c.metric_id, c.start) for c in changed} == {(customer, metric, NOW), (kept, metric, NOW)}
     assert await total(s, metric, customer) == (0, Decimal(0))
     assert await s.replace_hours(Mode.TEST, [metric], hours, nothing_on_record) == []  # nothing left to change
+
+
+HOT_WIDTH_S = 3_600
+
+
+def at(event: CountableEvent, topic: str, partition: int, offset: int) -> CountableEvent:
+    """The event as the processor counts it: read at this position, named by it."""
+    return replace(event, position=Position(topic, partition, offset), origin=f"{partition}:{offset}:1")
+
+
+class Committed:
+    """The processor group's committed offsets, as the sweep reads them (set by the test)."""
+
+    def __init__(self, offsets: dict[tuple[str, int], int]) -> None:
+        self.offsets = offsets
+
+    async def __call__(self, partitions: object) -> dict[tuple[str, int], int]:
+        return dict(self.offsets)
+
+
+async def hot_slice_listed(redis: Redis, then: datetime) -> bool:
+    """Whether the hot slice of `then`'s hour (default bits: 16 - 7) is still listed in its registry.
+    Each test writes into an hour of its own, so tests running at once do not share a slice."""
+    name = f"{int(then.timestamp()) // HOT_WIDTH_S * HOT_WIDTH_S}:{HOT_WIDTH_S}:9"
+    listed = await redis.hexists(f"{HOT_MARKS_PREFIX}:{Mode.TEST.value}", name)
+    buckets = await redis.keys(f"{HOT_MARKS_PREFIX}:{Mode.TEST.value}:{name}:*")
+    assert bool(listed) or not buckets, "an unlisted slice left buckets behind"
+    return bool(listed)
+
+
+async def test_a_hot_slice_stays_until_the_processors_committed_past_every_record_it_marks(redis: Redis) -> None:
+    """Counted three hours ago in partitions 0 and 1: while partition 1's offsets are uncommitted the slice
+    (and so the origin a replay needs) stays, however old; once committed past, the sweep drops it, and
+    sweeping again changes nothing."""
+    s, metric, customer, topic = store(redis), unique("met"), unique("cus"), unique("topic")
+    first, second = events(metric, customer, 2)
+    then = NOW - 3 * HOUR
+    await s.apply([at(first, topic, 0, 40), at(second, topic, 1, 7)], then)
+    committed = Committed({(topic, 0): 41, (topic, 1): 7})  # partition 1's record at 7 not committed yet
+    await s.sweep_hot_marks(committed, NOW)
+    assert await hot_slice_listed(redis, then)
+    replay = await s.apply([at(second, topic, 1, 7)], NOW)
+    assert (replay.recounted, replay.duplicates) == ([at(second, topic, 1, 7)], [])
+    committed.offsets[(topic, 1)] = 8
+    await s.sweep_hot_marks(committed, then + HOUR)  # not an hour past its end yet
+    assert await hot_slice_listed(redis, then)
+    await s.sweep_hot_marks(committed, NOW)
+    assert not await hot_slice_listed(redis, then)
+    await s.sweep_hot_marks(committed, NOW)
+    assert not await hot_slice_listed(redis, then)
+    assert await total(s, metric, customer) == (2, Decimal("3.0"))
+
+
+async def test_a_key_found_cold_after_its_hot_slice_is_gone_is_a_duplicate(redis: Redis) -> None:
+    """Once the processors committed past the counted record, only its cold mark remains: any record of
+    the key (no replay of the counted one can come any more) is a duplicate, never counted again."""
+    s, metric, customer, topic = store(redis), unique("met"), unique("cus"), unique("topic")
+    [first] = events(metric, customer, 1)
+    then = NOW - 5 * HOUR
+    await s.apply([at(first, topic, 2, 5)], then)
+    await s.sweep_hot_marks(Committed({(topic, 2): 6}), NOW)
+    assert not await hot_slice_listed(redis, then)
+    later = await s.apply([at(first, topic, 2, 9)], NOW)
+    assert (later.counted, later.recounted, len(later.duplicates)) == ([], [], 1)
+    assert await total(s, metric, customer) == (1, Decimal("1.5"))
+
+
+async def test_a_sweep_killed_half_way_is_finished_by_the_next(redis: Redis) -> None:
+    """A sweep killed after dropping some of a slice's buckets leaves the slice listed: the next sweep
+    drops the rest and unlists it, and counting meanwhile is unaffected."""
+    s, metric, customer, topic = store(redis), unique("met"), unique("cus"), unique("topic")
+    batch = [at(event, topic, 0, offset) for offset, event in enumerate(events(metric, customer, 50))]
+    then = NOW - 7 * HOUR
+    await s.apply(batch, then)
+    name = f"{int(then.timestamp()) // HOT_WIDTH_S * HOT_WIDTH_S}:{HOT_WIDTH_S}:9"
+    buckets = [str(k) for k in await redis.keys(f"{HOT_MARKS_PREFIX}:{Mode.TEST.value}:{name}:*")]
+    assert len(buckets) > 2
+    await redis.unlink(*buckets[: len(buckets) // 2])  # what the killed sweep had done
+    again = await s.apply(batch, NOW)
+    assert (again.counted, len(again.recounted) + len(again.duplicates)) == ([], 50)
+    await s.sweep_hot_marks(Committed({(topic, 0): 50}), NOW)
+    assert not await hot_slice_listed(redis, then)
+    assert await total(s, metric, customer) == (50, Decimal("75.0"))
+
+
+async def test_changing_the_bucket_bits_hides_no_mark(redis: Redis) -> None:
+    """Each slice names its own bit count: keys counted with 16 bits are duplicates to a store of 24, and
+    the other way round, and the gateway's lookup finds both."""
+    metric, customer = unique("met"), unique("cus")
+    narrow, wide = store(redis, 16), store(redis, 24)
+    before, after = events(metric, customer, 2)
+    assert len((await narrow.apply([before], NOW)).counted) == 1
+    assert len((await wide.apply([after], NOW)).counted) == 1
+    assert len((await wide.apply([before], NOW)).duplicates) == 1
+    assert len((await narrow.apply([after], NOW)).duplicates) == 1
+    assert await store(redis, 12).known_keys(Mode.TEST, [before.idempotency_key, after.idempotency_key]) == {
+        before.idempotency_key, after.idempotency_key}
+
+
+async def test_a_lookup_tells_apart_keys_sharing_a_packed_bucket(redis: Redis) -> None:
+    """With 8 bits 300 keys share 256 buckets, and a field's bytes may appear across two neighbours: only a
+    10-byte-aligned match is a mark."""
+    s, metric, customer = store(redis, 8), unique("met"), unique("cus")
+    await s.apply(events(metric, customer, 300), NOW)
+    fresh = [unique("k") for _ in range(300)]
+    assert await s.known_keys(Mode.TEST, fresh) == set()
+    cold = MarkLayout(COLD_MARKS_PREFIX, WIDTH_S, 8, packed=True)
+    marked = digest(unique("k"))
+    # A bucket whose bytes hold the field only across a boundary: not a mark.
+    name, _ = cold.slice_of(int(NOW.timestamp()))
+    bucket = cold.bucket_of(Mode.TEST, marked, int(NOW.timestamp()))
+    await redis.set(bucket, b"\x00" * 5 + marked[2:] + b"\x00" * 5, ex=60)
+    await redis.hset(cold.registry(Mode.TEST), name, int(NOW.timestamp()) + WIDTH_S)
+    await learn_slices(redis, [cold], [0])
+    script, keys, args = lookup_args([cold], [(Mode.TEST, marked)])
+    assert await redis.eval(script, len(keys), *keys, *args) == [None]

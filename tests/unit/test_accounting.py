@@ -4,6 +4,7 @@ loss is tallied once however often it is told."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -108,6 +109,30 @@ async def test_a_dead_letter_sent_again_is_tallied_once_and_after_the_topic_took
     [tally] = await book.tallies(Mode.TEST, [H10])
     assert tally.dead_lettered == {Source.HTTP: 1, Source.DIRECT: 1}
     assert len(sink.letters) == 4
+
+
+class RememberedKeys:
+    def __init__(self) -> None:
+        self.keys: list[tuple[Mode, str]] = []
+
+    async def dead_lettered(self, mode: Mode, idempotency_keys: Sequence[str]) -> None:
+        self.keys += [(mode, key) for key in idempotency_keys]
+
+
+async def test_the_keys_of_dead_lettered_events_are_remembered_once_the_topic_took_them() -> None:
+    """A retry of a dead-lettered event is answered as a duplicate: its key is remembered, after the letter
+    is durable (never for a letter the topic refused), and only for records that decoded as events."""
+    remembered = RememberedKeys()
+    letters = AccountedDeadLetters(MemoryDeadLetters(), MemoryAccounting(), {"events.test": Mode.TEST}, remembered)
+    await letters.send([DeadLetter(_record(7), "not JSON", DeadLetterCategory.NOT_JSON),
+                        DeadLetter(_record(8), "gone", DeadLetterCategory.UNKNOWN_CUSTOMER, "k-8"),
+                        DeadLetter(_record(9, topic="elsewhere"), "no mode", DeadLetterCategory.UNKNOWN_TOPIC, "k-9")])
+    assert remembered.keys == [(Mode.TEST, "k-8")]
+    refused = AccountedDeadLetters(MemoryDeadLetters(fail_when=lambda _: ConnectionError("down")), MemoryAccounting(),
+                                   {"events.test": Mode.TEST}, remembered)
+    with pytest.raises(ConnectionError):
+        await refused.send([DeadLetter(_record(10), "gone", DeadLetterCategory.UNKNOWN_CUSTOMER, "k-10")])
+    assert remembered.keys == [(Mode.TEST, "k-8")]
 
 
 async def test_a_dead_letter_the_topic_refused_is_not_tallied() -> None:

@@ -20,6 +20,7 @@ from meterflow.application.progress import Progress
 from meterflow.clock import SteppedClock
 from meterflow.domain.counting import CountableEvent
 from meterflow.domain.errors import Unavailable
+from meterflow.domain.event_record import Position
 from meterflow.domain.events import AcceptancePolicy, encode_json
 from meterflow.domain.late_events import FinalizedPeriod
 from meterflow.domain.modes import Mode
@@ -289,3 +290,23 @@ async def test_a_batch_prepared_ahead_is_counted_as_read_then_and_any_other_list
     assert [e.idempotency_key for e in report.outcome.counted] == ["a", "b"] and pipeline.letters() == []
     again = await pipeline.policy.settle(records(body("c", customer="cus_2")))
     assert again.outcome.counted == [] and pipeline.letters()[0][1] is DeadLetterCategory.UNKNOWN_CUSTOMER
+
+
+async def test_a_counted_event_carries_where_its_record_was_read_spooled_or_not() -> None:
+    """The marks keep, per partition, the highest offset they name, and the hot origins are swept only once
+    the group committed past it: every counted event must carry its record's position, a spooled record's
+    too (its origin is its delivery id, not its position)."""
+    pipeline = Pipeline()
+    spooled = Record("events.test", 2, 7, int(NOW.timestamp() * 1000), None, encode_json(body("s")),
+                     delivery_id="5f3a.41")
+    report = await pipeline.policy.settle([*records(body("a")), spooled])
+    assert {e.idempotency_key: e.position for e in report.outcome.counted} == {
+        "a": Position("events.test", 0, 0), "s": Position("events.test", 2, 7)}
+    assert [e.origin for e in report.outcome.counted if e.idempotency_key == "s"] == ["5f3a.41"]
+
+
+async def test_a_dead_letter_of_a_decoded_event_names_its_key_so_a_retry_is_answered_as_a_duplicate() -> None:
+    pipeline = Pipeline()
+    await pipeline.policy.settle(records(b"not json", body("b", customer="cus_nobody"), body("c")))
+    assert [(letter.category, letter.idempotency_key) for letter in pipeline.sink.letters] == [
+        (DeadLetterCategory.NOT_JSON, None), (DeadLetterCategory.UNKNOWN_CUSTOMER, "b")]

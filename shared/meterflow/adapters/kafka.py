@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -143,3 +143,27 @@ async def unprocessed(kafka: KafkaSetup, ends: dict[TopicPartition, int]) -> dic
         return {tp: n for tp, n in left.items() if n > 0}
     finally:
         await consumer.stop()
+
+
+class GroupOffsets:
+    """The processor group's committed offsets, read by a consumer of the group that never subscribes (so
+    it never joins the group or rebalances it), kept open between reads (the hot-mark sweep asks every
+    few minutes). The admin client's group-offsets call is not understood by the embedded broker."""
+
+    def __init__(self, kafka: KafkaSetup) -> None:
+        self._kafka = kafka
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def committed(self, partitions: Collection[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The next offset the group reads in each (topic, partition), 0 where it committed none."""
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.servers, group_id=self._kafka.processor_group,
+                                        enable_auto_commit=False)
+            await consumer.start()
+            self._consumer = consumer
+        return {(topic, partition): await self._consumer.committed(TopicPartition(topic, partition)) or 0
+                for topic, partition in partitions}
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()

@@ -28,8 +28,11 @@ from meterflow.domain.counting import RollupKey
 from meterflow.domain.modes import Mode
 
 # Every prefix meterflow writes under, here so that no two kinds of key can meet.
-MARKS_PREFIX = "mf:m"  # the processor's dedupe marks (dedupe_marks.py)
-ACKNOWLEDGED_PREFIX = "mf:a"  # the gateway's acknowledged keys, same layout
+COLD_MARKS_PREFIX = "mf:c"  # the processor's dedupe marks: packed digests, W + 2·skew slices (dedupe_marks.py)
+HOT_MARKS_PREFIX = "mf:h"  # the same marks with their origins, hourly slices, until the sweep drops them
+MARKS_PREFIX = "mf:m"  # the previous layout of the processor's marks (hashes with origins), read until expired
+ACKNOWLEDGED_PREFIX = "mf:a"  # the gateway's acknowledged keys: hashes, hourly slices
+DEAD_LETTERED_PREFIX = "mf:x"  # keys the processor dead-lettered: packed digests, W + 2·skew slices
 ROLLUPS_PREFIX = "mf:r"
 DISTINCT_PREFIX = "mf:d"
 ACCOUNTING_PREFIX = "mf:acct"

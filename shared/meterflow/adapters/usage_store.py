@@ -11,10 +11,16 @@ The rule itself (which events count, what they add) is `domain/counting.py`; thi
 state it needs, encodes, and writes. Arithmetic never happens in Redis (HINCRBYFLOAT is binary float).
 
 Layout (all keys carry the mode, so test and live never meet):
-- dedupe marks: a field per key (the rest of a 96-bit BLAKE2b digest of it) in small hashes
-  `mf:m:{mode}:{slice}:{bucket}` → the compact origin token of the record counted
-  (`domain/event_record.py`), each hash expiring at once, at least event time + W + skew
-  (`dedupe_marks.py` has the layout and why);
+- dedupe marks, in two tiers written by the same script (`dedupe_marks.py` has the layout and why):
+  **cold**, the last 80 bits of a 96-bit BLAKE2b digest of each key packed in strings
+  `mf:c:{mode}:{slice}:{bucket}`, each expiring at once, at least event time + W + skew; and **hot**,
+  the same key → the compact origin token of the record counted (`domain/event_record.py`) in small
+  hashes of hourly slices `mf:h:{mode}:{slice}:{bucket}`, with the highest offset marked per partition
+  beside them (`…:o`). A lookup reads the cold tier, and the hot one only for a key found there (to tell
+  a replay of the counted record, `recounted`, from a duplicate). `sweep_hot_marks` drops a hot slice
+  once it is an hour past its end and the processors committed past every record it marks: no replay
+  can ask for its origins any more. Marks of the previous layout (`mf:m`, hashes with origins) are read
+  until they expire;
 - `mf:r:{mode}:{metric}:{customer}:{day}` hash, fields `{hour}:{stat}`, one rollup per hour;
 - `mf:d:{mode}:{metric}:{customer}:{day}` hash, distinct value (JSON text) → bitmask of its hours;
 - the accounting figures a batch decides (counted, duplicates per hour of receipt, docs/accounting.md), written
@@ -26,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
@@ -37,16 +43,20 @@ from redis.exceptions import WatchError
 
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.dedupe_marks import (
+    HOT_SLICE_S,
     HashWrites,
     MarkLayout,
     decode_origin,
     digest,
     encode_origin,
+    hot_bits,
+    lookup_args,
     mark_value,
     with_known_slices,
+    write_args,
 )
 from meterflow.adapters.redis_client import RedisClient, begin_multi, key_space, transaction
-from meterflow.adapters.redis_keys import MARKS_PREFIX
+from meterflow.adapters.redis_keys import COLD_MARKS_PREFIX, HOT_MARKS_PREFIX, MARKS_PREFIX
 from meterflow.domain.catalog import Metric
 from meterflow.domain.counting import (
     BatchOutcome,
@@ -75,10 +85,22 @@ for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
 return out
 """
 _HASHES_PER_CALL = 2_000
+_UNLINK_CHUNK = 1_000
+# The processor group's committed offset (the next to read) of each (topic, partition) asked; 0 if none.
+CommittedOffsets = Callable[[Collection[tuple[str, int]]], Awaitable[Mapping[tuple[str, int], int]]]
 
 
 class MarkConflict(WatchError):
     """A key of the batch was marked by someone else between our read and our write: read again."""
+
+
+def _offsets(fields: Mapping[bytes | str, bytes | str]) -> dict[tuple[str, int], int]:
+    """A hot slice's highest offsets, `topic:partition` → offset, by (topic, partition)."""
+    marked: dict[tuple[str, int], int] = {}
+    for name, offset in fields.items():
+        topic, partition = str(name).rsplit(":", 1)
+        marked[(topic, int(partition))] = int(str(offset))
+    return marked
 
 
 def encode_rollup(hour: int, rollup: Rollup) -> dict[str, str]:
@@ -102,7 +124,10 @@ def decode_rollups(fields: dict[str, str]) -> dict[int, Rollup]:
 
 class UsageStore:
     def __init__(self, redis: RedisClient, *, dedupe_window: timedelta, clock_skew: timedelta,
-                 retention: timedelta, mark_bucket_bits: int = 12, accounting: AccountingStore | None = None) -> None:
+                 retention: timedelta, mark_bucket_bits: int = 16, accounting: AccountingStore | None = None,
+                 hot_bucket_bits: int | None = None) -> None:
+        """`hot_bucket_bits`: the hot slices' bits, by default those holding an hour of the rate the cold
+        bits are sized for (`hot_bits`); the memory bench sets both to hold its keys at their sizing point."""
         self._redis = redis
         self._space = key_space(redis)
         # Where the counted and duplicate figures go, in the same transaction (None: not kept).
@@ -111,8 +136,14 @@ class UsageStore:
         self._clock_skew = clock_skew
         self._retention = retention
         # A slice as wide as a mark must outlive its write: W + skew past an event up to skew ahead.
-        self._marks = MarkLayout(MARKS_PREFIX, int((dedupe_window + 2 * clock_skew).total_seconds()),
-                                 mark_bucket_bits, self._space)
+        width = int((dedupe_window + 2 * clock_skew).total_seconds())
+        self._cold = MarkLayout(COLD_MARKS_PREFIX, width, mark_bucket_bits, self._space, packed=True)
+        self._hot = MarkLayout(HOT_MARKS_PREFIX, HOT_SLICE_S,
+                               hot_bits(mark_bucket_bits) if hot_bucket_bits is None else hot_bucket_bits, self._space)
+        # Read only, until its last marks expire (W + 2·skew after the upgrade); its slices name their bits.
+        self._previous = MarkLayout(MARKS_PREFIX, width, 16, self._space)
+        self._looked = [self._cold, self._previous]
+        self._layouts = [self._cold, self._previous, self._hot]
 
     async def ping(self) -> object:
         return await self._redis.ping()
@@ -129,13 +160,14 @@ class UsageStore:
             pipe = self._redis.pipeline(transaction=False)
             for group in self._space.all_groups():
                 self._queue_lookup(pipe, keys, digests, group)
-            return {key for marks in await pipe.execute() for key in self._marks_found(idempotency_keys, marks)}
-        return await with_known_slices(self._redis, [self._marks], self._space.all_groups(), look_up)
+            return {key for marks in await pipe.execute()
+                    for key, mark in zip(idempotency_keys, marks, strict=True) if mark is not None}
+        return await with_known_slices(self._redis, self._looked, self._space.all_groups(), look_up)
 
     @property
-    def marks_layout(self) -> MarkLayout:
-        """Where the marks are (the gateway looks them up together with its own, `any_marked_args`)."""
-        return self._marks
+    def counted_layouts(self) -> list[MarkLayout]:
+        """Where a counted key is marked (the gateway looks them up together with its own)."""
+        return self._looked
 
     async def apply(self, events: Sequence[CountableEvent], now: datetime) -> BatchOutcome:
         """Count each not-yet-seen event once: marks and rollups in one transaction per slot group (one
@@ -163,7 +195,7 @@ class UsageStore:
                     continue
         # A script that finds a slice this process has not read yet (at start, at each new slice) writes
         # nothing and is sent again once the registries are read.
-        return await with_known_slices(self._redis, [self._marks], [group], count)
+        return await with_known_slices(self._redis, self._layouts, [group], count)
 
     async def _apply_once(self, events: Sequence[CountableEvent], now: datetime, group: int) -> BatchOutcome:
         keys = list(dict.fromkeys(e.dedupe_key for e in events))
@@ -197,20 +229,18 @@ class UsageStore:
 
     def _queue_lookup(self, pipe: Pipeline | ClusterPipeline, keys: Sequence[tuple[Mode, str]],
                       digests: Sequence[bytes], group: int) -> None:
-        """One reply: each key's mark in `group`, of this layout or the previous one (read until they expire)."""
-        script, registries, args = self._marks.lookup_args(
-            ((mode, d) for (mode, _), d in zip(keys, digests, strict=True)), legacy=True, group=group)
-        pipe.eval(script, len(registries), *registries, *args)
+        """One reply: each key's mark in `group`, cold or of the previous layout (read until they expire)."""
+        script, names, args = lookup_args(self._looked, ((mode, d) for (mode, _), d in zip(keys, digests, strict=True)),
+                                          group)
+        pipe.eval(script, len(names), *names, *args)
 
-    @staticmethod
-    def _marks_found(keys: Sequence[_K], marks: list[str | None]) -> dict[_K, str | None]:
-        """Each marked key with the origin its mark names (None: unknown)."""
-        found: dict[_K, str | None] = {}
-        for key, mark in zip(keys, marks, strict=True):
-            if mark is not None:
-                value, legacy = mark_value(mark)
-                found[key] = (None if value == b"1" else value.decode()) if legacy else decode_origin(value)
-        return found
+    async def _hot_origins(self, keys: Sequence[_K], marks: Sequence[tuple[Mode, bytes]], group: int
+                           ) -> dict[_K, str]:
+        """The origin the hot tier keeps for each of `keys` (cold marks: the rare duplicate or replay)."""
+        script, names, args = lookup_args([self._hot], marks, group)
+        replies: list[str | None] = await self._redis.eval(script, len(names), *names, *args)
+        return {key: origin for key, reply in zip(keys, replies, strict=True)
+                if reply is not None and (origin := decode_origin(mark_value(reply))) is not None}
 
     async def _read(self, keys: list[tuple[Mode, str]], digests: dict[tuple[Mode, str], bytes],
                     reads: Reads, group: int) -> StoredState:
@@ -221,8 +251,12 @@ class UsageStore:
         for key, values in reads.distinct.items():
             pipe.hmget(self._space.distinct(key), values)
         results = iter(await pipe.execute())
-        hits = self._marks_found(keys, next(results))
-        origins = {key: origin for key, origin in hits.items() if origin is not None}
+        hits = {key: mark_value(mark) for key, mark in zip(keys, next(results), strict=True) if mark is not None}
+        # A previous-layout mark holds its origin; a cold one has it in the hot tier while it may be asked.
+        origins = {key: origin for key, value in hits.items() if (origin := decode_origin(value)) is not None}
+        cold = [key for key, value in hits.items() if not value]
+        if cold:
+            origins |= await self._hot_origins(cold, [(mode, digests[(mode, k)]) for mode, k in cold], group)
         rollups = {key: decode_rollups(next(results)) for key in reads.rollups}
         distinct = {key: {value: int(mask or 0) for value, mask in zip(values, next(results), strict=True)}
                     for key, values in reads.distinct.items()}
@@ -236,10 +270,51 @@ class UsageStore:
         floor = now + self._clock_skew
         latest = max((e.timestamp for e in counted), default=now)
         expiry = math.ceil(max(latest + self._key_memory, floor).timestamp())
+        now_s = int(now.timestamp())
         marks = [(e.mode, digests[e.dedupe_key], encode_origin(e.origin)) for e in counted]
-        script, keys, args = self._marks.write_args(marks, int(now.timestamp()), expiry, check=True, writes=writes,
-                                                    group=group)
+        self._queue_positions(writes, counted, now_s, expiry, group)
+        script, keys, args = write_args([self._cold, self._hot], marks, now_s, expiry, checked=self._looked,
+                                        writes=writes, group=group)
         tx.eval(script, len(keys), *keys, *args)
+
+    def _queue_positions(self, writes: HashWrites, counted: Sequence[CountableEvent], now_s: int, expiry: int,
+                         group: int) -> None:
+        """Beside the hot slice written, the highest offset it marks per partition: what the sweep waits
+        for the processors to commit past."""
+        name, slice_expiry = self._hot.slice_of(now_s)
+        highest: dict[tuple[Mode, str, int], int] = {}
+        for e in counted:
+            if (position := e.position) is not None:
+                where = (e.mode, position.topic, position.partition)
+                highest[where] = max(position.offset, highest.get(where, -1))
+        for (mode, topic, partition), offset in highest.items():
+            writes.hmax(MarkLayout.beside(self._hot.registry(mode, group), name), f"{topic}:{partition}", offset,
+                        max(slice_expiry, expiry))
+
+    async def sweep_hot_marks(self, committed: CommittedOffsets, now: datetime) -> int:
+        """Drop every hot slice that no replay can ask for any more: an hour past its end (no processor
+        writes into it, whatever its clock), and the processors' committed offsets past the highest
+        offset it marks in every partition. Until then it stays, however long the processors are down.
+        Idempotent, and safe to kill anywhere: the slice stays listed until its buckets are gone.
+        Returns how many slices were dropped."""
+        dropped, now_s = 0, int(now.timestamp())
+        for group in self._space.all_groups():
+            for registry in self._hot.registries(group):
+                for name in map(str, await self._redis.hkeys(registry)):
+                    start, width, _ = (int(part) for part in name.split(":"))
+                    if now_s < start + 2 * width:
+                        continue
+                    marked = _offsets(await self._redis.hgetall(MarkLayout.beside(registry, name)))
+                    passed = await committed(list(marked)) if marked else {}
+                    if any(passed.get(tp, 0) <= offset for tp, offset in marked.items()):
+                        continue
+                    buckets = self._hot.slice_buckets(registry, name)
+                    for at in range(0, len(buckets), _UNLINK_CHUNK):
+                        await self._redis.unlink(*buckets[at:at + _UNLINK_CHUNK])
+                    await self._redis.unlink(MarkLayout.beside(registry, name))
+                    await self._redis.hdel(registry, name)
+                    dropped += 1
+        return dropped
 
     def _queue_changes(self, tx: HashWrites, changes: Changes) -> None:
         for key, hours in changes.rollups.items():

@@ -8,11 +8,12 @@ dead-letter topic acknowledged the letters) and losses (after a check proved the
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from meterflow.application.ports.usage import AccountingBook, DeadLetterSink, DeadLetterTally
+from meterflow.application.ports.usage import AccountingBook, DeadLetteredKeys, DeadLetterSink, DeadLetterTally
 from meterflow.clock import Clock
 from meterflow.domain.accounting import (
     HOUR,
@@ -42,12 +43,21 @@ class AccountedDeadLetters:
     sink: DeadLetterSink
     tally: DeadLetterTally
     topic_modes: Mapping[str, Mode]
+    # Where the letters' idempotency keys are remembered, once the letters are durable (None: nowhere).
+    keys: DeadLetteredKeys | None = None
 
     async def send(self, letters: Sequence[DeadLetter]) -> None:
         await self.sink.send(letters)
         await self.tally.dead_lettered([
             (receipt_of(letter.record, mode), record_position(letter.record), letter.category.value)
             for letter in letters if (mode := self.topic_modes.get(letter.record.topic)) is not None])
+        if self.keys is not None:
+            by_mode: dict[Mode, list[str]] = defaultdict(list)
+            for letter in letters:
+                if (mode := self.topic_modes.get(letter.record.topic)) is not None and letter.idempotency_key:
+                    by_mode[mode].append(letter.idempotency_key)
+            for mode, keys in by_mode.items():
+                await self.keys.dead_lettered(mode, keys)
 
 
 @dataclass(frozen=True)

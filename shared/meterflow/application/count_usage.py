@@ -199,13 +199,13 @@ class CountUsage:
         event = item.event
         unknown = unknown_customer(event.customer_id, item.mode, customers)
         if unknown is not None:
-            return DeadLetter(item.record, _reason(unknown), DeadLetterCategory.UNKNOWN_CUSTOMER)
+            return DeadLetter(item.record, _reason(unknown), DeadLetterCategory.UNKNOWN_CUSTOMER, event.idempotency_key)
         try:
             adds = contributions(event, rules)
         except FieldError as exc:
-            return DeadLetter(item.record, _reason(exc), DeadLetterCategory.INVALID_EVENT)
+            return DeadLetter(item.record, _reason(exc), DeadLetterCategory.INVALID_EVENT, event.idempotency_key)
         return CountableEvent(item.mode, event.idempotency_key, event.customer_id, event.event_name,
-                              event.timestamp, adds, item.origin, receipt_of(item.record, item.mode))
+                              event.timestamp, adds, item.origin, receipt_of(item.record, item.mode), item.position)
 
     async def _record_late(self, countable: list[CountableEvent]) -> list[LateEvent]:
         """Report events that land in an already finalized period (they count in usage, never on that

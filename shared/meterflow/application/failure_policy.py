@@ -136,4 +136,5 @@ class FailurePolicy:
 
 def _without_value(letter: DeadLetter) -> DeadLetter:
     return DeadLetter(letter.record._replace(value=b""),
-                      f"{letter.reason} (value left out: the letter could not be sent with it)", letter.category)
+                      f"{letter.reason} (value left out: the letter could not be sent with it)", letter.category,
+                      letter.idempotency_key)

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from meterflow.domain.accounting import Receipt
+from meterflow.domain.event_record import Position
 from meterflow.domain.modes import Mode
 from meterflow.domain.rollups import DaySlice, Observation, Rollup, Window, fold_all, hour_bit, merge_all
 from meterflow.domain.usage import PeriodUsage
@@ -51,6 +52,9 @@ class CountableEvent:
     # Where the record is accounted (docs/accounting.md): its counted or duplicate outcome is tallied in the
     # same transaction as the marks. None: not a record of an events topic (nothing to account).
     receipt: Receipt | None = None
+    # Where the record was read (None: not read from a log): the marks keep the highest position they
+    # name per partition, so they know when no replay can ask for the origin any more.
+    position: Position | None = None
 
     @property
     def dedupe_key(self) -> DedupeKey:

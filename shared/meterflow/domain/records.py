@@ -59,6 +59,9 @@ class DeadLetter:
     record: Record
     reason: str
     category: DeadLetterCategory
+    # The event's idempotency key, when the record decoded as an event: remembered, so that a retry of
+    # it is answered as the duplicate it is (`DeadLetteredKeys`).
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,13 @@ class AcknowledgedTally(Protocol):
     async def publish(self, writer: str, counts: Mapping[tuple[Mode, datetime], int]) -> None: ...
 
 
+class DeadLetteredKeys(Protocol):
+    """Remembers the idempotency keys of dead-lettered events for W + skew, as a counted key is, so that
+    ingest answers a retry of one as a duplicate (the gateway's own memory of it is short)."""
+
+    async def dead_lettered(self, mode: Mode, idempotency_keys: Sequence[str]) -> None: ...
+
+
 class DeadLetterTally(Protocol):
     """Dead letters per (mode, hour of receipt), each (receipt, record position, category) kept once
     however often its letter is sent again."""
