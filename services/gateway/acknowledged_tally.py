@@ -53,20 +53,30 @@ class BrokerAcknowledgements:
 
 
 class SpoolAcknowledgements:
-    """With the spool: the spool's absolute count of the batch's hour, or every hour's after a failure."""
+    """With the spool: the spool's absolute count of the batch's hour, or every hour's after a failure.
+
+    Publishes go one at a time, each reading the counts when its turn comes: two requests publishing at
+    once over two Redis connections could land in either order, and an absolute count written last but
+    read first would leave the hour short (in flight below zero) until the hour's next batch."""
 
     def __init__(self, spool: Spool, accounting: AccountingStore) -> None:
         self._spool, self._accounting = spool, accounting
         self._behind = True  # nothing published yet: the first publish carries every hour
+        self._turn = asyncio.Lock()
 
     async def publish_all(self) -> None:
-        counts = self._spool.acknowledged_by_hour()
-        self._behind = not await _told(self._accounting.publish(self._spool.spool_id, counts), 0)
+        async with self._turn:
+            await self._publish_all()
 
     async def acknowledged(self, mode: Mode, received_at: datetime, count: int) -> None:
-        if self._behind:
-            await self.publish_all()
-            return
-        hour = hour_of(received_at)
-        counts = {(mode, hour): self._spool.acknowledged_by_hour()[(mode, hour)]}
-        self._behind = not await _told(self._accounting.publish(self._spool.spool_id, counts), count)
+        async with self._turn:
+            if self._behind:
+                await self._publish_all()
+                return
+            hour = hour_of(received_at)
+            counts = {(mode, hour): self._spool.acknowledged_by_hour()[(mode, hour)]}
+            self._behind = not await _told(self._accounting.publish(self._spool.spool_id, counts), count)
+
+    async def _publish_all(self) -> None:
+        counts = self._spool.acknowledged_by_hour()
+        self._behind = not await _told(self._accounting.publish(self._spool.spool_id, counts), 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -47,6 +48,16 @@ def test_the_first_event_of_a_key_wins_and_later_ones_are_duplicates() -> None:
 def test_a_key_already_stored_is_a_duplicate() -> None:
     outcome, changes = count_batch([event("k")], StoredState(counted={(Mode.TEST, "k")}))
     assert outcome.duplicates == [event("k")] and not outcome.counted and not changes.rollups
+
+
+def test_a_record_twice_in_one_batch_is_recounted_and_another_record_of_its_key_a_duplicate() -> None:
+    """A spool that produced one event twice (a round sent again after the broker took the first) can put
+    both copies in one fetch: the second is that same record (same delivery id), not a duplicate to tally."""
+    spooled = replace(event("k", "10"), origin="5f3a.41")
+    copy, other = replace(spooled, origin="5f3a.41"), replace(event("k", "99"), origin="5f3a.42")
+    outcome, changes = count_batch([spooled, copy, other], StoredState())
+    assert (outcome.counted, outcome.recounted, outcome.duplicates) == ([spooled], [copy], [other])
+    assert changes.rollups[RollupKey(Mode.TEST, "met_1", "cus_1", DAY)][10].total == Decimal("10")
 
 
 def test_distinct_values_keep_the_hours_they_were_seen_in() -> None:

@@ -132,13 +132,18 @@ def reads_needed(events: Iterable[CountableEvent]) -> Reads:
 def count_batch(events: Sequence[CountableEvent], stored: StoredState) -> tuple[BatchOutcome, Changes]:
     """First event per key wins; later ones (in the store or earlier in this batch) are duplicates."""
     outcome, changes, counted = BatchOutcome(), Changes(), set(stored.counted)
+    # The origin of each key's counted record: the stored one, or the one counted earlier in this batch (a
+    # record a spool produced twice can sit twice in one fetch: its second copy is that record again).
+    origins = dict(stored.origins)
     observed: dict[tuple[RollupKey, int], list[Observation]] = {}  # in the order of the events
     for event in events:
         if event.dedupe_key in counted:
-            again = event.origin is not None and stored.origins.get(event.dedupe_key) == event.origin
+            again = event.origin is not None and origins.get(event.dedupe_key) == event.origin
             (outcome.recounted if again else outcome.duplicates).append(event)
             continue
         counted.add(event.dedupe_key)
+        if event.origin is not None:
+            origins[event.dedupe_key] = event.origin
         outcome.counted.append(event)
         _observe_event(event, stored, changes, observed)
     # Each hour's observations folded at once: one new Rollup per hour touched, not one per event.
