@@ -136,3 +136,31 @@ async def test_a_crash_between_the_claim_and_the_count_counts_each_key_once_on_r
     assert (tally.counted, tally.duplicates) == ({Source.HTTP: 0, Source.DIRECT: 80},
                                                  {Source.HTTP: 0, Source.DIRECT: 30})
     await redis.aclose()
+
+
+async def test_an_applied_mark_outlives_the_claims_of_its_records(store: UsageStore) -> None:
+    """A record a gateway's spool produces again after its first copy was committed carries the same
+    origin: while its claim is kept it is its own claim, so its applied mark must be kept too, or it is
+    counted twice. Here the claims' slice waits for records claimed in it and counted an hour later (a
+    crash between the phases), while the applied slice of the first records is committed past: the
+    sweep keeps it, the record produced again is `recounted`; once every claim is swept, a duplicate."""
+    metric, customers = unique("met"), [unique("cus") for _ in range(CUSTOMERS)]
+    events = [replace(event, position=Position("mf.events.test", 5, 20_000 + i))
+              for i, event in enumerate(batch(metric, customers, 200, "1"))]
+    counted_at_once, claimed_only = events[:100], events[100:]
+    at = START - 24 * HOUR  # slices of their own: no other test writes or sweeps them
+    await store.apply(counted_at_once, at)
+    await store.claim(claimed_only, at)
+    assert len((await store.apply(claimed_only, at + HOUR)).counted) == 100
+    offsets: dict[tuple[str, int], int] = {("mf.events.test", 5): 20_100}
+
+    async def committed(partitions: object) -> dict[tuple[str, int], int]:
+        return dict(offsets)
+    await store.sweep_hot_marks(committed, at + 3 * HOUR)
+    produced_again = await store.apply(counted_at_once, at + 3 * HOUR)
+    assert (len(produced_again.counted), len(produced_again.recounted)) == (0, 100)
+    offsets[("mf.events.test", 5)] = 20_200
+    await store.sweep_hot_marks(committed, at + 3 * HOUR)
+    later = await store.apply(counted_at_once, at + 3 * HOUR)
+    assert (len(later.counted), len(later.recounted), len(later.duplicates)) == (0, 0, 100)
+    assert await totals(store, metric, customers) == dict.fromkeys(customers, Decimal(5))
