@@ -143,22 +143,18 @@ if stale then return stale_reply() end
 return out
 """
 
-# KEYS: the registries of the checked layouts, of the origin layouts, of the written layouts, the hashes
-# of `writes` (one per section below, in order), then the buckets. ARGV: now, checked kinds, origin
-# kinds, written kinds, then per written layout its slice field name, expiry and divisor; n marks, n
-# digests, n values (hash layouts store them), then for each hash: op ('h': HSET the pairs, 'i': HINCRBY
-# each field by its value, 'x': keep the larger of the stored and the given integer), expiry, n pairs,
-# pairs.
-# Without origin layouts (a count): returns 0 (nothing written) when a checked layout already marks a
-# key, else 1. With them (a claim, `claim_args`): each key is marked if no checked layout marks it yet,
-# and the reply says, per key, 0 (marked now), 1 (marked before, and an origin layout holds this key's
-# own value: a replay of the claim) or 2 (marked before for another value, or an unknown one); the
+# KEYS: the registries of the checked layouts, of the written layouts, the hashes of `writes` (one per
+# section below, in order), then the buckets. ARGV: now, checked kinds, '1' for a claim (else '0'),
+# written kinds, then per written layout its slice field name, expiry and divisor; n marks, n digests,
+# n values (hash layouts store them), then for each hash: op ('h': HSET the pairs, 'i': HINCRBY each
+# field by its value, 'x': keep the larger of the stored and the given integer), expiry, n pairs, pairs.
+# A count returns 0 (nothing written) when a checked layout already marks a key, else 1. A claim marks
+# each key no checked layout marks yet and returns, per key, 0 (marked now) or 1 (marked before); its
 # hashes are written only if a key was marked now.
 _WRITE = _LAYOUTS + """
-local now, checked_kinds, origin_kinds, written_kinds = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+local now, checked_kinds, claim, written_kinds = tonumber(ARGV[1]), ARGV[2], ARGV[3] == '1', ARGV[4]
 local checked, written = layouts_of(checked_kinds, 1), {}
-local origins = layouts_of(origin_kinds, 1 + 2 * #checked_kinds)
-local a, k = 5, 1 + 2 * (#checked_kinds + #origin_kinds)
+local a, k = 5, 1 + 2 * #checked_kinds
 for c = 1, #written_kinds do
   written[c] = {packed = string.sub(written_kinds, c, c) == 'p', t = KEYS[k], l = KEYS[k + 1], name = ARGV[a],
                 expiry = tonumber(ARGV[a + 1]), divisor = tonumber(ARGV[a + 2])}
@@ -166,22 +162,18 @@ for c = 1, #written_kinds do
 end
 local n = tonumber(ARGV[a])
 local first = a + 1
-local claim, claims, new = #origin_kinds > 0, {}, {}
-local function marked(layouts, d)
-  for _, layout in ipairs(layouts) do
-    local v = find(layout, d)
-    if v then return v end
-  end
-  return false
-end
+local claims, new = {}, {}
 for i = first, first + n - 1 do
-  if not marked(checked, ARGV[i]) then
+  local marked = false
+  for _, layout in ipairs(checked) do
+    if find(layout, ARGV[i]) then marked = true break end
+  end
+  if not marked then
     new[#new + 1], claims[#claims + 1] = i, 0
-  elseif not claim then
-    return 0
+  elseif claim then
+    claims[#claims + 1] = 1
   else
-    local origin = marked(origins, ARGV[i])
-    claims[#claims + 1] = (origin and origin ~= '' and origin == ARGV[i + n]) and 1 or 2
+    return 0
   end
 end
 if stale then return stale_reply() end
@@ -263,10 +255,6 @@ end
 if claim then return claims end
 return 1
 """
-
-
-# A claim's answer per mark (`write_args` with `origins`).
-CLAIMED, OWN, TAKEN = 0, 1, 2
 
 
 def digest(idempotency_key: str) -> bytes:
@@ -470,23 +458,20 @@ def lookup_args(layouts: Sequence[MarkLayout], marks: Iterable[tuple[Mode, bytes
 
 def write_args(written: Sequence[MarkLayout], marks: Sequence[tuple[Mode, bytes, bytes]], now_s: int, expiry_s: int,
                *, checked: Sequence[MarkLayout] = (), writes: HashWrites | None = None, group: int = 0,
-               origins: Sequence[MarkLayout] = ()) -> tuple[str, list[str | bytes], list[Any]]:
+               claim: bool = False) -> tuple[str, list[str | bytes], list[Any]]:
     """The script writing `marks` (mode, digest, value) into the current slice of each `written` layout
     in slot group `group`, each slice living at least until `expiry_s`; nothing is written if any
     `checked` layout marks one of them already. `writes` must name keys of the same group (one slot on
     a cluster).
 
-    With `origins` (hash layouts) it is a **claim** instead: each mark not in a `checked` layout yet is
-    written, the others are left as they are, and the reply is a list, per mark, of `CLAIMED` (written
-    now), `OWN` (marked before, and an `origins` layout keeps this very value: a replay of the same
-    claim) or `TAKEN` (marked before for another value, or for one no longer kept). `writes` are done
-    only if a mark was written."""
+    A `claim` instead writes each mark no `checked` layout holds yet, leaves the others as they are, and
+    answers per mark whether it was marked before (`writes` are done only if a mark was written)."""
     digests = [(mode, d) for mode, d, _ in marks]
-    looked = [*checked, *origins]
-    keys: list[str | bytes] = [registry for layout in looked for registry in layout.registries(group)]
-    args: list[Any] = [now_s, *("".join(layout.kind for layout in kinds) for kinds in (checked, origins, written))]
+    keys: list[str | bytes] = [registry for layout in checked for registry in layout.registries(group)]
+    args: list[Any] = [now_s, "".join(layout.kind for layout in checked), "1" if claim else "0",
+                       "".join(layout.kind for layout in written)]
     heads = _heads(digests)
-    buckets: dict[str, None] = dict.fromkeys(bucket for layout in looked for bucket in layout.buckets(heads, group))
+    buckets: dict[str, None] = dict.fromkeys(bucket for layout in checked for bucket in layout.buckets(heads, group))
     for layout in written:
         name, slice_expiry = layout.slice_of(now_s)
         keys += layout.registries(group)

@@ -48,7 +48,6 @@ from redis.exceptions import WatchError
 from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.dedupe_marks import (
     HOT_SLICE_S,
-    TAKEN,
     HashWrites,
     MarkLayout,
     decode_origin,
@@ -216,7 +215,9 @@ class UsageStore:
         and a hot mark naming this record's origin (claimed); a marked key whose hot mark names this very
         record is its own claim again (a replay); any other marked key, or a later event of a key in the
         batch, lost to another record (a duplicate, as is a record whose claim's origin is swept). Two
-        processors claiming one key at once: the script is atomic in the key's group, one of them wins."""
+        processors claiming one key at once: the script is atomic in the key's group, one of them wins.
+        A claim sent again (a replay, or redis-py resending a script whose reply a failed connection
+        lost) answers the same for a record with an origin, as every record the processor reads has."""
         first: dict[DedupeKey, int] = {}
         for index, event in enumerate(events):
             first.setdefault(event.dedupe_key, index)
@@ -226,23 +227,30 @@ class UsageStore:
             by_group[self._space.group_of_digest(digests[key])].append(events[index])
         now_s = int(now.timestamp())
 
-        async def claim_group(claimed: list[CountableEvent], group: int) -> list[int]:
-            async def send() -> list[int]:
+        async def claim_group(claimed: list[CountableEvent], group: int) -> list[bool]:
+            async def send() -> list[bool]:
                 expiry = self._mark_expiry(claimed, now)
                 writes = HashWrites()
                 self._queue_positions(writes, self._hot, claimed, now_s, expiry, group)
                 marks = [(e.mode, digests[e.dedupe_key], encode_origin(e.origin)) for e in claimed]
                 script, keys, args = write_args([self._cold, self._hot], marks, now_s, expiry, checked=[self._cold],
-                                                origins=[self._hot], writes=writes, group=group)
-                answers: list[int] = await self._redis.eval(script, len(keys), *keys, *args)
-                return answers
+                                                writes=writes, group=group, claim=True)
+                before: list[int] = await self._redis.eval(script, len(keys), *keys, *args)
+                # A key marked before is this record's own claim if its hot mark names this record: read
+                # apart (rare), as the hot mark was written with the cold one and stays until swept.
+                marked = [index for index, answer in enumerate(before) if int(answer)]
+                origins = await self._hot_origins(
+                    marked, [(claimed[i].mode, digests[claimed[i].dedupe_key]) for i in marked], group,
+                    self._hot) if marked else {}
+                return [not int(answer) or (e.origin is not None and origins.get(index) == e.origin)
+                        for index, (e, answer) in enumerate(zip(claimed, before, strict=True))]
             return await with_known_slices(self._redis, [self._cold, self._hot], [group], send)
         await ready(self._redis)
         answers = await asyncio.gather(*(claim_group(part, group) for group, part in by_group.items()))
         held = dict.fromkeys(range(len(events)), False)
-        for part, replies in zip(by_group.values(), answers, strict=True):
-            for event, answer in zip(part, replies, strict=True):
-                held[first[event.dedupe_key]] = int(answer) != TAKEN
+        for part, holds in zip(by_group.values(), answers, strict=True):
+            for event, holding in zip(part, holds, strict=True):
+                held[first[event.dedupe_key]] = holding
         return list(held.values())
 
     async def _apply_group(self, events: Sequence[CountableEvent], taken: Sequence[CountableEvent], now: datetime,
