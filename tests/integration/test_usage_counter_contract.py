@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -132,6 +133,18 @@ async def test_a_key_sent_for_two_customers_at_once_counts_once(store: CountingS
     outcomes = await asyncio.gather(*(store.apply([books.event(key, value="3")], START) for books in (one, other)))
     assert sorted((len(o.counted), len(o.duplicates)) for o in outcomes) == [(0, 1), (1, 0)]
     assert [(await books.figure(store)).rollup.events for books in (one, other)] in ([1, 0], [0, 1])
+
+
+async def test_a_record_twice_in_one_batch_counts_once_and_its_copy_is_recounted(store: CountingStore) -> None:
+    """A spool that produced one event twice can put both copies in one fetch (same delivery id, the
+    origin): the copy is that record again, not a duplicate to tally; another record of the key is."""
+    books, key = Books(), unique("k")
+    first = replace(books.event(key, value="4"), origin="5f3a.41")
+    outcome = await store.apply([first, replace(first), replace(first, origin="5f3a.42")], START)
+    assert (len(outcome.counted), len(outcome.recounted), len(outcome.duplicates)) == (1, 1, 1)
+    replayed = await store.apply([first, first], START)
+    assert (len(replayed.counted), len(replayed.recounted), len(replayed.duplicates)) == (0, 2, 0)
+    assert (await books.figure(store)).rollup.events == 1
 
 
 async def test_a_batch_with_nothing_to_count_counts_nothing(store: CountingStore) -> None:
