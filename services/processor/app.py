@@ -24,7 +24,7 @@ from meterflow.application.count_usage import BatchReport
 from meterflow.application.progress import Progress
 from meterflow.clock import Clock, SystemClock
 from meterflow.domain.records import Record
-from meterflow.heap import tune_for_serving
+from meterflow.heap import PROCESSOR_YOUNG_THRESHOLD, tune_for_serving
 from meterflow.logs import configure_logging
 from meterflow.observability import (
     CONSUMER_LAG,
@@ -200,6 +200,6 @@ def _add_pages(app: faust.App, progress: Progress, runtime: dict[str, Counting])
 def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level, "processor")
     app = create_app(settings)
-    tune_for_serving()
+    tune_for_serving(PROCESSOR_YOUNG_THRESHOLD)
     faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
                  override_logging=False).execute_from_commandline()
