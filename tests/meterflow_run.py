@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from services.topology import COPY_PORT_STEP, WEB_PORT_VARIABLES, parse_scale
+from testkit.folders import data_folder
 from testkit.ports import free_port
 
 PORT_NAMES = ("EMBEDDED_KAFKA_PORT", "EMBEDDED_REDIS_PORT", "EMBEDDED_POSTGRES_PORT", "API_PORT",
@@ -62,7 +63,7 @@ def child_running(pid: int, program: str, *args: str) -> int | None:
 
 @dataclass
 class MeterflowRun:
-    data_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="meterflow-run-"))
+    data_dir: str = field(default_factory=lambda: str(data_folder("meterflow-run-")))
     ports: dict[str, int] = field(default_factory=dict)  # by name without the prefix; chosen when not given
     process: subprocess.Popen[str] | None = None
     settings: dict[str, str] = field(default_factory=dict)  # more MF_* variables, by name without the prefix
@@ -136,10 +137,13 @@ class MeterflowRun:
                  for log in logs]
         return "\n".join(["--- meterflow run's own messages:", self.supervisor_messages(), *tails])
 
-    def kill(self) -> None:
+    def end(self) -> None:
+        """kill -9 it if it still runs, and remove its folder, servers' data included (a failing test has
+        printed the run's post-mortem by then)."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
     async def restarts(self, *services: str) -> list[float]:
         """`meterflow_service_restarts_total` of each service, from the supervisor's /metrics."""
