@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
 from meterflow.adapters.dedupe_marks import MarkLayout, digest, lookup_args, with_known_slices
 from meterflow.adapters.redis_client import RedisClient, key_space
+from meterflow.domain.looked_up_keys import LookedUpKeys
 from meterflow.domain.modes import Mode
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,13 @@ class RedisDuplicatePrecheck:
         self._redis, self._counted, self._acknowledged, self._timeout_s = redis, list(counted), acknowledged, timeout_s
         self._space = key_space(redis)
 
-    async def already_known(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
+    async def already_known(self, mode: Mode, idempotency_keys: Sequence[str]) -> LookedUpKeys:
         if not idempotency_keys:
-            return set()
+            return LookedUpKeys(set())
+        as_stored = {key: digest(key) for key in idempotency_keys}  # kept for `remember`
         # A counted key's mark is in its customer's slot group, an acknowledged one in its digest's: on a
         # cluster every group is asked for every key, one script a group, in one round trip.
-        digests = [(mode, digest(key)) for key in idempotency_keys]
+        digests = [(mode, d) for d in as_stored.values()]
         layouts = [*self._counted, *self._acknowledged.layouts]
 
         async def look_up() -> list[list[str | None]]:
@@ -50,13 +52,15 @@ class RedisDuplicatePrecheck:
                 with_known_slices(self._redis, layouts, self._space.all_groups(), look_up), self._timeout_s)
         except (RedisError, TimeoutError):
             log.warning("duplicate pre-check skipped: Redis unavailable")
-            return set()
-        return {key for found in replies for key, mark in zip(idempotency_keys, found, strict=True)
-                if mark is not None}
+            return LookedUpKeys(set(), as_stored)
+        return LookedUpKeys({key for found in replies for key, mark in zip(idempotency_keys, found, strict=True)
+                             if mark is not None}, as_stored)
 
-    async def remember(self, mode: Mode, idempotency_keys: Sequence[str], now: datetime) -> None:
+    async def remember(self, mode: Mode, idempotency_keys: Sequence[str], now: datetime,
+                       looked_up: LookedUpKeys | None = None) -> None:
+        as_stored = looked_up.as_stored if looked_up is not None else {}
+        digests = [as_stored.get(key) or digest(key) for key in idempotency_keys]
         try:
-            await asyncio.wait_for(self._acknowledged.mark(mode, [digest(key) for key in idempotency_keys], now),
-                                   self._timeout_s)
+            await asyncio.wait_for(self._acknowledged.mark(mode, digests, now), self._timeout_s)
         except (RedisError, TimeoutError):
             log.warning("acknowledged keys not remembered: Redis unavailable")
