@@ -251,6 +251,12 @@ class UsageStore:
         for part, holds in zip(by_group.values(), answers, strict=True):
             for event, holding in zip(part, holds, strict=True):
                 held[first[event.dedupe_key]] = holding
+        # A later copy of a claiming record in the batch (a spool produced it twice into one fetch) holds
+        # the claim too: the count finds it `recounted` there, not a duplicate.
+        for index, event in enumerate(events):
+            leader = events[first[event.dedupe_key]]
+            if index != first[event.dedupe_key] and event.origin is not None and event.origin == leader.origin:
+                held[index] = held[first[event.dedupe_key]]
         return list(held.values())
 
     async def _apply_group(self, events: Sequence[CountableEvent], taken: Sequence[CountableEvent], now: datetime,
