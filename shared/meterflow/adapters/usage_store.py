@@ -247,17 +247,13 @@ class UsageStore:
             return await with_known_slices(self._redis, [self._cold, self._hot], [group], send)
         await ready(self._redis)
         answers = await asyncio.gather(*(claim_group(part, group) for group, part in by_group.items()))
-        held = dict.fromkeys(range(len(events)), False)
-        for part, holds in zip(by_group.values(), answers, strict=True):
-            for event, holding in zip(part, holds, strict=True):
-                held[first[event.dedupe_key]] = holding
-        # A later copy of a claiming record in the batch (a spool produced it twice into one fetch) holds
-        # the claim too: the count finds it `recounted` there, not a duplicate.
-        for index, event in enumerate(events):
-            leader = events[first[event.dedupe_key]]
-            if index != first[event.dedupe_key] and event.origin is not None and event.origin == leader.origin:
-                held[index] = held[first[event.dedupe_key]]
-        return list(held.values())
+        claimed_by_first = {event.dedupe_key: holding for part, holds in zip(by_group.values(), answers, strict=True)
+                            for event, holding in zip(part, holds, strict=True)}
+        # A later event of a key holds nothing, unless it is a copy of the claiming record (a spool produced
+        # it twice into one fetch): the count then finds it `recounted`, not a duplicate.
+        return [claimed_by_first[e.dedupe_key] and (index == first[e.dedupe_key] or (
+                    e.origin is not None and e.origin == events[first[e.dedupe_key]].origin))
+                for index, e in enumerate(events)]
 
     async def _apply_group(self, events: Sequence[CountableEvent], taken: Sequence[CountableEvent], now: datetime,
                            group: int) -> BatchOutcome:
