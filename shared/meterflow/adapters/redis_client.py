@@ -64,7 +64,7 @@ async def ready(redis: RedisClient) -> None:
 
 async def transaction(redis: RedisClient) -> Pipeline | ClusterPipeline:
     """A MULTI/EXEC pipeline. On a cluster the client is first made ready in the running event loop:
-    redis-py 8.1 queues each command of a cluster transaction from a helper thread with its own loop, and
+    redis-py (8.1, 8.2) queues each command of a cluster transaction from a helper thread with its own loop, and
     a client not yet initialised would open its node connections there, unusable afterwards."""
     await ready(redis)
     return redis.pipeline(transaction=True)
