@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from meterflow.adapters.kafka import ensure_topics
 from meterflow.migrations import upgrade_to_head
@@ -20,6 +18,7 @@ from meterflow.settings import Settings
 from services.devstack.embedded import build_stack, running
 from services.supervisor import EMBEDDED_KAFKA_TIMEOUTS
 from services.wiring import kafka_setup
+from testkit.folders import data_folder
 from testkit.ports import free_port
 
 
@@ -40,9 +39,7 @@ class Bench:
 def bench_stack(keep_data: bool = False) -> Iterator[Bench]:
     """Migrated servers with the events topics created; embedded ones stop on exit."""
     given = Settings()
-    # Not a private (0700) folder: as root, Postgres runs as another user and must reach its data.
-    data_dir = Path(tempfile.mkdtemp(prefix="meterflow-bench-"))
-    data_dir.chmod(0o755)
+    data_dir = data_folder("meterflow-bench-")
     ports = {"kafka_port": None if given.kafka_bootstrap else free_port(),
              "redis_port": None if given.redis_url else free_port(),
              "postgres_port": None if given.database_url else free_port()}

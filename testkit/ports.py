@@ -36,17 +36,25 @@ def _band() -> range:
     return range(low + worker * share, low + (worker + 1) * share)
 
 
-def free_port() -> int:
+def free_port(copies: int = 1, step: int = 1) -> int:
+    """A free port, never handed out before in this process. With `copies`, the port of a service that
+    runs in several copies, each listening `step` ports above the previous (`meterflow run --scale`): the
+    copies' ports are free and handed out too, so no other server of the run can take one first."""
     band = _band()
     for _ in range(200):
-        port = random.choice(band)
-        if port in _handed_out:
+        port = random.choice(range(band.start, band.stop - step * (copies - 1)))
+        ports = [port + step * copy for copy in range(copies)]
+        if _handed_out.intersection(ports) or not all(map(_bindable, ports)):
             continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
+        _handed_out.update(ports)
         return port
     raise RuntimeError(f"no free port found in {band}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -27,6 +27,7 @@ from meterflow.settings import Settings
 from services.devstack.embedded import build_stack, running
 from services.key_ops import create_api_key
 from services.wiring import kafka_setup
+from testkit.folders import data_folder
 from testkit.ports import free_port
 from tests.redis_cluster import LocalRedisCluster
 from tests.support import ServiceProcess, TestEnvironment, stack_settings
@@ -35,7 +36,7 @@ from tests.support import ServiceProcess, TestEnvironment, stack_settings
 @pytest.fixture(scope="session")
 def environment() -> Iterator[TestEnvironment]:
     # Not pytest's tmp_path: its root is private to the user, and Postgres runs as another user under root.
-    data_dir = Path(tempfile.mkdtemp(prefix="meterflow-test-"))
+    data_dir = data_folder("meterflow-test-")
     if os.environ.get("MF_TEST_CONTAINERS") == "1":
         from tests.containers import container_settings
 

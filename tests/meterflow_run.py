@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from services.topology import COPY_PORT_STEP, WEB_PORT_VARIABLES, parse_scale
+from testkit.folders import data_folder
 from testkit.ports import free_port
 
 PORT_NAMES = ("EMBEDDED_KAFKA_PORT", "EMBEDDED_REDIS_PORT", "EMBEDDED_POSTGRES_PORT", "API_PORT",
@@ -61,11 +63,19 @@ def child_running(pid: int, program: str, *args: str) -> int | None:
 
 @dataclass
 class MeterflowRun:
-    data_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="meterflow-run-"))
-    ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in PORT_NAMES})
+    data_dir: str = field(default_factory=lambda: str(data_folder("meterflow-run-")))
+    ports: dict[str, int] = field(default_factory=dict)  # by name without the prefix; chosen when not given
     process: subprocess.Popen[str] | None = None
     settings: dict[str, str] = field(default_factory=dict)  # more MF_* variables, by name without the prefix
     arguments: tuple[str, ...] = ()  # of `meterflow run` (`--scale …`)
+
+    def __post_init__(self) -> None:
+        """Each service's copies listen 100·(k-1) ports above its port: those are kept free too, or a
+        server of the run could take one and the copy, unable to listen, would crash-loop the run."""
+        scale = self.arguments[self.arguments.index("--scale") + 1] if "--scale" in self.arguments else ""
+        counts = parse_scale(scale) if scale else {}
+        copies = {variable.removeprefix("MF_"): counts.get(kind, 1) for kind, variable in WEB_PORT_VARIABLES.items()}
+        self.ports = self.ports or {name: free_port(copies.get(name, 1), COPY_PORT_STEP) for name in PORT_NAMES}
 
     @property
     def env(self) -> dict[str, str]:
@@ -112,13 +122,28 @@ class MeterflowRun:
         """Exit status and the supervisor's own messages (the services' JSON log lines left out)."""
         assert self.process is not None
         self.process.communicate(timeout=timeout_s)
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return self.process.returncode, "\n".join(line for line in lines if not line.startswith("{"))
+        return self.process.returncode, self.supervisor_messages()
 
-    def kill(self) -> None:
+    def supervisor_messages(self) -> str:
+        """The supervisor's own messages in its log (the services' JSON log lines left out)."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(line for line in lines if not line.startswith("{"))
+
+    def postmortem(self) -> str:
+        """What a failed test needs to say why: the supervisor's messages (exits, restarts, a crash loop)
+        and the last lines of each embedded server's log (a server that stopped says when and why)."""
+        logs = sorted((Path(self.data_dir) / "logs").glob("*.log"))
+        tails = [f"--- {log.name}, last lines:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+                 for log in logs]
+        return "\n".join(["--- meterflow run's own messages:", self.supervisor_messages(), *tails])
+
+    def end(self) -> None:
+        """kill -9 it if it still runs, and remove its folder, servers' data included (a failing test has
+        printed the run's post-mortem by then)."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
     async def restarts(self, *services: str) -> list[float]:
         """`meterflow_service_restarts_total` of each service, from the supervisor's /metrics."""
@@ -131,13 +156,18 @@ class MeterflowRun:
 
 @contextlib.asynccontextmanager
 async def started(run: MeterflowRun) -> AsyncIterator[httpx.AsyncClient]:
-    """The run started (its banner names the API) and a client with a fresh test-mode key."""
+    """The run started (its banner names the API) and a client with a fresh test-mode key. A test failing
+    inside prints the run's post-mortem, so that a failure in CI says what the run went through."""
     banner = await asyncio.to_thread(run.start)
     assert run.api_url in banner, banner
     key = await asyncio.to_thread(run.create_key)
-    async with httpx.AsyncClient(base_url=run.api_url, headers={"Authorization": f"Bearer {key}"},
-                                 timeout=10) as api:
-        yield api
+    try:
+        async with httpx.AsyncClient(base_url=run.api_url, headers={"Authorization": f"Bearer {key}"},
+                                     timeout=10) as api:
+            yield api
+    except BaseException:
+        print(run.postmortem())  # captured: shown with the failure
+        raise
 
 
 def restarted_since(before: list[float]) -> Callable[[list[float]], bool]:

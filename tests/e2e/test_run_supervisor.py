@@ -37,7 +37,7 @@ def test_run_starts_everything_and_sigterm_stops_every_child() -> None:
         assert not [c for c in children if os.path.exists(f"/proc/{c}")], "orphans left behind"
         assert not [p for p in run.ports.values() if listening(p)], "ports still held"
     finally:
-        run.kill()
+        run.end()
 
 
 def _answers(url: str) -> bool:

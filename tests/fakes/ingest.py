@@ -9,6 +9,7 @@ from datetime import datetime
 
 from meterflow.domain.errors import Unavailable
 from meterflow.domain.events import Event
+from meterflow.domain.looked_up_keys import LookedUpKeys
 from meterflow.domain.modes import Mode
 
 
@@ -27,10 +28,12 @@ class Precheck:
     known: set[tuple[Mode, str]] = field(default_factory=set)
     remembered: list[tuple[Mode, str]] = field(default_factory=list)
 
-    async def already_known(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
-        return {key for key in idempotency_keys if (mode, key) in self.known or (mode, key) in self.remembered}
+    async def already_known(self, mode: Mode, idempotency_keys: Sequence[str]) -> LookedUpKeys:
+        return LookedUpKeys({key for key in idempotency_keys
+                             if (mode, key) in self.known or (mode, key) in self.remembered})
 
-    async def remember(self, mode: Mode, idempotency_keys: Sequence[str], now: datetime) -> None:
+    async def remember(self, mode: Mode, idempotency_keys: Sequence[str], now: datetime,
+                       looked_up: LookedUpKeys | None = None) -> None:
         self.remembered += [(mode, key) for key in idempotency_keys]
 
 

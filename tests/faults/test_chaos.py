@@ -148,4 +148,4 @@ async def test_seeded_kills_under_retrying_load_leave_every_figure_exact() -> No
         status, log = await asyncio.to_thread(run.wait, 90)
         assert status == 0, log
     finally:
-        run.kill()
+        run.end()

@@ -68,7 +68,7 @@ async def test_ctrl_c_under_load_counts_every_acknowledged_event() -> None:
         async with started(run) as api:
             await usage_reaches(api, setup, str(len(load.acknowledged)), timeout_s=30)
     finally:
-        run.kill()
+        run.end()
 
 
 async def test_a_service_or_server_that_dies_is_restarted_and_counting_goes_on() -> None:
@@ -89,7 +89,7 @@ async def test_a_service_or_server_that_dies_is_restarted_and_counting_goes_on()
         status, stderr = await asyncio.to_thread(run.wait, 60)
         assert status == 0, stderr
     finally:
-        run.kill()
+        run.end()
 
 
 async def test_a_broker_killed_under_load_comes_back_and_every_event_acknowledged_after_counts() -> None:
@@ -139,7 +139,7 @@ async def test_a_broker_killed_under_load_comes_back_and_every_event_acknowledge
         assert status == 0, stderr
         assert f"{lost} acknowledged events LOST in test mode" in stderr, stderr
     finally:
-        run.kill()
+        run.end()
 
 
 async def assert_loss_reported(run: MeterflowRun, api: httpx.AsyncClient, setup: Setup, answered: int) -> int:

@@ -39,7 +39,7 @@ async def shared() -> AsyncIterator[tuple[MeterflowRun, httpx.AsyncClient]]:
         async with started(run) as api:
             yield run, api
     finally:
-        run.kill()
+        run.end()
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ async def test_a_full_spool_answers_503_with_retry_after_and_loses_nothing() -> 
         if broker:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(broker, signal.SIGCONT)
-        run.kill()
+        run.end()
 
 
 async def test_acknowledged_events_the_broker_lost_before_they_were_counted_are_counted_once(

@@ -143,7 +143,7 @@ async def test_kills_of_every_kind_in_a_many_process_topology_leave_billing_exac
     async with AsyncExitStack() as stack:
         double, receiver = await stack.enter_async_context(billing_servers())
         run = topology(redis_cluster, double)
-        stack.callback(run.kill)
+        stack.callback(run.end)
         began = time.monotonic()
         api = await stack.enter_async_context(started(run))
         up_s = time.monotonic() - began

@@ -66,8 +66,20 @@ async def test_keys_remembered_or_counted_are_known_in_their_mode_only(checked: 
     remembered, counted, fresh = unique("r"), unique("c"), unique("f")
     await checked.precheck.remember(Mode.TEST, [remembered], NOW)
     await checked.mark_counted(Mode.TEST, counted)
-    assert await checked.precheck.already_known(Mode.TEST, [remembered, counted, fresh]) == {remembered, counted}
-    assert await checked.precheck.already_known(Mode.LIVE, [remembered, counted]) == set()
+    found = (await checked.precheck.already_known(Mode.TEST, [remembered, counted, fresh])).found
+    assert found == {remembered, counted}
+    assert (await checked.precheck.already_known(Mode.LIVE, [remembered, counted])).found == set()
+
+
+async def test_keys_remembered_with_their_lookup_are_known_as_the_ones_remembered_without(checked: Checked) -> None:
+    """Ingest hands `remember` the lookup of the same request (each key digested once): the marks written
+    from it are the ones a lookup finds, and a key the lookup did not cover is still remembered."""
+    looked_up_key, other, not_looked_up = unique("l"), unique("o"), unique("n")
+    looked_up = await checked.precheck.already_known(Mode.TEST, [looked_up_key, other])
+    assert looked_up.found == set()
+    await checked.precheck.remember(Mode.TEST, [looked_up_key, not_looked_up], NOW, looked_up)
+    assert (await checked.precheck.already_known(Mode.TEST, [looked_up_key, other, not_looked_up])).found == {
+        looked_up_key, not_looked_up}
 
 
 async def test_a_dead_lettered_key_is_known_in_its_mode(checked: Checked) -> None:
@@ -75,8 +87,8 @@ async def test_a_dead_lettered_key_is_known_in_its_mode(checked: Checked) -> Non
     dead-lettered is still answered as a duplicate, from the processor's record of it."""
     dead, fresh = unique("d"), unique("f")
     await checked.dead_letter(Mode.LIVE, dead)
-    assert await checked.precheck.already_known(Mode.LIVE, [dead, fresh]) == {dead}
-    assert await checked.precheck.already_known(Mode.TEST, [dead]) == set()
+    assert (await checked.precheck.already_known(Mode.LIVE, [dead, fresh])).found == {dead}
+    assert (await checked.precheck.already_known(Mode.TEST, [dead])).found == set()
 
 
 @pytest.mark.parametrize("url", ["redis", pytest.param("redis_cluster", marks=pytest.mark.redis_cluster)])
@@ -94,7 +106,7 @@ async def test_an_acknowledged_key_is_forgotten_an_hour_after_its_slice_unless_c
         await precheck.remember(Mode.TEST, [old, counted], long_ago)
         await store.apply([CountableEvent(Mode.TEST, counted, "cus_1", "tokens", long_ago, ())], long_ago)
         await precheck.remember(Mode.TEST, [recent], NOW)
-        assert await precheck.already_known(Mode.TEST, [old, recent, counted]) == {recent, counted}
+        assert (await precheck.already_known(Mode.TEST, [old, recent, counted])).found == {recent, counted}
     finally:
         await redis.aclose()
 

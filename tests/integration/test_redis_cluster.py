@@ -5,6 +5,7 @@ and counting goes on."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,9 +13,11 @@ from decimal import Decimal
 
 import pytest
 
+from meterflow.adapters.accounting_store import AccountingStore
 from meterflow.adapters.redis_client import CLUSTER_SLOT_GROUPS, connect_redis
 from meterflow.adapters.redis_keys import KeySpace
 from meterflow.adapters.usage_store import UsageStore
+from meterflow.domain.accounting import Receipt, Source, hour_of
 from meterflow.domain.counting import Changes, Contribution, CountableEvent, RollupKey
 from meterflow.domain.event_record import Position
 from meterflow.domain.modes import Mode
@@ -104,4 +107,60 @@ async def test_hot_marks_are_swept_in_every_slot_group_once_committed(store: Usa
     await store.sweep_hot_marks(committed, START + 3 * HOUR)
     again = await store.apply(events, START)
     assert (len(again.recounted), len(again.duplicates)) == (0, 200)
+    assert await totals(store, metric, customers) == dict.fromkeys(customers, Decimal(5))
+
+
+async def test_a_crash_between_the_claim_and_the_count_counts_each_key_once_on_replay(
+        redis_cluster: LocalRedisCluster) -> None:
+    """Killed after its keys were claimed (in the keys' slot groups) and before the count (in the
+    customers'): the replay finds each key claimed by its own record and counts it then, once; a key
+    reused by another customer is a duplicate each time; a second replay is `recounted`. The accounting
+    figures (counted once per key, a duplicate record once) balance."""
+    redis = connect_redis(redis_cluster.url)
+    store = UsageStore(redis, dedupe_window=timedelta(days=7), clock_skew=timedelta(minutes=5),
+                       retention=timedelta(days=30), accounting=AccountingStore(redis, timedelta(days=1)))
+    metric, customers = unique("met"), [unique("cus") for _ in range(CUSTOMERS)]
+    hour = hour_of(START) + HOUR * random.randint(1_000, 1_000_000)  # an hour no other test accounts in
+    receipt = Receipt(Mode.TEST, hour, Source.DIRECT)
+    originals = [replace(event, receipt=receipt) for event in batch(metric, customers, 80, "1")]
+    # The same keys sent again for the next customer (another slot group, mostly), by later records.
+    reused = [replace(event, customer_id=customers[(i + 1) % CUSTOMERS], origin=f"1:{i}:1")
+              for i, event in enumerate(originals[:30])]
+    events = [*originals, *reused]
+    assert await store.claim(events, START) == [True] * 80 + [False] * 30
+    replay, again = await store.apply(events, START), await store.apply(events, START)
+    assert (len(replay.counted), len(replay.recounted), len(replay.duplicates)) == (80, 0, 30)
+    assert (len(again.counted), len(again.recounted), len(again.duplicates)) == (0, 80, 30)
+    assert await totals(store, metric, customers) == dict.fromkeys(customers, Decimal(2))
+    [tally] = await AccountingStore(redis, timedelta(days=1)).tallies(Mode.TEST, [hour])
+    assert (tally.counted, tally.duplicates) == ({Source.HTTP: 0, Source.DIRECT: 80},
+                                                 {Source.HTTP: 0, Source.DIRECT: 30})
+    await redis.aclose()
+
+
+async def test_an_applied_mark_outlives_the_claims_of_its_records(store: UsageStore) -> None:
+    """A record a gateway's spool produces again after its first copy was committed carries the same
+    origin: while its claim is kept it is its own claim, so its applied mark must be kept too, or it is
+    counted twice. Here the claims' slice waits for records claimed in it and counted an hour later (a
+    crash between the phases), while the applied slice of the first records is committed past: the
+    sweep keeps it, the record produced again is `recounted`; once every claim is swept, a duplicate."""
+    metric, customers = unique("met"), [unique("cus") for _ in range(CUSTOMERS)]
+    events = [replace(event, position=Position("mf.events.test", 5, 20_000 + i))
+              for i, event in enumerate(batch(metric, customers, 200, "1"))]
+    counted_at_once, claimed_only = events[:100], events[100:]
+    at = START - 24 * HOUR  # slices of their own: no other test writes or sweeps them
+    await store.apply(counted_at_once, at)
+    await store.claim(claimed_only, at)
+    assert len((await store.apply(claimed_only, at + HOUR)).counted) == 100
+    offsets: dict[tuple[str, int], int] = {("mf.events.test", 5): 20_100}
+
+    async def committed(partitions: object) -> dict[tuple[str, int], int]:
+        return dict(offsets)
+    await store.sweep_hot_marks(committed, at + 3 * HOUR)
+    produced_again = await store.apply(counted_at_once, at + 3 * HOUR)
+    assert (len(produced_again.counted), len(produced_again.recounted)) == (0, 100)
+    offsets[("mf.events.test", 5)] = 20_200
+    await store.sweep_hot_marks(committed, at + 3 * HOUR)
+    later = await store.apply(counted_at_once, at + 3 * HOUR)
+    assert (len(later.counted), len(later.recounted), len(later.duplicates)) == (0, 0, 100)
     assert await totals(store, metric, customers) == dict.fromkeys(customers, Decimal(5))

@@ -3,6 +3,7 @@ Redis adapter: what unit tests learn from the fake holds for Redis."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,8 @@ from typing import Protocol
 
 import pytest
 
-from meterflow.adapters.redis_client import connect_redis
+from meterflow.adapters.redis_client import CLUSTER_SLOT_GROUPS, connect_redis
+from meterflow.adapters.redis_keys import KeySpace
 from meterflow.adapters.usage_store import UsageStore
 from meterflow.application.ports.usage import UsageCounter, UsageReader
 from meterflow.domain.counting import Contribution, CountableEvent
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.redis
 HOUR = timedelta(hours=1)
 START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - 4 * HOUR
 BOUND = Decimal("999999999999999999.999999999999999999")
+SPACE = KeySpace(CLUSTER_SLOT_GROUPS)
 
 
 class CountingStore(UsageCounter, UsageReader, Protocol):
@@ -92,6 +95,44 @@ async def test_the_same_key_counts_once_in_each_mode(store: CountingStore) -> No
     for mode in Mode:
         assert (await books.figure(store, mode=mode)).rollup.events == 1
         assert await store.known_keys(mode, [key, unique("other")]) == {key}
+
+
+def books_of_two_slot_groups() -> tuple[Books, Books]:
+    """Two customers whose rollups live in different slot groups of a cluster (one group on one node)."""
+    first, second = Books(), Books()
+    while SPACE.group_of_customer(second.customer) == SPACE.group_of_customer(first.customer):
+        second = Books()
+    return first, second
+
+
+@pytest.mark.parametrize("arrival", ["first customer first", "second customer first", "one batch"])
+async def test_a_key_reused_by_two_customers_counts_once_whoever_sends_it_first(
+        store: CountingStore, arrival: str) -> None:
+    """The dedupe key is (mode, idempotency key), whatever the customer: the first event counts, the
+    other is a duplicate, and a replay of either batch changes nothing (on a cluster the customers' slot
+    groups differ, so the key is decided in a group of its own)."""
+    (one, other), key = books_of_two_slot_groups(), unique("k")
+    events = [one.event(key, value="2"), other.event(key, value="5")]
+    batches = {"first customer first": [events[:1], events[1:]], "second customer first": [events[1:], events[:1]],
+               "one batch": [events]}[arrival]
+    outcomes = [await store.apply(batch, START) for batch in batches]
+    winner = batches[0][0]
+    assert [e for o in outcomes for e in o.counted] == [winner]
+    assert [e for o in outcomes for e in o.duplicates] == [e for e in events if e is not winner]
+    replays = [await store.apply(batch, START) for batch in batches]
+    assert [e for o in replays for e in o.counted] == []
+    figures = [(await books.figure(store)).rollup for books in (one, other)]
+    assert [(f.events, f.total) for f in figures] == [
+        (1, winner.contributions[0].observation.value) if books.customer == winner.customer_id else (0, Decimal(0))
+        for books in (one, other)]
+
+
+async def test_a_key_sent_for_two_customers_at_once_counts_once(store: CountingStore) -> None:
+    """Two processors counting the same key for two customers at the same moment: exactly one counts it."""
+    (one, other), key = books_of_two_slot_groups(), unique("k")
+    outcomes = await asyncio.gather(*(store.apply([books.event(key, value="3")], START) for books in (one, other)))
+    assert sorted((len(o.counted), len(o.duplicates)) for o in outcomes) == [(0, 1), (1, 0)]
+    assert [(await books.figure(store)).rollup.events for books in (one, other)] in ([1, 0], [0, 1])
 
 
 async def test_a_record_twice_in_one_batch_counts_once_and_its_copy_is_recounted(store: CountingStore) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,8 @@ from meterflow.domain.events import (
     EventRejected,
     decode_json,
     decode_json_cutting_deep,
+    encode_json,
+    encode_json_fast,
     numeric_property,
     parse_event,
 )
@@ -181,3 +184,26 @@ def test_the_cutting_decoder_raises_nothing_but_value_error_and_reads_what_the_s
             continue
         with contextlib.suppress(ValueError):  # the strict decoder refuses what nests too deeply
             assert decode_json(body) == value
+
+
+# What the event JSON carries: text of every kind (DEL, controls, past ASCII, a lone surrogate, the words
+# msgspec writes for a non-finite Decimal), integers of any size, Decimals finite or not.
+TRICKY_TEXT = st.text() | st.sampled_from(["\ud800", "a\x7fb", "\x00\x1f\b\t", "café", "NaN", "-Infinity", "</"])
+ENCODED_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.decimals() | TRICKY_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TRICKY_TEXT, inner, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=500, deadline=None)
+@given(ENCODED_VALUES)
+def test_the_fast_encoder_writes_simplejsons_bytes_or_refuses_what_it_refuses(value: Any) -> None:
+    """An event's bytes on Kafka (and a `unique` value's identity, its JSON text) do not depend on which
+    encoder wrote them."""
+    try:
+        expected = encode_json(value)
+    except ValueError:
+        with pytest.raises(ValueError):
+            encode_json_fast(value)
+        return
+    assert encode_json_fast(value) == expected

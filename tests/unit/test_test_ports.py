@@ -27,3 +27,14 @@ def test_one_process_alone_has_the_whole_band(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
     whole = ports._band()
     assert whole.stop == ports._ephemeral_low() and len(whole) == min(ports.BAND, whole.stop - 1024)
+
+
+def test_a_service_in_copies_gets_its_copies_ports_kept_free_and_never_handed_out_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    base = ports.free_port(3, 100)
+    copies = {base, base + 100, base + 200}
+    assert copies <= set(ports._band())  # the last copy's port is still this worker's
+    assert copies <= ports._handed_out
+    assert not copies & {ports.free_port() for _ in range(500)}

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -144,15 +145,17 @@ return out
 """
 
 # KEYS: the registries of the checked layouts, of the written layouts, the hashes of `writes` (one per
-# section below, in order), then the buckets. ARGV: now, checked kinds, written kinds, then per written
-# layout its slice field name, expiry and divisor; n marks, n digests, n values (hash layouts store
-# them), then for each hash: op ('h': HSET the pairs, 'i': HINCRBY each field by its value, 'x': keep
-# the larger of the stored and the given integer), expiry, n pairs, pairs.
-# Returns 0 (nothing written) when a checked layout already marks a key, else 1.
+# section below, in order), then the buckets. ARGV: now, checked kinds, '1' for a claim (else '0'),
+# written kinds, then per written layout its slice field name, expiry and divisor; n marks, n digests,
+# n values (hash layouts store them), then for each hash: op ('h': HSET the pairs, 'i': HINCRBY each
+# field by its value, 'x': keep the larger of the stored and the given integer), expiry, n pairs, pairs.
+# A count returns 0 (nothing written) when a checked layout already marks a key, else 1. A claim marks
+# each key no checked layout marks yet and returns, per key, 0 (marked now) or 1 (marked before); its
+# hashes are written only if a key was marked now.
 _WRITE = _LAYOUTS + """
-local now, checked_kinds, written_kinds = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local now, checked_kinds, claim, written_kinds = tonumber(ARGV[1]), ARGV[2], ARGV[3] == '1', ARGV[4]
 local checked, written = layouts_of(checked_kinds, 1), {}
-local a, k = 4, 1 + 2 * #checked_kinds
+local a, k = 5, 1 + 2 * #checked_kinds
 for c = 1, #written_kinds do
   written[c] = {packed = string.sub(written_kinds, c, c) == 'p', t = KEYS[k], l = KEYS[k + 1], name = ARGV[a],
                 expiry = tonumber(ARGV[a + 1]), divisor = tonumber(ARGV[a + 2])}
@@ -160,18 +163,28 @@ for c = 1, #written_kinds do
 end
 local n = tonumber(ARGV[a])
 local first = a + 1
+local claims, new = {}, {}
 for i = first, first + n - 1 do
+  local marked = false
   for _, layout in ipairs(checked) do
-    if find(layout, ARGV[i]) then return 0 end
+    if find(layout, ARGV[i]) then marked = true break end
+  end
+  if not marked then
+    new[#new + 1], claims[#claims + 1] = i, 0
+  elseif claim then
+    claims[#claims + 1] = 1
+  else
+    return 0
   end
 end
 if stale then return stale_reply() end
+if claim and #new == 0 then return claims end
 local function registry_of(layout, d) return string.sub(d, 1, 1) == 't' and layout.t or layout.l end
 local function bucket_of(layout, d)
   return registry_of(layout, d) .. ':' .. layout.name .. ':' .. math.floor(head(d) / layout.divisor)
 end
 for _, layout in ipairs(written) do
-  for i = first, first + n - 1 do
+  for _, i in ipairs(new) do
     if not declared[bucket_of(layout, ARGV[i])] then return stale_reply() end
   end
 end
@@ -189,7 +202,7 @@ local function register(registry, name, expiry)
 end
 for _, layout in ipairs(written) do
   local expiries, added, order = {}, {}, {}
-  for i = first, first + n - 1 do
+  for _, i in ipairs(new) do
     local d = ARGV[i]
     local registry = registry_of(layout, d)
     if expiries[registry] == nil then expiries[registry] = register(registry, layout.name, layout.expiry) end
@@ -240,6 +253,7 @@ while a <= #ARGV do
   redis.call('EXPIREAT', KEYS[k], at)
   a, k = a + 3 + 2 * pairs_n, k + 1
 end
+if claim then return claims end
 return 1
 """
 
@@ -282,6 +296,27 @@ async def with_known_slices(redis: RedisClient, layouts: Sequence[MarkLayout], g
                 raise
         await learn_slices(redis, layouts, groups)
     return await call()
+
+
+async def marked_keys(redis: RedisClient, layouts: Sequence[MarkLayout], mode: Mode,
+                      digests: Mapping[str, bytes]) -> set[str]:
+    """The keys that any of `layouts` marks (`digests`: each key with its `digest`), each looked up in its
+    own digest's slot group (where the processor claims a key and the gateway remembers it,
+    `KeySpace.group_of_digest`): one script per group holding keys, in one round trip (one script on a
+    single node)."""
+    space = layouts[0].space
+    by_group: dict[int, list[tuple[str, bytes]]] = defaultdict(list)
+    for key, key_digest in digests.items():
+        by_group[space.group_of_digest(key_digest)].append((key, key_digest))
+
+    async def look_up() -> set[str]:
+        pipe = redis.pipeline(transaction=False)
+        for group, keyed in by_group.items():
+            script, names, args = lookup_args(layouts, ((mode, d) for _, d in keyed), group)
+            pipe.eval(script, len(names), *names, *args)
+        return {key for keyed, found in zip(by_group.values(), await pipe.execute(), strict=True)
+                for (key, _), mark in zip(keyed, found, strict=True) if mark is not None}
+    return await with_known_slices(redis, layouts, by_group, look_up) if by_group else set()
 
 
 def mark_value(reply: str) -> bytes:
@@ -423,15 +458,19 @@ def lookup_args(layouts: Sequence[MarkLayout], marks: Iterable[tuple[Mode, bytes
 
 
 def write_args(written: Sequence[MarkLayout], marks: Sequence[tuple[Mode, bytes, bytes]], now_s: int, expiry_s: int,
-               *, checked: Sequence[MarkLayout] = (), writes: HashWrites | None = None, group: int = 0
-               ) -> tuple[str, list[str | bytes], list[Any]]:
+               *, checked: Sequence[MarkLayout] = (), writes: HashWrites | None = None, group: int = 0,
+               claim: bool = False) -> tuple[str, list[str | bytes], list[Any]]:
     """The script writing `marks` (mode, digest, value) into the current slice of each `written` layout
     in slot group `group`, each slice living at least until `expiry_s`; nothing is written if any
     `checked` layout marks one of them already. `writes` must name keys of the same group (one slot on
-    a cluster)."""
+    a cluster).
+
+    A `claim` instead writes each mark no `checked` layout holds yet, leaves the others as they are, and
+    answers per mark whether it was marked before (`writes` are done only if a mark was written)."""
     digests = [(mode, d) for mode, d, _ in marks]
     keys: list[str | bytes] = [registry for layout in checked for registry in layout.registries(group)]
-    args: list[Any] = [now_s, "".join(layout.kind for layout in checked), "".join(layout.kind for layout in written)]
+    args: list[Any] = [now_s, "".join(layout.kind for layout in checked), "1" if claim else "0",
+                       "".join(layout.kind for layout in written)]
     heads = _heads(digests)
     buckets: dict[str, None] = dict.fromkeys(bucket for layout in checked for bucket in layout.buckets(heads, group))
     for layout in written:

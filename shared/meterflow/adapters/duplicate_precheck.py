@@ -17,8 +17,9 @@ from datetime import datetime
 from redis.exceptions import RedisError
 
 from meterflow.adapters.acknowledged_keys import AcknowledgedKeys
-from meterflow.adapters.dedupe_marks import MarkLayout, digest, lookup_args, with_known_slices
-from meterflow.adapters.redis_client import RedisClient, key_space
+from meterflow.adapters.dedupe_marks import MarkLayout, digest, marked_keys
+from meterflow.adapters.redis_client import RedisClient
+from meterflow.domain.looked_up_keys import LookedUpKeys
 from meterflow.domain.modes import Mode
 
 log = logging.getLogger(__name__)
@@ -28,35 +29,25 @@ class RedisDuplicatePrecheck:
     def __init__(self, redis: RedisClient, counted: Sequence[MarkLayout], acknowledged: AcknowledgedKeys,
                  timeout_s: float = 1.0) -> None:
         self._redis, self._counted, self._acknowledged, self._timeout_s = redis, list(counted), acknowledged, timeout_s
-        self._space = key_space(redis)
 
-    async def already_known(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
-        if not idempotency_keys:
-            return set()
-        # A counted key's mark is in its customer's slot group, an acknowledged one in its digest's: on a
-        # cluster every group is asked for every key, one script a group, in one round trip.
-        digests = [(mode, digest(key)) for key in idempotency_keys]
-        layouts = [*self._counted, *self._acknowledged.layouts]
-
-        async def look_up() -> list[list[str | None]]:
-            pipe = self._redis.pipeline(transaction=False)
-            for group in self._space.all_groups():
-                script, names, args = lookup_args(layouts, digests, group)
-                pipe.eval(script, len(names), *names, *args)
-            replies: list[list[str | None]] = await pipe.execute()
-            return replies
+    async def already_known(self, mode: Mode, idempotency_keys: Sequence[str]) -> LookedUpKeys:
+        # A counted key is claimed in its digest's slot group, and an acknowledged or dead-lettered one
+        # remembered there too: on a cluster each key is asked in that one group.
+        as_stored = {key: digest(key) for key in idempotency_keys}  # kept for `remember`
         try:
-            replies = await asyncio.wait_for(
-                with_known_slices(self._redis, layouts, self._space.all_groups(), look_up), self._timeout_s)
+            found = await asyncio.wait_for(
+                marked_keys(self._redis, [*self._counted, *self._acknowledged.layouts], mode, as_stored),
+                self._timeout_s)
         except (RedisError, TimeoutError):
             log.warning("duplicate pre-check skipped: Redis unavailable")
-            return set()
-        return {key for found in replies for key, mark in zip(idempotency_keys, found, strict=True)
-                if mark is not None}
+            return LookedUpKeys(set(), as_stored)
+        return LookedUpKeys(found, as_stored)
 
-    async def remember(self, mode: Mode, idempotency_keys: Sequence[str], now: datetime) -> None:
+    async def remember(self, mode: Mode, idempotency_keys: Sequence[str], now: datetime,
+                       looked_up: LookedUpKeys | None = None) -> None:
+        as_stored = looked_up.as_stored if looked_up is not None else {}
+        digests = [as_stored.get(key) or digest(key) for key in idempotency_keys]
         try:
-            await asyncio.wait_for(self._acknowledged.mark(mode, [digest(key) for key in idempotency_keys], now),
-                                   self._timeout_s)
+            await asyncio.wait_for(self._acknowledged.mark(mode, digests, now), self._timeout_s)
         except (RedisError, TimeoutError):
             log.warning("acknowledged keys not remembered: Redis unavailable")

@@ -53,12 +53,20 @@ def key_space(redis: RedisClient) -> KeySpace:
     return KeySpace(CLUSTER_SLOT_GROUPS) if isinstance(redis, RedisCluster) else SINGLE_NODE
 
 
-async def transaction(redis: RedisClient) -> Pipeline | ClusterPipeline:
-    """A MULTI/EXEC pipeline. On a cluster the client is first made ready in the running event loop:
-    redis-py 8.1 queues each command of a cluster transaction from a helper thread with its own loop, and
-    a client not yet initialised would open its node connections there, unusable afterwards."""
+async def ready(redis: RedisClient) -> None:
+    """On a cluster, the client made ready (slots and nodes known) in the running event loop, before
+    commands are sent concurrently: commands that each find it not ready initialise it each, closing the
+    connections the others are writing on, and redis-py sends a command whose connection failed again,
+    though it may have run (a script that is not idempotent would answer otherwise the second time)."""
     if isinstance(redis, RedisCluster):
         await redis.initialize()
+
+
+async def transaction(redis: RedisClient) -> Pipeline | ClusterPipeline:
+    """A MULTI/EXEC pipeline. On a cluster the client is first made ready in the running event loop:
+    redis-py (8.1, 8.2) queues each command of a cluster transaction from a helper thread with its own loop, and
+    a client not yet initialised would open its node connections there, unusable afterwards."""
+    await ready(redis)
     return redis.pipeline(transaction=True)
 
 

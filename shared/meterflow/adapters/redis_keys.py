@@ -1,12 +1,12 @@
 """The one home of Redis key naming: which hash slot group a key belongs to, and its name.
 
-On Redis Cluster, the keys one script or MULTI/EXEC touches must share a hash slot. The processor's
-counting transaction touches an event's dedupe mark, its customer's rollups and distinct masks, and the
-accounting figures it decides, so all of them carry the same hash tag: the **slot group** of the
-event's customer. A batch is counted in one transaction per slot group it touches (`usage_store.py`):
-each transaction still writes every mark together with the effects it stands for, so exactly-once holds
-per group, and a crash between two groups' transactions leaves the later group simply uncounted, to be
-counted on replay like any unfinished batch.
+On Redis Cluster, the keys one script or MULTI/EXEC touches must share a hash slot. A key's dedupe
+marks (the processor's claim, the gateway's acknowledged keys, dead-lettered keys) carry the hash tag of
+the **slot group of the key's digest**, so that one atomic script decides a key whatever its customer.
+The counting transaction touches the customer's rollups and distinct masks, the accounting figures it
+decides and the "applied" marks of the records it counts, so all of them carry the tag of the slot
+group of the event's customer. A batch is claimed in one script per group of its keys, then counted in
+one transaction per group of its customers (`usage_store.py`: why that is exactly-once).
 
 Groups are few (`MF_REDIS_SLOT_GROUPS`, 16 by default) so that a batch needs few transactions, and their
 tags are chosen so their slots are spread evenly over 0..16383: any even split of the slots between
@@ -30,6 +30,7 @@ from meterflow.domain.modes import Mode
 # Every prefix meterflow writes under, here so that no two kinds of key can meet.
 COLD_MARKS_PREFIX = "mf:c"  # the processor's dedupe marks: packed digests, W + 2·skew slices (dedupe_marks.py)
 HOT_MARKS_PREFIX = "mf:h"  # the same marks with their origins, hourly slices, until the sweep drops them
+APPLIED_MARKS_PREFIX = "mf:p"  # on a cluster: the keys whose effects were applied, with their origins (hot)
 MARKS_PREFIX = "mf:m"  # the previous layout of the processor's marks (hashes with origins), read until expired
 ACKNOWLEDGED_PREFIX = "mf:a"  # the gateway's acknowledged keys: hashes, hourly slices
 DEAD_LETTERED_PREFIX = "mf:x"  # keys the processor dead-lettered: packed digests, W + 2·skew slices
@@ -69,11 +70,11 @@ class KeySpace:
         return range(self.groups)
 
     def group_of_customer(self, customer_id: str) -> int:
-        """Where a customer's marks, rollups and counted figures live (0 on a single node)."""
+        """Where a customer's rollups, counted figures and applied marks live (0 on a single node)."""
         return self._group_of(customer_id.encode())
 
     def group_of_digest(self, key_digest: bytes) -> int:
-        """Where the gateway remembers an acknowledged key (it needs no customer to find it again)."""
+        """Where a key is claimed and remembered (its marks need no customer to be found again)."""
         return int.from_bytes(key_digest[-4:], "big") % self.groups
 
     def _group_of(self, text: bytes) -> int:

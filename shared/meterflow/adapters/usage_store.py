@@ -2,11 +2,12 @@
 
 The invariant that makes counting exactly-once (docs/exactly-once.md): a batch's dedupe marks and the
 rollup changes they stand for are written in ONE Redis transaction (MULTI/EXEC), so they are durable
-together or not at all (on a Redis Cluster, one transaction per slot group, each holding its events'
-marks and effects: `apply`, and `redis_keys.py` for the names). A replayed event is a duplicate only
-if its effect is already in the rollups; an event whose transaction never happened is simply counted on
-replay. WATCH on every key read makes
-the read-fold-write race-free against a second processor (rebalance, zombie) touching the same keys.
+together or not at all. On a Redis Cluster a key is first claimed in its own slot group, then counted
+in its customer's, under an "applied" mark that makes that second step exactly-once in turn (`apply`
+says why the two together are exact, `redis_keys.py` names the keys). A replayed event is a duplicate
+only if its effect is already in the rollups; an event whose transaction never happened is simply
+counted on replay. WATCH on every key read makes the read-fold-write race-free against a second
+processor (rebalance, zombie) touching the same keys.
 The rule itself (which events count, what they add) is `domain/counting.py`; this module only reads the
 state it needs, encodes, and writes. Arithmetic never happens in Redis (HINCRBYFLOAT is binary float).
 
@@ -20,7 +21,9 @@ Layout (all keys carry the mode, so test and live never meet):
   a replay of the counted record, `recounted`, from a duplicate). `sweep_hot_marks` drops a hot slice
   once it is an hour past its end and the processors committed past every record it marks: no replay
   can ask for its origins any more. Marks of the previous layout (`mf:m`, hashes with origins) are read
-  until they expire;
+  until they expire. On a cluster the cold and hot marks are a key's claim, in the key's slot group,
+  and `mf:p:{mode}:{slice}:{bucket}` (hot, hourly, swept by the same rule) marks in the customer's
+  group the keys whose effects were applied, with the origin they were applied for;
 - `mf:r:{mode}:{metric}:{customer}:{day}` hash, fields `{hour}:{stat}`, one rollup per hour;
 - `mf:d:{mode}:{metric}:{customer}:{day}` hash, distinct value (JSON text) → bitmask of its hours;
 - the accounting figures a batch decides (counted, duplicates per hour of receipt, docs/accounting.md), written
@@ -33,6 +36,7 @@ import asyncio
 import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
@@ -52,16 +56,18 @@ from meterflow.adapters.dedupe_marks import (
     hot_bits,
     lookup_args,
     mark_value,
+    marked_keys,
     with_known_slices,
     write_args,
 )
-from meterflow.adapters.redis_client import RedisClient, begin_multi, key_space, transaction
-from meterflow.adapters.redis_keys import COLD_MARKS_PREFIX, HOT_MARKS_PREFIX, MARKS_PREFIX
+from meterflow.adapters.redis_client import RedisClient, begin_multi, key_space, ready, transaction
+from meterflow.adapters.redis_keys import APPLIED_MARKS_PREFIX, COLD_MARKS_PREFIX, HOT_MARKS_PREFIX, MARKS_PREFIX
 from meterflow.domain.catalog import Metric
 from meterflow.domain.counting import (
     BatchOutcome,
     Changes,
     CountableEvent,
+    DedupeKey,
     Reads,
     RollupKey,
     StoredState,
@@ -92,6 +98,19 @@ CommittedOffsets = Callable[[Collection[tuple[str, int]]], Awaitable[Mapping[tup
 
 class MarkConflict(WatchError):
     """A key of the batch was marked by someone else between our read and our write: read again."""
+
+
+@dataclass(frozen=True)
+class _Tiers:
+    """Where a counting transaction looks its keys up and what it writes with the count."""
+
+    looked: list[MarkLayout]  # a key marked in any of these is counted already
+    origins: MarkLayout | None  # where a found mark's origin is, when the mark itself holds none
+    written: list[MarkLayout]  # the marks the count writes; the last is hot (its slices keep their offsets)
+
+    @property
+    def layouts(self) -> list[MarkLayout]:
+        return list(dict.fromkeys([*self.looked, *([self.origins] if self.origins else []), *self.written]))
 
 
 def _offsets(fields: Mapping[bytes | str, bytes | str]) -> dict[tuple[str, int], int]:
@@ -143,26 +162,20 @@ class UsageStore:
         # Read only, until its last marks expire (W + 2·skew after the upgrade); its slices name their bits.
         self._previous = MarkLayout(MARKS_PREFIX, width, 16, self._space)
         self._looked = [self._cold, self._previous]
-        self._layouts = [self._cold, self._previous, self._hot]
+        # On a cluster a key is claimed in its own slot group (cold and hot marks there, `claim`), and its
+        # effects applied in its customer's, where a hot "applied" mark keeps the origin they were applied
+        # for. On one node the marks and the effects are one transaction, as ever.
+        self._applied = MarkLayout(APPLIED_MARKS_PREFIX, HOT_SLICE_S, self._hot.bits, self._space)
+        self._counting = (_Tiers([self._applied, self._previous], None, [self._applied]) if self._space.clustered
+                          else _Tiers(self._looked, self._hot, [self._cold, self._hot]))
 
     async def ping(self) -> object:
         return await self._redis.ping()
 
     async def known_keys(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
-        """Keys already counted (the gateway's early answer; the processor stays the judge)."""
-        if not idempotency_keys:
-            return set()
-        # A key's mark is in its customer's slot group, which the caller does not know: every group is
-        # asked (one group, one script, on a single node).
-        keys, digests = [(mode, key) for key in idempotency_keys], [digest(key) for key in idempotency_keys]
-
-        async def look_up() -> set[str]:
-            pipe = self._redis.pipeline(transaction=False)
-            for group in self._space.all_groups():
-                self._queue_lookup(pipe, keys, digests, group)
-            return {key for marks in await pipe.execute()
-                    for key, mark in zip(idempotency_keys, marks, strict=True) if mark is not None}
-        return await with_known_slices(self._redis, self._looked, self._space.all_groups(), look_up)
+        """Keys already counted, or claimed on a cluster (the gateway's early answer; the processor stays
+        the judge). A key's mark is in its digest's slot group (the one group on a single node)."""
+        return await marked_keys(self._redis, self._looked, mode, {key: digest(key) for key in idempotency_keys})
 
     @property
     def counted_layouts(self) -> list[MarkLayout]:
@@ -173,31 +186,91 @@ class UsageStore:
         """Count each not-yet-seen event once: marks and rollups in one transaction per slot group (one
         on a single node), each retried on conflict.
 
-        Why splitting by group keeps exactly-once: an event's mark, its rollups and its counted figure are
-        all in its customer's group, so each transaction still makes a mark durable together with the
-        effect it stands for. Groups share no key, so their transactions are independent; a crash between
-        two leaves the later group's events unmarked and uncounted, and the replay counts exactly those.
-        A batch whose records were all dead letters has nothing to count (and WATCH takes at least a key)."""
-        by_group: dict[int, list[CountableEvent]] = defaultdict(list)
-        for event in events:
-            by_group[self._space.group_of_customer(event.customer_id)].append(event)
+        On a single node the transaction holds every mark and every effect: exact. On a cluster the keys
+        of one transaction share a slot, and an event's effects live in its customer's group, so the
+        events are first claimed in their keys' own groups (`claim`): only the record holding its key's
+        claim is counted, in its customer's group, under an "applied" mark naming its origin. Why that
+        keeps exactly-once across a crash anywhere: a claim is durable once written and names its
+        record, so a replay of that record finds its own claim and is counted if its applied mark is
+        missing (killed between the phases) or `recounted` if present; any other record of the key is a
+        duplicate, tallied in its customer's group by its origin, so a replay sets the same field again.
+        Groups share no key, so their transactions are independent; a crash between two leaves the later
+        group's events uncounted, and the replay counts exactly those. A batch whose records were all dead
+        letters has nothing to count (and WATCH takes at least a key)."""
+        held = await self.claim(events, now) if self._space.clustered else [True] * len(events)
+        by_group: dict[int, tuple[list[CountableEvent], list[CountableEvent]]] = defaultdict(lambda: ([], []))
+        for event, holds in zip(events, held, strict=True):
+            claimed, taken = by_group[self._space.group_of_customer(event.customer_id)]
+            (claimed if holds else taken).append(event)
         outcome = BatchOutcome()
-        for part in await asyncio.gather(*(self._apply_group(part, now, group) for group, part in by_group.items())):
+        for part in await asyncio.gather(*(self._apply_group(claimed, taken, now, group)
+                                           for group, (claimed, taken) in by_group.items())):
             outcome.extend(part)
         return outcome
 
-    async def _apply_group(self, events: Sequence[CountableEvent], now: datetime, group: int) -> BatchOutcome:
+    async def claim(self, events: Sequence[CountableEvent], now: datetime) -> list[bool]:
+        """The first phase of counting on a cluster (`apply` runs both): whether each event holds its
+        key's claim. One script per slot group of the keys (the group of the key's digest), sent
+        concurrently, claims the batch's keys atomically: a key not marked cold yet gets its cold mark
+        and a hot mark naming this record's origin (claimed); a marked key whose hot mark names this very
+        record is its own claim again (a replay); any other marked key, or a later event of a key in the
+        batch, lost to another record (a duplicate, as is a record whose claim's origin is swept). Two
+        processors claiming one key at once: the script is atomic in the key's group, one of them wins.
+        A claim sent again (a replay, or redis-py resending a script whose reply a failed connection
+        lost) answers the same for a record with an origin, as every record the processor reads has."""
+        first: dict[DedupeKey, int] = {}
+        for index, event in enumerate(events):
+            first.setdefault(event.dedupe_key, index)
+        digests = {key: digest(key[1]) for key in first}
+        by_group: dict[int, list[CountableEvent]] = defaultdict(list)
+        for key, index in first.items():
+            by_group[self._space.group_of_digest(digests[key])].append(events[index])
+        now_s = int(now.timestamp())
+
+        async def claim_group(claimed: list[CountableEvent], group: int) -> list[bool]:
+            async def send() -> list[bool]:
+                expiry = self._mark_expiry(claimed, now)
+                writes = HashWrites()
+                self._queue_positions(writes, self._hot, claimed, now_s, expiry, group)
+                marks = [(e.mode, digests[e.dedupe_key], encode_origin(e.origin)) for e in claimed]
+                script, keys, args = write_args([self._cold, self._hot], marks, now_s, expiry, checked=[self._cold],
+                                                writes=writes, group=group, claim=True)
+                before: list[int] = await self._redis.eval(script, len(keys), *keys, *args)
+                # A key marked before is this record's own claim if its hot mark names this record: read
+                # apart (rare), as the hot mark was written with the cold one and stays until swept.
+                marked = [index for index, answer in enumerate(before) if int(answer)]
+                origins = await self._hot_origins(
+                    marked, [(claimed[i].mode, digests[claimed[i].dedupe_key]) for i in marked], group,
+                    self._hot) if marked else {}
+                return [not int(answer) or (e.origin is not None and origins.get(index) == e.origin)
+                        for index, (e, answer) in enumerate(zip(claimed, before, strict=True))]
+            return await with_known_slices(self._redis, [self._cold, self._hot], [group], send)
+        await ready(self._redis)
+        answers = await asyncio.gather(*(claim_group(part, group) for group, part in by_group.items()))
+        claimed_by_first = {event.dedupe_key: holding for part, holds in zip(by_group.values(), answers, strict=True)
+                            for event, holding in zip(part, holds, strict=True)}
+        # A later event of a key holds nothing, unless it is a copy of the claiming record (a spool produced
+        # it twice into one fetch): the count then finds it `recounted`, not a duplicate.
+        return [claimed_by_first[e.dedupe_key] and (index == first[e.dedupe_key] or (
+                    e.origin is not None and e.origin == events[first[e.dedupe_key]].origin))
+                for index, e in enumerate(events)]
+
+    async def _apply_group(self, events: Sequence[CountableEvent], taken: Sequence[CountableEvent], now: datetime,
+                           group: int) -> BatchOutcome:
+        """Count `events` of slot group `group`; `taken` are events whose key another record claimed (on a
+        cluster): duplicates, accounted in the same step."""
         async def count() -> BatchOutcome:
             while True:
                 try:
-                    return await self._apply_once(events, now, group)
+                    return await self._apply_once(events, taken, now, group)
                 except WatchError:
                     continue
         # A script that finds a slice this process has not read yet (at start, at each new slice) writes
         # nothing and is sent again once the registries are read.
-        return await with_known_slices(self._redis, self._layouts, [group], count)
+        return await with_known_slices(self._redis, self._counting.layouts, [group], count)
 
-    async def _apply_once(self, events: Sequence[CountableEvent], now: datetime, group: int) -> BatchOutcome:
+    async def _apply_once(self, events: Sequence[CountableEvent], taken: Sequence[CountableEvent], now: datetime,
+                          group: int) -> BatchOutcome:
         keys = list(dict.fromkeys(e.dedupe_key for e in events))
         digests = {key: digest(key[1]) for key in keys}
         reads = reads_needed(events)
@@ -209,6 +282,7 @@ class UsageStore:
             if watched:
                 await tx.watch(*watched)
             outcome, changes = count_batch(events, await self._read(keys, digests, reads, group))
+            outcome.duplicates += taken
             if not outcome.counted and not self._accounts(outcome.duplicates):
                 return outcome
             writes = HashWrites()
@@ -230,14 +304,14 @@ class UsageStore:
     def _queue_lookup(self, pipe: Pipeline | ClusterPipeline, keys: Sequence[tuple[Mode, str]],
                       digests: Sequence[bytes], group: int) -> None:
         """One reply: each key's mark in `group`, cold or of the previous layout (read until they expire)."""
-        script, names, args = lookup_args(self._looked, ((mode, d) for (mode, _), d in zip(keys, digests, strict=True)),
-                                          group)
+        script, names, args = lookup_args(self._counting.looked,
+                                          ((mode, d) for (mode, _), d in zip(keys, digests, strict=True)), group)
         pipe.eval(script, len(names), *names, *args)
 
-    async def _hot_origins(self, keys: Sequence[_K], marks: Sequence[tuple[Mode, bytes]], group: int
-                           ) -> dict[_K, str]:
+    async def _hot_origins(self, keys: Sequence[_K], marks: Sequence[tuple[Mode, bytes]], group: int,
+                           origins: MarkLayout) -> dict[_K, str]:
         """The origin the hot tier keeps for each of `keys` (cold marks: the rare duplicate or replay)."""
-        script, names, args = lookup_args([self._hot], marks, group)
+        script, names, args = lookup_args([origins], marks, group)
         replies: list[str | None] = await self._redis.eval(script, len(names), *names, *args)
         return {key: origin for key, reply in zip(keys, replies, strict=True)
                 if reply is not None and (origin := decode_origin(mark_value(reply))) is not None}
@@ -255,8 +329,9 @@ class UsageStore:
         # A previous-layout mark holds its origin; a cold one has it in the hot tier while it may be asked.
         origins = {key: origin for key, value in hits.items() if (origin := decode_origin(value)) is not None}
         cold = [key for key, value in hits.items() if not value]
-        if cold:
-            origins |= await self._hot_origins(cold, [(mode, digests[(mode, k)]) for mode, k in cold], group)
+        if cold and self._counting.origins is not None:
+            origins |= await self._hot_origins(cold, [(mode, digests[(mode, k)]) for mode, k in cold], group,
+                                               self._counting.origins)
         rollups = {key: decode_rollups(next(results)) for key in reads.rollups}
         distinct = {key: {value: int(mask or 0) for value, mask in zip(values, next(results), strict=True)}
                     for key, values in reads.distinct.items()}
@@ -265,30 +340,32 @@ class UsageStore:
     def _queue_marks(self, tx: Pipeline | ClusterPipeline, counted: Sequence[CountableEvent],
                      digests: dict[tuple[Mode, str], bytes], now: datetime, writes: HashWrites, group: int) -> None:
         """One script for all marks and the rollup writes, inside the MULTI/EXEC: a command per event
-        would make the client, not Redis, the bottleneck. A key is remembered at least until its
-        event's time + W + skew (docs/billing.md, "Deduplication")."""
-        floor = now + self._clock_skew
-        latest = max((e.timestamp for e in counted), default=now)
-        expiry = math.ceil(max(latest + self._key_memory, floor).timestamp())
-        now_s = int(now.timestamp())
+        would make the client, not Redis, the bottleneck."""
+        expiry, now_s = self._mark_expiry(counted, now), int(now.timestamp())
         marks = [(e.mode, digests[e.dedupe_key], encode_origin(e.origin)) for e in counted]
-        self._queue_positions(writes, counted, now_s, expiry, group)
-        script, keys, args = write_args([self._cold, self._hot], marks, now_s, expiry, checked=self._looked,
+        self._queue_positions(writes, self._counting.written[-1], counted, now_s, expiry, group)
+        script, keys, args = write_args(self._counting.written, marks, now_s, expiry, checked=self._counting.looked,
                                         writes=writes, group=group)
         tx.eval(script, len(keys), *keys, *args)
 
-    def _queue_positions(self, writes: HashWrites, counted: Sequence[CountableEvent], now_s: int, expiry: int,
-                         group: int) -> None:
-        """Beside the hot slice written, the highest offset it marks per partition: what the sweep waits
+    def _mark_expiry(self, events: Sequence[CountableEvent], now: datetime) -> int:
+        """Until when the marks of `events` are kept: a key is remembered at least until its event's time
+        + W + skew (docs/billing.md, "Deduplication")."""
+        latest = max((e.timestamp for e in events), default=now)
+        return math.ceil(max(latest + self._key_memory, now + self._clock_skew).timestamp())
+
+    def _queue_positions(self, writes: HashWrites, hot: MarkLayout, marked: Sequence[CountableEvent], now_s: int,
+                         expiry: int, group: int) -> None:
+        """Beside the `hot` slice written, the highest offset it marks per partition: what the sweep waits
         for the processors to commit past."""
-        name, slice_expiry = self._hot.slice_of(now_s)
+        name, slice_expiry = hot.slice_of(now_s)
         highest: dict[tuple[Mode, str, int], int] = {}
-        for e in counted:
+        for e in marked:
             if (position := e.position) is not None:
                 where = (e.mode, position.topic, position.partition)
                 highest[where] = max(position.offset, highest.get(where, -1))
         for (mode, topic, partition), offset in highest.items():
-            writes.hmax(MarkLayout.beside(self._hot.registry(mode, group), name), f"{topic}:{partition}", offset,
+            writes.hmax(MarkLayout.beside(hot.registry(mode, group), name), f"{topic}:{partition}", offset,
                         max(slice_expiry, expiry))
 
     async def sweep_hot_marks(self, committed: CommittedOffsets, now: datetime) -> int:
@@ -296,24 +373,50 @@ class UsageStore:
         writes into it, whatever its clock), and the processors' committed offsets past the highest
         offset it marks in every partition. Until then it stays, however long the processors are down.
         Idempotent, and safe to kill anywhere: the slice stays listed until its buckets are gone.
-        Returns how many slices were dropped."""
+        Returns how many slices were dropped.
+
+        On a cluster the applied marks go last, and a slice of them only once no claim slice (of any
+        group) that may hold the claims of its records is listed any more: one starting before its end
+        (a claim precedes its count, on clocks less than an hour apart). A claim that outlived its applied
+        mark would make a record produced again by a gateway's spool look claimed and never counted, and
+        count it twice; an applied mark that outlives its claim is never asked (the claim answers first:
+        a duplicate)."""
         dropped, now_s = 0, int(now.timestamp())
         for group in self._space.all_groups():
             for registry in self._hot.registries(group):
-                for name in map(str, await self._redis.hkeys(registry)):
-                    start, width, _ = (int(part) for part in name.split(":"))
-                    if now_s < start + 2 * width:
-                        continue
-                    marked = _offsets(await self._redis.hgetall(MarkLayout.beside(registry, name)))
-                    passed = await committed(list(marked)) if marked else {}
-                    if any(passed.get(tp, 0) <= offset for tp, offset in marked.items()):
-                        continue
-                    buckets = self._hot.slice_buckets(registry, name)
-                    for at in range(0, len(buckets), _UNLINK_CHUNK):
-                        await self._redis.unlink(*buckets[at:at + _UNLINK_CHUNK])
-                    await self._redis.unlink(MarkLayout.beside(registry, name))
-                    await self._redis.hdel(registry, name)
-                    dropped += 1
+                dropped += await self._sweep(self._hot, registry, committed, now_s, None)
+        if not self._space.clustered:
+            return dropped
+        claims_from: dict[Mode, float] = {}
+        for mode in Mode:
+            starts = [int(str(name).split(":")[0]) for group in self._space.all_groups()
+                      for name in await self._redis.hkeys(self._hot.registry(mode, group))]
+            claims_from[mode] = min(starts, default=math.inf)
+        for group in self._space.all_groups():
+            for mode in Mode:
+                dropped += await self._sweep(self._applied, self._applied.registry(mode, group), committed, now_s,
+                                             claims_from[mode])
+        return dropped
+
+    async def _sweep(self, hot: MarkLayout, registry: str, committed: CommittedOffsets, now_s: int,
+                     claims_from: float | None) -> int:
+        """`sweep_hot_marks` in one registry; `claims_from`: the earliest start of a claim slice still
+        listed, before the end of which a slice stays (None: no such condition)."""
+        dropped = 0
+        for name in map(str, await self._redis.hkeys(registry)):
+            start, width, _ = (int(part) for part in name.split(":"))
+            if now_s < start + 2 * width or (claims_from is not None and claims_from <= start + width):
+                continue
+            marked = _offsets(await self._redis.hgetall(MarkLayout.beside(registry, name)))
+            passed = await committed(list(marked)) if marked else {}
+            if any(passed.get(tp, 0) <= offset for tp, offset in marked.items()):
+                continue
+            buckets = hot.slice_buckets(registry, name)
+            for at in range(0, len(buckets), _UNLINK_CHUNK):
+                await self._redis.unlink(*buckets[at:at + _UNLINK_CHUNK])
+            await self._redis.unlink(MarkLayout.beside(registry, name))
+            await self._redis.hdel(registry, name)
+            dropped += 1
         return dropped
 
     def _queue_changes(self, tx: HashWrites, changes: Changes) -> None:

@@ -21,6 +21,7 @@ from meterflow.domain.errors import FieldErrors
 from meterflow.domain.events import AcceptancePolicy, Event, EventRejected, parse_event
 from meterflow.domain.json_values import text_fault
 from meterflow.domain.known_customers import unknown_customer
+from meterflow.domain.looked_up_keys import LookedUpKeys
 from meterflow.domain.modes import Mode
 
 MAX_EVENTS_PER_BATCH = 1_000
@@ -76,9 +77,9 @@ class IngestBatch:
             else:
                 fresh[event.idempotency_key] = event
         result.refuse_if_nothing_valid(len(fresh))
-        already_known = await self.duplicates.already_known(mode, list(fresh)) if fresh else set()
-        to_publish = [event for key, event in fresh.items() if key not in already_known]
-        result.duplicates += [key for key in fresh if key in already_known]
+        looked_up = await self.duplicates.already_known(mode, list(fresh)) if fresh else LookedUpKeys(set())
+        to_publish = [event for key, event in fresh.items() if key not in looked_up.found]
+        result.duplicates += [key for key in fresh if key in looked_up.found]
         if to_publish:
             await self.publisher.publish(mode, to_publish, received_at)
             await self.acknowledgements.acknowledged(mode, received_at, len(to_publish))
@@ -86,7 +87,7 @@ class IngestBatch:
         # Only after `publish` returned: a key remembered for an event not durable would answer the
         # client's retry "duplicate" and lose the event.
         if result.ingested:
-            await self.duplicates.remember(mode, result.ingested, received_at)
+            await self.duplicates.remember(mode, result.ingested, received_at, looked_up)
         return result
 
     def _parse(self, raw_events: Sequence[Any], received_at: datetime,

@@ -16,6 +16,7 @@ from meterflow.domain.event_record import EventFilter, EventOnRecord, ValueTally
 from meterflow.domain.events import Event
 from meterflow.domain.invoices import Invoice
 from meterflow.domain.late_events import FinalizedPeriod, LateEvent
+from meterflow.domain.looked_up_keys import LookedUpKeys
 from meterflow.domain.modes import Mode
 from meterflow.domain.periods import Period
 from meterflow.domain.records import DeadLetter
@@ -202,12 +203,14 @@ class DuplicatePrecheck(Protocol):
     """Ingest's early duplicate answer (the processor stays the judge). Best effort both ways: with its
     store away, `already_known` finds nothing and `remember` forgets; neither ever fails a batch."""
 
-    async def already_known(self, mode: Mode, idempotency_keys: Sequence[str]) -> set[str]:
+    async def already_known(self, mode: Mode, idempotency_keys: Sequence[str]) -> LookedUpKeys:
         """Keys counted, or acknowledged to an earlier request."""
         ...
 
-    async def remember(self, mode: Mode, idempotency_keys: Sequence[str], now: datetime) -> None:
-        """Called only once the events are acknowledged (durable)."""
+    async def remember(self, mode: Mode, idempotency_keys: Sequence[str], now: datetime,
+                       looked_up: LookedUpKeys | None = None) -> None:
+        """Called only once the events are acknowledged (durable); `looked_up`, the lookup of the same
+        request, if there was one."""
         ...
 
 
