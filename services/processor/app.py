@@ -24,7 +24,7 @@ from meterflow.application.count_usage import BatchReport
 from meterflow.application.progress import Progress
 from meterflow.clock import Clock, SystemClock
 from meterflow.domain.records import Record
-from meterflow.heap import tune_for_serving
+from meterflow.heap import PROCESSOR_YOUNG_THRESHOLD, tune_for_serving
 from meterflow.logs import configure_logging
 from meterflow.observability import (
     CONSUMER_LAG,
@@ -53,19 +53,20 @@ HOT_MARK_SWEEP_INTERVAL_S = 120.0
 
 
 def observe(report: BatchReport, records: list[Record], done_at: datetime) -> None:
-    """Metrics of a batch whose effect is durable: one increment per label, not per event."""
-    counted = Counter(event.mode.value for event in report.outcome.counted)
+    """Metrics of a batch whose effect is durable: one increment per label, not per event (events are
+    tallied by their mode itself: an enum's `.value` is a Python-level property, read once per mode)."""
+    counted = Counter(event.mode for event in report.outcome.counted)
     unbillable = Counter(c.metric_id for event in report.outcome.counted for c in event.contributions
                          if c.observation.unbillable)
     for mode, n in counted.items():
-        EVENTS_COUNTED.labels(mode).inc(n)
+        EVENTS_COUNTED.labels(mode.value).inc(n)
     for metric_id, n in unbillable.items():
         UNBILLABLE_EVENTS.labels(metric_id).inc(n)
     DUPLICATES_DROPPED.labels("processor").inc(len(report.outcome.duplicates))
     for category, n in Counter(letter.category.value for letter in report.dead_letters).items():
         DEAD_LETTERS.labels(category).inc(n)
-    for mode, n in Counter(late.mode.value for late in report.late).items():
-        LATE_EVENTS.labels(mode).inc(n)
+    for mode, n in Counter(late.mode for late in report.late).items():
+        LATE_EVENTS.labels(mode.value).inc(n)
     done_ms = done_at.timestamp() * 1000
     for record in records:
         PROCESSING_LATENCY.observe(max(0.0, (done_ms - record.timestamp_ms) / 1000))
@@ -200,6 +201,6 @@ def _add_pages(app: faust.App, progress: Progress, runtime: dict[str, Counting])
 def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level, "processor")
     app = create_app(settings)
-    tune_for_serving()
+    tune_for_serving(PROCESSOR_YOUNG_THRESHOLD)
     faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
                  override_logging=False).execute_from_commandline()

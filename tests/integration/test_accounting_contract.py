@@ -101,15 +101,19 @@ async def test_the_counting_transaction_counts_a_key_once_and_a_duplicate_record
     usage = UsageStore(redis, dedupe_window=timedelta(days=7), clock_skew=timedelta(minutes=5),
                        retention=timedelta(days=1), accounting=accounting)
     http, direct = Receipt(Mode.TEST, hour, Source.HTTP), Receipt(Mode.TEST, hour, Source.DIRECT)
+    next_http = Receipt(Mode.TEST, hour + HOUR, Source.HTTP)
     customer, key = unique("cus"), unique("k")
     first = [_event(key, http, 1, customer), _event(unique("k"), direct, 2, customer),
-             _event(key, direct, 3, customer)]  # the same key again, a later record: a duplicate
+             _event(key, direct, 3, customer),  # the same key again, a later record: a duplicate
+             _event(unique("k"), http, 5, customer), _event(unique("k"), next_http, 6, customer)]
     outcome = await usage.apply(first, datetime.now(UTC))
-    assert (len(outcome.counted), len(outcome.duplicates)) == (2, 1)
+    assert (len(outcome.counted), len(outcome.duplicates)) == (4, 1)
     replay = await usage.apply(first, datetime.now(UTC))  # a kill -9 after EXEC: read again, recounted
-    assert (len(replay.counted), len(replay.recounted), len(replay.duplicates)) == (0, 2, 1)
+    assert (len(replay.counted), len(replay.recounted), len(replay.duplicates)) == (0, 4, 1)
     only_duplicates = await usage.apply([_event(key, direct, 4, customer)], datetime.now(UTC))
     assert len(only_duplicates.duplicates) == 1
-    [tally] = await accounting.tallies(Mode.TEST, [hour])
-    assert tally.counted == {Source.HTTP: 1, Source.DIRECT: 1}
+    # Each receipt's counted events are tallied together, whatever their number or order in the batch.
+    [tally, next_tally] = await accounting.tallies(Mode.TEST, [hour, hour + HOUR])
+    assert tally.counted == {Source.HTTP: 2, Source.DIRECT: 1}
+    assert next_tally.counted == {Source.HTTP: 1, Source.DIRECT: 0}
     assert tally.duplicates == {Source.HTTP: 0, Source.DIRECT: 2}

@@ -25,6 +25,7 @@ Every key expires `retention` after its hour ends. Duplicates and dead letters c
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -88,12 +89,10 @@ class AccountingStore:
 
     def queue_outcome(self, writes: HashWrites, outcome: BatchOutcome, group: int = 0) -> None:
         """The counted and duplicate figures of a batch of slot group `group`, into the counting script's
-        atomic step."""
-        for event in outcome.counted:
-            if event.receipt is not None:
-                mode, hour, source = event.receipt
-                writes.hincrby(hour_key(mode, hour, self._space, group), f"counted:{source.value}", 1,
-                               self._expiry(hour))
+        atomic step. The counted events are tallied per receipt first: a batch of thousands shares a
+        few, and a key name and an increment per event were ~3 µs of the processor's CPU an event."""
+        for (mode, hour, source), n in Counter(e.receipt for e in outcome.counted if e.receipt is not None).items():
+            writes.hincrby(hour_key(mode, hour, self._space, group), f"counted:{source.value}", n, self._expiry(hour))
         for event in outcome.duplicates:
             if event.receipt is not None and event.origin is not None:
                 mode, hour, source = event.receipt
