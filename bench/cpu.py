@@ -13,6 +13,9 @@ import time
 from collections.abc import Sequence
 
 import psutil
+from redis.asyncio import RedisCluster
+
+from meterflow.adapters.redis_client import RedisClient
 
 SETTLED_STEP_S = 0.2
 # Below this many CPU seconds in one step the process is taken as idle (timers, heartbeats, scrapes).
@@ -42,6 +45,17 @@ async def settled_cpu_seconds(pids: Sequence[int], timeout_s: float = 10.0) -> f
             return now
         last = now
     return last
+
+
+async def redis_cpu_seconds(redis: RedisClient) -> float:
+    """User + system CPU seconds the Redis server has spent so far (`INFO cpu`, its main thread and its
+    background threads; every node of a cluster): what a stage costs Redis per event sizes the shards of
+    docs/scaling.md."""
+    if isinstance(redis, RedisCluster):
+        infos = list((await redis.info("cpu", target_nodes=RedisCluster.ALL_NODES)).values())
+    else:
+        infos = [await redis.info("cpu")]
+    return sum(float(info["used_cpu_user"]) + float(info["used_cpu_sys"]) for info in infos)
 
 
 def us_per_event(cpu_s: float, events: int) -> float | None:

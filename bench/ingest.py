@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 import httpx
 
 from bench import services
-from bench.cpu import cpu_seconds, settled_cpu_seconds, us_per_event
+from bench.cpu import cpu_seconds, redis_cpu_seconds, settled_cpu_seconds, us_per_event
 from bench.loadgen import in_load_process
 from meterflow.adapters.postgres import create_pool
+from meterflow.adapters.redis_client import connect_redis
 from meterflow.domain.modes import Mode
 from meterflow.settings import Settings
 from services.key_ops import create_api_key
@@ -43,6 +44,7 @@ class IngestRates:
     clients: int
     warmup_events: int = 0
     cpu_us_per_event: float | None = None  # the gateway's CPU over warm-up and timed events (bench/cpu.py)
+    redis_cpu_us_per_event: float | None = None  # Redis's own CPU over the same events (pre-checks, keys)
 
 
 @dataclass(frozen=True)
@@ -112,11 +114,18 @@ async def _timed_run(settings: Settings, api_key: str, customers: list[str], cli
                      max_seconds: float) -> IngestRates:
     """One load against a fresh gateway, with the gateway's CPU per event acknowledged (warm-up included,
     start-up not)."""
-    async with services.running_gateway(settings) as (base_url, process):
-        before = cpu_seconds([process.pid])
-        rates = await in_load_process(load, base_url, api_key, customers, clients, batches, max_seconds)
-        cpu_s = await settled_cpu_seconds([process.pid]) - before
-    return replace(rates, cpu_us_per_event=us_per_event(cpu_s, rates.events + rates.warmup_events))
+    redis = connect_redis(settings.redis_dsn)
+    try:
+        async with services.running_gateway(settings) as (base_url, process):
+            before, redis_before = cpu_seconds([process.pid]), await redis_cpu_seconds(redis)
+            rates = await in_load_process(load, base_url, api_key, customers, clients, batches, max_seconds)
+            cpu_s = await settled_cpu_seconds([process.pid]) - before
+            redis_cpu_s = await redis_cpu_seconds(redis) - redis_before
+    finally:
+        await redis.aclose()
+    events = rates.events + rates.warmup_events
+    return replace(rates, cpu_us_per_event=us_per_event(cpu_s, events),
+                   redis_cpu_us_per_event=us_per_event(redis_cpu_s, events))
 
 
 async def measure(settings: Settings, clients: int, batches: int, max_seconds: float, rounds: int = 2) -> SpoolRates:

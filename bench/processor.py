@@ -21,7 +21,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import services
-from bench.cpu import cpu_seconds, us_per_event
+from bench.cpu import cpu_seconds, redis_cpu_seconds, us_per_event
 from bench.loadgen import in_load_process
 from meterflow.adapters.postgres import create_pool
 from meterflow.adapters.redis_client import connect_redis
@@ -44,6 +44,7 @@ class ProcessorRates:
     exact: bool
     shares: tuple[int, ...]  # events each worker counted (the split of the work between workers)
     cpu_us_per_event: float | None  # the workers' CPU over the timed records, summed (bench/cpu.py)
+    redis_cpu_us_per_event: float | None  # Redis's own CPU over the same records (marks, rollups, tallies)
 
 
 def preload(settings: Settings, books: Books, originals: int) -> tuple[int, dict[int, int]]:
@@ -113,9 +114,11 @@ async def measure(settings: Settings, originals: int, workers: int = 1, timeout_
             pids = [worker.pid for worker in running]
             await eventually(redis.dbsize, lambda n: n > keys_before, timeout_s, 0.005, running)
             first_at, cpu_at_first = time.perf_counter(), cpu_seconds(pids)
+            redis_cpu_at_first = await redis_cpu_seconds(redis)
             first, _ = await counted(store, books)
             await eventually(watcher.drained, bool, timeout_s, 0.05, running)
             drained_at, cpu_s = time.perf_counter(), cpu_seconds(pids) - cpu_at_first
+            redis_cpu_s = await redis_cpu_seconds(redis) - redis_cpu_at_first
             shares = tuple([await events_counted(s) for s in each])
         totals = await counted(store, books)
     finally:
@@ -124,4 +127,4 @@ async def measure(settings: Settings, originals: int, workers: int = 1, timeout_
     already = round(first * records / originals)  # records behind the first count seen
     return ProcessorRates((records - already) / (drained_at - first_at), records - already,
                           drained_at - first_at, totals == (originals, expected_units(originals)), shares,
-                          us_per_event(cpu_s, records - already))
+                          us_per_event(cpu_s, records - already), us_per_event(redis_cpu_s, records - already))

@@ -49,6 +49,7 @@ FIGURES = [
     # Issue 26's per-core targets are ratios in one run: absolute figures differ 2x between machines.
     Figure("ingest_to_raw_produce", "  ingest / raw produce", "ratio", at_least(0.8)),
     Figure("ingest_cpu_us_per_event", "  gateway CPU per event (spool on)", "us"),
+    Figure("ingest_redis_cpu_us_per_event", "  Redis's CPU per event ingested (pre-checks, acknowledged keys)", "us"),
     Figure("ingest_to_raw_produce_per_core", "  raw produce CPU / gateway CPU, per event", "ratio"),
     Figure("sdk_buffer_events_per_s", "Python SDK buffered ingest, one process", "events/s"),
     Figure("sdk_buffer_to_ingest", "  SDK buffer / gateway ingest", "ratio", at_least(0.8)),
@@ -60,6 +61,7 @@ FIGURES = [
     Figure("processor_events_per_s", "processor, to committed offsets", "events/s", at_least(25_000)),
     Figure("processor_to_raw_consume", "  processor / raw consume", "ratio", at_least(0.06)),
     Figure("processor_cpu_us_per_event", "  processor CPU per event", "us"),
+    Figure("processor_redis_cpu_us_per_event", "  Redis's CPU per event counted (marks, rollups, tallies)", "us"),
     Figure("processor_to_raw_consume_per_core", "  raw consume CPU / processor CPU, per event", "ratio"),
     Figure("processor_2_workers_events_per_s", "processor, two workers in one group", "events/s"),
     Figure("processor_2_workers_to_one", "  two workers / one worker", "ratio", at_least(1.6)),
